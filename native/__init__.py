@@ -1,0 +1,7 @@
+"""Native (Cython + C) pieces of the toolkit: audio frontend, resampler, ring buffers.
+
+Depends on numpy only, so it builds and runs on a Raspberry Pi without TensorFlow.
+"""
+from native.params import FrontendParams
+
+__all__ = ["FrontendParams"]
