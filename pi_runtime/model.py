@@ -1,0 +1,219 @@
+"""Load a delivered model (``.tflite`` or ``.tflite.zlib``) with its sidecar.
+
+The interpreter is taken from, in order: ``ai_edge_litert`` (LiteRT, works with
+NumPy 2 on x86_64 and aarch64), ``tflite_runtime`` (what older Pi images have;
+it crashes under NumPy 2, which is detected and reported), and ``tf.lite``
+where TensorFlow happens to be installed.
+"""
+from __future__ import annotations
+
+import zlib
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Tuple, Union
+
+import numpy as np
+
+from native.params import FrontendParams
+from pi_runtime.sidecar import SidecarError, model_stem, read_sidecar, sidecar_path
+
+TFLITE_IDENTIFIER = b"TFL3"  # flatbuffer file identifier, bytes 4..8 of every .tflite
+
+
+class ModelError(ValueError):
+    """A model file that cannot be loaded or does not fit its frontend."""
+
+
+def _interpreter_classes() -> List[Tuple[str, Any]]:
+    """Interpreter classes that import here, best first, and why others did not."""
+    found, reasons = [], []
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+
+        found.append(("ai_edge_litert", Interpreter))
+    except ImportError as error:
+        reasons.append(f"ai_edge_litert: {error}")
+    try:
+        from tflite_runtime.interpreter import Interpreter
+
+        found.append(("tflite_runtime", Interpreter))
+    except ImportError as error:
+        reasons.append(f"tflite_runtime: {error}")
+    except Exception as error:  # built against NumPy 1.x: fails inside its own import
+        reasons.append(f"tflite_runtime: fails to import under NumPy {np.__version__} ({error}); "
+                       "install ai-edge-litert instead")
+    if not found:
+        try:
+            import tensorflow as tf
+
+            found.append(("tf.lite", tf.lite.Interpreter))
+        except ImportError as error:
+            reasons.append(f"tensorflow: {error}")
+    if not found:
+        raise ModelError("no TFLite interpreter available; `pip install ai-edge-litert`.\n  " + "\n  ".join(reasons))
+    return found
+
+
+def read_model_bytes(path: Union[str, Path]) -> bytes:
+    """The flatbuffer of ``path``, decompressed if it ends in ``.zlib``; checked."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise ModelError(f"{path}: cannot read model ({error.strerror or error})") from None
+    if path.name.endswith(".zlib"):
+        try:
+            data = zlib.decompress(data)
+        except zlib.error as error:
+            raise ModelError(f"{path}: not a valid zlib stream ({error}); is the file truncated?") from None
+    if len(data) < 8 or data[4:8] != TFLITE_IDENTIFIER:
+        raise ModelError(f"{path}: not a TFLite flatbuffer (missing 'TFL3' identifier; truncated or wrong file?)")
+    return data
+
+
+class LoadedModel:
+    """A TFLite model ready to run, with what its sidecar says about its input.
+
+    Attributes
+    ----------
+    path : Path
+    sidecar : dict or None
+    frontend_params : FrontendParams or None
+        Keyword-spotting models only.
+    labels : list of str or None
+    interpreter_name : str
+        ``ai_edge_litert``, ``tflite_runtime`` or ``tf.lite``.
+    size_bytes : int
+        Bytes of the file as delivered (compressed if ``.zlib``).
+    """
+
+    def __init__(self, path: Union[str, Path], *, num_threads: int = 1,
+                 frontend: Optional[FrontendParams] = None, require_sidecar: bool = False) -> None:
+        if num_threads < 1:
+            raise ValueError(f"num_threads must be >= 1, got {num_threads}")
+        self.path = Path(path)
+        model_stem(self.path)  # checks the suffix with a clear message
+        self.size_bytes = self.path.stat().st_size if self.path.is_file() else 0
+        content = read_model_bytes(self.path)
+
+        self.sidecar: Optional[Dict[str, Any]] = None
+        if sidecar_path(self.path).is_file():
+            self.sidecar = read_sidecar(self.path)
+        elif require_sidecar:
+            raise SidecarError(f"{sidecar_path(self.path)}: no sidecar beside {self.path.name}")
+        self.frontend_params = _resolve_frontend(self.path, self.sidecar, frontend)
+        self.labels: Optional[List[str]] = (self.sidecar or {}).get("labels")
+
+        errors = []
+        for name, interpreter_class in _interpreter_classes():
+            try:
+                self.interpreter = interpreter_class(model_content=content, num_threads=num_threads)
+                self.interpreter.allocate_tensors()
+            except (ValueError, RuntimeError) as error:
+                errors.append(f"{name}: {error}")
+                continue
+            self.interpreter_name = name
+            break
+        else:
+            raise ModelError(f"{self.path}: the interpreter rejected the model: " + "; ".join(errors))
+
+        self.num_threads = num_threads
+        self._input = self.interpreter.get_input_details()[0]
+        self._output = self.interpreter.get_output_details()[0]
+        self.input_shape: Tuple[int, ...] = tuple(int(n) for n in self._input["shape"])
+        self.input_dtype = np.dtype(self._input["dtype"])
+        self.output_shape: Tuple[int, ...] = tuple(int(n) for n in self._output["shape"])
+        self._input_buffer = np.zeros(self.input_shape, dtype=self.input_dtype)
+        self._check_input_shape()
+
+    # -- running ---------------------------------------------------------------
+    def set_input(self, x: np.ndarray) -> None:
+        """Quantise (if the model is integer) and copy one example into the input tensor."""
+        x = np.asarray(x, dtype=np.float32)
+        if x.size != self._input_buffer.size:
+            raise ValueError(f"{self.path.name}: input has {x.size} values, the model takes "
+                             f"{self._input_buffer.size} (shape {self.input_shape})")
+        target = self._input_buffer.reshape(-1)
+        scale, zero_point = self._input["quantization"]
+        if self.input_dtype.kind in "iu" and scale:
+            info = np.iinfo(self.input_dtype)
+            quantised = np.rint(x.reshape(-1) / scale + zero_point)
+            np.clip(quantised, info.min, info.max, out=quantised)
+            target[:] = quantised
+        else:
+            target[:] = x.reshape(-1)
+        self.interpreter.set_tensor(self._input["index"], self._input_buffer)
+
+    def invoke_raw(self) -> None:
+        """``invoke()`` alone: what the course calls inference latency."""
+        self.interpreter.invoke()
+
+    def get_output(self) -> np.ndarray:
+        """The first output, dequantised to float32, without the batch axis."""
+        raw = self.interpreter.get_tensor(self._output["index"])
+        scale, zero_point = self._output["quantization"]
+        out = raw.astype(np.float32)
+        if raw.dtype.kind in "iu" and scale:
+            out = (out - zero_point) * scale
+        return out[0] if out.shape and out.shape[0] == 1 else out
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """Run one example (no batch axis) and return the float32 output."""
+        self.set_input(x)
+        self.invoke_raw()
+        return self.get_output()
+
+    def predict_many(self, xs: np.ndarray) -> np.ndarray:
+        """Run each example of ``xs`` (first axis) in turn; returns stacked outputs."""
+        return np.stack([self.predict(x) for x in xs]) if len(xs) else np.zeros((0,) + self.output_shape[1:], np.float32)
+
+    # -- checks ----------------------------------------------------------------
+    def _check_input_shape(self) -> None:
+        if self.frontend_params is None:
+            return
+        expected = tuple(self.frontend_params.feature_shape)
+        got = tuple(n for n in self.input_shape[1:] if n != 1) if len(self.input_shape) > 1 else ()
+        if got != tuple(n for n in expected if n != 1):
+            raise ModelError(f"{self.path.name}: the model takes input {self.input_shape} but the frontend "
+                             f"produces {expected} (frames, features): wrong sidecar or frontend flags?")
+
+    def describe(self) -> str:
+        return (f"{self.path.name}: {self.size_bytes} bytes, interpreter {self.interpreter_name} "
+                f"({self.num_threads} thread{'s' if self.num_threads > 1 else ''}), input {self.input_shape} "
+                f"{self.input_dtype.name}, output {self.output_shape}")
+
+
+def _resolve_frontend(path: Path, sidecar: Optional[Dict[str, Any]],
+                      frontend: Optional[FrontendParams]) -> Optional[FrontendParams]:
+    """The sidecar's frontend, or the one given; both given and different is an error."""
+    from_sidecar = None
+    if sidecar is not None and "frontend" in sidecar:
+        try:
+            from_sidecar = FrontendParams.from_dict(sidecar["frontend"])
+        except ValueError as error:
+            raise SidecarError(f"{sidecar_path(path)}: {error}") from None
+    if from_sidecar is not None and frontend is not None and from_sidecar != frontend:
+        differences = {key: (value, frontend.to_dict()[key]) for key, value in from_sidecar.to_dict().items()
+                       if frontend.to_dict()[key] != value}
+        detail = ", ".join(f"{key}: sidecar {a!r} vs given {b!r}" for key, (a, b) in differences.items())
+        raise ModelError(f"{path.name}: the frontend given disagrees with the sidecar ({detail})")
+    return from_sidecar or frontend
+
+
+def load_model(path: Union[str, Path], *, num_threads: int = 1,
+               frontend: Optional[FrontendParams] = None, require_sidecar: bool = False) -> LoadedModel:
+    """Load ``path`` (``.tflite`` or ``.tflite.zlib``) and its sidecar if present.
+
+    Parameters
+    ----------
+    path : str or Path
+    num_threads : int
+        Interpreter threads (the course measured with 1).
+    frontend : FrontendParams, optional
+        For a model without a sidecar; must equal the sidecar's when both exist.
+    require_sidecar : bool
+        Refuse a model without a sidecar.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(f"{path}: no such model file")
+    return LoadedModel(path, num_threads=num_threads, frontend=frontend, require_sidecar=require_sidecar)

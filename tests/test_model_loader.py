@@ -1,0 +1,129 @@
+"""pi_runtime.sidecar and pi_runtime.model: loading, quantisation handling, clear errors."""
+import json
+import zlib
+
+import numpy as np
+import pytest
+
+from native.params import FrontendParams
+from pi_runtime.model import ModelError, load_model
+from pi_runtime.sidecar import SidecarError, new_sidecar, read_sidecar, sidecar_path, write_sidecar
+
+PARAMS = FrontendParams()  # (49, 10) MFCC input
+LABELS = ["a", "b", "c"]
+
+
+def _toy_keras_model():
+    from train.keras_env import keras
+
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input(shape=PARAMS.feature_shape)
+    outputs = keras.layers.Dense(len(LABELS))(keras.layers.Flatten()(inputs))
+    return keras.Model(inputs, outputs)
+
+
+@pytest.fixture(scope="module")
+def toy_models(tmp_path_factory):
+    """(float .tflite, int8 .tflite, keras model) written in a temp folder, with sidecars."""
+    from train.keras_env import tf
+
+    folder = tmp_path_factory.mktemp("models")
+    model = _toy_keras_model()
+    float_path = folder / "toy_float.tflite"
+    float_path.write_bytes(tf.lite.TFLiteConverter.from_keras_model(model).convert())
+
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    rng = np.random.default_rng(0)
+    converter.representative_dataset = lambda: ([rng.normal(size=(1,) + PARAMS.feature_shape).astype(np.float32)]
+                                                for _ in range(50))
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter.inference_input_type = tf.int8
+    converter.inference_output_type = tf.int8
+    int8_path = folder / "toy_int8.tflite"
+    int8_path.write_bytes(converter.convert())
+    for path in (float_path, int8_path):
+        write_sidecar(path, new_sidecar("kws", frontend=PARAMS.to_dict(), labels=LABELS))
+    return float_path, int8_path, model
+
+
+def test_float_model_matches_keras(toy_models):
+    float_path, _, model = toy_models
+    loaded = load_model(float_path)
+    assert loaded.labels == LABELS and loaded.frontend_params == PARAMS
+    assert loaded.interpreter_name == "ai_edge_litert"
+    x = np.random.default_rng(1).normal(size=PARAMS.feature_shape).astype(np.float32)
+    np.testing.assert_allclose(loaded.predict(x), model.predict(x[None], verbose=0)[0], rtol=1e-4, atol=1e-4)
+
+
+def test_int8_model_quantises_input_and_dequantises_output(toy_models):
+    _, int8_path, model = toy_models
+    loaded = load_model(int8_path)
+    assert loaded.input_dtype == np.int8
+    xs = np.random.default_rng(2).normal(size=(20,) + PARAMS.feature_shape).astype(np.float32)
+    got = loaded.predict_many(xs)
+    want = model.predict(xs, verbose=0)
+    assert got.dtype == np.float32 and got.shape == want.shape
+    # int8 activations: error of a few quantisation steps, far below the spread of the outputs.
+    assert np.abs(got - want).mean() < 0.1 * want.std()
+
+
+def test_zlib_model_loads_and_reports_compressed_size(toy_models, tmp_path):
+    float_path, _, _ = toy_models
+    packed = tmp_path / "toy.tflite.zlib"
+    packed.write_bytes(zlib.compress(float_path.read_bytes(), 9))
+    sidecar_path(packed).write_text(sidecar_path(float_path).read_text())
+    loaded = load_model(packed)
+    assert loaded.size_bytes == packed.stat().st_size
+    x = np.ones(PARAMS.feature_shape, np.float32)
+    np.testing.assert_allclose(loaded.predict(x), load_model(float_path).predict(x), rtol=1e-6)
+
+
+def test_truncated_corrupt_and_wrong_files(toy_models, tmp_path):
+    float_path, _, _ = toy_models
+    (tmp_path / "cut.tflite").write_bytes(float_path.read_bytes()[:100])
+    with pytest.raises(ModelError, match="cut.tflite"):
+        load_model(tmp_path / "cut.tflite")
+    (tmp_path / "text.tflite").write_bytes(b"hello world, not a model")
+    with pytest.raises(ModelError, match="TFL3"):
+        load_model(tmp_path / "text.tflite")
+    (tmp_path / "bad.tflite.zlib").write_bytes(zlib.compress(float_path.read_bytes())[:-20])
+    with pytest.raises(ModelError, match="zlib"):
+        load_model(tmp_path / "bad.tflite.zlib")
+    with pytest.raises(ModelError, match="no such model"):
+        load_model(tmp_path / "missing.tflite")
+    (tmp_path / "model.onnx").write_bytes(b"x")
+    with pytest.raises(ValueError, match=".tflite"):
+        load_model(tmp_path / "model.onnx")
+
+
+def test_frontend_flags_must_agree_with_sidecar(toy_models, tmp_path):
+    float_path, _, _ = toy_models
+    assert load_model(float_path, frontend=PARAMS).frontend_params == PARAMS
+    with pytest.raises(ModelError, match="num_mfccs"):
+        load_model(float_path, frontend=PARAMS.replace(num_mfccs=13))
+    # Without a sidecar the flags are used, and checked against the model's input shape.
+    bare = tmp_path / "bare.tflite"
+    bare.write_bytes(float_path.read_bytes())
+    assert load_model(bare).frontend_params is None
+    assert load_model(bare, frontend=PARAMS).frontend_params == PARAMS
+    with pytest.raises(ModelError, match="frontend produces"):
+        load_model(bare, frontend=PARAMS.replace(num_mfccs=13))
+    with pytest.raises(SidecarError, match="no sidecar"):
+        load_model(bare, require_sidecar=True)
+
+
+def test_sidecar_validation(toy_models, tmp_path):
+    float_path, _, _ = toy_models
+    assert read_sidecar(float_path)["labels"] == LABELS
+    with pytest.raises(SidecarError, match="labels"):
+        write_sidecar(tmp_path / "x.tflite", new_sidecar("kws", frontend=PARAMS.to_dict(), labels=[]))
+    with pytest.raises(SidecarError, match="forecast"):
+        write_sidecar(tmp_path / "x.tflite", new_sidecar("forecast"))
+    sidecar_path(tmp_path / "y.tflite").write_text("{not json")
+    with pytest.raises(SidecarError, match="unreadable"):
+        read_sidecar(tmp_path / "y.tflite")
+    sidecar_path(tmp_path / "z.tflite").write_text(json.dumps({"format": "other"}))
+    with pytest.raises(SidecarError, match="not a tinyml-pi sidecar"):
+        read_sidecar(tmp_path / "z.tflite")
+    assert sidecar_path("m/kws_a.tflite.zlib").as_posix() == "m/kws_a.json"

@@ -1,0 +1,76 @@
+"""FrontendParams: pinned defaults, validation, exact round trips."""
+import json
+
+import pytest
+
+from native.params import FrontendParams
+
+
+def test_defaults_are_the_course_configuration():
+    # Pinned: changing a default silently changes every model trained without flags.
+    assert FrontendParams().to_dict() == {
+        "sample_rate_hz": 16000, "frame_length_samples": 640, "frame_step_samples": 320,
+        "fft_length": 640, "window": "hann", "feature_kind": "mfcc", "num_mel_bins": 40,
+        "lower_edge_hz": 20.0, "upper_edge_hz": 4000.0, "num_mfccs": 10, "log_offset": 1e-6,
+        "resize": None, "clip_duration_ms": 1000,
+    }
+
+
+def test_derived_sizes():
+    params = FrontendParams()
+    assert params.clip_length_samples == 16000
+    assert params.num_frames(16000) == 49
+    assert params.feature_shape == (49, 10)
+    assert params.frame_length_ms == 40.0 and params.frame_step_ms == 20.0
+    assert params.num_frames(639) == 0 and params.num_frames(640) == 1 and params.num_frames(959) == 1
+    assert FrontendParams(sample_rate_hz=8000, frame_length_samples=320, frame_step_samples=160).feature_shape == (49, 10)
+    assert FrontendParams(frame_length_samples=480, frame_step_samples=320, fft_length=512).num_fft_bins == 257
+    spectrogram = FrontendParams(feature_kind="spectrogram", frame_length_samples=256, frame_step_samples=128,
+                                 resize=(32, 32))
+    assert spectrogram.feature_shape == (32, 32)
+    assert FrontendParams(feature_kind="log_mel").feature_shape == (49, 40)
+
+
+@pytest.mark.parametrize("params", [
+    FrontendParams(),
+    FrontendParams(feature_kind="spectrogram", frame_length_samples=256, frame_step_samples=128, resize=(32, 32)),
+    FrontendParams(sample_rate_hz=8000, frame_length_samples=320, frame_step_samples=160, upper_edge_hz=4000.0),
+    FrontendParams(feature_kind="log_mel", lower_edge_hz=125.5, log_offset=1e-3),
+])
+def test_round_trip_is_exact(params):
+    assert FrontendParams.from_dict(params.to_dict()) == params
+    assert FrontendParams.from_json(params.to_json()) == params
+    assert json.loads(params.to_json()) == params.to_dict()
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"fft_length": 512}, "shorter than frame_length"),
+    ({"upper_edge_hz": 9000.0}, "above Nyquist"),
+    ({"num_mfccs": 41}, "num_mfccs"),
+    ({"feature_kind": "mel"}, "feature_kind"),
+    ({"window": "hamming"}, "window"),
+    ({"lower_edge_hz": 4000.0}, "lower_edge_hz"),
+    ({"sample_rate_hz": 0}, "sample_rate_hz"),
+    ({"frame_step_samples": 0}, "frame_step_samples"),
+    ({"frame_length_samples": 640.5}, "integer"),
+    ({"upper_edge_hz": float("nan")}, "finite"),
+    ({"resize": (32, 32)}, "resize applies"),
+    ({"clip_duration_ms": 10}, "shorter than one frame"),
+    ({"bins": 40}, "unknown frontend parameter"),
+])
+def test_bad_parameters_are_clear_errors(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        FrontendParams(**kwargs)
+
+
+def test_positional_arguments_are_refused():
+    with pytest.raises(TypeError):
+        FrontendParams(16000)  # noqa
+
+
+def test_frozen_and_hashable():
+    params = FrontendParams()
+    with pytest.raises(AttributeError):
+        params.num_mfccs = 13
+    assert hash(params) == hash(FrontendParams())
+    assert params.replace(num_mfccs=13).num_mfccs == 13
