@@ -5,3 +5,7 @@ Depends on numpy only, so it builds and runs on a Raspberry Pi without TensorFlo
 from native.params import FrontendParams
 
 __all__ = ["FrontendParams"]
+
+from native.ring import AudioRing, RowRing  # noqa: E402
+
+__all__ += ["AudioRing", "RowRing"]
