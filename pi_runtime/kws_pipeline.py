@@ -1,0 +1,454 @@
+"""Streaming keyword spotting: audio chunks in, detections out.
+
+The live path, shared by ``pi_runtime.listen``, the tests and the benchmarks::
+
+    audio chunk (any rate, int16 or float32)
+      -> native Resampler (streaming, to the model's rate)
+      -> native StreamingFrontend (only the frames that became ready)
+      -> native RowRing (the last clip's worth of feature rows)
+      -> model, every hop (e.g. 100 ms)
+      -> DetectionPolicy: energy gate, posterior smoothing, threshold, refractory
+      -> Detection(label, score, time_s)
+
+Decisions are tied to frames, not to how the audio happens to be chunked: the
+same audio gives the same decisions whether it arrives in one piece or one
+sample at a time. Times are seconds of the input stream at the end of the
+one-second window the model saw.
+"""
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import asdict, dataclass
+from typing import Callable, Deque, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from native.frontend import StreamingFrontend
+from native.params import FrontendParams
+from native.resample import Resampler, ratio_for
+from native.ring import RowRing
+
+__all__ = [
+    "DetectorConfig",
+    "Detection",
+    "Decision",
+    "DetectionPolicy",
+    "LevelMeter",
+    "StreamingFeatures",
+    "KeywordSpotter",
+    "as_float_audio",
+    "to_probabilities",
+]
+
+# Level reported for digital silence (log of zero), low enough to sit below any gate.
+SILENCE_DBFS = -150.0
+
+
+@dataclass(frozen=True)
+class DetectorConfig:
+    """How per-window model outputs become detections.
+
+    Parameters
+    ----------
+    hop_ms : float
+        Time between two model runs; rounded to a whole number of frontend
+        frames (100 ms = 5 frames of 20 ms).
+    threshold : float
+        Smoothed posterior (0..1) a keyword needs to be reported.
+    smoothing_windows : int
+        Posteriors averaged over this many consecutive windows (1 = none).
+    refractory_ms : float
+        After a detection, no other detection for this long.
+    min_level_dbfs : float
+        Energy gate: windows whose RMS level (dB relative to full scale) is
+        below this are not sent to the model and count as "no keyword". The
+        8-word models have no silence class, so without the gate silence would
+        be forced into one of the words. ``-inf`` disables the gate.
+    """
+
+    hop_ms: float = 100.0
+    threshold: float = 0.8
+    smoothing_windows: int = 3
+    refractory_ms: float = 1000.0
+    min_level_dbfs: float = -50.0
+
+    def __post_init__(self) -> None:
+        if not (self.hop_ms > 0 and math.isfinite(self.hop_ms)):
+            raise ValueError(f"hop_ms must be a positive number, got {self.hop_ms!r}")
+        if not 0.0 <= self.threshold <= 1.0:
+            raise ValueError(f"threshold must be between 0 and 1, got {self.threshold!r}")
+        if int(self.smoothing_windows) != self.smoothing_windows or self.smoothing_windows < 1:
+            raise ValueError(f"smoothing_windows must be an integer >= 1, got {self.smoothing_windows!r}")
+        if not (self.refractory_ms >= 0 and math.isfinite(self.refractory_ms)):
+            raise ValueError(f"refractory_ms must be >= 0, got {self.refractory_ms!r}")
+        if math.isnan(self.min_level_dbfs):
+            raise ValueError("min_level_dbfs must be a number (use -inf to disable the gate)")
+
+
+@dataclass(frozen=True)
+class Detection:
+    """A keyword found in the stream.
+
+    ``time_s`` is the end of the one-second window that triggered it, in
+    seconds of the input stream; the word lies within the window before it.
+    """
+
+    label: str
+    score: float
+    time_s: float
+    window_start_s: float
+
+    def to_dict(self) -> dict:
+        return {key: (round(value, 4) if isinstance(value, float) else value)
+                for key, value in asdict(self).items()}
+
+
+@dataclass(frozen=True)
+class Decision:
+    """One window of the stream, as the policy saw it.
+
+    ``probabilities`` is ``None`` when the energy gate kept the window from the
+    model; otherwise float32[num_labels] summing to 1.
+    """
+
+    time_s: float
+    level_dbfs: float
+    probabilities: Optional[np.ndarray]
+    detection: Optional[Detection] = None
+
+
+def as_float_audio(chunk) -> np.ndarray:
+    """Return ``chunk`` as contiguous float32 in [-1, 1].
+
+    Accepts 1-D int16 (scaled by 1/32768) or float arrays, and 2-D arrays with
+    one channel (as audio callbacks deliver them). Raises ``ValueError`` for
+    anything else, including NaN or infinite samples.
+    """
+    audio = np.asarray(chunk)
+    if audio.ndim == 2 and audio.shape[1] == 1:
+        audio = audio[:, 0]
+    if audio.ndim != 1:
+        raise ValueError(f"audio must be mono: a 1-D array or (samples, 1), got shape {audio.shape}")
+    if audio.dtype == np.int16:
+        return audio.astype(np.float32) * np.float32(1.0 / 32768.0)
+    if audio.dtype.kind != "f":
+        raise ValueError(f"audio must be int16 or floating point, got dtype {audio.dtype}")
+    audio = np.ascontiguousarray(audio, dtype=np.float32)
+    if audio.size and not np.isfinite(audio).all():
+        raise ValueError("audio contains NaN or infinite samples")
+    return audio
+
+
+def to_probabilities(outputs: np.ndarray, *, outputs_are_logits: Optional[bool] = None) -> np.ndarray:
+    """Turn one model output vector into probabilities.
+
+    Parameters
+    ----------
+    outputs : array, shape (num_labels,) or (1, num_labels)
+    outputs_are_logits : bool, optional
+        From the model's sidecar when it says; otherwise outputs that are
+        already a distribution (non-negative, summing to 1) are kept and
+        anything else goes through a softmax.
+    """
+    values = np.asarray(outputs, dtype=np.float64).reshape(-1)
+    if outputs_are_logits is None:
+        outputs_are_logits = not (values.min() >= 0.0 and abs(values.sum() - 1.0) < 1e-3)
+    if outputs_are_logits:
+        values = np.exp(values - values.max())
+        values /= values.sum()
+    return values.astype(np.float32)
+
+
+class LevelMeter:
+    """RMS level of the last ``window_samples`` samples pushed, in dBFS.
+
+    Kept per pushed chunk (chunks are at most one hop long in the pipeline), so
+    the window is exact to within one chunk.
+    """
+
+    def __init__(self, window_samples: int) -> None:
+        if window_samples < 1:
+            raise ValueError(f"window_samples must be >= 1, got {window_samples}")
+        self.window_samples = int(window_samples)
+        self._chunks: Deque[Tuple[float, int]] = deque()
+        self._sum_squares = 0.0
+        self._count = 0
+
+    def push(self, audio: np.ndarray) -> None:
+        if audio.size == 0:
+            return
+        energy = float(np.dot(audio, audio))
+        self._chunks.append((energy, audio.size))
+        self._sum_squares += energy
+        self._count += audio.size
+        # Drop whole chunks while the rest still covers the window.
+        while self._chunks and self._count - self._chunks[0][1] >= self.window_samples:
+            energy, size = self._chunks.popleft()
+            self._sum_squares -= energy
+            self._count -= size
+
+    @property
+    def level_dbfs(self) -> float:
+        if self._count == 0 or self._sum_squares <= 0.0:
+            return SILENCE_DBFS
+        mean_square = self._sum_squares / self._count
+        return max(SILENCE_DBFS, 10.0 * math.log10(mean_square))
+
+    def reset(self) -> None:
+        self._chunks.clear()
+        self._sum_squares = 0.0
+        self._count = 0
+
+
+class DetectionPolicy:
+    """Energy gate, posterior smoothing, threshold and refractory period.
+
+    Pure Python over per-window probabilities, so stored posteriors can be
+    replayed with other settings (the streaming benchmark does).
+    """
+
+    def __init__(self, labels: Sequence[str], config: DetectorConfig, *, window_duration_s: float) -> None:
+        self.labels = list(labels)
+        self.config = config
+        self.window_duration_s = float(window_duration_s)
+        self._history: Deque[np.ndarray] = deque(maxlen=int(config.smoothing_windows))
+        self._quiet = np.zeros(len(self.labels), dtype=np.float32)
+        self._refractory_until_s = -math.inf
+
+    def is_gated(self, level_dbfs: float) -> bool:
+        return level_dbfs < self.config.min_level_dbfs
+
+    def update(self, probabilities: Optional[np.ndarray], time_s: float) -> Optional[Detection]:
+        """Take one window's probabilities (``None``: gated) and return a detection or ``None``."""
+        if probabilities is None:
+            self._history.append(self._quiet)  # quiet windows pull the average down
+            return None
+        if probabilities.shape != self._quiet.shape:
+            raise ValueError(f"model gave {probabilities.size} outputs for {len(self.labels)} labels")
+        self._history.append(probabilities)
+        smoothed = np.mean(self._history, axis=0)
+        best = int(np.argmax(smoothed))
+        score = float(smoothed[best])
+        if score < self.config.threshold or time_s < self._refractory_until_s:
+            return None
+        self._refractory_until_s = time_s + self.config.refractory_ms / 1000.0
+        return Detection(label=self.labels[best], score=score, time_s=float(time_s),
+                         window_start_s=float(time_s) - self.window_duration_s)
+
+    def reset(self) -> None:
+        self._history.clear()
+        self._refractory_until_s = -math.inf
+
+
+class StreamingFeatures:
+    """Resampler and streaming frontend: input audio in, new feature rows out.
+
+    Parameters
+    ----------
+    params : FrontendParams
+        The model's frontend (from its sidecar).
+    input_rate_hz : int
+        Rate of the audio pushed; resampled to ``params.sample_rate_hz``.
+    """
+
+    def __init__(self, params: FrontendParams, input_rate_hz: int) -> None:
+        if int(input_rate_hz) != input_rate_hz or input_rate_hz <= 0:
+            raise ValueError(f"input_rate_hz must be a positive integer, got {input_rate_hz!r}")
+        self.params = params
+        self.input_rate_hz = int(input_rate_hz)
+        if self.input_rate_hz == params.sample_rate_hz:
+            self._resampler = None
+        else:
+            self._resampler = Resampler(*ratio_for(self.input_rate_hz, params.sample_rate_hz))
+        # A resize needs the whole window, so the stream gives plain frames and
+        # KeywordSpotter resizes each window it hands to the model.
+        self._frontend = StreamingFrontend(params if params.resize is None else params.replace(resize=None))
+        self.frames_emitted = 0
+
+    @property
+    def latency_s(self) -> float:
+        """How long the resampler may hold input back before the frames it feeds appear (s)."""
+        return 0.0 if self._resampler is None else self._resampler.delay_samples / self.params.sample_rate_hz
+
+    def push(self, audio: np.ndarray) -> np.ndarray:
+        """Push float32 audio at ``input_rate_hz``; return float32[new_frames, features]."""
+        if self._resampler is not None:
+            audio = self._resampler.process(audio)
+        rows = self._frontend.push(audio)
+        self.frames_emitted += rows.shape[0]
+        return rows
+
+    def frame_end_time_s(self, frame_index: int) -> float:
+        """Input-stream time (s) of the last sample of frame ``frame_index`` (0-based).
+
+        The resampler's output is aligned with its input (it is late, never
+        shifted), so model-rate sample ``m`` is input time ``m / rate``.
+        """
+        p = self.params
+        return (frame_index * p.frame_step_samples + p.frame_length_samples) / p.sample_rate_hz
+
+    def reset(self) -> None:
+        if self._resampler is not None:
+            self._resampler.reset()
+        self._frontend.reset()
+        self.frames_emitted = 0
+
+
+class _BilinearResize:
+    """``tf.image.resize`` (bilinear, half-pixel centres, no antialias) of a
+    (frames, bins) window, as two small matrices built once."""
+
+    def __init__(self, source_shape: Tuple[int, int], target_shape: Tuple[int, int]) -> None:
+        self._rows = self._matrix(source_shape[0], target_shape[0])
+        self._cols_t = self._matrix(source_shape[1], target_shape[1]).T.copy()
+
+    @staticmethod
+    def _matrix(source: int, target: int) -> np.ndarray:
+        matrix = np.zeros((target, source), dtype=np.float32)
+        scale = source / target
+        for i in range(target):
+            position = (i + 0.5) * scale - 0.5
+            low = math.floor(position)
+            weight = position - low
+            matrix[i, min(max(low, 0), source - 1)] += 1.0 - weight
+            matrix[i, min(max(low + 1, 0), source - 1)] += weight
+        return matrix
+
+    def __call__(self, window: np.ndarray) -> np.ndarray:
+        return self._rows @ window @ self._cols_t
+
+
+class KeywordSpotter:
+    """The whole live pipeline around one loaded model.
+
+    Parameters
+    ----------
+    model : pi_runtime.model.LoadedModel
+        A keyword-spotting model with frontend parameters and labels.
+    input_rate_hz : int
+        Rate of the audio given to :meth:`push`.
+    config : DetectorConfig
+    on_decision : callable, optional
+        Called with every :class:`Decision` (tests, benchmarks, status lines).
+
+    Examples
+    --------
+    >>> spotter = KeywordSpotter(load_model("models/kws/kws_a.tflite"), input_rate_hz=48000)
+    >>> for detection in spotter.push(chunk):        # chunk: int16 or float32 samples
+    ...     print(detection.time_s, detection.label, detection.score)
+    """
+
+    def __init__(self, model, *, input_rate_hz: int, config: DetectorConfig = DetectorConfig(),
+                 on_decision: Optional[Callable[[Decision], None]] = None) -> None:
+        params = model.frontend_params
+        if params is None:
+            raise ValueError("the model has no frontend parameters (no sidecar and none given)")
+        labels = model.labels
+        if not labels:
+            raise ValueError("the model has no labels (keyword spotting needs the sidecar's 'labels')")
+        self.model = model
+        self.params: FrontendParams = params
+        self.labels = list(labels)
+        self.config = config
+        self.on_decision = on_decision
+        self.features = StreamingFeatures(params, input_rate_hz)
+        self.input_rate_hz = self.features.input_rate_hz
+
+        frames_per_clip = params.num_frames(params.clip_length_samples)
+        self.window_shape = (frames_per_clip, params.num_features)
+        self._resize = None if params.resize is None else _BilinearResize(self.window_shape, params.resize)
+        self._ring = RowRing(frames_per_clip, params.num_features)
+        self.hop_frames = max(1, int(round(config.hop_ms / params.frame_step_ms)))
+        self.hop_s = self.hop_frames * params.frame_step_samples / params.sample_rate_hz
+        # Push audio in pieces of at most one hop so the level meter follows the stream closely.
+        self._max_piece_samples = max(1, int(round(self.hop_s * self.input_rate_hz)))
+        self._level = LevelMeter(params.clip_length_samples * self.input_rate_hz // params.sample_rate_hz)
+        self.policy = DetectionPolicy(self.labels, config,
+                                      window_duration_s=params.clip_duration_ms / 1000.0)
+        self._outputs_are_logits = _outputs_are_logits(getattr(model, "sidecar", None))
+        self._frames_until_decision = frames_per_clip
+        self.samples_in = 0
+        self.decisions = 0
+        self.invocations = 0
+        self.last_probabilities: Optional[np.ndarray] = None
+
+    # -- streaming ------------------------------------------------------------------
+    def push(self, chunk) -> List[Detection]:
+        """Push audio at ``input_rate_hz``; return the detections it completed (often none)."""
+        audio = as_float_audio(chunk)
+        detections: List[Detection] = []
+        for start in range(0, audio.size, self._max_piece_samples):
+            piece = audio[start:start + self._max_piece_samples]
+            self.samples_in += piece.size
+            self._level.push(piece)
+            self._take_rows(self.features.push(piece), detections)
+        return detections
+
+    def _take_rows(self, rows: np.ndarray, detections: List[Detection]) -> None:
+        # Rows go into the ring up to each decision point, so a decision sees
+        # exactly the window ending at its frame, however the audio was chunked.
+        taken = 0
+        while taken < rows.shape[0]:
+            count = min(rows.shape[0] - taken, self._frames_until_decision)
+            self._ring.push(rows[taken:taken + count])
+            taken += count
+            self._frames_until_decision -= count
+            if self._frames_until_decision == 0:
+                self._frames_until_decision = self.hop_frames
+                last_frame = self.features.frames_emitted - (rows.shape[0] - taken) - 1
+                detection = self._decide(self.features.frame_end_time_s(last_frame))
+                if detection is not None:
+                    detections.append(detection)
+
+    def window(self) -> np.ndarray:
+        """The model input for the current window: float32[frames, features] (after any resize)."""
+        window = self._ring.snapshot()
+        return window if self._resize is None else self._resize(window)
+
+    def _decide(self, time_s: float) -> Optional[Detection]:
+        self.decisions += 1
+        level_dbfs = self._level.level_dbfs
+        probabilities = None
+        if not self.policy.is_gated(level_dbfs):
+            outputs = self.model.predict(self.window())
+            self.invocations += 1
+            probabilities = to_probabilities(outputs, outputs_are_logits=self._outputs_are_logits)
+            self.last_probabilities = probabilities
+        detection = self.policy.update(probabilities, time_s)
+        if self.on_decision is not None:
+            self.on_decision(Decision(time_s, level_dbfs, probabilities, detection))
+        return detection
+
+    # -- bookkeeping -------------------------------------------------------------------
+    @property
+    def seconds_in(self) -> float:
+        """Seconds of input audio pushed so far."""
+        return self.samples_in / self.input_rate_hz
+
+    @property
+    def level_dbfs(self) -> float:
+        """RMS level of the last second of input, in dBFS."""
+        return self._level.level_dbfs
+
+    def reset(self) -> None:
+        """Forget all audio and state, as if freshly built."""
+        self.features.reset()
+        self._ring.clear()
+        self._level.reset()
+        self.policy.reset()
+        self._frames_until_decision = self.window_shape[0]
+        self.samples_in = self.decisions = self.invocations = 0
+        self.last_probabilities = None
+
+
+def _outputs_are_logits(sidecar) -> Optional[bool]:
+    """What the sidecar says the model outputs (``None``: it does not say)."""
+    if not isinstance(sidecar, dict):
+        return None
+    kind = sidecar.get("output") or sidecar.get("outputs")
+    if isinstance(kind, dict):
+        kind = kind.get("kind")
+    if kind in ("logits", "probabilities"):
+        return kind == "logits"
+    return None
