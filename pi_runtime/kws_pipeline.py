@@ -59,7 +59,10 @@ class DetectorConfig:
     smoothing_windows : int
         Posteriors averaged over this many consecutive windows (1 = none).
     refractory_ms : float
-        After a detection, no other detection for this long.
+        After a detection, no other detection for this long. Besides, the
+        label that fired cannot fire again until its smoothed score has fallen
+        below the threshold: a word that stays in the sliding window for a
+        second is reported once.
     min_level_dbfs : float
         Energy gate: windows whose RMS level (dB relative to full scale) is
         below this are not sent to the model and count as "no keyword". The
@@ -215,30 +218,37 @@ class DetectionPolicy:
         self._history: Deque[np.ndarray] = deque(maxlen=int(config.smoothing_windows))
         self._quiet = np.zeros(len(self.labels), dtype=np.float32)
         self._refractory_until_s = -math.inf
+        self._last_fired: Optional[int] = None  # label index that must fall below threshold first
 
     def is_gated(self, level_dbfs: float) -> bool:
         return level_dbfs < self.config.min_level_dbfs
 
     def update(self, probabilities: Optional[np.ndarray], time_s: float) -> Optional[Detection]:
         """Take one window's probabilities (``None``: gated) and return a detection or ``None``."""
-        if probabilities is None:
-            self._history.append(self._quiet)  # quiet windows pull the average down
-            return None
-        if probabilities.shape != self._quiet.shape:
+        gated = probabilities is None
+        if gated:
+            probabilities = self._quiet  # quiet windows pull the average down
+        elif probabilities.shape != self._quiet.shape:
             raise ValueError(f"model gave {probabilities.size} outputs for {len(self.labels)} labels")
         self._history.append(probabilities)
         smoothed = np.mean(self._history, axis=0)
+        if self._last_fired is not None and smoothed[self._last_fired] < self.config.threshold:
+            self._last_fired = None
+        if gated:
+            return None
         best = int(np.argmax(smoothed))
         score = float(smoothed[best])
-        if score < self.config.threshold or time_s < self._refractory_until_s:
+        if score < self.config.threshold or time_s < self._refractory_until_s or best == self._last_fired:
             return None
         self._refractory_until_s = time_s + self.config.refractory_ms / 1000.0
+        self._last_fired = best
         return Detection(label=self.labels[best], score=score, time_s=float(time_s),
                          window_start_s=float(time_s) - self.window_duration_s)
 
     def reset(self) -> None:
         self._history.clear()
         self._refractory_until_s = -math.inf
+        self._last_fired = None
 
 
 class StreamingFeatures:

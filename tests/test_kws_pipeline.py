@@ -225,3 +225,11 @@ def test_spotter_refuses_a_model_without_frontend_or_labels():
         KeywordSpotter(model, input_rate_hz=16000)
     with pytest.raises(ValueError, match="input_rate_hz"):
         KeywordSpotter(RecordingModel(MFCC), input_rate_hz=0)
+
+
+def test_a_word_that_stays_in_the_window_is_reported_once():
+    policy = _policy(threshold=0.6, smoothing_windows=1, refractory_ms=0)
+    y, low = np.array([0.1, 0.9], np.float32), np.array([0.6, 0.4], np.float32)
+    fired = [policy.update(p, 1.0 + 0.1 * k) for k, p in enumerate([y, y, y, low, y])]
+    # y fires, stays high (same word: silent), drops to 0.4 (re-armed; "x" at 0.6 fires), y again: a new word.
+    assert [d.label if d else None for d in fired] == ["y", None, None, "x", "y"]

@@ -1,0 +1,343 @@
+"""Latency of a keyword-spotting model on this machine, measured like the course.
+
+``python -m pi_runtime.latency --model models/kws/kws_a.tflite`` does what the
+course's ``kws_latency.py`` did, with the native path instead of scipy and
+eager ``tf.signal``: for each of ``--runs`` runs (100), one second of random
+48 kHz audio is resampled to the model's rate, turned into features and fed to
+``invoke()``. It prints the course's two lines (means, as the course printed
+them) and the median and 95th percentile.
+
+``--reference`` runs the same audio through the course's own pipeline as well
+(TensorFlow and scipy needed) and prints the ratio of the totals.
+``--streaming`` measures one decision of the live pipeline instead: one hop
+of audio in, only the new frames computed, the feature ring snapshotted, the
+model run; compared with ``invoke()`` alone.
+
+The frontend comes from the model's sidecar. A model without one takes the
+course's flags (``--rate --mfcc --resize --length --stride --bins --coeff
+--lower-frequency --upper-frequency``); flags that disagree with a sidecar are
+an error.
+"""
+from __future__ import annotations
+
+import argparse
+import glob
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import List, Optional, Sequence
+
+import numpy as np
+
+from native.frontend import Frontend
+from native.params import FrontendParams
+from native.resample import ratio_for, resample_poly
+from pi_runtime.kws_pipeline import DetectorConfig, KeywordSpotter
+from pi_runtime.model import LoadedModel, load_model
+from pi_runtime.sidecar import read_sidecar, sidecar_path
+
+GOVERNOR_GLOB = "/sys/devices/system/cpu/cpu*/cpufreq/scaling_governor"
+GOVERNOR_COMMAND = "echo performance | sudo tee /sys/devices/system/cpu/cpu*/cpufreq/scaling_governor"
+# The course's defaults for a model without a sidecar (its kws_latency.py flags).
+COURSE_DEFAULTS = dict(rate=16000, length=640, stride=320, resize=32, bins=40, coeff=10,
+                       lower_frequency=20.0, upper_frequency=4000.0)
+
+
+@dataclass
+class Timings:
+    """Per-run latencies in milliseconds."""
+
+    inference_ms: np.ndarray
+    total_ms: np.ndarray
+
+    @staticmethod
+    def _stats(values: np.ndarray) -> dict:
+        return {"mean": float(np.mean(values)), "median": float(np.median(values)),
+                "p95": float(np.percentile(values, 95))}
+
+    @property
+    def inference(self) -> dict:
+        return self._stats(self.inference_ms)
+
+    @property
+    def total(self) -> dict:
+        return self._stats(self.total_ms)
+
+
+# -- measurements -------------------------------------------------------------------------
+def random_clips(runs: int, num_samples: int, seed: int) -> np.ndarray:
+    """``runs`` clips of uniform random audio in [0, 1), as the course generated them."""
+    return np.random.default_rng(seed).random((runs, num_samples), dtype=np.float32)
+
+
+def _clip_samples(params: FrontendParams, input_rate_hz: int) -> int:
+    return params.clip_duration_ms * input_rate_hz // 1000
+
+
+def measure_native(model: LoadedModel, *, runs: int = 100, input_rate_hz: int = 48000,
+                   warmup: int = 5, seed: int = 0) -> Timings:
+    """Resample (native) -> features (native) -> ``invoke()``, timed per run.
+
+    Total latency covers everything from the raw 48 kHz clip to the output;
+    inference latency covers ``invoke()`` and reading the output, as the course timed it.
+    """
+    params = model.frontend_params
+    frontend = Frontend(params)
+    up, down = ratio_for(input_rate_hz, params.sample_rate_hz)
+    clips = random_clips(warmup + runs, _clip_samples(params, input_rate_hz), seed)
+    inference, total = [], []
+    for clip in clips:
+        start = time.perf_counter()
+        audio = resample_poly(clip, up, down) if up != down else clip
+        model.set_input(frontend.compute(audio))
+        start_inference = time.perf_counter()
+        model.invoke_raw()
+        model.get_output()
+        end = time.perf_counter()
+        inference.append(end - start_inference)
+        total.append(end - start)
+    return Timings(1e3 * np.array(inference[warmup:]), 1e3 * np.array(total[warmup:]))
+
+
+def measure_reference(model: LoadedModel, *, runs: int = 100, input_rate_hz: int = 48000,
+                      warmup: int = 5, seed: int = 0) -> Timings:
+    """The course's pipeline (scipy + eager tf.signal) on the same clips and interpreter."""
+    from pi_runtime.reference import CoursePipeline
+
+    pipeline = CoursePipeline(model.frontend_params, input_rate_hz=input_rate_hz)
+    clips = random_clips(warmup + runs, _clip_samples(model.frontend_params, input_rate_hz), seed)
+    inference, total = [], []
+    for clip in clips:
+        start = time.perf_counter()
+        model.set_input(pipeline.features(clip))
+        start_inference = time.perf_counter()
+        model.invoke_raw()
+        model.get_output()
+        end = time.perf_counter()
+        inference.append(end - start_inference)
+        total.append(end - start)
+    return Timings(1e3 * np.array(inference[warmup:]), 1e3 * np.array(total[warmup:]))
+
+
+@dataclass
+class StreamingTimings:
+    """Cost of one live decision vs ``invoke()`` alone, in milliseconds per run."""
+
+    decision_ms: np.ndarray
+    invoke_ms: np.ndarray
+    hop_ms: float
+
+    @property
+    def ratio(self) -> float:
+        """Median decision cost over median ``invoke()``: 1.0 means preprocessing is free."""
+        return float(np.median(self.decision_ms) / np.median(self.invoke_ms))
+
+
+def measure_streaming(model: LoadedModel, *, runs: int = 100, input_rate_hz: int = 48000,
+                      hop_ms: float = 100.0, seed: int = 0) -> StreamingTimings:
+    """Time ``KeywordSpotter.push`` of one hop of audio (exactly one decision each)
+    against ``invoke()`` alone on the same model."""
+    spotter = KeywordSpotter(model, input_rate_hz=input_rate_hz,
+                             config=DetectorConfig(hop_ms=hop_ms, min_level_dbfs=-np.inf, threshold=1.0))
+    hop_samples = int(round(spotter.hop_s * input_rate_hz))
+    params = model.frontend_params
+    rng = np.random.default_rng(seed)
+    # Fill the feature window first so every timed push ends in a decision.
+    spotter.push(rng.random(_clip_samples(params, input_rate_hz) + hop_samples, dtype=np.float32))
+    hops = rng.random((runs, hop_samples), dtype=np.float32)
+    decision = []
+    for hop in hops:
+        before = spotter.decisions
+        start = time.perf_counter()
+        spotter.push(hop)
+        elapsed = time.perf_counter() - start
+        if spotter.decisions != before + 1:  # cannot happen for a whole hop, but never report a wrong cost
+            raise RuntimeError(f"one hop gave {spotter.decisions - before} decisions")
+        decision.append(elapsed)
+    invoke = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        model.invoke_raw()
+        invoke.append(time.perf_counter() - start)
+    return StreamingTimings(1e3 * np.array(decision), 1e3 * np.array(invoke), hop_ms=1e3 * spotter.hop_s)
+
+
+# -- frontend from flags --------------------------------------------------------------------
+def params_from_flags(args: argparse.Namespace) -> FrontendParams:
+    """FrontendParams for a model without a sidecar, from the course's flags and defaults."""
+    value = lambda name: COURSE_DEFAULTS[name] if getattr(args, name) is None else getattr(args, name)  # noqa: E731
+    common = dict(sample_rate_hz=value("rate"), frame_length_samples=value("length"),
+                  frame_step_samples=value("stride"))
+    if args.mfcc:
+        return FrontendParams(feature_kind="mfcc", num_mel_bins=value("bins"), num_mfccs=value("coeff"),
+                              lower_edge_hz=value("lower_frequency"), upper_edge_hz=value("upper_frequency"),
+                              **common)
+    resize = value("resize")
+    return FrontendParams(feature_kind="spectrogram", resize=(resize, resize) if resize else None, **common)
+
+
+def check_flags_against(params: FrontendParams, args: argparse.Namespace, source: str) -> None:
+    """Raise ValueError naming every course flag given that disagrees with ``params``."""
+    resize = None if args.resize is None else ((args.resize, args.resize) if args.resize else "none")
+    given = [  # (flag, value given or None, what the frontend has)
+        ("--rate", args.rate, params.sample_rate_hz),
+        ("--length", args.length, params.frame_length_samples),
+        ("--stride", args.stride, params.frame_step_samples),
+        ("--mfcc", args.mfcc, params.feature_kind == "mfcc"),
+        ("--resize", resize, params.resize or "none"),
+        ("--bins", args.bins, params.num_mel_bins),
+        ("--coeff", args.coeff, params.num_mfccs),
+        ("--lower-frequency", args.lower_frequency, params.lower_edge_hz),
+        ("--upper-frequency", args.upper_frequency, params.upper_edge_hz),
+    ]
+    conflicts = [f"{flag} {value} (sidecar: {actual})" for flag, value, actual in given
+                 if value is not None and value != actual]
+    if conflicts:
+        raise ValueError(f"the flags disagree with {source}: " + "; ".join(conflicts)
+                         + ". Drop the flags (the sidecar is authoritative) or fix the sidecar.")
+
+
+def load_for_latency(args: argparse.Namespace) -> LoadedModel:
+    """Load ``args.model`` with its frontend from the sidecar, or from the flags when it has none."""
+    model_path = Path(args.model)
+    if not model_path.is_file():
+        raise ValueError(f"{model_path}: no such model file")
+    frontend = None
+    if sidecar_path(model_path).is_file():
+        sidecar = read_sidecar(model_path)
+        if "frontend" not in sidecar:
+            raise ValueError(f"{sidecar_path(model_path)}: not a keyword-spotting sidecar (no 'frontend')")
+        check_flags_against(FrontendParams.from_dict(sidecar["frontend"]), args, str(sidecar_path(model_path)))
+    else:
+        frontend = params_from_flags(args)
+    return load_model(model_path, num_threads=args.threads, frontend=frontend)
+
+
+# -- reporting -------------------------------------------------------------------------------
+def governor_hint() -> Optional[str]:
+    """A hint when some CPU's frequency governor is not ``performance`` (None otherwise)."""
+    governors = set()
+    for path in glob.glob(GOVERNOR_GLOB):
+        try:
+            governors.add(Path(path).read_text().strip())
+        except OSError:
+            continue
+    others = sorted(governors - {"performance"})
+    if not others:
+        return None
+    return (f"note: CPU frequency governor is {'/'.join(others)}; for stable numbers, as the course measured, run\n"
+            f"  {GOVERNOR_COMMAND}")
+
+
+def describe_frontend(params: FrontendParams) -> str:
+    text = (f"{params.feature_kind}, {params.sample_rate_hz} Hz, frames {params.frame_length_samples}/"
+            f"{params.frame_step_samples} samples, fft {params.fft_length}")
+    if params.feature_kind in ("log_mel", "mfcc"):
+        text += f", {params.num_mel_bins} mel bins {params.lower_edge_hz:g}-{params.upper_edge_hz:g} Hz"
+    if params.feature_kind == "mfcc":
+        text += f", {params.num_mfccs} MFCCs"
+    if params.resize is not None:
+        text += f", resized to {params.resize[0]}x{params.resize[1]}"
+    return text + f" -> input {params.feature_shape}"
+
+
+def print_course_lines(timings: Timings, out=sys.stdout) -> None:
+    print("Inference Latency {:.2f}ms".format(timings.inference["mean"]), file=out)
+    print("Total Latency {:.2f}ms".format(timings.total["mean"]), file=out)
+    print("  median: inference {:.3f} ms, total {:.3f} ms; p95: inference {:.3f} ms, total {:.3f} ms".format(
+        timings.inference["median"], timings.total["median"], timings.inference["p95"], timings.total["p95"]),
+        file=out)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m pi_runtime.latency",
+        description="Inference and total latency of a keyword-spotting model, measured like the course's "
+                    "kws_latency.py (random 48 kHz audio -> resample -> features -> invoke), native path.")
+    parser.add_argument("--model", required=True, help="model file (.tflite or .tflite.zlib) with its sidecar")
+    parser.add_argument("--runs", type=int, default=100, help="timed runs (default 100, as the course)")
+    parser.add_argument("--warmup", type=int, default=5, help="untimed runs first (default 5)")
+    parser.add_argument("--threads", type=int, default=1, help="interpreter threads (default 1, as the course)")
+    parser.add_argument("--input-rate", type=int, default=48000,
+                        help="rate of the random audio in Hz (default 48000, a USB microphone's)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the random audio")
+    parser.add_argument("--reference", action="store_true",
+                        help="also run the course's pipeline (scipy.signal.resample_poly + eager tf.signal) "
+                             "on the same audio and print the ratio; needs TensorFlow and scipy")
+    parser.add_argument("--streaming", action="store_true",
+                        help="also time one decision of the live pipeline (one hop of audio in, new frames only, "
+                             "feature ring, invoke) against invoke() alone")
+    parser.add_argument("--hop-ms", type=float, default=100.0, help="hop of the streaming mode (default 100 ms)")
+    parser.add_argument("--verbose", action="store_true", help="print the model, interpreter and frontend used")
+    course = parser.add_argument_group(
+        "course flags", "for a model without a sidecar (defaults: the course's); with a sidecar they must agree")
+    course.add_argument("--rate", type=int, help="sample rate after resampling, Hz (course default 16000)")
+    course.add_argument("--mfcc", action="store_true", default=None, help="MFCC features (else spectrogram)")
+    course.add_argument("--resize", type=int, help="spectrogram resized to NxN (course default 32; 0: no resize)")
+    course.add_argument("--length", type=int, help="STFT frame length in samples (course default 640)")
+    course.add_argument("--stride", type=int, help="STFT frame step in samples (course default 320)")
+    course.add_argument("--bins", type=int, help="mel bins (course default 40)")
+    course.add_argument("--coeff", type=int, help="MFCCs kept (course default 10)")
+    course.add_argument("--lower-frequency", type=float, help="lowest mel edge, Hz (course default 20)")
+    course.add_argument("--upper-frequency", type=float, help="highest mel edge, Hz (course default 4000)")
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    for name in ("runs", "threads", "input_rate"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be >= 1")
+    if args.warmup < 0:
+        parser.error("--warmup must be >= 0")
+    try:
+        return _run(args)
+    except (ValueError, OSError, ImportError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.reference:
+        from pi_runtime.reference import reference_available
+
+        missing = reference_available()
+        if missing:
+            raise ValueError(f"--reference: {missing}")
+    model = load_for_latency(args)
+    params = model.frontend_params
+    if args.verbose:
+        print(f"model: {model.describe()}")
+        print(f"interpreter: {model.interpreter_name}")
+        print(f"frontend: {describe_frontend(params)}")
+        print(f"runs: {args.runs} (+{args.warmup} warm-up), random audio at {args.input_rate} Hz, "
+              f"{params.clip_duration_ms} ms each")
+    hint = governor_hint()
+    if hint:
+        print(hint, file=sys.stderr)
+
+    native = measure_native(model, runs=args.runs, input_rate_hz=args.input_rate, warmup=args.warmup, seed=args.seed)
+    if args.reference:
+        print("native (Resampler + frontend in C, LiteRT):")
+    print_course_lines(native)
+    if args.reference:
+        reference = measure_reference(model, runs=args.runs, input_rate_hz=args.input_rate,
+                                      warmup=args.warmup, seed=args.seed)
+        print("reference (course pipeline: scipy.signal.resample_poly + eager tf.signal, same interpreter):")
+        print_course_lines(reference)
+        print("Total latency ratio reference/native: {:.1f}x mean, {:.1f}x median".format(
+            reference.total["mean"] / native.total["mean"], reference.total["median"] / native.total["median"]))
+    if args.streaming:
+        streaming = measure_streaming(model, runs=args.runs, input_rate_hz=args.input_rate, hop_ms=args.hop_ms,
+                                      seed=args.seed)
+        print("streaming, one decision every {:.0f} ms: decision {:.3f} ms median (p95 {:.3f}), "
+              "invoke() alone {:.3f} ms median; ratio {:.2f}".format(
+                  streaming.hop_ms, np.median(streaming.decision_ms), np.percentile(streaming.decision_ms, 95),
+                  np.median(streaming.invoke_ms), streaming.ratio))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

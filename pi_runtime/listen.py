@@ -1,0 +1,325 @@
+"""Listen for keywords: microphone, WAV file or raw PCM on stdin.
+
+``python -m pi_runtime.listen --model models/kws/kws_a.tflite`` captures the
+default microphone at its native rate (often 48 kHz on a USB microphone) and
+prints every keyword it hears with its time and score. The audio callback only
+writes into a native ring buffer (it never blocks and never allocates); the
+main thread reads the ring and runs the streaming pipeline of
+:mod:`pi_runtime.kws_pipeline`. Samples dropped because the consumer fell
+behind are counted and reported.
+
+Without a microphone::
+
+    python -m pi_runtime.listen --model M --input speech.wav [--realtime]
+    arecord -t raw -f S16_LE -r 16000 -c 1 | python -m pi_runtime.listen --model M --input -
+
+Detections go to stdout (``--json``: one JSON object per line); the status
+line (TTY only) and the summary go to stderr.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import BinaryIO, Iterator, Optional, Sequence, TextIO
+
+import numpy as np
+
+from native.ring import AudioRing
+from pi_runtime.kws_pipeline import Decision, Detection, DetectorConfig, KeywordSpotter
+from pi_runtime.model import load_model
+from pi_runtime.wav import read_wav
+
+STATUS_INTERVAL_S = 0.5
+
+
+# -- audio sources -------------------------------------------------------------------------
+class WavSource:
+    """A 16-bit mono WAV file, in chunks, as fast as possible or paced in real time."""
+
+    overrun_samples = 0
+    callback_overflows = 0
+
+    def __init__(self, path: str, *, chunk_ms: float, realtime: bool) -> None:
+        self.samples, self.rate_hz = read_wav(path)
+        self.description = f"{path} ({self.samples.size / self.rate_hz:.2f} s at {self.rate_hz} Hz)"
+        self._chunk_samples = max(1, int(self.rate_hz * chunk_ms / 1000))
+        self._realtime = realtime
+
+    def chunks(self) -> Iterator[np.ndarray]:
+        start_s = time.monotonic()
+        for start in range(0, self.samples.size, self._chunk_samples):
+            if self._realtime:  # release each chunk when it would have been recorded
+                delay_s = start_s + (start + self._chunk_samples) / self.rate_hz - time.monotonic()
+                if delay_s > 0:
+                    time.sleep(delay_s)
+            yield self.samples[start:start + self._chunk_samples]
+
+    def close(self) -> None:
+        pass
+
+
+class RawPcmSource:
+    """Raw signed 16-bit little-endian mono PCM from a byte stream (``--input -``)."""
+
+    overrun_samples = 0
+    callback_overflows = 0
+
+    def __init__(self, stream: BinaryIO, *, rate_hz: int, chunk_ms: float) -> None:
+        self._stream = stream
+        self.rate_hz = rate_hz
+        self.description = f"raw S16_LE mono PCM on stdin at {rate_hz} Hz"
+        self._chunk_bytes = 2 * max(1, int(rate_hz * chunk_ms / 1000))
+        self.trailing_bytes = 0
+
+    def chunks(self) -> Iterator[np.ndarray]:
+        pending = b""
+        while True:
+            data = self._stream.read(self._chunk_bytes)
+            if not data:
+                break
+            data = pending + data
+            usable = len(data) - len(data) % 2  # a pipe may split a sample between reads
+            pending = data[usable:]
+            if usable:
+                yield np.frombuffer(data[:usable], dtype="<i2").astype(np.int16)
+        self.trailing_bytes = len(pending)
+
+    def close(self) -> None:
+        pass
+
+
+def import_sounddevice():
+    """``sounddevice``, or a ValueError saying what to install."""
+    try:
+        import sounddevice
+    except ImportError:
+        raise ValueError("live listening needs the sounddevice package: pip install sounddevice "
+                         "(or pip install 'tinyml-pi[pi]'); without a microphone use --input FILE.wav or --input -") from None
+    except OSError as error:  # the package is there, the PortAudio library is not
+        raise ValueError(f"sounddevice cannot load PortAudio ({error}); on Raspberry Pi OS / Debian: "
+                         "sudo apt install libportaudio2") from None
+    return sounddevice
+
+
+class MicrophoneSource:
+    """PortAudio capture at the device's native rate into a native AudioRing.
+
+    The callback runs on PortAudio's thread and only writes into the ring;
+    :meth:`chunks` (the consumer, main thread) reads what has arrived.
+    """
+
+    def __init__(self, device, *, buffer_ms: float, chunk_ms: float, sample_rate_hz: Optional[int] = None) -> None:
+        sd = import_sounddevice()
+        try:
+            info = sd.query_devices(device, "input")
+        except Exception as error:  # sounddevice raises ValueError or PortAudioError for unknown devices
+            raise ValueError(f"no such input device {device!r} ({error}); see --list-devices") from None
+        self.rate_hz = int(sample_rate_hz or info["default_samplerate"])
+        self.description = f"microphone {info['name']!r} at {self.rate_hz} Hz"
+        self.ring = AudioRing(max(1, int(self.rate_hz * buffer_ms / 1000)))
+        self.callback_overflows = 0
+        self._chunk_samples = max(1, int(self.rate_hz * chunk_ms / 1000))
+        self._poll_s = chunk_ms / 4000.0
+        try:
+            self._stream = sd.InputStream(device=device, samplerate=self.rate_hz, channels=1,
+                                          dtype="float32", callback=self._callback)
+        except Exception as error:
+            raise ValueError(f"cannot open {self.description}: {error}") from None
+
+    def _callback(self, indata, frames, time_info, status) -> None:
+        if status:  # PortAudio's own input overflow (the OS lost samples before we saw them)
+            self.callback_overflows += 1
+        self.ring.write(indata)
+
+    @property
+    def overrun_samples(self) -> int:
+        return self.ring.overrun_samples
+
+    def chunks(self) -> Iterator[np.ndarray]:
+        self._stream.start()
+        while True:
+            chunk = self.ring.read(self._chunk_samples)
+            if chunk.size:
+                yield chunk
+            else:
+                time.sleep(self._poll_s)
+
+    def close(self) -> None:
+        self._stream.stop()
+        self._stream.close()
+
+
+def list_devices(out: TextIO) -> None:
+    sd = import_sounddevice()
+    print(sd.query_devices(), file=out)
+
+
+# -- reporting ---------------------------------------------------------------------------
+class Reporter:
+    """Prints detections (stdout), a status line (stderr, TTY only) and the summary."""
+
+    def __init__(self, *, as_json: bool, out: TextIO, err: TextIO, show_status: bool) -> None:
+        self.as_json = as_json
+        self.out, self.err = out, err
+        self.show_status = show_status
+        self.detections = 0
+        self._status_shown = False
+        self._last_status = (time.monotonic(), time.process_time(), 0)
+
+    def detection(self, detection: Detection) -> None:
+        self.detections += 1
+        self._clear_status()
+        if self.as_json:
+            print(json.dumps(detection.to_dict()), file=self.out, flush=True)
+        else:
+            print(f"{detection.time_s:9.2f} s  {detection.label:<8s} score {detection.score:.2f}",
+                  file=self.out, flush=True)
+
+    def status(self, spotter: KeywordSpotter, overrun_samples: int) -> None:
+        if not self.show_status:
+            return
+        now, cpu_now, decisions_now = time.monotonic(), time.process_time(), spotter.decisions
+        then, cpu_then, decisions_then = self._last_status
+        if now - then < STATUS_INTERVAL_S:
+            return
+        self._last_status = (now, cpu_now, decisions_now)
+        line = (f"level {spotter.level_dbfs:6.1f} dBFS | {(decisions_now - decisions_then) / (now - then):5.1f} "
+                f"decisions/s | CPU {100 * (cpu_now - cpu_then) / (now - then):5.1f}% | "
+                f"detections {self.detections} | overruns {overrun_samples}")
+        print("\r" + line, end="", file=self.err, flush=True)
+        self._status_shown = True
+
+    def _clear_status(self) -> None:
+        if self._status_shown:
+            print("\r\033[K", end="", file=self.err, flush=True)
+            self._status_shown = False
+
+    def summary(self, spotter: KeywordSpotter, source, *, wall_s: float, cpu_s: float, interrupted: bool) -> None:
+        self._clear_status()
+        audio_s = spotter.seconds_in
+        gated = spotter.decisions - spotter.invocations
+        speed = f", {audio_s / wall_s:.1f}x real time" if wall_s > 0 else ""
+        lines = [
+            f"summary: {audio_s:.2f} s of audio from {source.description} in {wall_s:.2f} s{speed}"
+            + (" (stopped by Ctrl-C)" if interrupted else ""),
+            f"  {spotter.decisions} decisions every {1000 * spotter.hop_s:.0f} ms: {spotter.invocations} ran the "
+            f"model, {gated} below the energy gate ({spotter.config.min_level_dbfs:g} dBFS)",
+            f"  {self.detections} detections; CPU {cpu_s:.2f} s"
+            + (f" ({1000 * cpu_s / audio_s:.1f} ms per second of audio)" if audio_s > 0 else ""),
+            f"  overruns: {source.overrun_samples} samples dropped by the ring buffer, "
+            f"{source.callback_overflows} input overflows reported by the audio device",
+        ]
+        if getattr(source, "trailing_bytes", 0):
+            lines.append(f"  warning: the input ended with {source.trailing_bytes} byte(s) of an incomplete sample")
+        print("\n".join(lines), file=self.err, flush=True)
+
+
+# -- command line ------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m pi_runtime.listen",
+        description="Spot keywords live from a microphone, a WAV file or raw PCM on stdin, and print each "
+                    "detection with its time (s) and score.")
+    parser.add_argument("--model", help="keyword-spotting model (.tflite or .tflite.zlib) with its sidecar")
+    parser.add_argument("--input", metavar="FILE.wav|-",
+                        help="read a 16-bit mono WAV file (any rate: resampled), or '-' for raw S16_LE mono PCM "
+                             "on stdin, instead of the microphone")
+    parser.add_argument("--input-rate", type=int, default=16000,
+                        help="sample rate of raw PCM on stdin, Hz (default 16000)")
+    parser.add_argument("--realtime", action="store_true",
+                        help="with --input FILE.wav: play the file at its real speed (default: as fast as possible)")
+    parser.add_argument("--device", help="input device (index or name substring; see --list-devices)")
+    parser.add_argument("--list-devices", action="store_true", help="list audio devices and exit")
+    parser.add_argument("--mic-rate", type=int,
+                        help="capture rate, Hz (default: the device's native rate, often 48000)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object per detection")
+    parser.add_argument("--hop-ms", type=float, default=100.0, help="time between model runs (default 100 ms)")
+    parser.add_argument("--threshold", type=float, default=DetectorConfig.threshold,
+                        help=f"smoothed score needed for a detection, 0..1 (default {DetectorConfig.threshold})")
+    parser.add_argument("--smoothing-windows", type=int, default=DetectorConfig.smoothing_windows,
+                        help=f"posteriors averaged over this many windows (default {DetectorConfig.smoothing_windows})")
+    parser.add_argument("--refractory-ms", type=float, default=DetectorConfig.refractory_ms,
+                        help=f"quiet time after a detection (default {DetectorConfig.refractory_ms:g} ms)")
+    parser.add_argument("--min-level-dbfs", type=float, default=DetectorConfig.min_level_dbfs,
+                        help="energy gate: windows quieter than this (RMS, dB full scale) are not classified "
+                             f"(default {DetectorConfig.min_level_dbfs:g}; -inf disables)")
+    parser.add_argument("--seconds", type=float, help="stop after this many seconds of audio")
+    parser.add_argument("--buffer-ms", type=float, default=2000.0,
+                        help="capacity of the microphone ring buffer (default 2000 ms)")
+    parser.add_argument("--threads", type=int, default=1, help="interpreter threads (default 1)")
+    parser.add_argument("--verbose", action="store_true", help="print the model, interpreter and source used")
+    return parser
+
+
+def open_source(args: argparse.Namespace, stdin: BinaryIO):
+    chunk_ms = args.hop_ms
+    if args.input == "-":
+        if args.input_rate < 1:
+            raise ValueError(f"--input-rate must be a positive rate in Hz, got {args.input_rate}")
+        return RawPcmSource(stdin, rate_hz=args.input_rate, chunk_ms=chunk_ms)
+    if args.input is not None:
+        if not Path(args.input).is_file():
+            raise ValueError(f"{args.input}: no such file")
+        return WavSource(args.input, chunk_ms=chunk_ms, realtime=args.realtime)
+    device = args.device
+    if device is not None and device.isdigit():
+        device = int(device)
+    return MicrophoneSource(device, buffer_ms=args.buffer_ms, chunk_ms=chunk_ms, sample_rate_hz=args.mic_rate)
+
+
+def run(args: argparse.Namespace, *, stdin: BinaryIO, out: TextIO, err: TextIO) -> int:
+    config = DetectorConfig(hop_ms=args.hop_ms, threshold=args.threshold, smoothing_windows=args.smoothing_windows,
+                            refractory_ms=args.refractory_ms, min_level_dbfs=args.min_level_dbfs)
+    model = load_model(args.model, num_threads=args.threads, require_sidecar=True)
+    source = open_source(args, stdin)
+    spotter = KeywordSpotter(model, input_rate_hz=source.rate_hz, config=config)
+    if args.verbose:
+        print(f"model: {model.describe()}\ninput: {source.description}\nlabels: {', '.join(spotter.labels)}",
+              file=err)
+    reporter = Reporter(as_json=args.json, out=out, err=err, show_status=err.isatty())
+    wall_start, cpu_start = time.monotonic(), time.process_time()
+    interrupted = False
+    try:
+        for chunk in source.chunks():
+            for detection in spotter.push(chunk):
+                reporter.detection(detection)
+            reporter.status(spotter, source.overrun_samples)
+            if args.seconds is not None and spotter.seconds_in >= args.seconds:
+                break
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        source.close()
+    reporter.summary(spotter, source, wall_s=time.monotonic() - wall_start,
+                     cpu_s=time.process_time() - cpu_start, interrupted=interrupted)
+    return 0
+
+
+def main(argv: Optional[Sequence[str]] = None, *, stdin: Optional[BinaryIO] = None,
+         out: Optional[TextIO] = None, err: Optional[TextIO] = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    out, err = out or sys.stdout, err or sys.stderr
+    try:
+        if args.list_devices:
+            list_devices(out)
+            return 0
+        if not args.model:
+            parser.error("--model is required (unless --list-devices)")
+        if args.threads < 1:
+            parser.error("--threads must be >= 1")
+        if args.seconds is not None and not args.seconds > 0:
+            parser.error("--seconds must be positive")
+        if not args.buffer_ms > 0:
+            parser.error("--buffer-ms must be positive")
+        return run(args, stdin=stdin or sys.stdin.buffer, out=out, err=err)
+    except (ValueError, OSError) as error:
+        print(f"error: {error}", file=err)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
