@@ -1,0 +1,27 @@
+# Declarations of the polyphase resampler in src/resample.h and of its thin owner.
+
+cdef extern from "resample.h" nogil:
+    ctypedef struct tinyml_polyphase:
+        size_t up
+        size_t down
+        size_t half_len
+        size_t taps_per_phase
+        const float *phases
+    int tinyml_all_finite(const float *x, size_t n)
+    void tinyml_resample_batch(const tinyml_polyphase *filter, const float *x, size_t n_in,
+                               float *y, size_t n_out, float *scratch)
+
+    ctypedef struct tinyml_resampler:
+        tinyml_polyphase filter
+    int tinyml_resampler_init(tinyml_resampler *state, const tinyml_polyphase *filter)
+    void tinyml_resampler_free(tinyml_resampler *state)
+    void tinyml_resampler_reset(tinyml_resampler *state)
+    size_t tinyml_resampler_outputs_for(const tinyml_resampler *state, size_t n_new)
+    int tinyml_resampler_process(tinyml_resampler *state, const float *x, size_t n, float *y)
+    size_t tinyml_resampler_flush_outputs(const tinyml_resampler *state)
+    int tinyml_resampler_flush(tinyml_resampler *state, float *y)
+
+
+cdef class ResamplerCore:
+    cdef tinyml_resampler state
+    cdef bint ready

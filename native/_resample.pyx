@@ -1,0 +1,91 @@
+# distutils: sources = native/src/resample.c
+"""Thin native layer of the polyphase resampler; filter design, validation and docs live in native.resample."""
+import numpy as np
+
+
+cdef tinyml_polyphase _polyphase(size_t up, size_t down, size_t half_len, const float[:, ::1] phases):
+    cdef tinyml_polyphase filter
+    filter.up = up
+    filter.down = down
+    filter.half_len = half_len
+    filter.taps_per_phase = phases.shape[1]
+    filter.phases = &phases[0, 0]
+    return filter
+
+
+def all_finite(const float[::1] x):
+    """True when no value of x is NaN or infinite."""
+    cdef int finite = 1
+    if x.shape[0] == 0:
+        return True
+    with nogil:
+        finite = tinyml_all_finite(&x[0], x.shape[0])
+    return finite != 0
+
+
+def resample_batch(const float[::1] x, size_t up, size_t down, size_t half_len,
+                   const float[:, ::1] phases, float[::1] out):
+    """Fill out (all n_out outputs) from x; phases is (up, taps_per_phase), validated by the caller."""
+    cdef tinyml_polyphase filter = _polyphase(up, down, half_len, phases)
+    cdef float[::1] scratch = np.empty(phases.shape[1], dtype=np.float32)
+    cdef const float *samples = &scratch[0]  # any valid pointer when x is empty: it is never read
+    if out.shape[0] == 0:
+        return
+    if x.shape[0] > 0:
+        samples = &x[0]
+    with nogil:
+        tinyml_resample_batch(&filter, samples, x.shape[0], &out[0], out.shape[0], &scratch[0])
+
+
+cdef class ResamplerCore:
+    """C state of one streaming resampler (see native.resample.Resampler)."""
+
+    def __cinit__(self, size_t up, size_t down, size_t half_len, const float[:, ::1] phases):
+        cdef tinyml_polyphase filter = _polyphase(up, down, half_len, phases)
+        self.ready = False
+        if tinyml_resampler_init(&self.state, &filter) != 0:
+            raise MemoryError("cannot allocate the resampler state")
+        self.ready = True
+
+    def __dealloc__(self):
+        if self.ready:
+            tinyml_resampler_free(&self.state)
+
+    def process(self, const float[::1] chunk):
+        """Consume chunk, return the outputs that became ready (float32 array)."""
+        cdef size_t n = chunk.shape[0]
+        cdef size_t count = tinyml_resampler_outputs_for(&self.state, n)
+        cdef int status = 0
+        out_array = np.empty(count, dtype=np.float32)
+        cdef float[::1] out = out_array
+        cdef float dummy = 0.0
+        cdef const float *samples = &dummy
+        cdef float *outputs = &dummy
+        if n > 0:
+            samples = &chunk[0]
+        if count > 0:
+            outputs = &out[0]
+        with nogil:
+            status = tinyml_resampler_process(&self.state, samples, n, outputs)
+        if status != 0:
+            raise MemoryError("cannot grow the resampler buffer")
+        return out_array
+
+    def flush(self):
+        """Outputs still owed for the input so far (as if silence followed), then reset."""
+        cdef size_t count = tinyml_resampler_flush_outputs(&self.state)
+        cdef int status = 0
+        out_array = np.empty(count, dtype=np.float32)
+        cdef float[::1] out = out_array
+        cdef float dummy = 0.0
+        cdef float *outputs = &dummy
+        if count > 0:
+            outputs = &out[0]
+        with nogil:
+            status = tinyml_resampler_flush(&self.state, outputs)
+        if status != 0:
+            raise MemoryError("cannot grow the resampler buffer")
+        return out_array
+
+    def reset(self):
+        tinyml_resampler_reset(&self.state)

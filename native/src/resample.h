@@ -1,0 +1,67 @@
+/* Polyphase rational resampler (up / down) with a filter designed by the caller.
+ *
+ * Output sample m is  y[m] = sum_k x[k] * h[m*down + half_len - k*up]  over the
+ * input samples k, with h the prototype low-pass filter of 2*half_len + 1 taps
+ * (zero outside) and x zero outside the input: the definition that
+ * scipy.signal.resample_poly computes with upfirdn and then trims.
+ *
+ * For one output only the taps of one phase p = (m*down + half_len) % up meet
+ * input samples, so the filter is stored as `up` rows of `taps_per_phase`
+ * taps ordered oldest input first; an output is then a dot product of one row
+ * with `taps_per_phase` consecutive input samples ending at sample
+ * base = (m*down + half_len) / up.  taps_per_phase is a multiple of
+ * TINYML_RESAMPLE_TAP_BLOCK (padded with zero taps) so the dot product runs
+ * in whole blocks of independent accumulators that the compiler vectorises.
+ */
+#ifndef TINYML_RESAMPLE_H
+#define TINYML_RESAMPLE_H
+
+#include <stddef.h>
+
+#define TINYML_RESAMPLE_TAP_BLOCK 8
+
+typedef struct {
+    size_t up, down;         /* reduced ratio, both >= 1 */
+    size_t half_len;         /* half length of the prototype filter, in taps */
+    size_t taps_per_phase;   /* a multiple of TINYML_RESAMPLE_TAP_BLOCK */
+    const float *phases;     /* up * taps_per_phase taps, row p = phase p */
+} tinyml_polyphase;
+
+/* 1 when every value is finite, 0 when one is NaN or infinite. */
+int tinyml_all_finite(const float *x, size_t n);
+
+/* One-shot: y[0:n_out] from x[0:n_in] (x zero outside).  scratch holds
+ * taps_per_phase floats (used for the outputs whose window leaves the input). */
+void tinyml_resample_batch(const tinyml_polyphase *filter, const float *x, size_t n_in,
+                           float *y, size_t n_out, float *scratch);
+
+/* Streaming state: the input samples still needed, as a window into a
+ * growable buffer, and the position of the next output in it. */
+typedef struct {
+    tinyml_polyphase filter; /* phases owned (copied at init) */
+    float *buffer;
+    size_t length, capacity; /* floats in use / allocated */
+    size_t next_base;        /* buffer index of the newest sample the next output uses */
+    size_t next_phase;
+} tinyml_resampler;
+
+/* 0, or -1 when memory is short.  The phases are copied. */
+int tinyml_resampler_init(tinyml_resampler *state, const tinyml_polyphase *filter);
+void tinyml_resampler_free(tinyml_resampler *state);
+void tinyml_resampler_reset(tinyml_resampler *state);
+
+/* Outputs that process() of n_new more samples will produce. */
+size_t tinyml_resampler_outputs_for(const tinyml_resampler *state, size_t n_new);
+
+/* Consumes n samples and writes outputs_for(n) outputs to y.  0, or -1 when
+ * memory is short (state unchanged). */
+int tinyml_resampler_process(tinyml_resampler *state, const float *x, size_t n, float *y);
+
+/* Outputs that flush() will produce: those the one-shot resampler computes
+ * from the end of the input (treating what follows as zeros). */
+size_t tinyml_resampler_flush_outputs(const tinyml_resampler *state);
+
+/* Writes flush_outputs() outputs to y, then resets.  0, or -1 when memory is short. */
+int tinyml_resampler_flush(tinyml_resampler *state, float *y);
+
+#endif
