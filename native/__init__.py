@@ -9,3 +9,11 @@ __all__ = ["FrontendParams"]
 from native.ring import AudioRing, RowRing  # noqa: E402
 
 __all__ += ["AudioRing", "RowRing"]
+
+from native.frontend import Frontend, StreamingFrontend  # noqa: E402
+
+__all__ += ["Frontend", "StreamingFrontend"]
+
+from native.resample import Resampler, ratio_for, resample_poly  # noqa: E402
+
+__all__ += ["Resampler", "ratio_for", "resample_poly"]

@@ -1,0 +1,50 @@
+# Declarations of the C frontend (native/src/fft.h, native/src/frontend.h).
+from libc.stdint cimport int16_t, int64_t
+
+
+cdef extern from "fft.h" nogil:
+    ctypedef struct tmf_fft_plan:
+        pass
+    tmf_fft_plan *tmf_fft_plan_create(int n)
+    void tmf_fft_plan_destroy(tmf_fft_plan *plan)
+    size_t tmf_rfft_work_floats(const tmf_fft_plan *plan, int lanes)
+    void tmf_rfft(const tmf_fft_plan *plan, int lanes, const float *x,
+                  float *out_re, float *out_im, float *work)
+
+
+cdef extern from "frontend.h" nogil:
+    enum: TMF_LANES
+    enum: TMF_OK, TMF_ERR_NO_MEMORY, TMF_ERR_NON_FINITE, TMF_ERR_TOO_SHORT
+
+    ctypedef struct tmf_frontend_config:
+        int frame_length_samples
+        int frame_step_samples
+        int fft_length
+        int feature_kind
+        int num_mel_bins
+        int num_mfccs
+        float log_offset
+        int resize_rows
+        int resize_cols
+
+    ctypedef struct tmf_frontend:
+        pass
+    ctypedef struct tmf_stream:
+        pass
+
+    tmf_frontend *tmf_frontend_create(const tmf_frontend_config *config, const float *window,
+                                      const int *mel_first_bin, const int *mel_bin_count,
+                                      const float *mel_weights, const float *dct)
+    void tmf_frontend_destroy(tmf_frontend *frontend)
+    int tmf_frontend_num_features(const tmf_frontend *frontend)
+    int64_t tmf_frontend_num_frames(const tmf_frontend *frontend, int64_t num_samples)
+    int tmf_frontend_compute_clips(const tmf_frontend *frontend, const void *audio, int audio_is_int16,
+                                   int64_t num_clips, int64_t num_samples, float *out)
+    int tmf_all_finite(const float *x, int64_t n)
+
+    tmf_stream *tmf_stream_create(const tmf_frontend *frontend)
+    void tmf_stream_destroy(tmf_stream *stream)
+    void tmf_stream_reset(tmf_stream *stream)
+    int64_t tmf_stream_frames_after(const tmf_stream *stream, int64_t num_samples)
+    int64_t tmf_stream_push(tmf_stream *stream, const void *chunk, int chunk_is_int16,
+                            int64_t n, float *out)

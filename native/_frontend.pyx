@@ -1,0 +1,134 @@
+# distutils: sources = native/src/fft.c native/src/frontend.c
+"""Thin owners of the C frontend state; validation and docs are in native/frontend.py.
+
+Every method here expects arguments the Python layer has already checked
+(dtype, contiguity, shapes); it only hands pointers to C with the GIL released.
+"""
+import numpy as np
+
+from libc.stdint cimport int16_t, int64_t
+from libc.stdlib cimport free, malloc
+
+
+cdef class FrontendCore:
+    """Native frontend for one FrontendParams (built by native.frontend)."""
+    cdef tmf_frontend *_frontend
+    cdef readonly int num_features
+
+    def __cinit__(self, int frame_length_samples, int frame_step_samples, int fft_length,
+                  int feature_kind, int num_mel_bins, int num_mfccs, float log_offset,
+                  int resize_rows, int resize_cols, const float[::1] window,
+                  const int[::1] mel_first_bin, const int[::1] mel_bin_count,
+                  const float[::1] mel_weights, const float[::1] dct):
+        cdef tmf_frontend_config config
+        config.frame_length_samples = frame_length_samples
+        config.frame_step_samples = frame_step_samples
+        config.fft_length = fft_length
+        config.feature_kind = feature_kind
+        config.num_mel_bins = num_mel_bins
+        config.num_mfccs = num_mfccs
+        config.log_offset = log_offset
+        config.resize_rows = resize_rows
+        config.resize_cols = resize_cols
+        self._frontend = tmf_frontend_create(
+            &config, &window[0],
+            &mel_first_bin[0] if mel_first_bin.shape[0] else NULL,
+            &mel_bin_count[0] if mel_bin_count.shape[0] else NULL,
+            &mel_weights[0] if mel_weights.shape[0] else NULL,
+            &dct[0] if dct.shape[0] else NULL)
+        if self._frontend is NULL:
+            raise MemoryError("could not allocate the native frontend")
+        self.num_features = tmf_frontend_num_features(self._frontend)
+
+    def __dealloc__(self):
+        tmf_frontend_destroy(self._frontend)
+
+    def num_frames(self, int64_t num_samples):
+        return tmf_frontend_num_frames(self._frontend, num_samples)
+
+    def compute_float32(self, const float[:, ::1] clips, float[:, :, ::1] out):
+        """clips: float32[n, samples] -> out float32[n, rows, cols]; returns a tmf_status."""
+        cdef int status
+        if clips.shape[0] == 0:
+            return TMF_OK
+        with nogil:
+            status = tmf_frontend_compute_clips(self._frontend, &clips[0, 0], 0,
+                                                clips.shape[0], clips.shape[1], &out[0, 0, 0])
+        return status
+
+    def compute_int16(self, const int16_t[:, ::1] clips, float[:, :, ::1] out):
+        """clips: int16[n, samples] -> out float32[n, rows, cols]; returns a tmf_status."""
+        cdef int status
+        if clips.shape[0] == 0:
+            return TMF_OK
+        with nogil:
+            status = tmf_frontend_compute_clips(self._frontend, &clips[0, 0], 1,
+                                                clips.shape[0], clips.shape[1], &out[0, 0, 0])
+        return status
+
+
+cdef class StreamCore:
+    """Streaming state over a FrontendCore (no resize)."""
+    cdef tmf_stream *_stream
+    cdef FrontendCore _core  # keeps the frontend alive as long as the stream
+
+    def __cinit__(self, FrontendCore core):
+        self._core = core
+        self._stream = tmf_stream_create(core._frontend)
+        if self._stream is NULL:
+            raise MemoryError("could not allocate the streaming frontend")
+
+    def __dealloc__(self):
+        tmf_stream_destroy(self._stream)
+
+    def reset(self):
+        tmf_stream_reset(self._stream)
+
+    def frames_after(self, int64_t num_samples):
+        return tmf_stream_frames_after(self._stream, num_samples)
+
+    def push_float32(self, const float[::1] chunk, float[:, ::1] out):
+        """Returns the frames written to out, or a negative tmf_status."""
+        cdef int64_t produced
+        if chunk.shape[0] == 0:
+            return 0
+        with nogil:
+            produced = tmf_stream_push(self._stream, &chunk[0], 0, chunk.shape[0],
+                                       &out[0, 0] if out.shape[0] else NULL)
+        return produced
+
+    def push_int16(self, const int16_t[::1] chunk, float[:, ::1] out):
+        """Returns the frames written to out, or a negative tmf_status."""
+        cdef int64_t produced
+        if chunk.shape[0] == 0:
+            return 0
+        with nogil:
+            produced = tmf_stream_push(self._stream, &chunk[0], 1, chunk.shape[0],
+                                       &out[0, 0] if out.shape[0] else NULL)
+        return produced
+
+
+def rfft_lanes(const float[:, ::1] x, int lanes):
+    """One-sided FFT of the columns of x (float32[n, lanes], lanes <= TMF_LANES or any).
+
+    Returns (re, im), each float32[n // 2 + 1, lanes].  For tests of the FFT itself.
+    """
+    cdef int n = x.shape[0]
+    if n < 1 or lanes < 1 or x.shape[1] != lanes:
+        raise ValueError("x must be float32[n >= 1, lanes]")
+    re = np.empty((n // 2 + 1, lanes), np.float32)
+    im = np.empty((n // 2 + 1, lanes), np.float32)
+    cdef float[:, ::1] re_view = re
+    cdef float[:, ::1] im_view = im
+    cdef tmf_fft_plan *plan = tmf_fft_plan_create(n)
+    if plan is NULL:
+        raise MemoryError("could not plan the FFT")
+    cdef float *work = <float *>malloc(tmf_rfft_work_floats(plan, lanes) * sizeof(float) + 1)
+    if work is NULL:
+        tmf_fft_plan_destroy(plan)
+        raise MemoryError("could not allocate FFT scratch memory")
+    with nogil:
+        tmf_rfft(plan, lanes, &x[0, 0], &re_view[0, 0], &im_view[0, 0], work)
+    free(work)
+    tmf_fft_plan_destroy(plan)
+    return re, im

@@ -1,0 +1,348 @@
+"""Audio features computed natively, equal to the ``tf.signal`` pipeline.
+
+For every frame (``tf.signal.stft`` framing: no padding, the last partial frame
+dropped): periodic Hann window, real FFT of ``fft_length`` points, magnitude;
+then, by ``FrontendParams.feature_kind``:
+
+* ``"spectrogram"``: the magnitude, ``fft_length // 2 + 1`` values per frame,
+  optionally resized to ``params.resize`` like ``tf.image.resize`` (bilinear);
+* ``"log_mel"``: ``log(magnitude @ linear_to_mel_weight_matrix + log_offset)``;
+* ``"mfcc"``: ``tf.signal.mfccs_from_log_mel_spectrograms(log_mel)[..., :num_mfccs]``.
+
+Input audio is 1-D (one clip) or 2-D (clips x samples):
+
+* ``int16`` is scaled by 1/32768, as ``tf.audio.decode_wav`` does;
+* ``float32`` is used as is (no scaling);
+* ``float64`` is rounded to ``float32`` first (``soundfile`` reads float64);
+* any other dtype (int32, int64, bool, object, ...) is refused with a
+  ``ValueError``: its scale is ambiguous.
+
+Non-contiguous arrays are copied to contiguous ones; NaN or Inf, stereo /
+wrong rank, and audio shorter than one frame raise ``ValueError``.
+
+The C code (``native/src``) runs with the GIL released; this module builds the
+window, the sparse mel filterbank and the DCT once per ``FrontendParams`` and
+does all validation.
+"""
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from typing import Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+from native import _frontend
+from native.params import FrontendParams
+
+__all__ = ["Frontend", "StreamingFrontend", "fit_to_clip", "hann_window",
+           "mel_weight_matrix", "mfcc_dct_matrix"]
+
+_FEATURE_KIND_CODES = {"spectrogram": 0, "log_mel": 1, "mfcc": 2}
+_OK, _ERR_NO_MEMORY, _ERR_NON_FINITE, _ERR_TOO_SHORT = 0, -1, -2, -3
+
+ArrayLike = Union[np.ndarray, Sequence[float]]
+
+
+# ---- constant tables, built once per FrontendParams ------------------------------
+
+def hann_window(frame_length_samples: int) -> np.ndarray:
+    """``tf.signal.hann_window(frame_length_samples, periodic=True)`` as float32[frame_length].
+
+    Like TF, an odd length uses ``length - 1`` as the period and length 1 gives ``[1]``.
+    """
+    if frame_length_samples == 1:
+        return np.ones(1, np.float32)
+    period = frame_length_samples if frame_length_samples % 2 == 0 else frame_length_samples - 1
+    n = np.arange(frame_length_samples, dtype=np.float64)
+    return (0.5 - 0.5 * np.cos(2.0 * np.pi * n / period)).astype(np.float32)
+
+
+def _hz_to_mel(frequency_hz):
+    return 1127.0 * np.log1p(np.asarray(frequency_hz, np.float64) / 700.0)  # HTK, as TF
+
+
+def mel_weight_matrix(params: FrontendParams) -> np.ndarray:
+    """``tf.signal.linear_to_mel_weight_matrix`` for ``params`` as float32[num_fft_bins, num_mel_bins].
+
+    Triangles are linear in HTK mel; the DC bin gets no weight (TF zeroes it).
+    Computed in float64 and rounded, so weights may differ from TF's float32
+    arithmetic in the last bits.
+    """
+    nyquist_hz = params.sample_rate_hz / 2.0
+    bin_mel = _hz_to_mel(np.linspace(0.0, nyquist_hz, params.num_fft_bins)[1:])[:, None]
+    edges_mel = np.linspace(_hz_to_mel(params.lower_edge_hz), _hz_to_mel(params.upper_edge_hz),
+                            params.num_mel_bins + 2)
+    lower, center, upper = edges_mel[:-2], edges_mel[1:-1], edges_mel[2:]
+    rising = (bin_mel - lower) / (center - lower)
+    falling = (upper - bin_mel) / (upper - center)
+    weights = np.maximum(0.0, np.minimum(rising, falling))
+    return np.vstack([np.zeros((1, params.num_mel_bins)), weights]).astype(np.float32)
+
+
+def mfcc_dct_matrix(num_mfccs: int, num_mel_bins: int) -> np.ndarray:
+    """float32[num_mfccs, num_mel_bins] with ``mfcc = matrix @ log_mel``.
+
+    ``tf.signal.mfccs_from_log_mel_spectrograms`` is the unnormalised DCT-II
+    (``2 * sum x[n] cos(pi k (2n + 1) / 2N)``) times ``1 / sqrt(2 N)``, i.e.
+    ``sqrt(2 / N) * sum x[n] cos(...)`` for every k, k = 0 included.
+    """
+    k = np.arange(num_mfccs, dtype=np.float64)[:, None]
+    n = np.arange(num_mel_bins, dtype=np.float64)[None, :]
+    basis = np.cos(np.pi * k * (2.0 * n + 1.0) / (2.0 * num_mel_bins))
+    return (np.sqrt(2.0 / num_mel_bins) * basis).astype(np.float32)
+
+
+def _sparse_filters(weights: np.ndarray) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each mel filter as (first bin, bin count, weights of its consecutive bins)."""
+    first_bin = np.zeros(weights.shape[1], np.intc)
+    bin_count = np.zeros(weights.shape[1], np.intc)
+    runs = []
+    for m in range(weights.shape[1]):
+        nonzero = np.flatnonzero(weights[:, m])
+        if nonzero.size:
+            first, last = int(nonzero[0]), int(nonzero[-1])
+            first_bin[m], bin_count[m] = first, last - first + 1
+            runs.append(weights[first:last + 1, m])
+    touched = (weights != 0).sum(axis=1)
+    if touched.max(initial=0) > 2:  # a triangular filterbank never does this
+        raise AssertionError("mel filters overlap by more than two")
+    flat = np.concatenate(runs).astype(np.float32) if runs else np.zeros(0, np.float32)
+    return first_bin, bin_count, np.ascontiguousarray(flat)
+
+
+# ---- input checks ------------------------------------------------------------------
+
+def _as_audio(audio: ArrayLike, ndim: int, what: str) -> np.ndarray:
+    """Contiguous int16 or float32 array of rank ``ndim`` (see the module docstring)."""
+    if type(audio) is not np.ndarray:
+        audio = np.asarray(audio)
+    dtype = audio.dtype
+    if dtype != np.int16 and dtype != np.float32:
+        if dtype == np.float64:
+            audio = audio.astype(np.float32)
+        else:
+            raise ValueError(f"{what} must be int16 (PCM, scaled by 1/32768) or float32/float64 samples, "
+                             f"got dtype {dtype}")
+    if audio.ndim != ndim:
+        shape = "1-D (samples,)" if ndim == 1 else "2-D (clips, samples)"
+        hint = " (stereo? mix down or pick a channel first)" if audio.ndim == ndim + 1 else ""
+        raise ValueError(f"{what} must be {shape}, got shape {audio.shape}{hint}")
+    if not audio.flags.c_contiguous:
+        audio = np.ascontiguousarray(audio)
+    return audio
+
+
+def fit_to_clip(audio: ArrayLike, num_samples: int) -> np.ndarray:
+    """Pad 1-D ``audio`` with zeros at the end to ``num_samples`` (as the course pads short clips).
+
+    Parameters
+    ----------
+    audio : array, shape (samples,)
+        Any dtype; returned with the same dtype.
+    num_samples : int
+        Target length, e.g. ``params.clip_length_samples``.
+
+    Returns
+    -------
+    array, shape (num_samples,)
+        ``audio`` itself when it already has that length.
+
+    Raises
+    ------
+    ValueError
+        When ``audio`` is not 1-D or is longer than ``num_samples``.
+    """
+    audio = np.asarray(audio)
+    if audio.ndim != 1:
+        raise ValueError(f"audio must be 1-D (samples,), got shape {audio.shape}")
+    if num_samples < 0:
+        raise ValueError(f"num_samples must be >= 0, got {num_samples}")
+    if audio.shape[0] > num_samples:
+        raise ValueError(f"audio has {audio.shape[0]} samples, more than the clip's {num_samples}; "
+                         "trim or split it explicitly")
+    if audio.shape[0] == num_samples:
+        return audio
+    out = np.zeros(num_samples, audio.dtype)
+    out[:audio.shape[0]] = audio
+    return out
+
+
+def _raise_for(status: int, what: str) -> None:
+    if status == _ERR_NON_FINITE:
+        raise ValueError(f"{what} contains NaN or Inf")
+    if status == _ERR_NO_MEMORY:
+        raise MemoryError("out of memory in the native frontend")
+    if status == _ERR_TOO_SHORT:
+        raise ValueError(f"{what} is shorter than one frame")
+    raise RuntimeError(f"native frontend failed with status {status}")
+
+
+def _build_core(params: FrontendParams) -> "_frontend.FrontendCore":
+    if not isinstance(params, FrontendParams):
+        raise ValueError(f"params must be a FrontendParams, got {type(params).__name__}")
+    kind = params.feature_kind
+    if kind == "spectrogram":
+        first_bin = bin_count = np.zeros(0, np.intc)
+        weights = np.zeros(0, np.float32)
+    else:
+        first_bin, bin_count, weights = _sparse_filters(mel_weight_matrix(params))
+    dct = (mfcc_dct_matrix(params.num_mfccs, params.num_mel_bins).ravel() if kind == "mfcc"
+           else np.zeros(0, np.float32))
+    rows, cols = params.resize if params.resize is not None else (0, 0)
+    return _frontend.FrontendCore(
+        params.frame_length_samples, params.frame_step_samples, params.fft_length,
+        _FEATURE_KIND_CODES[kind], params.num_mel_bins if kind != "spectrogram" else 0,
+        params.num_mfccs if kind == "mfcc" else 0, params.log_offset, rows, cols,
+        hann_window(params.frame_length_samples), first_bin, bin_count, weights, dct)
+
+
+# ---- public classes -------------------------------------------------------------------
+
+class Frontend:
+    """Features of whole clips.
+
+    Parameters
+    ----------
+    params : FrontendParams
+        What to compute; the native tables are built once here.
+
+    Examples
+    --------
+    >>> frontend = Frontend(FrontendParams())          # the course's MFCCs
+    >>> frontend.compute(np.zeros(16000, np.int16)).shape
+    (49, 10)
+    """
+
+    def __init__(self, params: FrontendParams) -> None:
+        self._core = _build_core(params)
+        self.params = params
+
+    def output_shape(self, num_samples: int) -> Tuple[int, int]:
+        """(frames, features) for a clip of ``num_samples`` samples (the resize shape when resizing)."""
+        if self.params.resize is not None:
+            return self.params.resize
+        return (self._core.num_frames(num_samples), self._core.num_features)
+
+    def _check_length(self, num_samples: int, what: str) -> None:
+        if num_samples < self.params.frame_length_samples:
+            raise ValueError(f"{what} has {num_samples} samples, fewer than one frame "
+                             f"({self.params.frame_length_samples}); pad it, e.g. with fit_to_clip")
+
+    def compute(self, audio: ArrayLike) -> np.ndarray:
+        """Features of one clip.
+
+        Parameters
+        ----------
+        audio : array, shape (samples,)
+            int16, float32 or float64 (see the module docstring); at least one frame long.
+
+        Returns
+        -------
+        float32 array, shape (frames, features)
+            ``frames = 1 + (samples - frame_length) // frame_step``; with a resize,
+            ``params.resize``.
+        """
+        audio = _as_audio(audio, 1, "audio")
+        self._check_length(audio.shape[0], "audio")
+        return self._compute_rows(audio[None, :])[0]
+
+    def compute_batch(self, clips: ArrayLike, num_threads: Optional[int] = None) -> np.ndarray:
+        """Features of many clips of equal length, on several threads.
+
+        Parameters
+        ----------
+        clips : array, shape (clips, samples)
+            A 2-D array (or a sequence of equal-length 1-D arrays); dtypes as ``compute``.
+        num_threads : int, optional
+            Worker threads (the GIL is released while they compute); default
+            ``os.cpu_count()``, never more than there are clips.
+
+        Returns
+        -------
+        float32 array, shape (clips, frames, features)
+            Equal to ``compute`` on each clip.
+        """
+        try:
+            clips = _as_audio(clips, 2, "clips")
+        except ValueError as error:
+            if "inhomogeneous" in str(error):
+                raise ValueError("clips must all have the same length; pad them with fit_to_clip") from None
+            raise
+        self._check_length(clips.shape[1], "each clip")
+        if num_threads is None:
+            num_threads = os.cpu_count() or 1
+        if isinstance(num_threads, bool) or not isinstance(num_threads, int) or num_threads < 1:
+            raise ValueError(f"num_threads must be a positive integer, got {num_threads!r}")
+        num_threads = min(num_threads, max(1, clips.shape[0]))
+        if num_threads == 1:
+            return self._compute_rows(clips)
+        out = np.empty((clips.shape[0],) + self.output_shape(clips.shape[1]), np.float32)
+        bounds = np.linspace(0, clips.shape[0], num_threads + 1).astype(int)
+        with ThreadPoolExecutor(max_workers=num_threads) as pool:
+            jobs = [pool.submit(self._compute_rows, clips[a:b], out[a:b])
+                    for a, b in zip(bounds[:-1], bounds[1:])]
+            for job in jobs:
+                job.result()  # re-raises a worker's ValueError
+        return out
+
+    def _compute_rows(self, clips: np.ndarray, out: Optional[np.ndarray] = None) -> np.ndarray:
+        if out is None:
+            out = np.empty((clips.shape[0],) + self.output_shape(clips.shape[1]), np.float32)
+        if clips.dtype == np.int16:
+            status = self._core.compute_int16(clips, out)
+        else:
+            status = self._core.compute_float32(clips, out)
+        if status != _OK:
+            _raise_for(status, "audio")
+        return out
+
+
+class StreamingFrontend:
+    """Features of a stream, pushed in chunks of any size.
+
+    The frames equal ``Frontend.compute`` on the concatenated stream (same
+    float operations, so bit for bit). Spectrograms with a resize cannot
+    stream: the resize needs the whole clip.
+
+    Parameters
+    ----------
+    params : FrontendParams
+    """
+
+    def __init__(self, params: FrontendParams) -> None:
+        if isinstance(params, FrontendParams) and params.resize is not None:
+            raise ValueError("a resized spectrogram cannot be streamed (the resize needs the whole clip); "
+                             "use Frontend.compute on whole clips")
+        self._core = _build_core(params)
+        self._stream = _frontend.StreamCore(self._core)
+        self._num_features = self._core.num_features
+        self.params = params
+
+    def push(self, chunk: ArrayLike) -> np.ndarray:
+        """Consume ``chunk`` and return the frames that became complete.
+
+        Parameters
+        ----------
+        chunk : array, shape (samples,)
+            int16, float32 or float64 (see the module docstring); may be empty.
+            A chunk with NaN or Inf raises ``ValueError`` and is not consumed.
+
+        Returns
+        -------
+        float32 array, shape (new_frames, features)
+            ``(0, features)`` when no frame completed.
+        """
+        chunk = _as_audio(chunk, 1, "chunk")
+        out = np.empty((self._stream.frames_after(chunk.shape[0]), self._num_features), np.float32)
+        if chunk.dtype == np.int16:
+            produced = self._stream.push_int16(chunk, out)
+        else:
+            produced = self._stream.push_float32(chunk, out)
+        if produced < 0:
+            _raise_for(produced, "chunk")
+        return out
+
+    def reset(self) -> None:
+        """Forget the buffered samples: the next push starts a new stream."""
+        self._stream.reset()

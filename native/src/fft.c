@@ -1,0 +1,383 @@
+/* Mixed-radix real FFT over blocks of interleaved frames; see fft.h. */
+#include "fft.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_STAGES 64
+
+struct tmf_fft_plan {
+    int n;          /* real length */
+    int m;          /* complex length: n / 2 for even n, n for odd n */
+    int num_stages;
+    int radix[MAX_STAGES];
+    size_t twiddle_offset[MAX_STAGES]; /* into twiddle_re/im: (radix - 1) * (sub_length / radix) */
+    size_t root_offset[MAX_STAGES];    /* into root_re/im: radix roots, generic radices only */
+    float *twiddle_re, *twiddle_im;
+    float *root_re, *root_im;
+    float *split_re, *split_im; /* exp(-2 pi i k / n), k = 0..m (even n) */
+};
+
+static const double TWO_PI = 6.283185307179586476925286766559;
+
+/* ---------------------------------------------------------------------------
+ * Butterflies of one Stockham stage (decimation in frequency).
+ *
+ * The current sub-transforms have length sub = radix * quarter (quarter = sub /
+ * radix, named `count` below); s sub-transforms are interleaved, and with the
+ * lanes every (element, lane) pair is a contiguous run of span = s * lanes floats.
+ * Input element (j + r * count) of every run goes into butterfly j; output k of
+ * butterfly j, times exp(-2 pi i j k / sub), lands at element radix * j + k.
+ * ------------------------------------------------------------------------- */
+
+#define RUN(base, element) ((base) + (size_t)(element) * span)
+
+static void stage_radix2(size_t span, int count, const float *tw_re, const float *tw_im,
+                         const float *restrict xr, const float *restrict xi,
+                         float *restrict yr, float *restrict yi)
+{
+    for (int j = 0; j < count; j++) {
+        const float *restrict a0r = RUN(xr, j), *restrict a0i = RUN(xi, j);
+        const float *restrict a1r = RUN(xr, j + count), *restrict a1i = RUN(xi, j + count);
+        float *restrict b0r = RUN(yr, 2 * j), *restrict b0i = RUN(yi, 2 * j);
+        float *restrict b1r = RUN(yr, 2 * j + 1), *restrict b1i = RUN(yi, 2 * j + 1);
+        const float w1r = tw_re[j], w1i = tw_im[j];
+        for (size_t t = 0; t < span; t++) {
+            const float dr = a0r[t] - a1r[t], di = a0i[t] - a1i[t];
+            b0r[t] = a0r[t] + a1r[t];
+            b0i[t] = a0i[t] + a1i[t];
+            b1r[t] = dr * w1r - di * w1i;
+            b1i[t] = dr * w1i + di * w1r;
+        }
+    }
+}
+
+static void stage_radix3(size_t span, int count, const float *tw_re, const float *tw_im,
+                         const float *restrict xr, const float *restrict xi,
+                         float *restrict yr, float *restrict yi)
+{
+    const float half_sqrt3 = 0.86602540378443864676f;
+    for (int j = 0; j < count; j++) {
+        const float *restrict a0r = RUN(xr, j), *restrict a0i = RUN(xi, j);
+        const float *restrict a1r = RUN(xr, j + count), *restrict a1i = RUN(xi, j + count);
+        const float *restrict a2r = RUN(xr, j + 2 * count), *restrict a2i = RUN(xi, j + 2 * count);
+        float *restrict b0r = RUN(yr, 3 * j), *restrict b0i = RUN(yi, 3 * j);
+        float *restrict b1r = RUN(yr, 3 * j + 1), *restrict b1i = RUN(yi, 3 * j + 1);
+        float *restrict b2r = RUN(yr, 3 * j + 2), *restrict b2i = RUN(yi, 3 * j + 2);
+        const float w1r = tw_re[2 * j], w1i = tw_im[2 * j];
+        const float w2r = tw_re[2 * j + 1], w2i = tw_im[2 * j + 1];
+        for (size_t t = 0; t < span; t++) {
+            const float sr = a1r[t] + a2r[t], si = a1i[t] + a2i[t];
+            const float dr = half_sqrt3 * (a1r[t] - a2r[t]), di = half_sqrt3 * (a1i[t] - a2i[t]);
+            const float mr = a0r[t] - 0.5f * sr, mi = a0i[t] - 0.5f * si;
+            const float c1r = mr + di, c1i = mi - dr; /* m - i d */
+            const float c2r = mr - di, c2i = mi + dr; /* m + i d */
+            b0r[t] = a0r[t] + sr;
+            b0i[t] = a0i[t] + si;
+            b1r[t] = c1r * w1r - c1i * w1i;
+            b1i[t] = c1r * w1i + c1i * w1r;
+            b2r[t] = c2r * w2r - c2i * w2i;
+            b2i[t] = c2r * w2i + c2i * w2r;
+        }
+    }
+}
+
+static void stage_radix4(size_t span, int count, const float *tw_re, const float *tw_im,
+                         const float *restrict xr, const float *restrict xi,
+                         float *restrict yr, float *restrict yi)
+{
+    for (int j = 0; j < count; j++) {
+        const float *restrict a0r = RUN(xr, j), *restrict a0i = RUN(xi, j);
+        const float *restrict a1r = RUN(xr, j + count), *restrict a1i = RUN(xi, j + count);
+        const float *restrict a2r = RUN(xr, j + 2 * count), *restrict a2i = RUN(xi, j + 2 * count);
+        const float *restrict a3r = RUN(xr, j + 3 * count), *restrict a3i = RUN(xi, j + 3 * count);
+        float *restrict b0r = RUN(yr, 4 * j), *restrict b0i = RUN(yi, 4 * j);
+        float *restrict b1r = RUN(yr, 4 * j + 1), *restrict b1i = RUN(yi, 4 * j + 1);
+        float *restrict b2r = RUN(yr, 4 * j + 2), *restrict b2i = RUN(yi, 4 * j + 2);
+        float *restrict b3r = RUN(yr, 4 * j + 3), *restrict b3i = RUN(yi, 4 * j + 3);
+        const float w1r = tw_re[3 * j], w1i = tw_im[3 * j];
+        const float w2r = tw_re[3 * j + 1], w2i = tw_im[3 * j + 1];
+        const float w3r = tw_re[3 * j + 2], w3i = tw_im[3 * j + 2];
+        for (size_t t = 0; t < span; t++) {
+            const float s02r = a0r[t] + a2r[t], s02i = a0i[t] + a2i[t];
+            const float d02r = a0r[t] - a2r[t], d02i = a0i[t] - a2i[t];
+            const float s13r = a1r[t] + a3r[t], s13i = a1i[t] + a3i[t];
+            const float d13r = a1r[t] - a3r[t], d13i = a1i[t] - a3i[t];
+            const float c1r = d02r + d13i, c1i = d02i - d13r; /* d02 - i d13 */
+            const float c2r = s02r - s13r, c2i = s02i - s13i;
+            const float c3r = d02r - d13i, c3i = d02i + d13r; /* d02 + i d13 */
+            b0r[t] = s02r + s13r;
+            b0i[t] = s02i + s13i;
+            b1r[t] = c1r * w1r - c1i * w1i;
+            b1i[t] = c1r * w1i + c1i * w1r;
+            b2r[t] = c2r * w2r - c2i * w2i;
+            b2i[t] = c2r * w2i + c2i * w2r;
+            b3r[t] = c3r * w3r - c3i * w3i;
+            b3i[t] = c3r * w3i + c3i * w3r;
+        }
+    }
+}
+
+static void stage_radix5(size_t span, int count, const float *tw_re, const float *tw_im,
+                         const float *restrict xr, const float *restrict xi,
+                         float *restrict yr, float *restrict yi)
+{
+    const float c1 = 0.30901699437494742410f;  /* cos(2 pi / 5) */
+    const float c2 = -0.80901699437494742410f; /* cos(4 pi / 5) */
+    const float s1 = 0.95105651629515357212f;  /* sin(2 pi / 5) */
+    const float s2 = 0.58778525229247312917f;  /* sin(4 pi / 5) */
+    for (int j = 0; j < count; j++) {
+        const float *restrict a0r = RUN(xr, j), *restrict a0i = RUN(xi, j);
+        const float *restrict a1r = RUN(xr, j + count), *restrict a1i = RUN(xi, j + count);
+        const float *restrict a2r = RUN(xr, j + 2 * count), *restrict a2i = RUN(xi, j + 2 * count);
+        const float *restrict a3r = RUN(xr, j + 3 * count), *restrict a3i = RUN(xi, j + 3 * count);
+        const float *restrict a4r = RUN(xr, j + 4 * count), *restrict a4i = RUN(xi, j + 4 * count);
+        float *restrict b0r = RUN(yr, 5 * j), *restrict b0i = RUN(yi, 5 * j);
+        float *restrict b1r = RUN(yr, 5 * j + 1), *restrict b1i = RUN(yi, 5 * j + 1);
+        float *restrict b2r = RUN(yr, 5 * j + 2), *restrict b2i = RUN(yi, 5 * j + 2);
+        float *restrict b3r = RUN(yr, 5 * j + 3), *restrict b3i = RUN(yi, 5 * j + 3);
+        float *restrict b4r = RUN(yr, 5 * j + 4), *restrict b4i = RUN(yi, 5 * j + 4);
+        const float *w = tw_re + 4 * j, *v = tw_im + 4 * j;
+        const float w1r = w[0], w1i = v[0], w2r = w[1], w2i = v[1];
+        const float w3r = w[2], w3i = v[2], w4r = w[3], w4i = v[3];
+        for (size_t t = 0; t < span; t++) {
+            const float s14r = a1r[t] + a4r[t], s14i = a1i[t] + a4i[t];
+            const float d14r = a1r[t] - a4r[t], d14i = a1i[t] - a4i[t];
+            const float s23r = a2r[t] + a3r[t], s23i = a2i[t] + a3i[t];
+            const float d23r = a2r[t] - a3r[t], d23i = a2i[t] - a3i[t];
+            const float p1r = a0r[t] + c1 * s14r + c2 * s23r, p1i = a0i[t] + c1 * s14i + c2 * s23i;
+            const float p2r = a0r[t] + c2 * s14r + c1 * s23r, p2i = a0i[t] + c2 * s14i + c1 * s23i;
+            const float q1r = s1 * d14r + s2 * d23r, q1i = s1 * d14i + s2 * d23i;
+            const float q2r = s2 * d14r - s1 * d23r, q2i = s2 * d14i - s1 * d23i;
+            /* output k = p - i q (k = 1, 2) and p + i q (k = 4, 3) */
+            const float e1r = p1r + q1i, e1i = p1i - q1r, e4r = p1r - q1i, e4i = p1i + q1r;
+            const float e2r = p2r + q2i, e2i = p2i - q2r, e3r = p2r - q2i, e3i = p2i + q2r;
+            b0r[t] = a0r[t] + s14r + s23r;
+            b0i[t] = a0i[t] + s14i + s23i;
+            b1r[t] = e1r * w1r - e1i * w1i;
+            b1i[t] = e1r * w1i + e1i * w1r;
+            b2r[t] = e2r * w2r - e2i * w2i;
+            b2i[t] = e2r * w2i + e2i * w2r;
+            b3r[t] = e3r * w3r - e3i * w3i;
+            b3i[t] = e3r * w3i + e3i * w3r;
+            b4r[t] = e4r * w4r - e4i * w4i;
+            b4i[t] = e4r * w4i + e4i * w4r;
+        }
+    }
+}
+
+/* Any radix p: a direct p-point DFT per butterfly (O(p^2)); used for prime factors > 5. */
+static void stage_generic(int p, size_t span, int count, const float *tw_re, const float *tw_im,
+                          const float *root_re, const float *root_im,
+                          const float *restrict xr, const float *restrict xi,
+                          float *restrict yr, float *restrict yi)
+{
+    for (int j = 0; j < count; j++) {
+        for (int k = 0; k < p; k++) {
+            float *restrict bkr = RUN(yr, p * j + k), *restrict bki = RUN(yi, p * j + k);
+            const float *restrict a0r = RUN(xr, j), *restrict a0i = RUN(xi, j);
+            for (size_t t = 0; t < span; t++) {
+                bkr[t] = a0r[t];
+                bki[t] = a0i[t];
+            }
+            for (int r = 1; r < p; r++) {
+                const int power = (int)(((long long)r * k) % p);
+                const float cr = root_re[power], ci = root_im[power];
+                const float *restrict arr = RUN(xr, j + r * count), *restrict ari = RUN(xi, j + r * count);
+                for (size_t t = 0; t < span; t++) {
+                    bkr[t] += arr[t] * cr - ari[t] * ci;
+                    bki[t] += arr[t] * ci + ari[t] * cr;
+                }
+            }
+            if (k > 0) {
+                const float wr = tw_re[(size_t)j * (p - 1) + k - 1], wi = tw_im[(size_t)j * (p - 1) + k - 1];
+                for (size_t t = 0; t < span; t++) {
+                    const float br = bkr[t], bi = bki[t];
+                    bkr[t] = br * wr - bi * wi;
+                    bki[t] = br * wi + bi * wr;
+                }
+            }
+        }
+    }
+}
+
+/* ------------------------------------------------------------------------- */
+
+static int smallest_factor(int n)
+{
+    for (int p = 3; (long long)p * p <= n; p += 2)
+        if (n % p == 0)
+            return p;
+    return n;
+}
+
+/* Radices in the order the stages use them: 4s first, then a 2, then odd primes. */
+static int factorize(int m, int *radix)
+{
+    int count = 0;
+    while (m % 4 == 0) { radix[count++] = 4; m /= 4; }
+    if (m % 2 == 0) { radix[count++] = 2; m /= 2; }
+    while (m > 1) {
+        const int p = smallest_factor(m);
+        radix[count++] = p;
+        m /= p;
+    }
+    return count;
+}
+
+void tmf_fft_plan_destroy(tmf_fft_plan *plan)
+{
+    if (!plan)
+        return;
+    free(plan->twiddle_re);
+    free(plan->twiddle_im);
+    free(plan->root_re);
+    free(plan->root_im);
+    free(plan->split_re);
+    free(plan->split_im);
+    free(plan);
+}
+
+tmf_fft_plan *tmf_fft_plan_create(int n)
+{
+    if (n < 1)
+        return NULL;
+    tmf_fft_plan *plan = (tmf_fft_plan *)calloc(1, sizeof(*plan));
+    if (!plan)
+        return NULL;
+    plan->n = n;
+    plan->m = (n % 2 == 0) ? n / 2 : n;
+    plan->num_stages = factorize(plan->m, plan->radix);
+
+    size_t twiddles = 0, roots = 0;
+    int sub = plan->m;
+    for (int st = 0; st < plan->num_stages; st++) {
+        const int p = plan->radix[st];
+        plan->twiddle_offset[st] = twiddles;
+        twiddles += (size_t)(p - 1) * (sub / p);
+        plan->root_offset[st] = roots;
+        if (p > 5)
+            roots += (size_t)p;
+        sub /= p;
+    }
+    plan->twiddle_re = (float *)malloc((twiddles + 1) * sizeof(float));
+    plan->twiddle_im = (float *)malloc((twiddles + 1) * sizeof(float));
+    plan->root_re = (float *)malloc((roots + 1) * sizeof(float));
+    plan->root_im = (float *)malloc((roots + 1) * sizeof(float));
+    plan->split_re = (float *)malloc(((size_t)plan->m + 1) * sizeof(float));
+    plan->split_im = (float *)malloc(((size_t)plan->m + 1) * sizeof(float));
+    if (!plan->twiddle_re || !plan->twiddle_im || !plan->root_re || !plan->root_im ||
+        !plan->split_re || !plan->split_im) {
+        tmf_fft_plan_destroy(plan);
+        return NULL;
+    }
+
+    sub = plan->m;
+    for (int st = 0; st < plan->num_stages; st++) {
+        const int p = plan->radix[st];
+        const int count = sub / p;
+        float *wr = plan->twiddle_re + plan->twiddle_offset[st];
+        float *wi = plan->twiddle_im + plan->twiddle_offset[st];
+        for (int j = 0; j < count; j++)
+            for (int k = 1; k < p; k++) {
+                /* reduce the angle exactly in integers before going to radians */
+                const double angle = -TWO_PI * (double)(((long long)j * k) % sub) / sub;
+                wr[(size_t)j * (p - 1) + k - 1] = (float)cos(angle);
+                wi[(size_t)j * (p - 1) + k - 1] = (float)sin(angle);
+            }
+        if (p > 5)
+            for (int k = 0; k < p; k++) {
+                const double angle = -TWO_PI * k / p;
+                plan->root_re[plan->root_offset[st] + k] = (float)cos(angle);
+                plan->root_im[plan->root_offset[st] + k] = (float)sin(angle);
+            }
+        sub = count;
+    }
+    for (int k = 0; k <= plan->m; k++) {
+        const double angle = -TWO_PI * k / n;
+        plan->split_re[k] = (float)cos(angle);
+        plan->split_im[k] = (float)sin(angle);
+    }
+    return plan;
+}
+
+int tmf_fft_length(const tmf_fft_plan *plan) { return plan->n; }
+
+size_t tmf_rfft_work_floats(const tmf_fft_plan *plan, int lanes)
+{
+    return 4 * (size_t)plan->m * (size_t)lanes;
+}
+
+/* Complex FFT of length m in place of (re[0], im[0]); re[1], im[1] are the other
+ * Stockham buffer.  Returns the index (0 or 1) of the buffer holding the result. */
+static int complex_fft(const tmf_fft_plan *plan, int lanes, float *re[2], float *im[2])
+{
+    int src = 0;
+    size_t stride = 1; /* sub-transforms interleaved so far (product of radices used) */
+    int sub = plan->m;
+    for (int st = 0; st < plan->num_stages; st++) {
+        const int p = plan->radix[st];
+        const int count = sub / p;
+        const size_t span = stride * (size_t)lanes;
+        const float *wr = plan->twiddle_re + plan->twiddle_offset[st];
+        const float *wi = plan->twiddle_im + plan->twiddle_offset[st];
+        const float *xr = re[src], *xi = im[src];
+        float *yr = re[1 - src], *yi = im[1 - src];
+        switch (p) {
+        case 2: stage_radix2(span, count, wr, wi, xr, xi, yr, yi); break;
+        case 3: stage_radix3(span, count, wr, wi, xr, xi, yr, yi); break;
+        case 4: stage_radix4(span, count, wr, wi, xr, xi, yr, yi); break;
+        case 5: stage_radix5(span, count, wr, wi, xr, xi, yr, yi); break;
+        default:
+            stage_generic(p, span, count, wr, wi, plan->root_re + plan->root_offset[st],
+                          plan->root_im + plan->root_offset[st], xr, xi, yr, yi);
+        }
+        src = 1 - src;
+        stride *= (size_t)p;
+        sub = count;
+    }
+    return src;
+}
+
+void tmf_rfft(const tmf_fft_plan *plan, int lanes, const float *x,
+              float *out_re, float *out_im, float *work)
+{
+    const int m = plan->m;
+    const size_t L = (size_t)lanes, block = (size_t)m * L;
+    float *re[2] = {work, work + 2 * block};
+    float *im[2] = {work + block, work + 3 * block};
+
+    if (plan->n % 2) { /* odd length: complex FFT of the real signal itself */
+        memcpy(re[0], x, block * sizeof(float));
+        memset(im[0], 0, block * sizeof(float));
+        const int res = complex_fft(plan, lanes, re, im);
+        const size_t bins = (size_t)(plan->n / 2 + 1) * L;
+        memcpy(out_re, re[res], bins * sizeof(float));
+        memcpy(out_im, im[res], bins * sizeof(float));
+        return;
+    }
+
+    /* z[t] = x[2t] + i x[2t + 1] */
+    for (int t = 0; t < m; t++) {
+        memcpy(re[0] + (size_t)t * L, x + (size_t)(2 * t) * L, L * sizeof(float));
+        memcpy(im[0] + (size_t)t * L, x + (size_t)(2 * t + 1) * L, L * sizeof(float));
+    }
+    const int res = complex_fft(plan, lanes, re, im);
+    const float *restrict zr = re[res], *restrict zi = im[res];
+
+    /* Split: X[k] = E[k] + W^k O[k], with E = (Z[k] + conj Z[m-k]) / 2 and
+     * O = (Z[k] - conj Z[m-k]) / 2i, indices mod m. */
+    for (int k = 0; k <= m; k++) {
+        const float *restrict ar = zr + (size_t)(k % m) * L, *restrict ai = zi + (size_t)(k % m) * L;
+        const float *restrict br = zr + (size_t)((m - k) % m) * L, *restrict bi = zi + (size_t)((m - k) % m) * L;
+        float *restrict xr = out_re + (size_t)k * L, *restrict xi = out_im + (size_t)k * L;
+        const float wr = plan->split_re[k], wi = plan->split_im[k];
+        for (size_t f = 0; f < L; f++) {
+            const float er = 0.5f * (ar[f] + br[f]), ei = 0.5f * (ai[f] - bi[f]);
+            const float or_ = 0.5f * (ai[f] + bi[f]), oi = -0.5f * (ar[f] - br[f]);
+            xr[f] = er + (wr * or_ - wi * oi);
+            xi[f] = ei + (wr * oi + wi * or_);
+        }
+    }
+}

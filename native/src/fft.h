@@ -1,0 +1,47 @@
+/* Mixed-radix FFT of real float32 signals, several frames at once.
+ *
+ * Layout ("lanes"): a block of `lanes` signals is stored interleaved, sample t of
+ * signal f at index t * lanes + f.  Every butterfly then runs an inner loop over
+ * contiguous floats that the compiler vectorises (SSE/AVX here, NEON on the Pi)
+ * without intrinsics, whatever the radix.  lanes = 1 is an ordinary scalar FFT.
+ *
+ * Algorithm: a real FFT of even length n is a complex FFT of length n/2 on
+ * (x[2t] + i x[2t+1]) followed by a split step; odd n falls back to a complex FFT
+ * of length n.  The complex FFT is a Stockham autosort (no bit reversal) with
+ * radix-4, 2, 3 and 5 butterflies and a generic O(p^2) butterfly for any other
+ * prime factor p, so every length is correct and lengths with small factors are
+ * fast.  All twiddles are precomputed in double precision in the plan.
+ */
+#ifndef TINYML_FFT_H
+#define TINYML_FFT_H
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct tmf_fft_plan tmf_fft_plan;
+
+/* Plan for a real FFT of length n >= 1; NULL when out of memory. */
+tmf_fft_plan *tmf_fft_plan_create(int n);
+void tmf_fft_plan_destroy(tmf_fft_plan *plan);
+
+int tmf_fft_length(const tmf_fft_plan *plan);
+
+/* Floats of scratch memory tmf_rfft needs for a block of `lanes` signals. */
+size_t tmf_rfft_work_floats(const tmf_fft_plan *plan, int lanes);
+
+/* One-sided spectrum of `lanes` real signals of length n.
+ * x:            n * lanes floats, x[t * lanes + f]
+ * out_re/out_im: (n / 2 + 1) * lanes floats each, bin k of signal f at k * lanes + f
+ * work:         tmf_rfft_work_floats(plan, lanes) floats
+ * No allocation, no locks: safe to call from several threads with separate work. */
+void tmf_rfft(const tmf_fft_plan *plan, int lanes, const float *x,
+              float *out_re, float *out_im, float *work);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

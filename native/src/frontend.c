@@ -1,0 +1,406 @@
+/* Audio frontend loops; see frontend.h. */
+#include "frontend.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fft.h"
+
+struct tmf_frontend {
+    tmf_frontend_config config;
+    int num_bins;     /* fft_length / 2 + 1 */
+    int num_features; /* per frame, before any resize */
+    float *window;
+    int *mel_first_bin, *mel_bin_count;
+    size_t *mel_weight_offset;
+    float *mel_weights;
+    float *dct;
+    tmf_fft_plan *plan;
+};
+
+/* Scratch memory of one thread. */
+typedef struct {
+    float *frames;   /* fft_length x lanes: windowed, zero-padded frames */
+    float *fft_work;
+    float *spec_re;  /* num_bins x lanes: spectrum, then magnitude */
+    float *spec_im;
+    float *mel;      /* num_mel_bins x lanes: mel energies, then their log */
+    float *mfcc;     /* num_mfccs x lanes */
+    float *resize_src; /* frames x num_bins of one clip (resize only) */
+    float *memory;
+} workspace;
+
+static const float INT16_SCALE = 1.0f / 32768.0f; /* as tf.audio.decode_wav */
+
+/* ---- construction ---------------------------------------------------------- */
+
+void tmf_frontend_destroy(tmf_frontend *fe)
+{
+    if (!fe)
+        return;
+    free(fe->window);
+    free(fe->mel_first_bin);
+    free(fe->mel_bin_count);
+    free(fe->mel_weight_offset);
+    free(fe->mel_weights);
+    free(fe->dct);
+    tmf_fft_plan_destroy(fe->plan);
+    free(fe);
+}
+
+static void *copy_of(const void *src, size_t bytes)
+{
+    void *dst = malloc(bytes ? bytes : 1);
+    if (dst && bytes)
+        memcpy(dst, src, bytes);
+    return dst;
+}
+
+tmf_frontend *tmf_frontend_create(const tmf_frontend_config *config, const float *window,
+                                  const int *mel_first_bin, const int *mel_bin_count,
+                                  const float *mel_weights, const float *dct)
+{
+    tmf_frontend *fe = (tmf_frontend *)calloc(1, sizeof(*fe));
+    if (!fe)
+        return NULL;
+    fe->config = *config;
+    fe->num_bins = config->fft_length / 2 + 1;
+    fe->window = (float *)copy_of(window, (size_t)config->frame_length_samples * sizeof(float));
+    fe->plan = tmf_fft_plan_create(config->fft_length);
+    int ok = fe->window && fe->plan;
+
+    switch (config->feature_kind) {
+    case TMF_SPECTROGRAM: fe->num_features = fe->num_bins; break;
+    case TMF_LOG_MEL: fe->num_features = config->num_mel_bins; break;
+    default: fe->num_features = config->num_mfccs; break;
+    }
+    if (ok && config->feature_kind != TMF_SPECTROGRAM) {
+        const int num_mel = config->num_mel_bins;
+        fe->mel_first_bin = (int *)copy_of(mel_first_bin, (size_t)num_mel * sizeof(int));
+        fe->mel_bin_count = (int *)copy_of(mel_bin_count, (size_t)num_mel * sizeof(int));
+        fe->mel_weight_offset = (size_t *)malloc((size_t)num_mel * sizeof(size_t));
+        ok = fe->mel_first_bin && fe->mel_bin_count && fe->mel_weight_offset;
+        size_t total = 0;
+        for (int m = 0; ok && m < num_mel; m++) {
+            fe->mel_weight_offset[m] = total;
+            total += (size_t)mel_bin_count[m];
+        }
+        fe->mel_weights = ok ? (float *)copy_of(mel_weights, total * sizeof(float)) : NULL;
+        ok = ok && fe->mel_weights;
+    }
+    if (ok && config->feature_kind == TMF_MFCC) {
+        fe->dct = (float *)copy_of(dct, (size_t)config->num_mfccs * config->num_mel_bins * sizeof(float));
+        ok = fe->dct != NULL;
+    }
+    if (!ok) {
+        tmf_frontend_destroy(fe);
+        return NULL;
+    }
+    return fe;
+}
+
+int tmf_frontend_num_features(const tmf_frontend *fe) { return fe->num_features; }
+
+int64_t tmf_frontend_num_frames(const tmf_frontend *fe, int64_t num_samples)
+{
+    const int64_t length = fe->config.frame_length_samples;
+    if (num_samples < length)
+        return 0;
+    return 1 + (num_samples - length) / fe->config.frame_step_samples;
+}
+
+static int workspace_init(workspace *ws, const tmf_frontend *fe, int64_t resize_src_floats)
+{
+    const size_t L = TMF_LANES;
+    const size_t frames = (size_t)fe->config.fft_length * L;
+    const size_t fft_work = tmf_rfft_work_floats(fe->plan, TMF_LANES);
+    const size_t spec = (size_t)fe->num_bins * L;
+    const size_t mel = (size_t)(fe->config.num_mel_bins > 0 ? fe->config.num_mel_bins : 1) * L;
+    const size_t mfcc = (size_t)(fe->config.num_mfccs > 0 ? fe->config.num_mfccs : 1) * L;
+    const size_t total = frames + fft_work + 2 * spec + mel + mfcc + (size_t)resize_src_floats;
+    ws->memory = (float *)malloc(total * sizeof(float));
+    if (!ws->memory)
+        return TMF_ERR_NO_MEMORY;
+    ws->frames = ws->memory;
+    ws->fft_work = ws->frames + frames;
+    ws->spec_re = ws->fft_work + fft_work;
+    ws->spec_im = ws->spec_re + spec;
+    ws->mel = ws->spec_im + spec;
+    ws->mfcc = ws->mel + mel;
+    ws->resize_src = ws->mfcc + mfcc;
+    return TMF_OK;
+}
+
+/* ---- the per-frame pipeline, `lanes` frames at a time ------------------------ */
+
+/* Frames f = 0..lanes-1 start at sample f * frame_step of f32 (or s16); their
+ * features go to out + f * num_features. */
+static void compute_frames(const tmf_frontend *fe, const workspace *ws, const float *f32,
+                           const int16_t *s16, int lanes, float *out)
+{
+    const tmf_frontend_config *cfg = &fe->config;
+    const size_t L = (size_t)lanes;
+    const int frame_length = cfg->frame_length_samples;
+    const float *restrict window = fe->window;
+    float *restrict frames = ws->frames;
+
+    /* window, interleave the frames, zero-pad up to the FFT length */
+    for (size_t f = 0; f < L; f++) {
+        const size_t start = f * (size_t)cfg->frame_step_samples;
+        if (s16) {
+            const int16_t *restrict src = s16 + start;
+            for (int t = 0; t < frame_length; t++)
+                frames[(size_t)t * L + f] = ((float)src[t] * INT16_SCALE) * window[t];
+        } else {
+            const float *restrict src = f32 + start;
+            for (int t = 0; t < frame_length; t++)
+                frames[(size_t)t * L + f] = src[t] * window[t];
+        }
+    }
+    memset(frames + (size_t)frame_length * L, 0,
+           (size_t)(cfg->fft_length - frame_length) * L * sizeof(float));
+
+    float *restrict re = ws->spec_re, *restrict im = ws->spec_im;
+    tmf_rfft(fe->plan, lanes, frames, re, im, ws->fft_work);
+    const size_t spec_floats = (size_t)fe->num_bins * L;
+    for (size_t i = 0; i < spec_floats; i++)
+        re[i] = sqrtf(re[i] * re[i] + im[i] * im[i]);
+
+    const float *features = re; /* feature c of lane f at features[c * L + f] */
+    if (cfg->feature_kind != TMF_SPECTROGRAM) {
+        /* sparse mel projection: each filter is a run of consecutive bins */
+        float *restrict mel = ws->mel;
+        for (int m = 0; m < cfg->num_mel_bins; m++) {
+            float *restrict acc = mel + (size_t)m * L;
+            const float *restrict weights = fe->mel_weights + fe->mel_weight_offset[m];
+            const float *restrict magnitude = re + (size_t)fe->mel_first_bin[m] * L;
+            for (size_t f = 0; f < L; f++)
+                acc[f] = 0.0f;
+            for (int b = 0; b < fe->mel_bin_count[m]; b++) {
+                const float w = weights[b];
+                for (size_t f = 0; f < L; f++)
+                    acc[f] += w * magnitude[(size_t)b * L + f];
+            }
+        }
+        const size_t mel_floats = (size_t)cfg->num_mel_bins * L;
+        for (size_t i = 0; i < mel_floats; i++)
+            mel[i] = logf(mel[i] + cfg->log_offset);
+        features = mel;
+        if (cfg->feature_kind == TMF_MFCC) {
+            float *restrict mfcc = ws->mfcc;
+            for (int c = 0; c < cfg->num_mfccs; c++) {
+                float *restrict acc = mfcc + (size_t)c * L;
+                const float *restrict row = fe->dct + (size_t)c * cfg->num_mel_bins;
+                for (size_t f = 0; f < L; f++)
+                    acc[f] = 0.0f;
+                for (int m = 0; m < cfg->num_mel_bins; m++) {
+                    const float d = row[m];
+                    for (size_t f = 0; f < L; f++)
+                        acc[f] += d * mel[(size_t)m * L + f];
+                }
+            }
+            features = mfcc;
+        }
+    }
+
+    const int num_features = fe->num_features;
+    for (size_t f = 0; f < L; f++)
+        for (int c = 0; c < num_features; c++)
+            out[f * (size_t)num_features + c] = features[(size_t)c * L + f];
+}
+
+/* Bilinear resize of a rows x cols image as tf.image.resize (TF2: half-pixel
+ * centres, no antialiasing) computes it, float for float. */
+typedef struct {
+    int lower, upper;
+    float lerp;
+} lerp_index;
+
+static void interpolation_indices(int in_size, int out_size, lerp_index *idx)
+{
+    const float scale = (float)in_size / (float)out_size;
+    for (int i = 0; i < out_size; i++) {
+        const float in = ((float)i + 0.5f) * scale - 0.5f;
+        const float in_floor = floorf(in);
+        const int upper = (int)ceilf(in);
+        idx[i].lower = in_floor > 0.0f ? (int)in_floor : 0;
+        idx[i].upper = upper < in_size - 1 ? upper : in_size - 1;
+        idx[i].lerp = in - in_floor;
+    }
+}
+
+static int resize_bilinear(const float *src, int in_rows, int in_cols, float *dst, int out_rows, int out_cols)
+{
+    lerp_index *ys = (lerp_index *)malloc((size_t)(out_rows + out_cols) * sizeof(lerp_index));
+    if (!ys)
+        return TMF_ERR_NO_MEMORY;
+    lerp_index *xs = ys + out_rows;
+    interpolation_indices(in_rows, out_rows, ys);
+    interpolation_indices(in_cols, out_cols, xs);
+    for (int y = 0; y < out_rows; y++) {
+        const float *top_row = src + (size_t)ys[y].lower * in_cols;
+        const float *bottom_row = src + (size_t)ys[y].upper * in_cols;
+        const float y_lerp = ys[y].lerp;
+        for (int x = 0; x < out_cols; x++) {
+            const float top_left = top_row[xs[x].lower], top_right = top_row[xs[x].upper];
+            const float bottom_left = bottom_row[xs[x].lower], bottom_right = bottom_row[xs[x].upper];
+            const float top = top_left + (top_right - top_left) * xs[x].lerp;
+            const float bottom = bottom_left + (bottom_right - bottom_left) * xs[x].lerp;
+            dst[(size_t)y * out_cols + x] = top + (bottom - top) * y_lerp;
+        }
+    }
+    free(ys);
+    return TMF_OK;
+}
+
+/* ---- batch ------------------------------------------------------------------- */
+
+int tmf_all_finite(const float *x, int64_t n)
+{
+    /* exponent bits all ones <=> NaN or Inf; an integer OR the compiler vectorises */
+    unsigned bad = 0;
+    for (int64_t i = 0; i < n; i++) {
+        uint32_t bits;
+        memcpy(&bits, x + i, sizeof(bits));
+        bad |= (bits & 0x7f800000u) == 0x7f800000u;
+    }
+    return !bad;
+}
+
+static void compute_clip_frames(const tmf_frontend *fe, const workspace *ws, const float *f32,
+                                const int16_t *s16, int64_t num_frames, float *out)
+{
+    const int64_t step = fe->config.frame_step_samples;
+    for (int64_t first = 0; first < num_frames; first += TMF_LANES) {
+        const int lanes = (int)(num_frames - first < TMF_LANES ? num_frames - first : TMF_LANES);
+        compute_frames(fe, ws, f32 ? f32 + first * step : NULL, s16 ? s16 + first * step : NULL,
+                       lanes, out + first * fe->num_features);
+    }
+}
+
+int tmf_frontend_compute_clips(const tmf_frontend *fe, const void *audio, int audio_is_int16,
+                               int64_t num_clips, int64_t num_samples, float *out)
+{
+    const int64_t num_frames = tmf_frontend_num_frames(fe, num_samples);
+    if (num_frames == 0)
+        return TMF_ERR_TOO_SHORT;
+    if (!audio_is_int16 && !tmf_all_finite((const float *)audio, num_clips * num_samples))
+        return TMF_ERR_NON_FINITE;
+    const int rows = fe->config.resize_rows, cols = fe->config.resize_cols;
+    const int resizing = rows > 0;
+    workspace ws;
+    if (workspace_init(&ws, fe, resizing ? num_frames * fe->num_features : 0) != TMF_OK)
+        return TMF_ERR_NO_MEMORY;
+    const int64_t out_per_clip = resizing ? (int64_t)rows * cols : num_frames * fe->num_features;
+    int status = TMF_OK;
+    for (int64_t c = 0; c < num_clips && status == TMF_OK; c++) {
+        const float *f32 = audio_is_int16 ? NULL : (const float *)audio + c * num_samples;
+        const int16_t *s16 = audio_is_int16 ? (const int16_t *)audio + c * num_samples : NULL;
+        float *clip_out = out + c * out_per_clip;
+        compute_clip_frames(fe, &ws, f32, s16, num_frames, resizing ? ws.resize_src : clip_out);
+        if (resizing)
+            status = resize_bilinear(ws.resize_src, (int)num_frames, fe->num_features, clip_out, rows, cols);
+    }
+    free(ws.memory);
+    return status;
+}
+
+/* ---- streaming ----------------------------------------------------------------- */
+
+struct tmf_stream {
+    const tmf_frontend *fe;
+    workspace ws;
+    float *buffer;           /* samples from the start of the next frame on */
+    int64_t buffered;        /* samples in buffer */
+    int64_t capacity;        /* one block of TMF_LANES frames */
+    int64_t samples_seen;    /* since reset */
+    int64_t frames_emitted;  /* since reset */
+};
+
+tmf_stream *tmf_stream_create(const tmf_frontend *fe)
+{
+    tmf_stream *s = (tmf_stream *)calloc(1, sizeof(*s));
+    if (!s)
+        return NULL;
+    s->fe = fe;
+    s->capacity = fe->config.frame_length_samples + (int64_t)(TMF_LANES - 1) * fe->config.frame_step_samples;
+    s->buffer = (float *)malloc((size_t)s->capacity * sizeof(float));
+    if (!s->buffer || workspace_init(&s->ws, fe, 0) != TMF_OK) {
+        free(s->buffer);
+        free(s);
+        return NULL;
+    }
+    return s;
+}
+
+void tmf_stream_destroy(tmf_stream *s)
+{
+    if (!s)
+        return;
+    free(s->ws.memory);
+    free(s->buffer);
+    free(s);
+}
+
+void tmf_stream_reset(tmf_stream *s)
+{
+    s->buffered = 0;
+    s->samples_seen = 0;
+    s->frames_emitted = 0;
+}
+
+int64_t tmf_stream_frames_after(const tmf_stream *s, int64_t num_samples)
+{
+    return tmf_frontend_num_frames(s->fe, s->samples_seen + num_samples) - s->frames_emitted;
+}
+
+int64_t tmf_stream_push(tmf_stream *s, const void *chunk, int chunk_is_int16, int64_t n, float *out)
+{
+    const tmf_frontend *fe = s->fe;
+    const int64_t step = fe->config.frame_step_samples;
+    if (!chunk_is_int16 && !tmf_all_finite((const float *)chunk, n))
+        return TMF_ERR_NON_FINITE;
+    int64_t produced = 0, pos = 0;
+    while (pos < n) {
+        /* with frame_step > frame_length some samples belong to no frame */
+        const int64_t next_frame_start = s->frames_emitted * step;
+        if (s->buffered == 0 && s->samples_seen < next_frame_start) {
+            const int64_t gap = next_frame_start - s->samples_seen;
+            const int64_t skip = gap < n - pos ? gap : n - pos;
+            s->samples_seen += skip;
+            pos += skip;
+            continue;
+        }
+        int64_t take = s->capacity - s->buffered;
+        if (take > n - pos)
+            take = n - pos;
+        float *dst = s->buffer + s->buffered;
+        if (chunk_is_int16) {
+            const int16_t *src = (const int16_t *)chunk + pos;
+            for (int64_t i = 0; i < take; i++)
+                dst[i] = (float)src[i] * INT16_SCALE;
+        } else {
+            memcpy(dst, (const float *)chunk + pos, (size_t)take * sizeof(float));
+        }
+        s->buffered += take;
+        s->samples_seen += take;
+        pos += take;
+
+        int64_t ready;
+        while ((ready = tmf_frontend_num_frames(fe, s->buffered)) > 0) {
+            const int lanes = (int)(ready < TMF_LANES ? ready : TMF_LANES);
+            compute_frames(fe, &s->ws, s->buffer, NULL, lanes, out + produced * fe->num_features);
+            produced += lanes;
+            s->frames_emitted += lanes;
+            const int64_t consumed = lanes * step;
+            if (consumed < s->buffered) {
+                memmove(s->buffer, s->buffer + consumed, (size_t)(s->buffered - consumed) * sizeof(float));
+                s->buffered -= consumed;
+            } else {
+                s->buffered = 0;
+            }
+        }
+    }
+    return produced;
+}

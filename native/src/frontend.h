@@ -1,0 +1,88 @@
+/* Audio frontend: framing, periodic Hann window, real FFT, magnitude, and then
+ * either the magnitude itself (optionally resized bilinearly), log-mel, or MFCC,
+ * computed as tf.signal computes them.
+ *
+ * The caller (the Python layer) validates parameters and builds the window, the
+ * sparse mel filterbank and the DCT matrix; this code only runs the loops.
+ * Frames are processed TMF_LANES at a time, interleaved, so the FFT and the
+ * per-bin loops vectorise across frames.
+ */
+#ifndef TINYML_FRONTEND_H
+#define TINYML_FRONTEND_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define TMF_LANES 8
+
+enum tmf_feature_kind { TMF_SPECTROGRAM = 0, TMF_LOG_MEL = 1, TMF_MFCC = 2 };
+
+enum tmf_status {
+    TMF_OK = 0,
+    TMF_ERR_NO_MEMORY = -1,
+    TMF_ERR_NON_FINITE = -2, /* NaN or Inf in float input */
+    TMF_ERR_TOO_SHORT = -3   /* fewer samples than one frame */
+};
+
+typedef struct {
+    int frame_length_samples;
+    int frame_step_samples;
+    int fft_length;
+    int feature_kind; /* enum tmf_feature_kind */
+    int num_mel_bins;
+    int num_mfccs;
+    float log_offset;
+    int resize_rows, resize_cols; /* spectrogram only; 0, 0 = no resize */
+} tmf_frontend_config;
+
+typedef struct tmf_frontend tmf_frontend;
+
+/* window:          frame_length_samples floats
+ * mel_first_bin:   num_mel_bins ints, first FFT bin of each filter
+ * mel_bin_count:   num_mel_bins ints, consecutive bins each filter covers
+ * mel_weights:     the filters' weights, concatenated in filter order
+ * dct:             num_mfccs x num_mel_bins, row-major (MFCC only, else NULL)
+ * Everything is copied.  NULL when out of memory. */
+tmf_frontend *tmf_frontend_create(const tmf_frontend_config *config, const float *window,
+                                  const int *mel_first_bin, const int *mel_bin_count,
+                                  const float *mel_weights, const float *dct);
+void tmf_frontend_destroy(tmf_frontend *frontend);
+
+/* Values per frame (before any resize). */
+int tmf_frontend_num_features(const tmf_frontend *frontend);
+/* Frames of a clip of num_samples samples (0 when shorter than one frame). */
+int64_t tmf_frontend_num_frames(const tmf_frontend *frontend, int64_t num_samples);
+
+/* Features of num_clips clips of num_samples samples each, clip c starting at
+ * sample c * num_samples of `audio` (int16 when audio_is_int16, scaled by
+ * 1/32768, else float32).  Writes num_clips * frames * features floats
+ * (frames x features = resize_rows x resize_cols when resizing).
+ * Returns TMF_OK or a negative enum tmf_status; never touches Python. */
+int tmf_frontend_compute_clips(const tmf_frontend *frontend, const void *audio, int audio_is_int16,
+                               int64_t num_clips, int64_t num_samples, float *out);
+
+/* 1 when all n floats are finite. */
+int tmf_all_finite(const float *x, int64_t n);
+
+/* ---- streaming ----------------------------------------------------------- */
+
+typedef struct tmf_stream tmf_stream;
+
+tmf_stream *tmf_stream_create(const tmf_frontend *frontend); /* not for resize */
+void tmf_stream_destroy(tmf_stream *stream);
+void tmf_stream_reset(tmf_stream *stream);
+/* Frames a push of num_samples more samples will return. */
+int64_t tmf_stream_frames_after(const tmf_stream *stream, int64_t num_samples);
+/* Consumes the chunk; writes tmf_stream_frames_after(stream, n) frames x
+ * features floats to out.  Returns the frame count or a negative tmf_status
+ * (the state is unchanged on TMF_ERR_NON_FINITE). */
+int64_t tmf_stream_push(tmf_stream *stream, const void *chunk, int chunk_is_int16, int64_t n, float *out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
