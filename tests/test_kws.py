@@ -1,0 +1,410 @@
+"""Keyword spotting: splits, clips, features, augmentation, models, and the whole toy path.
+
+The toy dataset is a few synthetic clips per word (a word is a tone of its own
+pitch), so the full path - data, features, training, pruning, quantisation,
+export, sidecar, evaluation through pi_runtime - runs in seconds.
+"""
+import json
+import wave
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from native.params import FrontendParams
+from pi_runtime.wav import write_wav
+from train.kws import data as kws_data
+from train.kws.augment import NO_AUGMENTATION, AugmentConfig, augment_audio, mask_features
+from train.kws.data import LABELS, ClipSet, load_clips, load_split, parse_keywords, read_clip, read_split
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+TOY_WORDS = ("go", "stop", "yes")
+TOY_FRONTEND = FrontendParams(feature_kind="mfcc")
+
+
+def tone_clip(word: str, rng: np.random.Generator, num_samples: int = 16000) -> np.ndarray:
+    """int16 audio of ``word``: a tone of the word's own pitch, with noise."""
+    pitch_hz = 300.0 + 400.0 * LABELS.index(word)
+    t = np.arange(num_samples) / 16000.0
+    audio = 0.3 * np.sin(2 * np.pi * pitch_hz * t) + 0.02 * rng.standard_normal(num_samples)
+    return np.round(audio * 32767).astype(np.int16)
+
+
+def write_toy_dataset(folder: Path, words=TOY_WORDS, clips_per_word=(6, 2, 2), seed=0) -> Path:
+    """``folder/mini_speech_commands/<word>/*.wav`` and split files; returns the splits folder."""
+    rng = np.random.default_rng(seed)
+    splits = {name: [] for name in ("train", "val", "test")}
+    for word in words:
+        (folder / "mini_speech_commands" / word).mkdir(parents=True, exist_ok=True)
+        for split, count in zip(splits, clips_per_word):
+            for index in range(count):
+                name = f"{split}{index}_nohash_0.wav"
+                length = int(rng.integers(9000, 16001))  # some shorter than one second
+                write_wav(folder / "mini_speech_commands" / word / name, tone_clip(word, rng, length), 16000)
+                splits[split].append(f"./data/mini_speech_commands/{word}/{name}")
+    splits_dir = folder / "splits"
+    splits_dir.mkdir(exist_ok=True)
+    for split, lines in splits.items():
+        (splits_dir / f"kws_{split}_split.txt").write_text("\n".join(lines) + "\n")
+    return splits_dir
+
+
+@pytest.fixture(scope="module")
+def toy_data(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("toy_kws")
+    return folder, write_toy_dataset(folder)
+
+
+# -- keywords ------------------------------------------------------------------------------
+def test_parse_keywords_sorts_and_defaults_to_all_labels():
+    assert parse_keywords(None) == LABELS
+    assert parse_keywords("stop, go") == ("go", "stop")
+    assert LABELS == tuple(sorted(LABELS))
+
+
+@pytest.mark.parametrize("text, message", [("go,maybe", "unknown"), ("go,go", "repeat"), ("go", "at least two")])
+def test_parse_keywords_rejects_bad_lists(text, message):
+    with pytest.raises(ValueError, match=message):
+        parse_keywords(text)
+
+
+# -- splits --------------------------------------------------------------------------------
+def test_read_split_resolves_the_data_prefix_and_plain_relative_paths(toy_data, tmp_path):
+    folder, splits_dir = toy_data
+    paths = read_split(splits_dir / "kws_train_split.txt", folder)
+    assert len(paths) == 6 * len(TOY_WORDS)
+    assert all(path.is_file() and path.parent.parent == folder / "mini_speech_commands" for path in paths)
+    split = tmp_path / "split.txt"
+    split.write_text("\nmini_speech_commands/go/train0_nohash_0.wav\n\n")
+    assert read_split(split, folder) == [folder / "mini_speech_commands" / "go" / "train0_nohash_0.wav"]
+
+
+@pytest.mark.parametrize("line, message", [
+    ("./data/mini_speech_commands/go/missing.wav", "line 2.*does not exist"),
+    ("./data/mini_speech_commands/maybe/train0_nohash_0.wav", "line 2.*not one of the labels"),
+    ("./data/mini_speech_commands/go/notes.txt", "line 2.*expected a .wav"),
+    ("/etc/passwd.wav", "line 2.*relative"),
+    ("./data/../mini_speech_commands/go/train0_nohash_0.wav", "line 2.*relative"),
+])
+def test_read_split_names_the_file_and_line_of_a_bad_entry(toy_data, tmp_path, line, message):
+    folder, _ = toy_data
+    split = tmp_path / "bad_split.txt"
+    split.write_text("./data/mini_speech_commands/go/train0_nohash_0.wav\n" + line + "\n")
+    with pytest.raises(ValueError, match=message) as raised:
+        read_split(split, folder)
+    assert str(split) in str(raised.value)
+
+
+def test_read_split_rejects_missing_and_empty_split_files(toy_data, tmp_path):
+    folder, _ = toy_data
+    with pytest.raises(FileNotFoundError, match="split file not found"):
+        read_split(tmp_path / "nope.txt", folder)
+    empty = tmp_path / "empty.txt"
+    empty.write_text("\n\n")
+    with pytest.raises(ValueError, match="lists no clips"):
+        read_split(empty, folder)
+
+
+def test_course_splits_cover_every_clip_once():
+    lines = {name: (REPO_ROOT / "train" / "splits" / f"kws_{name}_split.txt").read_text().split()
+             for name in ("train", "val", "test")}
+    assert [len(lines[name]) for name in ("train", "val", "test")] == [6400, 800, 800]
+    assert len(set(sum(lines.values(), []))) == 8000
+    counts = {label: sum(f"/{label}/" in line for line in sum(lines.values(), [])) for label in LABELS}
+    assert set(counts.values()) == {1000}
+
+
+@pytest.mark.realdata
+def test_real_splits_resolve_against_the_data_folder(speech_commands_dir):
+    paths = read_split(kws_data.split_file("test"), speech_commands_dir)
+    assert len(paths) == 800 and all(path.is_file() for path in paths)
+
+
+# -- clips and WAV edge cases ----------------------------------------------------------------
+def test_short_clips_are_zero_padded_to_one_second(tmp_path):
+    samples = np.arange(1, 9001, dtype=np.int16)
+    write_wav(tmp_path / "short.wav", samples, 16000)
+    clip = read_clip(tmp_path / "short.wav")
+    assert clip.shape == (16000,) and clip.dtype == np.int16
+    np.testing.assert_array_equal(clip[:9000], samples)
+    assert not clip[9000:].any()
+
+
+def _write_raw_wav(path, channels=1, sample_width=2, rate=16000, frames=1600):
+    with wave.open(str(path), "wb") as writer:
+        writer.setnchannels(channels)
+        writer.setsampwidth(sample_width)
+        writer.setframerate(rate)
+        writer.writeframes(b"\x01" * (frames * channels * sample_width))
+
+
+@pytest.mark.parametrize("kind, message", [
+    ("stereo", "channels"), ("8bit", "8-bit"), ("rate", "8000 Hz"), ("long", "longer than one clip"),
+    ("truncated", "truncated"), ("garbage", "not a PCM WAV"),
+])
+def test_bad_wav_files_are_clear_errors_naming_the_file(tmp_path, kind, message):
+    path = tmp_path / f"{kind}.wav"
+    if kind == "stereo":
+        _write_raw_wav(path, channels=2)
+    elif kind == "8bit":
+        _write_raw_wav(path, sample_width=1)
+    elif kind == "rate":
+        _write_raw_wav(path, rate=8000)
+    elif kind == "long":
+        _write_raw_wav(path, frames=16001)
+    elif kind == "truncated":
+        _write_raw_wav(path)
+        path.write_bytes(path.read_bytes()[:-100])
+    else:
+        path.write_bytes(b"RIFF not really a wave file")
+    with pytest.raises(ValueError, match=message) as raised:
+        read_clip(path)
+    assert str(path) in str(raised.value)
+
+
+def test_keyword_subset_keeps_only_its_clips_with_label_ids_in_sorted_order(toy_data):
+    folder, splits_dir = toy_data
+    clips = load_split("train", data_dir=folder, labels=("go", "yes"),
+                       split_path=splits_dir / "kws_train_split.txt")
+    assert clips.labels == ("go", "yes")
+    assert len(clips) == 12 and clips.audio.shape == (12, 16000)
+    for path, label_id in zip(clips.paths, clips.label_ids):
+        assert clips.labels[label_id] == path.parent.name
+    with pytest.raises(ValueError, match="no clips of the labels"):
+        load_split("train", data_dir=folder, labels=("down", "up"), split_path=splits_dir / "kws_train_split.txt")
+
+
+def test_missing_dataset_without_network_says_what_to_do(tmp_path):
+    with pytest.raises(RuntimeError, match="TINYML_DATA_DIR"):
+        kws_data.ensure_dataset(tmp_path / "empty", url="http://127.0.0.1:9/mini_speech_commands.zip")
+
+
+def test_dataset_checksum_changes_when_a_clip_changes(toy_data, tmp_path):
+    folder, _ = toy_data
+    digest = kws_data.dataset_checksum(folder)
+    assert len(digest) == 64 and digest == kws_data.dataset_checksum(folder)
+    copy = tmp_path / "copy"
+    (copy / "mini_speech_commands" / "go").mkdir(parents=True)
+    for path in (folder / "mini_speech_commands").glob("*/*.wav"):
+        target = copy / path.relative_to(folder)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(path.read_bytes())
+    assert kws_data.dataset_checksum(copy) == digest
+    victim = next((copy / "mini_speech_commands" / "go").glob("*.wav"))
+    victim.write_bytes(victim.read_bytes()[:-2] + b"\x00\x01")
+    assert kws_data.dataset_checksum(copy) != digest
+
+
+# -- features and augmentation ---------------------------------------------------------------
+def test_native_features_match_the_tf_signal_reference():
+    from train.kws.features import compute_features
+
+    rng = np.random.default_rng(1)
+    audio = np.stack([tone_clip(word, rng) for word in TOY_WORDS])
+    for params in (TOY_FRONTEND, FrontendParams(feature_kind="log_mel")):
+        native = compute_features(audio, params)
+        reference = compute_features(audio, params, backend="tf_signal")
+        assert native.shape == reference.shape == (3,) + params.feature_shape
+        np.testing.assert_allclose(native, reference, atol=2e-3 * np.abs(reference).max())
+
+
+def test_compute_features_rejects_bad_input():
+    from train.kws.features import compute_features
+
+    with pytest.raises(ValueError, match="int16"):
+        compute_features(np.zeros((2, 16000), np.float32), TOY_FRONTEND)
+    with pytest.raises(ValueError, match="2-D"):
+        compute_features(np.zeros(16000, np.int16), TOY_FRONTEND)
+    with pytest.raises(ValueError, match="backend"):
+        compute_features(np.zeros((1, 16000), np.int16), TOY_FRONTEND, backend="librosa")
+
+
+def test_time_shift_moves_audio_and_zero_fills():
+    audio = np.arange(1, 16001, dtype=np.int16)[np.newaxis].repeat(20, axis=0)
+    config = AugmentConfig(time_shift_ms=100, noise_probability=0.0)
+    shifted = augment_audio(audio, config, 16000, np.random.default_rng(0))
+    for row in shifted:
+        nonzero = np.flatnonzero(row)
+        start = row[nonzero[0]]
+        shift = nonzero[0] - (start - 1)  # where sample value v (index v-1) landed
+        assert abs(shift) <= 1600
+        np.testing.assert_array_equal(row[nonzero], np.arange(start, start + len(nonzero), dtype=np.int16))
+    assert len({int(np.flatnonzero(row)[0]) for row in shifted}) > 1
+    np.testing.assert_array_equal(augment_audio(audio, NO_AUGMENTATION, 16000, np.random.default_rng(0)), audio)
+
+
+def test_noise_is_added_to_the_requested_fraction_of_clips():
+    audio = np.zeros((400, 1000), dtype=np.int16)
+    config = AugmentConfig(time_shift_ms=0, noise_probability=0.5, noise_max_amplitude=0.01)
+    noisy = augment_audio(audio, config, 16000, np.random.default_rng(0))
+    fraction = np.mean(np.abs(noisy).max(axis=1) > 0)
+    assert 0.4 < fraction < 0.6
+    assert np.abs(noisy).max() < 0.01 * 32768 * 6
+
+
+def test_spec_masks_fill_whole_frames_and_bins():
+    features = np.random.default_rng(0).standard_normal((50, 49, 40)).astype(np.float32) + 10
+    config = AugmentConfig(time_masks=1, time_mask_max_frames=5, feature_masks=1, feature_mask_max_bins=4)
+    masked = mask_features(features, config, np.random.default_rng(0), fill_value=-7.0)
+    assert masked.shape == features.shape and not np.shares_memory(masked, features)
+    is_fill = masked == -7.0
+    frames_masked = is_fill.all(axis=2).sum(axis=1)
+    bins_masked = is_fill.all(axis=1).sum(axis=1)
+    assert frames_masked.max() <= 5 and bins_masked.max() <= 4
+    assert frames_masked.sum() > 0 and bins_masked.sum() > 0
+    np.testing.assert_array_equal(masked[~is_fill], features[~is_fill])
+
+
+# -- models ----------------------------------------------------------------------------------
+@pytest.mark.parametrize("name", ["ds_cnn", "ds_cnn_bn", "cnn"])
+def test_models_build_with_width_multiplier(name):
+    from train.kws.models import build_model
+
+    small = build_model(name, (49, 10), 8, alpha=0.0625)
+    large = build_model(name, (49, 10), 8, alpha=0.125)
+    assert small.output_shape == (None, 8)
+    assert large.count_params() > 1.5 * small.count_params()
+    out = small(np.zeros((2, 49, 10, 1), np.float32))
+    assert out.shape == (2, 8)
+
+
+def test_lab4_ds_cnn_has_the_course_layout():
+    from train.kws.models import build_model
+
+    model = build_model("ds_cnn", (49, 10), 8, alpha=0.25)
+    kinds = [type(layer).__name__ for layer in model.layers]
+    assert kinds.count("DepthwiseConv2D") == 2 and kinds.count("Conv2D") == 3
+    assert model.get_layer("conv1").strides == (2, 2) and model.get_layer("conv1").filters == 64
+
+
+def test_build_model_rejects_bad_arguments():
+    from train.kws.models import build_model
+
+    with pytest.raises(ValueError, match="unknown model"):
+        build_model("transformer", (49, 10), 8, alpha=0.25)
+    with pytest.raises(ValueError, match="alpha"):
+        build_model("ds_cnn", (49, 10), 8, alpha=0)
+    with pytest.raises(ValueError, match="fixed depth"):
+        build_model("cnn", (49, 10), 8, alpha=0.25, blocks=3)
+
+
+# -- the whole path ---------------------------------------------------------------------------
+def toy_splits(folder, splits_dir, labels=TOY_WORDS):
+    from train.kws.training import Splits
+
+    return Splits(*(load_split(name, data_dir=folder, labels=labels, split_path=splits_dir / f"kws_{name}_split.txt")
+                    for name in ("train", "val", "test")))
+
+
+def toy_config(**changes):
+    from train.kws.training import RunConfig
+
+    base = RunConfig(model="ds_cnn", alpha=0.0625, blocks=1, frontend=TOY_FRONTEND, epochs=2, batch_size=8,
+                     final_sparsity=0.5, pruning_begin_fraction=0.0, pruning_end_fraction=0.5,
+                     quantization="int8", compress=True,
+                     augment=AugmentConfig(time_shift_ms=50, time_masks=1, feature_masks=1))
+    return base.replace(**changes)
+
+
+def test_toy_run_trains_prunes_quantises_exports_and_evaluates_through_pi_runtime(toy_data, tmp_path):
+    from pi_runtime.model import load_model
+    from pi_runtime.sidecar import read_sidecar
+    from train.kws.features import compute_features
+    from train.kws.training import train_export_evaluate
+    from train.toolbox.pruning import weight_sparsity
+
+    folder, splits_dir = toy_data
+    splits = toy_splits(folder, splits_dir)
+    result = train_export_evaluate(toy_config(), splits, tmp_path / "toy.tflite", latency_runs=3, verbose=False)
+
+    assert result.path == tmp_path / "toy.tflite.zlib" and result.path.is_file()
+    assert not (tmp_path / "toy.tflite").exists()
+    assert result.size_bytes == result.path.stat().st_size == result.zlib_bytes < result.tflite_bytes
+    assert result.sparsity == pytest.approx(weight_sparsity(result.path))
+    # tfmot prunes conv and dense kernels to the target, each on its own; depthwise kernels stay dense
+    import zlib
+
+    from train.toolbox.tflite_slim import constant_tensors
+
+    tensors = constant_tensors(zlib.decompress(result.path.read_bytes()))
+    fractions = sorted(float(np.mean(t["values"] == 0)) for t in tensors if len(t["shape"]) >= 2)
+    assert sum(0.45 <= fraction <= 0.55 for fraction in fractions) >= 3
+    assert 0.25 < result.sparsity < 0.55
+
+    sidecar = read_sidecar(result.path)
+    assert sidecar["labels"] == list(TOY_WORDS)
+    assert FrontendParams.from_dict(sidecar["frontend"]) == TOY_FRONTEND
+    assert sidecar["results"]["test_accuracy"] == pytest.approx(result.accuracy, abs=1e-5)
+    assert sidecar["results"]["size_bytes"] == result.size_bytes
+    assert sidecar["training"]["config"]["final_sparsity"] == 0.5
+
+    loaded = load_model(result.path)
+    assert loaded.labels == list(TOY_WORDS) and loaded.frontend_params == TOY_FRONTEND
+    details = loaded.interpreter.get_tensor_details()
+    kernels = [d for d in details if len(d["shape"]) == 4 and d["shape"][0] > 1]  # conv weights (out, h, w, in)
+    assert kernels and all(np.dtype(d["dtype"]) == np.int8 for d in kernels)
+    features = compute_features(splits.test.audio, TOY_FRONTEND)
+    predictions = [int(np.argmax(loaded.predict(x))) for x in features]
+    assert result.accuracy == pytest.approx(np.mean(np.array(predictions) == splits.test.label_ids))
+    assert result.inference_ms["mean"] > 0 and result.total_ms["mean"] >= result.inference_ms["mean"]
+
+
+def test_toy_run_without_pruning_exports_a_float_model(toy_data, tmp_path):
+    from train.kws.training import train_export_evaluate
+
+    folder, splits_dir = toy_data
+    config = toy_config(final_sparsity=0.0, quantization="none", compress=False, augment=None, epochs=1)
+    result = train_export_evaluate(config, toy_splits(folder, splits_dir), tmp_path / "float.tflite",
+                                   latency_runs=2, verbose=False)
+    assert result.path.name == "float.tflite" and result.sparsity < 0.05
+    # float32 weights: about 4 bytes a parameter
+    assert result.tflite_bytes > 3 * result.parameters
+
+
+def test_cli_trains_a_keyword_subset_and_reports_limits(toy_data, tmp_path, capsys, monkeypatch):
+    from train.kws import __main__ as cli
+    from train.kws import versions
+
+    folder, splits_dir = toy_data
+    monkeypatch.setitem(versions.VERSIONS, "a", versions.Version(
+        "a", toy_config(epochs=1), max_size_kb=25, summary="toy"))
+    status = cli.main(["--version", "a", "--keywords", "go,stop", "--data-dir", str(folder),
+                       "--splits-dir", str(splits_dir), "--output-dir", str(tmp_path), "--latency-runs", "2",
+                       "--quiet"])
+    out = capsys.readouterr().out
+    assert (tmp_path / "kws_a_go_stop.tflite.zlib").is_file() and (tmp_path / "kws_a_go_stop.json").is_file()
+    assert "| test accuracy" in out and ">= 99" in out and "| file size" in out
+    assert status == (0 if "PASS: all" in out else 1)
+    sidecar = json.loads((tmp_path / "kws_a_go_stop.json").read_text())
+    assert sidecar["labels"] == ["go", "stop"]
+    assert "kws_a_go_stop.tflite.zlib" in (tmp_path / "results.md").read_text()
+
+
+def test_cli_reports_bad_keywords_without_a_traceback(capsys):
+    from train.kws import __main__ as cli
+
+    assert cli.main(["--version", "a", "--keywords", "go,maybe"]) == 2
+    assert "unknown keyword" in capsys.readouterr().err
+
+
+def test_limits_follow_the_version_and_the_keyword_bar():
+    from train.kws.training import RunResult
+    from train.kws.versions import VERSIONS, limits_for
+
+    result = RunResult(path=Path("x.tflite"), accuracy=0.95, val_accuracy=0.95, size_bytes=30000, tflite_bytes=30000,
+                       zlib_bytes=20000, sparsity=0.0, inference_ms={"mean": 1.0, "median": 1.0, "p95": 1.0},
+                       total_ms={"mean": 10.0, "median": 10.0, "p95": 10.0}, train_seconds=1, run_seconds=1,
+                       num_test_clips=800, best_epoch=1, parameters=1)
+    passed = {name: [limit.passed for limit in limits_for(version, result, LABELS)] for name, version in VERSIONS.items()}
+    assert passed == {"a": [True, False], "b": [True, True, True], "c": [True, True, True]}
+    go_stop = limits_for(VERSIONS["a"], result, ("go", "stop"))
+    assert go_stop[0].bound == 99.0 and not go_stop[0].passed
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("version", ["a", "b", "c"])
+def test_real_training_meets_the_version_limits(speech_commands_dir, tmp_path, version):
+    from train.kws import __main__ as cli
+
+    assert cli.main(["--version", version, "--data-dir", str(speech_commands_dir),
+                     "--output-dir", str(tmp_path), "--quiet"]) == 0

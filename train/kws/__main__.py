@@ -1,0 +1,91 @@
+"""``python -m train.kws --version a|b|c [--keywords go,stop]``: train, export, check the limits.
+
+Trains from scratch on the course's training split (validation split for
+model selection), writes ``models/kws/kws_<version>.tflite`` (or
+``.tflite.zlib``) with its sidecar, measures the exported file (accuracy on the
+test split, size, latency), prints the limits table and exits with status 1
+when a limit is missed.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Optional, Sequence
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from train.kws.versions import VERSIONS
+
+    parser = argparse.ArgumentParser(
+        prog="python -m train.kws", description=__doc__.split("\n\n")[0],
+        epilog="Versions: " + "; ".join(f"{name}: {version.summary}" for name, version in VERSIONS.items()))
+    parser.add_argument("--version", required=True, choices=sorted(VERSIONS), help="which deliverable to train")
+    parser.add_argument("--keywords", default=None,
+                        help="comma-separated subset of the labels to train on, e.g. go,stop (default: all eight)")
+    parser.add_argument("--data-dir", type=Path, default=None,
+                        help="folder holding mini_speech_commands/ (default: $TINYML_DATA_DIR or ~/.cache/tinyml-pi; "
+                             "downloaded there when absent)")
+    parser.add_argument("--splits-dir", type=Path, default=None,
+                        help="folder with kws_train_split.txt, kws_val_split.txt, kws_test_split.txt "
+                             "(default: the course's splits shipped in train/splits)")
+    parser.add_argument("--output-dir", type=Path, default=None, help="where to write the model (default: models/kws)")
+    parser.add_argument("--epochs", type=int, default=None, help="override the version's number of epochs")
+    parser.add_argument("--seed", type=int, default=None, help="override the version's random seed")
+    parser.add_argument("--feature-backend", default="native", choices=("native", "tf_signal"),
+                        help="native frontend (default; what the device runs) or the tf.signal reference")
+    parser.add_argument("--latency-runs", type=int, default=100, help="runs for the latency means (default 100)")
+    parser.add_argument("--quiet", action="store_true", help="no per-epoch progress")
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    from train.kws.data import LABELS, ensure_dataset, load_split, parse_keywords, split_file
+    from train.kws.results import write_results_markdown
+    from train.kws.training import Splits, log, train_export_evaluate
+    from train.kws.versions import VERSIONS, limits_for, model_file_stem
+    from train.paths import models_dir
+    from train.toolbox.limits import check_limits
+
+    started = time.perf_counter()
+    try:
+        labels = parse_keywords(args.keywords)
+        data_dir = ensure_dataset(args.data_dir)
+    except (ValueError, RuntimeError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    version = VERSIONS[args.version]
+    config = version.config
+    if args.epochs is not None:
+        config = config.replace(epochs=args.epochs)
+    if args.seed is not None:
+        config = config.replace(seed=args.seed)
+    output_dir = args.output_dir or models_dir() / "kws"
+    suffix = ".tflite.zlib" if config.compress else ".tflite"
+    output_path = output_dir / (model_file_stem(args.version, labels, LABELS) + ".tflite")
+
+    log(f"version {args.version} ({version.summary}); labels {', '.join(labels)}; data {data_dir}")
+    try:
+        splits = Splits(*(load_split(name, data_dir=data_dir, labels=labels, progress=not args.quiet,
+                                     split_path=args.splits_dir / split_file(name).name if args.splits_dir else None)
+                          for name in ("train", "val", "test")))
+    except (ValueError, FileNotFoundError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    command = "python -m train.kws " + " ".join(sys.argv[1:] if argv is None else argv)
+    result = train_export_evaluate(config, splits, output_path, feature_backend=args.feature_backend,
+                                   latency_runs=args.latency_runs, verbose=not args.quiet,
+                                   training_info={"command": command, "version": args.version})
+    print(f"\nkws version {args.version} -> {result.path} ({suffix})")
+    passed = check_limits(limits_for(version, result, labels))
+    table = write_results_markdown(output_dir)
+    minutes, seconds = divmod(time.perf_counter() - started, 60)
+    print(f"results table: {table}")
+    print(f"took {int(minutes)} min {seconds:.0f} s (training {result.train_seconds:.0f} s)")
+    return 0 if passed else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

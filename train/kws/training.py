@@ -1,0 +1,358 @@
+"""One keyword-spotting run: features -> training (pruning, QAT) -> export -> evaluation.
+
+Evaluation always goes through the exported file and ``pi_runtime.model.load_model``,
+so every number reported is what the device gets from that file.
+"""
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any, Dict, Optional, Tuple
+
+import numpy as np
+
+from native.params import FrontendParams
+from train.kws.augment import AugmentConfig, augment_audio, mask_features
+from train.kws.data import ClipSet
+from train.kws.features import compute_features
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything that defines one trained and exported model.
+
+    Parameters
+    ----------
+    model : name in ``train.kws.models.MODELS``
+    alpha : width multiplier
+    blocks : depthwise-separable blocks (DS-CNNs; None = the model's default)
+    frontend : the features the model is trained on and deployed with
+    epochs, batch_size, learning_rate : training (Adam, cosine decay to 1 % of the rate)
+    final_sparsity : magnitude pruning target (0 = no pruning), reached with
+        PolynomialDecay between ``pruning_begin_fraction`` and ``pruning_end_fraction`` of training
+    qat_epochs : quantisation-aware fine-tuning epochs after training (0 = post-training quantisation)
+    quantization : "none" | "weights" | "int8"
+    compress : deliver ``.tflite.zlib`` instead of ``.tflite``
+    augment : augmentation, or None for none
+    label_smoothing : of the cross-entropy loss
+    seed : for weights, shuffling and augmentation
+    """
+
+    model: str = "ds_cnn"
+    alpha: float = 0.25
+    blocks: Optional[int] = None
+    frontend: FrontendParams = field(default_factory=FrontendParams)
+    epochs: int = 40
+    batch_size: int = 64
+    learning_rate: float = 0.01
+    final_sparsity: float = 0.0
+    initial_sparsity: float = 0.0
+    pruning_begin_fraction: float = 0.2
+    pruning_end_fraction: float = 0.7
+    qat_epochs: int = 0
+    quantization: str = "int8"
+    compress: bool = False
+    augment: Optional[AugmentConfig] = field(default_factory=AugmentConfig)
+    label_smoothing: float = 0.0
+    seed: int = 0
+
+    def to_dict(self) -> Dict[str, Any]:
+        out = asdict(self)
+        out["frontend"] = self.frontend.to_dict()
+        return out
+
+    def replace(self, **changes: Any) -> "RunConfig":
+        return replace(self, **changes)
+
+
+@dataclass
+class RunResult:
+    """What a run measured on its exported file.
+
+    Attributes
+    ----------
+    path : the delivered model file
+    accuracy : on the test clips, through ``load_model`` (0..1)
+    val_accuracy : of the selected checkpoint (Keras, float), used for model selection
+    size_bytes : bytes of the delivered file; ``tflite_bytes`` / ``zlib_bytes`` both forms
+    sparsity : fraction of zero kernel weights in the exported file
+    inference_ms, total_ms : {"mean", "median", "p95"} over ``latency_runs`` runs, one thread
+    train_seconds : training (features, fit, QAT); ``run_seconds``: the whole run
+    """
+
+    path: Path
+    accuracy: float
+    val_accuracy: float
+    size_bytes: int
+    tflite_bytes: int
+    zlib_bytes: int
+    sparsity: float
+    inference_ms: Dict[str, float]
+    total_ms: Dict[str, float]
+    train_seconds: float
+    run_seconds: float
+    num_test_clips: int
+    best_epoch: int
+    parameters: int
+
+    def to_dict(self) -> Dict[str, Any]:
+        out = asdict(self)
+        out["path"] = str(self.path)
+        return out
+
+
+@dataclass
+class Splits:
+    """The clips of one run: training, validation (model selection) and test (reporting)."""
+
+    train: ClipSet
+    val: ClipSet
+    test: ClipSet
+
+    @property
+    def labels(self) -> Tuple[str, ...]:
+        return self.train.labels
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def train_export_evaluate(config: RunConfig, splits: Splits, output_path: Path, *,
+                          feature_backend: str = "native", latency_runs: int = 100,
+                          training_info: Optional[Dict[str, Any]] = None,
+                          verbose: bool = True) -> RunResult:
+    """Train ``config`` on ``splits.train``, export to ``output_path``, evaluate the file.
+
+    The sidecar beside the model holds the frontend, the labels, how it was
+    trained and the measured results.
+    """
+    from train.keras_env import tf
+
+    say = log if verbose else (lambda message: None)
+    started = time.perf_counter()
+    tf.keras.utils.set_random_seed(config.seed)
+    params = config.frontend
+    say(f"features: {params.feature_kind} {params.feature_shape} for "
+        f"{len(splits.train)}/{len(splits.val)}/{len(splits.test)} clips ({feature_backend})")
+    val_features = compute_features(splits.val.audio, params, backend=feature_backend)
+    test_features = compute_features(splits.test.audio, params, backend=feature_backend)
+    train_features = compute_features(splits.train.audio, params, backend=feature_backend)
+
+    model, best_val, best_epoch = fit(config, splits, train_features, val_features,
+                                      feature_backend=feature_backend, say=say)
+    train_seconds = time.perf_counter() - started
+
+    result = export_and_evaluate(model, config, splits.labels, output_path,
+                                 representative=train_features, test_features=test_features,
+                                 test_label_ids=splits.test.label_ids, latency_runs=latency_runs,
+                                 training_info={**(training_info or {}), "config": config.to_dict(),
+                                                "train_clips": len(splits.train), "val_clips": len(splits.val),
+                                                "selected_epoch": best_epoch,
+                                                "val_accuracy": best_val,
+                                                "train_seconds": round(train_seconds, 1)},
+                                 say=say)
+    result.val_accuracy = best_val
+    result.best_epoch = best_epoch
+    result.train_seconds = train_seconds
+    result.run_seconds = time.perf_counter() - started
+    _update_results(result)
+    return result
+
+
+def fit(config: RunConfig, splits: Splits, train_features: np.ndarray, val_features: np.ndarray, *,
+        feature_backend: str = "native", say=log):
+    """Train (with pruning and QAT as configured); returns (model, best val accuracy, its epoch).
+
+    Keeps the weights of the epoch with the best validation accuracy among
+    those where pruning had reached its final sparsity.
+    """
+    from train.keras_env import keras
+    from train.kws.models import build_model
+    from train.toolbox.pruning import prune_low_magnitude, strip_pruning
+
+    rng = np.random.default_rng(config.seed)
+    feature_mean = float(train_features.mean())
+    feature_std = float(train_features.std()) or 1.0
+    model = build_model(config.model, config.frontend.feature_shape, len(splits.labels), alpha=config.alpha,
+                        feature_mean=feature_mean, feature_std=feature_std, blocks=config.blocks)
+    steps_per_epoch = int(np.ceil(len(splits.train) / config.batch_size))
+    callbacks = []
+    pruning = config.final_sparsity > 0
+    if pruning:
+        model, callbacks = prune_low_magnitude(
+            model, final_sparsity=config.final_sparsity, initial_sparsity=config.initial_sparsity,
+            steps_per_epoch=steps_per_epoch, epochs=config.epochs,
+            begin_fraction=config.pruning_begin_fraction, end_fraction=config.pruning_end_fraction)
+    schedule = keras.optimizers.schedules.CosineDecay(config.learning_rate, steps_per_epoch * config.epochs, alpha=0.01)
+    model.compile(optimizer=keras.optimizers.Adam(schedule),
+                  loss=_loss(len(splits.labels), config.label_smoothing), metrics=["accuracy"])
+    say(f"model {config.model} alpha={config.alpha}: {model.count_params()} parameters"
+        + (f", pruning to {config.final_sparsity:.0%}" if pruning else ""))
+    # Model selection only once the masks are final (a denser checkpoint would be a different model).
+    first_selectable_epoch = int(np.ceil(config.pruning_end_fraction * config.epochs)) if pruning else 0
+    best_val, best_epoch, best_weights = -1.0, -1, None
+    epoch_started = time.perf_counter()
+    for epoch in range(config.epochs):
+        x, y = epoch_data(config, splits.train, train_features, rng, feature_mean, feature_backend)
+        history = model.fit(x, _targets(y, len(splits.labels)), batch_size=config.batch_size, epochs=epoch + 1,
+                            initial_epoch=epoch, shuffle=True, verbose=0, callbacks=callbacks)
+        val_accuracy = _keras_accuracy(model, val_features, splits.val.label_ids)
+        selectable = epoch >= first_selectable_epoch or epoch == config.epochs - 1
+        if selectable and val_accuracy > best_val:
+            best_val, best_epoch, best_weights = val_accuracy, epoch, model.get_weights()
+        say(f"  epoch {epoch + 1:3d}/{config.epochs}: loss {history.history['loss'][-1]:.3f} "
+            f"train {history.history['accuracy'][-1]:.3f} val {val_accuracy:.4f}"
+            f"{' *' if best_epoch == epoch else ''}  [{time.perf_counter() - epoch_started:.0f} s]")
+    model.set_weights(best_weights)
+    if pruning:
+        model = strip_pruning(model)
+    if config.qat_epochs > 0:
+        model, best_val = _quantization_aware_finetune(config, splits, model, train_features, val_features,
+                                                       rng, feature_mean, feature_backend, say)
+    return model, best_val, best_epoch
+
+
+def _quantization_aware_finetune(config, splits, model, train_features, val_features, rng, feature_mean,
+                                 feature_backend, say):
+    from train.keras_env import keras
+    from train.toolbox.quantization import quantization_aware
+
+    qat = quantization_aware(model, preserve_sparsity=config.final_sparsity > 0)
+    steps = int(np.ceil(len(splits.train) / config.batch_size)) * config.qat_epochs
+    schedule = keras.optimizers.schedules.CosineDecay(config.learning_rate * 0.05, steps, alpha=0.01)
+    qat.compile(optimizer=keras.optimizers.Adam(schedule),
+                loss=_loss(len(splits.labels), config.label_smoothing), metrics=["accuracy"])
+    best_val, best_weights = -1.0, None
+    for epoch in range(config.qat_epochs):
+        x, y = epoch_data(config, splits.train, train_features, rng, feature_mean, feature_backend)
+        qat.fit(x, _targets(y, len(splits.labels)), batch_size=config.batch_size, epochs=epoch + 1,
+                initial_epoch=epoch, shuffle=True, verbose=0)
+        val_accuracy = _keras_accuracy(qat, val_features, splits.val.label_ids)
+        if val_accuracy > best_val:
+            best_val, best_weights = val_accuracy, qat.get_weights()
+        say(f"  QAT epoch {epoch + 1}/{config.qat_epochs}: val {val_accuracy:.4f}")
+    qat.set_weights(best_weights)
+    return qat, best_val
+
+
+def epoch_data(config: RunConfig, clips: ClipSet, clean_features: np.ndarray, rng: np.random.Generator,
+               feature_mean: float, feature_backend: str) -> Tuple[np.ndarray, np.ndarray]:
+    """Training inputs of one epoch: freshly augmented features, or the clean ones.
+
+    Returns float32[n, frames, features, 1] and int label ids[n].
+    """
+    augment = config.augment
+    features = clean_features
+    if augment is not None:
+        if augment.time_shift_ms > 0 or augment.noise_probability > 0:
+            audio = augment_audio(clips.audio, augment, config.frontend.sample_rate_hz, rng)
+            features = compute_features(audio, config.frontend, backend=feature_backend)
+        if augment.time_masks or augment.feature_masks:
+            features = mask_features(features, augment, rng, fill_value=feature_mean)
+    return features[..., np.newaxis], clips.label_ids
+
+
+def _targets(label_ids: np.ndarray, num_labels: int) -> np.ndarray:
+    return np.eye(num_labels, dtype=np.float32)[label_ids]
+
+
+def _loss(num_labels: int, label_smoothing: float):
+    from train.keras_env import keras
+
+    return keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=label_smoothing)
+
+
+def _keras_accuracy(model, features: np.ndarray, label_ids: np.ndarray) -> float:
+    """Accuracy of the Keras model, for model selection on the validation split only."""
+    if len(label_ids) == 0:
+        return 0.0
+    logits = model.predict(features[..., np.newaxis], batch_size=512, verbose=0)
+    return float(np.mean(np.argmax(logits, axis=1) == label_ids))
+
+
+# -- export and evaluation -----------------------------------------------------------------
+def export_and_evaluate(model, config: RunConfig, labels, output_path: Path, *, representative: np.ndarray,
+                        test_features: np.ndarray, test_label_ids: np.ndarray, latency_runs: int = 100,
+                        training_info: Optional[Dict[str, Any]] = None, say=log) -> RunResult:
+    """Export ``model`` with its sidecar, then measure accuracy, size and latency on the file."""
+    from pi_runtime.sidecar import new_sidecar
+    from train.toolbox.export import export_model
+    from train.toolbox.pruning import weight_sparsity
+
+    sidecar = new_sidecar("kws", frontend=config.frontend.to_dict(), labels=list(labels),
+                          training=training_info or {"config": config.to_dict()}, results={})
+    exported = export_model(model, output_path, quantization=config.quantization,
+                            representative_data=representative[..., np.newaxis], compress=config.compress,
+                            sidecar=sidecar)
+    say(f"exported {exported.path} ({exported.size_bytes} bytes; .tflite {exported.tflite_bytes}, "
+        f"zlib {exported.zlib_bytes})")
+    accuracy = evaluate_file(exported.path, test_features, test_label_ids)
+    inference_ms, total_ms = measure_latency(exported.path, runs=latency_runs)
+    say(f"test accuracy {accuracy:.2%} on {len(test_label_ids)} clips; inference {inference_ms['mean']:.3f} ms, "
+        f"total {total_ms['mean']:.2f} ms (mean of {latency_runs})")
+    result = RunResult(path=exported.path, accuracy=accuracy, val_accuracy=float("nan"),
+                       size_bytes=exported.size_bytes, tflite_bytes=exported.tflite_bytes,
+                       zlib_bytes=exported.zlib_bytes, sparsity=weight_sparsity(exported.path),
+                       inference_ms=inference_ms, total_ms=total_ms, train_seconds=0.0, run_seconds=0.0,
+                       num_test_clips=len(test_label_ids), best_epoch=-1, parameters=int(model.count_params()))
+    _update_results(result)
+    return result
+
+
+def evaluate_file(model_path: Path, features: np.ndarray, label_ids: np.ndarray) -> float:
+    """Accuracy (0..1) of the exported model on ``features`` (float32[n, frames, features])."""
+    from pi_runtime.model import load_model
+
+    loaded = load_model(model_path, num_threads=1)
+    if len(label_ids) == 0:
+        raise ValueError("no clips to evaluate on")
+    predictions = np.array([int(np.argmax(loaded.predict(example))) for example in features])
+    return float(np.mean(predictions == np.asarray(label_ids)))
+
+
+def measure_latency(model_path: Path, *, runs: int = 100) -> Tuple[Dict[str, float], Dict[str, float]]:
+    """(inference, total) latency statistics in ms, one thread, as ``pi_runtime.latency`` measures them.
+
+    Inference is ``invoke()`` alone; total is 1 s of random 48 kHz audio ->
+    native resampler -> native frontend -> ``invoke()``.
+    """
+    from pi_runtime.latency import measure_native
+    from pi_runtime.model import load_model
+
+    timings = measure_native(load_model(model_path, num_threads=1), runs=runs, input_rate_hz=48000)
+    return timings.inference, timings.total
+
+
+def _update_results(result: RunResult) -> None:
+    """Write the measured results into the sidecar beside the delivered file."""
+    from pi_runtime.sidecar import read_sidecar, write_sidecar
+
+    sidecar = read_sidecar(result.path)
+    sidecar["results"] = {
+        "test_accuracy": round(result.accuracy, 5),
+        "test_clips": result.num_test_clips,
+        "val_accuracy": None if result.val_accuracy != result.val_accuracy else round(result.val_accuracy, 5),
+        "size_bytes": result.size_bytes,
+        "tflite_bytes": result.tflite_bytes,
+        "zlib_bytes": result.zlib_bytes,
+        "weight_sparsity": round(result.sparsity, 4),
+        "parameters": result.parameters,
+        "inference_ms": {key: round(value, 4) for key, value in result.inference_ms.items()},
+        "total_ms": {key: round(value, 3) for key, value in result.total_ms.items()},
+        "latency_method": "mean/median/p95 of runs on this machine, one thread; total = 1 s of random "
+                          "48 kHz audio -> native resample -> native frontend -> invoke()",
+        "measured_on": _machine(),
+        "train_seconds": round(result.train_seconds, 1),
+    }
+    if "training" in sidecar and result.best_epoch >= 0:
+        sidecar["training"]["selected_epoch"] = result.best_epoch
+    write_sidecar(result.path, sidecar)
+
+
+def _machine() -> str:
+    import platform
+
+    return f"{platform.machine()} {platform.processor() or platform.system()}"
