@@ -25,3 +25,5 @@ cdef extern from "resample.h" nogil:
 cdef class ResamplerCore:
     cdef tinyml_resampler state
     cdef bint ready
+    cdef bint busy      # a process() or flush() runs without the GIL
+    cdef _check_idle(self)

@@ -54,8 +54,10 @@ cdef class ResamplerCore:
     def process(self, const float[::1] chunk):
         """Consume chunk, return the outputs that became ready (float32 array)."""
         cdef size_t n = chunk.shape[0]
-        cdef size_t count = tinyml_resampler_outputs_for(&self.state, n)
+        cdef size_t count = 0
         cdef int status = 0
+        self._check_idle()
+        count = tinyml_resampler_outputs_for(&self.state, n)
         out_array = np.empty(count, dtype=np.float32)
         cdef float[::1] out = out_array
         cdef float dummy = 0.0
@@ -65,27 +67,42 @@ cdef class ResamplerCore:
             samples = &chunk[0]
         if count > 0:
             outputs = &out[0]
-        with nogil:
-            status = tinyml_resampler_process(&self.state, samples, n, outputs)
+        self.busy = True
+        try:
+            with nogil:
+                status = tinyml_resampler_process(&self.state, samples, n, outputs)
+        finally:
+            self.busy = False
         if status != 0:
             raise MemoryError("cannot grow the resampler buffer")
         return out_array
 
     def flush(self):
         """Outputs still owed for the input so far (as if silence followed), then reset."""
-        cdef size_t count = tinyml_resampler_flush_outputs(&self.state)
+        cdef size_t count = 0
         cdef int status = 0
+        self._check_idle()
+        count = tinyml_resampler_flush_outputs(&self.state)
         out_array = np.empty(count, dtype=np.float32)
         cdef float[::1] out = out_array
         cdef float dummy = 0.0
         cdef float *outputs = &dummy
         if count > 0:
             outputs = &out[0]
-        with nogil:
-            status = tinyml_resampler_flush(&self.state, outputs)
+        self.busy = True
+        try:
+            with nogil:
+                status = tinyml_resampler_flush(&self.state, outputs)
+        finally:
+            self.busy = False
         if status != 0:
             raise MemoryError("cannot grow the resampler buffer")
         return out_array
 
     def reset(self):
+        self._check_idle()
         tinyml_resampler_reset(&self.state)
+
+    cdef _check_idle(self):
+        if self.busy:
+            raise RuntimeError("Resampler used from two threads at once: it is not thread-safe")

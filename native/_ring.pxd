@@ -28,8 +28,13 @@ cdef extern from "ring.h" nogil:
 cdef class AudioRingCore:
     cdef tinyml_audio_ring ring
     cdef bint ready
+    cdef bint writing   # a write() is copying without the GIL
+    cdef bint reading   # a read_into() is copying without the GIL
+    cdef _enter_consumer(self)
 
 
 cdef class RowRingCore:
     cdef tinyml_row_ring ring
     cdef bint ready
+    cdef bint busy      # a push() or snapshot_into() runs without the GIL
+    cdef _check_idle(self)

@@ -29,9 +29,12 @@ void tinyml_audio_ring_free(tinyml_audio_ring *ring) {
     ring->capacity = 0;
 }
 
-/* Samples between two positions that both run modulo 2 * capacity. */
+/* Samples between two positions that both run modulo 2 * capacity.  Clamped
+ * to capacity so that even a misuse (two producers or two consumers racing)
+ * can never make a copy run past the storage. */
 static size_t used_between(size_t capacity, size_t write_pos, size_t read_pos) {
-    return write_pos >= read_pos ? write_pos - read_pos : write_pos + 2 * capacity - read_pos;
+    const size_t used = write_pos >= read_pos ? write_pos - read_pos : write_pos + 2 * capacity - read_pos;
+    return used < capacity ? used : capacity;
 }
 
 static size_t advance(size_t capacity, size_t pos, size_t n) {
