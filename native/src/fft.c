@@ -19,6 +19,16 @@ struct tmf_fft_plan {
     float *split_re, *split_im; /* exp(-2 pi i k / n), k = 0..m (even n) */
 };
 
+/* The runs a butterfly reads and writes never overlap; tell the compiler so it
+ * vectorises the loop without versioning it for every pair of pointers. */
+#if defined(__clang__)
+#define INDEPENDENT_ITERATIONS _Pragma("clang loop vectorize(assume_safety)")
+#elif defined(__GNUC__)
+#define INDEPENDENT_ITERATIONS _Pragma("GCC ivdep")
+#else
+#define INDEPENDENT_ITERATIONS
+#endif
+
 static const double TWO_PI = 6.283185307179586476925286766559;
 
 /* ---------------------------------------------------------------------------
@@ -43,6 +53,7 @@ static void stage_radix2(size_t span, int count, const float *tw_re, const float
         float *restrict b0r = RUN(yr, 2 * j), *restrict b0i = RUN(yi, 2 * j);
         float *restrict b1r = RUN(yr, 2 * j + 1), *restrict b1i = RUN(yi, 2 * j + 1);
         const float w1r = tw_re[j], w1i = tw_im[j];
+        INDEPENDENT_ITERATIONS
         for (size_t t = 0; t < span; t++) {
             const float dr = a0r[t] - a1r[t], di = a0i[t] - a1i[t];
             b0r[t] = a0r[t] + a1r[t];
@@ -67,6 +78,7 @@ static void stage_radix3(size_t span, int count, const float *tw_re, const float
         float *restrict b2r = RUN(yr, 3 * j + 2), *restrict b2i = RUN(yi, 3 * j + 2);
         const float w1r = tw_re[2 * j], w1i = tw_im[2 * j];
         const float w2r = tw_re[2 * j + 1], w2i = tw_im[2 * j + 1];
+        INDEPENDENT_ITERATIONS
         for (size_t t = 0; t < span; t++) {
             const float sr = a1r[t] + a2r[t], si = a1i[t] + a2i[t];
             const float dr = half_sqrt3 * (a1r[t] - a2r[t]), di = half_sqrt3 * (a1i[t] - a2i[t]);
@@ -99,6 +111,7 @@ static void stage_radix4(size_t span, int count, const float *tw_re, const float
         const float w1r = tw_re[3 * j], w1i = tw_im[3 * j];
         const float w2r = tw_re[3 * j + 1], w2i = tw_im[3 * j + 1];
         const float w3r = tw_re[3 * j + 2], w3i = tw_im[3 * j + 2];
+        INDEPENDENT_ITERATIONS
         for (size_t t = 0; t < span; t++) {
             const float s02r = a0r[t] + a2r[t], s02i = a0i[t] + a2i[t];
             const float d02r = a0r[t] - a2r[t], d02i = a0i[t] - a2i[t];
@@ -141,6 +154,7 @@ static void stage_radix5(size_t span, int count, const float *tw_re, const float
         const float *w = tw_re + 4 * j, *v = tw_im + 4 * j;
         const float w1r = w[0], w1i = v[0], w2r = w[1], w2i = v[1];
         const float w3r = w[2], w3i = v[2], w4r = w[3], w4i = v[3];
+        INDEPENDENT_ITERATIONS
         for (size_t t = 0; t < span; t++) {
             const float s14r = a1r[t] + a4r[t], s14i = a1i[t] + a4i[t];
             const float d14r = a1r[t] - a4r[t], d14i = a1i[t] - a4i[t];
@@ -177,7 +191,8 @@ static void stage_generic(int p, size_t span, int count, const float *tw_re, con
         for (int k = 0; k < p; k++) {
             float *restrict bkr = RUN(yr, p * j + k), *restrict bki = RUN(yi, p * j + k);
             const float *restrict a0r = RUN(xr, j), *restrict a0i = RUN(xi, j);
-            for (size_t t = 0; t < span; t++) {
+            INDEPENDENT_ITERATIONS
+        for (size_t t = 0; t < span; t++) {
                 bkr[t] = a0r[t];
                 bki[t] = a0i[t];
             }
@@ -185,14 +200,16 @@ static void stage_generic(int p, size_t span, int count, const float *tw_re, con
                 const int power = (int)(((long long)r * k) % p);
                 const float cr = root_re[power], ci = root_im[power];
                 const float *restrict arr = RUN(xr, j + r * count), *restrict ari = RUN(xi, j + r * count);
-                for (size_t t = 0; t < span; t++) {
+                INDEPENDENT_ITERATIONS
+        for (size_t t = 0; t < span; t++) {
                     bkr[t] += arr[t] * cr - ari[t] * ci;
                     bki[t] += arr[t] * ci + ari[t] * cr;
                 }
             }
             if (k > 0) {
                 const float wr = tw_re[(size_t)j * (p - 1) + k - 1], wi = tw_im[(size_t)j * (p - 1) + k - 1];
-                for (size_t t = 0; t < span; t++) {
+                INDEPENDENT_ITERATIONS
+        for (size_t t = 0; t < span; t++) {
                     const float br = bkr[t], bi = bki[t];
                     bkr[t] = br * wr - bi * wi;
                     bki[t] = br * wi + bi * wr;
@@ -340,44 +357,84 @@ static int complex_fft(const tmf_fft_plan *plan, int lanes, float *re[2], float 
     return src;
 }
 
-void tmf_rfft(const tmf_fft_plan *plan, int lanes, const float *x,
-              float *out_re, float *out_im, float *work)
+int tmf_rfft_input_index(const tmf_fft_plan *plan, int t)
+{
+    /* even n: z[u] = x[2u] + i x[2u + 1] with the real parts first, then the
+     * imaginary parts (the two halves of the first Stockham buffer) */
+    return plan->n % 2 ? t : (t % 2) * plan->m + t / 2;
+}
+
+/* The real FFT of the input prepared in work (see tmf_rfft_input_index): bins
+ * first_bin .. first_bin + num_bins - 1, as (re, im) or as magnitudes. */
+static void rfft_prepared(const tmf_fft_plan *plan, int lanes, int first_bin, int num_bins,
+                          float *out_re, float *out_im, float *out_magnitude, float *work,
+                          int want_magnitude)
 {
     const int m = plan->m;
     const size_t L = (size_t)lanes, block = (size_t)m * L;
     float *re[2] = {work, work + 2 * block};
     float *im[2] = {work + block, work + 3 * block};
+    const int end_bin = first_bin + num_bins;
 
     if (plan->n % 2) { /* odd length: complex FFT of the real signal itself */
-        memcpy(re[0], x, block * sizeof(float));
         memset(im[0], 0, block * sizeof(float));
         const int res = complex_fft(plan, lanes, re, im);
-        const size_t bins = (size_t)(plan->n / 2 + 1) * L;
-        memcpy(out_re, re[res], bins * sizeof(float));
-        memcpy(out_im, im[res], bins * sizeof(float));
+        const float *restrict zr = re[res] + (size_t)first_bin * L, *restrict zi = im[res] + (size_t)first_bin * L;
+        const size_t count = (size_t)num_bins * L;
+        for (size_t i = 0; i < count; i++) {
+            if (want_magnitude) {
+                out_magnitude[i] = sqrtf(zr[i] * zr[i] + zi[i] * zi[i]);
+            } else {
+                out_re[i] = zr[i];
+                out_im[i] = zi[i];
+            }
+        }
         return;
     }
 
-    /* z[t] = x[2t] + i x[2t + 1] */
-    for (int t = 0; t < m; t++) {
-        memcpy(re[0] + (size_t)t * L, x + (size_t)(2 * t) * L, L * sizeof(float));
-        memcpy(im[0] + (size_t)t * L, x + (size_t)(2 * t + 1) * L, L * sizeof(float));
-    }
     const int res = complex_fft(plan, lanes, re, im);
     const float *restrict zr = re[res], *restrict zi = im[res];
 
     /* Split: X[k] = E[k] + W^k O[k], with E = (Z[k] + conj Z[m-k]) / 2 and
      * O = (Z[k] - conj Z[m-k]) / 2i, indices mod m. */
-    for (int k = 0; k <= m; k++) {
+    for (int k = first_bin; k < end_bin; k++) {
         const float *restrict ar = zr + (size_t)(k % m) * L, *restrict ai = zi + (size_t)(k % m) * L;
         const float *restrict br = zr + (size_t)((m - k) % m) * L, *restrict bi = zi + (size_t)((m - k) % m) * L;
-        float *restrict xr = out_re + (size_t)k * L, *restrict xi = out_im + (size_t)k * L;
         const float wr = plan->split_re[k], wi = plan->split_im[k];
-        for (size_t f = 0; f < L; f++) {
-            const float er = 0.5f * (ar[f] + br[f]), ei = 0.5f * (ai[f] - bi[f]);
-            const float or_ = 0.5f * (ai[f] + bi[f]), oi = -0.5f * (ar[f] - br[f]);
-            xr[f] = er + (wr * or_ - wi * oi);
-            xi[f] = ei + (wr * oi + wi * or_);
+        const size_t out = (size_t)(k - first_bin) * L;
+        if (want_magnitude) {
+            float *restrict mag = out_magnitude + out;
+            INDEPENDENT_ITERATIONS
+            for (size_t f = 0; f < L; f++) {
+                const float er = 0.5f * (ar[f] + br[f]), ei = 0.5f * (ai[f] - bi[f]);
+                const float or_ = 0.5f * (ai[f] + bi[f]), oi = -0.5f * (ar[f] - br[f]);
+                const float xr = er + (wr * or_ - wi * oi), xi = ei + (wr * oi + wi * or_);
+                mag[f] = sqrtf(xr * xr + xi * xi);
+            }
+        } else {
+            float *restrict xr = out_re + out, *restrict xi = out_im + out;
+            INDEPENDENT_ITERATIONS
+            for (size_t f = 0; f < L; f++) {
+                const float er = 0.5f * (ar[f] + br[f]), ei = 0.5f * (ai[f] - bi[f]);
+                const float or_ = 0.5f * (ai[f] + bi[f]), oi = -0.5f * (ar[f] - br[f]);
+                xr[f] = er + (wr * or_ - wi * oi);
+                xi[f] = ei + (wr * oi + wi * or_);
+            }
         }
     }
+}
+
+void tmf_rfft(const tmf_fft_plan *plan, int lanes, const float *x,
+              float *out_re, float *out_im, float *work)
+{
+    const size_t L = (size_t)lanes;
+    for (int t = 0; t < plan->n; t++)
+        memcpy(work + (size_t)tmf_rfft_input_index(plan, t) * L, x + (size_t)t * L, L * sizeof(float));
+    rfft_prepared(plan, lanes, 0, plan->n / 2 + 1, out_re, out_im, NULL, work, 0);
+}
+
+void tmf_rfft_magnitude_prepared(const tmf_fft_plan *plan, int lanes, int first_bin, int num_bins,
+                                 float *out_magnitude, float *work)
+{
+    rfft_prepared(plan, lanes, first_bin, num_bins, NULL, NULL, out_magnitude, work, 1);
 }

@@ -23,6 +23,7 @@ extern "C" {
 
 typedef struct tmf_fft_plan tmf_fft_plan;
 
+
 /* Plan for a real FFT of length n >= 1; NULL when out of memory. */
 tmf_fft_plan *tmf_fft_plan_create(int n);
 void tmf_fft_plan_destroy(tmf_fft_plan *plan);
@@ -39,6 +40,15 @@ size_t tmf_rfft_work_floats(const tmf_fft_plan *plan, int lanes);
  * No allocation, no locks: safe to call from several threads with separate work. */
 void tmf_rfft(const tmf_fft_plan *plan, int lanes, const float *x,
               float *out_re, float *out_im, float *work);
+
+/* Faster path for callers that build the input themselves (saves a copy):
+ * write sample t of lane f to work[tmf_rfft_input_index(plan, t) * lanes + f]
+ * for every t < n, then call tmf_rfft_magnitude_prepared, which overwrites work
+ * and stores |X[k]| for k = first_bin .. first_bin + num_bins - 1 at
+ * out_magnitude[(k - first_bin) * lanes + f]. */
+int tmf_rfft_input_index(const tmf_fft_plan *plan, int t);
+void tmf_rfft_magnitude_prepared(const tmf_fft_plan *plan, int lanes, int first_bin, int num_bins,
+                                 float *out_magnitude, float *work);
 
 #ifdef __cplusplus
 }

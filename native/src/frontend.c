@@ -12,6 +12,9 @@ struct tmf_frontend {
     int num_bins;     /* fft_length / 2 + 1 */
     int num_features; /* per frame, before any resize */
     float *window;
+    int *fft_input_index;  /* fft_length: where sample t goes in the FFT's input */
+    int first_used_bin;    /* magnitudes outside [first, first + count) feed no filter */
+    int num_used_bins;
     int *mel_first_bin, *mel_bin_count;
     size_t *mel_weight_offset;
     float *mel_weights;
@@ -21,10 +24,8 @@ struct tmf_frontend {
 
 /* Scratch memory of one thread. */
 typedef struct {
-    float *frames;   /* fft_length x lanes: windowed, zero-padded frames */
-    float *fft_work;
-    float *spec_re;  /* num_bins x lanes: spectrum, then magnitude */
-    float *spec_im;
+    float *fft_work; /* starts with the windowed, zero-padded frames */
+    float *magnitude; /* num_bins x lanes */
     float *mel;      /* num_mel_bins x lanes: mel energies, then their log */
     float *mfcc;     /* num_mfccs x lanes */
     float *resize_src; /* frames x num_bins of one clip (resize only) */
@@ -40,6 +41,7 @@ void tmf_frontend_destroy(tmf_frontend *fe)
     if (!fe)
         return;
     free(fe->window);
+    free(fe->fft_input_index);
     free(fe->mel_first_bin);
     free(fe->mel_bin_count);
     free(fe->mel_weight_offset);
@@ -68,7 +70,12 @@ tmf_frontend *tmf_frontend_create(const tmf_frontend_config *config, const float
     fe->num_bins = config->fft_length / 2 + 1;
     fe->window = (float *)copy_of(window, (size_t)config->frame_length_samples * sizeof(float));
     fe->plan = tmf_fft_plan_create(config->fft_length);
-    int ok = fe->window && fe->plan;
+    fe->fft_input_index = (int *)malloc((size_t)config->fft_length * sizeof(int));
+    int ok = fe->window && fe->plan && fe->fft_input_index;
+    for (int t = 0; ok && t < config->fft_length; t++)
+        fe->fft_input_index[t] = tmf_rfft_input_index(fe->plan, t);
+    fe->first_used_bin = 0;
+    fe->num_used_bins = fe->num_bins;
 
     switch (config->feature_kind) {
     case TMF_SPECTROGRAM: fe->num_features = fe->num_bins; break;
@@ -88,6 +95,15 @@ tmf_frontend *tmf_frontend_create(const tmf_frontend_config *config, const float
         }
         fe->mel_weights = ok ? (float *)copy_of(mel_weights, total * sizeof(float)) : NULL;
         ok = ok && fe->mel_weights;
+        /* the FFT only needs the magnitudes of bins some filter uses */
+        int first = fe->num_bins, end = 0;
+        for (int m = 0; ok && m < num_mel; m++)
+            if (mel_bin_count[m] > 0) {
+                first = mel_first_bin[m] < first ? mel_first_bin[m] : first;
+                end = mel_first_bin[m] + mel_bin_count[m] > end ? mel_first_bin[m] + mel_bin_count[m] : end;
+            }
+        fe->first_used_bin = first < end ? first : 0;
+        fe->num_used_bins = first < end ? end - first : 1;
     }
     if (ok && config->feature_kind == TMF_MFCC) {
         fe->dct = (float *)copy_of(dct, (size_t)config->num_mfccs * config->num_mel_bins * sizeof(float));
@@ -113,20 +129,17 @@ int64_t tmf_frontend_num_frames(const tmf_frontend *fe, int64_t num_samples)
 static int workspace_init(workspace *ws, const tmf_frontend *fe, int64_t resize_src_floats)
 {
     const size_t L = TMF_LANES;
-    const size_t frames = (size_t)fe->config.fft_length * L;
     const size_t fft_work = tmf_rfft_work_floats(fe->plan, TMF_LANES);
     const size_t spec = (size_t)fe->num_bins * L;
     const size_t mel = (size_t)(fe->config.num_mel_bins > 0 ? fe->config.num_mel_bins : 1) * L;
     const size_t mfcc = (size_t)(fe->config.num_mfccs > 0 ? fe->config.num_mfccs : 1) * L;
-    const size_t total = frames + fft_work + 2 * spec + mel + mfcc + (size_t)resize_src_floats;
+    const size_t total = fft_work + spec + mel + mfcc + (size_t)resize_src_floats;
     ws->memory = (float *)malloc(total * sizeof(float));
     if (!ws->memory)
         return TMF_ERR_NO_MEMORY;
-    ws->frames = ws->memory;
-    ws->fft_work = ws->frames + frames;
-    ws->spec_re = ws->fft_work + fft_work;
-    ws->spec_im = ws->spec_re + spec;
-    ws->mel = ws->spec_im + spec;
+    ws->fft_work = ws->memory;
+    ws->magnitude = ws->fft_work + fft_work;
+    ws->mel = ws->magnitude + spec;
     ws->mfcc = ws->mel + mel;
     ws->resize_src = ws->mfcc + mfcc;
     return TMF_OK;
@@ -135,63 +148,64 @@ static int workspace_init(workspace *ws, const tmf_frontend *fe, int64_t resize_
 /* ---- the per-frame pipeline, `lanes` frames at a time ------------------------ */
 
 /* Frames f = 0..lanes-1 start at sample f * frame_step of f32 (or s16); their
- * features go to out + f * num_features. */
-static void compute_frames(const tmf_frontend *fe, const workspace *ws, const float *f32,
-                           const int16_t *s16, int lanes, float *out)
+ * features go to out + f * num_features.  Inlined with constant `lanes` for full
+ * blocks and single frames (compute_frames below): the per-lane loops then become
+ * whole vectors with the accumulators kept in registers. */
+static inline void compute_frames_impl(const tmf_frontend *fe, const workspace *ws, const float *f32,
+                                       const int16_t *s16, const int lanes, float *out)
 {
     const tmf_frontend_config *cfg = &fe->config;
     const size_t L = (size_t)lanes;
     const int frame_length = cfg->frame_length_samples;
     const float *restrict window = fe->window;
-    float *restrict frames = ws->frames;
+    const int *restrict input_index = fe->fft_input_index;
+    float *restrict frames = ws->fft_work;
 
-    /* window, interleave the frames, zero-pad up to the FFT length */
+    /* window the frames straight into the FFT's input, interleaved, zero-padded */
     for (size_t f = 0; f < L; f++) {
         const size_t start = f * (size_t)cfg->frame_step_samples;
         if (s16) {
             const int16_t *restrict src = s16 + start;
             for (int t = 0; t < frame_length; t++)
-                frames[(size_t)t * L + f] = ((float)src[t] * INT16_SCALE) * window[t];
+                frames[(size_t)input_index[t] * L + f] = ((float)src[t] * INT16_SCALE) * window[t];
         } else {
             const float *restrict src = f32 + start;
             for (int t = 0; t < frame_length; t++)
-                frames[(size_t)t * L + f] = src[t] * window[t];
+                frames[(size_t)input_index[t] * L + f] = src[t] * window[t];
         }
+        for (int t = frame_length; t < cfg->fft_length; t++)
+            frames[(size_t)input_index[t] * L + f] = 0.0f;
     }
-    memset(frames + (size_t)frame_length * L, 0,
-           (size_t)(cfg->fft_length - frame_length) * L * sizeof(float));
 
-    float *restrict re = ws->spec_re, *restrict im = ws->spec_im;
-    tmf_rfft(fe->plan, lanes, frames, re, im, ws->fft_work);
-    const size_t spec_floats = (size_t)fe->num_bins * L;
-    for (size_t i = 0; i < spec_floats; i++)
-        re[i] = sqrtf(re[i] * re[i] + im[i] * im[i]);
+    /* magnitude of bin first_used_bin + i at magnitude[i * L + f] */
+    float *restrict magnitude = ws->magnitude;
+    tmf_rfft_magnitude_prepared(fe->plan, lanes, fe->first_used_bin, fe->num_used_bins, magnitude,
+                                ws->fft_work);
 
-    const float *features = re; /* feature c of lane f at features[c * L + f] */
+    const float *features = magnitude; /* feature c of lane f at features[c * L + f] */
     if (cfg->feature_kind != TMF_SPECTROGRAM) {
         /* sparse mel projection: each filter is a run of consecutive bins */
         float *restrict mel = ws->mel;
         for (int m = 0; m < cfg->num_mel_bins; m++) {
-            float *restrict acc = mel + (size_t)m * L;
             const float *restrict weights = fe->mel_weights + fe->mel_weight_offset[m];
-            const float *restrict magnitude = re + (size_t)fe->mel_first_bin[m] * L;
+            const float *restrict bins = magnitude + (size_t)(fe->mel_first_bin[m] - fe->first_used_bin) * L;
+            float acc[TMF_LANES];
             for (size_t f = 0; f < L; f++)
                 acc[f] = 0.0f;
             for (int b = 0; b < fe->mel_bin_count[m]; b++) {
                 const float w = weights[b];
                 for (size_t f = 0; f < L; f++)
-                    acc[f] += w * magnitude[(size_t)b * L + f];
+                    acc[f] += w * bins[(size_t)b * L + f];
             }
+            for (size_t f = 0; f < L; f++)
+                mel[(size_t)m * L + f] = logf(acc[f] + cfg->log_offset);
         }
-        const size_t mel_floats = (size_t)cfg->num_mel_bins * L;
-        for (size_t i = 0; i < mel_floats; i++)
-            mel[i] = logf(mel[i] + cfg->log_offset);
         features = mel;
         if (cfg->feature_kind == TMF_MFCC) {
             float *restrict mfcc = ws->mfcc;
             for (int c = 0; c < cfg->num_mfccs; c++) {
-                float *restrict acc = mfcc + (size_t)c * L;
                 const float *restrict row = fe->dct + (size_t)c * cfg->num_mel_bins;
+                float acc[TMF_LANES];
                 for (size_t f = 0; f < L; f++)
                     acc[f] = 0.0f;
                 for (int m = 0; m < cfg->num_mel_bins; m++) {
@@ -199,6 +213,8 @@ static void compute_frames(const tmf_frontend *fe, const workspace *ws, const fl
                     for (size_t f = 0; f < L; f++)
                         acc[f] += d * mel[(size_t)m * L + f];
                 }
+                for (size_t f = 0; f < L; f++)
+                    mfcc[(size_t)c * L + f] = acc[f];
             }
             features = mfcc;
         }
@@ -208,6 +224,17 @@ static void compute_frames(const tmf_frontend *fe, const workspace *ws, const fl
     for (size_t f = 0; f < L; f++)
         for (int c = 0; c < num_features; c++)
             out[f * (size_t)num_features + c] = features[(size_t)c * L + f];
+}
+
+static void compute_frames(const tmf_frontend *fe, const workspace *ws, const float *f32,
+                           const int16_t *s16, int lanes, float *out)
+{
+    if (lanes == TMF_LANES)
+        compute_frames_impl(fe, ws, f32, s16, TMF_LANES, out);
+    else if (lanes == 1)
+        compute_frames_impl(fe, ws, f32, s16, 1, out);
+    else
+        compute_frames_impl(fe, ws, f32, s16, lanes, out);
 }
 
 /* Bilinear resize of a rows x cols image as tf.image.resize (TF2: half-pixel
