@@ -1,6 +1,7 @@
 # Declarations of the polyphase resampler in src/resample.h and of its thin owner.
 
 cdef extern from "resample.h" nogil:
+    enum: TINYML_RESAMPLE_TAP_BLOCK
     ctypedef struct tinyml_polyphase:
         size_t up
         size_t down

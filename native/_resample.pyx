@@ -3,8 +3,15 @@
 import numpy as np
 
 
-cdef tinyml_polyphase _polyphase(size_t up, size_t down, size_t half_len, const float[:, ::1] phases):
+# Taps per phase must be a multiple of this: the C dot product runs in whole blocks.
+TAP_BLOCK = TINYML_RESAMPLE_TAP_BLOCK
+
+
+cdef tinyml_polyphase _polyphase(size_t up, size_t down, size_t half_len, const float[:, ::1] phases) except *:
     cdef tinyml_polyphase filter
+    if (up == 0 or down == 0 or phases.shape[0] != <Py_ssize_t>up or phases.shape[1] == 0
+            or phases.shape[1] % TINYML_RESAMPLE_TAP_BLOCK != 0):
+        raise ValueError(f"phases must have shape ({up}, a positive multiple of {TINYML_RESAMPLE_TAP_BLOCK})")
     filter.up = up
     filter.down = down
     filter.half_len = half_len

@@ -30,14 +30,13 @@ from typing import Tuple
 
 import numpy as np
 
-from native._resample import ResamplerCore, all_finite, resample_batch
+from native._resample import TAP_BLOCK, ResamplerCore, all_finite, resample_batch
 
 __all__ = ["resample_poly", "Resampler", "ratio_for"]
 
 KAISER_BETA = 5.0         # scipy.signal.resample_poly's default window ("kaiser", 5.0)
 HALF_LEN_PER_RATE = 10    # scipy: half_len = 10 * max(up, down)
-MAX_RATE = 1 << 20        # largest reduced up or down: its filter has 20 * MAX_RATE taps
-_TAP_BLOCK = 8            # TINYML_RESAMPLE_TAP_BLOCK in src/resample.h
+MAX_RATE = 1 << 16        # largest reduced up or down: its filter has 20 * MAX_RATE + 1 taps
 _INT16_SCALE = np.float32(1.0 / 32768.0)
 
 
@@ -54,11 +53,12 @@ def _positive_int(value, name: str) -> int:
 
 
 def _reduced(up, down) -> Tuple[int, int]:
+    """Validated ``(up, down)`` divided by their gcd, small enough to design a filter for."""
     up, down = _positive_int(up, "up"), _positive_int(down, "down")
     divisor = math.gcd(up, down)
     up, down = up // divisor, down // divisor
     if max(up, down) > MAX_RATE:
-        raise ValueError(f"ratio {up}/{down} is too fine: reduced up and down must be <= {MAX_RATE}")
+        raise ValueError(f"ratio {up}/{down} is too fine to resample: reduced up and down must be <= {MAX_RATE}")
     return up, down
 
 
@@ -69,7 +69,8 @@ def ratio_for(from_hz: int, to_hz: int) -> Tuple[int, int]:
     ((1, 3), (160, 147))
     """
     from_hz, to_hz = _positive_int(from_hz, "from_hz"), _positive_int(to_hz, "to_hz")
-    return _reduced(to_hz, from_hz)
+    divisor = math.gcd(from_hz, to_hz)
+    return to_hz // divisor, from_hz // divisor
 
 
 def _lowpass(up: int, down: int) -> np.ndarray:
@@ -111,7 +112,7 @@ def _polyphase(up: int, down: int) -> Tuple[int, np.ndarray]:
     # Round to float32, then scale in float32: scipy's own steps for float32 input.
     h = _lowpass(up, down).astype(np.float32) * np.float32(up)
     taps_per_phase = -(-h.size // up)
-    taps_per_phase = -(-taps_per_phase // _TAP_BLOCK) * _TAP_BLOCK
+    taps_per_phase = -(-taps_per_phase // TAP_BLOCK) * TAP_BLOCK
     padded = np.zeros(up * taps_per_phase, dtype=np.float32)
     padded[: h.size] = h
     index = np.arange(up)[:, None] + up * np.arange(taps_per_phase - 1, -1, -1)[None, :]

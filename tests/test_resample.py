@@ -127,6 +127,22 @@ def test_stream_equals_one_shot(up, down, chunk_samples, n):
     assert len(tail) == (lags[-1] if lags else 0)
 
 
+def test_stream_equals_one_shot_for_random_ratios_and_uneven_chunks():
+    rng = np.random.default_rng(11)
+    for _ in range(40):
+        up, down = (int(v) for v in rng.integers(1, 50, size=2))
+        x = noise(int(rng.integers(0, 2500)), seed=int(rng.integers(1 << 30)))
+        assert_matches_scipy(x, up, down)
+        resampler, parts, start = Resampler(up, down), [], 0
+        while start < len(x):
+            size = int(rng.integers(0, 300))  # empty chunks included
+            parts.append(resampler.process(x[start:start + size]))
+            start += size
+        got = np.concatenate(parts + [resampler.flush()])
+        np.testing.assert_allclose(got, resample_poly(x, up, down), rtol=0,
+                                   atol=1e-6 * max(1.0, float(np.max(np.abs(x), initial=0))))
+
+
 def test_delay_samples_for_the_device_rates():
     assert Resampler(1, 3).delay_samples == 10   # 48 kHz -> 16 kHz: half_len 30 input samples
     assert Resampler(1, 6).delay_samples == 10
@@ -211,7 +227,7 @@ def test_bad_audio_is_a_clear_value_error(x, match):
         Resampler(1, 3).process(x)
 
 
-@pytest.mark.parametrize("up,down", [(0, 3), (1, 0), (-1, 3), (1, -3), (1.5, 3), (1, 3.0), (True, 3), (None, 3), (1, 2**40)])
+@pytest.mark.parametrize("up,down", [(0, 3), (1, 0), (-1, 3), (1, -3), (1.5, 3), (1, 3.0), (True, 3), (None, 3), (1, 2**16 + 1), (1, 2**40)])
 def test_bad_factors_are_a_clear_value_error(up, down):
     with pytest.raises(ValueError):
         resample_poly(noise(10), up, down)
