@@ -1,0 +1,496 @@
+"""Six-step temperature/humidity forecasting on the device.
+
+    python -m pi_runtime.forecast --model models/forecast/forecast_b.tflite --csv readings.csv
+    python -m pi_runtime.forecast --model M --csv readings.csv --realtime --speed 60
+    some_logger | python -m pi_runtime.forecast --model M --csv -
+    python -m pi_runtime.forecast --model M --dht DHT22 --pin D4
+
+Each reading (timestamp, T, RH) is checked, normalised with the sidecar's
+statistics and pushed into a native ring of the last ``input_width`` rows
+(``native.ring.RowRing``); once the ring is full, every reading prints the
+forecast of the next ``out_steps`` steps. A missing or invalid reading, a gap
+in time or a clock going back is reported and empties the window, which then
+refills from fresh readings: the model never sees garbage or a broken time axis.
+
+The model input is built here and nowhere else; training imports these
+functions, so the file is fed the same way in training, evaluation and on the
+device. What a model needs is in its sidecar's ``forecast`` section:
+
+``features`` (e.g. ``["T (degC)", "rh (%)"]``), ``input_width``, ``out_steps``,
+``mean``/``std`` (training part), ``time_step_s``, ``target`` (``"value"``: the
+model outputs the next values; ``"delta"``: their change from the last
+reading), ``time_features`` (e.g. ``["hour_sin", "hour_cos"]``: the time of
+day of each reading on a 24 h circle) and ``layout`` (``"rows"``: input
+[input_width, features + time features]; ``"flat"``: the normalised readings
+flattened, followed by the time features of the last reading).
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import math
+import sys
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+SECONDS_PER_DAY = 86400
+KNOWN_TIME_FEATURES = ("hour_sin", "hour_cos")
+ERROR_CODE = -9999.0  # the Jena station's sensor-error value
+# Physically possible ranges; a reading outside is a sensor error, not weather.
+VALID_RANGES = {"T (degC)": (-80.0, 70.0), "rh (%)": (0.0, 100.0)}
+# Column names accepted in reading CSVs besides the feature names themselves.
+COLUMN_ALIASES = {
+    "T (degC)": ("t", "temperature", "temp", "t_degc", "temperature_c"),
+    "rh (%)": ("rh", "humidity", "relative_humidity", "rh_percent"),
+}
+TIME_COLUMNS = ("timestamp", "time", "date time", "datetime", "date")
+
+
+# --- what the model needs, from the sidecar --------------------------------------------
+
+
+@dataclass(frozen=True)
+class ForecastSpec:
+    """The ``forecast`` section of a sidecar (see the module docstring)."""
+
+    features: Tuple[str, ...]
+    input_width: int
+    out_steps: int
+    mean: np.ndarray
+    std: np.ndarray
+    time_step_s: int
+    target: str = "value"
+    time_features: Tuple[str, ...] = ()
+    layout: str = "rows"
+
+    def __post_init__(self):
+        n = len(self.features)
+        if n == 0 or self.input_width < 1 or self.out_steps < 1 or self.time_step_s <= 0:
+            raise ValueError(f"bad forecast spec: {n} features, input_width {self.input_width}, "
+                             f"out_steps {self.out_steps}, time_step_s {self.time_step_s}")
+        if np.shape(self.mean) != (n,) or np.shape(self.std) != (n,) or np.any(np.asarray(self.std) <= 0):
+            raise ValueError(f"mean and std need {n} values each, std > 0; got {self.mean}, {self.std}")
+        if self.target not in ("value", "delta"):
+            raise ValueError(f"target must be 'value' or 'delta', got {self.target!r}")
+        if self.layout not in ("rows", "flat"):
+            raise ValueError(f"layout must be 'rows' or 'flat', got {self.layout!r}")
+        unknown = [name for name in self.time_features if name not in KNOWN_TIME_FEATURES]
+        if unknown:
+            raise ValueError(f"unknown time features {unknown}; known: {KNOWN_TIME_FEATURES}")
+
+    @classmethod
+    def from_sidecar(cls, sidecar: Dict) -> "ForecastSpec":
+        if not sidecar or "forecast" not in sidecar:
+            raise ValueError("the model's sidecar has no 'forecast' section: not a forecasting model?")
+        section = sidecar["forecast"]
+        return cls(
+            features=tuple(section["features"]),
+            input_width=int(section["input_width"]),
+            out_steps=int(section["out_steps"]),
+            mean=np.asarray(section["mean"], dtype=np.float32),
+            std=np.asarray(section["std"], dtype=np.float32),
+            time_step_s=int(section.get("time_step_s", 600)),
+            target=section.get("target", "value"),
+            time_features=tuple(section.get("time_features", ())),
+            layout=section.get("layout", "rows"),
+        )
+
+    def to_sidecar(self) -> Dict:
+        return {
+            "features": list(self.features), "input_width": self.input_width, "out_steps": self.out_steps,
+            "mean": [float(v) for v in self.mean], "std": [float(v) for v in self.std],
+            "time_step_s": self.time_step_s, "target": self.target,
+            "time_features": list(self.time_features), "layout": self.layout,
+        }
+
+    @property
+    def row_width(self) -> int:
+        """Columns of one window row: normalised features, then time features."""
+        return len(self.features) + len(self.time_features)
+
+    @property
+    def input_size(self) -> int:
+        if self.layout == "flat":
+            return self.input_width * len(self.features) + len(self.time_features)
+        return self.input_width * self.row_width
+
+
+def time_features(timestamps_s: np.ndarray, names: Sequence[str]) -> np.ndarray:
+    """Time-of-day features of timestamps (seconds; the station's clock), float32 [..., len(names)]."""
+    phase = (np.asarray(timestamps_s, dtype=np.int64) % SECONDS_PER_DAY).astype(np.float64)
+    phase *= 2.0 * math.pi / SECONDS_PER_DAY
+    columns = {"hour_sin": np.sin, "hour_cos": np.cos}
+    if not names:
+        return np.zeros(np.shape(timestamps_s) + (0,), np.float32)
+    return np.stack([columns[name](phase) for name in names], axis=-1).astype(np.float32)
+
+
+def window_rows(readings: np.ndarray, timestamps_s: np.ndarray, spec: ForecastSpec) -> np.ndarray:
+    """Normalised readings with their time features: float32 [..., rows, row_width].
+
+    ``readings``: [..., rows, features] in physical units; ``timestamps_s``: [..., rows].
+    """
+    readings = np.asarray(readings, dtype=np.float32)
+    normalised = (readings - spec.mean) / spec.std
+    return np.concatenate([normalised, time_features(timestamps_s, spec.time_features)], axis=-1).astype(np.float32)
+
+
+def model_input(rows: np.ndarray, spec: ForecastSpec) -> np.ndarray:
+    """The model's input from window rows [..., input_width, row_width] (see ``layout``)."""
+    rows = np.asarray(rows, dtype=np.float32)
+    if rows.shape[-2:] != (spec.input_width, spec.row_width):
+        raise ValueError(f"window rows must be [..., {spec.input_width}, {spec.row_width}], got {rows.shape}")
+    if spec.layout == "rows":
+        return rows
+    features = len(spec.features)
+    values = rows[..., :features].reshape(rows.shape[:-2] + (spec.input_width * features,))
+    return np.concatenate([values, rows[..., -1, features:]], axis=-1)
+
+
+def outputs_to_values(outputs: np.ndarray, rows: np.ndarray, spec: ForecastSpec) -> np.ndarray:
+    """Model outputs (normalised, any shape with out_steps x features values per example) ->
+    forecasts in physical units [..., out_steps, features]."""
+    features = len(spec.features)
+    batch_shape = np.shape(rows)[:-2]
+    outputs = np.asarray(outputs, dtype=np.float32).reshape(batch_shape + (spec.out_steps, features))
+    if spec.target == "delta":
+        outputs = outputs + np.asarray(rows, np.float32)[..., -1:, :features]
+    return outputs * spec.std + spec.mean
+
+
+class Forecaster:
+    """A forecasting model and its spec: window in physical units -> forecast in physical units."""
+
+    def __init__(self, model, spec: Optional[ForecastSpec] = None):
+        from pi_runtime.model import LoadedModel, load_model
+
+        self.model = model if isinstance(model, LoadedModel) else load_model(model, require_sidecar=spec is None)
+        self.spec = spec or ForecastSpec.from_sidecar(self.model.sidecar)
+        size = int(np.prod(self.model.input_shape))
+        if size != self.spec.input_size:
+            raise ValueError(f"{self.model.path.name}: the model takes {size} input values, the sidecar describes "
+                             f"{self.spec.input_size} ({self.spec.layout} layout)")
+
+    def predict_rows(self, rows: np.ndarray) -> np.ndarray:
+        """Window rows [input_width, row_width] -> forecast [out_steps, features] (physical units)."""
+        output = self.model.predict(model_input(rows, self.spec))
+        return outputs_to_values(output, rows, self.spec)
+
+    def predict(self, readings: np.ndarray, timestamps_s: np.ndarray) -> np.ndarray:
+        """Readings [input_width, features] (physical units) at ``timestamps_s`` -> [out_steps, features]."""
+        return self.predict_rows(window_rows(readings, timestamps_s, self.spec))
+
+    def predict_many(self, readings: np.ndarray, timestamps_s: np.ndarray) -> np.ndarray:
+        """[windows, input_width, features] -> [windows, out_steps, features], one invoke per window."""
+        rows = window_rows(readings, timestamps_s, self.spec)
+        if len(rows) == 0:
+            return np.zeros((0, self.spec.out_steps, len(self.spec.features)), np.float32)
+        return np.stack([self.predict_rows(window) for window in rows])
+
+
+# --- the streaming loop -------------------------------------------------------------------
+
+
+@dataclass
+class Event:
+    """What happened with one reading.
+
+    ``status``: "forecast" (``forecast`` is [out_steps, features]), "filling" (window not
+    full yet), "invalid" (reading refused), "gap" (time jumped or went back; window restarted).
+    """
+
+    timestamp_s: Optional[int]
+    values: Optional[np.ndarray]
+    status: str
+    message: str = ""
+    forecast: Optional[np.ndarray] = None
+
+
+def check_reading(values: Sequence[float], features: Sequence[str]) -> Optional[str]:
+    """None for a usable reading, else why it is not (missing, NaN, error code, out of range)."""
+    if values is None or len(values) != len(features):
+        return f"expected {len(features)} values ({', '.join(features)})"
+    for name, value in zip(features, values):
+        if value is None or not math.isfinite(value):
+            return f"{name} missing or not a number"
+        if value == ERROR_CODE:
+            return f"{name} = -9999 (sensor error code)"
+        low, high = VALID_RANGES.get(name, (-math.inf, math.inf))
+        if not low <= value <= high:
+            return f"{name} = {value} outside the possible range [{low}, {high}]"
+    return None
+
+
+class StreamingForecaster:
+    """Feeds readings one at a time through a native ring window to a :class:`Forecaster`.
+
+    Parameters
+    ----------
+    forecaster : Forecaster
+    max_jitter_s : a step may differ from the sidecar's ``time_step_s`` by this much
+        (a live sensor is never exactly on time); by default 10 % of the step.
+    """
+
+    def __init__(self, forecaster: Forecaster, *, max_jitter_s: Optional[float] = None):
+        from native.ring import RowRing
+
+        self.forecaster = forecaster
+        self.spec = forecaster.spec
+        self.max_jitter_s = 0.1 * self.spec.time_step_s if max_jitter_s is None else float(max_jitter_s)
+        self.window = RowRing(self.spec.input_width, self.spec.row_width)
+        self._rows = np.zeros((self.spec.input_width, self.spec.row_width), np.float32)
+        self.last_timestamp_s: Optional[int] = None
+
+    def reset(self) -> None:
+        self.window.clear()
+        self.last_timestamp_s = None
+
+    def push(self, timestamp_s: Optional[int], values: Optional[Sequence[float]]) -> Event:
+        """Take one reading; return what happened (see :class:`Event`)."""
+        values_array = None if values is None else np.asarray(values, dtype=np.float64)
+        problem = "no timestamp" if timestamp_s is None else check_reading(
+            None if values_array is None else list(values_array), self.spec.features)
+        if problem:
+            self.reset()
+            return Event(timestamp_s, values_array, "invalid", f"invalid reading ({problem}); window restarted")
+        status_message = ""
+        if self.last_timestamp_s is not None:
+            step = timestamp_s - self.last_timestamp_s
+            if step <= 0 or abs(step - self.spec.time_step_s) > self.max_jitter_s:
+                kind = "clock went back" if step <= 0 else f"gap of {step} s"
+                status_message = (f"{kind} (expected {self.spec.time_step_s} s); window restarted")
+                self.window.clear()
+        self.last_timestamp_s = int(timestamp_s)
+        row = window_rows(values_array.reshape(1, -1), np.array([timestamp_s]), self.spec)
+        self.window.push(row)
+        if status_message:
+            return Event(timestamp_s, values_array, "gap", status_message)
+        if not self.window.is_full:
+            return Event(timestamp_s, values_array, "filling",
+                         f"window {self.window.count}/{self.spec.input_width}")
+        rows = self.window.snapshot(self._rows)
+        return Event(timestamp_s, values_array, "forecast", forecast=self.forecaster.predict_rows(rows))
+
+
+# --- reading sources -------------------------------------------------------------------------
+
+
+def parse_timestamp(text: str) -> int:
+    """Seconds since the epoch from unix seconds, ISO 8601 or Jena's ``dd.mm.yyyy HH:MM:SS``.
+
+    Times without a zone are taken as they are (the station's clock), like in training.
+    """
+    text = text.strip()
+    if not text:
+        raise ValueError("empty timestamp")
+    try:
+        return int(round(float(text)))
+    except ValueError:
+        pass
+    for fmt in ("%d.%m.%Y %H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M"):
+        try:
+            moment = datetime.strptime(text, fmt)
+            return int(moment.replace(tzinfo=timezone.utc).timestamp())
+        except ValueError:
+            continue
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"unreadable timestamp {text!r} (use unix seconds, ISO 8601 or dd.mm.yyyy HH:MM:SS)") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return int(moment.timestamp())
+
+
+def format_timestamp(timestamp_s: Optional[int]) -> str:
+    if timestamp_s is None:
+        return "?"
+    return datetime.fromtimestamp(timestamp_s, tz=timezone.utc).strftime("%Y-%m-%d %H:%M")
+
+
+def _column_index(header: List[str], name: str, aliases: Sequence[str]) -> Optional[int]:
+    lowered = [column.strip().lower() for column in header]
+    for candidate in (name.lower(),) + tuple(aliases):
+        if candidate in lowered:
+            return lowered.index(candidate)
+    return None
+
+
+def read_csv_readings(lines: Iterable[str], features: Sequence[str], *, source: str = "CSV"
+                      ) -> Iterator[Tuple[Optional[int], Optional[List[float]], str]]:
+    """Yield ``(timestamp_s, values, problem)`` per data row of a readings CSV.
+
+    The header names a time column (timestamp, time, Date Time, ...) and one
+    column per feature (its name, e.g. ``T (degC)``, or an alias such as ``T``,
+    ``RH``). A row with a bad timestamp or cell yields ``problem`` (and None
+    where the value is unusable) rather than stopping the stream.
+
+    Raises ValueError for an empty input or a header without the needed columns.
+    """
+    reader = csv.reader(lines)
+    header = next(reader, None)
+    while header is not None and not any(cell.strip() for cell in header):
+        header = next(reader, None)
+    if header is None:
+        raise ValueError(f"{source}: empty input (expected a header such as 'timestamp,T,RH')")
+    time_index = next((i for i, column in enumerate(header) if column.strip().lower() in TIME_COLUMNS), None)
+    indices = [_column_index(header, name, COLUMN_ALIASES.get(name, ())) for name in features]
+    missing = ([] if time_index is not None else ["a time column (timestamp/time/Date Time)"]) + [
+        name for name, index in zip(features, indices) if index is None]
+    if missing:
+        raise ValueError(f"{source}: missing column(s): {', '.join(missing)}; header is {header}")
+    for line_number, row in enumerate(reader, start=2):
+        if not row or not any(cell.strip() for cell in row):
+            continue
+        problem = ""
+        try:
+            timestamp_s = parse_timestamp(row[time_index]) if time_index < len(row) else None
+        except ValueError as error:
+            timestamp_s, problem = None, f"line {line_number}: {error}"
+        values = []
+        for name, index in zip(features, indices):
+            cell = row[index].strip() if index < len(row) else ""
+            try:
+                values.append(float(cell))
+            except ValueError:
+                values.append(float("nan"))
+                problem = problem or f"line {line_number}: {name} = {cell!r} is not a number"
+        yield timestamp_s, values, problem
+
+
+def read_dht(sensor: str, pin: str, interval_s: float) -> Iterator[Tuple[Optional[int], Optional[List[float]], str]]:
+    """Readings from a DHT11/DHT22 every ``interval_s`` via adafruit-circuitpython-dht."""
+    try:
+        import adafruit_dht
+        import board
+    except ImportError:
+        raise SystemExit("reading a DHT sensor needs adafruit-circuitpython-dht "
+                         "(pip install adafruit-circuitpython-dht; on a Pi also: sudo apt install libgpiod2)") from None
+    device_class = {"DHT11": adafruit_dht.DHT11, "DHT22": adafruit_dht.DHT22}[sensor]
+    if not hasattr(board, pin):
+        raise SystemExit(f"unknown pin {pin!r} for this board (e.g. D4)")
+    device = device_class(getattr(board, pin))
+    next_time = time.monotonic()
+    try:
+        while True:
+            values, problem = None, ""
+            for _ in range(5):  # DHT reads fail often (timing); retry a few times
+                try:
+                    temperature, humidity = device.temperature, device.humidity
+                    if temperature is not None and humidity is not None:
+                        values = [float(temperature), float(humidity)]
+                        break
+                except RuntimeError as error:
+                    problem = str(error)
+                time.sleep(2.0)
+            # Time features are learned on the station's wall clock: use local time, not UTC.
+            local_offset_s = datetime.now().astimezone().utcoffset().total_seconds()
+            yield int(time.time() + local_offset_s), values, ("" if values else f"sensor read failed ({problem or 'no data'})")
+            next_time += interval_s
+            time.sleep(max(0.0, next_time - time.monotonic()))
+    finally:
+        device.exit()
+
+
+def format_event(event: Event, spec: ForecastSpec) -> str:
+    stamp = format_timestamp(event.timestamp_s)
+    reading = "" if event.values is None else " ".join(
+        f"{_short(name)}={value:.2f}" for name, value in zip(spec.features, event.values))
+    if event.status != "forecast":
+        return f"{stamp} {reading} | {event.message}"
+    steps = []
+    for step, values in enumerate(event.forecast, start=1):
+        minutes = step * spec.time_step_s // 60
+        ahead = f"+{minutes // 60}h" if minutes % 60 == 0 else f"+{minutes}min"
+        steps.append(f"{ahead} " + "/".join(f"{value:.1f}" for value in values))
+    return f"{stamp} {reading} | " + "  ".join(steps)
+
+
+def _short(name: str) -> str:
+    return {"T (degC)": "T", "rh (%)": "RH"}.get(name, name)
+
+
+def run(forecaster: StreamingForecaster, readings, *, realtime: bool = False, speed: float = 1.0,
+        out=None) -> Dict[str, int]:
+    """Feed ``readings`` (from :func:`read_csv_readings` or :func:`read_dht`) and print an event per reading.
+
+    Returns counts per status.
+    """
+    out = out or sys.stdout
+    counts = {"forecast": 0, "filling": 0, "invalid": 0, "gap": 0}
+    previous_time = None
+    for timestamp_s, values, problem in readings:
+        if realtime and previous_time is not None and timestamp_s is not None and timestamp_s > previous_time:
+            time.sleep((timestamp_s - previous_time) / speed)
+        if timestamp_s is not None:
+            previous_time = timestamp_s
+        event = forecaster.push(timestamp_s, values)
+        if problem and event.status == "invalid":
+            event.message = f"invalid reading ({problem}); window restarted"
+        counts[event.status] += 1
+        print(format_event(event, forecaster.spec), file=out, flush=realtime)
+    return counts
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m pi_runtime.forecast",
+        description="Print a six-step temperature/humidity forecast after each reading.")
+    parser.add_argument("--model", required=True, help="forecasting model (.tflite or .tflite.zlib with its .json sidecar)")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--csv", help="readings CSV (header with a time column and the model's features, "
+                                      "e.g. 'timestamp,T,RH' or the Jena header); '-' reads stdin")
+    source.add_argument("--dht", choices=["DHT11", "DHT22"], help="read a DHT sensor (adafruit-circuitpython-dht)")
+    parser.add_argument("--pin", default="D4", help="board pin of the DHT data line (default D4)")
+    parser.add_argument("--realtime", action="store_true",
+                        help="replay the CSV at the pace of its timestamps (default: as fast as possible)")
+    parser.add_argument("--speed", type=float, default=1.0, help="with --realtime: replay this many times faster")
+    parser.add_argument("--max-jitter-s", type=float, default=None,
+                        help="tolerated deviation from the model's time step (default 10 %% of it)")
+    parser.add_argument("--threads", type=int, default=1, help="interpreter threads (default 1)")
+    args = parser.parse_args(argv)
+    if args.speed <= 0:
+        parser.error("--speed must be > 0")
+
+    from pi_runtime.model import load_model
+
+    try:
+        forecaster = Forecaster(load_model(args.model, num_threads=args.threads, require_sidecar=True))
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    spec = forecaster.spec
+    print(f"# {forecaster.model.describe()}; every {spec.time_step_s} s; {spec.input_width} readings in, "
+          f"{spec.out_steps} steps out ({', '.join(spec.features)})", file=sys.stderr)
+    streaming = StreamingForecaster(forecaster, max_jitter_s=args.max_jitter_s)
+    try:
+        if args.dht:
+            readings = read_dht(args.dht, args.pin, spec.time_step_s)
+            counts = run(streaming, readings, realtime=False)
+        elif args.csv == "-":
+            counts = run(streaming, read_csv_readings(sys.stdin, spec.features, source="stdin"),
+                         realtime=args.realtime, speed=args.speed)
+        else:
+            path = Path(args.csv)
+            if not path.is_file():
+                print(f"error: {path}: no such file", file=sys.stderr)
+                return 2
+            with open(path, encoding="utf-8", newline="") as handle:
+                counts = run(streaming, read_csv_readings(handle, spec.features, source=str(path)),
+                             realtime=args.realtime, speed=args.speed)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    print("# " + ", ".join(f"{count} {status}" for status, count in counts.items()), file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,132 @@
+"""python -m train.forecast --version a|b: train, export, evaluate through pi_runtime, check limits."""
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Optional, Sequence
+
+from train.forecast.data import DEFAULT_FEATURES, find_jena_csv, read_jena_csv
+from train.forecast.models import MODEL_KINDS
+from train.forecast.versions import REFERENCE, VERSIONS, with_overrides
+from train.paths import models_dir
+from train.toolbox.export import QUANTIZATIONS
+
+
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m train.forecast",
+        description="Train a forecasting version on the training part of the Jena record, export it, evaluate the "
+                    "delivered file on the test part through pi_runtime, print the limits table (exit 1 on a miss).")
+    parser.add_argument("--version", required=True, choices=sorted(VERSIONS), help="which delivered version")
+    parser.add_argument("--csv", type=Path, default=None,
+                        help="Jena-style CSV (.csv/.csv.gz/.zip); default: the 10-minute file in "
+                             "$TINYML_DATA_DIR/jena, downloaded if absent")
+    parser.add_argument("--every", type=int, default=1, help="keep every N-th row (6: 10-minute -> hourly)")
+    parser.add_argument("--features", default=",".join(DEFAULT_FEATURES),
+                        help="comma-separated columns to forecast (default: %(default)s)")
+    parser.add_argument("--out-dir", type=Path, default=None, help="where to write the model (default models/forecast)")
+    parser.add_argument("--epochs", type=int, default=None, help="maximum training epochs (early stopping on validation)")
+    parser.add_argument("--kind", choices=MODEL_KINDS, default=None, help="override the version's model kind")
+    parser.add_argument("--width", type=float, default=None, help="override the width multiplier")
+    parser.add_argument("--quantization", choices=QUANTIZATIONS, default=None, help="override the quantisation")
+    parser.add_argument("--sparsity", type=float, default=None, help="final sparsity of magnitude pruning (0: none)")
+    parser.add_argument("--qat-epochs", type=int, default=None, help="quantisation-aware fine-tuning epochs")
+    parser.add_argument("--no-time-features", action="store_true", help="feed the readings only, without time of day")
+    parser.add_argument("--target", choices=["delta", "value"], default=None,
+                        help="predict the change from the last reading (delta) or the values")
+    parser.add_argument("--no-compress", action="store_true", help="deliver the plain .tflite instead of .tflite.zlib")
+    parser.add_argument("--no-reference", action="store_true", help="skip the unconstrained reference model")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--verbose", type=int, default=0, choices=[0, 1, 2], help="Keras fit verbosity")
+    return parser.parse_args(argv)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = parse_args(argv)
+    from train.forecast.pipeline import (evaluate_file, export_forecaster, log, persistence_mae, prepare_data,
+                                         train_model, write_results)
+    from train.forecast.report import write_results_table
+    from train.toolbox.limits import Limit, check_limits
+    from train.toolbox.tflite_slim import byte_breakdown, format_byte_breakdown
+
+    version = VERSIONS[args.version]
+    config = with_overrides(
+        version.config, epochs=args.epochs, kind=args.kind, width=args.width, quantization=args.quantization,
+        final_sparsity=args.sparsity, qat_epochs=args.qat_epochs, target=args.target, seed=args.seed,
+        time_features=() if args.no_time_features else None, compress=False if args.no_compress else None)
+    if config.quantization != "int8":
+        config = with_overrides(config, int8_io=False)
+    started = time.perf_counter()
+    try:
+        csv_path = args.csv if args.csv is not None else find_jena_csv()
+        record = read_jena_csv(csv_path, [name.strip() for name in args.features.split(",") if name.strip()])
+        record = record.every(args.every)
+        data = prepare_data(record)
+    except (ValueError, RuntimeError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(data.describe())
+    print(f"resolution: {data.resolution} record ({data.time_step_s} s per step; {data.out_steps} steps = "
+          f"{data.out_steps * data.time_step_s / 3600:g} h ahead)")
+    if data.time_step_s not in (600, 3600):
+        print("warning: the limits are defined for the 10-minute and hourly records; using the 10-minute ones")
+    persistence = persistence_mae(data)
+    print(f"persistence baseline (repeat the last reading), test MAE: T {persistence[0]:.3f} degC, "
+          f"RH {persistence[1]:.3f} %")
+
+    out_dir = args.out_dir or models_dir() / "forecast"
+    path = out_dir / f"forecast_{version.name}.tflite"
+    log(f"training version {version.name}: {config.to_dict()}")
+    model, spec, history = train_model(config, data, verbose=args.verbose)
+    log(f"  {history['epochs']} epochs, {history['train_seconds']:.0f} s")
+    exported = export_forecaster(model, spec, config, data, path, extra_training={"history": history})
+    flatbuffer = (exported.path.read_bytes() if not config.compress
+                  else __import__("zlib").decompress(exported.path.read_bytes()))
+    print(f"exported {exported.path}: converter {exported.details['converter_bytes']} B -> slim "
+          f"{exported.tflite_bytes} B -> zlib {exported.zlib_bytes} B; delivered {exported.size_bytes} B")
+    print(format_byte_breakdown(byte_breakdown(flatbuffer)))
+    evaluation = evaluate_file(exported.path, data, "test")
+    validation = evaluate_file(exported.path, data, "val")
+    print(f"delivered file through pi_runtime ({evaluation['interpreter']}), test MAE: T {evaluation['mae'][0]:.3f} "
+          f"degC, RH {evaluation['mae'][1]:.3f} % over {evaluation['windows']} windows "
+          f"({evaluation['us_per_forecast']:.0f} us per forecast)")
+
+    results = {
+        "resolution": data.resolution, "time_step_s": data.time_step_s,
+        "size_bytes": exported.size_bytes, "tflite_bytes": exported.tflite_bytes, "zlib_bytes": exported.zlib_bytes,
+        "test_mae": evaluation["mae"], "val_mae": validation["mae"], "test_windows": evaluation["windows"],
+        "persistence_test_mae": persistence.tolist(), "interpreter": evaluation["interpreter"],
+    }
+    reference_limits = []
+    if not args.no_reference:
+        reference_config = with_overrides(REFERENCE, target=config.target, time_features=config.time_features,
+                                          epochs=config.epochs, seed=config.seed)
+        log(f"training the unconstrained reference: {reference_config.to_dict()}")
+        reference_model, reference_spec, _ = train_model(reference_config, data, verbose=args.verbose)
+        with tempfile.TemporaryDirectory() as folder:
+            reference_path = export_forecaster(reference_model, reference_spec, reference_config, data,
+                                               Path(folder) / "reference.tflite").path
+            reference = evaluate_file(reference_path, data, "test")
+        results["reference"] = {"size_bytes": reference["size_bytes"], "test_mae": reference["mae"],
+                                "config": reference_config.to_dict()}
+        print(f"unconstrained reference ({reference['size_bytes']} B float32 MLP), test MAE: "
+              f"T {reference['mae'][0]:.3f} degC, RH {reference['mae'][1]:.3f} %")
+        reference_limits = [Limit("reference file size", reference["size_bytes"] / 1000, 100, "kB", ">=")]
+    write_results(exported.path, results)
+    write_results_table(out_dir)
+
+    limits = version.limits(time_step_s=data.time_step_s, size_bytes=exported.size_bytes, mae=evaluation["mae"])
+    limits += [Limit("T MAE vs persistence", evaluation["mae"][0], float(persistence[0]), "degC", "<"),
+               Limit("RH MAE vs persistence", evaluation["mae"][1], float(persistence[1]), "%", "<")]
+    print(f"\nversion {version.name} on the {data.resolution} record "
+          f"({'hourly bar of issue 4' if data.time_step_s == 3600 else 'course limits'}), "
+          f"{time.perf_counter() - started:.0f} s in all:")
+    passed = check_limits(limits + reference_limits)
+    return 0 if passed else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
