@@ -47,12 +47,12 @@ VERSIONS: Dict[str, Version] = {
                        final_sparsity=0.5, compress=True, augment=AugmentConfig()),
         max_size_kb=25, summary="accuracy > 90 %, file < 25 kB"),
     "b": Version(
-        "b", RunConfig(model="ds_cnn", alpha=0.25, frontend=MFCC_FRONTEND, epochs=40,
-                       augment=AugmentConfig()),
+        "b", RunConfig(model="ds_cnn", alpha=0.25, blocks=4, frontend=MFCC_FRONTEND, epochs=40,
+                       compress=True, augment=AugmentConfig()),
         max_size_kb=35, max_inference_ms=1.5, summary="accuracy > 90 %, file < 35 kB, inference < 1.5 ms"),
     "c": Version(
-        "c", RunConfig(model="ds_cnn", alpha=0.25, frontend=MFCC_FRONTEND, epochs=40,
-                       augment=AugmentConfig()),
+        "c", RunConfig(model="ds_cnn", alpha=0.375, blocks=4, frontend=MFCC_FRONTEND, epochs=40,
+                       final_sparsity=0.5, compress=True, augment=AugmentConfig()),
         max_size_kb=45, max_total_ms=40, summary="accuracy > 90 %, file < 45 kB, total latency < 40 ms"),
 }
 

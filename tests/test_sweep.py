@@ -1,0 +1,120 @@
+"""The KWS sweep: toy grid end to end, resuming, Pareto fronts and the strategy effects."""
+import csv
+import shutil
+
+import pytest
+
+from test_kws import write_toy_dataset
+from train import sweep
+
+
+@pytest.fixture(scope="module")
+def toy_data(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("toy_sweep")
+    return folder, write_toy_dataset(folder, clips_per_word=(4, 2, 2))
+
+
+def _run(toy_data, output_dir, sparsities="0,0.5"):
+    folder, splits_dir = toy_data
+    return sweep.main(["--models", "ds_cnn", "--alphas", "0.0625", "--features", "mfcc",
+                       "--sparsities", sparsities, "--quantizations", "none,int8", "--epochs", "1", "--batch-size", "4",
+                       "--latency-runs", "2", "--data-dir", str(folder), "--splits-dir", str(splits_dir),
+                       "--output-dir", str(output_dir), "--quiet"])
+
+
+@pytest.fixture(scope="module")
+def swept(toy_data, tmp_path_factory):
+    """Output folder of one toy sweep: ds_cnn x sparsity {0, 0.5} x quantisation {none, int8}."""
+    output_dir = tmp_path_factory.mktemp("swept")
+    assert _run(toy_data, output_dir) == 0
+    return output_dir
+
+
+def test_toy_sweep_writes_one_measured_row_per_exported_model(swept):
+    rows = sweep.read_rows(swept / "sweep.csv")
+    assert {(row["final_sparsity"], row["quantization"]) for row in rows} == {
+        ("0.0", "none"), ("0.0", "int8"), ("0.5", "none"), ("0.5", "int8")}
+    assert len(rows) == 4
+    for row in rows:
+        assert 0.0 <= float(row["accuracy"]) <= 1.0
+        assert int(row["zlib_bytes"]) < int(row["tflite_bytes"])
+        assert float(row["inference_ms_mean"]) > 0 and float(row["train_seconds"]) > 0
+    by_key = {(row["final_sparsity"], row["quantization"]): row for row in rows}
+    assert float(by_key[("0.5", "int8")]["weight_sparsity"]) > 0.25 > float(by_key[("0.0", "int8")]["weight_sparsity"])
+    # the pruned model's zeros compress away
+    assert int(by_key[("0.5", "none")]["zlib_bytes"]) < int(by_key[("0.0", "none")]["zlib_bytes"])
+    assert (swept / "sweep_pareto.png").stat().st_size > 1000
+    answers = (swept / "sweep.md").read_text()
+    assert "Loses the least accuracy" in answers and "full int8 quantisation" in answers
+
+
+def test_an_extended_sweep_trains_only_the_new_point(toy_data, swept, tmp_path):
+    shutil.copy(swept / "sweep.csv", tmp_path / "sweep.csv")
+    before = sweep.read_rows(tmp_path / "sweep.csv")
+    assert _run(toy_data, tmp_path, sparsities="0,0.5,0.75") == 0
+    after = sweep.read_rows(tmp_path / "sweep.csv")
+    assert after[:4] == before and len(after) == 6
+    assert {row["final_sparsity"] for row in after[4:]} == {"0.75"}
+
+
+def test_report_only_redraws_from_the_csv(swept, tmp_path):
+    shutil.copy(swept / "sweep.csv", tmp_path / "sweep.csv")
+    assert sweep.main(["--report-only", "--output-dir", str(tmp_path), "--quiet"]) == 0
+    assert (tmp_path / "sweep.md").is_file() and (tmp_path / "sweep_pareto.png").is_file()
+
+
+def test_bad_grid_values_are_errors(tmp_path, capsys):
+    assert sweep.main(["--models", "rnn", "--output-dir", str(tmp_path), "--report-only"]) == 2
+    assert "unknown model" in capsys.readouterr().err
+    assert sweep.main(["--sparsities", "1.0", "--output-dir", str(tmp_path), "--report-only"]) == 2
+
+
+def test_read_rows_rejects_a_csv_that_is_not_a_sweep(tmp_path):
+    path = tmp_path / "other.csv"
+    path.write_text("a,b\n1,2\n")
+    with pytest.raises(ValueError, match="not a sweep CSV"):
+        sweep.read_rows(path)
+    assert sweep.read_rows(tmp_path / "absent.csv") == []
+
+
+def test_pareto_front_keeps_only_undominated_points():
+    rows = [{"accuracy": 0.90, "cost": 10}, {"accuracy": 0.92, "cost": 20}, {"accuracy": 0.91, "cost": 25},
+            {"accuracy": 0.95, "cost": 40}, {"accuracy": 0.95, "cost": 50}, {"accuracy": 0.80, "cost": 5}]
+    assert sweep.pareto_front(rows, "cost") == [5, 0, 1, 3]
+
+
+def _row(**values):
+    base = dict(model="ds_cnn", alpha=0.25, feature_kind="mfcc", final_sparsity=0.0, quantization="int8",
+                epochs=5, seed=0, accuracy=0.9, val_accuracy=0.9, tflite_bytes=1000, zlib_bytes=800,
+                weight_sparsity=0.0, parameters=100, inference_ms_mean=1.0, inference_ms_median=1.0,
+                total_ms_mean=2.0, total_ms_median=2.0, train_seconds=1.0)
+    base.update(values)
+    return base
+
+
+def test_strategy_effects_compare_rows_that_differ_in_one_factor_only():
+    rows = [_row(), _row(final_sparsity=0.5, accuracy=0.88, zlib_bytes=400),
+            _row(quantization="none", accuracy=0.91, tflite_bytes=4000, zlib_bytes=3600, inference_ms_mean=2.0),
+            _row(alpha=0.125, accuracy=0.85, tflite_bytes=500, zlib_bytes=420, inference_ms_mean=0.5)]
+    effects = {e["strategy"]: e for e in sweep.strategy_effects(rows)}
+    quant = effects["full int8 quantisation (vs float)"]
+    assert quant["pairs"] == 1 and quant["accuracy_change_pp"] == pytest.approx(-1.0)
+    assert quant["size_ratio"] == pytest.approx(800 / 3600) and quant["latency_ratio"] == pytest.approx(0.5)
+    pruning = effects["magnitude pruning to 50% (vs dense)"]
+    assert pruning["size_ratio"] == pytest.approx(0.5) and pruning["accuracy_change_pp"] == pytest.approx(-2.0)
+    width = effects["width alpha 0.125 (vs 0.25)"]
+    assert width["latency_ratio"] == pytest.approx(0.5)
+    text = sweep.answers_markdown(sweep.numeric_rows(
+        [{k: str(v) for k, v in row.items()} for row in rows]), csv_name="x.csv", png_name="x.png", command="test")
+    assert "Loses the least accuracy:** full int8" in text
+    assert "Saves the most memory:** full int8" in text
+    assert "Saves the most latency:** full int8" in text or "Saves the most latency:** width" in text
+
+
+def test_append_row_writes_the_header_once(tmp_path):
+    path = tmp_path / "s.csv"
+    sweep.append_row(path, _row())
+    sweep.append_row(path, _row(alpha=0.5))
+    with open(path, newline="") as handle:
+        lines = list(csv.reader(handle))
+    assert lines[0] == list(sweep.COLUMNS) and len(lines) == 3

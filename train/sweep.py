@@ -1,0 +1,444 @@
+"""``python -m train.sweep``: the Lab 4 sweep of keyword-spotting optimisations.
+
+Trains every point of model x alpha x feature kind x final sparsity once, exports
+each trained model with every requested quantisation (float, full int8), and
+measures each exported file through ``pi_runtime`` (test accuracy, size raw and
+zlib, inference and total latency). Each measured file is one CSV row, written
+as soon as it is measured, so an interrupted sweep continues where it stopped
+(points already in the CSV are skipped).
+
+Then draws the Pareto fronts (accuracy vs zlib size, accuracy vs inference
+latency) with the efficient points marked, and writes a markdown that answers
+the lab's questions from the measured rows.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import itertools
+import math
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+
+KEY_COLUMNS = ("model", "alpha", "feature_kind", "final_sparsity", "quantization", "epochs", "seed")
+MEASURED_COLUMNS = ("accuracy", "val_accuracy", "tflite_bytes", "zlib_bytes", "weight_sparsity", "parameters",
+                    "inference_ms_mean", "inference_ms_median", "total_ms_mean", "total_ms_median",
+                    "train_seconds")
+COLUMNS = KEY_COLUMNS + MEASURED_COLUMNS
+
+FULL_GRID = dict(models=("ds_cnn", "cnn"), alphas=(0.125, 0.25, 0.5), feature_kinds=("mfcc", "log_mel"),
+                 sparsities=(0.0, 0.5, 0.75), quantizations=("none", "int8"), epochs=20)
+QUICK_GRID = dict(models=("ds_cnn", "cnn"), alphas=(0.125, 0.25), feature_kinds=("mfcc", "log_mel"),
+                  sparsities=(0.0, 0.5), quantizations=("none", "int8"), epochs=5)
+
+
+@dataclass(frozen=True)
+class Point:
+    """One trained model of the sweep (exported once per quantisation)."""
+
+    model: str
+    alpha: float
+    feature_kind: str
+    final_sparsity: float
+    epochs: int
+    seed: int
+
+    def key(self, quantization: str) -> Tuple[str, ...]:
+        return _key({"model": self.model, "alpha": self.alpha, "feature_kind": self.feature_kind,
+                     "final_sparsity": self.final_sparsity, "quantization": quantization,
+                     "epochs": self.epochs, "seed": self.seed})
+
+    def label(self) -> str:
+        return (f"{self.model} alpha={self.alpha:g} {self.feature_kind} "
+                f"sparsity={self.final_sparsity:g}")
+
+
+def _key(row: Dict) -> Tuple[str, ...]:
+    """Canonical text of a row's key columns (so 0.5 and '0.5' match)."""
+    out = []
+    for column in KEY_COLUMNS:
+        value = row[column]
+        if column in ("alpha", "final_sparsity"):
+            value = f"{float(value):g}"
+        elif column in ("epochs", "seed"):
+            value = str(int(value))
+        out.append(str(value))
+    return tuple(out)
+
+
+def grid_points(models: Sequence[str], alphas: Sequence[float], feature_kinds: Sequence[str],
+                sparsities: Sequence[float], epochs: int, seed: int = 0) -> List[Point]:
+    return [Point(model, float(alpha), kind, float(sparsity), int(epochs), int(seed))
+            for model, alpha, kind, sparsity in itertools.product(models, alphas, feature_kinds, sparsities)]
+
+
+# -- CSV -------------------------------------------------------------------------------------
+def read_rows(csv_path: Path) -> List[Dict[str, str]]:
+    """Rows of an existing sweep CSV ([] when absent)."""
+    if not Path(csv_path).is_file():
+        return []
+    with open(csv_path, newline="") as handle:
+        reader = csv.DictReader(handle)
+        missing = [column for column in KEY_COLUMNS if column not in (reader.fieldnames or [])]
+        if missing:
+            raise ValueError(f"{csv_path}: not a sweep CSV (missing columns {', '.join(missing)})")
+        return list(reader)
+
+
+def append_row(csv_path: Path, row: Dict) -> None:
+    """Append one row, writing the header first if the file is new."""
+    csv_path = Path(csv_path)
+    csv_path.parent.mkdir(parents=True, exist_ok=True)
+    new = not csv_path.is_file() or csv_path.stat().st_size == 0
+    with open(csv_path, "a", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=COLUMNS)
+        if new:
+            writer.writeheader()
+        writer.writerow({column: row[column] for column in COLUMNS})
+
+
+def numeric_rows(rows: Iterable[Dict[str, str]]) -> List[Dict]:
+    """Rows with the measured columns and alpha/sparsity as floats."""
+    out = []
+    for row in rows:
+        parsed = dict(row)
+        for column in MEASURED_COLUMNS + ("alpha", "final_sparsity"):
+            parsed[column] = float(row[column])
+        out.append(parsed)
+    return out
+
+
+# -- running ---------------------------------------------------------------------------------
+def run_sweep(points: Sequence[Point], quantizations: Sequence[str], csv_path: Path, splits, *,
+              feature_backend: str = "native", latency_runs: int = 100, batch_size: int = 64,
+              verbose: bool = True) -> int:
+    """Train and measure every point not yet in ``csv_path``; returns how many were trained."""
+    from native.params import FrontendParams
+    from train.kws.features import compute_features
+    from train.kws.training import RunConfig, export_and_evaluate, fit, log
+
+    say = log if verbose else (lambda message: None)
+    done = {_key(row) for row in read_rows(csv_path)}
+    todo = [point for point in points if any(point.key(q) not in done for q in quantizations)]
+    say(f"sweep: {len(points)} points, {len(points) - len(todo)} already in {csv_path}, {len(todo)} to train")
+    features_by_kind: Dict[str, Tuple] = {}
+    for index, point in enumerate(todo, start=1):
+        params = FrontendParams(feature_kind=point.feature_kind)
+        if point.feature_kind not in features_by_kind:
+            features_by_kind[point.feature_kind] = tuple(
+                compute_features(clips.audio, params, backend=feature_backend)
+                for clips in (splits.train, splits.val, splits.test))
+        train_features, val_features, test_features = features_by_kind[point.feature_kind]
+        config = RunConfig(model=point.model, alpha=point.alpha, frontend=params, epochs=point.epochs,
+                           final_sparsity=point.final_sparsity, seed=point.seed, batch_size=batch_size)
+        say(f"[{index}/{len(todo)}] {point.label()}")
+        started = time.perf_counter()
+        model, val_accuracy, _ = fit(config, splits, train_features, val_features,
+                                     feature_backend=feature_backend, say=lambda message: None)
+        train_seconds = time.perf_counter() - started
+        with tempfile.TemporaryDirectory() as scratch:
+            for quantization in quantizations:
+                if point.key(quantization) in done:
+                    continue
+                result = export_and_evaluate(
+                    model, config.replace(quantization=quantization), splits.labels,
+                    Path(scratch) / f"point_{quantization}.tflite", representative=train_features,
+                    test_features=test_features, test_label_ids=splits.test.label_ids,
+                    latency_runs=latency_runs, say=lambda message: None)
+                append_row(csv_path, {
+                    "model": point.model, "alpha": point.alpha, "feature_kind": point.feature_kind,
+                    "final_sparsity": point.final_sparsity, "quantization": quantization,
+                    "epochs": point.epochs, "seed": point.seed,
+                    "accuracy": round(result.accuracy, 5), "val_accuracy": round(val_accuracy, 5),
+                    "tflite_bytes": result.tflite_bytes, "zlib_bytes": result.zlib_bytes,
+                    "weight_sparsity": round(result.sparsity, 4), "parameters": result.parameters,
+                    "inference_ms_mean": round(result.inference_ms["mean"], 4),
+                    "inference_ms_median": round(result.inference_ms["median"], 4),
+                    "total_ms_mean": round(result.total_ms["mean"], 3),
+                    "total_ms_median": round(result.total_ms["median"], 3),
+                    "train_seconds": round(train_seconds, 1)})
+                say(f"    {quantization:>5}: accuracy {result.accuracy:.2%}, {result.tflite_bytes} B "
+                    f"({result.zlib_bytes} B zlib), inference {result.inference_ms['mean']:.3f} ms "
+                    f"[trained in {train_seconds:.0f} s]")
+    return len(todo)
+
+
+# -- analysis ----------------------------------------------------------------------------------
+def pareto_front(rows: Sequence[Dict], cost: str, gain: str = "accuracy") -> List[int]:
+    """Indices of the efficient rows: no other row has >= ``gain`` and <= ``cost`` with one strict."""
+    efficient = []
+    for i, row in enumerate(rows):
+        dominated = any(
+            other[gain] >= row[gain] and other[cost] <= row[cost]
+            and (other[gain] > row[gain] or other[cost] < row[cost])
+            for j, other in enumerate(rows) if j != i)
+        if not dominated:
+            efficient.append(i)
+    return sorted(efficient, key=lambda i: rows[i][cost])
+
+
+def plot_fronts(rows: Sequence[Dict], png_path: Path) -> Path:
+    """Accuracy vs zlib size and accuracy vs inference latency, efficient points marked."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(1, 2, figsize=(13, 5.2))
+    panels = (("zlib_bytes", "size after zlib (bytes)"), ("inference_ms_mean", "inference latency, mean (ms)"))
+    markers = {"ds_cnn": "o", "cnn": "s", "ds_cnn_bn": "^"}
+    colours = {("mfcc", "int8"): "tab:blue", ("mfcc", "none"): "tab:cyan",
+               ("log_mel", "int8"): "tab:red", ("log_mel", "none"): "tab:orange"}
+    for axis, (cost, title) in zip(axes, panels):
+        for row in rows:
+            axis.scatter(row[cost], 100 * row["accuracy"], marker=markers.get(row["model"], "x"),
+                         color=colours.get((row["feature_kind"], row["quantization"]), "grey"),
+                         s=18 + 60 * row["final_sparsity"], alpha=0.75)
+        front = [rows[i] for i in pareto_front(rows, cost)]
+        axis.plot([r[cost] for r in front], [100 * r["accuracy"] for r in front], "k--", linewidth=1)
+        axis.scatter([r[cost] for r in front], [100 * r["accuracy"] for r in front], s=140,
+                     facecolors="none", edgecolors="k", linewidths=1.5, label="efficient (Pareto)")
+        axis.set_xscale("log")
+        axis.set_xlabel(title)
+        axis.set_ylabel("test accuracy (%)")
+        axis.grid(True, which="both", alpha=0.3)
+    handles = [plt.Line2D([], [], marker=m, linestyle="", color="k", label=name) for name, m in markers.items()]
+    handles += [plt.Line2D([], [], marker="o", linestyle="", color=c, label=f"{kind}, {q}")
+                for (kind, q), c in colours.items()]
+    handles += [plt.Line2D([], [], marker="o", linestyle="", markerfacecolor="none", markeredgecolor="k",
+                           markersize=10, label="efficient (Pareto)")]
+    axes[1].legend(handles=handles, fontsize=8, loc="lower right")
+    figure.suptitle("KWS sweep: marker size grows with final sparsity")
+    figure.tight_layout()
+    png_path = Path(png_path)
+    png_path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(png_path, dpi=120)
+    plt.close(figure)
+    return png_path
+
+
+def _pairs(rows: Sequence[Dict], factor: str, base, changed) -> List[Tuple[Dict, Dict]]:
+    """(base row, changed row) pairs that differ only in ``factor``."""
+    def key_without(row):
+        return tuple(str(row[c]) if c not in ("alpha", "final_sparsity") else f"{float(row[c]):g}"
+                     for c in KEY_COLUMNS if c != factor)
+
+    by_key = {}
+    for row in rows:
+        by_key.setdefault(key_without(row), {})[str(row[factor]) if factor not in ("alpha", "final_sparsity")
+                                                else f"{float(row[factor]):g}"] = row
+    out = []
+    for group in by_key.values():
+        if base in group and changed in group:
+            out.append((group[base], group[changed]))
+    return out
+
+
+def strategy_effects(rows: Sequence[Dict]) -> List[Dict]:
+    """Mean effect of each strategy over the pairs of rows that differ only in it.
+
+    Returns dicts with ``strategy``, ``pairs``, ``accuracy_change_pp`` (changed - base, percentage
+    points), ``size_ratio`` (zlib bytes changed / base) and ``latency_ratio`` (inference).
+    """
+    alphas = sorted({float(row["alpha"]) for row in rows})
+    sparsities = sorted({float(row["final_sparsity"]) for row in rows})
+    comparisons = [("full int8 quantisation (vs float)", "quantization", "none", "int8")]
+    comparisons += [(f"magnitude pruning to {s:.0%} (vs dense)", "final_sparsity", "0", f"{s:g}")
+                    for s in sparsities if s > 0]
+    comparisons += [(f"width alpha {a:g} (vs {alphas[-1]:g})", "alpha", f"{alphas[-1]:g}", f"{a:g}")
+                    for a in alphas[:-1]]
+    comparisons += [("log-mel features (vs MFCC)", "feature_kind", "mfcc", "log_mel"),
+                    ("Lab 3 CNN (vs DS-CNN)", "model", "ds_cnn", "cnn")]
+    effects = []
+    for name, factor, base, changed in comparisons:
+        pairs = _pairs(rows, factor, base, changed)
+        if not pairs:
+            continue
+        effects.append({
+            "strategy": name, "pairs": len(pairs),
+            "accuracy_change_pp": _mean(100 * (b["accuracy"] - a["accuracy"]) for a, b in pairs),
+            "size_ratio": _mean(b["zlib_bytes"] / a["zlib_bytes"] for a, b in pairs),
+            "raw_size_ratio": _mean(b["tflite_bytes"] / a["tflite_bytes"] for a, b in pairs),
+            "latency_ratio": _mean(b["inference_ms_mean"] / a["inference_ms_mean"] for a, b in pairs),
+        })
+    return effects
+
+
+def _mean(values: Iterable[float]) -> float:
+    values = list(values)
+    return sum(values) / len(values) if values else math.nan
+
+
+def answers_markdown(rows: Sequence[Dict], *, csv_name: str, png_name: str, command: str) -> str:
+    """The lab's questions answered from the measured rows."""
+    effects = strategy_effects(rows)
+    compressing = [e for e in effects if e["strategy"].startswith(("full int8", "magnitude", "width"))]
+    lines = [
+        "# Keyword-spotting sweep: what each optimisation buys",
+        "",
+        f"Generated by `{command}` from `{csv_name}` ({len(rows)} exported models). Accuracy: 800-clip test",
+        "split through the exported file and `pi_runtime`; size: bytes of the .tflite and after zlib;",
+        "latency: `invoke()` alone, mean of runs, one thread, on the training machine (not a Pi).",
+        "Short training runs: compare the points with each other, not with the delivered models.",
+        "",
+        f"![Pareto fronts]({png_name})",
+        "",
+        "## Effect of each strategy (mean over pairs of models that differ only in it)",
+        "",
+        "| strategy | pairs | accuracy change (pp) | zlib size ratio | .tflite size ratio | inference latency ratio |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for e in effects:
+        lines.append(f"| {e['strategy']} | {e['pairs']} | {e['accuracy_change_pp']:+.2f} | {e['size_ratio']:.2f} "
+                     f"| {e['raw_size_ratio']:.2f} | {e['latency_ratio']:.2f} |")
+    lines += ["", "## Answers", ""]
+    if compressing:
+        least_loss = max(compressing, key=lambda e: e["accuracy_change_pp"])
+        most_memory = min(compressing, key=lambda e: e["size_ratio"])
+        most_latency = min(compressing, key=lambda e: e["latency_ratio"])
+        lines += [
+            f"- **Loses the least accuracy:** {least_loss['strategy']} "
+            f"({least_loss['accuracy_change_pp']:+.2f} pp on average).",
+            f"- **Saves the most memory:** {most_memory['strategy']} (zlib size x{most_memory['size_ratio']:.2f}, "
+            f".tflite x{most_memory['raw_size_ratio']:.2f}).",
+            f"- **Saves the most latency:** {most_latency['strategy']} "
+            f"(inference x{most_latency['latency_ratio']:.2f}).",
+        ]
+        pruning = [e for e in effects if e["strategy"].startswith("magnitude")]
+        if pruning:
+            p = pruning[-1]
+            lines.append(f"- Pruning shrinks the file only once compressed (zlib x{p['size_ratio']:.2f} but .tflite "
+                         f"x{p['raw_size_ratio']:.2f}) and does not speed up the dense int8 kernels "
+                         f"(latency x{p['latency_ratio']:.2f}): zeros are still multiplied.")
+    size_front = [rows[i] for i in pareto_front(rows, "zlib_bytes")]
+    lines += ["", "## Efficient points (accuracy vs zlib size)", "",
+              "| model | alpha | features | sparsity | quantisation | accuracy | .tflite B | zlib B | inference ms |",
+              "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for r in size_front:
+        lines.append(f"| {r['model']} | {r['alpha']:g} | {r['feature_kind']} | {r['final_sparsity']:g} "
+                     f"| {r['quantization']} | {100 * r['accuracy']:.2f} % | {int(r['tflite_bytes'])} "
+                     f"| {int(r['zlib_bytes'])} | {r['inference_ms_mean']:.3f} |")
+    lines += ["", "## How to combine them", ""]
+    if size_front:
+        lines.append("The efficient points above are the combinations worth using: "
+                     + _combination_summary(size_front))
+    lines.append("In practice: choose the width (alpha) for the latency budget first, since only fewer "
+                 "channels make inference cheaper; then quantise to full int8 (about 4x smaller, usually "
+                 "faster, little accuracy lost); then prune and deliver the zlib file to buy size, since "
+                 "sparsity helps the compressed size but not latency. The delivered versions "
+                 "(models/kws/results.md) follow this recipe with longer training and augmentation.")
+    return "\n".join(lines) + "\n"
+
+
+def _combination_summary(front: Sequence[Dict]) -> str:
+    int8 = sum(r["quantization"] == "int8" for r in front)
+    pruned = sum(r["final_sparsity"] > 0 for r in front)
+    return (f"{int8} of {len(front)} are int8 and {pruned} of {len(front)} are pruned; "
+            "quantisation and pruning stack (pruned int8 weights compress best), and the width "
+            "sets where on the front a model lands.")
+
+
+# -- CLI ---------------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m train.sweep", description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     epilog="Default grid: " + _describe(FULL_GRID) + "\n--quick grid: "
+                                            + _describe(QUICK_GRID))
+    parser.add_argument("--quick", action="store_true", help="small grid, few epochs (minutes)")
+    parser.add_argument("--models", help="comma-separated models (ds_cnn, cnn, ds_cnn_bn)")
+    parser.add_argument("--alphas", help="comma-separated width multipliers")
+    parser.add_argument("--features", help="comma-separated feature kinds (mfcc, log_mel)")
+    parser.add_argument("--sparsities", help="comma-separated final sparsities, e.g. 0,0.5,0.75")
+    parser.add_argument("--quantizations", help="comma-separated: none, weights, int8")
+    parser.add_argument("--epochs", type=int, help="epochs per point")
+    parser.add_argument("--batch-size", type=int, default=64, help="training batch size (default 64)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed of every point")
+    parser.add_argument("--output-dir", type=Path, default=None,
+                        help="where the CSV, PNG and markdown go (default: models/kws/sweep)")
+    parser.add_argument("--data-dir", type=Path, default=None, help="folder holding mini_speech_commands/")
+    parser.add_argument("--splits-dir", type=Path, default=None, help="folder with kws_{train,val,test}_split.txt")
+    parser.add_argument("--latency-runs", type=int, default=100, help="runs for each latency mean (default 100)")
+    parser.add_argument("--report-only", action="store_true", help="only redraw the plot and markdown from the CSV")
+    parser.add_argument("--quiet", action="store_true", help="no progress lines")
+    return parser
+
+
+def _describe(grid: Dict) -> str:
+    return ", ".join(f"{name}={','.join(map(str, value)) if isinstance(value, tuple) else value}"
+                     for name, value in grid.items())
+
+
+def _split_list(text: Optional[str], default, cast=str):
+    return tuple(cast(item.strip()) for item in text.split(",") if item.strip()) if text else default
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    from train.paths import models_dir
+
+    grid = QUICK_GRID if args.quick else FULL_GRID
+    models = _split_list(args.models, grid["models"])
+    alphas = _split_list(args.alphas, grid["alphas"], float)
+    kinds = _split_list(args.features, grid["feature_kinds"])
+    sparsities = _split_list(args.sparsities, grid["sparsities"], float)
+    quantizations = _split_list(args.quantizations, grid["quantizations"])
+    epochs = args.epochs or grid["epochs"]
+    output_dir = args.output_dir or models_dir() / "kws" / "sweep"
+    name = "sweep_quick" if args.quick else "sweep"
+    csv_path = output_dir / f"{name}.csv"
+    command = "python -m train.sweep " + " ".join(sys.argv[1:] if argv is None else argv)
+    started = time.perf_counter()
+    try:
+        _validate(models, kinds, quantizations, sparsities, alphas)
+        if not args.report_only:
+            from train.kws.data import ensure_dataset, load_split, split_file
+            from train.kws.training import Splits
+
+            data_dir = ensure_dataset(args.data_dir)
+            splits = Splits(*(load_split(split, data_dir=data_dir, progress=not args.quiet,
+                                         split_path=args.splits_dir / split_file(split).name if args.splits_dir else None)
+                              for split in ("train", "val", "test")))
+            points = grid_points(models, alphas, kinds, sparsities, epochs, args.seed)
+            run_sweep(points, quantizations, csv_path, splits, latency_runs=args.latency_runs,
+                      batch_size=args.batch_size, verbose=not args.quiet)
+        rows = numeric_rows(read_rows(csv_path))
+    except (ValueError, RuntimeError, FileNotFoundError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    if not rows:
+        print(f"error: no rows in {csv_path}", file=sys.stderr)
+        return 2
+    png = plot_fronts(rows, output_dir / f"{name}_pareto.png")
+    markdown = output_dir / f"{name}.md"
+    markdown.write_text(answers_markdown(rows, csv_name=csv_path.name, png_name=png.name, command=command))
+    print(f"{len(rows)} rows in {csv_path}\nplot: {png}\nanswers: {markdown}\n"
+          f"took {time.perf_counter() - started:.0f} s")
+    return 0
+
+
+def _validate(models, kinds, quantizations, sparsities, alphas) -> None:
+    from train.kws.models import MODELS
+
+    for model in models:
+        if model not in MODELS:
+            raise ValueError(f"unknown model {model!r}; choose from {', '.join(MODELS)}")
+    for kind in kinds:
+        if kind not in ("mfcc", "log_mel"):
+            raise ValueError(f"feature kind must be mfcc or log_mel, got {kind!r}")
+    for quantization in quantizations:
+        if quantization not in ("none", "weights", "int8"):
+            raise ValueError(f"quantization must be none, weights or int8, got {quantization!r}")
+    for sparsity in sparsities:
+        if not 0 <= sparsity < 1:
+            raise ValueError(f"final sparsity must be in [0, 1), got {sparsity}")
+    for alpha in alphas:
+        if not alpha > 0:
+            raise ValueError(f"alpha must be positive, got {alpha}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
