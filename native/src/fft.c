@@ -43,9 +43,22 @@ static const double TWO_PI = 6.283185307179586476925286766559;
 
 #define RUN(base, element) ((base) + (size_t)(element) * span)
 
-static void stage_radix2(size_t span, int count, const float *tw_re, const float *tw_im,
-                         const float *restrict xr, const float *restrict xi,
-                         float *restrict yr, float *restrict yi)
+/* b = c * w, or b = c where all twiddles are 1 (the last stage: `twiddled` is a
+ * compile-time constant in each inlined copy, so the test costs nothing) */
+#define STORE_TWIDDLED(br, bi, cr, ci, wr, wi)      \
+    do {                                            \
+        if (twiddled) {                             \
+            (br)[t] = (cr) * (wr) - (ci) * (wi);    \
+            (bi)[t] = (cr) * (wi) + (ci) * (wr);    \
+        } else {                                    \
+            (br)[t] = (cr);                         \
+            (bi)[t] = (ci);                         \
+        }                                           \
+    } while (0)
+
+static inline void stage_radix2(size_t span, int count, const float *tw_re, const float *tw_im,
+                                const float *restrict xr, const float *restrict xi,
+                                float *restrict yr, float *restrict yi, const int twiddled)
 {
     for (int j = 0; j < count; j++) {
         const float *restrict a0r = RUN(xr, j), *restrict a0i = RUN(xi, j);
@@ -58,15 +71,14 @@ static void stage_radix2(size_t span, int count, const float *tw_re, const float
             const float dr = a0r[t] - a1r[t], di = a0i[t] - a1i[t];
             b0r[t] = a0r[t] + a1r[t];
             b0i[t] = a0i[t] + a1i[t];
-            b1r[t] = dr * w1r - di * w1i;
-            b1i[t] = dr * w1i + di * w1r;
+            STORE_TWIDDLED(b1r, b1i, dr, di, w1r, w1i);
         }
     }
 }
 
-static void stage_radix3(size_t span, int count, const float *tw_re, const float *tw_im,
-                         const float *restrict xr, const float *restrict xi,
-                         float *restrict yr, float *restrict yi)
+static inline void stage_radix3(size_t span, int count, const float *tw_re, const float *tw_im,
+                                const float *restrict xr, const float *restrict xi,
+                                float *restrict yr, float *restrict yi, const int twiddled)
 {
     const float half_sqrt3 = 0.86602540378443864676f;
     for (int j = 0; j < count; j++) {
@@ -87,17 +99,15 @@ static void stage_radix3(size_t span, int count, const float *tw_re, const float
             const float c2r = mr - di, c2i = mi + dr; /* m + i d */
             b0r[t] = a0r[t] + sr;
             b0i[t] = a0i[t] + si;
-            b1r[t] = c1r * w1r - c1i * w1i;
-            b1i[t] = c1r * w1i + c1i * w1r;
-            b2r[t] = c2r * w2r - c2i * w2i;
-            b2i[t] = c2r * w2i + c2i * w2r;
+            STORE_TWIDDLED(b1r, b1i, c1r, c1i, w1r, w1i);
+            STORE_TWIDDLED(b2r, b2i, c2r, c2i, w2r, w2i);
         }
     }
 }
 
-static void stage_radix4(size_t span, int count, const float *tw_re, const float *tw_im,
-                         const float *restrict xr, const float *restrict xi,
-                         float *restrict yr, float *restrict yi)
+static inline void stage_radix4(size_t span, int count, const float *tw_re, const float *tw_im,
+                                const float *restrict xr, const float *restrict xi,
+                                float *restrict yr, float *restrict yi, const int twiddled)
 {
     for (int j = 0; j < count; j++) {
         const float *restrict a0r = RUN(xr, j), *restrict a0i = RUN(xi, j);
@@ -122,19 +132,16 @@ static void stage_radix4(size_t span, int count, const float *tw_re, const float
             const float c3r = d02r - d13i, c3i = d02i + d13r; /* d02 + i d13 */
             b0r[t] = s02r + s13r;
             b0i[t] = s02i + s13i;
-            b1r[t] = c1r * w1r - c1i * w1i;
-            b1i[t] = c1r * w1i + c1i * w1r;
-            b2r[t] = c2r * w2r - c2i * w2i;
-            b2i[t] = c2r * w2i + c2i * w2r;
-            b3r[t] = c3r * w3r - c3i * w3i;
-            b3i[t] = c3r * w3i + c3i * w3r;
+            STORE_TWIDDLED(b1r, b1i, c1r, c1i, w1r, w1i);
+            STORE_TWIDDLED(b2r, b2i, c2r, c2i, w2r, w2i);
+            STORE_TWIDDLED(b3r, b3i, c3r, c3i, w3r, w3i);
         }
     }
 }
 
-static void stage_radix5(size_t span, int count, const float *tw_re, const float *tw_im,
-                         const float *restrict xr, const float *restrict xi,
-                         float *restrict yr, float *restrict yi)
+static inline void stage_radix5(size_t span, int count, const float *tw_re, const float *tw_im,
+                                const float *restrict xr, const float *restrict xi,
+                                float *restrict yr, float *restrict yi, const int twiddled)
 {
     const float c1 = 0.30901699437494742410f;  /* cos(2 pi / 5) */
     const float c2 = -0.80901699437494742410f; /* cos(4 pi / 5) */
@@ -169,14 +176,10 @@ static void stage_radix5(size_t span, int count, const float *tw_re, const float
             const float e2r = p2r + q2i, e2i = p2i - q2r, e3r = p2r - q2i, e3i = p2i + q2r;
             b0r[t] = a0r[t] + s14r + s23r;
             b0i[t] = a0i[t] + s14i + s23i;
-            b1r[t] = e1r * w1r - e1i * w1i;
-            b1i[t] = e1r * w1i + e1i * w1r;
-            b2r[t] = e2r * w2r - e2i * w2i;
-            b2i[t] = e2r * w2i + e2i * w2r;
-            b3r[t] = e3r * w3r - e3i * w3i;
-            b3i[t] = e3r * w3i + e3i * w3r;
-            b4r[t] = e4r * w4r - e4i * w4i;
-            b4i[t] = e4r * w4i + e4i * w4r;
+            STORE_TWIDDLED(b1r, b1i, e1r, e1i, w1r, w1i);
+            STORE_TWIDDLED(b2r, b2i, e2r, e2i, w2r, w2i);
+            STORE_TWIDDLED(b3r, b3i, e3r, e3i, w3r, w3i);
+            STORE_TWIDDLED(b4r, b4i, e4r, e4i, w4r, w4i);
         }
     }
 }
@@ -328,6 +331,15 @@ size_t tmf_rfft_work_floats(const tmf_fft_plan *plan, int lanes)
 
 /* Complex FFT of length m in place of (re[0], im[0]); re[1], im[1] are the other
  * Stockham buffer.  Returns the index (0 or 1) of the buffer holding the result. */
+/* count == 1 (the last stage): every twiddle is exp(0) = 1 */
+#define RUN_STAGE(stage)                                          \
+    do {                                                          \
+        if (count > 1)                                            \
+            stage(span, count, wr, wi, xr, xi, yr, yi, 1);        \
+        else                                                      \
+            stage(span, count, wr, wi, xr, xi, yr, yi, 0);        \
+    } while (0)
+
 static int complex_fft(const tmf_fft_plan *plan, int lanes, float *re[2], float *im[2])
 {
     int src = 0;
@@ -342,10 +354,10 @@ static int complex_fft(const tmf_fft_plan *plan, int lanes, float *re[2], float 
         const float *xr = re[src], *xi = im[src];
         float *yr = re[1 - src], *yi = im[1 - src];
         switch (p) {
-        case 2: stage_radix2(span, count, wr, wi, xr, xi, yr, yi); break;
-        case 3: stage_radix3(span, count, wr, wi, xr, xi, yr, yi); break;
-        case 4: stage_radix4(span, count, wr, wi, xr, xi, yr, yi); break;
-        case 5: stage_radix5(span, count, wr, wi, xr, xi, yr, yi); break;
+        case 2: RUN_STAGE(stage_radix2); break;
+        case 3: RUN_STAGE(stage_radix3); break;
+        case 4: RUN_STAGE(stage_radix4); break;
+        case 5: RUN_STAGE(stage_radix5); break;
         default:
             stage_generic(p, span, count, wr, wi, plan->root_re + plan->root_offset[st],
                           plan->root_im + plan->root_offset[st], xr, xi, yr, yi);

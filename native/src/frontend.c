@@ -1,6 +1,7 @@
 /* Audio frontend loops; see frontend.h. */
 #include "frontend.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,7 @@ struct tmf_frontend {
     int *fft_input_index;  /* fft_length: where sample t goes in the FFT's input */
     int first_used_bin;    /* magnitudes outside [first, first + count) feed no filter */
     int num_used_bins;
+    int log_offset_is_normal; /* mel + log_offset >= FLT_MIN: log_positive applies */
     int *mel_first_bin, *mel_bin_count;
     size_t *mel_weight_offset;
     float *mel_weights;
@@ -33,6 +35,47 @@ typedef struct {
 } workspace;
 
 static const float INT16_SCALE = 1.0f / 32768.0f; /* as tf.audio.decode_wav */
+
+/* Natural log of a positive normal float with the Cephes logf polynomial (the
+ * one Eigen's vectorised log, hence TF's, is built on); within ~1 ulp of logf.
+ * Branch-free so a loop over lanes vectorises (libm's logf does not).  Inf and
+ * NaN pass through; callers guarantee x >= FLT_MIN. */
+static inline float log_positive(float x)
+{
+    /* Selections are done on the bits with integer masks: the compiler will not
+     * if-convert float selects (it must not speculate float operations). */
+    uint32_t bits;
+    memcpy(&bits, &x, sizeof(bits));
+    /* x = m * 2^e with m in [sqrt(1/2), sqrt(2)): take the mantissa into [1, 2),
+     * and halve it (exponent field 126 instead of 127) when it is above sqrt(2) */
+    const uint32_t above = (bits & 0x007fffffu) > 0x003504f3u; /* mantissa bits of sqrt(2) */
+    const uint32_t mantissa_bits = (bits & 0x007fffffu) | (0x3f800000u - (above << 23));
+    float m;
+    memcpy(&m, &mantissa_bits, sizeof(m));
+    const float e = (float)((int32_t)(bits >> 23) - 127 + (int32_t)above);
+    const float f = m - 1.0f;
+    const float z = f * f;
+    float y = 7.0376836292e-2f;
+    y = y * f - 1.1514610310e-1f;
+    y = y * f + 1.1676998740e-1f;
+    y = y * f - 1.2420140846e-1f;
+    y = y * f + 1.4249322787e-1f;
+    y = y * f - 1.6668057665e-1f;
+    y = y * f + 2.0000714765e-1f;
+    y = y * f - 2.4999993993e-1f;
+    y = y * f + 3.3333331174e-1f;
+    y = y * f * z;
+    y += -2.12194440e-4f * e; /* ln 2 = 0.693359375 - 2.12194440e-4, split for accuracy */
+    y += -0.5f * z;
+    const float result = (f + y) + 0.693359375f * e;
+    uint32_t result_bits;
+    memcpy(&result_bits, &result, sizeof(result_bits));
+    const uint32_t pass = 0u - (uint32_t)(bits >= 0x7f800000u); /* Inf / NaN: all ones */
+    const uint32_t out_bits = (bits & pass) | (result_bits & ~pass);
+    float out;
+    memcpy(&out, &out_bits, sizeof(out));
+    return out;
+}
 
 /* ---- construction ---------------------------------------------------------- */
 
@@ -76,6 +119,7 @@ tmf_frontend *tmf_frontend_create(const tmf_frontend_config *config, const float
         fe->fft_input_index[t] = tmf_rfft_input_index(fe->plan, t);
     fe->first_used_bin = 0;
     fe->num_used_bins = fe->num_bins;
+    fe->log_offset_is_normal = config->log_offset >= FLT_MIN;
 
     switch (config->feature_kind) {
     case TMF_SPECTROGRAM: fe->num_features = fe->num_bins; break;
@@ -161,21 +205,23 @@ static inline void compute_frames_impl(const tmf_frontend *fe, const workspace *
     const int *restrict input_index = fe->fft_input_index;
     float *restrict frames = ws->fft_work;
 
-    /* window the frames straight into the FFT's input, interleaved, zero-padded */
-    for (size_t f = 0; f < L; f++) {
-        const size_t start = f * (size_t)cfg->frame_step_samples;
+    /* window the frames straight into the FFT's input, interleaved, zero-padded;
+     * sample-major so that every store is a whole run of lanes */
+    const size_t step = (size_t)cfg->frame_step_samples;
+    for (int t = 0; t < frame_length; t++) {
+        float *restrict dst = frames + (size_t)input_index[t] * L;
+        const float w = window[t];
         if (s16) {
-            const int16_t *restrict src = s16 + start;
-            for (int t = 0; t < frame_length; t++)
-                frames[(size_t)input_index[t] * L + f] = ((float)src[t] * INT16_SCALE) * window[t];
+            for (size_t f = 0; f < L; f++)
+                dst[f] = ((float)s16[f * step + (size_t)t] * INT16_SCALE) * w;
         } else {
-            const float *restrict src = f32 + start;
-            for (int t = 0; t < frame_length; t++)
-                frames[(size_t)input_index[t] * L + f] = src[t] * window[t];
+            for (size_t f = 0; f < L; f++)
+                dst[f] = f32[f * step + (size_t)t] * w;
         }
-        for (int t = frame_length; t < cfg->fft_length; t++)
-            frames[(size_t)input_index[t] * L + f] = 0.0f;
     }
+    for (int t = frame_length; t < cfg->fft_length; t++)
+        for (size_t f = 0; f < L; f++)
+            frames[(size_t)input_index[t] * L + f] = 0.0f;
 
     /* magnitude of bin first_used_bin + i at magnitude[i * L + f] */
     float *restrict magnitude = ws->magnitude;
@@ -198,7 +244,17 @@ static inline void compute_frames_impl(const tmf_frontend *fe, const workspace *
                     acc[f] += w * bins[(size_t)b * L + f];
             }
             for (size_t f = 0; f < L; f++)
-                mel[(size_t)m * L + f] = logf(acc[f] + cfg->log_offset);
+                mel[(size_t)m * L + f] = acc[f];
+        }
+        /* one flat loop, so it vectorises whatever the number of lanes */
+        const size_t mel_floats = (size_t)cfg->num_mel_bins * L;
+        const float offset = cfg->log_offset;
+        if (fe->log_offset_is_normal) {
+            for (size_t i = 0; i < mel_floats; i++)
+                mel[i] = log_positive(mel[i] + offset);
+        } else { /* a subnormal offset: leave the corner cases to libm */
+            for (size_t i = 0; i < mel_floats; i++)
+                mel[i] = logf(mel[i] + offset);
         }
         features = mel;
         if (cfg->feature_kind == TMF_MFCC) {

@@ -1,0 +1,235 @@
+"""Speed of the native audio frontend against its peers, on one 1 s 16 kHz clip.
+
+Run::
+
+    python -m benchmarks.frontend [--runs 300] [--warmup 20] [--clip path.wav]
+
+Every pipeline computes the course's MFCCs (16 kHz, 640-sample frames every 320,
+FFT 640, 40 mel bins 20-4000 Hz, 10 coefficients) of the same clip; peers that
+cannot be configured identically (librosa, python_speech_features,
+kaldi-native-fbank) get the nearest settings and are timed for the same work.
+Also measured: the streaming cost of one 20 ms hop, and ``scipy.fft.rfft`` alone
+on the same 49 windowed frames (the floor any FFT-based pipeline stands on).
+Each line is the median of ``--runs`` timed calls after ``--warmup`` untimed ones.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Callable, Dict, Optional
+
+import numpy as np
+
+from native.frontend import Frontend, StreamingFrontend, hann_window, mel_weight_matrix, mfcc_dct_matrix
+from native.params import FrontendParams
+
+PARAMS = FrontendParams()  # the course's configuration
+
+
+def median_us(function: Callable[[], object], runs: int, warmup: int) -> float:
+    for _ in range(warmup):
+        function()
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter_ns()
+        function()
+        times.append(time.perf_counter_ns() - start)
+    return statistics.median(times) / 1000.0
+
+
+def load_clip(path: Optional[str]) -> tuple:
+    """int16[16000] and where it came from: --clip, a real clip under TINYML_DATA_DIR, or seeded noise."""
+    import wave
+
+    candidates = [Path(path)] if path else []
+    data_dir = os.environ.get("TINYML_DATA_DIR")
+    if data_dir and not path:
+        candidates += sorted((Path(data_dir) / "mini_speech_commands" / "yes").glob("*.wav"))[:50]
+    for candidate in candidates:
+        with wave.open(str(candidate), "rb") as wav:
+            if wav.getframerate() != 16000 or wav.getsampwidth() != 2 or wav.getnchannels() != 1:
+                continue
+            audio = np.frombuffer(wav.readframes(wav.getnframes()), "<i2").astype(np.int16)
+        if len(audio) == 16000:
+            return audio, str(candidate)
+    rng = np.random.default_rng(0)
+    return (rng.standard_normal(16000) * 3000).astype(np.int16), "seeded random noise (no real clip found)"
+
+
+def numpy_scipy_pipeline():
+    """The same features in a few vectorised numpy / scipy.fft lines (float32 throughout)."""
+    import scipy.fft
+
+    window = hann_window(PARAMS.frame_length_samples)
+    mel = mel_weight_matrix(PARAMS)
+    dct = mfcc_dct_matrix(PARAMS.num_mfccs, PARAMS.num_mel_bins).T.copy()
+
+    def mfcc(audio: np.ndarray) -> np.ndarray:
+        frames = np.lib.stride_tricks.sliding_window_view(audio, PARAMS.frame_length_samples)
+        frames = frames[::PARAMS.frame_step_samples] * window
+        magnitude = np.abs(scipy.fft.rfft(frames, n=PARAMS.fft_length, axis=-1))
+        return np.log(magnitude @ mel + np.float32(PARAMS.log_offset)) @ dct
+
+    return mfcc
+
+
+def tf_pipeline():
+    import tensorflow as tf
+
+    mel = tf.signal.linear_to_mel_weight_matrix(PARAMS.num_mel_bins, PARAMS.num_fft_bins, PARAMS.sample_rate_hz,
+                                                PARAMS.lower_edge_hz, PARAMS.upper_edge_hz)
+
+    def mfcc(audio):
+        stft = tf.signal.stft(audio, PARAMS.frame_length_samples, PARAMS.frame_step_samples, PARAMS.fft_length,
+                              window_fn=tf.signal.hann_window)
+        log_mel = tf.math.log(tf.tensordot(tf.abs(stft), mel, 1) + PARAMS.log_offset)
+        return tf.signal.mfccs_from_log_mel_spectrograms(log_mel)[..., :PARAMS.num_mfccs]
+
+    return tf, mfcc
+
+
+def peers(audio_f32: np.ndarray) -> Dict[str, Callable[[], object]]:
+    """Callables computing the clip's MFCCs with each installed peer (missing ones are skipped)."""
+    out: Dict[str, Callable[[], object]] = {}
+    try:
+        tf, mfcc = tf_pipeline()
+        tensor = tf.constant(audio_f32)
+        out["tf.signal eager"] = lambda: mfcc(tensor).numpy()
+        compiled = tf.function(mfcc)
+        out["tf.signal tf.function"] = lambda: compiled(tensor).numpy()
+    except ImportError as error:
+        print(f"  (skipping tf.signal: {error})")
+    try:
+        out["numpy + scipy.fft"] = (lambda f: lambda: f(audio_f32))(numpy_scipy_pipeline())
+    except ImportError as error:
+        print(f"  (skipping numpy/scipy: {error})")
+    try:
+        import librosa
+
+        out["librosa"] = lambda: librosa.feature.mfcc(
+            y=audio_f32, sr=16000, n_mfcc=10, n_fft=640, hop_length=320, win_length=640, window="hann",
+            center=False, n_mels=40, fmin=20.0, fmax=4000.0, htk=True)
+    except ImportError as error:
+        print(f"  (skipping librosa: {error})")
+    try:
+        import python_speech_features
+
+        out["python_speech_features"] = lambda: python_speech_features.mfcc(
+            audio_f32, samplerate=16000, winlen=0.04, winstep=0.02, numcep=10, nfilt=40, nfft=640,
+            lowfreq=20, highfreq=4000, preemph=0.0, ceplifter=0, appendEnergy=False, winfunc=np.hanning)
+    except ImportError as error:
+        print(f"  (skipping python_speech_features: {error})")
+    try:
+        import kaldi_native_fbank as knf
+
+        options = knf.MfccOptions()
+        options.frame_opts.samp_freq = 16000
+        options.frame_opts.frame_length_ms = 40
+        options.frame_opts.frame_shift_ms = 20
+        options.frame_opts.dither = 0.0
+        options.frame_opts.window_type = "hann"
+        options.frame_opts.snip_edges = True
+        options.mel_opts.num_bins = 40
+        options.mel_opts.low_freq = 20
+        options.mel_opts.high_freq = 4000
+        options.num_ceps = 10
+
+        def kaldi():
+            extractor = knf.OnlineMfcc(options)
+            extractor.accept_waveform(16000, audio_f32)
+            extractor.input_finished()
+            return np.stack([extractor.get_frame(i) for i in range(extractor.num_frames_ready)])
+
+        out["kaldi-native-fbank"] = kaldi
+    except ImportError as error:
+        print(f"  (skipping kaldi-native-fbank: {error})")
+    return out
+
+
+def versions() -> Dict[str, str]:
+    found = {"python": platform.python_version(), "numpy": np.__version__}
+    for name in ("scipy", "tensorflow", "librosa", "python_speech_features", "kaldi_native_fbank", "Cython"):
+        try:
+            module = __import__(name)
+            found[name] = getattr(module, "__version__", "installed")
+        except ImportError:
+            found[name] = "not installed"
+    return found
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=300, help="timed calls per pipeline (median reported)")
+    parser.add_argument("--warmup", type=int, default=20, help="untimed calls before timing")
+    parser.add_argument("--clip", help="16 kHz mono 16-bit WAV of 16000 samples (default: a real clip "
+                                       "under $TINYML_DATA_DIR, else seeded noise)")
+    args = parser.parse_args(argv)
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    audio, source = load_clip(args.clip)
+    audio_f32 = audio.astype(np.float32) / 32768.0
+
+    print("== versions")
+    for name, version in versions().items():
+        print(f"  {name:24s} {version}")
+    print(f"  {'platform':24s} {platform.platform()} ({platform.machine()}, {os.cpu_count()} CPUs)")
+    print("== configuration")
+    print(f"  frontend   {PARAMS.to_json()}")
+    print(f"  clip       {source}")
+    print(f"  runs       {args.runs} timed after {args.warmup} warm-up, median; single thread for the native frontend")
+    for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        print(f"  {name:24s} {os.environ.get(name, '(unset)')}")
+    sys.stdout.flush()
+
+    frontend = Frontend(PARAMS)
+    results: Dict[str, float] = {}
+
+    def measure(name: str, function: Callable[[], object], runs: int = args.runs) -> None:
+        results[name] = median_us(function, runs, args.warmup)
+        print(f"  {name:34s} {results[name]:10.1f} us", flush=True)
+
+    print("== full clip, course MFCCs (49 x 10)")
+    measure("native (float32 input)", lambda: frontend.compute(audio_f32))
+    measure("native (int16 input)", lambda: frontend.compute(audio))
+    for name, function in peers(audio_f32).items():
+        slow = name.startswith(("tf.signal eager", "librosa", "python_speech"))
+        measure(name, function, max(20, args.runs // 5) if slow else args.runs)
+
+    import scipy.fft
+
+    frames = np.lib.stride_tricks.sliding_window_view(audio_f32, PARAMS.frame_length_samples)
+    frames = np.ascontiguousarray(frames[::PARAMS.frame_step_samples] * hann_window(PARAMS.frame_length_samples))
+    measure(f"floor: scipy.fft.rfft of {len(frames)} frames", lambda: scipy.fft.rfft(frames, axis=-1))
+
+    print("== streaming: one 20 ms hop (320 samples -> 1 frame)")
+    stream = StreamingFrontend(PARAMS)
+    hop = np.ascontiguousarray(audio[:PARAMS.frame_step_samples])
+    stream.push(audio[:PARAMS.frame_length_samples])
+    measure("StreamingFrontend.push(hop)", lambda: stream.push(hop), runs=max(args.runs, 3000))
+    one_frame = np.ascontiguousarray(audio[:PARAMS.frame_length_samples])
+    measure("Frontend.compute(one frame)", lambda: frontend.compute(one_frame), runs=max(args.runs, 3000))
+    empty = np.zeros(0, np.int16)
+    measure("StreamingFrontend.push(empty)", lambda: stream.push(empty), runs=max(args.runs, 3000))
+
+    print("== ratios (peer time / native float32 time)")
+    native = results["native (float32 input)"]
+    for name, value in results.items():
+        print(f"  {name:34s} {value / native:8.2f}x")
+    print("== goals")
+    floor = results[f"floor: scipy.fft.rfft of {len(frames)} frames"]
+    if "numpy + scipy.fft" in results:
+        print(f"  native vs numpy/scipy pipeline: {results['numpy + scipy.fft'] / native:.2f}x faster (goal >= 3.5x)")
+    print(f"  native vs bare scipy rfft floor: {native / floor:.2f}x the floor (goal <= 1.5x)")
+    print(f"  streaming hop: {results['StreamingFrontend.push(hop)']:.2f} us total; "
+          f"Python-level overhead (push of an empty chunk) {results['StreamingFrontend.push(empty)']:.2f} us "
+          "(goal: overhead < 3 us)")
+
+
+if __name__ == "__main__":
+    main()
