@@ -361,6 +361,27 @@ def test_toy_run_without_pruning_exports_a_float_model(toy_data, tmp_path):
     assert result.tflite_bytes > 3 * result.parameters
 
 
+def test_toy_run_with_quantisation_aware_training_exports_int8(toy_data, tmp_path):
+    from pi_runtime.model import load_model
+    from train.kws.training import train_export_evaluate
+
+    folder, splits_dir = toy_data
+    config = toy_config(final_sparsity=0.0, qat_epochs=1, epochs=1, compress=False)
+    result = train_export_evaluate(config, toy_splits(folder, splits_dir), tmp_path / "qat.tflite",
+                                   latency_runs=2, verbose=False)
+    details = load_model(result.path).interpreter.get_tensor_details()
+    assert any(np.dtype(d["dtype"]) == np.int8 and len(d["shape"]) == 4 and d["shape"][0] > 1 for d in details)
+
+
+@pytest.mark.parametrize("changes, message", [
+    (dict(final_sparsity=1.0), "final_sparsity"), (dict(epochs=0), "epochs"), (dict(quantization="int4"), "quantization"),
+    (dict(qat_epochs=2, final_sparsity=0.5), "pruned"), (dict(qat_epochs=2, quantization="none"), "int8"),
+])
+def test_run_config_rejects_impossible_combinations(changes, message):
+    with pytest.raises(ValueError, match=message):
+        toy_config(**changes)
+
+
 def test_cli_trains_a_keyword_subset_and_reports_limits(toy_data, tmp_path, capsys, monkeypatch):
     from train.kws import __main__ as cli
     from train.kws import versions

@@ -58,6 +58,20 @@ class RunConfig:
     label_smoothing: float = 0.0
     seed: int = 0
 
+    def __post_init__(self) -> None:
+        if self.epochs < 1 or self.batch_size < 1:
+            raise ValueError(f"epochs and batch_size must be >= 1, got {self.epochs}, {self.batch_size}")
+        if not 0.0 <= self.final_sparsity < 1.0:
+            raise ValueError(f"final_sparsity must be in [0, 1), got {self.final_sparsity}")
+        if self.quantization not in ("none", "weights", "int8"):
+            raise ValueError(f"quantization must be none, weights or int8, got {self.quantization!r}")
+        if self.qat_epochs > 0 and self.final_sparsity > 0:
+            # tfmot's prune-preserving QAT scheme rejects the standardisation (Rescaling) layer.
+            raise ValueError("quantisation-aware training of a pruned model is not supported: "
+                             "use qat_epochs=0 (post-training int8) or final_sparsity=0")
+        if self.qat_epochs > 0 and self.quantization != "int8":
+            raise ValueError("quantisation-aware training needs quantization='int8'")
+
     def to_dict(self) -> Dict[str, Any]:
         out = asdict(self)
         out["frontend"] = self.frontend.to_dict()
