@@ -248,6 +248,16 @@ def test_slim_file_loads_and_gives_identical_outputs(trained, quantization, tmp_
             assert b.input_shape == (1, 12) and b.output_shape == (1, 12)
         for example in x[:16]:
             np.testing.assert_array_equal(a.predict(example).ravel(), b.predict(example).ravel())
+        # TensorFlow's own interpreter (the code base of tflite_runtime) reads it too
+        interpreter = tf_env.tf.lite.Interpreter(model_content=slim)
+        interpreter.allocate_tensors()
+        source, target = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+        b.set_input(x[0])
+        interpreter.set_tensor(source["index"], b.interpreter.get_tensor(b.interpreter.get_input_details()[0]["index"]))
+        interpreter.invoke()
+        b.invoke_raw()
+        np.testing.assert_array_equal(interpreter.get_tensor(target["index"]),
+                                      b.interpreter.get_tensor(b.interpreter.get_output_details()[0]["index"]))
 
 
 def test_small_weights_quantised_like_numpy(trained):

@@ -147,11 +147,13 @@ def train_model(config: TrainConfig, data: PreparedData, *, verbose: int = 0):
                         seed=config.seed)
     steps_per_epoch = int(np.ceil(len(x_train) / config.batch_size))
 
-    def compile_and_fit(current, epochs, learning_rate, callbacks=()):
+    def compile_and_fit(current, epochs, learning_rate, callbacks=(), stage="train"):
         current.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="mae",
                         metrics=[MultiStepMAE(data.normalisation.std, data.features)])
+        progress = [] if verbose else [_EpochProgress(stage, epochs)]
         return current.fit(x_train, y_train, validation_data=(x_val, y_val), epochs=epochs,
-                           batch_size=config.batch_size, shuffle=True, verbose=verbose, callbacks=list(callbacks))
+                           batch_size=config.batch_size, shuffle=True, verbose=verbose,
+                           callbacks=list(callbacks) + progress)
 
     started = time.perf_counter()
     fit = compile_and_fit(model, config.epochs, config.learning_rate, [
@@ -163,14 +165,31 @@ def train_model(config: TrainConfig, data: PreparedData, *, verbose: int = 0):
         pruned, callbacks = prune_low_magnitude(model, final_sparsity=config.final_sparsity,
                                                 steps_per_epoch=steps_per_epoch, epochs=config.prune_epochs,
                                                 end_fraction=0.7)
-        compile_and_fit(pruned, config.prune_epochs, config.learning_rate / 3, callbacks)
+        compile_and_fit(pruned, config.prune_epochs, config.learning_rate / 3, callbacks, stage="prune")
         model = strip_pruning(pruned)
     if config.qat_epochs > 0:
         qat = quantization_aware(model, preserve_sparsity=config.final_sparsity > 0)
-        compile_and_fit(qat, config.qat_epochs, config.learning_rate / 10)
+        compile_and_fit(qat, config.qat_epochs, config.learning_rate / 10, stage="QAT")
         model = qat
     history["train_seconds"] = time.perf_counter() - started
     return model, spec, history
+
+
+def _EpochProgress(stage: str, epochs: int):
+    """A one-line progress display on stderr: epoch, validation MAE per feature."""
+    from train.keras_env import keras
+
+    class EpochProgress(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            mae = np.atleast_1d((logs or {}).get("val_mae", []))
+            shown = " / ".join(f"{value:.3f}" for value in mae)
+            print(f"\r  {stage} epoch {epoch + 1}/{epochs}: validation MAE {shown}   ", end="", file=sys.stderr,
+                  flush=True)
+
+        def on_train_end(self, logs=None):
+            print(file=sys.stderr)
+
+    return EpochProgress()
 
 
 def export_forecaster(model, spec: ForecastSpec, config: TrainConfig, data: PreparedData, path: Path,

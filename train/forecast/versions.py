@@ -57,7 +57,7 @@ VERSIONS: Dict[str, Version] = {
 }
 
 # The unconstrained reference: the same inputs and training, no size limit (>= 100 kB as float32).
-REFERENCE = TrainConfig(kind="mlp", width=32.0, quantization="none", compress=False)
+REFERENCE = TrainConfig(kind="mlp", width=32.0, quantization="none", int8_io=False, compress=False)
 
 
 def with_overrides(config: TrainConfig, **overrides) -> TrainConfig:

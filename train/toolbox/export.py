@@ -29,7 +29,7 @@ from typing import Any, Dict, Optional, Union
 import numpy as np
 
 from train.keras_env import tf
-from train.toolbox.tflite_slim import quantize_small_weights, slim_tflite
+from train.toolbox.tflite_slim import byte_breakdown, quantize_small_weights, slim_tflite
 
 QUANTIZATIONS = ("none", "weights", "int8")
 ZLIB_LEVEL = 9
@@ -47,6 +47,8 @@ class ExportResult:
     zlib_bytes : size of the flatbuffer after zlib (level 9), whether or not it was written.
     size_bytes : size of the delivered file (``zlib_bytes`` if compressed, else ``tflite_bytes``).
     sidecar_path : the sidecar written beside it, or None.
+    details : the options used, ``converter_bytes`` and ``converter_breakdown``
+        (:func:`train.toolbox.tflite_slim.byte_breakdown` of the converter's file).
     """
 
     path: Path
@@ -168,6 +170,7 @@ def export_model(
     data = convert_to_tflite(model, quantization=quantization, representative_data=representative_data,
                              int8_io=int8_io, per_channel=per_channel)
     converter_bytes = len(data)
+    converter_breakdown = byte_breakdown(data)
     if slim:
         data = slim_tflite(data, drop_io_reshapes=drop_io_reshapes)
     compressed = zlib.compress(data, ZLIB_LEVEL)
@@ -184,7 +187,8 @@ def export_model(
         tflite_bytes=len(data),
         zlib_bytes=len(compressed),
         sidecar_path=written_sidecar,
-        details={"converter_bytes": converter_bytes, "quantization": quantization, "int8_io": int8_io,
+        details={"converter_bytes": converter_bytes, "converter_breakdown": converter_breakdown,
+                 "quantization": quantization, "int8_io": int8_io,
                  "per_channel": per_channel, "slim": slim,
                  "drop_io_reshapes": drop_io_reshapes},
     )
