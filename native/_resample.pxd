@@ -9,8 +9,8 @@ cdef extern from "resample.h" nogil:
         size_t taps_per_phase
         const float *phases
     int tinyml_all_finite(const float *x, size_t n)
-    void tinyml_resample_batch(const tinyml_polyphase *filter, const float *x, size_t n_in,
-                               float *y, size_t n_out, float *scratch)
+    int tinyml_resample_batch(const tinyml_polyphase *filter, const float *x, size_t n_in,
+                              float *y, size_t n_out)
 
     ctypedef struct tinyml_resampler:
         tinyml_polyphase filter

@@ -3,7 +3,7 @@
 import numpy as np
 
 
-# Taps per phase must be a multiple of this: the C dot product runs in whole blocks.
+# Taps per phase must be a multiple of this: the C kernel takes taps four at a time.
 TAP_BLOCK = TINYML_RESAMPLE_TAP_BLOCK
 
 
@@ -34,14 +34,17 @@ def resample_batch(const float[::1] x, size_t up, size_t down, size_t half_len,
                    const float[:, ::1] phases, float[::1] out):
     """Fill out (all n_out outputs) from x; phases is (up, taps_per_phase), validated by the caller."""
     cdef tinyml_polyphase filter = _polyphase(up, down, half_len, phases)
-    cdef float[::1] scratch = np.empty(phases.shape[1], dtype=np.float32)
-    cdef const float *samples = &scratch[0]  # any valid pointer when x is empty: it is never read
+    cdef float dummy = 0.0
+    cdef const float *samples = &dummy  # any valid pointer when x is empty: it is never read
+    cdef int status = 0
     if out.shape[0] == 0:
         return
     if x.shape[0] > 0:
         samples = &x[0]
     with nogil:
-        tinyml_resample_batch(&filter, samples, x.shape[0], &out[0], out.shape[0], &scratch[0])
+        status = tinyml_resample_batch(&filter, samples, x.shape[0], &out[0], out.shape[0])
+    if status != 0:
+        raise MemoryError("cannot allocate the resampler's work memory")
 
 
 cdef class ResamplerCore:

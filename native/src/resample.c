@@ -4,7 +4,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define BLOCK TINYML_RESAMPLE_TAP_BLOCK
+/* Slack after each split row: the vectorised loop may not read past its end,
+ * but a few zero samples there keep every index math simple. */
+#define ROW_SLACK 4
+/* Outputs of one phase summed together in a block that stays in L1 cache. */
+#define CHUNK 256
 
 int tinyml_all_finite(const float *x, size_t n) {
     /* Exponent bits all ones means Inf or NaN; integer OR reduces vectorise. */
@@ -17,59 +21,166 @@ int tinyml_all_finite(const float *x, size_t n) {
     return bad == 0;
 }
 
-/* taps . x over n taps (n a multiple of BLOCK).  BLOCK independent partial
- * sums: the compiler maps them to SIMD lanes without reassociating anything,
- * so results are the same at every call site and need no -ffast-math. */
-static inline float dot(const float *restrict taps, const float *restrict x, size_t n) {
-    float acc[BLOCK] = {0};
-    for (size_t i = 0; i < n; i += BLOCK)
-        for (size_t k = 0; k < BLOCK; k++) acc[k] += taps[i + k] * x[i + k];
-    float sum = 0.0f;
-    for (size_t k = 0; k < BLOCK / 2; k++) acc[k] += acc[k + BLOCK / 2];
-    for (size_t k = 0; k < BLOCK / 2; k++) sum += acc[k];
-    return sum;
-}
+/* ---- the kernel -------------------------------------------------------- */
 
-/* Position of an output on the input: its newest input sample (base) and its
- * filter phase.  Moving to the next output adds down / up input samples. */
+/* Split input: row r holds window samples r, r + down, r + 2*down, ...; rows
+ * are `stride` floats apart. */
 typedef struct {
-    size_t base, phase;
-    size_t up, base_step, phase_step; /* base_step = down / up, phase_step = down % up */
-} position;
+    const float *rows;
+    size_t stride, down;
+} split_window;
 
-static position first_position(const tinyml_polyphase *f, size_t base, size_t phase) {
-    position p = {base, phase, f->up, f->down / f->up, f->down % f->up};
-    return p;
-}
-
-static inline void step(position *p) {
-    p->base += p->base_step;
-    p->phase += p->phase_step;
-    if (p->phase >= p->up) {
-        p->phase -= p->up;
-        p->base += 1;
-    }
-}
-
-void tinyml_resample_batch(const tinyml_polyphase *f, const float *x, size_t n_in,
-                           float *y, size_t n_out, float *scratch) {
-    const size_t taps = f->taps_per_phase;
-    position at = first_position(f, f->half_len / f->up, f->half_len % f->up);
-    for (size_t m = 0; m < n_out; m++, step(&at)) {
-        const size_t base = at.base;
-        const float *row = f->phases + at.phase * taps;
-        if (base + 1 >= taps && base < n_in) {
-            y[m] = dot(row, x + (base + 1 - taps), taps);
-        } else {
-            /* The window [base+1-taps, base] leaves the input: copy it with zeros outside. */
-            for (size_t q = 0; q < taps; q++) {
-                /* index = base + 1 - taps + q, kept unsigned by testing before subtracting */
-                const size_t shifted = base + 1 + q;
-                scratch[q] = (shifted >= taps && shifted - taps < n_in) ? x[shifted - taps] : 0.0f;
-            }
-            y[m] = dot(row, scratch, taps);
+/* The `count` outputs of one phase, written to y[0], y[y_stride], ...
+ * Output k uses window samples offset + k*down + j for taps j, that is split
+ * row (offset + j) % down from index (offset + j) / down + k on.  Taps are
+ * taken four at a time into one sequential sum per output, over blocks of
+ * outputs: a plain loop over k that compilers vectorise as it stands. */
+static void phase_outputs(const float *restrict taps, size_t n_taps, const split_window *w, size_t offset,
+                          size_t count, float *y, size_t y_stride) {
+    float block[CHUNK];
+    const size_t down = w->down, stride = w->stride;
+    for (size_t k0 = 0; k0 < count; k0 += CHUNK) {
+        const size_t n = count - k0 < CHUNK ? count - k0 : CHUNK;
+        float *restrict sums = y_stride == 1 ? y + k0 : block;
+        for (size_t k = 0; k < n; k++) sums[k] = 0.0f;
+        size_t r = offset % down, i = offset / down + k0;
+        for (size_t j = 0; j < n_taps; j += 4) {
+            const float *restrict s0 = w->rows + r * stride + i;
+            if (++r == down) { r = 0; i++; }
+            const float *restrict s1 = w->rows + r * stride + i;
+            if (++r == down) { r = 0; i++; }
+            const float *restrict s2 = w->rows + r * stride + i;
+            if (++r == down) { r = 0; i++; }
+            const float *restrict s3 = w->rows + r * stride + i;
+            if (++r == down) { r = 0; i++; }
+            const float t0 = taps[j], t1 = taps[j + 1], t2 = taps[j + 2], t3 = taps[j + 3];
+            for (size_t k = 0; k < n; k++) sums[k] = sums[k] + t0 * s0[k] + t1 * s1[k] + t2 * s2[k] + t3 * s3[k];
         }
+        if (y_stride != 1)
+            for (size_t k = 0; k < n; k++) y[(k0 + k) * y_stride] = block[k];
     }
+}
+
+/* Few outputs per phase (a short stream chunk at a ratio like 160/441): a few
+ * outputs at a time, straight from the input, which avoids splitting the
+ * input for a handful of outputs per phase.  Per output it is exactly the
+ * arithmetic of phase_outputs (taps four at a time into one sequential sum),
+ * so both paths give the same bits; DIRECT outputs run side by side so their
+ * sums overlap in the pipeline.  scratch holds DIRECT * taps_per_phase floats,
+ * for windows that reach outside x. */
+#define DIRECT 4
+
+static void direct_outputs(const tinyml_polyphase *f, const float *x, size_t n_x, ptrdiff_t first_base,
+                           size_t first_phase, size_t count, float *y, float *scratch) {
+    const size_t taps = f->taps_per_phase, up = f->up;
+    const size_t base_step = f->down / up, phase_step = f->down % up;
+    ptrdiff_t base = first_base;
+    size_t phase = first_phase;
+    for (size_t m0 = 0; m0 < count; m0 += DIRECT) {
+        const float *window[DIRECT], *tap_row[DIRECT];
+        for (size_t d = 0; d < DIRECT; d++) {
+            /* Past the last output, repeat it: computed, never stored. */
+            const ptrdiff_t start = base - (ptrdiff_t)(taps - 1);
+            tap_row[d] = f->phases + phase * taps;
+            if (start >= 0 && base < (ptrdiff_t)n_x) {
+                window[d] = x + start;
+            } else {
+                float *copy = scratch + d * taps;
+                for (size_t q = 0; q < taps; q++) {
+                    const ptrdiff_t index = start + (ptrdiff_t)q;
+                    copy[q] = index >= 0 && index < (ptrdiff_t)n_x ? x[index] : 0.0f;
+                }
+                window[d] = copy;
+            }
+            if (m0 + d + 1 < count) {
+                base += (ptrdiff_t)base_step;
+                phase += phase_step;
+                if (phase >= up) {
+                    phase -= up;
+                    base += 1;
+                }
+            }
+        }
+        float sum[DIRECT] = {0};
+        for (size_t j = 0; j < taps; j += 4)
+            for (size_t d = 0; d < DIRECT; d++) {
+                const float *t = tap_row[d], *w = window[d];
+                sum[d] = sum[d] + t[j] * w[j] + t[j + 1] * w[j + 1] + t[j + 2] * w[j + 2] + t[j + 3] * w[j + 3];
+            }
+        for (size_t d = 0; d < DIRECT && m0 + d < count; d++) y[m0 + d] = sum[d];
+    }
+}
+
+/* Fewer outputs than this per phase, on average, go through direct_outputs():
+ * there the split costs more than it saves (measured crossover, x86-64). */
+#define MIN_OUTPUTS_PER_PHASE 10
+
+static int use_split(const tinyml_polyphase *f, size_t count) { return count >= MIN_OUTPUTS_PER_PHASE * f->up; }
+
+/* Floats of work memory run_outputs() needs for `count` outputs starting at phase first_phase. */
+static size_t work_floats(const tinyml_polyphase *f, size_t count, size_t first_phase) {
+    if (count == 0) return 0;
+    if (!use_split(f, count)) return DIRECT * f->taps_per_phase;
+    const size_t last_offset = (size_t)(((unsigned long long)(count - 1) * f->down + first_phase) / f->up);
+    const size_t window = last_offset + f->taps_per_phase;
+    return f->down * ((window + f->down - 1) / f->down + ROW_SLACK);
+}
+
+/* `count` outputs, the first of which has its newest sample at x index
+ * first_base (any value: samples outside x[0:n_x] are zeros) and phase
+ * first_phase.  work holds work_floats(window) floats. */
+static void run_outputs(const tinyml_polyphase *f, const float *x, size_t n_x, ptrdiff_t first_base,
+                        size_t first_phase, size_t count, float *y, float *work) {
+    const size_t taps = f->taps_per_phase, up = f->up, down = f->down;
+    if (count == 0) return;
+    if (!use_split(f, count)) {
+        direct_outputs(f, x, n_x, first_base, first_phase, count, y, work);
+        return;
+    }
+    /* The window: from the oldest sample of the first output to the newest of the last. */
+    const size_t last_offset = (size_t)(((unsigned long long)(count - 1) * down + first_phase) / up);
+    const ptrdiff_t start = first_base - (ptrdiff_t)(taps - 1);
+    const size_t window = last_offset + taps;
+    const size_t row_length = (window + down - 1) / down, stride = row_length + ROW_SLACK;
+
+    /* Split it into `down` rows, zeros outside x and after the window. */
+    for (size_t r = 0; r < down; r++) {
+        float *row = work + r * stride;
+        const ptrdiff_t first = start + (ptrdiff_t)r; /* x index of row[0] */
+        const size_t in_window = window > r ? (window - r + down - 1) / down : 0;
+        size_t lo = first >= 0 ? 0 : (size_t)((-first + (ptrdiff_t)down - 1) / (ptrdiff_t)down);
+        size_t hi = first >= (ptrdiff_t)n_x ? 0 : (size_t)(((ptrdiff_t)n_x - first + (ptrdiff_t)down - 1) / (ptrdiff_t)down);
+        if (hi > in_window) hi = in_window;
+        if (lo > hi) lo = hi;
+        memset(row, 0, lo * sizeof(float));
+        if (lo < hi) {
+            const float *src = x + (first + (ptrdiff_t)(lo * down));
+            if (down == 1) {
+                memcpy(row + lo, src, (hi - lo) * sizeof(float));
+            } else {
+                for (size_t i = 0; i < hi - lo; i++) row[lo + i] = src[i * down];
+            }
+        }
+        memset(row + hi, 0, (stride - hi) * sizeof(float));
+    }
+
+    const split_window w = {work, stride, down};
+    size_t offset = 0, phase = first_phase; /* window offset of the oldest sample of output c */
+    for (size_t c = 0; c < up && c < count; c++) {
+        phase_outputs(f->phases + phase * taps, taps, &w, offset, (count - c + up - 1) / up, y + c, up);
+        phase += down;
+        offset += phase / up;
+        phase %= up;
+    }
+}
+
+int tinyml_resample_batch(const tinyml_polyphase *f, const float *x, size_t n_in, float *y, size_t n_out) {
+    if (n_out == 0) return 0;
+    float *work = (float *)malloc(work_floats(f, n_out, f->half_len % f->up) * sizeof(float));
+    if (work == NULL) return -1;
+    run_outputs(f, x, n_in, (ptrdiff_t)(f->half_len / f->up), f->half_len % f->up, n_out, y, work);
+    free(work);
+    return 0;
 }
 
 /* ---- streaming --------------------------------------------------------- */
@@ -78,18 +189,18 @@ int tinyml_resampler_init(tinyml_resampler *s, const tinyml_polyphase *filter) {
     memset(s, 0, sizeof *s);
     const size_t n_taps = filter->up * filter->taps_per_phase;
     float *phases = (float *)malloc(n_taps * sizeof(float));
-    if (phases == NULL) return -1;
-    memcpy(phases, filter->phases, n_taps * sizeof(float));
-    s->filter = *filter;
-    s->filter.phases = phases;
     /* Room for the history plus a typical chunk; grows when needed. */
     s->capacity = filter->taps_per_phase + 4096;
     s->buffer = (float *)malloc(s->capacity * sizeof(float));
-    if (s->buffer == NULL) {
+    if (phases == NULL || s->buffer == NULL) {
         free(phases);
-        s->filter.phases = NULL;
+        free(s->buffer);
+        s->buffer = NULL;
         return -1;
     }
+    memcpy(phases, filter->phases, n_taps * sizeof(float));
+    s->filter = *filter;
+    s->filter.phases = phases;
     tinyml_resampler_reset(s);
     return 0;
 }
@@ -97,8 +208,10 @@ int tinyml_resampler_init(tinyml_resampler *s, const tinyml_polyphase *filter) {
 void tinyml_resampler_free(tinyml_resampler *s) {
     free((void *)s->filter.phases);
     free(s->buffer);
+    free(s->work);
     s->filter.phases = NULL;
     s->buffer = NULL;
+    s->work = NULL;
 }
 
 void tinyml_resampler_reset(tinyml_resampler *s) {
@@ -127,34 +240,37 @@ size_t tinyml_resampler_flush_outputs(const tinyml_resampler *s) {
     return outputs_before(s, (unsigned long long)s->length * s->filter.up + s->filter.half_len);
 }
 
-static int reserve(tinyml_resampler *s, size_t extra) {
-    if (s->length + extra <= s->capacity) return 0;
-    size_t capacity = s->capacity * 2;
-    if (capacity < s->length + extra) capacity = s->length + extra;
-    float *grown = (float *)realloc(s->buffer, capacity * sizeof(float));
+static int grow(float **memory, size_t *capacity, size_t needed) {
+    if (needed <= *capacity) return 0;
+    size_t larger = *capacity * 2 > needed ? *capacity * 2 : needed;
+    float *grown = (float *)realloc(*memory, larger * sizeof(float));
     if (grown == NULL) return -1;
-    s->buffer = grown;
-    s->capacity = capacity;
+    *memory = grown;
+    *capacity = larger;
     return 0;
+}
+
+/* Makes sure the work memory fits `count` outputs from the current position. */
+static int reserve_work(tinyml_resampler *s, size_t count) {
+    return grow(&s->work, &s->work_capacity, work_floats(&s->filter, count, s->next_phase));
 }
 
 /* Computes `count` outputs from the buffer, then drops the samples no later output needs. */
 static void emit(tinyml_resampler *s, size_t count, float *y) {
-    const size_t taps = s->filter.taps_per_phase;
-    position at = first_position(&s->filter, s->next_base, s->next_phase);
-    for (size_t m = 0; m < count; m++, step(&at))
-        y[m] = dot(s->filter.phases + at.phase * taps, s->buffer + (at.base + 1 - taps), taps);
-    size_t drop = at.base + 1 - taps; /* oldest sample of the next output's window */
+    run_outputs(&s->filter, s->buffer, s->length, (ptrdiff_t)s->next_base, s->next_phase, count, y, s->work);
+    const unsigned long long advanced = (unsigned long long)count * s->filter.down + s->next_phase;
+    const size_t base = s->next_base + (size_t)(advanced / s->filter.up);
+    s->next_phase = (size_t)(advanced % s->filter.up);
+    size_t drop = base + 1 - s->filter.taps_per_phase; /* oldest sample of the next output's window */
     if (drop > s->length) drop = s->length;
     memmove(s->buffer, s->buffer + drop, (s->length - drop) * sizeof(float));
     s->length -= drop;
-    s->next_base = at.base - drop;
-    s->next_phase = at.phase;
+    s->next_base = base - drop;
 }
 
 int tinyml_resampler_process(tinyml_resampler *s, const float *x, size_t n, float *y) {
     const size_t count = tinyml_resampler_outputs_for(s, n);
-    if (reserve(s, n) != 0) return -1;
+    if (grow(&s->buffer, &s->capacity, s->length + n) != 0 || reserve_work(s, count) != 0) return -1;
     if (n > 0) memcpy(s->buffer + s->length, x, n * sizeof(float));
     s->length += n;
     emit(s, count, y);
@@ -163,16 +279,8 @@ int tinyml_resampler_process(tinyml_resampler *s, const float *x, size_t n, floa
 
 int tinyml_resampler_flush(tinyml_resampler *s, float *y) {
     const size_t count = tinyml_resampler_flush_outputs(s);
-    if (count > 0) {
-        /* Zeros after the end, up to the newest sample the last output uses. */
-        position last = first_position(&s->filter, s->next_base, s->next_phase);
-        for (size_t m = 1; m < count; m++) step(&last);
-        const size_t zeros = last.base + 1 > s->length ? last.base + 1 - s->length : 0;
-        if (reserve(s, zeros) != 0) return -1;
-        memset(s->buffer + s->length, 0, zeros * sizeof(float));
-        s->length += zeros;
-        emit(s, count, y);
-    }
+    if (reserve_work(s, count) != 0) return -1;
+    emit(s, count, y); /* samples past the buffer's end read as zeros */
     tinyml_resampler_reset(s);
     return 0;
 }

@@ -5,35 +5,43 @@
  * (zero outside) and x zero outside the input: the definition that
  * scipy.signal.resample_poly computes with upfirdn and then trims.
  *
- * For one output only the taps of one phase p = (m*down + half_len) % up meet
- * input samples, so the filter is stored as `up` rows of `taps_per_phase`
- * taps ordered oldest input first; an output is then a dot product of one row
- * with `taps_per_phase` consecutive input samples ending at sample
- * base = (m*down + half_len) / up.  taps_per_phase is a multiple of
- * TINYML_RESAMPLE_TAP_BLOCK (padded with zero taps) so the dot product runs
- * in whole blocks of independent accumulators that the compiler vectorises.
+ * Only the taps of one phase p = (m*down + half_len) % up meet input samples
+ * in output m, so the filter is stored as `up` rows of `taps_per_phase` taps,
+ * oldest input first: output m is the dot product of row p with the
+ * taps_per_phase consecutive input samples ending at its newest one,
+ * base = (m*down + half_len) / up.
+ *
+ * Outputs m, m + up, m + 2*up, ... share a phase and their windows start
+ * `down` samples apart.  The input window is therefore split into `down`
+ * rows (sample t goes to row t % down), in which those outputs' samples for
+ * one tap are consecutive: the kernel adds tap * row[k] into the sums of
+ * many outputs k at once, a loop compilers vectorise without reassociating
+ * anything.  Each output is one sequential sum over its taps, computed the
+ * same way by the one-shot and the streaming form, so the two agree bit for
+ * bit.
  */
 #ifndef TINYML_RESAMPLE_H
 #define TINYML_RESAMPLE_H
 
 #include <stddef.h>
 
-#define TINYML_RESAMPLE_TAP_BLOCK 8
+/* taps_per_phase must be a multiple of this (rows padded with zero taps). */
+#define TINYML_RESAMPLE_TAP_BLOCK 4
 
 typedef struct {
     size_t up, down;         /* reduced ratio, both >= 1 */
     size_t half_len;         /* half length of the prototype filter, in taps */
-    size_t taps_per_phase;   /* a multiple of TINYML_RESAMPLE_TAP_BLOCK */
+    size_t taps_per_phase;   /* a positive multiple of TINYML_RESAMPLE_TAP_BLOCK */
     const float *phases;     /* up * taps_per_phase taps, row p = phase p */
 } tinyml_polyphase;
 
 /* 1 when every value is finite, 0 when one is NaN or infinite. */
 int tinyml_all_finite(const float *x, size_t n);
 
-/* One-shot: y[0:n_out] from x[0:n_in] (x zero outside).  scratch holds
- * taps_per_phase floats (used for the outputs whose window leaves the input). */
-void tinyml_resample_batch(const tinyml_polyphase *filter, const float *x, size_t n_in,
-                           float *y, size_t n_out, float *scratch);
+/* One-shot: y[0:n_out] from x[0:n_in] (x zero outside).  0, or -1 when
+ * memory for the split input is short. */
+int tinyml_resample_batch(const tinyml_polyphase *filter, const float *x, size_t n_in,
+                          float *y, size_t n_out);
 
 /* Streaming state: the input samples still needed, as a window into a
  * growable buffer, and the position of the next output in it. */
@@ -43,6 +51,8 @@ typedef struct {
     size_t length, capacity; /* floats in use / allocated */
     size_t next_base;        /* buffer index of the newest sample the next output uses */
     size_t next_phase;
+    float *work;             /* split input, reused between calls */
+    size_t work_capacity;
 } tinyml_resampler;
 
 /* 0, or -1 when memory is short.  The phases are copied. */
@@ -61,7 +71,8 @@ int tinyml_resampler_process(tinyml_resampler *state, const float *x, size_t n, 
  * from the end of the input (treating what follows as zeros). */
 size_t tinyml_resampler_flush_outputs(const tinyml_resampler *state);
 
-/* Writes flush_outputs() outputs to y, then resets.  0, or -1 when memory is short. */
+/* Writes flush_outputs() outputs to y, then resets.  0, or -1 when memory is
+ * short (state unchanged). */
 int tinyml_resampler_flush(tinyml_resampler *state, float *y);
 
 #endif
