@@ -340,6 +340,7 @@ size_t tmf_rfft_work_floats(const tmf_fft_plan *plan, int lanes)
             stage(span, count, wr, wi, xr, xi, yr, yi, 0);        \
     } while (0)
 
+TMF_WIDE_VECTOR_CLONES
 static int complex_fft(const tmf_fft_plan *plan, int lanes, float *re[2], float *im[2])
 {
     int src = 0;
@@ -378,6 +379,7 @@ int tmf_rfft_input_index(const tmf_fft_plan *plan, int t)
 
 /* The real FFT of the input prepared in work (see tmf_rfft_input_index): bins
  * first_bin .. first_bin + num_bins - 1, as (re, im) or as magnitudes. */
+TMF_WIDE_VECTOR_CLONES
 static void rfft_prepared(const tmf_fft_plan *plan, int lanes, int first_bin, int num_bins,
                           float *out_re, float *out_im, float *out_magnitude, float *work,
                           int want_magnitude)

@@ -21,6 +21,19 @@
 extern "C" {
 #endif
 
+/* On x86-64 Linux with GCC, the hot loops are also compiled for AVX2 and the
+ * best copy is picked at load time (plain C, no intrinsics: the compiler just
+ * vectorises the same loops 8 floats wide instead of 4).  Other targets (the
+ * Pi's NEON included) use the baseline build.  Both copies do the same IEEE
+ * operations in the same order (no FMA contraction in ISO C mode), so results
+ * do not depend on which one runs.  -DTINYML_NO_CLONES turns this off. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) && \
+    !defined(TINYML_NO_CLONES)
+#define TMF_WIDE_VECTOR_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define TMF_WIDE_VECTOR_CLONES
+#endif
+
 typedef struct tmf_fft_plan tmf_fft_plan;
 
 

@@ -194,8 +194,15 @@ static int workspace_init(workspace *ws, const tmf_frontend *fe, int64_t resize_
 /* Frames f = 0..lanes-1 start at sample f * frame_step of f32 (or s16); their
  * features go to out + f * num_features.  Inlined with constant `lanes` for full
  * blocks and single frames (compute_frames below): the per-lane loops then become
- * whole vectors with the accumulators kept in registers. */
-static inline void compute_frames_impl(const tmf_frontend *fe, const workspace *ws, const float *f32,
+ * whole vectors with the accumulators kept in registers (and, being inlined, it is
+ * compiled for each vector width TMF_WIDE_VECTOR_CLONES asks for). */
+#if defined(__GNUC__)
+#define ALWAYS_INLINE inline __attribute__((always_inline))
+#else
+#define ALWAYS_INLINE inline
+#endif
+
+static ALWAYS_INLINE void compute_frames_impl(const tmf_frontend *fe, const workspace *ws, const float *f32,
                                        const int16_t *s16, const int lanes, float *out)
 {
     const tmf_frontend_config *cfg = &fe->config;
@@ -235,16 +242,15 @@ static inline void compute_frames_impl(const tmf_frontend *fe, const workspace *
         for (int m = 0; m < cfg->num_mel_bins; m++) {
             const float *restrict weights = fe->mel_weights + fe->mel_weight_offset[m];
             const float *restrict bins = magnitude + (size_t)(fe->mel_first_bin[m] - fe->first_used_bin) * L;
-            float acc[TMF_LANES];
+            float *restrict acc = mel + (size_t)m * L;
             for (size_t f = 0; f < L; f++)
                 acc[f] = 0.0f;
             for (int b = 0; b < fe->mel_bin_count[m]; b++) {
                 const float w = weights[b];
+                const float *restrict bin = bins + (size_t)b * L;
                 for (size_t f = 0; f < L; f++)
-                    acc[f] += w * bins[(size_t)b * L + f];
+                    acc[f] += w * bin[f];
             }
-            for (size_t f = 0; f < L; f++)
-                mel[(size_t)m * L + f] = acc[f];
         }
         /* one flat loop, so it vectorises whatever the number of lanes */
         const size_t mel_floats = (size_t)cfg->num_mel_bins * L;
@@ -261,16 +267,15 @@ static inline void compute_frames_impl(const tmf_frontend *fe, const workspace *
             float *restrict mfcc = ws->mfcc;
             for (int c = 0; c < cfg->num_mfccs; c++) {
                 const float *restrict row = fe->dct + (size_t)c * cfg->num_mel_bins;
-                float acc[TMF_LANES];
+                float *restrict acc = mfcc + (size_t)c * L;
                 for (size_t f = 0; f < L; f++)
                     acc[f] = 0.0f;
                 for (int m = 0; m < cfg->num_mel_bins; m++) {
                     const float d = row[m];
+                    const float *restrict log_mel = mel + (size_t)m * L;
                     for (size_t f = 0; f < L; f++)
-                        acc[f] += d * mel[(size_t)m * L + f];
+                        acc[f] += d * log_mel[f];
                 }
-                for (size_t f = 0; f < L; f++)
-                    mfcc[(size_t)c * L + f] = acc[f];
             }
             features = mfcc;
         }
@@ -282,6 +287,7 @@ static inline void compute_frames_impl(const tmf_frontend *fe, const workspace *
             out[f * (size_t)num_features + c] = features[(size_t)c * L + f];
 }
 
+TMF_WIDE_VECTOR_CLONES
 static void compute_frames(const tmf_frontend *fe, const workspace *ws, const float *f32,
                            const int16_t *s16, int lanes, float *out)
 {
