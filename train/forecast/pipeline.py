@@ -126,8 +126,12 @@ class TrainConfig:
         return result
 
 
-def train_model(config: TrainConfig, data: PreparedData, *, verbose: int = 0):
+def train_model(config: TrainConfig, data: PreparedData, *, verbose: int = 0, start_from=None):
     """Train on the training part, select on validation; prune and QAT-fine-tune as configured.
+
+    ``start_from``: a trained model of the same kind and width (e.g. from a
+    previous call with no pruning/QAT); its weights are copied and the base
+    training is skipped, so only the optimisation steps run.
 
     Returns
     -------
@@ -156,11 +160,15 @@ def train_model(config: TrainConfig, data: PreparedData, *, verbose: int = 0):
                            callbacks=list(callbacks) + progress)
 
     started = time.perf_counter()
-    fit = compile_and_fit(model, config.epochs, config.learning_rate, [
-        keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.3, patience=max(1, config.patience // 2)),
-        keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience, restore_best_weights=True),
-    ])
-    history = {"epochs": len(fit.history["loss"]), "best_val_loss": float(min(fit.history["val_loss"]))}
+    if start_from is None:
+        fit = compile_and_fit(model, config.epochs, config.learning_rate, [
+            keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.3, patience=max(1, config.patience // 2)),
+            keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience, restore_best_weights=True),
+        ])
+        history = {"epochs": len(fit.history["loss"]), "best_val_loss": float(min(fit.history["val_loss"]))}
+    else:
+        model.set_weights(start_from.get_weights())  # ValueError if the architectures differ
+        history = {"epochs": 0, "started_from": start_from.name}
     if config.final_sparsity > 0:
         pruned, callbacks = prune_low_magnitude(model, final_sparsity=config.final_sparsity,
                                                 steps_per_epoch=steps_per_epoch, epochs=config.prune_epochs,
