@@ -4,9 +4,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Slack after each split row: the vectorised loop may not read past its end,
- * but a few zero samples there keep every index math simple. */
-#define ROW_SLACK 4
 /* Outputs of one phase summed together in a block that stays in L1 cache. */
 #define CHUNK 256
 
@@ -123,12 +120,12 @@ static size_t work_floats(const tinyml_polyphase *f, size_t count, size_t first_
     if (!use_split(f, count)) return DIRECT * f->taps_per_phase;
     const size_t last_offset = (size_t)(((unsigned long long)(count - 1) * f->down + first_phase) / f->up);
     const size_t window = last_offset + f->taps_per_phase;
-    return f->down * ((window + f->down - 1) / f->down + ROW_SLACK);
+    return f->down * ((window + f->down - 1) / f->down);
 }
 
 /* `count` outputs, the first of which has its newest sample at x index
  * first_base (any value: samples outside x[0:n_x] are zeros) and phase
- * first_phase.  work holds work_floats(window) floats. */
+ * first_phase.  work holds work_floats(f, count, first_phase) floats. */
 static void run_outputs(const tinyml_polyphase *f, const float *x, size_t n_x, ptrdiff_t first_base,
                         size_t first_phase, size_t count, float *y, float *work) {
     const size_t taps = f->taps_per_phase, up = f->up, down = f->down;
@@ -141,11 +138,12 @@ static void run_outputs(const tinyml_polyphase *f, const float *x, size_t n_x, p
     const size_t last_offset = (size_t)(((unsigned long long)(count - 1) * down + first_phase) / up);
     const ptrdiff_t start = first_base - (ptrdiff_t)(taps - 1);
     const size_t window = last_offset + taps;
-    const size_t row_length = (window + down - 1) / down, stride = row_length + ROW_SLACK;
+    /* No read passes the end of a row: no output uses a sample past window - 1. */
+    const size_t row_length = (window + down - 1) / down;
 
     /* Split it into `down` rows, zeros outside x and after the window. */
     for (size_t r = 0; r < down; r++) {
-        float *row = work + r * stride;
+        float *row = work + r * row_length;
         const ptrdiff_t first = start + (ptrdiff_t)r; /* x index of row[0] */
         const size_t in_window = window > r ? (window - r + down - 1) / down : 0;
         size_t lo = first >= 0 ? 0 : (size_t)((-first + (ptrdiff_t)down - 1) / (ptrdiff_t)down);
@@ -161,10 +159,10 @@ static void run_outputs(const tinyml_polyphase *f, const float *x, size_t n_x, p
                 for (size_t i = 0; i < hi - lo; i++) row[lo + i] = src[i * down];
             }
         }
-        memset(row + hi, 0, (stride - hi) * sizeof(float));
+        memset(row + hi, 0, (row_length - hi) * sizeof(float));
     }
 
-    const split_window w = {work, stride, down};
+    const split_window w = {work, row_length, down};
     size_t offset = 0, phase = first_phase; /* window offset of the oldest sample of output c */
     for (size_t c = 0; c < up && c < count; c++) {
         phase_outputs(f->phases + phase * taps, taps, &w, offset, (count - c + up - 1) / up, y + c, up);
