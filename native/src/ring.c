@@ -7,6 +7,9 @@
 
 /* GCC and Clang atomic builtins (C11 memory orders) work under -std=c99 too,
  * which <stdatomic.h> does not. */
+#if !defined(__GNUC__) && !defined(__clang__)
+#error "ring.c needs the __atomic builtins of GCC or Clang (the compilers of Raspberry Pi OS and Linux)"
+#endif
 #define LOAD_ACQUIRE(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
 #define LOAD_RELAXED(p) __atomic_load_n((p), __ATOMIC_RELAXED)
 #define STORE_RELEASE(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
