@@ -31,9 +31,13 @@ from native.params import FrontendParams
 PARAMS = FrontendParams()  # the course's configuration
 
 
-def median_us(function: Callable[[], object], runs: int, warmup: int) -> float:
-    for _ in range(warmup):
+def median_us(function: Callable[[], object], runs: int, warmup: int, warmup_s: float = 0.3) -> float:
+    """Median wall time of `runs` calls, after at least `warmup` calls and `warmup_s` seconds of them."""
+    start = time.perf_counter()
+    calls = 0
+    while calls < warmup or time.perf_counter() - start < warmup_s:
         function()
+        calls += 1
     times = []
     for _ in range(runs):
         start = time.perf_counter_ns()
@@ -182,7 +186,8 @@ def main(argv=None) -> None:
     print("== configuration")
     print(f"  frontend   {PARAMS.to_json()}")
     print(f"  clip       {source}")
-    print(f"  runs       {args.runs} timed after {args.warmup} warm-up, median; single thread for the native frontend")
+    print(f"  runs       {args.runs} timed after >= {args.warmup} warm-up calls and >= 0.3 s of them, median; "
+          "one thread per call except compute_batch")
     for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         print(f"  {name:24s} {os.environ.get(name, '(unset)')}")
     sys.stdout.flush()
@@ -190,8 +195,8 @@ def main(argv=None) -> None:
     frontend = Frontend(PARAMS)
     results: Dict[str, float] = {}
 
-    def measure(name: str, function: Callable[[], object], runs: int = args.runs) -> None:
-        results[name] = median_us(function, runs, args.warmup)
+    def measure(name: str, function: Callable[[], object], runs: int = args.runs, per_call: int = 1) -> None:
+        results[name] = median_us(function, runs, args.warmup) / per_call
         print(f"  {name:34s} {results[name]:10.1f} us", flush=True)
 
     print("== full clip, course MFCCs (49 x 10)")
@@ -206,6 +211,13 @@ def main(argv=None) -> None:
     frames = np.lib.stride_tricks.sliding_window_view(audio_f32, PARAMS.frame_length_samples)
     frames = np.ascontiguousarray(frames[::PARAMS.frame_step_samples] * hann_window(PARAMS.frame_length_samples))
     measure(f"floor: scipy.fft.rfft of {len(frames)} frames", lambda: scipy.fft.rfft(frames, axis=-1))
+
+    print("== training-style batch: 256 clips through compute_batch, time per clip")
+    batch = np.repeat(audio[None, :], 256, axis=0)
+    threads = os.cpu_count() or 1
+    batch_runs = max(5, args.runs // 30)
+    measure("compute_batch, 1 thread", lambda: frontend.compute_batch(batch, num_threads=1), batch_runs, len(batch))
+    measure(f"compute_batch, {threads} threads", lambda: frontend.compute_batch(batch), batch_runs, len(batch))
 
     print("== streaming: one 20 ms hop (320 samples -> 1 frame)")
     stream = StreamingFrontend(PARAMS)
