@@ -21,6 +21,12 @@ CONFIGS = {
     "log_mel": FrontendParams(feature_kind="log_mel", num_mel_bins=40),
     "spectrogram_32x32": FrontendParams(feature_kind="spectrogram", frame_length_samples=256,
                                         frame_step_samples=128, resize=(32, 32)),
+    # odd frame and FFT length (complex-FFT path, TF's odd "periodic" window), padded FFT
+    "spectrogram_odd": FrontendParams(feature_kind="spectrogram", frame_length_samples=255,
+                                      frame_step_samples=100, fft_length=255),
+    "log_mel_padded_fft": FrontendParams(feature_kind="log_mel", frame_length_samples=400,
+                                         frame_step_samples=160, fft_length=512, num_mel_bins=32,
+                                         lower_edge_hz=60.0, upper_edge_hz=7600.0),
 }
 
 # Tolerances, per feature kind.  Both sides compute in float32; the FFTs differ
