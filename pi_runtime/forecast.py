@@ -34,7 +34,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -178,6 +178,9 @@ class Forecaster:
 
     def predict_rows(self, rows: np.ndarray) -> np.ndarray:
         """Window rows [input_width, row_width] -> forecast [out_steps, features] (physical units)."""
+        # TFLite's LSTM keeps its state in variable tensors from one invoke() to the next;
+        # every window is a new sequence, so start it from zero state as Keras does.
+        self.model.interpreter.reset_all_variables()
         output = self.model.predict(model_input(rows, self.spec))
         return outputs_to_values(output, rows, self.spec)
 

@@ -1,7 +1,6 @@
 """Forecasting: data, windows, metric, models, the whole path on toy data, the device loop."""
 import gzip
 import io
-import math
 from pathlib import Path
 
 import numpy as np
@@ -333,7 +332,7 @@ def _readings_csv(timestamps, temperature, humidity):
 
 
 def test_device_loop_on_a_csv_matches_the_batch_path(toy_model_path, tmp_path, capsys):
-    from pi_runtime.forecast import Forecaster, StreamingForecaster, main, read_csv_readings, run
+    from pi_runtime.forecast import Forecaster, StreamingForecaster, main, read_csv_readings
 
     timestamps, temperature, humidity = toy_series(20, seed=3)
     csv_path = tmp_path / "readings.csv"
@@ -530,3 +529,25 @@ def test_device_reads_stdin_and_explains_missing_sensor_library(toy_model_path, 
     if importlib.util.find_spec("adafruit_dht") is None:
         with pytest.raises(SystemExit, match="adafruit-circuitpython-dht"):
             main(["--model", str(toy_model_path), "--dht", "DHT22"])
+
+
+def test_lstm_file_forecasts_each_window_from_zero_state(tmp_path):
+    from pi_runtime.forecast import Forecaster, ForecastSpec, model_input, window_rows
+    from train.forecast.models import build_model
+    from train.toolbox.export import export_model
+
+    model = build_model("lstm", time_features=2, width=0.5)
+    spec = ForecastSpec(features=("T (degC)", "rh (%)"), input_width=6, out_steps=6,
+                        mean=np.array([9.0, 76.0], np.float32), std=np.array([8.0, 16.0], np.float32),
+                        time_step_s=3600, target="value", time_features=("hour_sin", "hour_cos"), layout="rows")
+    path = export_model(model, tmp_path / "lstm.tflite", drop_io_reshapes=True).path
+    forecaster = Forecaster(path, spec)
+    rng = np.random.default_rng(5)
+    readings = np.stack([rng.normal(9, 8, (3, 6)), rng.uniform(40, 100, (3, 6))], -1).astype(np.float32)
+    stamps = START_S + 3600 * np.arange(6)[None, :].repeat(3, 0)
+    first = forecaster.predict(readings[0], stamps[0])
+    forecaster.predict(readings[1], stamps[1])
+    np.testing.assert_array_equal(forecaster.predict(readings[0], stamps[0]), first)  # no state carried over
+    expected = model.predict(model_input(window_rows(readings, stamps, spec), spec), verbose=0)
+    np.testing.assert_allclose(forecaster.predict_many(readings, stamps), expected * spec.std + spec.mean,
+                               rtol=1e-4, atol=1e-4)

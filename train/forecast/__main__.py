@@ -79,6 +79,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     out_dir = args.out_dir or models_dir() / "forecast"
     path = out_dir / f"forecast_{version.name}.tflite"
+    print(f"version {version.name}: {version.description}")
     log(f"training version {version.name}: {config.to_dict()}")
     model, spec, history = train_model(config, data, verbose=args.verbose)
     log(f"  {history['epochs']} epochs, {history['train_seconds']:.0f} s")

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
 from pi_runtime.forecast import KNOWN_TIME_FEATURES, ForecastSpec, Forecaster, model_input, window_rows
-from train.forecast.data import DEFAULT_FEATURES, JenaRecord, Normalisation, describe_resolution, split_record
+from train.forecast.data import JenaRecord, Normalisation, describe_resolution, split_record
 from train.forecast.metrics import mae_per_feature
 from train.forecast.models import build_model, layout_of
 from train.forecast.windows import WindowCounts, make_windows
