@@ -26,6 +26,7 @@ struct tmf_frontend {
 
 /* Scratch memory of one thread. */
 typedef struct {
+    float *samples;  /* one block of int16 input, scaled to float */
     float *fft_work; /* starts with the windowed, zero-padded frames */
     float *magnitude; /* num_bins x lanes */
     float *mel;      /* num_mel_bins x lanes: mel energies, then their log */
@@ -177,11 +178,13 @@ static int workspace_init(workspace *ws, const tmf_frontend *fe, int64_t resize_
     const size_t spec = (size_t)fe->num_bins * L;
     const size_t mel = (size_t)(fe->config.num_mel_bins > 0 ? fe->config.num_mel_bins : 1) * L;
     const size_t mfcc = (size_t)(fe->config.num_mfccs > 0 ? fe->config.num_mfccs : 1) * L;
-    const size_t total = fft_work + spec + mel + mfcc + (size_t)resize_src_floats;
+    const size_t samples = (size_t)(TMF_LANES - 1) * fe->config.frame_step_samples + fe->config.frame_length_samples;
+    const size_t total = samples + fft_work + spec + mel + mfcc + (size_t)resize_src_floats;
     ws->memory = (float *)malloc(total * sizeof(float));
     if (!ws->memory)
         return TMF_ERR_NO_MEMORY;
-    ws->fft_work = ws->memory;
+    ws->samples = ws->memory;
+    ws->fft_work = ws->samples + samples;
     ws->magnitude = ws->fft_work + fft_work;
     ws->mel = ws->magnitude + spec;
     ws->mfcc = ws->mel + mel;
@@ -190,6 +193,30 @@ static int workspace_init(workspace *ws, const tmf_frontend *fe, int64_t resize_
 }
 
 /* ---- the per-frame pipeline, `lanes` frames at a time ------------------------ */
+
+/* Samples t .. t+7 of 8 frames (frame f at src + f * step), windowed, stored
+ * interleaved at frames[index[k] * 8 + f]. */
+static inline void window_tile8(float *restrict frames, const int *restrict index, const float *restrict src,
+                                size_t step, const float *restrict window)
+{
+    float tile[8][8];
+    for (int f = 0; f < 8; f++)
+        for (int k = 0; k < 8; k++)
+            tile[f][k] = src[(size_t)f * step + (size_t)k] * window[k];
+    for (int k = 0; k < 8; k++) {
+        float *restrict dst = frames + (size_t)index[k] * 8;
+        for (int f = 0; f < 8; f++)
+            dst[f] = tile[f][k];
+    }
+}
+
+/* y += a * x over the lanes (restrict parameters: the compiler then vectorises it
+ * once inlined, which it does not for the same loop written in place) */
+static inline void add_scaled(float *restrict y, float a, const float *restrict x, size_t lanes)
+{
+    for (size_t f = 0; f < lanes; f++)
+        y[f] += a * x[f];
+}
 
 /* Frames f = 0..lanes-1 start at sample f * frame_step of f32 (or s16); their
  * features go to out + f * num_features.  Inlined with constant `lanes` for full
@@ -212,19 +239,24 @@ static ALWAYS_INLINE void compute_frames_impl(const tmf_frontend *fe, const work
     const int *restrict input_index = fe->fft_input_index;
     float *restrict frames = ws->fft_work;
 
-    /* window the frames straight into the FFT's input, interleaved, zero-padded;
-     * sample-major so that every store is a whole run of lanes */
+    if (s16) { /* int16 input: scale this block's samples once */
+        const size_t span = (L - 1) * (size_t)cfg->frame_step_samples + (size_t)frame_length;
+        for (size_t i = 0; i < span; i++)
+            ws->samples[i] = (float)s16[i] * INT16_SCALE;
+        f32 = ws->samples;
+    }
+    /* window the frames straight into the FFT's input, interleaved, zero-padded */
     const size_t step = (size_t)cfg->frame_step_samples;
-    for (int t = 0; t < frame_length; t++) {
+    int t = 0;
+    if (lanes == 8) { /* 8 x 8 tiles: contiguous loads, a transpose in registers */
+        for (; t + 8 <= frame_length; t += 8)
+            window_tile8(frames, input_index + t, f32 + t, step, window + t);
+    }
+    for (; t < frame_length; t++) {
         float *restrict dst = frames + (size_t)input_index[t] * L;
         const float w = window[t];
-        if (s16) {
-            for (size_t f = 0; f < L; f++)
-                dst[f] = ((float)s16[f * step + (size_t)t] * INT16_SCALE) * w;
-        } else {
-            for (size_t f = 0; f < L; f++)
-                dst[f] = f32[f * step + (size_t)t] * w;
-        }
+        for (size_t f = 0; f < L; f++)
+            dst[f] = f32[f * step + (size_t)t] * w;
     }
     for (int t = frame_length; t < cfg->fft_length; t++)
         for (size_t f = 0; f < L; f++)
@@ -245,12 +277,8 @@ static ALWAYS_INLINE void compute_frames_impl(const tmf_frontend *fe, const work
             float *restrict acc = mel + (size_t)m * L;
             for (size_t f = 0; f < L; f++)
                 acc[f] = 0.0f;
-            for (int b = 0; b < fe->mel_bin_count[m]; b++) {
-                const float w = weights[b];
-                const float *restrict bin = bins + (size_t)b * L;
-                for (size_t f = 0; f < L; f++)
-                    acc[f] += w * bin[f];
-            }
+            for (int b = 0; b < fe->mel_bin_count[m]; b++)
+                add_scaled(acc, weights[b], bins + (size_t)b * L, L);
         }
         /* one flat loop, so it vectorises whatever the number of lanes */
         const size_t mel_floats = (size_t)cfg->num_mel_bins * L;
@@ -270,12 +298,8 @@ static ALWAYS_INLINE void compute_frames_impl(const tmf_frontend *fe, const work
                 float *restrict acc = mfcc + (size_t)c * L;
                 for (size_t f = 0; f < L; f++)
                     acc[f] = 0.0f;
-                for (int m = 0; m < cfg->num_mel_bins; m++) {
-                    const float d = row[m];
-                    const float *restrict log_mel = mel + (size_t)m * L;
-                    for (size_t f = 0; f < L; f++)
-                        acc[f] += d * log_mel[f];
-                }
+                for (int m = 0; m < cfg->num_mel_bins; m++)
+                    add_scaled(acc, row[m], mel + (size_t)m * L, L);
             }
             features = mfcc;
         }
