@@ -245,7 +245,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help=f"quiet time after a detection (default {DetectorConfig.refractory_ms:g} ms)")
     parser.add_argument("--min-level-dbfs", type=float, default=DetectorConfig.min_level_dbfs,
                         help="energy gate: windows quieter than this (RMS, dB full scale) are not classified "
-                             f"(default {DetectorConfig.min_level_dbfs:g}; -inf disables)")
+                             f"(default {DetectorConfig.min_level_dbfs:g}; --min-level-dbfs=-inf disables it)")
     parser.add_argument("--seconds", type=float, help="stop after this many seconds of audio")
     parser.add_argument("--buffer-ms", type=float, default=2000.0,
                         help="capacity of the microphone ring buffer (default 2000 ms)")
