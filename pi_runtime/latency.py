@@ -242,7 +242,8 @@ def describe_frontend(params: FrontendParams) -> str:
     return text + f" -> input {params.feature_shape}"
 
 
-def print_course_lines(timings: Timings, out=sys.stdout) -> None:
+def print_course_lines(timings: Timings, out=None) -> None:
+    out = out or sys.stdout
     print("Inference Latency {:.2f}ms".format(timings.inference["mean"]), file=out)
     print("Total Latency {:.2f}ms".format(timings.total["mean"]), file=out)
     print("  median: inference {:.3f} ms, total {:.3f} ms; p95: inference {:.3f} ms, total {:.3f} ms".format(
