@@ -369,6 +369,7 @@ static int resize_bilinear(const float *src, int in_rows, int in_cols, float *ds
 
 /* ---- batch ------------------------------------------------------------------- */
 
+TMF_WIDE_VECTOR_CLONES
 int tmf_all_finite(const float *x, int64_t n)
 {
     /* exponent bits all ones <=> NaN or Inf; an integer OR the compiler vectorises */
