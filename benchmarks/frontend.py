@@ -10,7 +10,9 @@ cannot be configured identically (librosa, python_speech_features,
 kaldi-native-fbank) get the nearest settings and are timed for the same work.
 Also measured: the streaming cost of one 20 ms hop, and ``scipy.fft.rfft`` alone
 on the same 49 windowed frames (the floor any FFT-based pipeline stands on).
-Each line is the median of ``--runs`` timed calls after ``--warmup`` untimed ones.
+Each line is the median of ``--runs`` timed calls (split into ``--rounds``
+interleaved rounds over all pipelines, so a burst of load from other processes
+does not land on one of them) after a warm-up.
 """
 from __future__ import annotations
 
@@ -21,7 +23,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
-from typing import Callable, Dict, Optional
+from typing import Callable, Dict, List, Optional
 
 import numpy as np
 
@@ -31,19 +33,42 @@ from native.params import FrontendParams
 PARAMS = FrontendParams()  # the course's configuration
 
 
-def median_us(function: Callable[[], object], runs: int, warmup: int, warmup_s: float = 0.3) -> float:
-    """Median wall time of `runs` calls, after at least `warmup` calls and `warmup_s` seconds of them."""
-    start = time.perf_counter()
-    calls = 0
-    while calls < warmup or time.perf_counter() - start < warmup_s:
-        function()
-        calls += 1
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter_ns()
-        function()
-        times.append(time.perf_counter_ns() - start)
-    return statistics.median(times) / 1000.0
+class Case:
+    """One timed pipeline: `function` called `runs` times in all; times divided by `per_call`."""
+
+    def __init__(self, section: str, name: str, function: Callable[[], object], runs: int, per_call: int = 1):
+        self.section, self.name, self.function = section, name, function
+        self.runs, self.per_call = max(1, runs), per_call
+        self.times_ns: List[int] = []
+
+    def warm_up(self, calls: int, seconds: float) -> None:
+        start = time.perf_counter()
+        done = 0
+        while done < calls or time.perf_counter() - start < seconds:
+            self.function()
+            done += 1
+
+    def run(self, calls: int) -> None:
+        for _ in range(calls):
+            start = time.perf_counter_ns()
+            self.function()
+            self.times_ns.append(time.perf_counter_ns() - start)
+
+    @property
+    def median_us(self) -> float:
+        return statistics.median(self.times_ns) / 1000.0 / self.per_call
+
+
+def run_interleaved(cases: List[Case], rounds: int, warmup: int, warmup_s: float) -> None:
+    """Warm every case up, then time them in `rounds` interleaved rounds, so that a burst of
+    load from other processes spreads over all cases instead of hitting one."""
+    for case in cases:
+        case.warm_up(warmup, warmup_s)
+    for round_index in range(rounds):
+        print(f"  timing round {round_index + 1}/{rounds}", file=sys.stderr, flush=True)
+        for case in cases:
+            share = case.runs // rounds + (1 if round_index < case.runs % rounds else 0)
+            case.run(share)
 
 
 def load_clip(path: Optional[str]) -> tuple:
@@ -170,7 +195,9 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=300, help="timed calls per pipeline (median reported)")
-    parser.add_argument("--warmup", type=int, default=20, help="untimed calls before timing")
+    parser.add_argument("--warmup", type=int, default=20, help="untimed calls before timing (and at least 0.3 s)")
+    parser.add_argument("--rounds", type=int, default=5,
+                        help="interleaved timing rounds the runs are split into (spreads bursts of load)")
     parser.add_argument("--clip", help="16 kHz mono 16-bit WAV of 16000 samples (default: a real clip "
                                        "under $TINYML_DATA_DIR, else seeded noise)")
     args = parser.parse_args(argv)
@@ -186,58 +213,64 @@ def main(argv=None) -> None:
     print("== configuration")
     print(f"  frontend   {PARAMS.to_json()}")
     print(f"  clip       {source}")
-    print(f"  runs       {args.runs} timed after >= {args.warmup} warm-up calls and >= 0.3 s of them, median; "
-          "one thread per call except compute_batch")
+    print(f"  runs       {args.runs} timed per pipeline (fewer for the slowest), in {args.rounds} interleaved "
+          f"rounds, after >= {args.warmup} warm-up calls and >= 0.3 s; median; one thread except compute_batch")
     for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         print(f"  {name:24s} {os.environ.get(name, '(unset)')}")
     sys.stdout.flush()
 
     frontend = Frontend(PARAMS)
-    results: Dict[str, float] = {}
-
-    def measure(name: str, function: Callable[[], object], runs: int = args.runs, per_call: int = 1) -> None:
-        results[name] = median_us(function, runs, args.warmup) / per_call
-        print(f"  {name:34s} {results[name]:10.1f} us", flush=True)
-
-    print("== full clip, course MFCCs (49 x 10)")
-    measure("native (float32 input)", lambda: frontend.compute(audio_f32))
-    measure("native (int16 input)", lambda: frontend.compute(audio))
+    cases: List[Case] = []
+    full, batch_section, streaming = ("full clip, course MFCCs (49 x 10)",
+                                      "training-style batch: 256 clips through compute_batch, time per clip",
+                                      "streaming: one 20 ms hop (320 samples -> 1 frame)")
+    cases.append(Case(full, "native (float32 input)", lambda: frontend.compute(audio_f32), args.runs))
+    cases.append(Case(full, "native (int16 input)", lambda: frontend.compute(audio), args.runs))
     for name, function in peers(audio_f32).items():
-        slow = name.startswith(("tf.signal eager", "librosa", "python_speech"))
-        measure(name, function, max(20, args.runs // 5) if slow else args.runs)
-
+        slow = name.startswith(("tf.signal eager", "librosa", "python_speech", "kaldi"))
+        cases.append(Case(full, name, function, max(20, args.runs // 5) if slow else args.runs))
     import scipy.fft
 
     frames = np.lib.stride_tricks.sliding_window_view(audio_f32, PARAMS.frame_length_samples)
     frames = np.ascontiguousarray(frames[::PARAMS.frame_step_samples] * hann_window(PARAMS.frame_length_samples))
-    measure(f"floor: scipy.fft.rfft of {len(frames)} frames", lambda: scipy.fft.rfft(frames, axis=-1))
+    floor_name = f"floor: scipy.fft.rfft of {len(frames)} frames"
+    cases.append(Case(full, floor_name, lambda: scipy.fft.rfft(frames, axis=-1), args.runs))
 
-    print("== training-style batch: 256 clips through compute_batch, time per clip")
     batch = np.repeat(audio[None, :], 256, axis=0)
     threads = os.cpu_count() or 1
-    batch_runs = max(5, args.runs // 30)
-    measure("compute_batch, 1 thread", lambda: frontend.compute_batch(batch, num_threads=1), batch_runs, len(batch))
-    measure(f"compute_batch, {threads} threads", lambda: frontend.compute_batch(batch), batch_runs, len(batch))
+    batch_runs = max(args.rounds, args.runs // 30)
+    cases.append(Case(batch_section, "compute_batch, 1 thread",
+                      lambda: frontend.compute_batch(batch, num_threads=1), batch_runs, len(batch)))
+    cases.append(Case(batch_section, f"compute_batch, {threads} threads",
+                      lambda: frontend.compute_batch(batch), batch_runs, len(batch)))
 
-    print("== streaming: one 20 ms hop (320 samples -> 1 frame)")
     stream = StreamingFrontend(PARAMS)
     hop = np.ascontiguousarray(audio[:PARAMS.frame_step_samples])
     stream.push(audio[:PARAMS.frame_length_samples])
-    measure("StreamingFrontend.push(hop)", lambda: stream.push(hop), runs=max(args.runs, 3000))
     one_frame = np.ascontiguousarray(audio[:PARAMS.frame_length_samples])
-    measure("Frontend.compute(one frame)", lambda: frontend.compute(one_frame), runs=max(args.runs, 3000))
     empty = np.zeros(0, np.int16)
-    measure("StreamingFrontend.push(empty)", lambda: stream.push(empty), runs=max(args.runs, 3000))
+    many = max(args.runs, 3000)
+    cases.append(Case(streaming, "StreamingFrontend.push(hop)", lambda: stream.push(hop), many))
+    cases.append(Case(streaming, "Frontend.compute(one frame)", lambda: frontend.compute(one_frame), many))
+    cases.append(Case(streaming, "StreamingFrontend.push(empty)", lambda: stream.push(empty), many))
 
-    print("== ratios (peer time / native float32 time)")
+    run_interleaved(cases, args.rounds, args.warmup, warmup_s=0.3)
+
+    results = {case.name: case.median_us for case in cases}
+    section = None
+    for case in cases:
+        if case.section != section:
+            section = case.section
+            print(f"== {section}")
+        print(f"  {case.name:34s} {results[case.name]:10.1f} us")
+    print("== ratios (time / native float32 time)")
     native = results["native (float32 input)"]
     for name, value in results.items():
         print(f"  {name:34s} {value / native:8.2f}x")
     print("== goals")
-    floor = results[f"floor: scipy.fft.rfft of {len(frames)} frames"]
     if "numpy + scipy.fft" in results:
         print(f"  native vs numpy/scipy pipeline: {results['numpy + scipy.fft'] / native:.2f}x faster (goal >= 3.5x)")
-    print(f"  native vs bare scipy rfft floor: {native / floor:.2f}x the floor (goal <= 1.5x)")
+    print(f"  native vs bare scipy rfft floor: {native / results[floor_name]:.2f}x the floor (goal <= 1.5x)")
     print(f"  streaming hop: {results['StreamingFrontend.push(hop)']:.2f} us total; "
           f"Python-level overhead (push of an empty chunk) {results['StreamingFrontend.push(empty)']:.2f} us "
           "(goal: overhead < 3 us)")
