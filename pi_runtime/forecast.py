@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import gzip
 import math
 import sys
 import time
@@ -446,7 +447,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         description="Print a six-step temperature/humidity forecast after each reading.")
     parser.add_argument("--model", required=True, help="forecasting model (.tflite or .tflite.zlib with its .json sidecar)")
     source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--csv", help="readings CSV (header with a time column and the model's features, "
+    source.add_argument("--csv", help="readings CSV or .csv.gz (header with a time column and the model's features, "
                                       "e.g. 'timestamp,T,RH' or the Jena header); '-' reads stdin")
     source.add_argument("--dht", choices=["DHT11", "DHT22"], help="read a DHT sensor (adafruit-circuitpython-dht)")
     parser.add_argument("--pin", default="D4", help="board pin of the DHT data line (default D4)")
@@ -483,7 +484,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             if not path.is_file():
                 print(f"error: {path}: no such file", file=sys.stderr)
                 return 2
-            with open(path, encoding="utf-8", newline="") as handle:
+            opener = gzip.open if path.name.endswith(".gz") else open
+            with opener(path, "rt", encoding="utf-8", newline="") as handle:
                 counts = run(streaming, read_csv_readings(handle, spec.features, source=str(path)),
                              realtime=args.realtime, speed=args.speed)
     except ValueError as error:

@@ -551,3 +551,13 @@ def test_lstm_file_forecasts_each_window_from_zero_state(tmp_path):
     expected = model.predict(model_input(window_rows(readings, stamps, spec), spec), verbose=0)
     np.testing.assert_allclose(forecaster.predict_many(readings, stamps), expected * spec.std + spec.mean,
                                rtol=1e-4, atol=1e-4)
+
+
+def test_device_replays_a_gzipped_jena_csv(toy_model_path, tmp_path, capsys):
+    from pi_runtime.forecast import main
+
+    timestamps, temperature, humidity = toy_series(9, seed=6)
+    path = write_jena_csv(tmp_path / "jena.csv.gz", timestamps, temperature, humidity)
+    assert main(["--model", str(toy_model_path), "--csv", str(path)]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 9 and sum("+6h" in line for line in lines) == 4
