@@ -354,3 +354,26 @@ def test_fit_to_clip():
         fit_to_clip(np.ones(5), 4)
     with pytest.raises(ValueError, match="1-D"):
         fit_to_clip(np.ones((2, 2)), 4)
+
+
+@pytest.mark.realdata
+def test_classifier_trained_on_tf_features_predicts_the_same_on_native_features(tf, real_clips, test_split_clips):
+    """A model fitted on tf.signal MFCCs gives the same answers on native MFCCs.
+
+    A linear least-squares classifier over the flattened 49 x 10 MFCCs of the 800
+    test-split clips (labels from their folders) stands in for a trained model:
+    it is fitted on TF's features, then evaluated on both.  It is deliberately
+    overfitted (491 weights per class, 800 clips), so its decisions are sharp and
+    a frontend difference that mattered would flip some of them.
+    """
+    labels = sorted({path.parent.name for path in test_split_clips})
+    targets = np.eye(len(labels))[[labels.index(path.parent.name) for path in test_split_clips]]
+    reference = tf_features(tf, real_clips, COURSE).reshape(len(real_clips), -1)
+    native = Frontend(COURSE).compute_batch(real_clips).reshape(len(real_clips), -1)
+    mean, std = reference.mean(axis=0), reference.std(axis=0) + 1e-6
+    design = lambda features: np.hstack([(features - mean) / std, np.ones((len(features), 1))])  # noqa: E731
+    weights, *_ = np.linalg.lstsq(design(reference), targets, rcond=None)
+    scores_reference, scores_native = design(reference) @ weights, design(native) @ weights
+    assert (scores_reference.argmax(axis=1) == targets.argmax(axis=1)).mean() > 0.5  # it did learn something
+    np.testing.assert_array_equal(scores_native.argmax(axis=1), scores_reference.argmax(axis=1))
+    np.testing.assert_allclose(scores_native, scores_reference, atol=2e-3)  # observed 1.6e-4; scores ~1
