@@ -38,6 +38,7 @@ __all__ = [
     "StreamingFeatures",
     "KeywordSpotter",
     "as_float_audio",
+    "looks_like_distribution",
     "to_probabilities",
 ]
 
@@ -67,14 +68,17 @@ class DetectorConfig:
         Energy gate: windows whose RMS level (dB relative to full scale) is
         below this are not sent to the model and count as "no keyword". The
         8-word models have no silence class, so without the gate silence would
-        be forced into one of the words. ``-inf`` disables the gate.
+        be forced into one of the words. ``-inf`` disables the gate. The
+        default lets through all but the quietest 1 % of Mini Speech Commands
+        clips (whose 1 s RMS spans about -57 to -10 dBFS) and stops the noise
+        floor of a quiet room.
     """
 
     hop_ms: float = 100.0
     threshold: float = 0.8
     smoothing_windows: int = 3
     refractory_ms: float = 1000.0
-    min_level_dbfs: float = -50.0
+    min_level_dbfs: float = -55.0
 
     def __post_init__(self) -> None:
         if not (self.hop_ms > 0 and math.isfinite(self.hop_ms)):
@@ -126,7 +130,8 @@ def as_float_audio(chunk) -> np.ndarray:
 
     Accepts 1-D int16 (scaled by 1/32768) or float arrays, and 2-D arrays with
     one channel (as audio callbacks deliver them). Raises ``ValueError`` for
-    anything else, including NaN or infinite samples.
+    anything else. NaN and infinities are checked by :meth:`KeywordSpotter.push`
+    (from the energy it computes anyway).
     """
     audio = np.asarray(chunk)
     if audio.ndim == 2 and audio.shape[1] == 1:
@@ -137,10 +142,7 @@ def as_float_audio(chunk) -> np.ndarray:
         return audio.astype(np.float32) * np.float32(1.0 / 32768.0)
     if audio.dtype.kind != "f":
         raise ValueError(f"audio must be int16 or floating point, got dtype {audio.dtype}")
-    audio = np.ascontiguousarray(audio, dtype=np.float32)
-    if audio.size and not np.isfinite(audio).all():
-        raise ValueError("audio contains NaN or infinite samples")
-    return audio
+    return np.ascontiguousarray(audio, dtype=np.float32)
 
 
 def to_probabilities(outputs: np.ndarray, *, outputs_are_logits: Optional[bool] = None) -> np.ndarray:
@@ -151,16 +153,22 @@ def to_probabilities(outputs: np.ndarray, *, outputs_are_logits: Optional[bool] 
     outputs : array, shape (num_labels,) or (1, num_labels)
     outputs_are_logits : bool, optional
         From the model's sidecar when it says; otherwise outputs that are
-        already a distribution (non-negative, summing to 1) are kept and
-        anything else goes through a softmax.
+        already a distribution (non-negative, summing to 1 within the
+        rounding of an int8 softmax) are kept and anything else goes through
+        a softmax.
     """
-    values = np.asarray(outputs, dtype=np.float64).reshape(-1)
     if outputs_are_logits is None:
-        outputs_are_logits = not (values.min() >= 0.0 and abs(values.sum() - 1.0) < 1e-3)
-    if outputs_are_logits:
-        values = np.exp(values - values.max())
-        values /= values.sum()
-    return values.astype(np.float32)
+        outputs_are_logits = not looks_like_distribution(np.asarray(outputs, dtype=np.float64).reshape(-1))
+    if not outputs_are_logits:
+        return np.asarray(outputs, dtype=np.float32).reshape(-1)
+    values = np.asarray(outputs, dtype=np.float64).reshape(-1)
+    values = np.exp(values - values.max())
+    return (values / values.sum()).astype(np.float32)
+
+
+def looks_like_distribution(values: np.ndarray) -> bool:
+    """Non-negative values summing to 1, allowing for int8 quantisation (1/256 per value)."""
+    return bool(values.min() >= 0.0 and abs(values.sum() - 1.0) <= 0.5 * values.size / 256 + 1e-3)
 
 
 class LevelMeter:
@@ -178,10 +186,12 @@ class LevelMeter:
         self._sum_squares = 0.0
         self._count = 0
 
-    def push(self, audio: np.ndarray) -> None:
+    def push(self, audio: np.ndarray, energy: Optional[float] = None) -> None:
+        """Add a chunk; ``energy`` (sum of squares) when the caller has it already."""
         if audio.size == 0:
             return
-        energy = float(np.dot(audio, audio))
+        if energy is None:
+            energy = float(np.dot(audio, audio))
         self._chunks.append((energy, audio.size))
         self._sum_squares += energy
         self._count += audio.size
@@ -215,7 +225,8 @@ class DetectionPolicy:
         self.labels = list(labels)
         self.config = config
         self.window_duration_s = float(window_duration_s)
-        self._history: Deque[np.ndarray] = deque(maxlen=int(config.smoothing_windows))
+        self._history: Deque[np.ndarray] = deque()
+        self._history_sum = np.zeros(len(self.labels), dtype=np.float64)
         self._quiet = np.zeros(len(self.labels), dtype=np.float32)
         self._refractory_until_s = -math.inf
         self._last_fired: Optional[int] = None  # label index that must fall below threshold first
@@ -230,8 +241,12 @@ class DetectionPolicy:
             probabilities = self._quiet  # quiet windows pull the average down
         elif probabilities.shape != self._quiet.shape:
             raise ValueError(f"model gave {probabilities.size} outputs for {len(self.labels)} labels")
+        # Running sum over the last smoothing_windows windows (cheaper than a mean per window).
+        if len(self._history) == self.config.smoothing_windows:
+            self._history_sum -= self._history.popleft()
         self._history.append(probabilities)
-        smoothed = np.mean(self._history, axis=0)
+        self._history_sum += probabilities
+        smoothed = self._history_sum / len(self._history)
         if self._last_fired is not None and smoothed[self._last_fired] < self.config.threshold:
             self._last_fired = None
         if gated:
@@ -247,6 +262,7 @@ class DetectionPolicy:
 
     def reset(self) -> None:
         self._history.clear()
+        self._history_sum[:] = 0.0
         self._refractory_until_s = -math.inf
         self._last_fired = None
 
@@ -377,6 +393,8 @@ class KeywordSpotter:
         self.policy = DetectionPolicy(self.labels, config,
                                       window_duration_s=params.clip_duration_ms / 1000.0)
         self._outputs_are_logits = _outputs_are_logits(getattr(model, "sidecar", None))
+        if self._outputs_are_logits is None:
+            self._outputs_are_logits = self._probe_outputs_are_logits()
         self._frames_until_decision = frames_per_clip
         self.samples_in = 0
         self.decisions = 0
@@ -387,13 +405,21 @@ class KeywordSpotter:
     def push(self, chunk) -> List[Detection]:
         """Push audio at ``input_rate_hz``; return the detections it completed (often none)."""
         audio = as_float_audio(chunk)
+        energy = float(np.dot(audio, audio)) if audio.size else 0.0
+        if not math.isfinite(energy):  # checked before any state changes
+            raise ValueError("audio contains NaN or infinite samples")
         detections: List[Detection] = []
-        for start in range(0, audio.size, self._max_piece_samples):
-            piece = audio[start:start + self._max_piece_samples]
-            self.samples_in += piece.size
-            self._level.push(piece)
-            self._take_rows(self.features.push(piece), detections)
+        if audio.size <= self._max_piece_samples:  # the usual case: one hop or less
+            self._push_piece(audio, energy, detections)
+        else:
+            for start in range(0, audio.size, self._max_piece_samples):
+                self._push_piece(audio[start:start + self._max_piece_samples], None, detections)
         return detections
+
+    def _push_piece(self, piece: np.ndarray, energy: Optional[float], detections: List[Detection]) -> None:
+        self.samples_in += piece.size
+        self._level.push(piece, energy)
+        self._take_rows(self.features.push(piece), detections)
 
     def _take_rows(self, rows: np.ndarray, detections: List[Detection]) -> None:
         # Rows go into the ring up to each decision point, so a decision sees
@@ -410,6 +436,14 @@ class KeywordSpotter:
                 detection = self._decide(self.features.frame_end_time_s(last_frame))
                 if detection is not None:
                     detections.append(detection)
+
+    def _probe_outputs_are_logits(self) -> bool:
+        """Whether the model outputs logits, from its answers to a silent and a noisy window
+        (decided once here rather than guessed at every window)."""
+        shape = self.params.feature_shape
+        probes = (np.zeros(shape, np.float32), np.random.default_rng(0).normal(size=shape).astype(np.float32))
+        return not all(looks_like_distribution(np.asarray(self.model.predict(x), np.float64).reshape(-1))
+                       for x in probes)
 
     def window(self) -> np.ndarray:
         """The model input for the current window: float32[frames, features] (after any resize)."""

@@ -20,7 +20,7 @@ class RecordingModel:
     def __init__(self, params, labels=("a", "b", "c"), answer=None):
         self.frontend_params = params
         self.labels = list(labels)
-        self.sidecar = None
+        self.sidecar = {"output": "probabilities"}  # says so: no probing windows
         self.windows = []
         self.answer = np.full(len(labels), 1.0 / len(labels), np.float32) if answer is None else answer
 
@@ -211,8 +211,32 @@ def test_as_float_audio_scales_int16_and_refuses_bad_audio():
         as_float_audio(np.zeros((5, 2), np.float32))
     with pytest.raises(ValueError, match="int16 or floating"):
         as_float_audio(np.zeros(5, np.int32))
-    with pytest.raises(ValueError, match="NaN"):
-        as_float_audio(np.array([0.0, np.nan], np.float32))
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_non_finite_audio_is_refused_before_any_state_changes(bad):
+    spotter = KeywordSpotter(RecordingModel(MFCC), input_rate_hz=48000)
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        spotter.push(np.array([0.0, bad, 0.1], np.float32))
+    assert spotter.samples_in == 0 and spotter.features.frames_emitted == 0
+
+
+def test_logits_are_recognised_once_and_softmaxed():
+    logits = np.array([2.0, -1.0, 0.5], np.float32)
+    model = RecordingModel(MFCC, answer=logits)
+    model.sidecar = None  # the sidecar does not say: the spotter asks the model twice at start-up
+    spotter = KeywordSpotter(model, input_rate_hz=16000, config=DetectorConfig(threshold=0.5))
+    assert 1 <= len(model.windows) <= 2
+    detections = spotter.push(_speechy_audio(1.0, 16000))
+    expected = np.exp(logits) / np.exp(logits).sum()
+    np.testing.assert_allclose(spotter.last_probabilities, expected, rtol=1e-6)
+    assert [(d.label, round(d.score, 5)) for d in detections] == [("a", round(float(expected[0]), 5))]
+
+
+def test_int8_rounded_softmax_outputs_count_as_probabilities():
+    rounded = np.array([200, 30, 10, 5, 5, 3, 2, 1], np.float64) / 256  # sums to 256/256 minus rounding
+    rounded[0] += 3 / 256
+    assert to_probabilities(rounded).tolist() == rounded.astype(np.float32).tolist()
 
 
 def test_spotter_refuses_a_model_without_frontend_or_labels():

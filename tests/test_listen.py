@@ -352,25 +352,30 @@ def test_delivered_model_finds_test_split_keywords_at_their_times(test_split_cli
     models = _delivered_models()
     if not models:
         pytest.skip("no delivered keyword-spotting model in models/kws/ yet")
-    # The first test-split clip of every word, 2 s apart, with silence between.
-    first_of_label = {}
+    # The first five test-split clips of every word, in split order, 2 s apart, silence between.
+    per_label = {}
     for clip in test_split_clips:
-        first_of_label.setdefault(clip.parent.name, clip)
-    events, audio = [], np.zeros(int((2 * len(first_of_label) + 1) * 16000), np.int16)
-    for k, (label, clip) in enumerate(sorted(first_of_label.items())):
+        if len(per_label.setdefault(clip.parent.name, [])) < 5:
+            per_label[clip.parent.name].append(clip)
+    clips = [clip for group in zip(*per_label.values()) for clip in group]  # words interleaved
+    events, audio = [], np.zeros(int((2 * len(clips) + 1) * 16000), np.int16)
+    for k, clip in enumerate(clips):
         samples, rate_hz = read_wav(clip)
         assert rate_hz == 16000
         start_s = 1.0 + 2.0 * k
         audio[int(start_s * 16000):int(start_s * 16000) + samples.size] = samples
-        events.append((start_s, label))
+        events.append((start_s, clip.parent.name))
     wav = tmp_path / "keywords.wav"
-    write_wav(wav, audio, 16000)
+    write_wav(wav, _at_rate(audio, 48000), 48000)  # as from a USB microphone
     for model in models:
         code, out, err = _run(["--model", model, "--input", wav, "--json"])
         assert code == 0, err
         detections = _detections(out)
-        hits = [any(d["label"] == label and start_s + 0.2 <= d["time_s"] <= start_s + 1.6 for d in detections)
-                for start_s, label in events]
-        # Models are ~90 % accurate on single clips: all but one word found, at most one extra detection.
-        assert sum(hits) >= len(events) - 1, (model.name, detections)
-        assert len(detections) <= len(events) + 1, (model.name, detections)
+        # Every detection lies where a word is: window end from 0.1 s into the clip to 0.8 s after it.
+        spans = [next((k for k, (start_s, _) in enumerate(events) if start_s + 0.1 <= d["time_s"] <= start_s + 1.8),
+                      None) for d in detections]
+        assert None not in spans, (model.name, detections)
+        found = {k for k, d in zip(spans, detections) if d["label"] == events[k][1]}
+        # The delivered models detect ~92 % of test-split clips in a stream (benchmarks/streaming.py).
+        assert len(found) >= 0.8 * len(events), (model.name, len(found), detections)
+        assert len(detections) - len(found) <= 4, (model.name, detections)  # wrong words or repeats
