@@ -1,0 +1,91 @@
+"""The latency tool on every delivered keyword-spotting model: native vs the course's pipeline.
+
+For each model in ``models/kws/`` (or ``--model``), the same runs as
+``python -m pi_runtime.latency --reference --streaming``: 1 s of random 48 kHz
+audio -> resample -> features -> ``invoke()``, natively and through the
+course's ``scipy.signal.resample_poly`` + eager ``tf.signal``, on the same
+clips and the same interpreter; then one live decision (one 100 ms hop pushed
+through the streaming pipeline) against ``invoke()`` alone. One table.
+
+    python -m benchmarks.latency [--runs 100] [--model M ...]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+from pathlib import Path
+from typing import Optional, Sequence
+
+import numpy as np
+
+from pi_runtime.latency import governor_hint, measure_native, measure_reference, measure_streaming
+from pi_runtime.model import load_model
+from pi_runtime.reference import reference_available
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _version(module: str) -> str:
+    try:
+        return __import__(module).__version__
+    except Exception:  # not installed, or no __version__
+        return "-"
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description="Latency of every delivered KWS model, native vs the course's "
+                                                 "pipeline, and the cost of one live decision.")
+    parser.add_argument("--model", action="append", type=Path, help="model(s) (default: models/kws/*)")
+    parser.add_argument("--runs", type=int, default=100, help="timed runs per measurement (default 100)")
+    parser.add_argument("--warmup", type=int, default=5, help="untimed runs first (default 5)")
+    parser.add_argument("--threads", type=int, default=1, help="interpreter threads (default 1)")
+    parser.add_argument("--hop-ms", type=float, default=100.0, help="hop of the streaming decision (default 100)")
+    args = parser.parse_args(argv)
+
+    models = args.model or sorted(p for p in (REPO_ROOT / "models" / "kws").glob("*.tflite*")
+                                  if p.name.endswith((".tflite", ".tflite.zlib")))
+    if not models:
+        print("no model given and none delivered in models/kws/", file=sys.stderr)
+        return 2
+    missing_reference = reference_available()
+    print(f"python {platform.python_version()}, numpy {np.__version__}, ai-edge-litert {_version('ai_edge_litert')}, "
+          f"tensorflow {_version('tensorflow') if not missing_reference else '-'}, "
+          f"scipy {_version('scipy') if not missing_reference else '-'}")
+    print(f"machine: {platform.machine()} {platform.system()}, {os.cpu_count()} CPUs; "
+          f"{governor_hint() or 'CPU governor: performance or not exposed'}")
+    print(f"config: {args.runs} runs + {args.warmup} warm-up, 1 s of random audio at 48 kHz per run, "
+          f"{args.threads} interpreter thread(s), streaming hop {args.hop_ms:g} ms; times in ms")
+    if missing_reference:
+        print(f"reference columns empty: {missing_reference}")
+    print()
+    header = (f"{'model':<20} {'bytes':>6} {'invoke':>7} {'native total':>14} {'course total':>14} "
+              f"{'course/native':>14} {'decision':>9} {'decision/invoke':>16}")
+    print(header)
+    print(f"{'':<20} {'':>6} {'median':>7} {'mean / median':>14} {'mean / median':>14} {'mean / median':>14} "
+          f"{'median':>9} {'(median)':>16}")
+    print("-" * len(header))
+    for path in models:
+        model = load_model(path, num_threads=args.threads)
+        native = measure_native(model, runs=args.runs, warmup=args.warmup)
+        course_cells = (f"{'-':>14}", f"{'-':>14}")
+        if not missing_reference:
+            reference = measure_reference(model, runs=args.runs, warmup=args.warmup)
+            course_cells = (
+                f"{reference.total['mean']:6.2f} / {reference.total['median']:5.2f}",
+                f"{reference.total['mean'] / native.total['mean']:5.0f}x / "
+                f"{reference.total['median'] / native.total['median']:4.0f}x")
+        streaming = measure_streaming(model, runs=args.runs, hop_ms=args.hop_ms)
+        print(f"{path.name:<20} {model.size_bytes:6d} {native.inference['median']:7.3f} "
+              f"{native.total['mean']:6.3f} / {native.total['median']:5.3f} {course_cells[0]:>14} {course_cells[1]:>14} "
+              f"{np.median(streaming.decision_ms):9.3f} {streaming.ratio:15.2f}x")
+    print()
+    print("invoke: invoke() and reading the output (the course's inference latency); totals: from the raw 48 kHz clip "
+          "to the output; decision: one hop pushed through resampler, streaming frontend, feature ring, model and "
+          "policy")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
