@@ -398,6 +398,8 @@ def test_cli_trains_a_keyword_subset_and_reports_limits(toy_data, tmp_path, caps
     assert status == (0 if "PASS: all" in out else 1)
     sidecar = json.loads((tmp_path / "kws_a_go_stop.json").read_text())
     assert sidecar["labels"] == ["go", "stop"]
+    # 2 of the 3 toy words: 1.5x the epochs keeps the full-label run's number of optimiser steps
+    assert sidecar["training"]["config"]["epochs"] == 2
     assert "kws_a_go_stop.tflite.zlib" in (tmp_path / "results.md").read_text()
 
 

@@ -63,7 +63,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.seed is not None:
         config = config.replace(seed=args.seed)
     output_dir = args.output_dir or models_dir() / "kws"
-    suffix = ".tflite.zlib" if config.compress else ".tflite"
     output_path = output_dir / (model_file_stem(args.version, labels, LABELS) + ".tflite")
 
     log(f"version {args.version} ({version.summary}); labels {', '.join(labels)}; data {data_dir}")
@@ -74,17 +73,33 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except (ValueError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    if args.epochs is None and len(labels) < len(LABELS):
+        config = config.replace(epochs=subset_epochs(config.epochs, len(splits.train), args.splits_dir, data_dir))
+        log(f"keyword subset: {config.epochs} epochs, as many optimiser steps as the full-label run")
     command = "python -m train.kws " + " ".join(sys.argv[1:] if argv is None else argv)
     result = train_export_evaluate(config, splits, output_path, feature_backend=args.feature_backend,
                                    latency_runs=args.latency_runs, verbose=not args.quiet,
                                    training_info={"command": command, "version": args.version})
-    print(f"\nkws version {args.version} -> {result.path} ({suffix})")
+    print(f"\nkws version {args.version} ({', '.join(labels)}) -> {result.path}")
     passed = check_limits(limits_for(version, result, labels))
     table = write_results_markdown(output_dir)
     minutes, seconds = divmod(time.perf_counter() - started, 60)
     print(f"results table: {table}")
     print(f"took {int(minutes)} min {seconds:.0f} s (training {result.train_seconds:.0f} s)")
     return 0 if passed else 1
+
+
+def subset_epochs(full_label_epochs: int, subset_train_clips: int, splits_dir: Optional[Path], data_dir: Path) -> int:
+    """Epochs for a keyword subset so that it gets the optimiser steps of the full-label run.
+
+    A subset (go/stop: a quarter of the clips) would otherwise stop after a
+    quarter of the updates, before it converges.
+    """
+    from train.kws.data import read_split, split_file
+
+    split_path = splits_dir / split_file("train").name if splits_dir else split_file("train")
+    all_train_clips = len(read_split(split_path, data_dir, check_exists=False))
+    return max(full_label_epochs, int(round(full_label_epochs * all_train_clips / max(1, subset_train_clips))))
 
 
 if __name__ == "__main__":
