@@ -2,7 +2,7 @@
 (simulated) microphone; overruns reported; bad input refused with clear messages."""
 import io
 import json
-import os
+import re
 import signal
 import subprocess
 import sys
@@ -122,6 +122,31 @@ def test_seconds_option_stops_early(toy_model, tone_stream, tmp_path):
     code, out, err = _run(["--model", toy_model, "--input", wav, "--json", "--seconds", "2.5"])
     assert code == 0 and "2.50 s of audio" in err
     assert [d["label"] for d in _detections(out)] == ["low"]
+
+
+def test_wav_shorter_than_one_window_gives_no_decision(toy_model, tmp_path):
+    wav = tmp_path / "short.wav"
+    write_wav(wav, build_stream([(0.1, "low")], 0.6), 16000)
+    code, out, err = _run(["--model", toy_model, "--input", wav])
+    assert code == 0 and out == "" and "0.60 s of audio" in err and "0 decisions" in err
+
+
+class _Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_status_line_on_a_terminal_shows_level_rate_and_cpu(toy_model, tone_stream, tmp_path, monkeypatch):
+    monkeypatch.setattr(listen, "STATUS_INTERVAL_S", 0.0)
+    wav = tmp_path / "tones.wav"
+    write_wav(wav, tone_stream, 16000)
+    out, err = io.StringIO(), _Terminal()
+    assert listen.main(["--model", str(toy_model), "--input", str(wav)], out=out, err=err) == 0
+    status = [line for line in err.getvalue().split("\r") if line.startswith("level")]
+    assert status and all(re.match(r"level +-?[\d.]+ dBFS \| +[\d.]+ decisions/s \| CPU +[\d.]+% \| "
+                                   r"detections \d+ \| overruns 0", line) for line in status), status
+    assert "\033[K" in err.getvalue()  # cleared before each detection and the summary
+    assert len(out.getvalue().splitlines()) == 4
 
 
 # -- stdin ------------------------------------------------------------------------------------------
