@@ -193,8 +193,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     config = DetectorConfig(hop_ms=args.hop_ms, threshold=args.threshold, smoothing_windows=args.smoothing_windows,
                             refractory_ms=args.refractory_ms, min_level_dbfs=args.min_level_dbfs)
 
-    print(f"python {platform.python_version()}, numpy {np.__version__}, {platform.machine()} {platform.system()}, "
-          f"{os.cpu_count()} CPUs")
+    try:
+        from importlib.metadata import version
+
+        litert = version("ai-edge-litert")
+    except Exception:  # not installed as a distribution (tflite_runtime or tf.lite fallback)
+        litert = "-"
+    print(f"python {platform.python_version()}, numpy {np.__version__}, ai-edge-litert {litert}, "
+          f"{platform.machine()} {platform.system()}, {os.cpu_count()} CPUs")
     print(f"config: {config}")
     stream = build_stream(clips, seed=args.seed)
     up, down = ratio_for(CLIP_RATE_HZ, args.input_rate)
