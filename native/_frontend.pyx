@@ -46,6 +46,20 @@ cdef class FrontendCore:
     def num_frames(self, int64_t num_samples):
         return tmf_frontend_num_frames(self._frontend, num_samples)
 
+    def compute_clip_float32(self, const float[::1] audio, float[:, ::1] out):
+        """audio: float32[samples] -> out float32[rows, cols]; returns a tmf_status."""
+        cdef int status
+        with nogil:
+            status = tmf_frontend_compute_clips(self._frontend, &audio[0], 0, 1, audio.shape[0], &out[0, 0])
+        return status
+
+    def compute_clip_int16(self, const int16_t[::1] audio, float[:, ::1] out):
+        """audio: int16[samples] -> out float32[rows, cols]; returns a tmf_status."""
+        cdef int status
+        with nogil:
+            status = tmf_frontend_compute_clips(self._frontend, &audio[0], 1, 1, audio.shape[0], &out[0, 0])
+        return status
+
     def compute_float32(self, const float[:, ::1] clips, float[:, :, ::1] out):
         """clips: float32[n, samples] -> out float32[n, rows, cols]; returns a tmf_status."""
         cdef int status

@@ -113,24 +113,29 @@ def _sparse_filters(weights: np.ndarray) -> Tuple[np.ndarray, np.ndarray, np.nda
 
 # ---- input checks ------------------------------------------------------------------
 
+_FLOAT32, _INT16 = np.dtype(np.float32), np.dtype(np.int16)
+
+
 def _as_audio(audio: ArrayLike, ndim: int, what: str) -> np.ndarray:
     """Contiguous int16 or float32 array of rank ``ndim`` (see the module docstring)."""
+    if (type(audio) is np.ndarray and audio.ndim == ndim and (audio.dtype is _FLOAT32 or audio.dtype is _INT16)
+            and audio.flags.c_contiguous):
+        return audio  # the common case, kept cheap for streaming
     if type(audio) is not np.ndarray:
         audio = np.asarray(audio)
     dtype = audio.dtype
-    if dtype != np.int16 and dtype != np.float32:
-        if dtype == np.float64:
-            audio = audio.astype(np.float32)
-        else:
-            raise ValueError(f"{what} must be int16 (PCM, scaled by 1/32768) or float32/float64 samples, "
-                             f"got dtype {dtype}")
+    if dtype.kind == "f" and dtype.itemsize in (4, 8):
+        audio = audio.astype(np.float32)  # also native byte order
+    elif dtype.kind == "i" and dtype.itemsize == 2:
+        audio = audio.astype(np.int16)
+    else:
+        raise ValueError(f"{what} must be int16 (PCM, scaled by 1/32768) or float32/float64 samples, "
+                         f"got dtype {dtype}")
     if audio.ndim != ndim:
         shape = "1-D (samples,)" if ndim == 1 else "2-D (clips, samples)"
         hint = " (stereo? mix down or pick a channel first)" if audio.ndim == ndim + 1 else ""
         raise ValueError(f"{what} must be {shape}, got shape {audio.shape}{hint}")
-    if not audio.flags.c_contiguous:
-        audio = np.ascontiguousarray(audio)
-    return audio
+    return np.ascontiguousarray(audio)
 
 
 def fit_to_clip(audio: ArrayLike, num_samples: int) -> np.ndarray:
@@ -244,8 +249,16 @@ class Frontend:
             ``params.resize``.
         """
         audio = _as_audio(audio, 1, "audio")
-        self._check_length(audio.shape[0], "audio")
-        return self._compute_rows(audio[None, :])[0]
+        num_samples = audio.shape[0]
+        self._check_length(num_samples, "audio")
+        out = np.empty(self.output_shape(num_samples), np.float32)
+        if audio.dtype is _INT16:
+            status = self._core.compute_clip_int16(audio, out)
+        else:
+            status = self._core.compute_clip_float32(audio, out)
+        if status != _OK:
+            _raise_for(status, "audio")
+        return out
 
     def compute_batch(self, clips: ArrayLike, num_threads: Optional[int] = None) -> np.ndarray:
         """Features of many clips of equal length, on several threads.
@@ -289,7 +302,7 @@ class Frontend:
     def _compute_rows(self, clips: np.ndarray, out: Optional[np.ndarray] = None) -> np.ndarray:
         if out is None:
             out = np.empty((clips.shape[0],) + self.output_shape(clips.shape[1]), np.float32)
-        if clips.dtype == np.int16:
+        if clips.dtype is _INT16:
             status = self._core.compute_int16(clips, out)
         else:
             status = self._core.compute_float32(clips, out)
@@ -335,7 +348,7 @@ class StreamingFrontend:
         """
         chunk = _as_audio(chunk, 1, "chunk")
         out = np.empty((self._stream.frames_after(chunk.shape[0]), self._num_features), np.float32)
-        if chunk.dtype == np.int16:
+        if chunk.dtype is _INT16:
             produced = self._stream.push_int16(chunk, out)
         else:
             produced = self._stream.push_float32(chunk, out)

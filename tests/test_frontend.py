@@ -310,7 +310,7 @@ def test_compute_rejects_non_finite(value, dtype):
         Frontend(COURSE).compute_batch(np.stack([np.zeros(16000, dtype), audio]), num_threads=2)
 
 
-def test_float64_is_rounded_and_non_contiguous_is_copied():
+def test_float64_is_rounded_and_other_layouts_are_copied():
     frontend = Frontend(COURSE)
     audio = random_clip(COURSE, 8, np.float32)
     expected = frontend.compute(audio)
@@ -320,6 +320,10 @@ def test_float64_is_rounded_and_non_contiguous_is_copied():
     np.testing.assert_array_equal(frontend.compute(strided[::2]), expected)
     fortran = np.asfortranarray(np.stack([audio, audio]))
     np.testing.assert_array_equal(frontend.compute_batch(fortran)[1], expected)
+    np.testing.assert_array_equal(frontend.compute(audio.astype(">f4")), expected)  # byte-swapped
+    pcm = random_clip(COURSE, 9)
+    np.testing.assert_array_equal(frontend.compute(pcm.astype(">i2")), frontend.compute(pcm))
+    np.testing.assert_array_equal(frontend.compute(list(audio.astype(np.float64))), expected)
 
 
 def test_compute_batch_rejects_bad_clips():
