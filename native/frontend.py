@@ -17,12 +17,15 @@ Input audio is 1-D (one clip) or 2-D (clips x samples):
 * any other dtype (int32, int64, bool, object, ...) is refused with a
   ``ValueError``: its scale is ambiguous.
 
-Non-contiguous arrays are copied to contiguous ones; NaN or Inf, stereo /
-wrong rank, and audio shorter than one frame raise ``ValueError``.
+Non-contiguous or byte-swapped arrays and lists are copied; NaN or Inf
+anywhere in the input, stereo / wrong rank, and audio shorter than one frame
+raise ``ValueError``.
 
 The C code (``native/src``) runs with the GIL released; this module builds the
 window, the sparse mel filterbank and the DCT once per ``FrontendParams`` and
-does all validation.
+does all validation.  ``compute_batch`` splits the clips over threads; the
+streaming frames equal the batch frames bit for bit (same per-frame float
+operations whatever the chunking).
 """
 from __future__ import annotations
 
