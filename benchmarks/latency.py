@@ -61,10 +61,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"reference columns empty: {missing_reference}")
     print()
     header = (f"{'model':<20} {'bytes':>6} {'invoke':>7} {'native total':>14} {'course total':>14} "
-              f"{'course/native':>14} {'decision':>9} {'decision/invoke':>16}")
+              f"{'course/native':>14} {'decision':>9} {'of which':>9} {'decision/invoke':>16}")
     print(header)
     print(f"{'':<20} {'':>6} {'median':>7} {'mean / median':>14} {'mean / median':>14} {'mean / median':>14} "
-          f"{'median':>9} {'(median)':>16}")
+          f"{'median':>9} {'features':>9} {'(median)':>16}")
     print("-" * len(header))
     for path in models:
         model = load_model(path, num_threads=args.threads)
@@ -76,14 +76,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 f"{reference.total['mean']:6.2f} / {reference.total['median']:5.2f}",
                 f"{reference.total['mean'] / native.total['mean']:5.0f}x / "
                 f"{reference.total['median'] / native.total['median']:4.0f}x")
-        streaming = measure_streaming(model, runs=args.runs, hop_ms=args.hop_ms)
+        streaming = measure_streaming(model, runs=args.runs, hop_ms=args.hop_ms, warmup=args.warmup)
         print(f"{path.name:<20} {model.size_bytes:6d} {native.inference['median']:7.3f} "
               f"{native.total['mean']:6.3f} / {native.total['median']:5.3f} {course_cells[0]:>14} {course_cells[1]:>14} "
-              f"{np.median(streaming.decision_ms):9.3f} {streaming.ratio:15.2f}x")
+              f"{np.median(streaming.decision_ms):9.3f} {np.median(streaming.features_ms):9.3f} "
+              f"{streaming.ratio:15.2f}x")
     print()
     print("invoke: invoke() and reading the output (the course's inference latency); totals: from the raw 48 kHz clip "
-          "to the output; decision: one hop pushed through resampler, streaming frontend, feature ring, model and "
-          "policy")
+          "to the output;\ndecision: one hop pushed through resampler, streaming frontend, feature ring, model and "
+          "policy; of which features: the native resampler and streaming frontend alone on that hop")
     return 0
 
 
