@@ -195,16 +195,16 @@ static int workspace_init(workspace *ws, const tmf_frontend *fe, int64_t resize_
 /* ---- the per-frame pipeline, `lanes` frames at a time ------------------------ */
 
 /* Samples t .. t+7 of 8 frames (frame f at src + f * step), windowed, stored
- * interleaved at frames[index[k] * 8 + f]. */
-static inline void window_tile8(float *restrict frames, const int *restrict index, const float *restrict src,
-                                size_t step, const float *restrict window)
+ * interleaved at frames[index[k] * lanes + f]. */
+static inline void window_tile8(float *restrict frames, size_t lanes, const int *restrict index,
+                                const float *restrict src, size_t step, const float *restrict window)
 {
     float tile[8][8];
     for (int f = 0; f < 8; f++)
         for (int k = 0; k < 8; k++)
             tile[f][k] = src[(size_t)f * step + (size_t)k] * window[k];
     for (int k = 0; k < 8; k++) {
-        float *restrict dst = frames + (size_t)index[k] * 8;
+        float *restrict dst = frames + (size_t)index[k] * lanes;
         for (int f = 0; f < 8; f++)
             dst[f] = tile[f][k];
     }
@@ -248,9 +248,10 @@ static ALWAYS_INLINE void compute_frames_impl(const tmf_frontend *fe, const work
     /* window the frames straight into the FFT's input, interleaved, zero-padded */
     const size_t step = (size_t)cfg->frame_step_samples;
     int t = 0;
-    if (lanes == 8) { /* 8 x 8 tiles: contiguous loads, a transpose in registers */
+    if (L % 8 == 0) { /* 8 x 8 tiles: contiguous loads, a transpose in registers */
         for (; t + 8 <= frame_length; t += 8)
-            window_tile8(frames, input_index + t, f32 + t, step, window + t);
+            for (size_t f0 = 0; f0 < L; f0 += 8)
+                window_tile8(frames + f0, L, input_index + t, f32 + f0 * step + (size_t)t, step, window + t);
     }
     for (; t < frame_length; t++) {
         float *restrict dst = frames + (size_t)input_index[t] * L;
