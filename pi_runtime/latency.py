@@ -75,49 +75,58 @@ def _clip_samples(params: FrontendParams, input_rate_hz: int) -> int:
     return params.clip_duration_ms * input_rate_hz // 1000
 
 
-def measure_native(model: LoadedModel, *, runs: int = 100, input_rate_hz: int = 48000,
-                   warmup: int = 5, seed: int = 0) -> Timings:
-    """Resample (native) -> features (native) -> ``invoke()``, timed per run.
+def _time_runs(compute_features, model: Optional[LoadedModel], params: FrontendParams, *, runs: int,
+               input_rate_hz: int, warmup: int, seed: int) -> Timings:
+    """Time ``compute_features(clip)`` and the model on it for each random clip.
 
-    Total latency covers everything from the raw 48 kHz clip to the output;
-    inference latency covers ``invoke()`` and reading the output, as the course timed it.
+    Total latency covers everything from the raw clip to the output; inference
+    latency covers ``invoke()`` and reading the output, as the course timed it.
+    Without a model (the course's script allowed that) only the features are
+    timed and inference latency is zero.
     """
-    params = model.frontend_params
-    frontend = Frontend(params)
-    up, down = ratio_for(input_rate_hz, params.sample_rate_hz)
     clips = random_clips(warmup + runs, _clip_samples(params, input_rate_hz), seed)
     inference, total = [], []
     for clip in clips:
         start = time.perf_counter()
-        audio = resample_poly(clip, up, down) if up != down else clip
-        model.set_input(frontend.compute(audio))
+        features = compute_features(clip)
         start_inference = time.perf_counter()
-        model.invoke_raw()
-        model.get_output()
+        if model is not None:
+            model.set_input(features)
+            start_inference = time.perf_counter()
+            model.invoke_raw()
+            model.get_output()
         end = time.perf_counter()
         inference.append(end - start_inference)
         total.append(end - start)
     return Timings(1e3 * np.array(inference[warmup:]), 1e3 * np.array(total[warmup:]))
 
 
-def measure_reference(model: LoadedModel, *, runs: int = 100, input_rate_hz: int = 48000,
-                      warmup: int = 5, seed: int = 0) -> Timings:
+def measure_native(model: Optional[LoadedModel], *, params: Optional[FrontendParams] = None, runs: int = 100,
+                   input_rate_hz: int = 48000, warmup: int = 5, seed: int = 0) -> Timings:
+    """Resample (native) -> features (native) -> ``invoke()``, timed per run.
+
+    ``params`` defaults to the model's frontend; with ``model=None`` only the
+    preprocessing is timed.
+    """
+    params = params or model.frontend_params
+    frontend = Frontend(params)
+    up, down = ratio_for(input_rate_hz, params.sample_rate_hz)
+
+    def features(clip: np.ndarray) -> np.ndarray:
+        return frontend.compute(resample_poly(clip, up, down) if up != down else clip)
+
+    return _time_runs(features, model, params, runs=runs, input_rate_hz=input_rate_hz, warmup=warmup, seed=seed)
+
+
+def measure_reference(model: Optional[LoadedModel], *, params: Optional[FrontendParams] = None, runs: int = 100,
+                      input_rate_hz: int = 48000, warmup: int = 5, seed: int = 0) -> Timings:
     """The course's pipeline (scipy + eager tf.signal) on the same clips and interpreter."""
     from pi_runtime.reference import CoursePipeline
 
-    pipeline = CoursePipeline(model.frontend_params, input_rate_hz=input_rate_hz)
-    clips = random_clips(warmup + runs, _clip_samples(model.frontend_params, input_rate_hz), seed)
-    inference, total = [], []
-    for clip in clips:
-        start = time.perf_counter()
-        model.set_input(pipeline.features(clip))
-        start_inference = time.perf_counter()
-        model.invoke_raw()
-        model.get_output()
-        end = time.perf_counter()
-        inference.append(end - start_inference)
-        total.append(end - start)
-    return Timings(1e3 * np.array(inference[warmup:]), 1e3 * np.array(total[warmup:]))
+    params = params or model.frontend_params
+    pipeline = CoursePipeline(params, input_rate_hz=input_rate_hz)
+    return _time_runs(pipeline.features, model, params, runs=runs, input_rate_hz=input_rate_hz, warmup=warmup,
+                      seed=seed)
 
 
 @dataclass
@@ -268,7 +277,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m pi_runtime.latency",
         description="Inference and total latency of a keyword-spotting model, measured like the course's "
                     "kws_latency.py (random 48 kHz audio -> resample -> features -> invoke), native path.")
-    parser.add_argument("--model", required=True, help="model file (.tflite or .tflite.zlib) with its sidecar")
+    parser.add_argument("--model", help="model file (.tflite or .tflite.zlib) with its sidecar; without it, as with "
+                                        "the course's script, only the preprocessing given by the flags is timed")
     parser.add_argument("--runs", type=int, default=100, help="timed runs (default 100, as the course)")
     parser.add_argument("--warmup", type=int, default=5, help="untimed runs first (default 5)")
     parser.add_argument("--threads", type=int, default=1, help="interpreter threads (default 1, as the course)")
@@ -305,6 +315,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             parser.error(f"--{name.replace('_', '-')} must be >= 1")
     if args.warmup < 0:
         parser.error("--warmup must be >= 0")
+    if args.streaming and args.model is None:
+        parser.error("--streaming needs --model")
     try:
         return _run(args)
     except (ValueError, OSError, ImportError) as error:
@@ -319,11 +331,17 @@ def _run(args: argparse.Namespace) -> int:
         missing = reference_available()
         if missing:
             raise ValueError(f"--reference: {missing}")
-    model = load_for_latency(args)
-    params = model.frontend_params
+    if args.model is None:  # as the course's script without --model: preprocessing only
+        model, params = None, params_from_flags(args)
+    else:
+        model = load_for_latency(args)
+        params = model.frontend_params
     if args.verbose:
-        print(f"model: {model.describe()}")
-        print(f"interpreter: {model.interpreter_name}")
+        if model is None:
+            print("model: none (preprocessing only; inference latency is zero)")
+        else:
+            print(f"model: {model.describe()}")
+            print(f"interpreter: {model.interpreter_name}")
         print(f"frontend: {describe_frontend(params)}")
         print(f"runs: {args.runs} (+{args.warmup} warm-up), random audio at {args.input_rate} Hz, "
               f"{params.clip_duration_ms} ms each")
@@ -331,14 +349,16 @@ def _run(args: argparse.Namespace) -> int:
     if hint:
         print(hint, file=sys.stderr)
 
-    native = measure_native(model, runs=args.runs, input_rate_hz=args.input_rate, warmup=args.warmup, seed=args.seed)
+    native = measure_native(model, params=params, runs=args.runs, input_rate_hz=args.input_rate,
+                            warmup=args.warmup, seed=args.seed)
     if args.reference:
         print("native (Resampler + frontend in C, LiteRT):")
     print_course_lines(native)
     if args.reference:
-        reference = measure_reference(model, runs=args.runs, input_rate_hz=args.input_rate,
+        reference = measure_reference(model, params=params, runs=args.runs, input_rate_hz=args.input_rate,
                                       warmup=args.warmup, seed=args.seed)
-        print("reference (course pipeline: scipy.signal.resample_poly + eager tf.signal, same interpreter):")
+        print("reference (course pipeline: scipy.signal.resample_poly + eager tf.signal"
+              + (", same interpreter):" if model is not None else "):"))
         print_course_lines(reference)
         print("Total latency ratio reference/native: {:.1f}x mean, {:.1f}x median".format(
             reference.total["mean"] / native.total["mean"], reference.total["median"] / native.total["median"]))

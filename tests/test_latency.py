@@ -111,6 +111,15 @@ def test_model_without_sidecar_runs_from_flags(model_without_sidecar, capsys):
     assert COURSE_LINES.search(out)
 
 
+def test_without_a_model_only_the_preprocessing_is_timed(capsys):
+    code, out, err = _run(capsys, "--mfcc", "--runs", "3", "--verbose")
+    assert code == 0, err
+    assert "Inference Latency 0.00ms" in out and COURSE_LINES.search(out)
+    assert "model: none" in out and "mfcc, 16000 Hz" in out
+    with pytest.raises(SystemExit):
+        latency.main(["--streaming"])
+
+
 def test_flags_that_do_not_fit_a_bare_model_are_an_error(model_without_sidecar, capsys):
     # Without --mfcc the course's default is a 32x32 spectrogram: not what this model takes.
     code, out, err = _run(capsys, "--model", model_without_sidecar, "--runs", "2")
