@@ -42,6 +42,9 @@ __all__ = [
     "to_probabilities",
 ]
 
+# Audio rates accepted: anything a sound card or WAV file plausibly has; the
+# bounds catch a sample count or a typo passed as a rate.
+MIN_INPUT_RATE_HZ, MAX_INPUT_RATE_HZ = 1000, 768000
 # Level reported for digital silence (log of zero), low enough to sit below any gate.
 SILENCE_DBFS = -150.0
 
@@ -279,8 +282,9 @@ class StreamingFeatures:
     """
 
     def __init__(self, params: FrontendParams, input_rate_hz: int) -> None:
-        if int(input_rate_hz) != input_rate_hz or input_rate_hz <= 0:
-            raise ValueError(f"input_rate_hz must be a positive integer, got {input_rate_hz!r}")
+        if int(input_rate_hz) != input_rate_hz or not MIN_INPUT_RATE_HZ <= input_rate_hz <= MAX_INPUT_RATE_HZ:
+            raise ValueError(f"input_rate_hz must be an integer between {MIN_INPUT_RATE_HZ} and "
+                             f"{MAX_INPUT_RATE_HZ} Hz, got {input_rate_hz!r}")
         self.params = params
         self.input_rate_hz = int(input_rate_hz)
         if self.input_rate_hz == params.sample_rate_hz:

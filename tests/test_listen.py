@@ -353,6 +353,7 @@ def test_bad_models_are_refused(toy_model, tmp_path):
     (["--hop-ms", "0"], "hop_ms"),
     (["--smoothing-windows", "0"], "smoothing_windows"),
     (["--input-rate", "0"], "--input-rate"),
+    (["--input-rate", "7"], "between 1000 and 768000 Hz"),
 ])
 def test_bad_options_are_refused(toy_model, argv, message):
     code, _, err = _run(["--model", toy_model, "--input", "-"] + argv, b"\x00\x00" * 100)
