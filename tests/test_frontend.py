@@ -142,16 +142,26 @@ def test_random_signals_match_tf(tf, name, dtype):
     assert_matches_reference(ours, expected, params.feature_kind)
 
 
+@pytest.fixture(scope="module")
+def tf_course_mfccs(tf, real_clips):
+    """TF's course MFCCs of the 800 test-split clips (shared by two tests)."""
+    return tf_features(tf, real_clips, COURSE)
+
+
+# The configurations the issue names run on all 800 clips, the extra ones on 100.
+EXTRA_CONFIGS = ("spectrogram_odd", "log_mel_padded_fft")
+
+
 @pytest.mark.realdata
 @pytest.mark.parametrize("name", sorted(CONFIGS))
-def test_real_clips_match_tf(tf, real_clips, name):
+def test_real_clips_match_tf(tf, real_clips, name, request):
     params = CONFIGS[name]
-    clips = real_clips
+    clips = real_clips[:100] if name in EXTRA_CONFIGS else real_clips
     if params.sample_rate_hz == 8000:  # decimate by two; any 8 kHz audio will do for parity
         clips = np.ascontiguousarray(clips[:, ::2])
-        params = params.replace(clip_duration_ms=1000)
     ours = Frontend(params).compute_batch(clips)
-    expected = tf_features(tf, clips, params)
+    expected = (request.getfixturevalue("tf_course_mfccs") if name == "course_mfcc"
+                else tf_features(tf, clips, params))
     assert ours.shape == expected.shape
     assert_matches_reference(ours, expected, params.feature_kind)
 
@@ -361,10 +371,11 @@ def test_fit_to_clip():
 
 
 @pytest.mark.realdata
-def test_classifier_trained_on_tf_features_predicts_the_same_on_native_features(tf, real_clips, test_split_clips):
+def test_classifier_trained_on_tf_features_predicts_the_same_on_native_features(tf_course_mfccs, real_clips,
+                                                                                test_split_clips):
     """A model fitted on tf.signal MFCCs gives the same answers on native MFCCs.
 
-    A linear least-squares classifier over the flattened 49 x 10 MFCCs of the 800
+    A linear (ridge) least-squares classifier over the flattened 49 x 10 MFCCs of the 800
     test-split clips (labels from their folders) stands in for a trained model:
     it is fitted on TF's features, then evaluated on both.  It is deliberately
     overfitted (491 weights per class, 800 clips), so its decisions are sharp and
@@ -372,11 +383,12 @@ def test_classifier_trained_on_tf_features_predicts_the_same_on_native_features(
     """
     labels = sorted({path.parent.name for path in test_split_clips})
     targets = np.eye(len(labels))[[labels.index(path.parent.name) for path in test_split_clips]]
-    reference = tf_features(tf, real_clips, COURSE).reshape(len(real_clips), -1)
+    reference = tf_course_mfccs.reshape(len(real_clips), -1)
     native = Frontend(COURSE).compute_batch(real_clips).reshape(len(real_clips), -1)
     mean, std = reference.mean(axis=0), reference.std(axis=0) + 1e-6
     design = lambda features: np.hstack([(features - mean) / std, np.ones((len(features), 1))])  # noqa: E731
-    weights, *_ = np.linalg.lstsq(design(reference), targets, rcond=None)
+    x = design(reference)
+    weights = np.linalg.solve(x.T @ x + 1e-3 * np.eye(x.shape[1]), x.T @ targets)  # ridge least squares
     scores_reference, scores_native = design(reference) @ weights, design(native) @ weights
     assert (scores_reference.argmax(axis=1) == targets.argmax(axis=1)).mean() > 0.5  # it did learn something
     np.testing.assert_array_equal(scores_native.argmax(axis=1), scores_reference.argmax(axis=1))
