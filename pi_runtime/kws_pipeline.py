@@ -162,11 +162,12 @@ def to_probabilities(outputs: np.ndarray, *, outputs_are_logits: Optional[bool] 
     """
     if outputs_are_logits is None:
         outputs_are_logits = not looks_like_distribution(np.asarray(outputs, dtype=np.float64).reshape(-1))
+    values = np.asarray(outputs, dtype=np.float32).reshape(-1)
     if not outputs_are_logits:
-        return np.asarray(outputs, dtype=np.float32).reshape(-1)
-    values = np.asarray(outputs, dtype=np.float64).reshape(-1)
-    values = np.exp(values - values.max())
-    return (values / values.sum()).astype(np.float32)
+        return values
+    exponentials = np.exp(values - values.max())  # shifted: no overflow, same result
+    exponentials /= exponentials.sum()
+    return exponentials
 
 
 def looks_like_distribution(values: np.ndarray) -> bool:
