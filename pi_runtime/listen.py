@@ -28,7 +28,7 @@ from typing import BinaryIO, Iterator, Optional, Sequence, TextIO
 import numpy as np
 
 from native.ring import AudioRing
-from pi_runtime.kws_pipeline import Decision, Detection, DetectorConfig, KeywordSpotter
+from pi_runtime.kws_pipeline import Detection, DetectorConfig, KeywordSpotter
 from pi_runtime.model import load_model
 from pi_runtime.wav import read_wav
 

@@ -10,7 +10,7 @@ the pipeline (timing, resampling, gating, refractory) are tested everywhere.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List, Sequence, Tuple
+from typing import Sequence, Tuple
 
 import numpy as np
 
@@ -106,7 +106,3 @@ def expected_window(start_s: float, word_s: float = 0.4, clip_s: float = 1.0,
     lies after most of the word and before the word has left the window (plus smoothing)."""
     return start_s + 0.5 * word_s, start_s + clip_s + slack_s
 
-
-def match_detections(detections: List[dict], events: Sequence[Tuple[float, str]]) -> List[Tuple[str, float]]:
-    """(label, time) of each detection; helper for readable assertion messages."""
-    return [(d["label"], round(d["time_s"], 2)) for d in detections]
