@@ -198,6 +198,9 @@ def main(argv=None) -> None:
     parser.add_argument("--warmup", type=int, default=20, help="untimed calls before timing (and at least 0.3 s)")
     parser.add_argument("--rounds", type=int, default=5,
                         help="interleaved timing rounds the runs are split into (spreads bursts of load)")
+    parser.add_argument("--peers", default="all",
+                        help="comma-separated name fragments of the peers to time, e.g. 'numpy' or "
+                             "'numpy,tf.function' (default: all; native and the rfft floor always run)")
     parser.add_argument("--clip", help="16 kHz mono 16-bit WAV of 16000 samples (default: a real clip "
                                        "under $TINYML_DATA_DIR, else seeded noise)")
     args = parser.parse_args(argv)
@@ -226,7 +229,10 @@ def main(argv=None) -> None:
                                       "streaming: one 20 ms hop (320 samples -> 1 frame)")
     cases.append(Case(full, "native (float32 input)", lambda: frontend.compute(audio_f32), args.runs))
     cases.append(Case(full, "native (int16 input)", lambda: frontend.compute(audio), args.runs))
+    wanted = None if args.peers == "all" else [word.strip().lower() for word in args.peers.split(",") if word.strip()]
     for name, function in peers(audio_f32).items():
+        if wanted is not None and not any(word in name.lower() for word in wanted):
+            continue
         slow = name.startswith(("tf.signal eager", "librosa", "python_speech", "kaldi"))
         cases.append(Case(full, name, function, max(20, args.runs // 5) if slow else args.runs))
     import scipy.fft
