@@ -168,6 +168,7 @@ class Reporter:
         self.detections = 0
         self._status_shown = False
         self._last_status = (time.monotonic(), time.process_time(), 0)
+        self._overruns_reported = 0
 
     def detection(self, detection: Detection) -> None:
         self.detections += 1
@@ -177,6 +178,15 @@ class Reporter:
         else:
             print(f"{detection.time_s:9.2f} s  {detection.label:<8s} score {detection.score:.2f}",
                   file=self.out, flush=True)
+
+    def overruns(self, overrun_samples: int, rate_hz: int) -> None:
+        """Warn (stderr) as soon as the ring buffer has dropped audio since the last warning."""
+        if overrun_samples > self._overruns_reported:
+            self._clear_status()
+            print(f"warning: the ring buffer dropped {overrun_samples - self._overruns_reported} samples "
+                  f"({1000 * (overrun_samples - self._overruns_reported) / rate_hz:.0f} ms): processing fell behind "
+                  f"the audio ({overrun_samples} in all)", file=self.err, flush=True)
+            self._overruns_reported = overrun_samples
 
     def status(self, spotter: KeywordSpotter, overrun_samples: int) -> None:
         if not self.show_status:
@@ -286,6 +296,7 @@ def run(args: argparse.Namespace, *, stdin: BinaryIO, out: TextIO, err: TextIO) 
         for chunk in source.chunks():
             for detection in spotter.push(chunk):
                 reporter.detection(detection)
+            reporter.overruns(source.overrun_samples, source.rate_hz)
             reporter.status(spotter, source.overrun_samples)
             if args.seconds is not None and spotter.seconds_in >= args.seconds:
                 break

@@ -280,6 +280,8 @@ def test_microphone_overruns_are_counted_not_hidden(toy_model, tone_stream, monk
     code, _, err = _run(["--model", toy_model, "--buffer-ms", "100", "--seconds", "3", "--device", "0"])
     assert code == 0, err
     assert "43200 samples dropped by the ring buffer, 1 input overflows reported by the audio device" in err
+    # ... and said at once, not only in the summary.
+    assert "warning: the ring buffer dropped 43200 samples (900 ms)" in err.split("summary:")[0]
 
 
 def test_list_devices_and_unknown_device(toy_model, monkeypatch):
