@@ -68,6 +68,7 @@ def main(argv=None) -> int:
     from train.forecast.versions import REFERENCE
 
     data = prepare_data(read_jena_csv(args.csv or find_jena_csv()).every(args.every))
+    _DATA.update(data.parts)
     print(data.describe())
     time_features = () if args.no_time_features else KNOWN_TIME_FEATURES
     persistence = persistence_mae(data)
@@ -81,7 +82,7 @@ def main(argv=None) -> int:
         path = workdir / f"{label.replace('+', '_')}_{seed}.tflite"
         exported = export_forecaster(model, spec, config, data, path)
         evaluation = evaluate_file(exported.path, data)
-        return evaluation["mae"], exported.tflite_bytes, exported.zlib_bytes, evaluation["us_per_forecast"]
+        return evaluation["mae"], exported.tflite_bytes, exported.zlib_bytes, forecast_latency_us(exported.path)
 
     def median_point(results):
         """Median over seeds of (mae, bytes, zlib bytes, us/forecast, train s)."""
@@ -146,6 +147,31 @@ def main(argv=None) -> int:
     return 0
 
 
+LATENCY_WINDOWS = 300
+LATENCY_REPEATS = 7
+
+
+def forecast_latency_us(path) -> float:
+    """Median over LATENCY_REPEATS passes of the mean time of one forecast (normalise, invoke, de-normalise)
+    over the first LATENCY_WINDOWS windows of the test part; one warm-up pass first."""
+    from pi_runtime.forecast import Forecaster, window_rows
+
+    forecaster = Forecaster(path)
+    windows = _DATA["test"]
+    rows = window_rows(windows.inputs[:LATENCY_WINDOWS], windows.timestamps_s[:LATENCY_WINDOWS], forecaster.spec)
+    passes = []
+    for repeat in range(LATENCY_REPEATS + 1):
+        started = time.perf_counter()
+        for window in rows:
+            forecaster.predict_rows(window)
+        if repeat:  # the first pass is the warm-up
+            passes.append((time.perf_counter() - started) / len(rows))
+    return 1e6 * statistics.median(passes)
+
+
+_DATA = {}
+
+
 def pareto_front(points):
     """Indices of points not beaten in both size and error (smaller is better in both)."""
     front = []
@@ -161,10 +187,14 @@ def write_markdown(path, rows, persistence, reference, data, args, elapsed):
     lines = [
         f"# Forecasting benchmark ({data.resolution} record, test part, {args.seeds} seed(s), {elapsed:.0f} s)",
         "",
+        f"`python -m benchmarks.forecast` with {vars(args)}.",
+        "",
         f"Persistence: T {persistence[0]:.3f} degC, RH {persistence[1]:.3f} %. Unconstrained reference "
         f"(float MLP, {reference['tflite_bytes']} B): T {reference['mae_t']:.3f} degC, RH {reference['mae_rh']:.3f} %.",
         "Sizes are the slimmed flatbuffer and its zlib file; * marks the Pareto front (zlib size vs the sum of "
-        "both MAEs relative to persistence).",
+        "both MAEs relative to persistence). us/forecast: one forecast through pi_runtime (normalise, invoke, "
+        f"de-normalise), median of {LATENCY_REPEATS} passes over {LATENCY_WINDOWS} windows, one thread, on the "
+        "machine that trained (shared with other work, so only roughly comparable between rows).",
         "",
         "| model | width | optimisation | bytes | zlib bytes | T MAE | RH MAE | T / persistence | T / reference "
         "| us/forecast | train s |",
