@@ -127,7 +127,7 @@ def _drop_unused_buffers(model) -> None:
         used.update(entry.buffer for entry in model.metadata)
     new_index = {old: new for new, old in enumerate(sorted(used))}
     model.buffers = [buffers[old] if old < len(buffers) else schema.BufferT() for old in sorted(used)]
-    if not model.buffers[0].data is None and len(model.buffers[0].data):
+    if model.buffers[0].data is not None and len(model.buffers[0].data):
         raise ValueError("buffer 0 of a TFLite model must be empty")
     for subgraph in model.subgraphs or []:
         for tensor in subgraph.tensors or []:
