@@ -3,7 +3,7 @@
 ``python -m pi_runtime.listen --model models/kws/kws_a.tflite`` captures the
 default microphone at its native rate (often 48 kHz on a USB microphone) and
 prints every keyword it hears with its time and score. The audio callback only
-writes into a native ring buffer (it never blocks and never allocates); the
+writes into a native ring buffer (it never blocks or waits for the consumer); the
 main thread reads the ring and runs the streaming pipeline of
 :mod:`pi_runtime.kws_pipeline`. Samples dropped because the consumer fell
 behind are counted and reported.
@@ -285,7 +285,11 @@ def run(args: argparse.Namespace, *, stdin: BinaryIO, out: TextIO, err: TextIO) 
                             refractory_ms=args.refractory_ms, min_level_dbfs=args.min_level_dbfs)
     model = load_model(args.model, num_threads=args.threads, require_sidecar=True)
     source = open_source(args, stdin)
-    spotter = KeywordSpotter(model, input_rate_hz=source.rate_hz, config=config)
+    try:
+        spotter = KeywordSpotter(model, input_rate_hz=source.rate_hz, config=config)
+    except ValueError:  # e.g. a WAV file at an implausible rate: release a microphone already opened
+        source.close()
+        raise
     if args.verbose:
         print(f"model: {model.describe()}\ninput: {source.description}\nlabels: {', '.join(spotter.labels)}",
               file=err)
