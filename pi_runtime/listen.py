@@ -123,6 +123,7 @@ class MicrophoneSource:
         self.callback_overflows = 0
         self._chunk_samples = max(1, int(self.rate_hz * chunk_ms / 1000))
         self._poll_s = chunk_ms / 4000.0
+        self._started = False
         try:
             self._stream = sd.InputStream(device=device, samplerate=self.rate_hz, channels=1,
                                           dtype="float32", callback=self._callback)
@@ -140,6 +141,7 @@ class MicrophoneSource:
 
     def chunks(self) -> Iterator[np.ndarray]:
         self._stream.start()
+        self._started = True
         while True:
             chunk = self.ring.read(self._chunk_samples)
             if chunk.size:
@@ -148,7 +150,8 @@ class MicrophoneSource:
                 time.sleep(self._poll_s)
 
     def close(self) -> None:
-        self._stream.stop()
+        if self._started:
+            self._stream.stop()
         self._stream.close()
 
 

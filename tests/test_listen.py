@@ -284,6 +284,14 @@ def test_microphone_overruns_are_counted_not_hidden(toy_model, tone_stream, monk
     assert "warning: the ring buffer dropped 43200 samples (900 ms)" in err.split("summary:")[0]
 
 
+def test_microphone_is_released_when_the_pipeline_cannot_be_built(toy_model, monkeypatch):
+    fake = _fake_sounddevice(np.zeros(4800, np.float32), 800)  # a "device" at 800 Hz: refused
+    monkeypatch.setitem(sys.modules, "sounddevice", fake)
+    code, _, err = _run(["--model", toy_model])
+    assert code == 2 and "between 1000 and 768000 Hz" in err
+    assert fake.streams[0].closed and not fake.streams[0].running
+
+
 def test_list_devices_and_unknown_device(toy_model, monkeypatch):
     monkeypatch.setitem(sys.modules, "sounddevice", _fake_sounddevice(np.zeros(10, np.float32), 48000))
     code, out, _ = _run(["--list-devices"])
