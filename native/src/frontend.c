@@ -38,7 +38,8 @@ typedef struct {
 static const float INT16_SCALE = 1.0f / 32768.0f; /* as tf.audio.decode_wav */
 
 /* Natural log of a positive normal float with the Cephes logf polynomial (the
- * one Eigen's vectorised log, hence TF's, is built on); within ~1 ulp of logf.
+ * one Eigen's vectorised log, hence TF's, is built on); error below 1 ulp
+ * (0.78 ulp worst against a double-precision log over all normal floats).
  * Branch-free so a loop over lanes vectorises (libm's logf does not).  Inf and
  * NaN pass through; callers guarantee x >= FLT_MIN. */
 static inline float log_positive(float x)
@@ -220,9 +221,9 @@ static inline void add_scaled(float *restrict y, float a, const float *restrict 
 
 /* Frames f = 0..lanes-1 start at sample f * frame_step of f32 (or s16); their
  * features go to out + f * num_features.  Inlined with constant `lanes` for full
- * blocks and single frames (compute_frames below): the per-lane loops then become
- * whole vectors with the accumulators kept in registers (and, being inlined, it is
- * compiled for each vector width TMF_WIDE_VECTOR_CLONES asks for). */
+ * blocks and single frames (compute_frames below), so the per-lane loops become
+ * whole vectors; being inlined, it is also compiled for each vector width that
+ * TMF_WIDE_VECTOR_CLONES asks for. */
 #if defined(__GNUC__)
 #define ALWAYS_INLINE inline __attribute__((always_inline))
 #else
