@@ -15,19 +15,21 @@
 #ifndef TINYML_FFT_H
 #define TINYML_FFT_H
 
+#include <limits.h> /* also defines __GLIBC__ on glibc systems (see below) */
 #include <stddef.h>
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-/* On x86-64 Linux with GCC, the hot loops are also compiled for AVX2 and the
- * best copy is picked at load time (plain C, no intrinsics: the compiler just
- * vectorises the same loops 8 floats wide instead of 4).  Other targets (the
- * Pi's NEON included) use the baseline build.  Both copies do the same IEEE
- * operations in the same order (no FMA contraction in ISO C mode), so results
- * do not depend on which one runs.  -DTINYML_NO_CLONES turns this off. */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) && \
+/* On x86-64 with GCC and glibc (whose ifuncs target_clones needs), the hot
+ * loops are also compiled for AVX2 and the best copy is picked at load time
+ * (plain C, no intrinsics: the compiler vectorises the same loops 8 floats wide
+ * instead of 4).  Other targets (the Pi's NEON included) use the baseline build.
+ * Both copies do the same IEEE operations in the same order (no FMA contraction
+ * in ISO C mode), so results do not depend on which one runs.
+ * -DTINYML_NO_CLONES turns this off. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__GLIBC__) && \
     !defined(TINYML_NO_CLONES)
 #define TMF_WIDE_VECTOR_CLONES __attribute__((target_clones("avx2", "default")))
 #else
