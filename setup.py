@@ -18,6 +18,7 @@ import sys
 from glob import glob
 
 from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
 
 ONLY = [name for name in os.environ.get("TINYML_EXTENSIONS", "").split(",") if name]
 DEBUG_BUILD = os.environ.get("TINYML_DEBUG_BUILD", "") not in ("", "0")
@@ -61,4 +62,27 @@ def _extensions():
     return cythonize(extensions, compiler_directives=directives, force=DEBUG_BUILD)
 
 
-setup(ext_modules=_extensions())
+class BuildExtRebuildingOnModeChange(build_ext):
+    """Rebuild everything when switching between debug and release builds.
+
+    Without this, a release build right after a debug build keeps the
+    sanitizer binaries, which are newer than their sources."""
+
+    MODE_FILE = os.path.join("build", "tinyml-build-mode")
+
+    def run(self):
+        mode = "debug" if DEBUG_BUILD else "release"
+        try:
+            with open(self.MODE_FILE) as f:
+                previous = f.read().strip()
+        except OSError:
+            previous = None
+        if previous is not None and previous != mode:
+            self.force = True
+        super().run()
+        os.makedirs(os.path.dirname(self.MODE_FILE), exist_ok=True)
+        with open(self.MODE_FILE, "w") as f:
+            f.write(mode)
+
+
+setup(ext_modules=_extensions(), cmdclass={"build_ext": BuildExtRebuildingOnModeChange})
