@@ -403,6 +403,34 @@ def test_cli_trains_a_keyword_subset_and_reports_limits(toy_data, tmp_path, caps
     assert "kws_a_go_stop.tflite.zlib" in (tmp_path / "results.md").read_text()
 
 
+def test_cli_keyword_subset_with_an_unknown_class(toy_data, tmp_path, capsys, monkeypatch):
+    from train.kws import __main__ as cli
+    from train.kws import versions
+
+    folder, splits_dir = toy_data
+    monkeypatch.setitem(versions.VERSIONS, "a", versions.Version(
+        "a", toy_config(epochs=1), max_size_kb=25, summary="toy"))
+    status = cli.main(["--version", "a", "--keywords", "go,stop", "--unknown", "--data-dir", str(folder),
+                       "--splits-dir", str(splits_dir), "--output-dir", str(tmp_path), "--latency-runs", "2",
+                       "--quiet"])
+    out = capsys.readouterr().out
+    sidecar = json.loads((tmp_path / "kws_a_go_stop.json").read_text())
+    assert sidecar["labels"] == ["go", "stop", "_unknown_"]
+    assert sidecar["results"]["test_clips"] == 6 and sidecar["results"]["keyword_clips"] == 4
+    assert "test accuracy (go/stop clips)" in out and ">= 99" in out
+    assert status == (0 if "PASS: all" in out else 1)
+
+
+def test_unknown_class_collects_the_other_words(toy_data):
+    folder, splits_dir = toy_data
+    clips = load_split("val", data_dir=folder, labels=("go",), unknown_label="_unknown_",
+                       split_path=splits_dir / "kws_val_split.txt")
+    assert clips.labels == ("go", "_unknown_") and len(clips) == 6
+    assert sorted(clips.label_ids.tolist()) == [0, 0, 1, 1, 1, 1]
+    with pytest.raises(ValueError, match="already one of the labels"):
+        load_clips(clips.paths, ("go", "stop"), unknown_label="stop")
+
+
 def test_cli_reports_bad_keywords_without_a_traceback(capsys):
     from train.kws import __main__ as cli
 

@@ -24,6 +24,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", required=True, choices=sorted(VERSIONS), help="which deliverable to train")
     parser.add_argument("--keywords", default=None,
                         help="comma-separated subset of the labels to train on, e.g. go,stop (default: all eight)")
+    parser.add_argument("--unknown", action="store_true",
+                        help="with --keywords: add an _unknown_ class trained on the clips of the other words, so "
+                             "the model rejects them (accuracy is then reported on the keyword clips, an unknown "
+                             "prediction counting as an error)")
     parser.add_argument("--data-dir", type=Path, default=None,
                         help="folder holding mini_speech_commands/ (default: $TINYML_DATA_DIR or ~/.cache/tinyml-pi; "
                              "downloaded there when absent)")
@@ -42,10 +46,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
-    from train.kws.data import LABELS, ensure_dataset, load_split, parse_keywords, split_file
+    from train.kws.data import LABELS, UNKNOWN_LABEL, ensure_dataset, load_split, parse_keywords, split_file
     from train.kws.results import write_results_markdown
     from train.kws.training import Splits, log, train_export_evaluate
-    from train.kws.versions import VERSIONS, limits_for, model_file_stem
+    from train.kws.versions import VERSIONS, config_for, limits_for, model_file_stem
     from train.paths import models_dir
     from train.toolbox.limits import check_limits
 
@@ -57,7 +61,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     version = VERSIONS[args.version]
-    config = version.config
+    config = config_for(version, labels)
     if args.epochs is not None:
         config = config.replace(epochs=args.epochs)
     if args.seed is not None:
@@ -67,13 +71,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     log(f"version {args.version} ({version.summary}); labels {', '.join(labels)}; data {data_dir}")
     try:
+        if args.unknown and len(labels) == len(LABELS):
+            raise ValueError("--unknown needs --keywords (with all eight words there is no other word)")
         splits = Splits(*(load_split(name, data_dir=data_dir, labels=labels, progress=not args.quiet,
+                                     unknown_label=UNKNOWN_LABEL if args.unknown else None,
                                      split_path=args.splits_dir / split_file(name).name if args.splits_dir else None)
                           for name in ("train", "val", "test")))
     except (ValueError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    if args.epochs is None and len(labels) < len(LABELS):
+    if args.epochs is None and len(labels) < len(LABELS) and config.epochs == version.config.epochs:
         config = config.replace(epochs=subset_epochs(config.epochs, len(splits.train), args.splits_dir, data_dir))
         log(f"keyword subset: {config.epochs} epochs, as many optimiser steps as the full-label run")
     command = "python -m train.kws " + " ".join(sys.argv[1:] if argv is None else argv)
@@ -81,7 +88,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                                    latency_runs=args.latency_runs, verbose=not args.quiet,
                                    training_info={"command": command, "version": args.version})
     print(f"\nkws version {args.version} ({', '.join(labels)}) -> {result.path}")
-    passed = check_limits(limits_for(version, result, labels))
+    passed = check_limits(limits_for(version, result, splits.labels))
     table = write_results_markdown(output_dir)
     minutes, seconds = divmod(time.perf_counter() - started, 60)
     print(f"results table: {table}")

@@ -29,6 +29,8 @@ LISTING_SHA256 = "56d67d680cfbe969316da6fc0901365b578a11cd61f0646f116bff098af591
 NUM_CLIPS = 8000
 
 LABELS: Tuple[str, ...] = ("down", "go", "left", "no", "right", "stop", "up", "yes")
+# Class of the clips of the words outside a keyword subset, when a subset model is trained to reject them.
+UNKNOWN_LABEL = "_unknown_"
 SAMPLE_RATE_HZ = 16000
 CLIP_LENGTH_SAMPLES = 16000
 SPLITS_DIR = Path(__file__).resolve().parent.parent / "splits"
@@ -157,25 +159,39 @@ def read_clip(path: Path, num_samples: int = CLIP_LENGTH_SAMPLES) -> np.ndarray:
 
 
 def load_clips(paths: Sequence[Path], labels: Sequence[str] = LABELS,
-               num_samples: int = CLIP_LENGTH_SAMPLES, progress: bool = False) -> ClipSet:
-    """Read ``paths`` whose label is in ``labels`` (others are skipped) into a :class:`ClipSet`."""
+               num_samples: int = CLIP_LENGTH_SAMPLES, progress: bool = False,
+               unknown_label: Optional[str] = None) -> ClipSet:
+    """Read ``paths`` whose label is in ``labels`` into a :class:`ClipSet`.
+
+    Clips of other words are skipped, or, with ``unknown_label``, kept as one
+    extra class of that name (appended after ``labels``).
+    """
     labels = tuple(labels)
-    kept = [Path(path) for path in paths if label_of(path) in labels]
+    if unknown_label is not None:
+        if unknown_label in labels:
+            raise ValueError(f"the unknown class {unknown_label!r} is already one of the labels")
+        kept = [Path(path) for path in paths]
+        labels = labels + (unknown_label,)
+    else:
+        kept = [Path(path) for path in paths if label_of(path) in labels]
     audio = np.zeros((len(kept), num_samples), dtype=np.int16)
     for row, path in enumerate(_progress(kept, "reading clips", progress)):
         audio[row] = read_clip(path, num_samples)
-    label_ids = np.array([labels.index(label_of(path)) for path in kept], dtype=np.int32)
+    label_ids = np.array([labels.index(label_of(path)) if label_of(path) in labels else len(labels) - 1
+                          for path in kept], dtype=np.int32)
     return ClipSet(audio=audio, label_ids=label_ids, labels=labels, paths=kept)
 
 
 def load_split(name: str, *, data_dir: Optional[Path] = None, labels: Sequence[str] = LABELS,
-               split_path: Optional[Path] = None, progress: bool = False) -> ClipSet:
-    """The clips of split ``name`` (``train``/``val``/``test``) restricted to ``labels``."""
+               split_path: Optional[Path] = None, progress: bool = False,
+               unknown_label: Optional[str] = None) -> ClipSet:
+    """The clips of split ``name`` (``train``/``val``/``test``) restricted to ``labels``
+    (or, with ``unknown_label``, the other words as one extra class)."""
     folder = Path(data_dir) if data_dir is not None else default_data_dir()
     split_path = split_path if split_path is not None else split_file(name)
     paths = read_split(split_path, folder)
-    clips = load_clips(paths, labels, progress=progress)
-    if len(clips) == 0:
+    clips = load_clips(paths, labels, progress=progress, unknown_label=unknown_label)
+    if len(clips) == 0 or not np.isin(np.arange(len(labels)), clips.label_ids).any():
         raise ValueError(f"{split_path} lists no clips of the labels {', '.join(labels)}")
     return clips
 

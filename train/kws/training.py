@@ -15,7 +15,7 @@ import numpy as np
 
 from native.params import FrontendParams
 from train.kws.augment import AugmentConfig, augment_audio, mask_features
-from train.kws.data import ClipSet
+from train.kws.data import UNKNOWN_LABEL, ClipSet
 from train.kws.features import compute_features
 
 
@@ -89,6 +89,8 @@ class RunResult:
     ----------
     path : the delivered model file
     accuracy : on the test clips, through ``load_model`` (0..1)
+    keyword_accuracy : on the test clips of the keywords only (equals ``accuracy`` without an
+        unknown class); a keyword clip classified as unknown counts as an error
     val_accuracy : of the selected checkpoint (Keras, float), used for model selection
     size_bytes : bytes of the delivered file; ``tflite_bytes`` / ``zlib_bytes`` both forms
     sparsity : fraction of zero kernel weights in the exported file
@@ -110,6 +112,8 @@ class RunResult:
     num_test_clips: int
     best_epoch: int
     parameters: int
+    keyword_accuracy: float = float("nan")
+    num_keyword_clips: int = 0
 
     def to_dict(self) -> Dict[str, Any]:
         out = asdict(self)
@@ -195,6 +199,8 @@ def fit(config: RunConfig, splits: Splits, train_features: np.ndarray, val_featu
     steps_per_epoch = int(np.ceil(len(splits.train) / config.batch_size))
     callbacks = []
     pruning = config.final_sparsity > 0
+    say(f"model {config.model} alpha={config.alpha}: {model.count_params()} parameters"
+        + (f", pruning to {config.final_sparsity:.0%}" if pruning else ""))
     if pruning:
         model, callbacks = prune_low_magnitude(
             model, final_sparsity=config.final_sparsity, initial_sparsity=config.initial_sparsity,
@@ -203,8 +209,6 @@ def fit(config: RunConfig, splits: Splits, train_features: np.ndarray, val_featu
     schedule = keras.optimizers.schedules.CosineDecay(config.learning_rate, steps_per_epoch * config.epochs, alpha=0.01)
     model.compile(optimizer=keras.optimizers.Adam(schedule),
                   loss=_loss(len(splits.labels), config.label_smoothing), metrics=["accuracy"])
-    say(f"model {config.model} alpha={config.alpha}: {model.count_params()} parameters"
-        + (f", pruning to {config.final_sparsity:.0%}" if pruning else ""))
     # Model selection only once the masks are final (a denser checkpoint would be a different model).
     first_selectable_epoch = int(np.ceil(config.pruning_end_fraction * config.epochs)) if pruning else 0
     best_val, best_epoch, best_weights = -1.0, -1, None
@@ -303,28 +307,38 @@ def export_and_evaluate(model, config: RunConfig, labels, output_path: Path, *, 
                             sidecar=sidecar)
     say(f"exported {exported.path} ({exported.size_bytes} bytes; .tflite {exported.tflite_bytes}, "
         f"zlib {exported.zlib_bytes})")
-    accuracy = evaluate_file(exported.path, test_features, test_label_ids)
+    predictions = predict_file(exported.path, test_features)
+    test_label_ids = np.asarray(test_label_ids)
+    accuracy = float(np.mean(predictions == test_label_ids))
+    keywords = test_label_ids != labels.index(UNKNOWN_LABEL) if UNKNOWN_LABEL in labels else np.ones(len(test_label_ids), bool)
+    keyword_accuracy = float(np.mean(predictions[keywords] == test_label_ids[keywords])) if keywords.any() else float("nan")
     inference_ms, total_ms = measure_latency(exported.path, runs=latency_runs)
-    say(f"test accuracy {accuracy:.2%} on {len(test_label_ids)} clips; inference {inference_ms['mean']:.3f} ms, "
-        f"total {total_ms['mean']:.2f} ms (mean of {latency_runs})")
+    say(f"test accuracy {accuracy:.2%} on {len(test_label_ids)} clips"
+        + (f" ({keyword_accuracy:.2%} on the {int(keywords.sum())} keyword clips)" if not keywords.all() else "")
+        + f"; inference {inference_ms['mean']:.3f} ms, total {total_ms['mean']:.2f} ms (mean of {latency_runs})")
     result = RunResult(path=exported.path, accuracy=accuracy, val_accuracy=float("nan"),
                        size_bytes=exported.size_bytes, tflite_bytes=exported.tflite_bytes,
                        zlib_bytes=exported.zlib_bytes, sparsity=weight_sparsity(exported.path),
                        inference_ms=inference_ms, total_ms=total_ms, train_seconds=0.0, run_seconds=0.0,
-                       num_test_clips=len(test_label_ids), best_epoch=-1, parameters=int(model.count_params()))
+                       num_test_clips=len(test_label_ids), best_epoch=-1, parameters=int(model.count_params()),
+                       keyword_accuracy=keyword_accuracy, num_keyword_clips=int(keywords.sum()))
     _update_results(result)
     return result
 
 
-def evaluate_file(model_path: Path, features: np.ndarray, label_ids: np.ndarray) -> float:
-    """Accuracy (0..1) of the exported model on ``features`` (float32[n, frames, features])."""
+def predict_file(model_path: Path, features: np.ndarray) -> np.ndarray:
+    """Class ids (int[n]) the exported model predicts for ``features`` (float32[n, frames, features])."""
     from pi_runtime.model import load_model
 
-    loaded = load_model(model_path, num_threads=1)
-    if len(label_ids) == 0:
+    if len(features) == 0:
         raise ValueError("no clips to evaluate on")
-    predictions = np.array([int(np.argmax(loaded.predict(example))) for example in features])
-    return float(np.mean(predictions == np.asarray(label_ids)))
+    loaded = load_model(model_path, num_threads=1)
+    return np.array([int(np.argmax(loaded.predict(example))) for example in features])
+
+
+def evaluate_file(model_path: Path, features: np.ndarray, label_ids: np.ndarray) -> float:
+    """Accuracy (0..1) of the exported model on ``features`` (float32[n, frames, features])."""
+    return float(np.mean(predict_file(model_path, features) == np.asarray(label_ids)))
 
 
 def measure_latency(model_path: Path, *, runs: int = 100) -> Tuple[Dict[str, float], Dict[str, float]]:
@@ -348,6 +362,8 @@ def _update_results(result: RunResult) -> None:
     sidecar["results"] = {
         "test_accuracy": round(result.accuracy, 5),
         "test_clips": result.num_test_clips,
+        "keyword_accuracy": None if result.keyword_accuracy != result.keyword_accuracy else round(result.keyword_accuracy, 5),
+        "keyword_clips": result.num_keyword_clips,
         "val_accuracy": None if result.val_accuracy != result.val_accuracy else round(result.val_accuracy, 5),
         "size_bytes": result.size_bytes,
         "tflite_bytes": result.tflite_bytes,
