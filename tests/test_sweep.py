@@ -94,8 +94,8 @@ def _row(**values):
 
 def test_strategy_effects_compare_rows_that_differ_in_one_factor_only():
     rows = [_row(), _row(final_sparsity=0.5, accuracy=0.88, zlib_bytes=400),
-            _row(quantization="none", accuracy=0.91, tflite_bytes=4000, zlib_bytes=3600, inference_ms_mean=2.0),
-            _row(alpha=0.125, accuracy=0.85, tflite_bytes=500, zlib_bytes=420, inference_ms_mean=0.5)]
+            _row(quantization="none", accuracy=0.91, tflite_bytes=4000, zlib_bytes=3600, inference_ms_median=2.0),
+            _row(alpha=0.125, accuracy=0.85, tflite_bytes=500, zlib_bytes=420, inference_ms_median=0.5)]
     effects = {e["strategy"]: e for e in sweep.strategy_effects(rows)}
     quant = effects["full int8 quantisation (vs float)"]
     assert quant["pairs"] == 1 and quant["accuracy_change_pp"] == pytest.approx(-1.0)
