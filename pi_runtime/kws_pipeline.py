@@ -3,10 +3,12 @@
 The live path, shared by ``pi_runtime.listen``, the tests and the benchmarks::
 
     audio chunk (any rate, int16 or float32)
-      -> native Resampler (streaming, to the model's rate)
-      -> native StreamingFrontend (only the frames that became ready)
-      -> native RowRing (the last clip's worth of feature rows)
-      -> model, every hop (e.g. 100 ms)
+      -> native FeatureStream, one call per chunk:
+           Resampler (streaming, to the model's rate)
+           -> StreamingFrontend (only the frames that became ready)
+           -> ring of the last clip's worth of feature rows
+      -> model, every hop (e.g. 100 ms), the window written into its input
+
       -> DetectionPolicy: energy gate, posterior smoothing, threshold, refractory
       -> Detection(label, score, time_s)
 
@@ -24,10 +26,10 @@ from typing import Callable, Deque, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from native.feature_stream import FeatureStream, energy as _energy
 from native.frontend import StreamingFrontend
 from native.params import FrontendParams
 from native.resample import Resampler, ratio_for
-from native.ring import RowRing
 
 __all__ = [
     "DetectorConfig",
@@ -47,6 +49,7 @@ __all__ = [
 MIN_INPUT_RATE_HZ, MAX_INPUT_RATE_HZ = 1000, 768000
 # Level reported for digital silence (log of zero), low enough to sit below any gate.
 SILENCE_DBFS = -150.0
+_FLOAT32 = np.dtype(np.float32)
 
 
 @dataclass(frozen=True)
@@ -136,6 +139,8 @@ def as_float_audio(chunk) -> np.ndarray:
     anything else. NaN and infinities are checked by :meth:`KeywordSpotter.push`
     (from the energy it computes anyway).
     """
+    if type(chunk) is np.ndarray and chunk.dtype is _FLOAT32 and chunk.ndim == 1 and chunk.flags.c_contiguous:
+        return chunk  # the live path's usual chunk: nothing to do
     audio = np.asarray(chunk)
     if audio.ndim == 2 and audio.shape[1] == 1:
         audio = audio[:, 0]
@@ -170,6 +175,15 @@ def to_probabilities(outputs: np.ndarray, *, outputs_are_logits: Optional[bool] 
     return exponentials
 
 
+def _softmax(values: np.ndarray) -> np.ndarray:
+    """Softmax of float32 logits: :func:`to_probabilities`' arithmetic in fewer calls (a new array)."""
+    values = values.reshape(-1)
+    exponentials = values - values.max()  # shifted: no overflow, same result
+    np.exp(exponentials, out=exponentials)
+    exponentials /= exponentials.sum()
+    return exponentials
+
+
 def looks_like_distribution(values: np.ndarray) -> bool:
     """Non-negative values summing to 1, allowing for int8 quantisation (1/256 per value)."""
     return bool(values.min() >= 0.0 and abs(values.sum() - 1.0) <= 0.5 * values.size / 256 + 1e-3)
@@ -196,9 +210,15 @@ class LevelMeter:
             return
         if energy is None:
             energy = float(np.dot(audio, audio))
-        self._chunks.append((energy, audio.size))
+        self.add(energy, audio.size)
+
+    def add(self, energy: float, num_samples: int) -> None:
+        """Add a chunk of ``num_samples`` samples by its energy (sum of squares)."""
+        if num_samples == 0:
+            return
+        self._chunks.append((energy, num_samples))
         self._sum_squares += energy
-        self._count += audio.size
+        self._count += num_samples
         # Drop whole chunks while the rest still covers the window.
         while self._chunks and self._count - self._chunks[0][1] >= self.window_samples:
             energy, size = self._chunks.popleft()
@@ -271,6 +291,13 @@ class DetectionPolicy:
         self._last_fired = None
 
 
+def _checked_input_rate(input_rate_hz) -> int:
+    if int(input_rate_hz) != input_rate_hz or not MIN_INPUT_RATE_HZ <= input_rate_hz <= MAX_INPUT_RATE_HZ:
+        raise ValueError(f"input_rate_hz must be an integer between {MIN_INPUT_RATE_HZ} and "
+                         f"{MAX_INPUT_RATE_HZ} Hz, got {input_rate_hz!r}")
+    return int(input_rate_hz)
+
+
 class StreamingFeatures:
     """Resampler and streaming frontend: input audio in, new feature rows out.
 
@@ -283,11 +310,8 @@ class StreamingFeatures:
     """
 
     def __init__(self, params: FrontendParams, input_rate_hz: int) -> None:
-        if int(input_rate_hz) != input_rate_hz or not MIN_INPUT_RATE_HZ <= input_rate_hz <= MAX_INPUT_RATE_HZ:
-            raise ValueError(f"input_rate_hz must be an integer between {MIN_INPUT_RATE_HZ} and "
-                             f"{MAX_INPUT_RATE_HZ} Hz, got {input_rate_hz!r}")
         self.params = params
-        self.input_rate_hz = int(input_rate_hz)
+        self.input_rate_hz = _checked_input_rate(input_rate_hz)
         if self.input_rate_hz == params.sample_rate_hz:
             self._resampler = None
         else:
@@ -383,15 +407,26 @@ class KeywordSpotter:
         self.labels = list(labels)
         self.config = config
         self.on_decision = on_decision
-        self.features = StreamingFeatures(params, input_rate_hz)
-        self.input_rate_hz = self.features.input_rate_hz
+        self.input_rate_hz = _checked_input_rate(input_rate_hz)
 
         frames_per_clip = params.num_frames(params.clip_length_samples)
         self.window_shape = (frames_per_clip, params.num_features)
         self._resize = None if params.resize is None else _BilinearResize(self.window_shape, params.resize)
-        self._ring = RowRing(frames_per_clip, params.num_features)
         self.hop_frames = max(1, int(round(config.hop_ms / params.frame_step_ms)))
         self.hop_s = self.hop_frames * params.frame_step_samples / params.sample_rate_hz
+        # A resize needs the whole window, so the stream gives plain frames and
+        # each window is resized before it goes to the model.
+        self.features = FeatureStream(params if params.resize is None else params.replace(resize=None),
+                                      self.input_rate_hz, frames_per_clip, self.hop_frames)
+        # The window is written straight into the model's input buffer (no copy
+        # per hop) unless it is resized first.
+        self._model_input = np.zeros(getattr(model, "input_shape", self.window_shape), np.float32)
+        if self._resize is None and self._model_input.size == frames_per_clip * params.num_features:
+            self._window = self._model_input.reshape(self.window_shape)
+        else:
+            self._window = np.zeros(self.window_shape, np.float32)
+        self._push_audio = self.features.push_float32          # per-hop calls, bound once
+        self._next_window = self.features.next_window_unchecked
         # Push audio in pieces of at most one hop so the level meter follows the stream closely.
         self._max_piece_samples = max(1, int(round(self.hop_s * self.input_rate_hz)))
         self._level = LevelMeter(params.clip_length_samples * self.input_rate_hz // params.sample_rate_hz)
@@ -400,7 +435,6 @@ class KeywordSpotter:
         self._outputs_are_logits = _outputs_are_logits(getattr(model, "sidecar", None))
         if self._outputs_are_logits is None:
             self._outputs_are_logits = self._probe_outputs_are_logits()
-        self._frames_until_decision = frames_per_clip
         self.samples_in = 0
         self.decisions = 0
         self.invocations = 0
@@ -410,37 +444,30 @@ class KeywordSpotter:
     def push(self, chunk) -> List[Detection]:
         """Push audio at ``input_rate_hz``; return the detections it completed (often none)."""
         audio = as_float_audio(chunk)
-        energy = float(np.dot(audio, audio)) if audio.size else 0.0
-        if not math.isfinite(energy):  # checked before any state changes
-            raise ValueError("audio contains NaN or infinite samples")
         detections: List[Detection] = []
         if audio.size <= self._max_piece_samples:  # the usual case: one hop or less
-            self._push_piece(audio, energy, detections)
+            self._push_piece(audio, detections)
         else:
+            if not math.isfinite(_energy(audio)):  # checked before any state changes
+                raise ValueError("audio contains NaN or infinite samples")
             for start in range(0, audio.size, self._max_piece_samples):
-                self._push_piece(audio[start:start + self._max_piece_samples], None, detections)
+                self._push_piece(audio[start:start + self._max_piece_samples], detections)
         return detections
 
-    def _push_piece(self, piece: np.ndarray, energy: Optional[float], detections: List[Detection]) -> None:
+    def _push_piece(self, piece: np.ndarray, detections: List[Detection]) -> None:
+        # One native call: NaN check and energy, resampling, new frames (raises before any change).
+        energy = self._push_audio(piece)
         self.samples_in += piece.size
-        self._level.push(piece, energy)
-        self._take_rows(self.features.push(piece), detections)
-
-    def _take_rows(self, rows: np.ndarray, detections: List[Detection]) -> None:
-        # Rows go into the ring up to each decision point, so a decision sees
+        self._level.add(energy, piece.size)
+        # Frames go into the window up to each decision point, so a decision sees
         # exactly the window ending at its frame, however the audio was chunked.
-        taken = 0
-        while taken < rows.shape[0]:
-            count = min(rows.shape[0] - taken, self._frames_until_decision)
-            self._ring.push(rows[taken:taken + count])
-            taken += count
-            self._frames_until_decision -= count
-            if self._frames_until_decision == 0:
-                self._frames_until_decision = self.hop_frames
-                last_frame = self.features.frames_emitted - (rows.shape[0] - taken) - 1
-                detection = self._decide(self.features.frame_end_time_s(last_frame))
-                if detection is not None:
-                    detections.append(detection)
+        while True:
+            last_frame = self._next_window(self._window)
+            if last_frame < 0:
+                return
+            detection = self._decide(self.features.frame_end_time_s(last_frame))
+            if detection is not None:
+                detections.append(detection)
 
     def _probe_outputs_are_logits(self) -> bool:
         """Whether the model outputs logits, from its answers to a silent and a noisy window
@@ -451,18 +478,23 @@ class KeywordSpotter:
                        for x in probes)
 
     def window(self) -> np.ndarray:
-        """The model input for the current window: float32[frames, features] (after any resize)."""
-        window = self._ring.snapshot()
-        return window if self._resize is None else self._resize(window)
+        """The model input of the last decision: float32[frames, features] (after any resize)."""
+        return self._window.copy() if self._resize is None else self._resize(self._window)
 
     def _decide(self, time_s: float) -> Optional[Detection]:
         self.decisions += 1
         level_dbfs = self._level.level_dbfs
         probabilities = None
-        if not self.policy.is_gated(level_dbfs):
-            outputs = self.model.predict(self.window())
+        if level_dbfs >= self.config.min_level_dbfs:  # the energy gate (DetectionPolicy.is_gated)
+            model_input = self._model_input
+            if self._resize is not None:
+                model_input = self._resize(self._window)
+            outputs = self.model.predict(model_input)
             self.invocations += 1
-            probabilities = to_probabilities(outputs, outputs_are_logits=self._outputs_are_logits)
+            if self._outputs_are_logits:
+                probabilities = _softmax(outputs)
+            else:
+                probabilities = to_probabilities(outputs, outputs_are_logits=False)
             self.last_probabilities = probabilities
         detection = self.policy.update(probabilities, time_s)
         if self.on_decision is not None:
@@ -483,10 +515,8 @@ class KeywordSpotter:
     def reset(self) -> None:
         """Forget all audio and state, as if freshly built."""
         self.features.reset()
-        self._ring.clear()
         self._level.reset()
         self.policy.reset()
-        self._frames_until_decision = self.window_shape[0]
         self.samples_in = self.decisions = self.invocations = 0
         self.last_probabilities = None
 

@@ -16,7 +16,8 @@ import numpy as np
 from native.params import FrontendParams
 from pi_runtime.sidecar import SidecarError, model_stem, read_sidecar, sidecar_path
 
-TFLITE_IDENTIFIER = b"TFL3"  # flatbuffer file identifier, bytes 4..8 of every .tflite
+TFLITE_IDENTIFIER = b"TFL3"
+_FLOAT32 = np.dtype(np.float32)  # flatbuffer file identifier, bytes 4..8 of every .tflite
 
 
 class ModelError(ValueError):
@@ -124,24 +125,39 @@ class LoadedModel:
         self.output_shape: Tuple[int, ...] = tuple(int(n) for n in self._output["shape"])
         self._input_buffer = np.zeros(self.input_shape, dtype=self.input_dtype)
         self._check_input_shape()
+        # What set_input / get_output need per call, looked up once.
+        self._set_tensor, self._get_tensor = self.interpreter.set_tensor, self.interpreter.get_tensor
+        self._input_index, self._output_index = self._input["index"], self._output["index"]
+        scale, zero_point = self._input["quantization"]
+        self._input_scale = scale if self.input_dtype.kind in "iu" and scale else None
+        self._input_zero_point = zero_point
+        if self._input_scale is not None:
+            info = np.iinfo(self.input_dtype)
+            self._input_min, self._input_max = info.min, info.max
+            self._quantise_buffer = np.zeros(self.input_shape, dtype=np.float32)
+        scale, zero_point = self._output["quantization"]
+        self._output_scale = scale if np.dtype(self._output["dtype"]).kind in "iu" and scale else None
+        self._output_zero_point = zero_point
 
     # -- running ---------------------------------------------------------------
     def set_input(self, x: np.ndarray) -> None:
         """Quantise (if the model is integer) and copy one example into the input tensor."""
-        x = np.asarray(x, dtype=np.float32)
+        if type(x) is not np.ndarray or x.dtype is not _FLOAT32:
+            x = np.asarray(x, dtype=np.float32)
         if x.size != self._input_buffer.size:
             raise ValueError(f"{self.path.name}: input has {x.size} values, the model takes "
                              f"{self._input_buffer.size} (shape {self.input_shape})")
-        target = self._input_buffer.reshape(-1)
-        scale, zero_point = self._input["quantization"]
-        if self.input_dtype.kind in "iu" and scale:
-            info = np.iinfo(self.input_dtype)
-            quantised = np.rint(x.reshape(-1) / scale + zero_point)
-            np.clip(quantised, info.min, info.max, out=quantised)
-            target[:] = quantised
-        else:
-            target[:] = x.reshape(-1)
-        self.interpreter.set_tensor(self._input["index"], self._input_buffer)
+        if self._input_scale is None:  # float input: the example itself when it has the shape
+            self._set_tensor(self._input_index, x if x.shape == self.input_shape else x.reshape(self.input_shape))
+            return
+        # x / scale + zero_point, rounded and clipped, in float32 in a buffer kept for it
+        quantised = self._quantise_buffer
+        np.divide(x.reshape(self.input_shape), self._input_scale, out=quantised)
+        np.add(quantised, self._input_zero_point, out=quantised)
+        np.rint(quantised, out=quantised)
+        np.clip(quantised, self._input_min, self._input_max, out=quantised)
+        np.copyto(self._input_buffer, quantised, casting="unsafe")
+        self._set_tensor(self._input_index, self._input_buffer)
 
     def invoke_raw(self) -> None:
         """``invoke()`` alone: what the course calls inference latency."""
@@ -149,11 +165,13 @@ class LoadedModel:
 
     def get_output(self) -> np.ndarray:
         """The first output, dequantised to float32, without the batch axis."""
-        raw = self.interpreter.get_tensor(self._output["index"])
-        scale, zero_point = self._output["quantization"]
-        out = raw.astype(np.float32)
-        if raw.dtype.kind in "iu" and scale:
-            out = (out - zero_point) * scale
+        raw = self._get_tensor(self._output_index)  # a copy, ours to change
+        if self._output_scale is not None:
+            out = raw.astype(np.float32)
+            out -= self._output_zero_point
+            out *= self._output_scale
+        else:
+            out = raw if raw.dtype is _FLOAT32 else raw.astype(np.float32)
         return out[0] if out.shape and out.shape[0] == 1 else out
 
     def predict(self, x: np.ndarray) -> np.ndarray:

@@ -1,0 +1,121 @@
+# distutils: sources = native/src/feature_stream.c native/src/resample.c native/src/fft.c native/src/frontend.c native/src/ring.c
+"""Thin owner of the C feature stream; tables, validation and docs live in native.feature_stream."""
+from libc.stdint cimport int64_t
+
+from native._frontend cimport tmf_frontend, tmf_frontend_config, tmf_frontend_create, TMF_ERR_NON_FINITE
+from native._resample cimport tinyml_polyphase, TINYML_RESAMPLE_TAP_BLOCK
+
+
+cdef extern from "feature_stream.h" nogil:
+    ctypedef struct tinyml_feature_stream:
+        size_t num_features
+        int64_t frames_emitted
+    int tinyml_feature_stream_init(tinyml_feature_stream *s, const tinyml_polyphase *filter,
+                                   tmf_frontend *frontend, size_t window_rows, size_t hop_frames)
+    void tinyml_feature_stream_free(tinyml_feature_stream *s)
+    void tinyml_feature_stream_reset(tinyml_feature_stream *s)
+    double tinyml_energy(const float *x, size_t n)
+    int tinyml_feature_stream_push(tinyml_feature_stream *s, const float *x, size_t n, double *energy)
+    int64_t tinyml_feature_stream_next_window(tinyml_feature_stream *s, float *out)
+
+
+def energy(const float[::1] x):
+    """Sum of squares of x in double precision (NaN or inf when a value is)."""
+    if x.shape[0] == 0:
+        return 0.0
+    return tinyml_energy(&x[0], x.shape[0])
+
+
+cdef class FeatureStreamCore:
+    """C state: resampler (optional), streaming frontend, ring of the last window_rows frames."""
+    cdef tinyml_feature_stream stream
+    cdef bint ready
+    cdef bint busy
+
+    def __cinit__(self, int frame_length_samples, int frame_step_samples, int fft_length,
+                  int feature_kind, int num_mel_bins, int num_mfccs, float log_offset,
+                  const float[::1] window, const int[::1] mel_first_bin, const int[::1] mel_bin_count,
+                  const float[::1] mel_weights, const float[::1] dct,
+                  size_t up, size_t down, size_t half_len, const float[:, ::1] phases,
+                  size_t window_rows, size_t hop_frames):
+        cdef tmf_frontend_config config
+        cdef tinyml_polyphase filter
+        cdef tinyml_polyphase *filter_pointer = NULL
+        self.ready = False
+        config.frame_length_samples = frame_length_samples
+        config.frame_step_samples = frame_step_samples
+        config.fft_length = fft_length
+        config.feature_kind = feature_kind
+        config.num_mel_bins = num_mel_bins
+        config.num_mfccs = num_mfccs
+        config.log_offset = log_offset
+        config.resize_rows = 0
+        config.resize_cols = 0
+        if up != down:
+            if (phases.shape[0] != <Py_ssize_t>up or phases.shape[1] == 0
+                    or phases.shape[1] % TINYML_RESAMPLE_TAP_BLOCK != 0):
+                raise ValueError("phases do not match up")
+            filter.up = up
+            filter.down = down
+            filter.half_len = half_len
+            filter.taps_per_phase = phases.shape[1]
+            filter.phases = &phases[0, 0]
+            filter_pointer = &filter
+        frontend = tmf_frontend_create(
+            &config, &window[0],
+            &mel_first_bin[0] if mel_first_bin.shape[0] else NULL,
+            &mel_bin_count[0] if mel_bin_count.shape[0] else NULL,
+            &mel_weights[0] if mel_weights.shape[0] else NULL,
+            &dct[0] if dct.shape[0] else NULL)
+        if tinyml_feature_stream_init(&self.stream, filter_pointer, frontend, window_rows, hop_frames) != 0:
+            raise MemoryError("could not allocate the feature stream")
+        self.ready = True
+
+    def __dealloc__(self):
+        if self.ready:
+            tinyml_feature_stream_free(&self.stream)
+
+    def push(self, const float[::1] chunk):
+        """Consume chunk; return its energy, or raise ValueError (nothing consumed) on NaN/inf."""
+        cdef double chunk_energy = 0.0
+        cdef int status = 0
+        cdef size_t n = chunk.shape[0]
+        if n == 0:
+            return 0.0
+        self._enter()
+        with nogil:
+            status = tinyml_feature_stream_push(&self.stream, &chunk[0], n, &chunk_energy)
+        self.busy = False
+        if status == TMF_ERR_NON_FINITE:
+            raise ValueError("audio contains NaN or infinite samples")
+        if status != 0:
+            raise MemoryError("out of memory in the feature stream")
+        return chunk_energy
+
+    def next_window(self, float[:, ::1] out):
+        """Index of the last frame of the next window (now in out), or -1 when none is due."""
+        cdef int64_t frame
+        self._enter()
+        frame = tinyml_feature_stream_next_window(&self.stream, &out[0, 0])
+        self.busy = False
+        if frame == TMF_ERR_NON_FINITE:
+            raise ValueError("the frontend produced a NaN or infinite feature")
+        return frame
+
+    def reset(self):
+        self._enter()
+        tinyml_feature_stream_reset(&self.stream)
+        self.busy = False
+
+    cdef _enter(self):
+        if self.busy:
+            raise RuntimeError("FeatureStream used from two threads at once: it is not thread-safe")
+        self.busy = True
+
+    @property
+    def frames_emitted(self):
+        return self.stream.frames_emitted
+
+    @property
+    def num_features(self):
+        return self.stream.num_features

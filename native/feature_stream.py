@@ -1,0 +1,139 @@
+"""Live audio to feature windows, one native call per chunk.
+
+:class:`FeatureStream` chains the streaming :class:`~native.resample.Resampler`,
+the :class:`~native.frontend.StreamingFrontend` and a
+:class:`~native.ring.RowRing` of the last ``window_rows`` frames in C (the same
+C code, so the same frames bit for bit), and hands out the window every
+``hop_frames`` frames. A hop of live audio then crosses from Python into C
+once, plus once per window, instead of once per stage with an array in
+between.
+
+Examples
+--------
+>>> stream = FeatureStream(params, input_rate_hz=48000, window_rows=49, hop_frames=5)
+>>> window = np.empty((49, params.num_features), np.float32)
+>>> energy = stream.push(chunk)                   # float32 mono at 48 kHz
+>>> while (frame := stream.next_window(window)) >= 0:
+...     run_model(window)                         # window ends with frame `frame`
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from native import _feature_stream
+from native.frontend import _FEATURE_KIND_CODES, _sparse_filters, hann_window, mel_weight_matrix, mfcc_dct_matrix
+from native.params import FrontendParams
+from native.resample import _polyphase, _positive_int, ratio_for
+
+__all__ = ["FeatureStream", "energy"]
+
+_FLOAT32 = np.dtype(np.float32)
+
+
+def energy(samples: np.ndarray) -> float:
+    """Sum of squares of float32 ``samples`` (1-D), accumulated in double; NaN or inf when a sample is."""
+    return _feature_stream.energy(np.ascontiguousarray(samples, dtype=np.float32).reshape(-1))
+
+
+class FeatureStream:
+    """Audio at ``input_rate_hz`` in; every ``hop_frames`` frames, the last ``window_rows`` frames out.
+
+    Parameters
+    ----------
+    params : FrontendParams
+        The frontend (without resize: a resize needs the whole window; apply it to the window).
+    input_rate_hz : int
+        Rate of the pushed audio; resampled to ``params.sample_rate_hz`` like
+        :class:`~native.resample.Resampler` (output aligned with the input, late by
+        at most ``latency_samples`` model-rate samples).
+    window_rows : int
+        Frames in a window (49 for one second of 20 ms frames).
+    hop_frames : int
+        Frames between two windows; the first window comes once ``window_rows``
+        frames exist.
+
+    Not thread-safe: one thread pushes and takes windows.
+    """
+
+    def __init__(self, params: FrontendParams, input_rate_hz: int, window_rows: int, hop_frames: int) -> None:
+        if not isinstance(params, FrontendParams):
+            raise ValueError(f"params must be a FrontendParams, got {type(params).__name__}")
+        if params.resize is not None:
+            raise ValueError("a resized spectrogram cannot be streamed; stream params.replace(resize=None) "
+                             "and resize each window")
+        input_rate_hz = _positive_int(input_rate_hz, "input_rate_hz")
+        self.window_rows = _positive_int(window_rows, "window_rows")
+        self.hop_frames = _positive_int(hop_frames, "hop_frames")
+        self.params = params
+        self.input_rate_hz = input_rate_hz
+        up, down = ratio_for(input_rate_hz, params.sample_rate_hz)
+        half_len, phases = (0, np.zeros((1, 4), np.float32)) if up == down else _polyphase(up, down)
+        self.latency_samples = -(-half_len // down)
+        kind = params.feature_kind
+        if kind == "spectrogram":
+            first_bin = bin_count = np.zeros(0, np.intc)
+            weights = np.zeros(0, np.float32)
+        else:
+            first_bin, bin_count, weights = _sparse_filters(mel_weight_matrix(params))
+        dct = (mfcc_dct_matrix(params.num_mfccs, params.num_mel_bins).ravel() if kind == "mfcc"
+               else np.zeros(0, np.float32))
+        self._core = _feature_stream.FeatureStreamCore(
+            params.frame_length_samples, params.frame_step_samples, params.fft_length, _FEATURE_KIND_CODES[kind],
+            params.num_mel_bins if kind != "spectrogram" else 0, params.num_mfccs if kind == "mfcc" else 0,
+            params.log_offset, hann_window(params.frame_length_samples), first_bin, bin_count, weights, dct,
+            up, down, half_len, phases, self.window_rows, self.hop_frames)
+        self.num_features = self._core.num_features
+        self.window_shape = (self.window_rows, self.num_features)
+        # Bound methods kept: the per-hop path is two calls.
+        self.push_float32 = self._core.push
+        self.next_window_unchecked = self._core.next_window
+
+    @property
+    def frames_emitted(self) -> int:
+        """Frames moved into the window since creation or :meth:`reset`."""
+        return self._core.frames_emitted
+
+    def push(self, chunk: np.ndarray) -> float:
+        """Consume float32 mono audio; return its energy (sum of squares, double precision).
+
+        Raises ``ValueError`` (and consumes nothing) for NaN or infinite samples,
+        a dtype other than float32, or a shape other than (n,).
+        """
+        if type(chunk) is not np.ndarray or chunk.dtype is not _FLOAT32 or chunk.ndim != 1:
+            chunk = np.asarray(chunk)
+            if chunk.dtype != np.float32 or chunk.ndim != 1:
+                raise ValueError(f"chunk must be 1-D float32 audio, got {chunk.dtype} of shape {chunk.shape}")
+        return self._core.push(np.ascontiguousarray(chunk))
+
+    def next_window(self, out: np.ndarray) -> int:
+        """Move computed frames into the window up to the next decision point.
+
+        Parameters
+        ----------
+        out : numpy.ndarray, float32, shape (window_rows, num_features), C-contiguous
+            Receives the window, oldest frame first, when one is due.
+
+        Returns
+        -------
+        int
+            The 0-based index of the window's last frame, or -1 when no window
+            is due yet (call again after the next push).
+        """
+        if (not isinstance(out, np.ndarray) or out.dtype != np.float32 or out.shape != self.window_shape
+                or not out.flags.c_contiguous or not out.flags.writeable):
+            raise ValueError(f"out must be a writable C-contiguous float32 array of shape {self.window_shape}")
+        return self._core.next_window(out)
+
+    def frame_end_time_s(self, frame_index: int) -> float:
+        """Input-stream time (s) of the last sample of frame ``frame_index``."""
+        p = self.params
+        return (frame_index * p.frame_step_samples + p.frame_length_samples) / p.sample_rate_hz
+
+    @property
+    def latency_s(self) -> float:
+        """How long the resampler may hold input back before the frames it feeds appear (s)."""
+        return self.latency_samples / self.params.sample_rate_hz
+
+    def reset(self) -> None:
+        """Forget all audio, frames and the window: the next push starts a new stream."""
+        self._core.reset()

@@ -1,0 +1,110 @@
+#include "feature_stream.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+int tinyml_feature_stream_init(tinyml_feature_stream *s, const tinyml_polyphase *filter, tmf_frontend *frontend,
+                               size_t window_rows, size_t hop_frames) {
+    memset(s, 0, sizeof *s);
+    s->frontend = frontend;
+    if (frontend == NULL || window_rows == 0 || hop_frames == 0) goto fail;
+    s->num_features = (size_t)tmf_frontend_num_features(frontend);
+    s->frames = tmf_stream_create(frontend);
+    if (s->frames == NULL) goto fail;
+    if (tinyml_row_ring_init(&s->window, window_rows, s->num_features) != 0) goto fail;
+    if (filter != NULL) {
+        if (tinyml_resampler_init(&s->resampler, filter) != 0) goto fail;
+        s->resampling = 1;
+    }
+    s->hop_frames = hop_frames;
+    tinyml_feature_stream_reset(s);
+    return 0;
+fail:
+    tinyml_feature_stream_free(s);
+    return -1;
+}
+
+void tinyml_feature_stream_free(tinyml_feature_stream *s) {
+    if (s->resampling) tinyml_resampler_free(&s->resampler);
+    s->resampling = 0;
+    tinyml_row_ring_free(&s->window);
+    tmf_stream_destroy(s->frames);
+    tmf_frontend_destroy(s->frontend);
+    free(s->resampled);
+    free(s->pending);
+    memset(s, 0, sizeof *s);
+}
+
+void tinyml_feature_stream_reset(tinyml_feature_stream *s) {
+    if (s->resampling) tinyml_resampler_reset(&s->resampler);
+    tmf_stream_reset(s->frames);
+    tinyml_row_ring_clear(&s->window);
+    s->pending_first = s->pending_end = 0;
+    s->frames_until_window = s->window.rows;
+    s->frames_emitted = 0;
+}
+
+double tinyml_energy(const float *x, size_t n) {
+    /* Eight independent sums: a loop the compiler vectorises without reordering any one sum. */
+    double partial[8] = {0};
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (size_t j = 0; j < 8; j++) partial[j] += (double)x[i + j] * (double)x[i + j];
+    for (; i < n; i++) partial[0] += (double)x[i] * (double)x[i];
+    double total = 0.0;
+    for (size_t j = 0; j < 8; j++) total += partial[j];
+    return total;
+}
+
+static int grow(float **memory, size_t *capacity, size_t needed, size_t unit) {
+    if (needed <= *capacity) return 0;
+    size_t larger = *capacity * 2 > needed ? *capacity * 2 : needed;
+    float *grown = (float *)realloc(*memory, larger * unit * sizeof(float));
+    if (grown == NULL) return -1;
+    *memory = grown;
+    *capacity = larger;
+    return 0;
+}
+
+int tinyml_feature_stream_push(tinyml_feature_stream *s, const float *x, size_t n, double *energy) {
+    *energy = tinyml_energy(x, n);
+    if (!(*energy - *energy == 0.0)) return TMF_ERR_NON_FINITE; /* NaN or infinite */
+    const float *samples = x;
+    size_t count = n;
+    if (s->resampling) {
+        count = tinyml_resampler_outputs_for(&s->resampler, n);
+        if (grow(&s->resampled, &s->resampled_capacity, count ? count : 1, 1) != 0) return TMF_ERR_NO_MEMORY;
+        if (tinyml_resampler_process(&s->resampler, x, n, s->resampled) != 0) return TMF_ERR_NO_MEMORY;
+        samples = s->resampled;
+    }
+    if (count == 0) return 0;
+    /* Keep the frames not yet taken at the front, then append the new ones. */
+    const size_t kept = s->pending_end - s->pending_first;
+    const int64_t new_frames = tmf_stream_frames_after(s->frames, (int64_t)count);
+    if (grow(&s->pending, &s->pending_capacity, kept + (size_t)new_frames + 1, s->num_features) != 0)
+        return TMF_ERR_NO_MEMORY;
+    if (s->pending_first > 0 && kept > 0)
+        memmove(s->pending, s->pending + s->pending_first * s->num_features, kept * s->num_features * sizeof(float));
+    s->pending_first = 0;
+    s->pending_end = kept;
+    const int64_t produced = tmf_stream_push(s->frames, samples, 0, (int64_t)count,
+                                             s->pending + kept * s->num_features);
+    if (produced < 0) return (int)produced;
+    s->pending_end += (size_t)produced;
+    return 0;
+}
+
+int64_t tinyml_feature_stream_next_window(tinyml_feature_stream *s, float *out) {
+    const size_t available = s->pending_end - s->pending_first;
+    if (available == 0) return -1;
+    const size_t take = available < s->frames_until_window ? available : s->frames_until_window;
+    if (tinyml_row_ring_push(&s->window, s->pending + s->pending_first * s->num_features, take) != 0)
+        return TMF_ERR_NON_FINITE;
+    s->pending_first += take;
+    s->frames_emitted += (int64_t)take;
+    s->frames_until_window -= take;
+    if (s->frames_until_window > 0) return -1;
+    s->frames_until_window = s->hop_frames;
+    tinyml_row_ring_snapshot(&s->window, out);
+    return s->frames_emitted - 1;
+}

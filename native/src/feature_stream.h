@@ -1,0 +1,64 @@
+/* Live audio to feature windows in one call per chunk: resampler, streaming
+ * frontend and the ring of the last `window_rows` frames chained in C, so a
+ * hop of audio crosses from Python into C once (and once more per window).
+ *
+ *   push(chunk)          energy of the chunk (sum of squares, double) and its
+ *                        finiteness in one pass; then resample, compute the
+ *                        frames that became ready, keep them pending;
+ *   next_window(out)     move pending frames into the ring up to the next
+ *                        decision point (every hop_frames frames once the
+ *                        ring is full); there, copy the window (oldest frame
+ *                        first) into out and return its last frame's index.
+ *
+ * Decisions are tied to frames, so the windows do not depend on how the audio
+ * was chunked.  The pieces are the ones of resample.h, frontend.h and ring.h,
+ * unchanged: the frames equal those of the separate objects bit for bit.
+ */
+#ifndef TINYML_FEATURE_STREAM_H
+#define TINYML_FEATURE_STREAM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "frontend.h"
+#include "resample.h"
+#include "ring.h"
+
+typedef struct {
+    int resampling;            /* 0: input already at the frontend's rate */
+    tinyml_resampler resampler;
+    tmf_frontend *frontend;    /* owned */
+    tmf_stream *frames;        /* owned */
+    tinyml_row_ring window;
+    size_t num_features;
+    float *resampled;          /* one chunk after resampling */
+    size_t resampled_capacity; /* floats */
+    float *pending;            /* frames computed, not yet in the ring */
+    size_t pending_capacity;   /* frames */
+    size_t pending_first, pending_end;
+    size_t hop_frames;
+    size_t frames_until_window;
+    int64_t frames_emitted;    /* frames moved into the ring since reset */
+} tinyml_feature_stream;
+
+/* filter: NULL when no resampling is needed (else copied).  frontend: taken
+ * over (destroyed by free, also when init fails).  0, or -1 when memory is
+ * short or a size is 0. */
+int tinyml_feature_stream_init(tinyml_feature_stream *s, const tinyml_polyphase *filter, tmf_frontend *frontend,
+                               size_t window_rows, size_t hop_frames);
+void tinyml_feature_stream_free(tinyml_feature_stream *s);
+void tinyml_feature_stream_reset(tinyml_feature_stream *s);
+
+/* Sum of x[i]^2 in double; NaN or infinite exactly when some x[i] is. */
+double tinyml_energy(const float *x, size_t n);
+
+/* Consumes n samples: 0, TMF_ERR_NON_FINITE (nothing consumed, *energy
+ * still set) or TMF_ERR_NO_MEMORY.  *energy: the chunk's sum of squares. */
+int tinyml_feature_stream_push(tinyml_feature_stream *s, const float *x, size_t n, double *energy);
+
+/* See above: the window's last frame index (0-based, since reset) with the
+ * window in out (window_rows x num_features floats), or -1 when the pending
+ * frames reach no decision point. */
+int64_t tinyml_feature_stream_next_window(tinyml_feature_stream *s, float *out);
+
+#endif
