@@ -178,9 +178,11 @@ def to_probabilities(outputs: np.ndarray, *, outputs_are_logits: Optional[bool] 
 def _softmax(values: np.ndarray) -> np.ndarray:
     """Softmax of float32 logits: :func:`to_probabilities`' arithmetic in fewer calls (a new array)."""
     values = values.reshape(-1)
-    exponentials = values - values.max()  # shifted: no overflow, same result
+    # max() over a list is cheaper than a numpy reduction on 8 values; the
+    # float32 subtraction is the same (the maximum is a float32 value).
+    exponentials = values - max(values.tolist())  # shifted: no overflow, same result
     np.exp(exponentials, out=exponentials)
-    exponentials /= exponentials.sum()
+    exponentials /= np.add.reduce(exponentials)
     return exponentials
 
 
@@ -266,18 +268,20 @@ class DetectionPolicy:
         elif probabilities.shape != self._quiet.shape:
             raise ValueError(f"model gave {probabilities.size} outputs for {len(self.labels)} labels")
         # Running sum over the last smoothing_windows windows (cheaper than a mean per window).
-        if len(self._history) == self.config.smoothing_windows:
-            self._history_sum -= self._history.popleft()
-        self._history.append(probabilities)
-        self._history_sum += probabilities
-        smoothed = self._history_sum / len(self._history)
-        if self._last_fired is not None and smoothed[self._last_fired] < self.config.threshold:
+        history, history_sum, threshold = self._history, self._history_sum, self.config.threshold
+        if len(history) == self.config.smoothing_windows:
+            history_sum -= history.popleft()
+        history.append(probabilities)
+        history_sum += probabilities
+        # A list of 8 floats: max and index are cheaper than numpy calls (same values, first maximum).
+        smoothed = (history_sum / len(history)).tolist()
+        if self._last_fired is not None and smoothed[self._last_fired] < threshold:
             self._last_fired = None
         if gated:
             return None
-        best = int(np.argmax(smoothed))
-        score = float(smoothed[best])
-        if score < self.config.threshold or time_s < self._refractory_until_s or best == self._last_fired:
+        score = max(smoothed)
+        best = smoothed.index(score)
+        if score < threshold or time_s < self._refractory_until_s or best == self._last_fired:
             return None
         self._refractory_until_s = time_s + self.config.refractory_ms / 1000.0
         self._last_fired = best
