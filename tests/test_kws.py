@@ -242,6 +242,16 @@ def test_noise_is_added_to_the_requested_fraction_of_clips():
     assert np.abs(noisy).max() < 0.01 * 32768 * 6
 
 
+def test_random_gain_scales_whole_clips_within_the_range():
+    audio = np.full((300, 100), 10000, dtype=np.int16)
+    config = AugmentConfig(time_shift_ms=0, noise_probability=0, gain_probability=0.5, min_gain_db=-20, max_gain_db=0)
+    scaled = augment_audio(audio, config, 16000, np.random.default_rng(0))
+    assert (scaled == scaled[:, :1]).all()  # one gain per clip
+    levels = scaled[:, 0].astype(float)
+    assert levels.min() >= 999 and levels.max() == 10000
+    assert 0.4 < np.mean(levels < 10000) < 0.6
+
+
 def test_spec_masks_fill_whole_frames_and_bins():
     features = np.random.default_rng(0).standard_normal((50, 49, 40)).astype(np.float32) + 10
     config = AugmentConfig(time_masks=1, time_mask_max_frames=5, feature_masks=1, feature_mask_max_bins=4)

@@ -25,6 +25,10 @@ class AugmentConfig:
         Fraction of clips that get white noise.
     noise_max_amplitude : float
         Standard deviation of the noise, up to this fraction of full scale.
+    gain_probability : float
+        Fraction of clips scaled by a random gain between ``min_gain_db`` and
+        ``max_gain_db`` (before the noise): teaches the model that a very quiet
+        word is the same word (a few test clips peak below -50 dBFS).
     time_masks, time_mask_max_frames : int
         SpecAugment masks along time: how many, and up to how wide.
     feature_masks, feature_mask_max_bins : int
@@ -34,6 +38,9 @@ class AugmentConfig:
     time_shift_ms: float = 100.0
     noise_probability: float = 0.8
     noise_max_amplitude: float = 0.005
+    gain_probability: float = 0.0
+    min_gain_db: float = -40.0
+    max_gain_db: float = 0.0
     time_masks: int = 1
     time_mask_max_frames: int = 5
     feature_masks: int = 0
@@ -67,6 +74,10 @@ def augment_audio(audio: np.ndarray, config: AugmentConfig, sample_rate_hz: int,
             out[row, shift:] = audio[row, :num_samples - shift]
         else:
             out[row, :shift] = audio[row, -shift:]
+    if config.gain_probability > 0:
+        scaled = rng.random(len(audio)) < config.gain_probability
+        gains = 10.0 ** (rng.uniform(config.min_gain_db, config.max_gain_db, size=int(scaled.sum())) / 20.0)
+        out[scaled] = np.clip(np.rint(out[scaled] * gains[:, None]), -32768, 32767).astype(np.int16)
     if config.noise_probability > 0 and config.noise_max_amplitude > 0:
         noisy = rng.random(len(audio)) < config.noise_probability
         levels = rng.uniform(0.0, config.noise_max_amplitude, size=int(noisy.sum())) * 32768.0

@@ -50,9 +50,13 @@ def results_markdown(folder: Path) -> str:
             architecture += f", pruned {config['final_sparsity']:.0%}"
         architecture += f", {config.get('quantization', '?')}"
         labels = ",".join(sidecar["labels"]) if len(sidecar["labels"]) < 8 else "all 8"
+        accuracy = f"{100 * results['test_accuracy']:.2f} % ({results['test_clips']} clips)"
+        if results.get("keyword_clips") and results["keyword_clips"] != results["test_clips"]:
+            accuracy = (f"{100 * results['keyword_accuracy']:.2f} % on the {results['keyword_clips']} keyword clips; "
+                        f"{accuracy} with unknown words")
         rows.append(
             f"| `{path.name}` | {labels} | {architecture} | {features} "
-            f"| {100 * results['test_accuracy']:.2f} % ({results['test_clips']} clips) "
+            f"| {accuracy} "
             f"| {results['size_bytes'] / 1000:.2f} | {results['tflite_bytes']} / {results['zlib_bytes']} "
             f"| {100 * results.get('weight_sparsity', 0):.0f} % "
             f"| {results['inference_ms']['mean']:.3f} / {results['inference_ms']['median']:.3f} "

@@ -265,7 +265,7 @@ def epoch_data(config: RunConfig, clips: ClipSet, clean_features: np.ndarray, rn
     augment = config.augment
     features = clean_features
     if augment is not None:
-        if augment.time_shift_ms > 0 or augment.noise_probability > 0:
+        if augment.time_shift_ms > 0 or augment.noise_probability > 0 or augment.gain_probability > 0:
             audio = augment_audio(clips.audio, augment, config.frontend.sample_rate_hz, rng)
             features = compute_features(audio, config.frontend, backend=feature_backend)
         if augment.time_masks or augment.feature_masks:
