@@ -28,6 +28,7 @@ import numpy as np
 
 from native.feature_stream import FeatureStream, energy as _energy
 from native.frontend import StreamingFrontend
+from native._posteriors import MAX_LABELS, PosteriorSmoother, normalise, shift_by_max
 from native.params import FrontendParams
 from native.resample import Resampler, ratio_for
 
@@ -178,11 +179,14 @@ def to_probabilities(outputs: np.ndarray, *, outputs_are_logits: Optional[bool] 
 def _softmax(values: np.ndarray) -> np.ndarray:
     """Softmax of float32 logits: :func:`to_probabilities`' arithmetic in fewer calls (a new array)."""
     values = values.reshape(-1)
-    # max() over a list is cheaper than a numpy reduction on 8 values; the
-    # float32 subtraction is the same (the maximum is a float32 value).
-    exponentials = values - max(values.tolist())  # shifted: no overflow, same result
+    if values.dtype is not _FLOAT32 or not 1 <= values.size <= MAX_LABELS:
+        return to_probabilities(values, outputs_are_logits=True)
+    # Native shift and normalisation with numpy's float32 arithmetic and sum
+    # order, numpy's exp: the same bits as to_probabilities, a third of the time.
+    exponentials = values.copy()  # a new array: the caller's outputs stay as they are
+    shift_by_max(exponentials, exponentials)  # no overflow, same result
     np.exp(exponentials, out=exponentials)
-    exponentials /= np.add.reduce(exponentials)
+    normalise(exponentials)
     return exponentials
 
 
@@ -251,9 +255,14 @@ class DetectionPolicy:
         self.labels = list(labels)
         self.config = config
         self.window_duration_s = float(window_duration_s)
-        self._history: Deque[np.ndarray] = deque()
-        self._history_sum = np.zeros(len(self.labels), dtype=np.float64)
-        self._quiet = np.zeros(len(self.labels), dtype=np.float32)
+        num_labels = len(self.labels)
+        # Running float64 sum over the last smoothing_windows windows, kept natively
+        # (a few numpy calls on 8 values cost more than the arithmetic).
+        self._history = np.zeros((config.smoothing_windows, num_labels), dtype=np.float64)
+        self._history_sum = np.zeros(num_labels, dtype=np.float64)
+        self._smoothed = np.zeros(num_labels, dtype=np.float64)
+        self._smoother = PosteriorSmoother(self._history, self._history_sum, self._smoothed)
+        self._quiet = np.zeros(num_labels, dtype=np.float32)
         self._refractory_until_s = -math.inf
         self._last_fired: Optional[int] = None  # label index that must fall below threshold first
 
@@ -263,24 +272,22 @@ class DetectionPolicy:
     def update(self, probabilities: Optional[np.ndarray], time_s: float) -> Optional[Detection]:
         """Take one window's probabilities (``None``: gated) and return a detection or ``None``."""
         gated = probabilities is None
-        if gated:
-            probabilities = self._quiet  # quiet windows pull the average down
-        elif probabilities.shape != self._quiet.shape:
-            raise ValueError(f"model gave {probabilities.size} outputs for {len(self.labels)} labels")
-        # Running sum over the last smoothing_windows windows (cheaper than a mean per window).
-        history, history_sum, threshold = self._history, self._history_sum, self.config.threshold
-        if len(history) == self.config.smoothing_windows:
-            history_sum -= history.popleft()
-        history.append(probabilities)
-        history_sum += probabilities
-        # A list of 8 floats: max and index are cheaper than numpy calls (same values, first maximum).
-        smoothed = (history_sum / len(history)).tolist()
+        if gated:  # quiet windows pull the average down
+            best = self._smoother.push_float32(self._quiet)
+        elif (type(probabilities) is np.ndarray and probabilities.dtype is _FLOAT32
+              and probabilities.shape == self._quiet.shape and probabilities.flags.c_contiguous):
+            best = self._smoother.push_float32(probabilities)  # the live path
+        else:
+            values = np.asarray(probabilities)
+            if values.shape != self._quiet.shape:
+                raise ValueError(f"model gave {values.size} outputs for {len(self.labels)} labels")
+            best = self._smoother.push_float64(np.ascontiguousarray(values, dtype=np.float64))
+        smoothed, threshold = self._smoothed, self.config.threshold  # mean of the windows held
         if self._last_fired is not None and smoothed[self._last_fired] < threshold:
             self._last_fired = None
         if gated:
             return None
-        score = max(smoothed)
-        best = smoothed.index(score)
+        score = float(smoothed[best])
         if score < threshold or time_s < self._refractory_until_s or best == self._last_fired:
             return None
         self._refractory_until_s = time_s + self.config.refractory_ms / 1000.0
@@ -289,8 +296,7 @@ class DetectionPolicy:
                          window_start_s=float(time_s) - self.window_duration_s)
 
     def reset(self) -> None:
-        self._history.clear()
-        self._history_sum[:] = 0.0
+        self._smoother.clear()
         self._refractory_until_s = -math.inf
         self._last_fired = None
 
