@@ -1,0 +1,149 @@
+"""native.feature_stream and native._posteriors: the fused live path gives the same bits as the separate pieces."""
+from collections import deque
+
+import numpy as np
+import pytest
+
+from native._posteriors import MAX_LABELS, PosteriorSmoother, normalise, shift_by_max, sum_like_numpy
+from native.feature_stream import FeatureStream, energy
+from native.frontend import Frontend
+from native.params import FrontendParams
+from native.resample import ratio_for, resample_poly
+
+MFCC = FrontendParams()  # 16 kHz, 640/320, 40 mel bins, 10 MFCCs: 49 frames a second
+LOG_MEL = FrontendParams(feature_kind="log_mel", frame_length_samples=480, frame_step_samples=160)
+
+
+def _audio(seconds, rate_hz, seed=0):
+    rng = np.random.default_rng(seed)
+    return (0.2 * rng.standard_normal(int(seconds * rate_hz))).astype(np.float32)
+
+
+def _windows(stream, audio, chunk_sizes):
+    """Push audio in chunks of the given sizes (cycled); collect (last frame, window copy)."""
+    out = np.empty(stream.window_shape, np.float32)
+    windows, position, sizes = [], 0, iter(np.resize(chunk_sizes, audio.size))
+    while position < audio.size:
+        size = int(next(sizes))
+        stream.push(audio[position:position + size])
+        position += size
+        while (frame := stream.next_window(out)) >= 0:
+            windows.append((frame, out.copy()))
+    return windows
+
+
+@pytest.mark.parametrize("params", [MFCC, LOG_MEL], ids=["mfcc", "log_mel"])
+@pytest.mark.parametrize("input_rate_hz", [48000, 44100, 16000])
+@pytest.mark.parametrize("chunks", [[4800], [1, 7, 333, 2048, 9000], [100000]], ids=["hop", "ragged", "whole"])
+def test_windows_equal_batch_features_of_the_resampled_audio(params, input_rate_hz, chunks):
+    audio = _audio(2.5, input_rate_hz)
+    stream = FeatureStream(params, input_rate_hz, window_rows=49, hop_frames=5)
+    windows = _windows(stream, audio, chunks)
+    up, down = ratio_for(input_rate_hz, params.sample_rate_hz)
+    batch = Frontend(params).compute(resample_poly(audio, up, down) if up != down else audio)
+    assert [frame for frame, _ in windows] == list(range(48, 48 + 5 * len(windows), 5))
+    assert len(windows) >= (batch.shape[0] - 1 - 48) // 5  # all but the frames the resampler still owes
+    for frame, window in windows:
+        np.testing.assert_array_equal(window, batch[frame - 48:frame + 1])
+
+
+def test_frames_do_not_depend_on_the_chunking():
+    audio = _audio(3.0, 48000, seed=1)
+    reference = _windows(FeatureStream(MFCC, 48000, 49, 3), audio, [4800])
+    ragged = _windows(FeatureStream(MFCC, 48000, 49, 3), audio, [5, 4801, 17, 2999, 1])
+    assert len(reference) == len(ragged) > 10
+    for (frame_a, window_a), (frame_b, window_b) in zip(reference, ragged):
+        assert frame_a == frame_b
+        np.testing.assert_array_equal(window_a, window_b)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_audio_is_refused_and_not_consumed(bad):
+    audio = _audio(1.5, 48000)
+    clean = FeatureStream(MFCC, 48000, 49, 5)
+    dirty = FeatureStream(MFCC, 48000, 49, 5)
+    spoiled = audio[:4800].copy()
+    spoiled[100] = bad
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        dirty.push(spoiled)
+    assert dirty.frames_emitted == 0
+    assert [f for f, _ in _windows(dirty, audio, [4800])] == [f for f, _ in _windows(clean, audio, [4800])]
+
+
+def test_energy_is_the_sum_of_squares_in_double_precision():
+    audio = _audio(0.3, 48000)
+    stream = FeatureStream(MFCC, 48000, 49, 5)
+    expected = float(np.sum(audio.astype(np.float64) ** 2))
+    assert stream.push(audio) == pytest.approx(expected, rel=1e-12)
+    assert energy(audio) == pytest.approx(expected, rel=1e-12)
+    assert stream.push(np.zeros(0, np.float32)) == 0.0
+    assert np.isnan(energy(np.array([1.0, np.nan], np.float32)))
+
+
+def test_reset_starts_a_new_stream():
+    audio = _audio(1.5, 48000)
+    stream = FeatureStream(MFCC, 48000, 49, 5)
+    first = _windows(stream, audio, [4800])
+    stream.reset()
+    assert stream.frames_emitted == 0
+    again = _windows(stream, audio, [4800])
+    assert [f for f, _ in first] == [f for f, _ in again]
+    for (_, a), (_, b) in zip(first, again):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_bad_arguments_are_refused_clearly():
+    with pytest.raises(ValueError, match="resized"):
+        FeatureStream(FrontendParams(feature_kind="spectrogram", resize=(32, 32)), 16000, 49, 5)
+    with pytest.raises(ValueError, match="input_rate_hz"):
+        FeatureStream(MFCC, 0, 49, 5)
+    with pytest.raises(ValueError, match="hop_frames"):
+        FeatureStream(MFCC, 16000, 49, 0)
+    stream = FeatureStream(MFCC, 16000, 49, 5)
+    with pytest.raises(ValueError, match="float32"):
+        stream.push(np.zeros(10, np.int32))
+    with pytest.raises(ValueError, match="1-D"):
+        stream.push(np.zeros((10, 2), np.float32))
+    with pytest.raises(ValueError, match="shape"):
+        stream.next_window(np.empty((48, 10), np.float32))
+
+
+# -- posteriors ------------------------------------------------------------------------------
+@pytest.mark.parametrize("n", [1, 2, 3, 7, 8, 9, 15, 16, 17, 63, 100, MAX_LABELS])
+def test_sum_and_softmax_have_numpys_bits(n):
+    rng = np.random.default_rng(n)
+    for scale in (1e-3, 1.0, 40.0):
+        for _ in range(200):
+            x = (scale * rng.standard_normal(n)).astype(np.float32)
+            assert sum_like_numpy(x) == np.float32(np.add.reduce(x))
+            expected = np.exp(x - x.max())
+            expected /= expected.sum()
+            got = np.empty_like(x)
+            shift_by_max(x, got)
+            np.exp(got, out=got)
+            normalise(got)
+            np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("windows", [1, 3, 5])
+def test_smoother_equals_a_running_sum_over_a_deque(dtype, windows):
+    rng = np.random.default_rng(windows)
+    labels = 8
+    history, total, mean = np.zeros((windows, labels)), np.zeros(labels), np.zeros(labels)
+    smoother = PosteriorSmoother(history, total, mean)
+    push = smoother.push_float32 if dtype == np.float32 else smoother.push_float64
+    queue, running = deque(), np.zeros(labels)
+    for _ in range(50):
+        p = rng.dirichlet(np.ones(labels)).astype(dtype)
+        if len(queue) == windows:
+            running -= queue.popleft()
+        queue.append(p)
+        running += p
+        best = push(p)
+        np.testing.assert_array_equal(mean, running / len(queue))
+        assert best == int(np.argmax(running / len(queue)))
+    smoother.clear()
+    assert push(np.full(labels, 0.125, dtype)) == 0 and mean.tolist() == [0.125] * labels
+    with pytest.raises(ValueError, match="labels"):
+        push(np.zeros(3, dtype))
