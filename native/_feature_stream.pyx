@@ -31,17 +31,21 @@ cdef class FeatureStreamCore:
     cdef tinyml_feature_stream stream
     cdef bint ready
     cdef bint busy
+    cdef float[:, ::1] window  # filled by next_window() (bound once: no buffer lookup per hop)
 
     def __cinit__(self, int frame_length_samples, int frame_step_samples, int fft_length,
                   int feature_kind, int num_mel_bins, int num_mfccs, float log_offset,
                   const float[::1] window, const int[::1] mel_first_bin, const int[::1] mel_bin_count,
                   const float[::1] mel_weights, const float[::1] dct,
                   size_t up, size_t down, size_t half_len, const float[:, ::1] phases,
-                  size_t window_rows, size_t hop_frames):
+                  size_t window_rows, size_t hop_frames, float[:, ::1] window_out):
         cdef tmf_frontend_config config
         cdef tinyml_polyphase filter
         cdef tinyml_polyphase *filter_pointer = NULL
         self.ready = False
+        if window_out.shape[0] != <Py_ssize_t>window_rows:
+            raise ValueError("window_out must have window_rows rows")
+        self.window = window_out
         config.frame_length_samples = frame_length_samples
         config.frame_step_samples = frame_step_samples
         config.fft_length = fft_length
@@ -69,6 +73,9 @@ cdef class FeatureStreamCore:
             &dct[0] if dct.shape[0] else NULL)
         if tinyml_feature_stream_init(&self.stream, filter_pointer, frontend, window_rows, hop_frames) != 0:
             raise MemoryError("could not allocate the feature stream")
+        if self.window.shape[1] != <Py_ssize_t>self.stream.num_features:
+            tinyml_feature_stream_free(&self.stream)
+            raise ValueError("window_out must have num_features columns")
         self.ready = True
 
     def __dealloc__(self):
@@ -92,11 +99,11 @@ cdef class FeatureStreamCore:
             raise MemoryError("out of memory in the feature stream")
         return chunk_energy
 
-    def next_window(self, float[:, ::1] out):
-        """Index of the last frame of the next window (now in out), or -1 when none is due."""
+    def next_window(self):
+        """Index of the last frame of the next window (now in window_out), or -1 when none is due."""
         cdef int64_t frame
         self._enter()
-        frame = tinyml_feature_stream_next_window(&self.stream, &out[0, 0])
+        frame = tinyml_feature_stream_next_window(&self.stream, &self.window[0, 0])
         self.busy = False
         if frame == TMF_ERR_NON_FINITE:
             raise ValueError("the frontend produced a NaN or infinite feature")

@@ -11,12 +11,13 @@ between.
 Examples
 --------
 >>> stream = FeatureStream(params, input_rate_hz=48000, window_rows=49, hop_frames=5)
->>> window = np.empty((49, params.num_features), np.float32)
 >>> energy = stream.push(chunk)                   # float32 mono at 48 kHz
->>> while (frame := stream.next_window(window)) >= 0:
-...     run_model(window)                         # window ends with frame `frame`
+>>> while (frame := stream.next_window()) >= 0:
+...     run_model(stream.window)                  # the window ending with frame `frame`
 """
 from __future__ import annotations
+
+from typing import Optional
 
 import numpy as np
 
@@ -51,11 +52,15 @@ class FeatureStream:
     hop_frames : int
         Frames between two windows; the first window comes once ``window_rows``
         frames exist.
+    window : numpy.ndarray, float32, shape (window_rows, num_features), C-contiguous, optional
+        Where each window is written (e.g. a view of a model's input buffer);
+        allocated when not given. Available as :attr:`window`.
 
     Not thread-safe: one thread pushes and takes windows.
     """
 
-    def __init__(self, params: FrontendParams, input_rate_hz: int, window_rows: int, hop_frames: int) -> None:
+    def __init__(self, params: FrontendParams, input_rate_hz: int, window_rows: int, hop_frames: int,
+                 window: Optional[np.ndarray] = None) -> None:
         if not isinstance(params, FrontendParams):
             raise ValueError(f"params must be a FrontendParams, got {type(params).__name__}")
         if params.resize is not None:
@@ -77,16 +82,25 @@ class FeatureStream:
             first_bin, bin_count, weights = _sparse_filters(mel_weight_matrix(params))
         dct = (mfcc_dct_matrix(params.num_mfccs, params.num_mel_bins).ravel() if kind == "mfcc"
                else np.zeros(0, np.float32))
+        num_features = params.num_features
+        self.window_shape = (self.window_rows, num_features)
+        if window is None:
+            window = np.zeros(self.window_shape, np.float32)
+        elif (not isinstance(window, np.ndarray) or window.dtype != np.float32 or window.shape != self.window_shape
+              or not window.flags.c_contiguous or not window.flags.writeable):
+            raise ValueError(f"window must be a writable C-contiguous float32 array of shape {self.window_shape}")
+        self.window = window
         self._core = _feature_stream.FeatureStreamCore(
             params.frame_length_samples, params.frame_step_samples, params.fft_length, _FEATURE_KIND_CODES[kind],
             params.num_mel_bins if kind != "spectrogram" else 0, params.num_mfccs if kind == "mfcc" else 0,
             params.log_offset, hann_window(params.frame_length_samples), first_bin, bin_count, weights, dct,
-            up, down, half_len, phases, self.window_rows, self.hop_frames)
-        self.num_features = self._core.num_features
-        self.window_shape = (self.window_rows, self.num_features)
-        # Bound methods kept: the per-hop path is two calls.
+            up, down, half_len, phases, self.window_rows, self.hop_frames, window)
+        self.num_features = num_features
+        # The per-hop path is two native calls. push_float32 is push() for
+        # contiguous 1-D float32 only (unchecked); next_window, the method
+        # below, is bound straight to C: one Python frame less per hop.
         self.push_float32 = self._core.push
-        self.next_window_unchecked = self._core.next_window
+        self.next_window = self._core.next_window
 
     @property
     def frames_emitted(self) -> int:
@@ -105,24 +119,17 @@ class FeatureStream:
                 raise ValueError(f"chunk must be 1-D float32 audio, got {chunk.dtype} of shape {chunk.shape}")
         return self._core.push(np.ascontiguousarray(chunk))
 
-    def next_window(self, out: np.ndarray) -> int:
+    def next_window(self) -> int:  # replaced in __init__ by the same call without this frame
         """Move computed frames into the window up to the next decision point.
-
-        Parameters
-        ----------
-        out : numpy.ndarray, float32, shape (window_rows, num_features), C-contiguous
-            Receives the window, oldest frame first, when one is due.
 
         Returns
         -------
         int
-            The 0-based index of the window's last frame, or -1 when no window
-            is due yet (call again after the next push).
+            The 0-based index of the last frame of the window now in
+            :attr:`window` (oldest frame first), or -1 when no window is due
+            yet (push more audio first).
         """
-        if (not isinstance(out, np.ndarray) or out.dtype != np.float32 or out.shape != self.window_shape
-                or not out.flags.c_contiguous or not out.flags.writeable):
-            raise ValueError(f"out must be a writable C-contiguous float32 array of shape {self.window_shape}")
-        return self._core.next_window(out)
+        return self._core.next_window()
 
     def frame_end_time_s(self, frame_index: int) -> float:
         """Input-stream time (s) of the last sample of frame ``frame_index``."""

@@ -426,8 +426,6 @@ class KeywordSpotter:
         self.hop_s = self.hop_frames * params.frame_step_samples / params.sample_rate_hz
         # A resize needs the whole window, so the stream gives plain frames and
         # each window is resized before it goes to the model.
-        self.features = FeatureStream(params if params.resize is None else params.replace(resize=None),
-                                      self.input_rate_hz, frames_per_clip, self.hop_frames)
         # The window is written straight into the model's input buffer (no copy
         # per hop) unless it is resized first.
         self._model_input = np.zeros(getattr(model, "input_shape", self.window_shape), np.float32)
@@ -435,8 +433,10 @@ class KeywordSpotter:
             self._window = self._model_input.reshape(self.window_shape)
         else:
             self._window = np.zeros(self.window_shape, np.float32)
+        self.features = FeatureStream(params if params.resize is None else params.replace(resize=None),
+                                      self.input_rate_hz, frames_per_clip, self.hop_frames, window=self._window)
         self._push_audio = self.features.push_float32          # per-hop calls, bound once
-        self._next_window = self.features.next_window_unchecked
+        self._next_window = self.features.next_window
         # Push audio in pieces of at most one hop so the level meter follows the stream closely.
         self._max_piece_samples = max(1, int(round(self.hop_s * self.input_rate_hz)))
         self._level = LevelMeter(params.clip_length_samples * self.input_rate_hz // params.sample_rate_hz)
@@ -472,7 +472,7 @@ class KeywordSpotter:
         # Frames go into the window up to each decision point, so a decision sees
         # exactly the window ending at its frame, however the audio was chunked.
         while True:
-            last_frame = self._next_window(self._window)
+            last_frame = self._next_window()
             if last_frame < 0:
                 return
             detection = self._decide(self.features.frame_end_time_s(last_frame))

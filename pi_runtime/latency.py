@@ -164,9 +164,8 @@ def measure_streaming(model: LoadedModel, *, runs: int = 100, input_rate_hz: int
     spotter.push(rng.random(_clip_samples(params, input_rate_hz) + hop_samples, dtype=np.float32))
     hops = rng.random((warmup + runs, hop_samples), dtype=np.float32)
     features = FeatureStream(params.replace(resize=None), input_rate_hz, spotter.window_shape[0], spotter.hop_frames)
-    window = np.empty(features.window_shape, np.float32)
     features.push(rng.random(_clip_samples(params, input_rate_hz), dtype=np.float32))
-    while features.next_window(window) >= 0:
+    while features.next_window() >= 0:
         pass
     # The three timings of a run are taken back to back, so on a busy machine
     # the decision and invoke() alone see the same conditions.
@@ -184,7 +183,7 @@ def measure_streaming(model: LoadedModel, *, runs: int = 100, input_rate_hz: int
         invoke.append(clock() - start)
         start = clock()
         features.push(hop)
-        while features.next_window(window) >= 0:
+        while features.next_window() >= 0:
             pass
         features_s.append(clock() - start)
     return StreamingTimings(1e3 * np.array(decision[warmup:]), 1e3 * np.array(invoke[warmup:]),

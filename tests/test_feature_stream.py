@@ -21,14 +21,13 @@ def _audio(seconds, rate_hz, seed=0):
 
 def _windows(stream, audio, chunk_sizes):
     """Push audio in chunks of the given sizes (cycled); collect (last frame, window copy)."""
-    out = np.empty(stream.window_shape, np.float32)
     windows, position, sizes = [], 0, iter(np.resize(chunk_sizes, audio.size))
     while position < audio.size:
         size = int(next(sizes))
         stream.push(audio[position:position + size])
         position += size
-        while (frame := stream.next_window(out)) >= 0:
-            windows.append((frame, out.copy()))
+        while (frame := stream.next_window()) >= 0:
+            windows.append((frame, stream.window.copy()))
     return windows
 
 
@@ -105,7 +104,13 @@ def test_bad_arguments_are_refused_clearly():
     with pytest.raises(ValueError, match="1-D"):
         stream.push(np.zeros((10, 2), np.float32))
     with pytest.raises(ValueError, match="shape"):
-        stream.next_window(np.empty((48, 10), np.float32))
+        FeatureStream(MFCC, 16000, 49, 5, window=np.empty((48, 10), np.float32))
+    with pytest.raises(ValueError, match="shape"):
+        FeatureStream(MFCC, 16000, 49, 5, window=np.empty((49, 10), np.float64))
+    window = np.zeros((49, 10), np.float32)
+    stream = FeatureStream(MFCC, 16000, 49, 5, window=window)
+    stream.push(_audio(1.0, 16000))
+    assert stream.next_window() == 48 and stream.window is window and window.any()
 
 
 # -- posteriors ------------------------------------------------------------------------------
