@@ -399,6 +399,7 @@ def test_cli_trains_a_keyword_subset_and_reports_limits(toy_data, tmp_path, caps
     folder, splits_dir = toy_data
     monkeypatch.setitem(versions.VERSIONS, "a", versions.Version(
         "a", toy_config(epochs=1), max_size_kb=25, summary="toy"))
+    monkeypatch.setattr(versions, "SUBSET_CONFIG_CHANGES", {})
     status = cli.main(["--version", "a", "--keywords", "go,stop", "--data-dir", str(folder),
                        "--splits-dir", str(splits_dir), "--output-dir", str(tmp_path), "--latency-runs", "2",
                        "--quiet"])
@@ -420,6 +421,7 @@ def test_cli_keyword_subset_with_an_unknown_class(toy_data, tmp_path, capsys, mo
     folder, splits_dir = toy_data
     monkeypatch.setitem(versions.VERSIONS, "a", versions.Version(
         "a", toy_config(epochs=1), max_size_kb=25, summary="toy"))
+    monkeypatch.setattr(versions, "SUBSET_CONFIG_CHANGES", {})
     status = cli.main(["--version", "a", "--keywords", "go,stop", "--unknown", "--data-dir", str(folder),
                        "--splits-dir", str(splits_dir), "--output-dir", str(tmp_path), "--latency-runs", "2",
                        "--quiet"])
@@ -446,6 +448,16 @@ def test_cli_reports_bad_keywords_without_a_traceback(capsys):
 
     assert cli.main(["--version", "a", "--keywords", "go,maybe"]) == 2
     assert "unknown keyword" in capsys.readouterr().err
+
+
+def test_subset_changes_apply_to_their_keywords_only():
+    from train.kws.versions import SUBSET_CONFIG_CHANGES, VERSIONS, config_for
+
+    version = VERSIONS["a"]
+    assert config_for(version, LABELS) == version.config
+    assert config_for(version, ("go", "yes")) == version.config
+    go_stop = config_for(version, ("stop", "go"))
+    assert go_stop == version.config.replace(**SUBSET_CONFIG_CHANGES[("go", "stop")]) != version.config
 
 
 def test_limits_follow_the_version_and_the_keyword_bar():
