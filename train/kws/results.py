@@ -33,8 +33,8 @@ def _stem(path: Path) -> str:
 def results_markdown(folder: Path) -> str:
     """Markdown table with one row per delivered model in ``folder``."""
     rows = ["| model | labels | architecture | features | accuracy | size (kB) | .tflite / zlib (B) "
-            "| sparsity | inference mean / median (ms) | total mean / median (ms) | training (s) |",
-            "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+            "| sparsity | inference mean / median (ms) | total mean / median (ms) | training (s) | limits |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for path in delivered_models(folder):
         sidecar = read_sidecar(path)
         results = sidecar.get("results", {})
@@ -61,8 +61,21 @@ def results_markdown(folder: Path) -> str:
             f"| {100 * results.get('weight_sparsity', 0):.0f} % "
             f"| {results['inference_ms']['mean']:.3f} / {results['inference_ms']['median']:.3f} "
             f"| {results['total_ms']['mean']:.2f} / {results['total_ms']['median']:.2f} "
-            f"| {results.get('train_seconds', float('nan')):.0f} |")
+            f"| {results.get('train_seconds', float('nan')):.0f} | {_verdict(sidecar)} |")
     return HEADER + "\n" + "\n".join(rows) + "\n"
+
+
+def _verdict(sidecar) -> str:
+    """"PASS (version a)" or "FAIL: test accuracy 98.56 (>= 99)" from the recorded results."""
+    from train.kws.versions import limits_from_sidecar
+
+    limits = limits_from_sidecar(sidecar)
+    if limits is None:
+        return "-"
+    version = sidecar["training"]["version"]
+    failed = [f"{limit.name} {limit.measured:.4g} {limit.unit} ({limit.op} {limit.bound:g})"
+              for limit in limits if not limit.passed]
+    return f"FAIL ({version}): " + "; ".join(failed) if failed else f"PASS ({version})"
 
 
 def write_results_markdown(folder: Path) -> Path:

@@ -15,6 +15,7 @@ A keyword subset has its own accuracy bar where one is known (go/stop: >= 99 %).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from native.params import FrontendParams
@@ -98,6 +99,25 @@ def limits_for(version: Version, result: RunResult, labels: Sequence[str]) -> Li
     if version.max_total_ms is not None:
         limits.append(Limit("total latency (mean)", result.total_ms["mean"], version.max_total_ms, "ms"))
     return limits
+
+
+def limits_from_sidecar(sidecar: Dict) -> Optional[List["Limit"]]:
+    """The limits of a delivered model, from the results its sidecar records (None if it names no version)."""
+    from train.kws.training import RunResult
+
+    version = VERSIONS.get(sidecar.get("training", {}).get("version"))
+    results = sidecar.get("results") or {}
+    if version is None or not results:
+        return None
+    keyword_accuracy = results.get("keyword_accuracy")
+    result = RunResult(
+        path=Path("."), accuracy=results["test_accuracy"], val_accuracy=float("nan"),
+        size_bytes=results["size_bytes"], tflite_bytes=results["tflite_bytes"], zlib_bytes=results["zlib_bytes"],
+        sparsity=results.get("weight_sparsity", 0.0), inference_ms=results["inference_ms"],
+        total_ms=results["total_ms"], train_seconds=0.0, run_seconds=0.0, num_test_clips=results["test_clips"],
+        best_epoch=-1, parameters=results.get("parameters", 0),
+        keyword_accuracy=float("nan") if keyword_accuracy is None else keyword_accuracy)
+    return limits_for(version, result, sidecar["labels"])
 
 
 def model_file_stem(version: str, labels: Sequence[str], all_labels: Sequence[str]) -> str:
