@@ -5,9 +5,11 @@ For each model in ``models/kws/`` (or ``--model``), the same runs as
 audio -> resample -> features -> ``invoke()``, natively and through the
 course's ``scipy.signal.resample_poly`` + eager ``tf.signal``, on the same
 clips and the same interpreter; then one live decision (one 100 ms hop pushed
-through the streaming pipeline) against ``invoke()`` alone. One table.
+through the streaming pipeline) against ``invoke()`` alone, timed back to back
+over ``--streaming-runs`` hops (2000: a decision is cheap, and medians of many
+runs hold still on a busy machine). One table.
 
-    python -m benchmarks.latency [--runs 100] [--model M ...]
+    python -m benchmarks.latency [--runs 100] [--streaming-runs 2000] [--model M ...]
 """
 from __future__ import annotations
 
@@ -42,7 +44,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--warmup", type=int, default=5, help="untimed runs first (default 5)")
     parser.add_argument("--threads", type=int, default=1, help="interpreter threads (default 1)")
     parser.add_argument("--hop-ms", type=float, default=100.0, help="hop of the streaming decision (default 100)")
+    parser.add_argument("--streaming-runs", type=int, default=2000,
+                        help="timed hops of the streaming decision (default 2000)")
     args = parser.parse_args(argv)
+    if min(args.runs, args.streaming_runs, args.threads) < 1 or args.warmup < 0:
+        parser.error("--runs, --streaming-runs and --threads must be >= 1, --warmup >= 0")
 
     models = args.model or sorted(p for p in (REPO_ROOT / "models" / "kws").glob("*.tflite*")
                                   if p.name.endswith((".tflite", ".tflite.zlib")))
@@ -56,15 +62,17 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     print(f"machine: {platform.machine()} {platform.system()}, {os.cpu_count()} CPUs; "
           f"{governor_hint() or 'CPU governor: performance or not exposed'}")
     print(f"config: {args.runs} runs + {args.warmup} warm-up, 1 s of random audio at 48 kHz per run, "
-          f"{args.threads} interpreter thread(s), streaming hop {args.hop_ms:g} ms; times in ms")
+          f"{args.threads} interpreter thread(s), streaming hop {args.hop_ms:g} ms over {args.streaming_runs} hops; "
+          f"times in ms")
     if missing_reference:
         print(f"reference columns empty: {missing_reference}")
     print()
-    header = (f"{'model':<20} {'bytes':>6} {'invoke':>7} {'native total':>14} {'course total':>14} "
-              f"{'course/native':>14} {'decision':>9} {'of which':>9} {'decision/invoke':>16}")
+    name_width = max(20, *(len(path.name) for path in models))
+    header = (f"{'model':<{name_width}} {'bytes':>6} {'invoke':>7} {'native total':>14} {'course total':>14} "
+              f"{'course/native':>14} {'decision':>9} {'of which':>9} {'and':>7} {'decision/invoke':>16}")
     print(header)
-    print(f"{'':<20} {'':>6} {'median':>7} {'mean / median':>14} {'mean / median':>14} {'mean / median':>14} "
-          f"{'median':>9} {'features':>9} {'(median)':>16}")
+    print(f"{'':<{name_width}} {'':>6} {'median':>7} {'mean / median':>14} {'mean / median':>14} {'mean / median':>14} "
+          f"{'median':>9} {'features':>9} {'glue':>7} {'(median)':>16}")
     print("-" * len(header))
     for path in models:
         model = load_model(path, num_threads=args.threads)
@@ -76,15 +84,17 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 f"{reference.total['mean']:6.2f} / {reference.total['median']:5.2f}",
                 f"{reference.total['mean'] / native.total['mean']:5.0f}x / "
                 f"{reference.total['median'] / native.total['median']:4.0f}x")
-        streaming = measure_streaming(model, runs=args.runs, hop_ms=args.hop_ms, warmup=args.warmup)
-        print(f"{path.name:<20} {model.size_bytes:6d} {native.inference['median']:7.3f} "
+        streaming = measure_streaming(model, runs=args.streaming_runs, hop_ms=args.hop_ms, warmup=args.warmup)
+        decision, features = np.median(streaming.decision_ms), np.median(streaming.features_ms)
+        glue = decision - np.median(streaming.invoke_ms) - features
+        print(f"{path.name:<{name_width}} {model.size_bytes:6d} {native.inference['median']:7.3f} "
               f"{native.total['mean']:6.3f} / {native.total['median']:5.3f} {course_cells[0]:>14} {course_cells[1]:>14} "
-              f"{np.median(streaming.decision_ms):9.3f} {np.median(streaming.features_ms):9.3f} "
-              f"{streaming.ratio:15.2f}x")
+              f"{decision:9.3f} {features:9.3f} {glue:7.3f} {streaming.ratio:15.2f}x")
     print()
     print("invoke: invoke() and reading the output (the course's inference latency); totals: from the raw 48 kHz clip "
-          "to the output;\ndecision: one hop pushed through resampler, streaming frontend, feature ring, model and "
-          "policy; of which features: the native resampler and streaming frontend alone on that hop")
+          "to the output;\ndecision: one hop pushed through the native feature stream (resampler, streaming frontend, "
+          "window ring), the model, softmax and smoothing;\nof which features: the native feature stream alone on that "
+          "hop; glue: the rest besides invoke() (Python, interpreter input/output, softmax, smoothing, level)")
     return 0
 
 
