@@ -7,11 +7,21 @@ from native._resample cimport tinyml_polyphase, TINYML_RESAMPLE_TAP_BLOCK
 
 
 cdef extern from "feature_stream.h" nogil:
+    ctypedef struct tinyml_level_meter:
+        size_t window_samples
+    int tinyml_level_meter_init(tinyml_level_meter *m, size_t window_samples)
+    void tinyml_level_meter_free(tinyml_level_meter *m)
+    void tinyml_level_meter_reset(tinyml_level_meter *m)
+    int tinyml_level_meter_add(tinyml_level_meter *m, double energy, size_t samples)
+    double tinyml_level_meter_dbfs(const tinyml_level_meter *m, double silence_dbfs)
+
     ctypedef struct tinyml_feature_stream:
         size_t num_features
         int64_t frames_emitted
+        tinyml_level_meter level
     int tinyml_feature_stream_init(tinyml_feature_stream *s, const tinyml_polyphase *filter,
-                                   tmf_frontend *frontend, size_t window_rows, size_t hop_frames)
+                                   tmf_frontend *frontend, size_t window_rows, size_t hop_frames,
+                                   size_t level_window_samples)
     void tinyml_feature_stream_free(tinyml_feature_stream *s)
     void tinyml_feature_stream_reset(tinyml_feature_stream *s)
     double tinyml_energy(const float *x, size_t n)
@@ -32,17 +42,20 @@ cdef class FeatureStreamCore:
     cdef bint ready
     cdef bint busy
     cdef float[:, ::1] window  # filled by next_window() (bound once: no buffer lookup per hop)
+    cdef double silence_dbfs
 
     def __cinit__(self, int frame_length_samples, int frame_step_samples, int fft_length,
                   int feature_kind, int num_mel_bins, int num_mfccs, float log_offset,
                   const float[::1] window, const int[::1] mel_first_bin, const int[::1] mel_bin_count,
                   const float[::1] mel_weights, const float[::1] dct,
                   size_t up, size_t down, size_t half_len, const float[:, ::1] phases,
-                  size_t window_rows, size_t hop_frames, float[:, ::1] window_out):
+                  size_t window_rows, size_t hop_frames, float[:, ::1] window_out,
+                  size_t level_window_samples, double silence_dbfs):
         cdef tmf_frontend_config config
         cdef tinyml_polyphase filter
         cdef tinyml_polyphase *filter_pointer = NULL
         self.ready = False
+        self.silence_dbfs = silence_dbfs
         if window_out.shape[0] != <Py_ssize_t>window_rows:
             raise ValueError("window_out must have window_rows rows")
         self.window = window_out
@@ -71,7 +84,8 @@ cdef class FeatureStreamCore:
             &mel_bin_count[0] if mel_bin_count.shape[0] else NULL,
             &mel_weights[0] if mel_weights.shape[0] else NULL,
             &dct[0] if dct.shape[0] else NULL)
-        if tinyml_feature_stream_init(&self.stream, filter_pointer, frontend, window_rows, hop_frames) != 0:
+        if tinyml_feature_stream_init(&self.stream, filter_pointer, frontend, window_rows, hop_frames,
+                                      level_window_samples) != 0:
             raise MemoryError("could not allocate the feature stream")
         if self.window.shape[1] != <Py_ssize_t>self.stream.num_features:
             tinyml_feature_stream_free(&self.stream)
@@ -114,6 +128,10 @@ cdef class FeatureStreamCore:
         tinyml_feature_stream_reset(&self.stream)
         self.busy = False
 
+    def level_dbfs(self):
+        """RMS level of the input's last level_window_samples samples (to within one chunk), dBFS."""
+        return tinyml_level_meter_dbfs(&self.stream.level, self.silence_dbfs)
+
     cdef _enter(self):
         if self.busy:
             raise RuntimeError("FeatureStream used from two threads at once: it is not thread-safe")
@@ -126,3 +144,31 @@ cdef class FeatureStreamCore:
     @property
     def num_features(self):
         return self.stream.num_features
+
+
+cdef class LevelMeterCore:
+    """C state of one level meter (see pi_runtime.kws_pipeline.LevelMeter)."""
+    cdef tinyml_level_meter meter
+    cdef bint ready
+    cdef double silence_dbfs
+
+    def __cinit__(self, size_t window_samples, double silence_dbfs):
+        self.ready = False
+        if tinyml_level_meter_init(&self.meter, window_samples) != 0:
+            raise MemoryError("could not allocate the level meter")
+        self.silence_dbfs = silence_dbfs
+        self.ready = True
+
+    def __dealloc__(self):
+        if self.ready:
+            tinyml_level_meter_free(&self.meter)
+
+    def add(self, double energy, size_t samples):
+        if tinyml_level_meter_add(&self.meter, energy, samples) != 0:
+            raise MemoryError("out of memory in the level meter")
+
+    def level_dbfs(self):
+        return tinyml_level_meter_dbfs(&self.meter, self.silence_dbfs)
+
+    def reset(self):
+        tinyml_level_meter_reset(&self.meter)

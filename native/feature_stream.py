@@ -22,11 +22,15 @@ from typing import Optional
 import numpy as np
 
 from native import _feature_stream
+from native._feature_stream import LevelMeterCore
 from native.frontend import _FEATURE_KIND_CODES, _sparse_filters, hann_window, mel_weight_matrix, mfcc_dct_matrix
 from native.params import FrontendParams
 from native.resample import _polyphase, _positive_int, ratio_for
 
-__all__ = ["FeatureStream", "energy"]
+__all__ = ["FeatureStream", "LevelMeterCore", "SILENCE_DBFS", "energy"]
+
+# Level reported for digital silence (log of zero), low enough to sit below any gate.
+SILENCE_DBFS = -150.0
 
 _FLOAT32 = np.dtype(np.float32)
 
@@ -55,12 +59,15 @@ class FeatureStream:
     window : numpy.ndarray, float32, shape (window_rows, num_features), C-contiguous, optional
         Where each window is written (e.g. a view of a model's input buffer);
         allocated when not given. Available as :attr:`window`.
+    level_window_samples : int, optional
+        Input samples the level meter (:meth:`level_dbfs`) covers; default one
+        clip (``params.clip_duration_ms``) at ``input_rate_hz``.
 
     Not thread-safe: one thread pushes and takes windows.
     """
 
     def __init__(self, params: FrontendParams, input_rate_hz: int, window_rows: int, hop_frames: int,
-                 window: Optional[np.ndarray] = None) -> None:
+                 window: Optional[np.ndarray] = None, level_window_samples: Optional[int] = None) -> None:
         if not isinstance(params, FrontendParams):
             raise ValueError(f"params must be a FrontendParams, got {type(params).__name__}")
         if params.resize is not None:
@@ -90,17 +97,22 @@ class FeatureStream:
               or not window.flags.c_contiguous or not window.flags.writeable):
             raise ValueError(f"window must be a writable C-contiguous float32 array of shape {self.window_shape}")
         self.window = window
+        if level_window_samples is None:
+            level_window_samples = params.clip_length_samples * input_rate_hz // params.sample_rate_hz
+        self.level_window_samples = _positive_int(level_window_samples, "level_window_samples")
         self._core = _feature_stream.FeatureStreamCore(
             params.frame_length_samples, params.frame_step_samples, params.fft_length, _FEATURE_KIND_CODES[kind],
             params.num_mel_bins if kind != "spectrogram" else 0, params.num_mfccs if kind == "mfcc" else 0,
             params.log_offset, hann_window(params.frame_length_samples), first_bin, bin_count, weights, dct,
-            up, down, half_len, phases, self.window_rows, self.hop_frames, window)
+            up, down, half_len, phases, self.window_rows, self.hop_frames, window, self.level_window_samples,
+            SILENCE_DBFS)
         self.num_features = num_features
         # The per-hop path is two native calls. push_float32 is push() for
         # contiguous 1-D float32 only (unchecked); next_window, the method
         # below, is bound straight to C: one Python frame less per hop.
         self.push_float32 = self._core.push
         self.next_window = self._core.next_window
+        self.level_dbfs = self._core.level_dbfs
 
     @property
     def frames_emitted(self) -> int:
@@ -130,6 +142,14 @@ class FeatureStream:
             yet (push more audio first).
         """
         return self._core.next_window()
+
+    def level_dbfs(self) -> float:  # replaced in __init__ by the same call without this frame
+        """RMS level of the last ``level_window_samples`` input samples, in dBFS.
+
+        Kept per pushed chunk (whole chunks leave the window), so exact to
+        within one chunk; :data:`SILENCE_DBFS` for digital silence or no input.
+        """
+        return self._core.level_dbfs()
 
     def frame_end_time_s(self, frame_index: int) -> float:
         """Input-stream time (s) of the last sample of frame ``frame_index``."""

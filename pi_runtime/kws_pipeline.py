@@ -20,13 +20,12 @@ one-second window the model saw.
 from __future__ import annotations
 
 import math
-from collections import deque
 from dataclasses import asdict, dataclass
-from typing import Callable, Deque, List, Optional, Sequence, Tuple
+from typing import Callable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from native.feature_stream import FeatureStream, energy as _energy
+from native.feature_stream import SILENCE_DBFS, FeatureStream, LevelMeterCore, energy as _energy
 from native.frontend import StreamingFrontend
 from native._posteriors import MAX_LABELS, PosteriorSmoother, normalise, shift_by_max
 from native.params import FrontendParams
@@ -48,8 +47,6 @@ __all__ = [
 # Audio rates accepted: anything a sound card or WAV file plausibly has; the
 # bounds catch a sample count or a typo passed as a rate.
 MIN_INPUT_RATE_HZ, MAX_INPUT_RATE_HZ = 1000, 768000
-# Level reported for digital silence (log of zero), low enough to sit below any gate.
-SILENCE_DBFS = -150.0
 _FLOAT32 = np.dtype(np.float32)
 
 
@@ -199,49 +196,32 @@ class LevelMeter:
     """RMS level of the last ``window_samples`` samples pushed, in dBFS.
 
     Kept per pushed chunk (chunks are at most one hop long in the pipeline), so
-    the window is exact to within one chunk.
+    the window is exact to within one chunk. The native meter
+    :class:`KeywordSpotter` keeps inside its feature stream, on its own.
     """
 
     def __init__(self, window_samples: int) -> None:
         if window_samples < 1:
             raise ValueError(f"window_samples must be >= 1, got {window_samples}")
         self.window_samples = int(window_samples)
-        self._chunks: Deque[Tuple[float, int]] = deque()
-        self._sum_squares = 0.0
-        self._count = 0
+        self._core = LevelMeterCore(self.window_samples, SILENCE_DBFS)
 
     def push(self, audio: np.ndarray, energy: Optional[float] = None) -> None:
         """Add a chunk; ``energy`` (sum of squares) when the caller has it already."""
-        if audio.size == 0:
-            return
         if energy is None:
-            energy = float(np.dot(audio, audio))
-        self.add(energy, audio.size)
+            energy = _energy(audio)
+        self.add(energy, np.size(audio))
 
     def add(self, energy: float, num_samples: int) -> None:
         """Add a chunk of ``num_samples`` samples by its energy (sum of squares)."""
-        if num_samples == 0:
-            return
-        self._chunks.append((energy, num_samples))
-        self._sum_squares += energy
-        self._count += num_samples
-        # Drop whole chunks while the rest still covers the window.
-        while self._chunks and self._count - self._chunks[0][1] >= self.window_samples:
-            energy, size = self._chunks.popleft()
-            self._sum_squares -= energy
-            self._count -= size
+        self._core.add(energy, num_samples)
 
     @property
     def level_dbfs(self) -> float:
-        if self._count == 0 or self._sum_squares <= 0.0:
-            return SILENCE_DBFS
-        mean_square = self._sum_squares / self._count
-        return max(SILENCE_DBFS, 10.0 * math.log10(mean_square))
+        return self._core.level_dbfs()
 
     def reset(self) -> None:
-        self._chunks.clear()
-        self._sum_squares = 0.0
-        self._count = 0
+        self._core.reset()
 
 
 class DetectionPolicy:
@@ -437,9 +417,9 @@ class KeywordSpotter:
                                       self.input_rate_hz, frames_per_clip, self.hop_frames, window=self._window)
         self._push_audio = self.features.push_float32          # per-hop calls, bound once
         self._next_window = self.features.next_window
+        self._level_dbfs = self.features.level_dbfs  # of the last second of input, kept natively
         # Push audio in pieces of at most one hop so the level meter follows the stream closely.
         self._max_piece_samples = max(1, int(round(self.hop_s * self.input_rate_hz)))
-        self._level = LevelMeter(params.clip_length_samples * self.input_rate_hz // params.sample_rate_hz)
         self.policy = DetectionPolicy(self.labels, config,
                                       window_duration_s=params.clip_duration_ms / 1000.0)
         self._outputs_are_logits = _outputs_are_logits(getattr(model, "sidecar", None))
@@ -465,10 +445,9 @@ class KeywordSpotter:
         return detections
 
     def _push_piece(self, piece: np.ndarray, detections: List[Detection]) -> None:
-        # One native call: NaN check and energy, resampling, new frames (raises before any change).
-        energy = self._push_audio(piece)
+        # One native call: NaN check, level, resampling, new frames (raises before any change).
+        self._push_audio(piece)
         self.samples_in += piece.size
-        self._level.add(energy, piece.size)
         # Frames go into the window up to each decision point, so a decision sees
         # exactly the window ending at its frame, however the audio was chunked.
         while True:
@@ -493,7 +472,7 @@ class KeywordSpotter:
 
     def _decide(self, time_s: float) -> Optional[Detection]:
         self.decisions += 1
-        level_dbfs = self._level.level_dbfs
+        level_dbfs = self._level_dbfs()
         probabilities = None
         if level_dbfs >= self.config.min_level_dbfs:  # the energy gate (DetectionPolicy.is_gated)
             model_input = self._model_input
@@ -520,12 +499,11 @@ class KeywordSpotter:
     @property
     def level_dbfs(self) -> float:
         """RMS level of the last second of input, in dBFS."""
-        return self._level.level_dbfs
+        return self._level_dbfs()
 
     def reset(self) -> None:
         """Forget all audio and state, as if freshly built."""
         self.features.reset()
-        self._level.reset()
         self.policy.reset()
         self.samples_in = self.decisions = self.invocations = 0
         self.last_probabilities = None

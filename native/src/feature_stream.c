@@ -1,13 +1,71 @@
 #include "feature_stream.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+/* ---- level meter ------------------------------------------------------- */
+
+int tinyml_level_meter_init(tinyml_level_meter *m, size_t window_samples) {
+    memset(m, 0, sizeof *m);
+    if (window_samples == 0) return -1;
+    m->capacity = 16;
+    m->chunks = (tinyml_level_chunk *)malloc(m->capacity * sizeof *m->chunks);
+    if (m->chunks == NULL) return -1;
+    m->window_samples = window_samples;
+    return 0;
+}
+
+void tinyml_level_meter_free(tinyml_level_meter *m) {
+    free(m->chunks);
+    memset(m, 0, sizeof *m);
+}
+
+void tinyml_level_meter_reset(tinyml_level_meter *m) {
+    m->first = m->held = 0;
+    m->sum_squares = 0.0;
+    m->samples = 0;
+}
+
+int tinyml_level_meter_add(tinyml_level_meter *m, double energy, size_t samples) {
+    if (samples == 0) return 0;
+    if (m->held == m->capacity) { /* grow, unrolling the ring to the front */
+        tinyml_level_chunk *grown = (tinyml_level_chunk *)malloc(2 * m->capacity * sizeof *grown);
+        if (grown == NULL) return -1;
+        for (size_t i = 0; i < m->held; i++) grown[i] = m->chunks[(m->first + i) % m->capacity];
+        free(m->chunks);
+        m->chunks = grown;
+        m->capacity *= 2;
+        m->first = 0;
+    }
+    m->chunks[(m->first + m->held) % m->capacity] = (tinyml_level_chunk){energy, samples};
+    m->held++;
+    m->sum_squares += energy;
+    m->samples += samples;
+    /* Drop whole chunks while the rest still covers the window. */
+    while (m->held > 0 && m->samples - m->chunks[m->first].samples >= m->window_samples) {
+        m->sum_squares -= m->chunks[m->first].energy;
+        m->samples -= m->chunks[m->first].samples;
+        m->first = (m->first + 1) % m->capacity;
+        m->held--;
+    }
+    return 0;
+}
+
+double tinyml_level_meter_dbfs(const tinyml_level_meter *m, double silence_dbfs) {
+    if (m->samples == 0 || !(m->sum_squares > 0.0)) return silence_dbfs;
+    const double level = 10.0 * log10(m->sum_squares / (double)m->samples);
+    return level > silence_dbfs ? level : silence_dbfs;
+}
+
+/* ---- feature stream ----------------------------------------------------- */
+
 int tinyml_feature_stream_init(tinyml_feature_stream *s, const tinyml_polyphase *filter, tmf_frontend *frontend,
-                               size_t window_rows, size_t hop_frames) {
+                               size_t window_rows, size_t hop_frames, size_t level_window_samples) {
     memset(s, 0, sizeof *s);
     s->frontend = frontend;
     if (frontend == NULL || window_rows == 0 || hop_frames == 0) goto fail;
+    if (tinyml_level_meter_init(&s->level, level_window_samples) != 0) goto fail;
     s->num_features = (size_t)tmf_frontend_num_features(frontend);
     s->frames = tmf_stream_create(frontend);
     if (s->frames == NULL) goto fail;
@@ -30,6 +88,7 @@ void tinyml_feature_stream_free(tinyml_feature_stream *s) {
     tinyml_row_ring_free(&s->window);
     tmf_stream_destroy(s->frames);
     tmf_frontend_destroy(s->frontend);
+    tinyml_level_meter_free(&s->level);
     free(s->resampled);
     free(s->pending);
     memset(s, 0, sizeof *s);
@@ -42,6 +101,7 @@ void tinyml_feature_stream_reset(tinyml_feature_stream *s) {
     s->pending_first = s->pending_end = 0;
     s->frames_until_window = s->window.rows;
     s->frames_emitted = 0;
+    tinyml_level_meter_reset(&s->level);
 }
 
 /* As in fft.h: an AVX2 copy picked at load time where glibc allows (same operations). */
@@ -83,7 +143,7 @@ int tinyml_feature_stream_push(tinyml_feature_stream *s, const float *x, size_t 
         if (tinyml_resampler_process(&s->resampler, x, n, s->resampled) != 0) return TMF_ERR_NO_MEMORY;
         samples = s->resampled;
     }
-    if (count == 0) return 0;
+    if (count == 0) return tinyml_level_meter_add(&s->level, *energy, n) == 0 ? 0 : TMF_ERR_NO_MEMORY;
     /* Keep the frames not yet taken at the front, then append the new ones. */
     const size_t kept = s->pending_end - s->pending_first;
     const int64_t new_frames = tmf_stream_frames_after(s->frames, (int64_t)count);
@@ -97,7 +157,7 @@ int tinyml_feature_stream_push(tinyml_feature_stream *s, const float *x, size_t 
                                              s->pending + kept * s->num_features);
     if (produced < 0) return (int)produced;
     s->pending_end += (size_t)produced;
-    return 0;
+    return tinyml_level_meter_add(&s->level, *energy, n) == 0 ? 0 : TMF_ERR_NO_MEMORY;
 }
 
 int64_t tinyml_feature_stream_next_window(tinyml_feature_stream *s, float *out) {

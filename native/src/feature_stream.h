@@ -24,6 +24,31 @@
 #include "resample.h"
 #include "ring.h"
 
+/* RMS level of the last window_samples samples, kept per pushed chunk: whole
+ * chunks are dropped while the rest still covers the window, so the window is
+ * exact to within one chunk. */
+typedef struct {
+    double energy;  /* sum of squares of the chunk */
+    size_t samples;
+} tinyml_level_chunk;
+
+typedef struct {
+    tinyml_level_chunk *chunks; /* ring, grown when full */
+    size_t capacity, first, held;
+    double sum_squares;         /* of the chunks held */
+    size_t samples;             /* of the chunks held */
+    size_t window_samples;
+} tinyml_level_meter;
+
+/* 0, or -1 when window_samples is 0 or memory is short. */
+int tinyml_level_meter_init(tinyml_level_meter *m, size_t window_samples);
+void tinyml_level_meter_free(tinyml_level_meter *m);
+void tinyml_level_meter_reset(tinyml_level_meter *m);
+/* Adds a chunk (nothing for samples == 0): 0, or -1 when memory is short (unchanged). */
+int tinyml_level_meter_add(tinyml_level_meter *m, double energy, size_t samples);
+/* 10 log10(mean square), at least silence_dbfs (also when nothing or only zeros is held). */
+double tinyml_level_meter_dbfs(const tinyml_level_meter *m, double silence_dbfs);
+
 typedef struct {
     int resampling;            /* 0: input already at the frontend's rate */
     tinyml_resampler resampler;
@@ -39,21 +64,23 @@ typedef struct {
     size_t hop_frames;
     size_t frames_until_window;
     int64_t frames_emitted;    /* frames moved into the ring since reset */
+    tinyml_level_meter level;  /* of the input pushed */
 } tinyml_feature_stream;
 
 /* filter: NULL when no resampling is needed (else copied).  frontend: taken
  * over (destroyed by free, also when init fails).  0, or -1 when memory is
  * short or a size is 0. */
 int tinyml_feature_stream_init(tinyml_feature_stream *s, const tinyml_polyphase *filter, tmf_frontend *frontend,
-                               size_t window_rows, size_t hop_frames);
+                               size_t window_rows, size_t hop_frames, size_t level_window_samples);
 void tinyml_feature_stream_free(tinyml_feature_stream *s);
 void tinyml_feature_stream_reset(tinyml_feature_stream *s);
 
 /* Sum of x[i]^2 in double; NaN or infinite exactly when some x[i] is. */
 double tinyml_energy(const float *x, size_t n);
 
-/* Consumes n samples: 0, TMF_ERR_NON_FINITE (nothing consumed, *energy
- * still set) or TMF_ERR_NO_MEMORY.  *energy: the chunk's sum of squares. */
+/* Consumes n samples and adds them to the level meter: 0, TMF_ERR_NON_FINITE
+ * (nothing consumed, *energy still set) or TMF_ERR_NO_MEMORY.  *energy: the
+ * chunk's sum of squares. */
 int tinyml_feature_stream_push(tinyml_feature_stream *s, const float *x, size_t n, double *energy);
 
 /* See above: the window's last frame index (0-based, since reset) with the
