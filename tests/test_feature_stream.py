@@ -152,3 +152,31 @@ def test_smoother_equals_a_running_sum_over_a_deque(dtype, windows):
     assert push(np.full(labels, 0.125, dtype)) == 0 and mean.tolist() == [0.125] * labels
     with pytest.raises(ValueError, match="labels"):
         push(np.zeros(3, dtype))
+
+
+def _reference_level_dbfs(chunks, window_samples):
+    """The level meter's rule in plain Python: whole chunks leave while the rest covers the window."""
+    held = deque()
+    for chunk in chunks:
+        held.append(chunk)
+        while sum(c.size for c in held) - held[0].size >= window_samples:
+            held.popleft()
+    energy = sum(float(np.sum(c.astype(np.float64) ** 2)) for c in held)
+    samples = sum(c.size for c in held)
+    return -150.0 if samples == 0 or energy <= 0 else max(-150.0, 10 * np.log10(energy / samples))
+
+
+def test_the_stream_keeps_the_level_of_the_last_window_of_input():
+    rng = np.random.default_rng(3)
+    stream = FeatureStream(MFCC, 48000, 49, 5, level_window_samples=4800)
+    assert stream.level_dbfs() == -150.0
+    chunks = []
+    for size in rng.integers(1, 700, 60):  # many small chunks: the native ring grows
+        chunk = (rng.uniform(0.01, 0.5) * rng.standard_normal(size)).astype(np.float32)
+        stream.push(chunk)
+        chunks.append(chunk)
+        assert stream.level_dbfs() == pytest.approx(_reference_level_dbfs(chunks, 4800), abs=1e-9)
+    stream.reset()
+    assert stream.level_dbfs() == -150.0
+    stream.push(np.zeros(480, np.float32))
+    assert stream.level_dbfs() == -150.0
