@@ -252,15 +252,12 @@ class DetectionPolicy:
     def update(self, probabilities: Optional[np.ndarray], time_s: float) -> Optional[Detection]:
         """Take one window's probabilities (``None``: gated) and return a detection or ``None``."""
         gated = probabilities is None
-        if gated:  # quiet windows pull the average down
-            best = self._smoother.push_float32(self._quiet)
-        elif (type(probabilities) is np.ndarray and probabilities.dtype is _FLOAT32
-              and probabilities.shape == self._quiet.shape and probabilities.flags.c_contiguous):
-            best = self._smoother.push_float32(probabilities)  # the live path
-        else:
+        try:  # the live path: contiguous float32[labels], checked by the native call itself
+            best = self._smoother.push_float32(self._quiet if gated else probabilities)
+        except (ValueError, TypeError):  # another dtype, layout or shape: nothing was added
             values = np.asarray(probabilities)
             if values.shape != self._quiet.shape:
-                raise ValueError(f"model gave {values.size} outputs for {len(self.labels)} labels")
+                raise ValueError(f"model gave {values.size} outputs for {len(self.labels)} labels") from None
             best = self._smoother.push_float64(np.ascontiguousarray(values, dtype=np.float64))
         smoothed, threshold = self._smoothed, self.config.threshold  # mean of the windows held
         if self._last_fired is not None and smoothed[self._last_fired] < threshold:

@@ -124,6 +124,7 @@ class LoadedModel:
         self.input_dtype = np.dtype(self._input["dtype"])
         self.output_shape: Tuple[int, ...] = tuple(int(n) for n in self._output["shape"])
         self._input_buffer = np.zeros(self.input_shape, dtype=self.input_dtype)
+        self._input_size = self._input_buffer.size
         self._check_input_shape()
         # What set_input / get_output need per call, looked up once.
         self._set_tensor, self._get_tensor = self.interpreter.set_tensor, self.interpreter.get_tensor
@@ -144,7 +145,7 @@ class LoadedModel:
         """Quantise (if the model is integer) and copy one example into the input tensor."""
         if type(x) is not np.ndarray or x.dtype is not _FLOAT32:
             x = np.asarray(x, dtype=np.float32)
-        if x.size != self._input_buffer.size:
+        if x.size != self._input_size:
             raise ValueError(f"{self.path.name}: input has {x.size} values, the model takes "
                              f"{self._input_buffer.size} (shape {self.input_shape})")
         if self._input_scale is None:  # float input: the example itself when it has the shape
