@@ -17,6 +17,7 @@ import pytest
 from kws_toy import build_stream, build_toy_model, expected_window
 from native.resample import resample_poly
 from pi_runtime import listen
+from pi_runtime.sidecar import read_sidecar
 from pi_runtime.wav import read_wav, write_wav
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -411,7 +412,12 @@ def test_delivered_model_finds_test_split_keywords_at_their_times(test_split_cli
         spans = [next((k for k, (start_s, _) in enumerate(events) if start_s + 0.1 <= d["time_s"] <= start_s + 1.8),
                       None) for d in detections]
         assert None not in spans, (model.name, detections)
-        found = {k for k, d in zip(spans, detections) if d["label"] == events[k][1]}
+        # A keyword-subset model (e.g. go/stop) is judged on its own words only: without an
+        # unknown class it must name one of its labels for any other word, so those are not errors.
+        labels = set(read_sidecar(model)["labels"])
+        own = {k for k, (_, word) in enumerate(events) if word in labels}
+        on_own = [(k, d) for k, d in zip(spans, detections) if k in own]
+        found = {k for k, d in on_own if d["label"] == events[k][1]}
         # The delivered models detect ~92 % of test-split clips in a stream (benchmarks/streaming.py).
-        assert len(found) >= 0.8 * len(events), (model.name, len(found), detections)
-        assert len(detections) - len(found) <= 4, (model.name, detections)  # wrong words or repeats
+        assert len(found) >= 0.8 * len(own), (model.name, len(found), detections)
+        assert len(on_own) - len(found) <= 4, (model.name, detections)  # wrong words or repeats
