@@ -179,9 +179,7 @@ class Forecaster:
 
     def predict_rows(self, rows: np.ndarray) -> np.ndarray:
         """Window rows [input_width, row_width] -> forecast [out_steps, features] (physical units)."""
-        # TFLite's LSTM keeps its state in variable tensors from one invoke() to the next;
-        # every window is a new sequence, so start it from zero state as Keras does.
-        self.model.interpreter.reset_all_variables()
+        # Every window is a new sequence: LoadedModel.predict resets a recurrent model's state.
         output = self.model.predict(model_input(rows, self.spec))
         return outputs_to_values(output, rows, self.spec)
 

@@ -16,6 +16,10 @@ import numpy as np
 from native.params import FrontendParams
 from pi_runtime.sidecar import SidecarError, model_stem, read_sidecar, sidecar_path
 
+# Operators that keep state in variable tensors from one invoke() to the next.
+STATEFUL_OPS = frozenset({"LSTM", "UNIDIRECTIONAL_SEQUENCE_LSTM", "BIDIRECTIONAL_SEQUENCE_LSTM", "RNN",
+                          "UNIDIRECTIONAL_SEQUENCE_RNN", "BIDIRECTIONAL_SEQUENCE_RNN", "SVDF",
+                          "VAR_HANDLE", "ASSIGN_VARIABLE", "READ_VARIABLE"})
 TFLITE_IDENTIFIER = b"TFL3"
 _FLOAT32 = np.dtype(np.float32)  # flatbuffer file identifier, bytes 4..8 of every .tflite
 
@@ -139,6 +143,7 @@ class LoadedModel:
         scale, zero_point = self._output["quantization"]
         self._output_scale = scale if np.dtype(self._output["dtype"]).kind in "iu" and scale else None
         self._output_zero_point = zero_point
+        self.is_stateful = _has_stateful_ops(self.interpreter)
 
     # -- running ---------------------------------------------------------------
     def set_input(self, x: np.ndarray) -> None:
@@ -176,7 +181,14 @@ class LoadedModel:
         return out[0] if out.shape and out.shape[0] == 1 else out
 
     def predict(self, x: np.ndarray) -> np.ndarray:
-        """Run one example (no batch axis) and return the float32 output."""
+        """Run one example (no batch axis) and return the float32 output.
+
+        Each example is a sequence of its own: a recurrent model (LSTM, RNN)
+        starts from zero state, as in Keras, instead of the state the previous
+        ``invoke()`` left in its variable tensors.
+        """
+        if self.is_stateful:
+            self.interpreter.reset_all_variables()
         self.set_input(x)
         self.invoke_raw()
         return self.get_output()
@@ -199,6 +211,14 @@ class LoadedModel:
         return (f"{self.path.name}: {self.size_bytes} bytes, interpreter {self.interpreter_name} "
                 f"({self.num_threads} thread{'s' if self.num_threads > 1 else ''}), input {self.input_shape} "
                 f"{self.input_dtype.name}, output {self.output_shape}")
+
+
+def _has_stateful_ops(interpreter: Any) -> bool:
+    """Whether the model keeps state between invokes; True when it cannot be told."""
+    try:
+        return any(op["op_name"] in STATEFUL_OPS for op in interpreter._get_ops_details())
+    except Exception:  # private API of the interpreter: when absent, reset to be safe
+        return True
 
 
 def _resolve_frontend(path: Path, sidecar: Optional[Dict[str, Any]],
