@@ -196,7 +196,8 @@ static int workspace_init(workspace *ws, const tmf_frontend *fe, int64_t resize_
 /* ---- the per-frame pipeline, `lanes` frames at a time ------------------------ */
 
 /* Samples t .. t+7 of 8 frames (frame f at src + f * step), windowed, stored
- * interleaved at frames[index[k] * lanes + f]. */
+ * interleaved at frames[index[k] * lanes + f].  Plain C fallback: the compiler
+ * moves the tile through memory, element by element. */
 static inline void window_tile8(float *restrict frames, size_t lanes, const int *restrict index,
                                 const float *restrict src, size_t step, const float *restrict window)
 {
@@ -211,6 +212,102 @@ static inline void window_tile8(float *restrict frames, size_t lanes, const int 
     }
 }
 
+/* The same tile with the transpose done by 24 register shuffles (GCC >= 12 and
+ * clang have __builtin_shufflevector; 8-float vectors are one AVX register or two
+ * NEON ones).  The int16 variant scales each sample by 1/32768 first, exactly as
+ * the separate conversion pass does, so both give the same bits.
+ * -DTMF_NO_VECTOR_TRANSPOSE turns this off. */
+#if defined(__has_builtin) && !defined(TMF_NO_VECTOR_TRANSPOSE)
+#if __has_builtin(__builtin_shufflevector) && __has_builtin(__builtin_convertvector)
+#define TMF_VECTOR_TRANSPOSE 1
+#endif
+#endif
+
+/* Helpers of the hot loop are forced inline so they are compiled into each
+ * vector-width copy of it (see TMF_WIDE_VECTOR_CLONES). */
+#if defined(__GNUC__)
+#define ALWAYS_INLINE inline __attribute__((always_inline))
+#else
+#define ALWAYS_INLINE inline
+#endif
+
+#ifdef TMF_VECTOR_TRANSPOSE
+#if defined(__GNUC__) && !defined(__clang__)
+/* the helpers below are always inlined: no call ever passes a vector by value */
+#pragma GCC diagnostic ignored "-Wpsabi"
+#endif
+typedef float float8 __attribute__((vector_size(32)));
+
+#define UNPACK_LO(a, b) __builtin_shufflevector(a, b, 0, 8, 1, 9, 4, 12, 5, 13)
+#define UNPACK_HI(a, b) __builtin_shufflevector(a, b, 2, 10, 3, 11, 6, 14, 7, 15)
+#define PAIRS_LO(a, b) __builtin_shufflevector(a, b, 0, 1, 8, 9, 4, 5, 12, 13)
+#define PAIRS_HI(a, b) __builtin_shufflevector(a, b, 2, 3, 10, 11, 6, 7, 14, 15)
+#define HALVES_LO(a, b) __builtin_shufflevector(a, b, 0, 1, 2, 3, 8, 9, 10, 11)
+#define HALVES_HI(a, b) __builtin_shufflevector(a, b, 4, 5, 6, 7, 12, 13, 14, 15)
+
+static ALWAYS_INLINE float8 load8(const float *src)
+{
+    float8 v;
+    memcpy(&v, src, sizeof(v));
+    return v;
+}
+
+/* Rows r0..r7 (frame f, samples k = 0..7) -> column k stored at frames[index[k] * 8].
+ * Vectors are passed by value and never indexed: an array of them would go
+ * through the stack, and the stores there stall the loads. */
+static ALWAYS_INLINE void store_transposed8(float *restrict frames, const int *restrict index, float8 r0, float8 r1,
+                                     float8 r2, float8 r3, float8 r4, float8 r5, float8 r6, float8 r7)
+{
+    const float8 t0 = UNPACK_LO(r0, r1), t1 = UNPACK_HI(r0, r1);
+    const float8 t2 = UNPACK_LO(r2, r3), t3 = UNPACK_HI(r2, r3);
+    const float8 t4 = UNPACK_LO(r4, r5), t5 = UNPACK_HI(r4, r5);
+    const float8 t6 = UNPACK_LO(r6, r7), t7 = UNPACK_HI(r6, r7);
+    /* u0: samples 0 | 4 of frames 0..3; u1: 1 | 5; u2: 2 | 6; u3: 3 | 7; u4..u7: frames 4..7 */
+    const float8 u0 = PAIRS_LO(t0, t2), u1 = PAIRS_HI(t0, t2), u2 = PAIRS_LO(t1, t3), u3 = PAIRS_HI(t1, t3);
+    const float8 u4 = PAIRS_LO(t4, t6), u5 = PAIRS_HI(t4, t6), u6 = PAIRS_LO(t5, t7), u7 = PAIRS_HI(t5, t7);
+    const float8 c0 = HALVES_LO(u0, u4), c1 = HALVES_LO(u1, u5), c2 = HALVES_LO(u2, u6), c3 = HALVES_LO(u3, u7);
+    const float8 c4 = HALVES_HI(u0, u4), c5 = HALVES_HI(u1, u5), c6 = HALVES_HI(u2, u6), c7 = HALVES_HI(u3, u7);
+    memcpy(frames + (size_t)index[0] * 8, &c0, sizeof(float8));
+    memcpy(frames + (size_t)index[1] * 8, &c1, sizeof(float8));
+    memcpy(frames + (size_t)index[2] * 8, &c2, sizeof(float8));
+    memcpy(frames + (size_t)index[3] * 8, &c3, sizeof(float8));
+    memcpy(frames + (size_t)index[4] * 8, &c4, sizeof(float8));
+    memcpy(frames + (size_t)index[5] * 8, &c5, sizeof(float8));
+    memcpy(frames + (size_t)index[6] * 8, &c6, sizeof(float8));
+    memcpy(frames + (size_t)index[7] * 8, &c7, sizeof(float8));
+}
+
+static ALWAYS_INLINE void window_tile8_vector(float *restrict frames, const int *restrict index,
+                                       const float *restrict src, size_t step, const float *restrict window)
+{
+    const float8 w = load8(window);
+    store_transposed8(frames, index, load8(src) * w, load8(src + step) * w, load8(src + 2 * step) * w,
+                      load8(src + 3 * step) * w, load8(src + 4 * step) * w, load8(src + 5 * step) * w,
+                      load8(src + 6 * step) * w, load8(src + 7 * step) * w);
+}
+
+/* 8 int16 samples scaled by 1/32768 (a vector conversion: a loop over the 8
+ * values would go through the stack) */
+typedef int16_t int16x8 __attribute__((vector_size(16)));
+
+static ALWAYS_INLINE float8 load8_int16(const int16_t *src)
+{
+    int16x8 v;
+    memcpy(&v, src, sizeof(v));
+    return __builtin_convertvector(v, float8) * INT16_SCALE;
+}
+
+static ALWAYS_INLINE void window_tile8_int16(float *restrict frames, const int *restrict index,
+                                      const int16_t *restrict src, size_t step, const float *restrict window)
+{
+    const float8 w = load8(window);
+    store_transposed8(frames, index, load8_int16(src) * w, load8_int16(src + step) * w,
+                      load8_int16(src + 2 * step) * w, load8_int16(src + 3 * step) * w,
+                      load8_int16(src + 4 * step) * w, load8_int16(src + 5 * step) * w,
+                      load8_int16(src + 6 * step) * w, load8_int16(src + 7 * step) * w);
+}
+#endif
+
 /* y += a * x over the lanes (restrict parameters: the compiler then vectorises it
  * once inlined, which it does not for the same loop written in place) */
 static inline void add_scaled(float *restrict y, float a, const float *restrict x, size_t lanes)
@@ -224,11 +321,6 @@ static inline void add_scaled(float *restrict y, float a, const float *restrict 
  * blocks and single frames (compute_frames below), so the per-lane loops become
  * whole vectors; being inlined, it is also compiled for each vector width that
  * TMF_WIDE_VECTOR_CLONES asks for. */
-#if defined(__GNUC__)
-#define ALWAYS_INLINE inline __attribute__((always_inline))
-#else
-#define ALWAYS_INLINE inline
-#endif
 
 static ALWAYS_INLINE void compute_frames_impl(const tmf_frontend *fe, const workspace *ws, const float *f32,
                                        const int16_t *s16, const int lanes, int stored, float *out)
@@ -240,16 +332,27 @@ static ALWAYS_INLINE void compute_frames_impl(const tmf_frontend *fe, const work
     const int *restrict input_index = fe->fft_input_index;
     float *restrict frames = ws->fft_work;
 
+    /* window the frames straight into the FFT's input, interleaved, zero-padded */
+    const size_t step = (size_t)cfg->frame_step_samples;
+    int t = 0;
+#ifdef TMF_VECTOR_TRANSPOSE
+    if (L == 8 && frame_length % 8 == 0) { /* whole 8 x 8 tiles, int16 scaled on the fly */
+        for (; t < frame_length; t += 8) {
+            if (s16)
+                window_tile8_int16(frames, input_index + t, s16 + t, step, window + t);
+            else
+                window_tile8_vector(frames, input_index + t, f32 + t, step, window + t);
+        }
+        s16 = NULL; /* nothing left to convert */
+    }
+#endif
     if (s16) { /* int16 input: scale this block's samples once */
-        const size_t span = (L - 1) * (size_t)cfg->frame_step_samples + (size_t)frame_length;
+        const size_t span = (L - 1) * step + (size_t)frame_length;
         for (size_t i = 0; i < span; i++)
             ws->samples[i] = (float)s16[i] * INT16_SCALE;
         f32 = ws->samples;
     }
-    /* window the frames straight into the FFT's input, interleaved, zero-padded */
-    const size_t step = (size_t)cfg->frame_step_samples;
-    int t = 0;
-    if (L % 8 == 0) { /* 8 x 8 tiles: contiguous loads, a transpose in registers */
+    if (L % 8 == 0) { /* 8 x 8 tiles: contiguous loads, a transpose through memory */
         for (; t + 8 <= frame_length; t += 8)
             for (size_t f0 = 0; f0 < L; f0 += 8)
                 window_tile8(frames + f0, L, input_index + t, f32 + f0 * step + (size_t)t, step, window + t);
