@@ -56,7 +56,7 @@ static const double TWO_PI = 6.283185307179586476925286766559;
         }                                           \
     } while (0)
 
-static inline void stage_radix2(size_t span, int count, const float *tw_re, const float *tw_im,
+static inline void stage_radix2(size_t span, size_t vec, int count, const float *tw_re, const float *tw_im,
                                 const float *restrict xr, const float *restrict xi,
                                 float *restrict yr, float *restrict yi, const int twiddled)
 {
@@ -66,8 +66,9 @@ static inline void stage_radix2(size_t span, int count, const float *tw_re, cons
         float *restrict b0r = RUN(yr, 2 * j), *restrict b0i = RUN(yi, 2 * j);
         float *restrict b1r = RUN(yr, 2 * j + 1), *restrict b1i = RUN(yi, 2 * j + 1);
         const float w1r = tw_re[j], w1i = tw_im[j];
+        for (size_t t0 = 0; t0 < span; t0 += vec)
         INDEPENDENT_ITERATIONS
-        for (size_t t = 0; t < span; t++) {
+        for (size_t t = t0; t < t0 + vec; t++) {
             const float dr = a0r[t] - a1r[t], di = a0i[t] - a1i[t];
             b0r[t] = a0r[t] + a1r[t];
             b0i[t] = a0i[t] + a1i[t];
@@ -76,7 +77,7 @@ static inline void stage_radix2(size_t span, int count, const float *tw_re, cons
     }
 }
 
-static inline void stage_radix3(size_t span, int count, const float *tw_re, const float *tw_im,
+static inline void stage_radix3(size_t span, size_t vec, int count, const float *tw_re, const float *tw_im,
                                 const float *restrict xr, const float *restrict xi,
                                 float *restrict yr, float *restrict yi, const int twiddled)
 {
@@ -90,8 +91,9 @@ static inline void stage_radix3(size_t span, int count, const float *tw_re, cons
         float *restrict b2r = RUN(yr, 3 * j + 2), *restrict b2i = RUN(yi, 3 * j + 2);
         const float w1r = tw_re[2 * j], w1i = tw_im[2 * j];
         const float w2r = tw_re[2 * j + 1], w2i = tw_im[2 * j + 1];
+        for (size_t t0 = 0; t0 < span; t0 += vec)
         INDEPENDENT_ITERATIONS
-        for (size_t t = 0; t < span; t++) {
+        for (size_t t = t0; t < t0 + vec; t++) {
             const float sr = a1r[t] + a2r[t], si = a1i[t] + a2i[t];
             const float dr = half_sqrt3 * (a1r[t] - a2r[t]), di = half_sqrt3 * (a1i[t] - a2i[t]);
             const float mr = a0r[t] - 0.5f * sr, mi = a0i[t] - 0.5f * si;
@@ -105,7 +107,7 @@ static inline void stage_radix3(size_t span, int count, const float *tw_re, cons
     }
 }
 
-static inline void stage_radix4(size_t span, int count, const float *tw_re, const float *tw_im,
+static inline void stage_radix4(size_t span, size_t vec, int count, const float *tw_re, const float *tw_im,
                                 const float *restrict xr, const float *restrict xi,
                                 float *restrict yr, float *restrict yi, const int twiddled)
 {
@@ -121,8 +123,9 @@ static inline void stage_radix4(size_t span, int count, const float *tw_re, cons
         const float w1r = tw_re[3 * j], w1i = tw_im[3 * j];
         const float w2r = tw_re[3 * j + 1], w2i = tw_im[3 * j + 1];
         const float w3r = tw_re[3 * j + 2], w3i = tw_im[3 * j + 2];
+        for (size_t t0 = 0; t0 < span; t0 += vec)
         INDEPENDENT_ITERATIONS
-        for (size_t t = 0; t < span; t++) {
+        for (size_t t = t0; t < t0 + vec; t++) {
             const float s02r = a0r[t] + a2r[t], s02i = a0i[t] + a2i[t];
             const float d02r = a0r[t] - a2r[t], d02i = a0i[t] - a2i[t];
             const float s13r = a1r[t] + a3r[t], s13i = a1i[t] + a3i[t];
@@ -139,7 +142,7 @@ static inline void stage_radix4(size_t span, int count, const float *tw_re, cons
     }
 }
 
-static inline void stage_radix5(size_t span, int count, const float *tw_re, const float *tw_im,
+static inline void stage_radix5(size_t span, size_t vec, int count, const float *tw_re, const float *tw_im,
                                 const float *restrict xr, const float *restrict xi,
                                 float *restrict yr, float *restrict yi, const int twiddled)
 {
@@ -161,8 +164,9 @@ static inline void stage_radix5(size_t span, int count, const float *tw_re, cons
         const float *w = tw_re + 4 * j, *v = tw_im + 4 * j;
         const float w1r = w[0], w1i = v[0], w2r = w[1], w2i = v[1];
         const float w3r = w[2], w3i = v[2], w4r = w[3], w4i = v[3];
+        for (size_t t0 = 0; t0 < span; t0 += vec)
         INDEPENDENT_ITERATIONS
-        for (size_t t = 0; t < span; t++) {
+        for (size_t t = t0; t < t0 + vec; t++) {
             const float s14r = a1r[t] + a4r[t], s14i = a1i[t] + a4i[t];
             const float d14r = a1r[t] - a4r[t], d14i = a1i[t] - a4i[t];
             const float s23r = a2r[t] + a3r[t], s23i = a2i[t] + a3i[t];
@@ -335,13 +339,23 @@ size_t tmf_rfft_work_floats(const tmf_fft_plan *plan, int lanes)
 #define RUN_STAGE(stage)                                          \
     do {                                                          \
         if (count > 1)                                            \
-            stage(span, count, wr, wi, xr, xi, yr, yi, 1);        \
+            stage(span, vec, count, wr, wi, xr, xi, yr, yi, 1);   \
         else                                                      \
-            stage(span, count, wr, wi, xr, xi, yr, yi, 0);        \
+            stage(span, vec, count, wr, wi, xr, xi, yr, yi, 0);   \
     } while (0)
 
-TMF_WIDE_VECTOR_CLONES
-static int complex_fft(const tmf_fft_plan *plan, int lanes, float *re[2], float *im[2])
+#if defined(__GNUC__)
+#define ALWAYS_INLINE inline __attribute__((always_inline))
+#else
+#define ALWAYS_INLINE inline
+#endif
+
+/* lanes_by_8: lanes is a multiple of 8 (a compile-time constant in each copy),
+ * so every run is whole 8-float vectors: the butterflies then loop over them in
+ * steps of 8, with no remainder code or loop set-up per run (the first stage's
+ * runs are a single vector each). */
+static ALWAYS_INLINE int complex_fft_impl(const tmf_fft_plan *plan, int lanes, float *re[2], float *im[2],
+                                          const int lanes_by_8)
 {
     int src = 0;
     size_t stride = 1; /* sub-transforms interleaved so far (product of radices used) */
@@ -350,6 +364,7 @@ static int complex_fft(const tmf_fft_plan *plan, int lanes, float *re[2], float 
         const int p = plan->radix[st];
         const int count = sub / p;
         const size_t span = stride * (size_t)lanes;
+        const size_t vec = lanes_by_8 ? 8 : span; /* runs are processed vec floats at a time */
         const float *wr = plan->twiddle_re + plan->twiddle_offset[st];
         const float *wi = plan->twiddle_im + plan->twiddle_offset[st];
         const float *xr = re[src], *xi = im[src];
@@ -368,6 +383,12 @@ static int complex_fft(const tmf_fft_plan *plan, int lanes, float *re[2], float 
         sub = count;
     }
     return src;
+}
+
+TMF_WIDE_VECTOR_CLONES
+static int complex_fft(const tmf_fft_plan *plan, int lanes, float *re[2], float *im[2])
+{
+    return lanes % 8 == 0 ? complex_fft_impl(plan, lanes, re, im, 1) : complex_fft_impl(plan, lanes, re, im, 0);
 }
 
 int tmf_rfft_input_index(const tmf_fft_plan *plan, int t)
