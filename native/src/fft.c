@@ -433,8 +433,10 @@ static void rfft_prepared(const tmf_fft_plan *plan, int lanes, int first_bin, in
     /* Split: X[k] = E[k] + W^k O[k], with E = (Z[k] + conj Z[m-k]) / 2 and
      * O = (Z[k] - conj Z[m-k]) / 2i, indices mod m. */
     for (int k = first_bin; k < end_bin; k++) {
-        const float *restrict ar = zr + (size_t)(k % m) * L, *restrict ai = zi + (size_t)(k % m) * L;
-        const float *restrict br = zr + (size_t)((m - k) % m) * L, *restrict bi = zi + (size_t)((m - k) % m) * L;
+        /* k mod m and (m - k) mod m, without a division per bin (0 <= k <= m) */
+        const size_t a = (size_t)(k < m ? k : 0) * L, b = (size_t)(k > 0 ? m - k : 0) * L;
+        const float *restrict ar = zr + a, *restrict ai = zi + a;
+        const float *restrict br = zr + b, *restrict bi = zi + b;
         const float wr = plan->split_re[k], wi = plan->split_im[k];
         const size_t out = (size_t)(k - first_bin) * L;
         if (want_magnitude) {
