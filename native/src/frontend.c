@@ -172,19 +172,27 @@ int64_t tmf_frontend_num_frames(const tmf_frontend *fe, int64_t num_samples)
     return 1 + (num_samples - length) / fe->config.frame_step_samples;
 }
 
+/* floats per 64-byte cache line: every scratch buffer starts on a line, so the
+ * 32-byte vector loads and stores never straddle two lines (they are slower) */
+#define LINE_FLOATS 16
+
+static size_t whole_lines(size_t floats) { return (floats + LINE_FLOATS - 1) / LINE_FLOATS * LINE_FLOATS; }
+
 static int workspace_init(workspace *ws, const tmf_frontend *fe, int64_t resize_src_floats)
 {
     const size_t L = TMF_LANES;
-    const size_t fft_work = tmf_rfft_work_floats(fe->plan, TMF_LANES);
-    const size_t spec = (size_t)fe->num_bins * L;
-    const size_t mel = (size_t)(fe->config.num_mel_bins > 0 ? fe->config.num_mel_bins : 1) * L;
-    const size_t mfcc = (size_t)(fe->config.num_mfccs > 0 ? fe->config.num_mfccs : 1) * L;
-    const size_t samples = (size_t)(TMF_LANES - 1) * fe->config.frame_step_samples + fe->config.frame_length_samples;
+    const size_t fft_work = whole_lines(tmf_rfft_work_floats(fe->plan, TMF_LANES));
+    const size_t spec = whole_lines((size_t)fe->num_bins * L);
+    const size_t mel = whole_lines((size_t)(fe->config.num_mel_bins > 0 ? fe->config.num_mel_bins : 1) * L);
+    const size_t mfcc = whole_lines((size_t)(fe->config.num_mfccs > 0 ? fe->config.num_mfccs : 1) * L);
+    const size_t samples = whole_lines((size_t)(TMF_LANES - 1) * fe->config.frame_step_samples +
+                                       fe->config.frame_length_samples);
     const size_t total = samples + fft_work + spec + mel + mfcc + (size_t)resize_src_floats;
-    ws->memory = (float *)malloc(total * sizeof(float));
+    ws->memory = (float *)malloc((total + LINE_FLOATS) * sizeof(float));
     if (!ws->memory)
         return TMF_ERR_NO_MEMORY;
-    ws->samples = ws->memory;
+    const size_t misalignment = ((uintptr_t)ws->memory / sizeof(float)) % LINE_FLOATS;
+    ws->samples = ws->memory + (misalignment ? LINE_FLOATS - misalignment : 0);
     ws->fft_work = ws->samples + samples;
     ws->magnitude = ws->fft_work + fft_work;
     ws->mel = ws->magnitude + spec;
