@@ -6,8 +6,15 @@ Every method here expects arguments the Python layer has already checked
 """
 import numpy as np
 
+from cpython.buffer cimport (PyBUF_FORMAT, PyBUF_STRIDES, PyBUF_WRITABLE, PyBuffer_Release,
+                             PyObject_GetBuffer)
 from libc.stdint cimport int16_t, int64_t
 from libc.stdlib cimport free, malloc
+
+# looked up once: StreamCore.push runs per 20 ms hop
+cdef object _ndarray = np.ndarray
+cdef object _empty = np.empty
+cdef object _float32 = np.dtype(np.float32)
 
 
 cdef class FrontendCore:
@@ -85,6 +92,7 @@ cdef class StreamCore:
     """Streaming state over a FrontendCore (no resize)."""
     cdef tmf_stream *_stream
     cdef FrontendCore _core  # keeps the frontend alive as long as the stream
+    cdef readonly int last_status  # why the last push returned None (see push)
 
     def __cinit__(self, FrontendCore core):
         self._core = core
@@ -101,25 +109,52 @@ cdef class StreamCore:
     def frames_after(self, int64_t num_samples):
         return tmf_stream_frames_after(self._stream, num_samples)
 
-    def push_float32(self, const float[::1] chunk, float[:, ::1] out):
-        """Returns the frames written to out, or a negative tmf_status."""
-        cdef int64_t produced
-        if chunk.shape[0] == 0:
-            return 0
-        with nogil:
-            produced = tmf_stream_push(self._stream, &chunk[0], 0, chunk.shape[0],
-                                       &out[0, 0] if out.shape[0] else NULL)
-        return produced
+    def push(self, chunk):
+        """Push a C-contiguous 1-D int16 or float32 ndarray in native byte order.
 
-    def push_int16(self, const int16_t[::1] chunk, float[:, ::1] out):
-        """Returns the frames written to out, or a negative tmf_status."""
-        cdef int64_t produced
-        if chunk.shape[0] == 0:
-            return 0
-        with nogil:
-            produced = tmf_stream_push(self._stream, &chunk[0], 1, chunk.shape[0],
-                                       &out[0, 0] if out.shape[0] else NULL)
-        return produced
+        Returns a new float32[frames, features] array of the frames that became
+        complete, or None with nothing consumed: when chunk is not such an array
+        (last_status 0: convert it and push again) or when C refused it
+        (last_status < 0, a tmf_status).  The checks read the buffer protocol's
+        description of the array, cheaper per call than typed memoryviews.
+        """
+        cdef Py_buffer audio
+        cdef Py_buffer out_view
+        cdef int is_int16
+        cdef int64_t frames, produced
+        self.last_status = TMF_OK
+        if type(chunk) is not _ndarray:
+            return None
+        try:
+            PyObject_GetBuffer(chunk, &audio, PyBUF_FORMAT | PyBUF_STRIDES)
+        except (BufferError, ValueError, TypeError):  # e.g. datetime64 arrays
+            return None
+        try:
+            if audio.ndim != 1 or audio.format[0] == 0 or audio.format[1] != 0:
+                return None
+            if audio.format[0] == b'h' and audio.itemsize == 2:
+                is_int16 = 1
+            elif audio.format[0] == b'f' and audio.itemsize == 4:
+                is_int16 = 0
+            else:
+                return None
+            if audio.shape[0] > 1 and audio.strides[0] != audio.itemsize:
+                return None
+            frames = tmf_stream_frames_after(self._stream, audio.shape[0])
+            out = _empty((frames, self._core.num_features), _float32)
+            if audio.shape[0] == 0:
+                return out
+            PyObject_GetBuffer(out, &out_view, PyBUF_WRITABLE)
+            with nogil:
+                produced = tmf_stream_push(self._stream, audio.buf, is_int16, audio.shape[0],
+                                           <float *>out_view.buf)
+            PyBuffer_Release(&out_view)
+            if produced < 0:
+                self.last_status = <int>produced
+                return None
+            return out
+        finally:
+            PyBuffer_Release(&audio)
 
 
 def rfft_lanes(const float[:, ::1] x, int lanes):

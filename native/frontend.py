@@ -349,14 +349,17 @@ class StreamingFrontend:
         float32 array, shape (new_frames, features)
             ``(0, features)`` when no frame completed.
         """
-        chunk = _as_audio(chunk, 1, "chunk")
-        out = np.empty((self._stream.frames_after(chunk.shape[0]), self._num_features), np.float32)
-        if chunk.dtype is _INT16:
-            produced = self._stream.push_int16(chunk, out)
-        else:
-            produced = self._stream.push_float32(chunk, out)
-        if produced < 0:
-            _raise_for(produced, "chunk")
+        out = self._stream.push(chunk)  # contiguous int16 / float32 arrays: one native call
+        if out is None:
+            out = self._push_converted(chunk)
+        return out
+
+    def _push_converted(self, chunk: ArrayLike) -> np.ndarray:
+        if self._stream.last_status < 0:
+            _raise_for(self._stream.last_status, "chunk")
+        out = self._stream.push(_as_audio(chunk, 1, "chunk"))
+        if out is None:
+            _raise_for(self._stream.last_status, "chunk")
         return out
 
     def reset(self) -> None:
