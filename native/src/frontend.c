@@ -14,6 +14,7 @@ struct tmf_frontend {
     int num_features; /* per frame, before any resize */
     float *window;
     int *fft_input_index;  /* fft_length: where sample t goes in the FFT's input */
+    int input_deinterleaved; /* fft_input_index[t] = (t % 2) * fft_length / 2 + t / 2 */
     int first_used_bin;    /* magnitudes outside [first, first + count) feed no filter */
     int num_used_bins;
     int log_offset_is_normal; /* mel + log_offset >= FLT_MIN: log_positive applies */
@@ -21,6 +22,7 @@ struct tmf_frontend {
     size_t *mel_weight_offset;
     float *mel_weights;
     float *dct;
+    float *dct_by_mel; /* dct transposed: num_mel_bins x num_mfccs (single frames) */
     tmf_fft_plan *plan;
 };
 
@@ -92,6 +94,7 @@ void tmf_frontend_destroy(tmf_frontend *fe)
     free(fe->mel_weight_offset);
     free(fe->mel_weights);
     free(fe->dct);
+    free(fe->dct_by_mel);
     tmf_fft_plan_destroy(fe->plan);
     free(fe);
 }
@@ -117,8 +120,11 @@ tmf_frontend *tmf_frontend_create(const tmf_frontend_config *config, const float
     fe->plan = tmf_fft_plan_create(config->fft_length);
     fe->fft_input_index = (int *)malloc((size_t)config->fft_length * sizeof(int));
     int ok = fe->window && fe->plan && fe->fft_input_index;
-    for (int t = 0; ok && t < config->fft_length; t++)
+    fe->input_deinterleaved = config->fft_length % 2 == 0;
+    for (int t = 0; ok && t < config->fft_length; t++) {
         fe->fft_input_index[t] = tmf_rfft_input_index(fe->plan, t);
+        fe->input_deinterleaved &= fe->fft_input_index[t] == (t % 2) * (config->fft_length / 2) + t / 2;
+    }
     fe->first_used_bin = 0;
     fe->num_used_bins = fe->num_bins;
     fe->log_offset_is_normal = config->log_offset >= FLT_MIN;
@@ -153,7 +159,12 @@ tmf_frontend *tmf_frontend_create(const tmf_frontend_config *config, const float
     }
     if (ok && config->feature_kind == TMF_MFCC) {
         fe->dct = (float *)copy_of(dct, (size_t)config->num_mfccs * config->num_mel_bins * sizeof(float));
-        ok = fe->dct != NULL;
+        const int num_mfccs = config->num_mfccs, num_mel = config->num_mel_bins;
+        fe->dct_by_mel = (float *)malloc((size_t)num_mfccs * num_mel * sizeof(float) + 1);
+        ok = fe->dct != NULL && fe->dct_by_mel != NULL;
+        for (int c = 0; ok && c < num_mfccs; c++)
+            for (int m = 0; m < num_mel; m++)
+                fe->dct_by_mel[(size_t)m * num_mfccs + c] = dct[(size_t)c * num_mel + m];
     }
     if (!ok) {
         tmf_frontend_destroy(fe);
@@ -360,6 +371,15 @@ static ALWAYS_INLINE void compute_frames_impl(const tmf_frontend *fe, const work
             ws->samples[i] = (float)s16[i] * INT16_SCALE;
         f32 = ws->samples;
     }
+    if (L == 1 && fe->input_deinterleaved) { /* one frame: even samples, then odd ones */
+        const int half = cfg->fft_length / 2;
+        float *restrict even = frames, *restrict odd = frames + half;
+        for (int u = 0; u < frame_length / 2; u++) {
+            even[u] = f32[2 * u] * window[2 * u];
+            odd[u] = f32[2 * u + 1] * window[2 * u + 1];
+        }
+        t = frame_length / 2 * 2;
+    }
     if (L % 8 == 0) { /* 8 x 8 tiles: contiguous loads, a transpose through memory */
         for (; t + 8 <= frame_length; t += 8)
             for (size_t f0 = 0; f0 < L; f0 += 8)
@@ -406,7 +426,20 @@ static ALWAYS_INLINE void compute_frames_impl(const tmf_frontend *fe, const work
         features = mel;
         if (cfg->feature_kind == TMF_MFCC) {
             float *restrict mfcc = ws->mfcc;
-            for (int c = 0; c < cfg->num_mfccs; c++) {
+            if (L == 1) {
+                /* one frame: all coefficients at once (a vector over c); each
+                 * sum still adds its terms in mel order, so the same bits */
+                const int num_mfccs = cfg->num_mfccs;
+                for (int c = 0; c < num_mfccs; c++)
+                    mfcc[c] = 0.0f;
+                for (int m = 0; m < cfg->num_mel_bins; m++) {
+                    const float *restrict column = fe->dct_by_mel + (size_t)m * num_mfccs;
+                    const float x = mel[m];
+                    for (int c = 0; c < num_mfccs; c++)
+                        mfcc[c] += column[c] * x;
+                }
+            }
+            for (int c = 0; L > 1 && c < cfg->num_mfccs; c++) {
                 const float *restrict row = fe->dct + (size_t)c * cfg->num_mel_bins;
                 float *restrict acc = mfcc + (size_t)c * L;
                 for (size_t f = 0; f < L; f++)
