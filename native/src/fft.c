@@ -406,6 +406,17 @@ int tmf_rfft_input_index(const tmf_fft_plan *plan, int t)
     return plan->n % 2 ? t : (t % 2) * plan->m + t / 2;
 }
 
+/* |X[k]| of one signal for k = 0 or k = m, where k mod m and (m - k) mod m are both 0 */
+static inline float split_magnitude_edge(const tmf_fft_plan *plan, const float *zr, const float *zi, int k)
+{
+    const float ar = zr[0], ai = zi[0], br = zr[0], bi = zi[0];
+    const float wr = plan->split_re[k], wi = plan->split_im[k];
+    const float er = 0.5f * (ar + br), ei = 0.5f * (ai - bi);
+    const float or_ = 0.5f * (ai + bi), oi = -0.5f * (ar - br);
+    const float xr = er + (wr * or_ - wi * oi), xi = ei + (wr * oi + wi * or_);
+    return sqrtf(xr * xr + xi * xi);
+}
+
 /* The real FFT of the input prepared in work (see tmf_rfft_input_index): bins
  * first_bin .. first_bin + num_bins - 1, as (re, im) or as magnitudes. */
 TMF_WIDE_VECTOR_CLONES
@@ -440,7 +451,30 @@ static void rfft_prepared(const tmf_fft_plan *plan, int lanes, int first_bin, in
 
     /* Split: X[k] = E[k] + W^k O[k], with E = (Z[k] + conj Z[m-k]) / 2 and
      * O = (Z[k] - conj Z[m-k]) / 2i, indices mod m. */
-    for (int k = first_bin; k < end_bin; k++) {
+    int k = first_bin;
+    if (lanes == 1 && want_magnitude) {
+        /* one signal: bins 0 < k < m in a loop over k that vectorises (Z[k]
+         * forwards, Z[m-k] backwards), the same operations as the loop below */
+        if (k == 0 && k < end_bin) {
+            out_magnitude[0] = split_magnitude_edge(plan, zr, zi, 0);
+            k++;
+        }
+        const int middle_end = end_bin < m ? end_bin : m;
+        float *restrict mag = out_magnitude;
+        const float *restrict split_re = plan->split_re, *restrict split_im = plan->split_im;
+        for (; k < middle_end; k++) {
+            const float ar = zr[k], ai = zi[k], br = zr[m - k], bi = zi[m - k];
+            const float wr = split_re[k], wi = split_im[k];
+            const float er = 0.5f * (ar + br), ei = 0.5f * (ai - bi);
+            const float or_ = 0.5f * (ai + bi), oi = -0.5f * (ar - br);
+            const float xr = er + (wr * or_ - wi * oi), xi = ei + (wr * oi + wi * or_);
+            mag[k - first_bin] = sqrtf(xr * xr + xi * xi);
+        }
+        if (k == m && k < end_bin)
+            mag[k - first_bin] = split_magnitude_edge(plan, zr, zi, m);
+        return;
+    }
+    for (; k < end_bin; k++) {
         /* k mod m and (m - k) mod m, without a division per bin (0 <= k <= m) */
         const size_t a = (size_t)(k < m ? k : 0) * L, b = (size_t)(k > 0 ? m - k : 0) * L;
         const float *restrict ar = zr + a, *restrict ai = zi + a;
