@@ -417,6 +417,23 @@ static inline float split_magnitude_edge(const tmf_fft_plan *plan, const float *
     return sqrtf(xr * xr + xi * xi);
 }
 
+/* |X[k]| of one signal for k_begin <= k < k_end (0 < k < m) to mag[k - k_begin]:
+ * Z[k] forwards, Z[m - k] backwards, a loop the compiler vectorises (restrict
+ * parameters: written in place it is versioned for aliasing and runs scalar) */
+static inline void split_magnitudes_middle(int m, int k_begin, int k_end, const float *restrict zr,
+                                           const float *restrict zi, const float *restrict split_re,
+                                           const float *restrict split_im, float *restrict mag)
+{
+    for (int k = k_begin; k < k_end; k++) {
+        const float ar = zr[k], ai = zi[k], br = zr[m - k], bi = zi[m - k];
+        const float wr = split_re[k], wi = split_im[k];
+        const float er = 0.5f * (ar + br), ei = 0.5f * (ai - bi);
+        const float or_ = 0.5f * (ai + bi), oi = -0.5f * (ar - br);
+        const float xr = er + (wr * or_ - wi * oi), xi = ei + (wr * oi + wi * or_);
+        mag[k - k_begin] = sqrtf(xr * xr + xi * xi);
+    }
+}
+
 /* The real FFT of the input prepared in work (see tmf_rfft_input_index): bins
  * first_bin .. first_bin + num_bins - 1, as (re, im) or as magnitudes. */
 TMF_WIDE_VECTOR_CLONES
@@ -453,25 +470,20 @@ static void rfft_prepared(const tmf_fft_plan *plan, int lanes, int first_bin, in
      * O = (Z[k] - conj Z[m-k]) / 2i, indices mod m. */
     int k = first_bin;
     if (lanes == 1 && want_magnitude) {
-        /* one signal: bins 0 < k < m in a loop over k that vectorises (Z[k]
-         * forwards, Z[m-k] backwards), the same operations as the loop below */
+        /* one signal: bins 0 < k < m in a loop over k that vectorises, the
+         * same operations as the loop below */
         if (k == 0 && k < end_bin) {
             out_magnitude[0] = split_magnitude_edge(plan, zr, zi, 0);
             k++;
         }
         const int middle_end = end_bin < m ? end_bin : m;
-        float *restrict mag = out_magnitude;
-        const float *restrict split_re = plan->split_re, *restrict split_im = plan->split_im;
-        for (; k < middle_end; k++) {
-            const float ar = zr[k], ai = zi[k], br = zr[m - k], bi = zi[m - k];
-            const float wr = split_re[k], wi = split_im[k];
-            const float er = 0.5f * (ar + br), ei = 0.5f * (ai - bi);
-            const float or_ = 0.5f * (ai + bi), oi = -0.5f * (ar - br);
-            const float xr = er + (wr * or_ - wi * oi), xi = ei + (wr * oi + wi * or_);
-            mag[k - first_bin] = sqrtf(xr * xr + xi * xi);
+        if (k < middle_end) {
+            split_magnitudes_middle(m, k, middle_end, zr, zi, plan->split_re, plan->split_im,
+                                    out_magnitude + (k - first_bin));
+            k = middle_end;
         }
         if (k == m && k < end_bin)
-            mag[k - first_bin] = split_magnitude_edge(plan, zr, zi, m);
+            out_magnitude[k - first_bin] = split_magnitude_edge(plan, zr, zi, m);
         return;
     }
     for (; k < end_bin; k++) {
