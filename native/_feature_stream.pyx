@@ -2,8 +2,8 @@
 """Thin owner of the C feature stream; tables, validation and docs live in native.feature_stream."""
 from libc.stdint cimport int64_t
 
-from native._frontend cimport tmf_frontend, tmf_frontend_config, tmf_frontend_create, TMF_ERR_NON_FINITE
-from native._resample cimport tinyml_polyphase, TINYML_RESAMPLE_TAP_BLOCK
+from native._frontend cimport tmf_frontend, new_frontend, TMF_ERR_NON_FINITE
+from native._resample cimport tinyml_polyphase, polyphase_filter
 
 
 cdef extern from "feature_stream.h" nogil:
@@ -51,7 +51,6 @@ cdef class FeatureStreamCore:
                   size_t up, size_t down, size_t half_len, const float[:, ::1] phases,
                   size_t window_rows, size_t hop_frames, float[:, ::1] window_out,
                   size_t level_window_samples, double silence_dbfs):
-        cdef tmf_frontend_config config
         cdef tinyml_polyphase filter
         cdef tinyml_polyphase *filter_pointer = NULL
         self.ready = False
@@ -59,31 +58,12 @@ cdef class FeatureStreamCore:
         if window_out.shape[0] != <Py_ssize_t>window_rows:
             raise ValueError("window_out must have window_rows rows")
         self.window = window_out
-        config.frame_length_samples = frame_length_samples
-        config.frame_step_samples = frame_step_samples
-        config.fft_length = fft_length
-        config.feature_kind = feature_kind
-        config.num_mel_bins = num_mel_bins
-        config.num_mfccs = num_mfccs
-        config.log_offset = log_offset
-        config.resize_rows = 0
-        config.resize_cols = 0
         if up != down:
-            if (phases.shape[0] != <Py_ssize_t>up or phases.shape[1] == 0
-                    or phases.shape[1] % TINYML_RESAMPLE_TAP_BLOCK != 0):
-                raise ValueError("phases do not match up")
-            filter.up = up
-            filter.down = down
-            filter.half_len = half_len
-            filter.taps_per_phase = phases.shape[1]
-            filter.phases = &phases[0, 0]
+            filter = polyphase_filter(up, down, half_len, phases)
             filter_pointer = &filter
-        frontend = tmf_frontend_create(
-            &config, &window[0],
-            &mel_first_bin[0] if mel_first_bin.shape[0] else NULL,
-            &mel_bin_count[0] if mel_bin_count.shape[0] else NULL,
-            &mel_weights[0] if mel_weights.shape[0] else NULL,
-            &dct[0] if dct.shape[0] else NULL)
+        frontend = new_frontend(frame_length_samples, frame_step_samples, fft_length, feature_kind,
+                                num_mel_bins, num_mfccs, log_offset, window, mel_first_bin, mel_bin_count,
+                                mel_weights, dct, 0, 0)
         if tinyml_feature_stream_init(&self.stream, filter_pointer, frontend, window_rows, hop_frames,
                                       level_window_samples) != 0:
             raise MemoryError("could not allocate the feature stream")

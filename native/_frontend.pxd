@@ -48,3 +48,30 @@ cdef extern from "frontend.h" nogil:
     int64_t tmf_stream_frames_after(const tmf_stream *stream, int64_t num_samples)
     int64_t tmf_stream_push(tmf_stream *stream, const void *chunk, int chunk_is_int16,
                             int64_t n, float *out)
+
+
+cdef inline tmf_frontend *new_frontend(int frame_length_samples, int frame_step_samples, int fft_length,
+                                       int feature_kind, int num_mel_bins, int num_mfccs, float log_offset,
+                                       const float[::1] window, const int[::1] mel_first_bin,
+                                       const int[::1] mel_bin_count, const float[::1] mel_weights,
+                                       const float[::1] dct, int resize_rows, int resize_cols):
+    """The C frontend from the tables native.frontend.frontend_args builds (NULL when out of memory).
+
+    Inline in this .pxd so each extension creates the frontend with its own
+    copy of the C code that then runs it."""
+    cdef tmf_frontend_config config
+    config.frame_length_samples = frame_length_samples
+    config.frame_step_samples = frame_step_samples
+    config.fft_length = fft_length
+    config.feature_kind = feature_kind
+    config.num_mel_bins = num_mel_bins
+    config.num_mfccs = num_mfccs
+    config.log_offset = log_offset
+    config.resize_rows = resize_rows
+    config.resize_cols = resize_cols
+    return tmf_frontend_create(
+        &config, &window[0],
+        &mel_first_bin[0] if mel_first_bin.shape[0] else NULL,
+        &mel_bin_count[0] if mel_bin_count.shape[0] else NULL,
+        &mel_weights[0] if mel_weights.shape[0] else NULL,
+        &dct[0] if dct.shape[0] else NULL)

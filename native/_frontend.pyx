@@ -24,25 +24,11 @@ cdef class FrontendCore:
 
     def __cinit__(self, int frame_length_samples, int frame_step_samples, int fft_length,
                   int feature_kind, int num_mel_bins, int num_mfccs, float log_offset,
-                  int resize_rows, int resize_cols, const float[::1] window,
-                  const int[::1] mel_first_bin, const int[::1] mel_bin_count,
-                  const float[::1] mel_weights, const float[::1] dct):
-        cdef tmf_frontend_config config
-        config.frame_length_samples = frame_length_samples
-        config.frame_step_samples = frame_step_samples
-        config.fft_length = fft_length
-        config.feature_kind = feature_kind
-        config.num_mel_bins = num_mel_bins
-        config.num_mfccs = num_mfccs
-        config.log_offset = log_offset
-        config.resize_rows = resize_rows
-        config.resize_cols = resize_cols
-        self._frontend = tmf_frontend_create(
-            &config, &window[0],
-            &mel_first_bin[0] if mel_first_bin.shape[0] else NULL,
-            &mel_bin_count[0] if mel_bin_count.shape[0] else NULL,
-            &mel_weights[0] if mel_weights.shape[0] else NULL,
-            &dct[0] if dct.shape[0] else NULL)
+                  const float[::1] window, const int[::1] mel_first_bin, const int[::1] mel_bin_count,
+                  const float[::1] mel_weights, const float[::1] dct, int resize_rows, int resize_cols):
+        self._frontend = new_frontend(frame_length_samples, frame_step_samples, fft_length, feature_kind,
+                                      num_mel_bins, num_mfccs, log_offset, window, mel_first_bin,
+                                      mel_bin_count, mel_weights, dct, resize_rows, resize_cols)
         if self._frontend is NULL:
             raise MemoryError("could not allocate the native frontend")
         self.num_features = tmf_frontend_num_features(self._frontend)

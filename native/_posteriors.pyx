@@ -94,6 +94,19 @@ cdef class PosteriorSmoother:
         self.oldest = 0
         self.total[:] = 0.0
 
+    cdef Py_ssize_t _next_slot(self) noexcept:
+        # the history row the next window goes to; when full, the oldest leaves the sum first
+        cdef Py_ssize_t i, slot, windows = self.history.shape[0]
+        if self.count == windows:
+            slot = self.oldest
+            self.oldest = (self.oldest + 1) % windows
+            for i in range(self.total.shape[0]):
+                self.total[i] -= self.history[slot, i]
+        else:
+            slot = (self.oldest + self.count) % windows
+            self.count += 1
+        return slot
+
     cdef Py_ssize_t _finish(self) noexcept:
         # the mean over the windows held, and the first label with the largest
         cdef Py_ssize_t i, best = 0
@@ -105,17 +118,10 @@ cdef class PosteriorSmoother:
 
     def push_float32(self, const float[::1] probabilities):
         """Add one window (float32, labels); return the index of the largest mean."""
-        cdef Py_ssize_t i, slot, windows = self.history.shape[0]
+        cdef Py_ssize_t i, slot
         if probabilities.shape[0] != self.total.shape[0]:
             raise ValueError(f"{probabilities.shape[0]} values for {self.total.shape[0]} labels")
-        if self.count == windows:  # drop the oldest window from the sum first
-            slot = self.oldest
-            self.oldest = (self.oldest + 1) % windows
-            for i in range(self.total.shape[0]):
-                self.total[i] -= self.history[slot, i]
-        else:
-            slot = (self.oldest + self.count) % windows
-            self.count += 1
+        slot = self._next_slot()
         for i in range(self.total.shape[0]):
             self.history[slot, i] = probabilities[i]
             self.total[i] += self.history[slot, i]
@@ -123,17 +129,10 @@ cdef class PosteriorSmoother:
 
     def push_float64(self, const double[::1] probabilities):
         """As push_float32, for float64 probabilities."""
-        cdef Py_ssize_t i, slot, windows = self.history.shape[0]
+        cdef Py_ssize_t i, slot
         if probabilities.shape[0] != self.total.shape[0]:
             raise ValueError(f"{probabilities.shape[0]} values for {self.total.shape[0]} labels")
-        if self.count == windows:
-            slot = self.oldest
-            self.oldest = (self.oldest + 1) % windows
-            for i in range(self.total.shape[0]):
-                self.total[i] -= self.history[slot, i]
-        else:
-            slot = (self.oldest + self.count) % windows
-            self.count += 1
+        slot = self._next_slot()
         for i in range(self.total.shape[0]):
             self.history[slot, i] = probabilities[i]
             self.total[i] += self.history[slot, i]

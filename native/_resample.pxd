@@ -23,6 +23,21 @@ cdef extern from "resample.h" nogil:
     int tinyml_resampler_flush(tinyml_resampler *state, float *y)
 
 
+cdef inline tinyml_polyphase polyphase_filter(size_t up, size_t down, size_t half_len,
+                                              const float[:, ::1] phases) except *:
+    """A view of phases (up x taps, built by native.resample) as the C filter; checks its shape."""
+    cdef tinyml_polyphase filter
+    if (up == 0 or down == 0 or phases.shape[0] != <Py_ssize_t>up or phases.shape[1] == 0
+            or phases.shape[1] % TINYML_RESAMPLE_TAP_BLOCK != 0):
+        raise ValueError(f"phases must have shape ({up}, a positive multiple of {TINYML_RESAMPLE_TAP_BLOCK})")
+    filter.up = up
+    filter.down = down
+    filter.half_len = half_len
+    filter.taps_per_phase = phases.shape[1]
+    filter.phases = &phases[0, 0]
+    return filter
+
+
 cdef class ResamplerCore:
     cdef tinyml_resampler state
     cdef bint ready

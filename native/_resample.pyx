@@ -7,19 +7,6 @@ import numpy as np
 TAP_BLOCK = TINYML_RESAMPLE_TAP_BLOCK
 
 
-cdef tinyml_polyphase _polyphase(size_t up, size_t down, size_t half_len, const float[:, ::1] phases) except *:
-    cdef tinyml_polyphase filter
-    if (up == 0 or down == 0 or phases.shape[0] != <Py_ssize_t>up or phases.shape[1] == 0
-            or phases.shape[1] % TINYML_RESAMPLE_TAP_BLOCK != 0):
-        raise ValueError(f"phases must have shape ({up}, a positive multiple of {TINYML_RESAMPLE_TAP_BLOCK})")
-    filter.up = up
-    filter.down = down
-    filter.half_len = half_len
-    filter.taps_per_phase = phases.shape[1]
-    filter.phases = &phases[0, 0]
-    return filter
-
-
 def all_finite(const float[::1] x):
     """True when no value of x is NaN or infinite."""
     cdef int finite = 1
@@ -33,7 +20,7 @@ def all_finite(const float[::1] x):
 def resample_batch(const float[::1] x, size_t up, size_t down, size_t half_len,
                    const float[:, ::1] phases, float[::1] out):
     """Fill out (all n_out outputs) from x; phases is (up, taps_per_phase), validated by the caller."""
-    cdef tinyml_polyphase filter = _polyphase(up, down, half_len, phases)
+    cdef tinyml_polyphase filter = polyphase_filter(up, down, half_len, phases)
     cdef float dummy = 0.0
     cdef const float *samples = &dummy  # any valid pointer when x is empty: it is never read
     cdef int status = 0
@@ -51,7 +38,7 @@ cdef class ResamplerCore:
     """C state of one streaming resampler (see native.resample.Resampler)."""
 
     def __cinit__(self, size_t up, size_t down, size_t half_len, const float[:, ::1] phases):
-        cdef tinyml_polyphase filter = _polyphase(up, down, half_len, phases)
+        cdef tinyml_polyphase filter = polyphase_filter(up, down, half_len, phases)
         self.ready = False
         if tinyml_resampler_init(&self.state, &filter) != 0:
             raise MemoryError("cannot allocate the resampler state")

@@ -23,7 +23,7 @@ import numpy as np
 
 from native import _feature_stream
 from native._feature_stream import LevelMeterCore
-from native.frontend import _FEATURE_KIND_CODES, _sparse_filters, hann_window, mel_weight_matrix, mfcc_dct_matrix
+from native.frontend import frontend_args
 from native.params import FrontendParams
 from native.resample import _polyphase, _positive_int, ratio_for
 
@@ -81,14 +81,6 @@ class FeatureStream:
         up, down = ratio_for(input_rate_hz, params.sample_rate_hz)
         half_len, phases = (0, np.zeros((1, 4), np.float32)) if up == down else _polyphase(up, down)
         self.latency_samples = -(-half_len // down)
-        kind = params.feature_kind
-        if kind == "spectrogram":
-            first_bin = bin_count = np.zeros(0, np.intc)
-            weights = np.zeros(0, np.float32)
-        else:
-            first_bin, bin_count, weights = _sparse_filters(mel_weight_matrix(params))
-        dct = (mfcc_dct_matrix(params.num_mfccs, params.num_mel_bins).ravel() if kind == "mfcc"
-               else np.zeros(0, np.float32))
         num_features = params.num_features
         self.window_shape = (self.window_rows, num_features)
         if window is None:
@@ -101,11 +93,8 @@ class FeatureStream:
             level_window_samples = params.clip_length_samples * input_rate_hz // params.sample_rate_hz
         self.level_window_samples = _positive_int(level_window_samples, "level_window_samples")
         self._core = _feature_stream.FeatureStreamCore(
-            params.frame_length_samples, params.frame_step_samples, params.fft_length, _FEATURE_KIND_CODES[kind],
-            params.num_mel_bins if kind != "spectrogram" else 0, params.num_mfccs if kind == "mfcc" else 0,
-            params.log_offset, hann_window(params.frame_length_samples), first_bin, bin_count, weights, dct,
-            up, down, half_len, phases, self.window_rows, self.hop_frames, window, self.level_window_samples,
-            SILENCE_DBFS)
+            *frontend_args(params), up, down, half_len, phases, self.window_rows, self.hop_frames, window,
+            self.level_window_samples, SILENCE_DBFS)
         self.num_features = num_features
         # The per-hop path is two native calls. push_float32 is push() for
         # contiguous 1-D float32 only (unchecked); next_window, the method

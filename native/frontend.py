@@ -38,7 +38,7 @@ import numpy as np
 from native import _frontend
 from native.params import FrontendParams
 
-__all__ = ["Frontend", "StreamingFrontend", "fit_to_clip", "hann_window",
+__all__ = ["Frontend", "StreamingFrontend", "fit_to_clip", "frontend_args", "hann_window",
            "mel_weight_matrix", "mfcc_dct_matrix"]
 
 _FEATURE_KIND_CODES = {"spectrogram": 0, "log_mel": 1, "mfcc": 2}
@@ -186,7 +186,12 @@ def _raise_for(status: int, what: str) -> None:
     raise RuntimeError(f"native frontend failed with status {status}")
 
 
-def _build_core(params: FrontendParams) -> "_frontend.FrontendCore":
+def frontend_args(params: FrontendParams) -> tuple:
+    """Arguments of the native frontend constructor for ``params`` (without the resize).
+
+    The window, the sparse mel filterbank and the DCT matrix, with the sizes the
+    C code needs; shared by ``Frontend`` and ``native.feature_stream``.
+    """
     if not isinstance(params, FrontendParams):
         raise ValueError(f"params must be a FrontendParams, got {type(params).__name__}")
     kind = params.feature_kind
@@ -197,12 +202,16 @@ def _build_core(params: FrontendParams) -> "_frontend.FrontendCore":
         first_bin, bin_count, weights = _sparse_filters(mel_weight_matrix(params))
     dct = (mfcc_dct_matrix(params.num_mfccs, params.num_mel_bins).ravel() if kind == "mfcc"
            else np.zeros(0, np.float32))
+    return (params.frame_length_samples, params.frame_step_samples, params.fft_length,
+            _FEATURE_KIND_CODES[kind], params.num_mel_bins if kind != "spectrogram" else 0,
+            params.num_mfccs if kind == "mfcc" else 0, params.log_offset,
+            hann_window(params.frame_length_samples), first_bin, bin_count, weights, dct)
+
+
+def _build_core(params: FrontendParams) -> "_frontend.FrontendCore":
+    args = frontend_args(params)
     rows, cols = params.resize if params.resize is not None else (0, 0)
-    return _frontend.FrontendCore(
-        params.frame_length_samples, params.frame_step_samples, params.fft_length,
-        _FEATURE_KIND_CODES[kind], params.num_mel_bins if kind != "spectrogram" else 0,
-        params.num_mfccs if kind == "mfcc" else 0, params.log_offset, rows, cols,
-        hann_window(params.frame_length_samples), first_bin, bin_count, weights, dct)
+    return _frontend.FrontendCore(*args, rows, cols)
 
 
 # ---- public classes -------------------------------------------------------------------
