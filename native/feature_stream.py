@@ -23,9 +23,10 @@ import numpy as np
 
 from native import _feature_stream
 from native._feature_stream import LevelMeterCore
+from native.checks import positive_int
 from native.frontend import frontend_args
 from native.params import FrontendParams
-from native.resample import _polyphase, _positive_int, ratio_for
+from native.resample import _polyphase, ratio_for
 
 __all__ = ["FeatureStream", "LevelMeterCore", "SILENCE_DBFS", "energy"]
 
@@ -73,9 +74,9 @@ class FeatureStream:
         if params.resize is not None:
             raise ValueError("a resized spectrogram cannot be streamed; stream params.replace(resize=None) "
                              "and resize each window")
-        input_rate_hz = _positive_int(input_rate_hz, "input_rate_hz")
-        self.window_rows = _positive_int(window_rows, "window_rows")
-        self.hop_frames = _positive_int(hop_frames, "hop_frames")
+        input_rate_hz = positive_int(input_rate_hz, "input_rate_hz")
+        self.window_rows = positive_int(window_rows, "window_rows")
+        self.hop_frames = positive_int(hop_frames, "hop_frames")
         self.params = params
         self.input_rate_hz = input_rate_hz
         up, down = ratio_for(input_rate_hz, params.sample_rate_hz)
@@ -91,7 +92,7 @@ class FeatureStream:
         self.window = window
         if level_window_samples is None:
             level_window_samples = params.clip_length_samples * input_rate_hz // params.sample_rate_hz
-        self.level_window_samples = _positive_int(level_window_samples, "level_window_samples")
+        self.level_window_samples = positive_int(level_window_samples, "level_window_samples")
         self._core = _feature_stream.FeatureStreamCore(
             *frontend_args(params), up, down, half_len, phases, self.window_rows, self.hop_frames, window,
             self.level_window_samples, SILENCE_DBFS)

@@ -26,11 +26,11 @@ from __future__ import annotations
 
 import functools
 import math
-import operator
 from typing import Tuple
 
 import numpy as np
 
+from native.checks import positive_int
 from native._resample import TAP_BLOCK, ResamplerCore, all_finite, resample_batch
 
 __all__ = ["resample_poly", "Resampler", "ratio_for"]
@@ -41,21 +41,9 @@ MAX_RATE = 1 << 16        # largest reduced up or down: its filter has 20 * MAX_
 _INT16_SCALE = np.float32(1.0 / 32768.0)
 
 
-def _positive_int(value, name: str) -> int:
-    if isinstance(value, bool):
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    try:
-        number = operator.index(value)
-    except TypeError:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}") from None
-    if number <= 0:
-        raise ValueError(f"{name} must be a positive integer, got {number}")
-    return number
-
-
 def _reduced(up, down) -> Tuple[int, int]:
     """Validated ``(up, down)`` divided by their gcd, small enough to design a filter for."""
-    up, down = _positive_int(up, "up"), _positive_int(down, "down")
+    up, down = positive_int(up, "up"), positive_int(down, "down")
     divisor = math.gcd(up, down)
     up, down = up // divisor, down // divisor
     if max(up, down) > MAX_RATE:
@@ -69,7 +57,7 @@ def ratio_for(from_hz: int, to_hz: int) -> Tuple[int, int]:
     >>> ratio_for(48000, 16000), ratio_for(44100, 48000)
     ((1, 3), (160, 147))
     """
-    from_hz, to_hz = _positive_int(from_hz, "from_hz"), _positive_int(to_hz, "to_hz")
+    from_hz, to_hz = positive_int(from_hz, "from_hz"), positive_int(to_hz, "to_hz")
     divisor = math.gcd(from_hz, to_hz)
     return to_hz // divisor, from_hz // divisor
 

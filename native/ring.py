@@ -25,23 +25,12 @@ from typing import Optional
 
 import numpy as np
 
+from native.checks import positive_int
 from native._ring import AudioRingCore, RowRingCore, audio_ring_max_capacity
 
 __all__ = ["AudioRing", "RowRing"]
 
 _INT16_SCALE = np.float32(1.0 / 32768.0)  # as tf.audio.decode_wav scales 16-bit PCM
-
-
-def _positive_int(value, name: str) -> int:
-    if isinstance(value, bool):
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    try:
-        number = operator.index(value)
-    except TypeError:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}") from None
-    if number <= 0:
-        raise ValueError(f"{name} must be a positive integer, got {number}")
-    return number
 
 
 def _mono_float32(chunk) -> np.ndarray:
@@ -77,7 +66,7 @@ class AudioRing:
     """
 
     def __init__(self, capacity_samples: int):
-        capacity = _positive_int(capacity_samples, "capacity_samples")
+        capacity = positive_int(capacity_samples, "capacity_samples")
         if capacity > audio_ring_max_capacity():
             raise ValueError(f"capacity_samples {capacity} is too large")
         self._core = AudioRingCore(capacity)
@@ -177,8 +166,8 @@ class RowRing:
     """
 
     def __init__(self, rows: int, cols: int):
-        self._rows = _positive_int(rows, "rows")
-        self._cols = _positive_int(cols, "cols")
+        self._rows = positive_int(rows, "rows")
+        self._cols = positive_int(cols, "cols")
         if self._rows * self._cols > np.iinfo(np.intp).max // 4:
             raise ValueError(f"rows x cols = {self._rows} x {self._cols} is too large")
         self._core = RowRingCore(self._rows, self._cols)
