@@ -73,18 +73,15 @@ def run_interleaved(cases: List[Case], rounds: int, warmup: int, warmup_s: float
 
 def load_clip(path: Optional[str]) -> tuple:
     """int16[16000] and where it came from: --clip, a real clip under TINYML_DATA_DIR, or seeded noise."""
-    import wave
+    from pi_runtime.wav import read_wav
 
     candidates = [Path(path)] if path else []
     data_dir = os.environ.get("TINYML_DATA_DIR")
     if data_dir and not path:
         candidates += sorted((Path(data_dir) / "mini_speech_commands" / "yes").glob("*.wav"))[:50]
     for candidate in candidates:
-        with wave.open(str(candidate), "rb") as wav:
-            if wav.getframerate() != 16000 or wav.getsampwidth() != 2 or wav.getnchannels() != 1:
-                continue
-            audio = np.frombuffer(wav.readframes(wav.getnframes()), "<i2").astype(np.int16)
-        if len(audio) == 16000:
+        audio, rate_hz = read_wav(candidate)
+        if rate_hz == 16000 and len(audio) == 16000:
             return audio, str(candidate)
     rng = np.random.default_rng(0)
     return (rng.standard_normal(16000) * 3000).astype(np.int16), "seeded random noise (no real clip found)"

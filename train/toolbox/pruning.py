@@ -160,14 +160,9 @@ def weight_sparsity(model_or_file: Union["keras.Model", str, Path, bytes]) -> fl
     if isinstance(model_or_file, (str, Path, bytes, bytearray)):
         from train.toolbox.tflite_slim import constant_tensors
 
-        data = model_or_file
-        if not isinstance(data, (bytes, bytearray)):
-            path = Path(model_or_file)
-            data = path.read_bytes()
-            if path.name.endswith(".zlib"):
-                import zlib
+        from pi_runtime.model import read_model_bytes
 
-                data = zlib.decompress(data)
+        data = model_or_file if isinstance(model_or_file, (bytes, bytearray)) else read_model_bytes(model_or_file)
         arrays = [tensor["values"] for tensor in constant_tensors(bytes(data)) if len(tensor["shape"]) >= 2]
     else:
         arrays = [value for weight, value in zip(model_or_file.weights, model_or_file.get_weights())

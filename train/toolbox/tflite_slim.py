@@ -31,7 +31,8 @@ try:  # the schema ships with TensorFlow and with LiteRT
 except ImportError:  # pragma: no cover - device without TensorFlow
     from ai_edge_litert import schema_py_generated as schema
 
-_FILE_IDENTIFIER = b"TFL3"
+from pi_runtime.model import TFLITE_IDENTIFIER
+
 # Alignment of weight buffers in the file: enough for every element type the
 # kernels read directly (int64/float64 at most), much less than the converter's 16.
 _BUFFER_ALIGNMENT_BYTES = 8
@@ -56,7 +57,7 @@ class _AlignedBufferT(schema.BufferT):
 
 def read_model(data: bytes) -> "schema.ModelT":
     """Unpack a TFLite flatbuffer into the schema's mutable object tree."""
-    if len(data) < 8 or bytes(data[4:8]) != _FILE_IDENTIFIER:
+    if len(data) < 8 or bytes(data[4:8]) != TFLITE_IDENTIFIER:
         raise ValueError("not a TFLite flatbuffer (file identifier TFL3 missing)")
     return schema.ModelT.InitFromPackedBuf(bytearray(data), 0)
 
@@ -66,7 +67,7 @@ def write_model(model: "schema.ModelT") -> bytes:
     if model.buffers:
         model.buffers = [_as_aligned(buffer) for buffer in model.buffers]
     builder = flatbuffers.Builder(1024)
-    builder.Finish(model.Pack(builder), file_identifier=_FILE_IDENTIFIER)
+    builder.Finish(model.Pack(builder), file_identifier=TFLITE_IDENTIFIER)
     return bytes(builder.Output())
 
 
