@@ -386,23 +386,31 @@ def test_toy_run_with_quantisation_aware_training_exports_int8(toy_data, tmp_pat
 @pytest.mark.parametrize("changes, message", [
     (dict(final_sparsity=1.0), "final_sparsity"), (dict(epochs=0), "epochs"), (dict(quantization="int4"), "quantization"),
     (dict(qat_epochs=2, final_sparsity=0.5), "pruned"), (dict(qat_epochs=2, quantization="none"), "int8"),
+    (dict(train_on_all_words=True, qat_epochs=1, final_sparsity=0.0), "float head"),
+    (dict(head_epochs=-1), "head_epochs"),
 ])
 def test_run_config_rejects_impossible_combinations(changes, message):
     with pytest.raises(ValueError, match=message):
         toy_config(**changes)
 
 
-def test_cli_trains_a_keyword_subset_and_reports_limits(toy_data, tmp_path, capsys, monkeypatch):
+def run_toy_go_stop_cli(toy_data, tmp_path, monkeypatch, *extra_args, **config_changes):
+    """``python -m train.kws --version a --keywords go,stop`` on the toy data, with a toy version a;
+    returns the exit status."""
     from train.kws import __main__ as cli
     from train.kws import versions
 
     folder, splits_dir = toy_data
     monkeypatch.setitem(versions.VERSIONS, "a", versions.Version(
-        "a", toy_config(epochs=1), max_size_kb=25, summary="toy"))
+        "a", toy_config(epochs=1, **config_changes), max_size_kb=25, summary="toy"))
     monkeypatch.setattr(versions, "SUBSET_CONFIG_CHANGES", {})
-    status = cli.main(["--version", "a", "--keywords", "go,stop", "--data-dir", str(folder),
-                       "--splits-dir", str(splits_dir), "--output-dir", str(tmp_path), "--latency-runs", "2",
-                       "--quiet"])
+    return cli.main(["--version", "a", "--keywords", "go,stop", *extra_args, "--data-dir", str(folder),
+                     "--splits-dir", str(splits_dir), "--output-dir", str(tmp_path), "--latency-runs", "2",
+                     "--quiet"])
+
+
+def test_cli_trains_a_keyword_subset_and_reports_limits(toy_data, tmp_path, capsys, monkeypatch):
+    status = run_toy_go_stop_cli(toy_data, tmp_path, monkeypatch)
     out = capsys.readouterr().out
     assert (tmp_path / "kws_a_go_stop.tflite.zlib").is_file() and (tmp_path / "kws_a_go_stop.json").is_file()
     assert "| test accuracy" in out and ">= 99" in out and "| file size" in out
@@ -414,17 +422,61 @@ def test_cli_trains_a_keyword_subset_and_reports_limits(toy_data, tmp_path, caps
     assert "kws_a_go_stop.tflite.zlib" in (tmp_path / "results.md").read_text()
 
 
-def test_cli_keyword_subset_with_an_unknown_class(toy_data, tmp_path, capsys, monkeypatch):
-    from train.kws import __main__ as cli
-    from train.kws import versions
+def test_clip_subset_keeps_the_keywords_clips_and_renumbers_them(toy_data):
+    folder, splits_dir = toy_data
+    clips = load_split("train", data_dir=folder, labels=TOY_WORDS, split_path=splits_dir / "kws_train_split.txt")
+    subset = clips.subset(("stop", "go"))
+    assert subset.labels == ("stop", "go") and len(subset) == 12
+    for row, path in enumerate(subset.paths):
+        assert subset.labels[subset.label_ids[row]] == path.parent.name
+        assert np.array_equal(subset.audio[row], clips.audio[clips.paths.index(path)])
+    with pytest.raises(ValueError, match="not among"):
+        clips.subset(("go", "left"))
+
+
+def test_keyword_head_starts_as_the_keywords_rows_of_the_full_head(toy_data):
+    from train.kws.features import compute_features
+    from train.kws.training import Splits, fit, fit_keyword_head
 
     folder, splits_dir = toy_data
-    monkeypatch.setitem(versions.VERSIONS, "a", versions.Version(
-        "a", toy_config(epochs=1), max_size_kb=25, summary="toy"))
-    monkeypatch.setattr(versions, "SUBSET_CONFIG_CHANGES", {})
-    status = cli.main(["--version", "a", "--keywords", "go,stop", "--unknown", "--data-dir", str(folder),
-                       "--splits-dir", str(splits_dir), "--output-dir", str(tmp_path), "--latency-runs", "2",
-                       "--quiet"])
+    splits = toy_splits(folder, splits_dir)
+    config = toy_config(epochs=1, final_sparsity=0.0, train_on_all_words=True, head_epochs=0)
+    train_features = compute_features(splits.train.audio, TOY_FRONTEND)
+    val_features = compute_features(splits.val.audio, TOY_FRONTEND)
+    model, _, _ = fit(config, splits, train_features, val_features, say=lambda message: None)
+    keywords = ("stop", "go")
+    subset = Splits(*(clips.subset(keywords) for clips in (splits.train, splits.val, splits.test)))
+    head_model, val_accuracy = fit_keyword_head(config, model, TOY_WORDS, keywords, subset,
+                                                say=lambda message: None)
+    features = compute_features(subset.test.audio, TOY_FRONTEND)[..., np.newaxis]
+    full_logits = model.predict(features, verbose=0)
+    np.testing.assert_allclose(head_model.predict(features, verbose=0), full_logits[:, [1, 0]], rtol=1e-5, atol=1e-5)
+    expected = np.mean(np.argmax(model.predict(compute_features(subset.val.audio, TOY_FRONTEND)[..., np.newaxis],
+                                               verbose=0)[:, [1, 0]], axis=1) == subset.val.label_ids)
+    assert val_accuracy == pytest.approx(expected)
+
+
+def test_keyword_model_trained_on_all_words_is_delivered_for_the_keywords(toy_data, tmp_path):
+    from pi_runtime.model import load_model
+    from pi_runtime.sidecar import read_sidecar
+    from train.kws.training import train_export_evaluate
+
+    folder, splits_dir = toy_data
+    splits = toy_splits(folder, splits_dir)
+    config = toy_config(epochs=1, train_on_all_words=True, head_epochs=1)
+    with pytest.raises(ValueError, match="train_on_all_words"):
+        train_export_evaluate(config.replace(train_on_all_words=False), splits, tmp_path / "x.tflite",
+                              keywords=("go", "stop"), verbose=False)
+    result = train_export_evaluate(config, splits, tmp_path / "gs.tflite", keywords=("go", "stop"),
+                                   latency_runs=2, verbose=False)
+    sidecar = read_sidecar(result.path)
+    assert sidecar["labels"] == ["go", "stop"] and result.num_test_clips == 4
+    assert sidecar["training"]["train_clips"] == 18 and sidecar["training"]["config"]["train_on_all_words"]
+    assert load_model(result.path).interpreter.get_output_details()[0]["shape"][-1] == 2
+
+
+def test_cli_keyword_subset_with_an_unknown_class(toy_data, tmp_path, capsys, monkeypatch):
+    status = run_toy_go_stop_cli(toy_data, tmp_path, monkeypatch, "--unknown")
     out = capsys.readouterr().out
     sidecar = json.loads((tmp_path / "kws_a_go_stop.json").read_text())
     assert sidecar["labels"] == ["go", "stop", "_unknown_"]
@@ -448,6 +500,21 @@ def test_cli_reports_bad_keywords_without_a_traceback(capsys):
 
     assert cli.main(["--version", "a", "--keywords", "go,maybe"]) == 2
     assert "unknown keyword" in capsys.readouterr().err
+    assert cli.main(["--version", "a", "--train-on-all-words"]) == 2
+    assert "needs --keywords" in capsys.readouterr().err
+    assert cli.main(["--version", "a", "--keywords", "go,stop", "--unknown", "--train-on-all-words"]) == 2
+    assert "without --unknown" in capsys.readouterr().err
+
+
+def test_cli_keyword_subset_trained_on_all_words(toy_data, tmp_path, capsys, monkeypatch):
+    status = run_toy_go_stop_cli(toy_data, tmp_path, monkeypatch, "--train-on-all-words", head_epochs=1)
+    out = capsys.readouterr().out
+    sidecar = json.loads((tmp_path / "kws_a_go_stop.json").read_text())
+    assert sidecar["labels"] == ["go", "stop"] and sidecar["results"]["test_clips"] == 4
+    # all three words' training clips were used, for the number of epochs of the full-label run
+    assert sidecar["training"]["config"]["train_on_all_words"] and sidecar["training"]["config"]["epochs"] == 1
+    assert "| test accuracy" in out and ">= 99" in out
+    assert status == (0 if "PASS: all" in out else 1)
 
 
 def test_subset_changes_apply_to_their_keywords_only():

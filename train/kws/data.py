@@ -62,6 +62,18 @@ class ClipSet:
     def __len__(self) -> int:
         return len(self.paths)
 
+    def subset(self, labels: Sequence[str]) -> "ClipSet":
+        """The clips of ``labels`` only, their ids renumbered in the order of ``labels``."""
+        missing = [label for label in labels if label not in self.labels]
+        if missing:
+            raise ValueError(f"label(s) {', '.join(missing)} not among {', '.join(self.labels)}")
+        old_ids = [self.labels.index(label) for label in labels]
+        rows = np.flatnonzero(np.isin(self.label_ids, old_ids))
+        remap = {old: new for new, old in enumerate(old_ids)}
+        return ClipSet(audio=self.audio[rows],
+                       label_ids=np.array([remap[int(i)] for i in self.label_ids[rows]], dtype=np.int32),
+                       labels=tuple(labels), paths=[self.paths[row] for row in rows])
+
 
 # -- labels -------------------------------------------------------------------
 def parse_keywords(text: Optional[str]) -> Tuple[str, ...]:

@@ -9,7 +9,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -37,6 +37,9 @@ class RunConfig:
     compress : deliver ``.tflite.zlib`` instead of ``.tflite``
     augment : augmentation, or None for none
     label_smoothing : of the cross-entropy loss
+    train_on_all_words, head_epochs : for a keyword subset, train on the clips of every word
+        (four times the data for go/stop), then keep the keywords' outputs and fine-tune
+        that smaller head alone on the keywords' clips for up to ``head_epochs`` epochs
     seed : for weights, shuffling and augmentation
     """
 
@@ -56,6 +59,8 @@ class RunConfig:
     compress: bool = False
     augment: Optional[AugmentConfig] = field(default_factory=AugmentConfig)
     label_smoothing: float = 0.0
+    train_on_all_words: bool = False
+    head_epochs: int = 10
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -69,6 +74,11 @@ class RunConfig:
             # tfmot's prune-preserving QAT scheme rejects the standardisation (Rescaling) layer.
             raise ValueError("quantisation-aware training of a pruned model is not supported: "
                              "use qat_epochs=0 (post-training int8) or final_sparsity=0")
+        if self.train_on_all_words and self.qat_epochs > 0:
+            raise ValueError("train_on_all_words fine-tunes a float head: use post-training quantisation "
+                             "(qat_epochs=0)")
+        if self.head_epochs < 0:
+            raise ValueError(f"head_epochs must be >= 0, got {self.head_epochs}")
         if self.qat_epochs > 0 and self.quantization != "int8":
             raise ValueError("quantisation-aware training needs quantization='int8'")
 
@@ -139,11 +149,15 @@ def log(message: str) -> None:
 
 
 def train_export_evaluate(config: RunConfig, splits: Splits, output_path: Path, *,
+                          keywords: Optional[Sequence[str]] = None,
                           feature_backend: str = "native", latency_runs: int = 100,
                           training_info: Optional[Dict[str, Any]] = None,
                           verbose: bool = True) -> RunResult:
     """Train ``config`` on ``splits.train``, export to ``output_path``, evaluate the file.
 
+    With ``keywords`` (a subset of ``splits.labels``; needs
+    ``config.train_on_all_words``) the model learns every word and the
+    delivered one classifies the keywords only (see :func:`fit_keyword_head`).
     The sidecar beside the model holds the frontend, the labels, how it was
     trained and the measured results.
     """
@@ -152,22 +166,32 @@ def train_export_evaluate(config: RunConfig, splits: Splits, output_path: Path, 
     say = log if verbose else (lambda message: None)
     started = time.perf_counter()
     tf.keras.utils.set_random_seed(config.seed)
+    keywords = tuple(keywords) if keywords is not None else splits.labels
+    if keywords != splits.labels and not config.train_on_all_words:
+        raise ValueError("keywords other than the splits' labels need train_on_all_words=True")
     params = config.frontend
     say(f"features: {params.feature_kind} {params.feature_shape} for "
         f"{len(splits.train)}/{len(splits.val)}/{len(splits.test)} clips ({feature_backend})")
     val_features = compute_features(splits.val.audio, params, backend=feature_backend)
-    test_features = compute_features(splits.test.audio, params, backend=feature_backend)
     train_features = compute_features(splits.train.audio, params, backend=feature_backend)
 
     model, best_val, best_epoch = fit(config, splits, train_features, val_features,
                                       feature_backend=feature_backend, say=say)
+    representative, train_clips = train_features, len(splits.train)
+    if keywords != splits.labels:
+        say(f"trained on {', '.join(splits.labels)}; keeping the outputs of {', '.join(keywords)}")
+        all_labels = splits.labels
+        splits = Splits(*(clips.subset(keywords) for clips in (splits.train, splits.val, splits.test)))
+        model, best_val = fit_keyword_head(config, model, all_labels, keywords, splits,
+                                           feature_backend=feature_backend, say=say)
+    test_features = compute_features(splits.test.audio, params, backend=feature_backend)
     train_seconds = time.perf_counter() - started
 
     result = export_and_evaluate(model, config, splits.labels, output_path,
-                                 representative=train_features, test_features=test_features,
+                                 representative=representative, test_features=test_features,
                                  test_label_ids=splits.test.label_ids, latency_runs=latency_runs,
                                  training_info={**(training_info or {}), "config": config.to_dict(),
-                                                "train_clips": len(splits.train), "val_clips": len(splits.val),
+                                                "train_clips": train_clips, "val_clips": len(splits.val),
                                                 "selected_epoch": best_epoch,
                                                 "val_accuracy": best_val,
                                                 "train_seconds": round(train_seconds, 1)},
@@ -231,6 +255,58 @@ def fit(config: RunConfig, splits: Splits, train_features: np.ndarray, val_featu
         model, best_val = _quantization_aware_finetune(config, splits, model, train_features, val_features,
                                                        rng, feature_mean, feature_backend, say)
     return model, best_val, best_epoch
+
+
+def fit_keyword_head(config: RunConfig, model, labels: Sequence[str], keywords: Sequence[str], splits: Splits, *,
+                     feature_backend: str = "native", say=log):
+    """A classifier of ``keywords`` from ``model``, a classifier of ``labels``; returns (model, val accuracy).
+
+    The new output layer starts as the keywords' rows of the old one (its
+    argmax is the old model's choice among the keywords), then, with the rest
+    of the network frozen, is fine-tuned on the keywords' clips
+    (``splits``, already restricted to them) for up to ``config.head_epochs``
+    epochs; the epoch with the best validation accuracy is kept, the
+    unchanged slice (epoch 0) included.
+    """
+    from train.keras_env import keras
+
+    # A fresh copy: after pruning, layers can be shared with the pruned graph, whose tensors
+    # would leak into the new model's graph.
+    weights = model.get_weights()
+    model = keras.models.clone_model(model)
+    model.set_weights(weights)
+    old_head = model.layers[-1]
+    if not isinstance(old_head, keras.layers.Dense):
+        raise ValueError(f"the model must end in a Dense layer, got {type(old_head).__name__}")
+    rows = [list(labels).index(keyword) for keyword in keywords]
+    for layer in model.layers:
+        layer.trainable = False  # also puts batch norm in inference mode
+    head = keras.layers.Dense(len(keywords), name="keyword_logits")
+    outputs = head(old_head.input)
+    keyword_model = keras.Model(model.input, outputs, name=f"{model.name}_keywords")
+    kernel, bias = old_head.get_weights()
+    head.set_weights([kernel[:, rows], bias[rows]])
+    keyword_model.compile(optimizer=keras.optimizers.Adam(config.learning_rate * 0.1),
+                          loss=_loss(len(keywords), config.label_smoothing), metrics=["accuracy"])
+
+    rng = np.random.default_rng(config.seed + 1)
+    train_features = compute_features(splits.train.audio, config.frontend, backend=feature_backend)
+    val_features = compute_features(splits.val.audio, config.frontend, backend=feature_backend)
+    feature_mean = float(train_features.mean())
+    best_val = _keras_accuracy(keyword_model, val_features, splits.val.label_ids)
+    best_weights, best_epoch = head.get_weights(), 0
+    say(f"  head epoch   0/{config.head_epochs} (slice of the {len(kernel[0])}-word head): val {best_val:.4f}")
+    for epoch in range(1, config.head_epochs + 1):
+        x, y = epoch_data(config, splits.train, train_features, rng, feature_mean, feature_backend)
+        keyword_model.fit(x, _targets(y, len(keywords)), batch_size=config.batch_size, epochs=1,
+                          shuffle=True, verbose=0)
+        val_accuracy = _keras_accuracy(keyword_model, val_features, splits.val.label_ids)
+        if val_accuracy > best_val:
+            best_val, best_weights, best_epoch = val_accuracy, head.get_weights(), epoch
+        say(f"  head epoch {epoch:3d}/{config.head_epochs}: val {val_accuracy:.4f}"
+            f"{' *' if best_epoch == epoch else ''}")
+    head.set_weights(best_weights)
+    return keyword_model, best_val
 
 
 def _quantization_aware_finetune(config, splits, model, train_features, val_features, rng, feature_mean,
