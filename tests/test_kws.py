@@ -513,6 +513,7 @@ def test_cli_keyword_subset_trained_on_all_words(toy_data, tmp_path, capsys, mon
     assert sidecar["labels"] == ["go", "stop"] and sidecar["results"]["test_clips"] == 4
     # all three words' training clips were used, for the number of epochs of the full-label run
     assert sidecar["training"]["config"]["train_on_all_words"] and sidecar["training"]["config"]["epochs"] == 1
+    assert "learnt on all words (18 clips)" in (tmp_path / "results.md").read_text()
     assert "| test accuracy" in out and ">= 99" in out
     assert status == (0 if "PASS: all" in out else 1)
 

@@ -49,6 +49,8 @@ def results_markdown(folder: Path) -> str:
         if config.get("final_sparsity"):
             architecture += f", pruned {config['final_sparsity']:.0%}"
         architecture += f", {config.get('quantization', '?')}"
+        if config.get("train_on_all_words"):
+            architecture += f", learnt on all words ({sidecar['training'].get('train_clips', '?')} clips)"
         labels = ",".join(sidecar["labels"]) if len(sidecar["labels"]) < 8 else "all 8"
         accuracy = f"{100 * results['test_accuracy']:.2f} % ({results['test_clips']} clips)"
         if results.get("keyword_clips") and results["keyword_clips"] != results["test_clips"]:
