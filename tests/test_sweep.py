@@ -95,7 +95,8 @@ def _row(**values):
 def test_strategy_effects_compare_rows_that_differ_in_one_factor_only():
     rows = [_row(), _row(final_sparsity=0.5, accuracy=0.88, zlib_bytes=400),
             _row(quantization="none", accuracy=0.91, tflite_bytes=4000, zlib_bytes=3600, inference_ms_median=2.0),
-            _row(alpha=0.125, accuracy=0.85, tflite_bytes=500, zlib_bytes=420, inference_ms_median=0.5)]
+            _row(alpha=0.125, accuracy=0.85, tflite_bytes=500, zlib_bytes=420, inference_ms_median=0.5),
+            _row(quantization="weights", accuracy=0.905, tflite_bytes=1200, zlib_bytes=1000, inference_ms_median=2.5)]
     effects = {e["strategy"]: e for e in sweep.strategy_effects(rows)}
     quant = effects["full int8 quantisation (vs float)"]
     assert quant["pairs"] == 1 and quant["accuracy_change_pp"] == pytest.approx(-1.0)
@@ -106,9 +107,13 @@ def test_strategy_effects_compare_rows_that_differ_in_one_factor_only():
     assert width["latency_ratio"] == pytest.approx(0.5)
     text = sweep.answers_markdown(sweep.numeric_rows(
         [{k: str(v) for k, v in row.items()} for row in rows]), csv_name="x.csv", png_name="x.png", command="test")
-    assert "Loses the least accuracy:** full int8" in text
+    weights = effects["weights-only int8 quantisation (vs float)"]
+    assert weights["accuracy_change_pp"] == pytest.approx(-0.5) and weights["latency_ratio"] == pytest.approx(1.25)
+    assert "Loses the least accuracy:** weights-only" in text
     assert "Saves the most memory:** full int8" in text
     assert "Saves the most latency:** full int8" in text or "Saves the most latency:** width" in text
+    assert ("faster only with: full int8 quantisation (vs float), width alpha 0.125 (vs 0.25)." in text)
+    assert "then quantise to full int8 (full int8 quantisation (vs float): zlib x0.22" in text
 
 
 def test_append_row_writes_the_header_once(tmp_path):
