@@ -500,6 +500,8 @@ def test_cli_reports_bad_keywords_without_a_traceback(capsys):
 
     assert cli.main(["--version", "a", "--keywords", "go,maybe"]) == 2
     assert "unknown keyword" in capsys.readouterr().err
+    assert cli.main(["--version", "a", "--unknown"]) == 2
+    assert "--unknown needs --keywords" in capsys.readouterr().err
     assert cli.main(["--version", "a", "--train-on-all-words"]) == 2
     assert "needs --keywords" in capsys.readouterr().err
     assert cli.main(["--version", "a", "--keywords", "go,stop", "--unknown", "--train-on-all-words"]) == 2

@@ -60,6 +60,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     started = time.perf_counter()
     try:
         labels = parse_keywords(args.keywords)
+        if args.unknown and len(labels) == len(LABELS):
+            raise ValueError("--unknown needs --keywords (with all eight words there is no other word)")
         if args.train_on_all_words and (len(labels) == len(LABELS) or args.unknown):
             raise ValueError("--train-on-all-words needs --keywords, without --unknown")
         data_dir = ensure_dataset(args.data_dir)
@@ -83,8 +85,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         config = config.replace(train_on_all_words=False)
     train_labels = LABELS if subset and config.train_on_all_words else labels
     try:
-        if args.unknown and not subset:
-            raise ValueError("--unknown needs --keywords (with all eight words there is no other word)")
         splits = Splits(*(load_split(name, data_dir=data_dir, labels=train_labels, progress=not args.quiet,
                                      unknown_label=UNKNOWN_LABEL if args.unknown else None,
                                      split_path=args.splits_dir / split_file(name).name if args.splits_dir else None)
