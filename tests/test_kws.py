@@ -447,6 +447,8 @@ def test_keyword_head_starts_as_the_keywords_rows_of_the_full_head(toy_data):
     keywords = ("stop", "go")
     subset = Splits(*(clips.subset(keywords) for clips in (splits.train, splits.val, splits.test)))
     head_model, val_accuracy = fit_keyword_head(config, model, TOY_WORDS, keywords, subset,
+                                                compute_features(subset.train.audio, TOY_FRONTEND),
+                                                compute_features(subset.val.audio, TOY_FRONTEND),
                                                 say=lambda message: None)
     features = compute_features(subset.test.audio, TOY_FRONTEND)[..., np.newaxis]
     full_logits = model.predict(features, verbose=0)

@@ -347,9 +347,9 @@ def _recipe(effects: Sequence[Dict]) -> str:
     parts = [f"{what} ({e['strategy']}: zlib x{e['size_ratio']:.2f}, .tflite x{e['raw_size_ratio']:.2f}, "
              f"inference x{e['latency_ratio']:.2f}, {e['accuracy_change_pp']:+.2f} pp)"
              for e, what in steps if e is not None]
-    faster = [e["strategy"] for e in effects if e["latency_ratio"] < 0.9]
     if not parts:
         return ""
+    faster = [e["strategy"] for e in effects if e["latency_ratio"] < 0.9]
     return ("In practice: " + "; then ".join(parts) + ". Inference got at least 10 % faster only with: "
             + (", ".join(faster) if faster else "none of them") + ". The delivered versions "
             "(models/kws/results.md) follow this order with longer training and augmentation.")

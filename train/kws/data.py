@@ -62,16 +62,19 @@ class ClipSet:
     def __len__(self) -> int:
         return len(self.paths)
 
-    def subset(self, labels: Sequence[str]) -> "ClipSet":
-        """The clips of ``labels`` only, their ids renumbered in the order of ``labels``."""
+    def label_rows(self, labels: Sequence[str]) -> np.ndarray:
+        """Indices of the clips of ``labels``, in clip order (so features can be sliced like the clips)."""
         missing = [label for label in labels if label not in self.labels]
         if missing:
             raise ValueError(f"label(s) {', '.join(missing)} not among {', '.join(self.labels)}")
-        old_ids = [self.labels.index(label) for label in labels]
-        rows = np.flatnonzero(np.isin(self.label_ids, old_ids))
-        remap = {old: new for new, old in enumerate(old_ids)}
-        return ClipSet(audio=self.audio[rows],
-                       label_ids=np.array([remap[int(i)] for i in self.label_ids[rows]], dtype=np.int32),
+        return np.flatnonzero(np.isin(self.label_ids, [self.labels.index(label) for label in labels]))
+
+    def subset(self, labels: Sequence[str]) -> "ClipSet":
+        """The clips of ``labels`` only (rows :meth:`label_rows`), their ids renumbered in the order of ``labels``."""
+        rows = self.label_rows(labels)
+        new_ids = np.full(len(self.labels), -1, dtype=np.int32)
+        new_ids[[self.labels.index(label) for label in labels]] = np.arange(len(labels))
+        return ClipSet(audio=self.audio[rows], label_ids=new_ids[self.label_ids[rows]],
                        labels=tuple(labels), paths=[self.paths[row] for row in rows])
 
 

@@ -181,9 +181,11 @@ def train_export_evaluate(config: RunConfig, splits: Splits, output_path: Path, 
     if keywords != splits.labels:
         say(f"trained on {', '.join(splits.labels)}; keeping the outputs of {', '.join(keywords)}")
         all_labels = splits.labels
+        keyword_train_features = train_features[splits.train.label_rows(keywords)]
+        keyword_val_features = val_features[splits.val.label_rows(keywords)]
         splits = Splits(*(clips.subset(keywords) for clips in (splits.train, splits.val, splits.test)))
-        model, best_val = fit_keyword_head(config, model, all_labels, keywords, splits,
-                                           feature_backend=feature_backend, say=say)
+        model, best_val = fit_keyword_head(config, model, all_labels, keywords, splits, keyword_train_features,
+                                           keyword_val_features, feature_backend=feature_backend, say=say)
     test_features = compute_features(splits.test.audio, params, backend=feature_backend)
     train_seconds = time.perf_counter() - started
 
@@ -257,16 +259,17 @@ def fit(config: RunConfig, splits: Splits, train_features: np.ndarray, val_featu
     return model, best_val, best_epoch
 
 
-def fit_keyword_head(config: RunConfig, model, labels: Sequence[str], keywords: Sequence[str], splits: Splits, *,
+def fit_keyword_head(config: RunConfig, model, labels: Sequence[str], keywords: Sequence[str], splits: Splits,
+                     train_features: np.ndarray, val_features: np.ndarray, *,
                      feature_backend: str = "native", say=log):
     """A classifier of ``keywords`` from ``model``, a classifier of ``labels``; returns (model, val accuracy).
 
     The new output layer starts as the keywords' rows of the old one (its
     argmax is the old model's choice among the keywords), then, with the rest
-    of the network frozen, is fine-tuned on the keywords' clips
-    (``splits``, already restricted to them) for up to ``config.head_epochs``
-    epochs; the epoch with the best validation accuracy is kept, the
-    unchanged slice (epoch 0) included.
+    of the network frozen, is fine-tuned on the keywords' clips (``splits``
+    and their features, already restricted to them) for up to
+    ``config.head_epochs`` epochs; the epoch with the best validation accuracy
+    is kept, the unchanged slice (epoch 0) included.
     """
     from train.keras_env import keras
 
@@ -282,30 +285,15 @@ def fit_keyword_head(config: RunConfig, model, labels: Sequence[str], keywords: 
     for layer in model.layers:
         layer.trainable = False  # also puts batch norm in inference mode
     head = keras.layers.Dense(len(keywords), name="keyword_logits")
-    outputs = head(old_head.input)
-    keyword_model = keras.Model(model.input, outputs, name=f"{model.name}_keywords")
+    keyword_model = keras.Model(model.input, head(old_head.input), name=f"{model.name}_keywords")
     kernel, bias = old_head.get_weights()
     head.set_weights([kernel[:, rows], bias[rows]])
     keyword_model.compile(optimizer=keras.optimizers.Adam(config.learning_rate * 0.1),
                           loss=_loss(len(keywords), config.label_smoothing), metrics=["accuracy"])
-
-    rng = np.random.default_rng(config.seed + 1)
-    train_features = compute_features(splits.train.audio, config.frontend, backend=feature_backend)
-    val_features = compute_features(splits.val.audio, config.frontend, backend=feature_backend)
-    feature_mean = float(train_features.mean())
-    best_val = _keras_accuracy(keyword_model, val_features, splits.val.label_ids)
-    best_weights, best_epoch = head.get_weights(), 0
-    say(f"  head epoch   0/{config.head_epochs} (slice of the {len(kernel[0])}-word head): val {best_val:.4f}")
-    for epoch in range(1, config.head_epochs + 1):
-        x, y = epoch_data(config, splits.train, train_features, rng, feature_mean, feature_backend)
-        keyword_model.fit(x, _targets(y, len(keywords)), batch_size=config.batch_size, epochs=1,
-                          shuffle=True, verbose=0)
-        val_accuracy = _keras_accuracy(keyword_model, val_features, splits.val.label_ids)
-        if val_accuracy > best_val:
-            best_val, best_weights, best_epoch = val_accuracy, head.get_weights(), epoch
-        say(f"  head epoch {epoch:3d}/{config.head_epochs}: val {val_accuracy:.4f}"
-            f"{' *' if best_epoch == epoch else ''}")
-    head.set_weights(best_weights)
+    best_val = _train_keeping_best(keyword_model, config, splits, train_features, val_features,
+                                   epochs=config.head_epochs, rng=np.random.default_rng(config.seed + 1),
+                                   feature_mean=float(train_features.mean()), feature_backend=feature_backend,
+                                   say=say, name="head", start=f"slice of the {kernel.shape[1]}-word head")
     return keyword_model, best_val
 
 
@@ -319,17 +307,37 @@ def _quantization_aware_finetune(config, splits, model, train_features, val_feat
     schedule = keras.optimizers.schedules.CosineDecay(config.learning_rate * 0.05, steps, alpha=0.01)
     qat.compile(optimizer=keras.optimizers.Adam(schedule),
                 loss=_loss(len(splits.labels), config.label_smoothing), metrics=["accuracy"])
-    best_val, best_weights = -1.0, None
-    for epoch in range(config.qat_epochs):
-        x, y = epoch_data(config, splits.train, train_features, rng, feature_mean, feature_backend)
-        qat.fit(x, _targets(y, len(splits.labels)), batch_size=config.batch_size, epochs=epoch + 1,
-                initial_epoch=epoch, shuffle=True, verbose=0)
-        val_accuracy = _keras_accuracy(qat, val_features, splits.val.label_ids)
-        if val_accuracy > best_val:
-            best_val, best_weights = val_accuracy, qat.get_weights()
-        say(f"  QAT epoch {epoch + 1}/{config.qat_epochs}: val {val_accuracy:.4f}")
-    qat.set_weights(best_weights)
+    best_val = _train_keeping_best(qat, config, splits, train_features, val_features, epochs=config.qat_epochs,
+                                   rng=rng, feature_mean=feature_mean, feature_backend=feature_backend,
+                                   say=say, name="QAT")
     return qat, best_val
+
+
+def _train_keeping_best(model, config: RunConfig, splits: Splits, train_features: np.ndarray,
+                        val_features: np.ndarray, *, epochs: int, rng: np.random.Generator, feature_mean: float,
+                        feature_backend: str, say, name: str, start: Optional[str] = None) -> float:
+    """Fine-tune a compiled ``model`` for ``epochs`` epochs of freshly augmented data, then restore the
+    weights of the epoch with the best validation accuracy; returns that accuracy.
+
+    With ``start`` (a description for the log), the weights before training compete as epoch 0;
+    without it, at least one epoch of training is kept.
+    """
+    num_labels = len(splits.labels)
+    best_val, best_epoch, best_weights = -1.0, -1, None
+    if start is not None:
+        best_val, best_epoch = _keras_accuracy(model, val_features, splits.val.label_ids), 0
+        best_weights = model.get_weights()
+        say(f"  {name} epoch   0/{epochs} ({start}): val {best_val:.4f}")
+    for epoch in range(1, epochs + 1):
+        x, y = epoch_data(config, splits.train, train_features, rng, feature_mean, feature_backend)
+        model.fit(x, _targets(y, num_labels), batch_size=config.batch_size, epochs=epoch, initial_epoch=epoch - 1,
+                  shuffle=True, verbose=0)
+        val_accuracy = _keras_accuracy(model, val_features, splits.val.label_ids)
+        if val_accuracy > best_val:
+            best_val, best_epoch, best_weights = val_accuracy, epoch, model.get_weights()
+        say(f"  {name} epoch {epoch:3d}/{epochs}: val {val_accuracy:.4f}{' *' if best_epoch == epoch else ''}")
+    model.set_weights(best_weights)
+    return best_val
 
 
 def epoch_data(config: RunConfig, clips: ClipSet, clean_features: np.ndarray, rng: np.random.Generator,
