@@ -1,0 +1,131 @@
+"""``python -m train.kws.evaluate``: a delivered model on a split, clip by clip (toy data and a toy model)."""
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from test_kws import TOY_FRONTEND, TOY_WORDS, toy_config, toy_splits, write_toy_dataset
+from train.kws import evaluate as cli
+from train.kws.evaluate import Evaluation, error_tally, format_report, format_tally
+
+
+@pytest.fixture(scope="module")
+def toy_model(tmp_path_factory):
+    """(data folder, splits folder, a 3-word toy model exported with its sidecar)."""
+    from train.kws.training import train_export_evaluate
+
+    folder = tmp_path_factory.mktemp("toy_kws_evaluate")
+    splits_dir = write_toy_dataset(folder)
+    result = train_export_evaluate(toy_config(epochs=1), toy_splits(folder, splits_dir), folder / "toy.tflite",
+                                   latency_runs=2, verbose=False)
+    return folder, splits_dir, result.path
+
+
+def expected_predictions(model_path: Path, clips, words):
+    """What the file answers for each clip, the highest of ``words``' outputs: computed here independently."""
+    from pi_runtime.model import load_model
+    from train.kws.features import compute_features
+
+    model = load_model(model_path)
+    scores = np.stack([model.predict(x) for x in compute_features(clips.audio, TOY_FRONTEND)])
+    return np.argmax(scores[:, [model.labels.index(word) for word in words]], axis=1)
+
+
+def run_cli(toy_model, *args):
+    folder, splits_dir, model_path = toy_model
+    return cli.main([str(model_path), *args, "--data-dir", str(folder), "--splits-dir", str(splits_dir)])
+
+
+def test_report_matches_the_exported_file_clip_by_clip(toy_model, capsys):
+    from pi_runtime.sidecar import read_sidecar
+    from train.kws.data import load_split
+
+    folder, splits_dir, model_path = toy_model
+    clips = load_split("test", data_dir=folder, labels=TOY_WORDS, split_path=splits_dir / "kws_test_split.txt")
+    predicted = expected_predictions(model_path, clips, TOY_WORDS)
+    evaluation = cli.evaluate_model(model_path, "test", data_dir=folder, split_path=splits_dir / "kws_test_split.txt")
+    assert evaluation.labels == TOY_WORDS
+    assert [p.name for p in evaluation.clip_paths] == [p.name for p in clips.paths]
+    np.testing.assert_array_equal(evaluation.predicted_ids, predicted)
+    # the training command measured the same file the same way
+    assert evaluation.accuracy == pytest.approx(read_sidecar(model_path)["results"]["test_accuracy"], abs=1e-5)
+    matrix = evaluation.confusion_matrix()
+    assert matrix.sum() == len(clips) and np.array_equal(matrix.sum(axis=1), np.bincount(clips.label_ids, minlength=3))
+
+    assert run_cli(toy_model, "--errors") == 0
+    out = capsys.readouterr().out
+    assert f"{evaluation.accuracy:.2%} on the {len(clips)} test clips of go, stop, yes" in out
+    for row in np.flatnonzero(predicted != clips.label_ids):
+        assert f"| {clips.paths[row].parent.name}/{clips.paths[row].name} | {TOY_WORDS[predicted[row]]} |" in out
+
+
+def test_keywords_restrict_the_clips_and_the_outputs(toy_model, capsys):
+    from train.kws.data import load_split
+
+    folder, splits_dir, model_path = toy_model
+    clips = load_split("val", data_dir=folder, labels=("go", "stop"), split_path=splits_dir / "kws_val_split.txt")
+    evaluation = cli.evaluate_model(model_path, "val", keywords=("go", "stop"), data_dir=folder,
+                                    split_path=splits_dir / "kws_val_split.txt")
+    assert evaluation.labels == ("go", "stop") and len(evaluation.label_ids) == len(clips) == 4
+    np.testing.assert_array_equal(evaluation.predicted_ids, expected_predictions(model_path, clips, ("go", "stop")))
+    assert run_cli(toy_model, "--split", "val", "--keywords", "stop,go") == 0
+    assert "on the 4 val clips of go, stop" in capsys.readouterr().out
+
+
+def test_several_models_end_with_a_tally_of_the_clips_they_get_wrong(toy_model, capsys):
+    folder, splits_dir, model_path = toy_model
+    assert cli.main([str(model_path), str(model_path), "--data-dir", str(folder),
+                     "--splits-dir", str(splits_dir)]) == 0
+    out = capsys.readouterr().out
+    assert out.count(str(model_path) + ":") == 2
+    assert "of the 2 models" in out
+    assert "1 of 2" not in out  # the same file twice: every wrong clip is wrong in both
+
+
+def test_report_and_tally_on_known_answers():
+    def evaluation(name, predicted):
+        return Evaluation(model_path=Path(name), labels=("go", "stop"),
+                          clip_paths=[Path("go/a.wav"), Path("go/b.wav"), Path("stop/c.wav")],
+                          label_ids=np.array([0, 0, 1]), predicted_ids=np.array(predicted),
+                          peak_dbfs=np.array([-6.0, -20.0, -55.25]))
+
+    first, second = evaluation("m1", [0, 1, 0]), evaluation("m2", [0, 0, 0])
+    assert first.accuracy == pytest.approx(1 / 3)
+    assert first.confusion_matrix().tolist() == [[1, 1], [1, 0]]
+    report = format_report(first, "test", show_errors=True)
+    assert "33.33% on the 3 test clips of go, stop (2 wrong)" in report
+    assert "| go/b.wav | stop | -20.0 |" in report and "| stop/c.wav | go | -55.2 |" in report
+    assert "go/a.wav" not in report and "50.0%" in report  # go recall 1 of 2
+    assert "| clip |" not in format_report(first, "test")  # errors listed only on request
+    assert error_tally([first, second]) == [("stop/c.wav", 2), ("go/b.wav", 1)]
+    assert "| stop/c.wav | 2 of 2 |" in format_tally([first, second])
+    assert "no clip is wrong" in format_tally([evaluation("m3", [0, 0, 1])])
+
+
+def test_bad_requests_are_clear_errors(toy_model, tmp_path, capsys):
+    folder, splits_dir, model_path = toy_model
+    assert run_cli(toy_model, "--keywords", "go,maybe") == 2
+    assert "unknown keyword" in capsys.readouterr().err
+    assert run_cli(toy_model, "--keywords", "go,left") == 2
+    assert "no output for left" in capsys.readouterr().err
+    assert cli.main([str(tmp_path / "missing.tflite"), "--data-dir", str(folder)]) == 2
+    assert "no such model file" in capsys.readouterr().err
+    bare = tmp_path / "bare.tflite.zlib"  # the model without its sidecar: no labels to report
+    bare.write_bytes(model_path.read_bytes())
+    assert cli.main([str(bare), "--data-dir", str(folder), "--splits-dir", str(splits_dir)]) == 2
+    assert "sidecar" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli.build_parser().parse_args(["--help"])
+    assert "--keywords" in capsys.readouterr().out
+
+
+@pytest.mark.realdata
+@pytest.mark.parametrize("name", ["kws_a", "kws_b", "kws_c", "kws_a_go_stop"])
+def test_delivered_models_score_what_their_sidecars_report(speech_commands_dir, name):
+    from pi_runtime.sidecar import read_sidecar
+
+    model_path = Path(__file__).resolve().parent.parent / "models" / "kws" / f"{name}.tflite.zlib"
+    evaluation = cli.evaluate_model(model_path, "test", data_dir=speech_commands_dir)
+    results = read_sidecar(model_path)["results"]
+    assert len(evaluation.label_ids) == results["test_clips"]
+    assert evaluation.accuracy == pytest.approx(results["test_accuracy"], abs=1e-5)
