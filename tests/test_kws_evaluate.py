@@ -72,6 +72,22 @@ def test_keywords_restrict_the_clips_and_the_outputs(toy_model, capsys):
     assert "on the 4 val clips of go, stop" in capsys.readouterr().out
 
 
+
+def test_a_model_with_an_unknown_class_is_scored_on_every_clip(toy_model, tmp_path):
+    from pi_runtime.sidecar import read_sidecar
+    from train.kws.data import load_split
+    from train.kws.training import Splits, train_export_evaluate
+
+    folder, splits_dir, _ = toy_model
+    splits = Splits(*(load_split(name, data_dir=folder, labels=("go", "stop"), unknown_label="_unknown_",
+                                 split_path=splits_dir / f"kws_{name}_split.txt") for name in ("train", "val", "test")))
+    result = train_export_evaluate(toy_config(epochs=1), splits, tmp_path / "unknown.tflite", latency_runs=2,
+                                   verbose=False)
+    evaluation = cli.evaluate_model(result.path, "test", data_dir=folder, split_path=splits_dir / "kws_test_split.txt")
+    assert evaluation.labels == ("go", "stop", "_unknown_") and len(evaluation.label_ids) == 6
+    assert sorted(evaluation.label_ids.tolist()) == [0, 0, 1, 1, 2, 2]  # the "yes" clips are unknown
+    assert evaluation.accuracy == pytest.approx(read_sidecar(result.path)["results"]["test_accuracy"], abs=1e-5)
+
 def test_several_models_end_with_a_tally_of_the_clips_they_get_wrong(toy_model, capsys):
     folder, splits_dir, model_path = toy_model
     assert cli.main([str(model_path), str(model_path), "--data-dir", str(folder),

@@ -108,7 +108,7 @@ def evaluate_model(model_path: Path, split: str = "test", *, keywords: Optional[
     scores = model.predict_many(cache[features_key]).reshape(len(clips), -1)
     outputs = [model_labels.index(label) for label in clips.labels]  # the model's output of each class
     predicted_ids = np.argmax(scores[:, outputs], axis=1)
-    peaks = np.abs(clips.audio.astype(np.int32)).max(axis=1) if len(clips) else np.zeros(0)
+    peaks = np.abs(clips.audio.astype(np.int32)).max(axis=1)  # load_split never returns an empty set
     peak_dbfs = 20.0 * np.log10(np.maximum(peaks, 1) / 32768.0)
     return Evaluation(model_path=Path(model_path), labels=clips.labels, clip_paths=list(clips.paths),
                       label_ids=clips.label_ids, predicted_ids=predicted_ids, peak_dbfs=peak_dbfs)
