@@ -388,10 +388,78 @@ def test_toy_run_with_quantisation_aware_training_exports_int8(toy_data, tmp_pat
     (dict(qat_epochs=2, final_sparsity=0.5), "pruned"), (dict(qat_epochs=2, quantization="none"), "int8"),
     (dict(train_on_all_words=True, qat_epochs=1, final_sparsity=0.0), "float head"),
     (dict(head_epochs=-1), "head_epochs"),
+    (dict(distillation_weight=0.0), "distillation_weight"), (dict(distillation_temperature=0.0), "temperature"),
 ])
 def test_run_config_rejects_impossible_combinations(changes, message):
     with pytest.raises(ValueError, match=message):
         toy_config(**changes)
+
+
+def test_distillation_targets_mix_the_labels_and_the_teachers_answers():
+    from train.toolbox.distillation import distillation_targets
+
+    hard = np.array([[1.0, 0.0], [0.0, 1.0]], np.float32)
+    soft = np.array([[0.2, 0.8], [0.5, 0.5]], np.float32)
+    np.testing.assert_allclose(distillation_targets(hard, soft, weight=0.5), [[0.6, 0.4], [0.25, 0.75]])
+    np.testing.assert_allclose(distillation_targets(hard, soft, weight=1.0), soft)
+    with pytest.raises(ValueError, match="weight"):
+        distillation_targets(hard, soft, weight=1.5)
+    with pytest.raises(ValueError, match="differ"):
+        distillation_targets(hard, soft[:1], weight=0.5)
+
+
+@pytest.fixture(scope="module")
+def toy_teacher(toy_data, tmp_path_factory):
+    """A three-word toy model, exported with its sidecar, to distil from."""
+    from train.kws.training import train_export_evaluate
+
+    folder, splits_dir = toy_data
+    return train_export_evaluate(toy_config(epochs=1), toy_splits(folder, splits_dir),
+                                 tmp_path_factory.mktemp("teacher") / "teacher.tflite", latency_runs=2,
+                                 verbose=False).path
+
+
+def test_teachers_answer_the_softmax_of_their_logits_over_the_students_words(toy_data, toy_teacher):
+    from pi_runtime.model import load_model
+    from train.kws.features import compute_features
+    from train.toolbox.distillation import Teachers
+
+    folder, splits_dir = toy_data
+    features = compute_features(toy_splits(folder, splits_dir).test.audio, TOY_FRONTEND)
+    logits = np.stack([load_model(toy_teacher).predict(x) for x in features])[:, [1, 0]] / 2.0  # stop, go
+    expected = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    answers = Teachers([toy_teacher, toy_teacher], ("stop", "go"), TOY_FRONTEND).probabilities(features, temperature=2.0)
+    np.testing.assert_allclose(answers, expected, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="no output for left"):
+        Teachers([toy_teacher], ("go", "left"), TOY_FRONTEND)
+    with pytest.raises(ValueError, match="other features"):
+        Teachers([toy_teacher], ("go", "stop"), FrontendParams(feature_kind="log_mel"))
+    with pytest.raises(ValueError, match="at least one"):
+        Teachers([], ("go", "stop"), TOY_FRONTEND)
+
+
+def test_toy_run_distils_from_its_teachers(toy_data, toy_teacher, tmp_path, monkeypatch):
+    from pi_runtime.sidecar import read_sidecar
+    from train.kws.training import train_export_evaluate
+    from train.toolbox import distillation
+
+    weights = []
+    mix = distillation.distillation_targets
+    monkeypatch.setattr(distillation, "distillation_targets",
+                        lambda hard, soft, *, weight: weights.append(weight) or mix(hard, soft, weight=weight))
+    folder, splits_dir = toy_data
+    config = toy_config(epochs=2, teachers=(toy_teacher,), distillation_weight=0.7)
+    result = train_export_evaluate(config, toy_splits(folder, splits_dir), tmp_path / "student.tflite",
+                                   latency_runs=2, verbose=False)
+    assert weights == [0.7, 0.7]  # every epoch's targets
+    assert read_sidecar(result.path)["training"]["config"]["teachers"] == [str(toy_teacher)]
+
+
+def test_cli_names_a_missing_teacher_before_reading_the_data(capsys):
+    from train.kws import __main__ as cli
+
+    assert cli.main(["--version", "a", "--teachers", "kws/no_such_teacher.tflite.zlib"]) == 2
+    assert "no_such_teacher.tflite.zlib" in capsys.readouterr().err
 
 
 def run_toy_go_stop_cli(toy_data, tmp_path, monkeypatch, *extra_args, **config_changes):

@@ -32,6 +32,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="with --keywords: train on the clips of all eight words (four times the data for "
                              "two keywords), then deliver the keywords' outputs, their head fine-tuned on the "
                              "keywords' clips")
+    parser.add_argument("--teachers", default=None,
+                        help="comma-separated exported models to distil from (relative paths under models/, "
+                             "e.g. kws/kws_c.tflite.zlib; default: none, labels only)")
     parser.add_argument("--data-dir", type=Path, default=None,
                         help="folder holding mini_speech_commands/ (default: $TINYML_DATA_DIR or ~/.cache/tinyml-pi; "
                              "downloaded there when absent)")
@@ -52,28 +55,32 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     from train.kws.data import LABELS, UNKNOWN_LABEL, ensure_dataset, load_split, parse_keywords, split_file
     from train.kws.results import write_results_markdown
-    from train.kws.training import Splits, log, train_export_evaluate
+    from train.kws.training import Splits, log, teacher_paths, train_export_evaluate
     from train.kws.versions import VERSIONS, config_for, limits_for, model_file_stem
     from train.paths import models_dir
     from train.toolbox.limits import check_limits
 
     started = time.perf_counter()
+    version = VERSIONS[args.version]
     try:
         labels = parse_keywords(args.keywords)
         if args.unknown and len(labels) == len(LABELS):
             raise ValueError("--unknown needs --keywords (with all eight words there is no other word)")
         if args.train_on_all_words and (len(labels) == len(LABELS) or args.unknown):
             raise ValueError("--train-on-all-words needs --keywords, without --unknown")
+        config = config_for(version, labels)
+        if args.epochs is not None:
+            config = config.replace(epochs=args.epochs)
+        if args.seed is not None:
+            config = config.replace(seed=args.seed)
+        if args.teachers is not None:
+            config = config.replace(teachers=tuple(path.strip() for path in args.teachers.split(",")
+                                                   if path.strip()))
+        teacher_paths(config)  # a missing teacher is said before the data is fetched and read
         data_dir = ensure_dataset(args.data_dir)
     except (ValueError, RuntimeError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    version = VERSIONS[args.version]
-    config = config_for(version, labels)
-    if args.epochs is not None:
-        config = config.replace(epochs=args.epochs)
-    if args.seed is not None:
-        config = config.replace(seed=args.seed)
     output_dir = args.output_dir or models_dir() / "kws"
     output_path = output_dir / (model_file_stem(args.version, labels, LABELS) + ".tflite")
 

@@ -40,6 +40,9 @@ class RunConfig:
     train_on_all_words, head_epochs : for a keyword subset, train on the clips of every word
         (four times the data for go/stop), then keep the keywords' outputs and fine-tune
         that smaller head alone on the keywords' clips for up to ``head_epochs`` epochs
+    teachers : exported models to distil from during training (paths; relative ones are
+        under ``models/``), their softened answers (``distillation_temperature``) mixed into
+        the targets with ``distillation_weight``; empty for plain labels
     seed : for weights, shuffling and augmentation
     """
 
@@ -61,6 +64,9 @@ class RunConfig:
     label_smoothing: float = 0.0
     train_on_all_words: bool = False
     head_epochs: int = 10
+    teachers: Tuple[str, ...] = ()
+    distillation_weight: float = 0.5
+    distillation_temperature: float = 2.0
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -81,6 +87,10 @@ class RunConfig:
             raise ValueError(f"head_epochs must be >= 0, got {self.head_epochs}")
         if self.qat_epochs > 0 and self.quantization != "int8":
             raise ValueError("quantisation-aware training needs quantization='int8'")
+        if not 0.0 < self.distillation_weight <= 1.0 or self.distillation_temperature <= 0:
+            raise ValueError(f"need 0 < distillation_weight <= 1 and distillation_temperature > 0, got "
+                             f"{self.distillation_weight}, {self.distillation_temperature}")
+        object.__setattr__(self, "teachers", tuple(str(path) for path in self.teachers))
 
     def to_dict(self) -> Dict[str, Any]:
         out = asdict(self)
@@ -235,13 +245,27 @@ def fit(config: RunConfig, splits: Splits, train_features: np.ndarray, val_featu
     schedule = keras.optimizers.schedules.CosineDecay(config.learning_rate, steps_per_epoch * config.epochs, alpha=0.01)
     model.compile(optimizer=keras.optimizers.Adam(schedule),
                   loss=_loss(len(splits.labels), config.label_smoothing), metrics=["accuracy"])
+    teachers = None
+    if config.teachers:
+        from train.toolbox.distillation import Teachers
+
+        teachers = Teachers(teacher_paths(config), splits.labels, config.frontend)
+        say(f"distilling from {', '.join(str(path) for path in teachers.paths)} "
+            f"(weight {config.distillation_weight}, temperature {config.distillation_temperature})")
     # Model selection only once the masks are final (a denser checkpoint would be a different model).
     first_selectable_epoch = int(np.ceil(config.pruning_end_fraction * config.epochs)) if pruning else 0
     best_val, best_epoch, best_weights = -1.0, -1, None
     epoch_started = time.perf_counter()
     for epoch in range(config.epochs):
         x, y = epoch_data(config, splits.train, train_features, rng, feature_mean, feature_backend)
-        history = model.fit(x, _targets(y, len(splits.labels)), batch_size=config.batch_size, epochs=epoch + 1,
+        targets = _targets(y, len(splits.labels))
+        if teachers is not None:
+            from train.toolbox.distillation import distillation_targets
+
+            targets = distillation_targets(
+                targets, teachers.probabilities(x[..., 0], temperature=config.distillation_temperature),
+                weight=config.distillation_weight)
+        history = model.fit(x, targets, batch_size=config.batch_size, epochs=epoch + 1,
                             initial_epoch=epoch, shuffle=True, verbose=0, callbacks=callbacks)
         val_accuracy = _keras_accuracy(model, val_features, splits.val.label_ids)
         selectable = epoch >= first_selectable_epoch or epoch == config.epochs - 1
@@ -257,6 +281,17 @@ def fit(config: RunConfig, splits: Splits, train_features: np.ndarray, val_featu
         model, best_val = _quantization_aware_finetune(config, splits, model, train_features, val_features,
                                                        rng, feature_mean, feature_backend, say)
     return model, best_val, best_epoch
+
+
+def teacher_paths(config: RunConfig) -> Tuple[Path, ...]:
+    """The teachers' model files; a relative path is under ``models/`` (e.g. ``kws/kws_b.tflite.zlib``)."""
+    from train.paths import models_dir
+
+    paths = tuple(Path(path) if Path(path).is_absolute() else models_dir() / path for path in config.teachers)
+    missing = [str(path) for path in paths if not path.is_file()]
+    if missing:
+        raise ValueError(f"teacher model(s) not found: {', '.join(missing)} (train them first)")
+    return paths
 
 
 def fit_keyword_head(config: RunConfig, model, labels: Sequence[str], keywords: Sequence[str], splits: Splits,
