@@ -389,6 +389,7 @@ def test_toy_run_with_quantisation_aware_training_exports_int8(toy_data, tmp_pat
     (dict(train_on_all_words=True, qat_epochs=1, final_sparsity=0.0), "float head"),
     (dict(head_epochs=-1), "head_epochs"),
     (dict(distillation_weight=0.0), "distillation_weight"), (dict(distillation_temperature=0.0), "temperature"),
+    (dict(calibrate_temperature=True, qat_epochs=1, final_sparsity=0.0), "calibrate_temperature"),
 ])
 def test_run_config_rejects_impossible_combinations(changes, message):
     with pytest.raises(ValueError, match=message):
@@ -453,6 +454,30 @@ def test_toy_run_distils_from_its_teachers(toy_data, toy_teacher, tmp_path, monk
                                    latency_runs=2, verbose=False)
     assert weights == [0.7, 0.7]  # every epoch's targets
     assert read_sidecar(result.path)["training"]["config"]["teachers"] == [str(toy_teacher)]
+    from train.kws.results import results_markdown
+
+    assert "distilled from teacher" in results_markdown(tmp_path)
+
+
+def test_toy_run_with_calibration_folds_the_validation_scale_into_the_exported_model(toy_data, tmp_path,
+                                                                                   monkeypatch):
+    from pi_runtime.sidecar import read_sidecar
+    from train.kws.training import train_export_evaluate
+    from train.toolbox import calibration
+
+    scales = []
+    fit_scale = calibration.logit_scale
+    monkeypatch.setattr(calibration, "logit_scale", lambda logits, labels: scales.append(
+        (logits.shape, fit_scale(logits, labels))) or scales[-1][1])
+    folder, splits_dir = toy_data
+    splits = toy_splits(folder, splits_dir)
+    result = train_export_evaluate(toy_config(epochs=1, calibrate_temperature=True), splits,
+                                   tmp_path / "calibrated.tflite", latency_runs=2, verbose=False)
+    assert len(scales) == 1 and scales[0][0] == (len(splits.val), 3)  # fitted on the validation clips
+    assert read_sidecar(result.path)["training"]["logit_scale"] == pytest.approx(scales[0][1])
+    from train.kws.results import results_markdown
+
+    assert f"logits x{scales[0][1]:.2f}" in results_markdown(tmp_path)
 
 
 def test_cli_names_a_missing_teacher_before_reading_the_data(capsys):

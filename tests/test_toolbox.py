@@ -275,3 +275,42 @@ def test_small_weights_quantised_like_numpy(trained):
         assert match
         scale = np.abs(kernel).max() / 127
         np.testing.assert_array_equal(match[0]["values"], np.clip(np.rint(kernel.T / scale), -127, 127))
+
+
+# --- temperature calibration ----------------------------------------------------------
+
+
+def test_logit_scale_recovers_the_temperature_that_softened_calibrated_logits():
+    from train.toolbox.calibration import logit_scale, mean_negative_log_likelihood
+
+    rng = np.random.default_rng(0)
+    true_logits = rng.normal(scale=3.0, size=(20000, 4))
+    probabilities = np.exp(true_logits) / np.exp(true_logits).sum(axis=1, keepdims=True)
+    labels = np.array([rng.choice(4, p=row) for row in probabilities])  # the logits are calibrated
+    scale = logit_scale(true_logits / 2.0, labels)  # softened by a temperature of 2
+    assert scale == pytest.approx(2.0, rel=0.05)
+    assert mean_negative_log_likelihood(scale * true_logits / 2.0, labels) < mean_negative_log_likelihood(
+        true_logits / 2.0, labels)
+    with pytest.raises(ValueError, match="NaN"):
+        logit_scale(np.array([[np.nan, 0.0]]), np.array([0]))
+    with pytest.raises(ValueError, match="need logits"):
+        logit_scale(np.zeros((3, 2)), np.zeros(2, int))
+
+
+def test_folding_the_scale_multiplies_the_outputs_and_keeps_every_answer():
+    from train.toolbox.calibration import fold_logit_scale
+
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((5,))
+    model = keras.Model(inputs, keras.layers.Dense(3)(keras.layers.Dense(8, activation="relu")(inputs)))
+    x = np.random.default_rng(1).normal(size=(32, 5)).astype(np.float32)
+    before = model.predict(x, verbose=0)
+    fold_logit_scale(model, 2.5)
+    after = model.predict(x, verbose=0)
+    np.testing.assert_allclose(after, 2.5 * before, rtol=1e-5, atol=1e-6)
+    assert np.array_equal(after.argmax(axis=1), before.argmax(axis=1))
+    with pytest.raises(ValueError, match="scale"):
+        fold_logit_scale(model, 0.0)
+    softmax_head = keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(inputs))
+    with pytest.raises(ValueError, match="linear Dense"):
+        fold_logit_scale(softmax_head, 2.0)

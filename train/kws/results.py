@@ -51,6 +51,10 @@ def results_markdown(folder: Path) -> str:
         architecture += f", {config.get('quantization', '?')}"
         if config.get("train_on_all_words"):
             architecture += f", learnt on all words ({sidecar['training'].get('train_clips', '?')} clips)"
+        if config.get("teachers"):
+            architecture += ", distilled from " + " and ".join(Path(path).name.split(".")[0] for path in config["teachers"])
+        if sidecar["training"].get("logit_scale"):
+            architecture += f", logits x{sidecar['training']['logit_scale']:.2f}"
         labels = ",".join(sidecar["labels"]) if len(sidecar["labels"]) < 8 else "all 8"
         accuracy = f"{100 * results['test_accuracy']:.2f} % ({results['test_clips']} clips)"
         if results.get("keyword_clips") and results["keyword_clips"] != results["test_clips"]:

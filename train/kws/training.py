@@ -43,6 +43,9 @@ class RunConfig:
     teachers : exported models to distil from during training (paths; relative ones are
         under ``models/``), their softened answers (``distillation_temperature``) mixed into
         the targets with ``distillation_weight``; empty for plain labels
+    calibrate_temperature : multiply the logits by the factor that minimises the validation
+        negative log-likelihood, folded into the output layer before export (same answers,
+        calibrated probabilities for a detector's fixed threshold; see ``train.toolbox.calibration``)
     seed : for weights, shuffling and augmentation
     """
 
@@ -67,6 +70,7 @@ class RunConfig:
     teachers: Tuple[str, ...] = ()
     distillation_weight: float = 0.5
     distillation_temperature: float = 2.0
+    calibrate_temperature: bool = False
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -87,6 +91,8 @@ class RunConfig:
             raise ValueError(f"head_epochs must be >= 0, got {self.head_epochs}")
         if self.qat_epochs > 0 and self.quantization != "int8":
             raise ValueError("quantisation-aware training needs quantization='int8'")
+        if self.calibrate_temperature and self.qat_epochs > 0:
+            raise ValueError("calibrate_temperature scales a float output layer: use qat_epochs=0")
         if not 0.0 < self.distillation_weight <= 1.0 or self.distillation_temperature <= 0:
             raise ValueError(f"need 0 < distillation_weight <= 1 and distillation_temperature > 0, got "
                              f"{self.distillation_weight}, {self.distillation_temperature}")
@@ -196,6 +202,15 @@ def train_export_evaluate(config: RunConfig, splits: Splits, output_path: Path, 
         splits = Splits(*(clips.subset(keywords) for clips in (splits.train, splits.val, splits.test)))
         model, best_val = fit_keyword_head(config, model, all_labels, keywords, splits, keyword_train_features,
                                            keyword_val_features, feature_backend=feature_backend, say=say)
+        val_features = keyword_val_features
+    scale = None
+    if config.calibrate_temperature:
+        from train.toolbox.calibration import fold_logit_scale, logit_scale
+
+        scale = logit_scale(model.predict(val_features[..., np.newaxis], batch_size=512, verbose=0),
+                            splits.val.label_ids)
+        fold_logit_scale(model, scale)
+        say(f"logits scaled by {scale:.3f} (validation negative log-likelihood)")
     test_features = compute_features(splits.test.audio, params, backend=feature_backend)
     train_seconds = time.perf_counter() - started
 
@@ -206,6 +221,7 @@ def train_export_evaluate(config: RunConfig, splits: Splits, output_path: Path, 
                                                 "train_clips": train_clips, "val_clips": len(splits.val),
                                                 "selected_epoch": best_epoch,
                                                 "val_accuracy": best_val,
+                                                **({"logit_scale": scale} if scale is not None else {}),
                                                 "train_seconds": round(train_seconds, 1)},
                                  say=say)
     result.val_accuracy = best_val
