@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import zlib
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -196,6 +196,17 @@ class LoadedModel:
     def predict_many(self, xs: np.ndarray) -> np.ndarray:
         """Run each example of ``xs`` (first axis) in turn; returns stacked outputs."""
         return np.stack([self.predict(x) for x in xs]) if len(xs) else np.zeros((0,) + self.output_shape[1:], np.float32)
+
+    def output_indices(self, labels: Sequence[str]) -> List[int]:
+        """The position of each of ``labels`` in the model's output (its sidecar's labels).
+
+        Raises ModelError naming the labels the model has no output for.
+        """
+        own = list(self.labels or [])
+        missing = [label for label in labels if label not in own]
+        if missing:
+            raise ModelError(f"{self.path}: no output for {', '.join(missing)} (its labels: {', '.join(own) or 'none'})")
+        return [own.index(label) for label in labels]
 
     # -- checks ----------------------------------------------------------------
     def _check_input_shape(self) -> None:

@@ -85,17 +85,14 @@ def evaluate_model(model_path: Path, split: str = "test", *, keywords: Optional[
     num_outputs = int(np.prod(model.output_shape[1:]))
     if num_outputs != len(model.labels):
         raise ValueError(f"{model_path}: {num_outputs} outputs but {len(model.labels)} labels in its sidecar")
-    model_labels = tuple(model.labels)
     if keywords is not None:
-        keywords = tuple(keywords)
-        missing = [word for word in keywords if word not in model_labels or word == UNKNOWN_LABEL]
-        if missing:
-            raise ValueError(f"{model_path}: no output for {', '.join(missing)} "
-                             f"(its labels: {', '.join(model_labels)})")
-        labels, unknown_label = keywords, None
+        labels, unknown_label = tuple(keywords), None
+        if UNKNOWN_LABEL in labels:
+            raise ValueError(f"{model_path}: {UNKNOWN_LABEL} is not a word to evaluate on")
+        model.output_indices(labels)  # every keyword has an output, before the clips are read
     else:
-        unknown_label = UNKNOWN_LABEL if UNKNOWN_LABEL in model_labels else None
-        labels = tuple(label for label in model_labels if label != UNKNOWN_LABEL)
+        unknown_label = UNKNOWN_LABEL if UNKNOWN_LABEL in model.labels else None
+        labels = tuple(label for label in model.labels if label != UNKNOWN_LABEL)
     cache = clip_cache if clip_cache is not None else {}
     clips_key = (split, labels, unknown_label, data_dir, split_path)
     if clips_key not in cache:
@@ -106,8 +103,7 @@ def evaluate_model(model_path: Path, split: str = "test", *, keywords: Optional[
     if features_key not in cache:
         cache[features_key] = compute_features(clips.audio, model.frontend_params)
     scores = model.predict_many(cache[features_key]).reshape(len(clips), -1)
-    outputs = [model_labels.index(label) for label in clips.labels]  # the model's output of each class
-    predicted_ids = np.argmax(scores[:, outputs], axis=1)
+    predicted_ids = np.argmax(scores[:, model.output_indices(clips.labels)], axis=1)
     peaks = np.abs(clips.audio.astype(np.int32)).max(axis=1)  # load_split never returns an empty set
     peak_dbfs = 20.0 * np.log10(np.maximum(peaks, 1) / 32768.0)
     return Evaluation(model_path=Path(model_path), labels=clips.labels, clip_paths=list(clips.paths),

@@ -263,7 +263,7 @@ def fit(config: RunConfig, splits: Splits, train_features: np.ndarray, val_featu
                   loss=_loss(len(splits.labels), config.label_smoothing), metrics=["accuracy"])
     teachers = None
     if config.teachers:
-        from train.toolbox.distillation import Teachers
+        from train.toolbox.distillation import Teachers, distillation_targets
 
         teachers = Teachers(teacher_paths(config), splits.labels, config.frontend)
         say(f"distilling from {', '.join(str(path) for path in teachers.paths)} "
@@ -276,8 +276,6 @@ def fit(config: RunConfig, splits: Splits, train_features: np.ndarray, val_featu
         x, y = epoch_data(config, splits.train, train_features, rng, feature_mean, feature_backend)
         targets = _targets(y, len(splits.labels))
         if teachers is not None:
-            from train.toolbox.distillation import distillation_targets
-
             targets = distillation_targets(
                 targets, teachers.probabilities(x[..., 0], temperature=config.distillation_temperature),
                 weight=config.distillation_weight)

@@ -38,16 +38,11 @@ class Teachers:
         self.models, self.outputs = [], []
         for path in self.paths:
             model = load_model(path, require_sidecar=True)
-            teacher_labels = list(model.labels or [])
-            missing = [label for label in labels if label not in teacher_labels]
-            if missing:
-                raise ValueError(f"teacher {path}: no output for {', '.join(missing)} "
-                                 f"(its labels: {', '.join(teacher_labels) or 'none'})")
             if model.frontend_params != frontend:
                 raise ValueError(f"teacher {path}: trained on other features than the student's "
                                  f"({model.frontend_params} vs {frontend})")
             self.models.append(model)
-            self.outputs.append([teacher_labels.index(label) for label in labels])
+            self.outputs.append(model.output_indices(labels))
 
     def probabilities(self, features: np.ndarray, *, temperature: float) -> np.ndarray:
         """float32[n, labels]: the teachers' mean of softmax(logits / ``temperature``) over the student's labels.
