@@ -18,6 +18,7 @@ from typing import Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from pi_runtime.labels import SILENCE_LABEL, UNKNOWN_LABEL  # noqa: F401 (the open-set classes, re-exported)
 from train.paths import data_dir as default_data_dir
 
 DATASET_FOLDER = "mini_speech_commands"
@@ -29,8 +30,6 @@ LISTING_SHA256 = "56d67d680cfbe969316da6fc0901365b578a11cd61f0646f116bff098af591
 NUM_CLIPS = 8000
 
 LABELS: Tuple[str, ...] = ("down", "go", "left", "no", "right", "stop", "up", "yes")
-# Class of the clips of the words outside a keyword subset, when a subset model is trained to reject them.
-UNKNOWN_LABEL = "_unknown_"
 SAMPLE_RATE_HZ = 16000
 CLIP_LENGTH_SAMPLES = 16000
 SPLITS_DIR = Path(__file__).resolve().parent.parent / "splits"
