@@ -9,13 +9,15 @@ The live path, shared by ``pi_runtime.listen``, the tests and the benchmarks::
            -> ring of the last clip's worth of feature rows
       -> model, every hop (e.g. 100 ms), the window written into its input
 
-      -> DetectionPolicy: energy gate, posterior smoothing, threshold, refractory
+      -> DetectionPolicy: energy gate, posterior smoothing, threshold, refractory,
+         and for open-set models: a keyword must beat _unknown_ and _silence_
       -> Detection(label, score, time_s)
 
 Decisions are tied to frames, not to how the audio happens to be chunked: the
 same audio gives the same decisions whether it arrives in one piece or one
 sample at a time. Times are seconds of the input stream at the end of the
-one-second window the model saw.
+one-second window the model saw. At the end of a file, :meth:`KeywordSpotter.flush`
+decides the last window, as if silence followed the input.
 """
 from __future__ import annotations
 
@@ -30,6 +32,7 @@ from native.frontend import StreamingFrontend
 from native._posteriors import MAX_LABELS, PosteriorSmoother, normalise, shift_by_max
 from native.params import FrontendParams
 from native.resample import Resampler, ratio_for
+from pi_runtime.labels import NON_KEYWORD_LABELS, keyword_labels
 
 __all__ = [
     "DetectorConfig",
@@ -40,13 +43,23 @@ __all__ = [
     "StreamingFeatures",
     "KeywordSpotter",
     "as_float_audio",
-    "looks_like_distribution",
+    "detector_section",
+    "output_is_logits",
     "to_probabilities",
+    "MAX_SMOOTHING_WINDOWS",
 ]
 
 # Audio rates accepted: anything a sound card or WAV file plausibly has; the
 # bounds catch a sample count or a typo passed as a rate.
 MIN_INPUT_RATE_HZ, MAX_INPUT_RATE_HZ = 1000, 768000
+# Ten seconds of 100 ms windows: more smoothing than any word needs, and a bound
+# that keeps a typo (10**9) from asking numpy for gigabytes.
+MAX_SMOOTHING_WINDOWS = 100
+# What a model outputs when its sidecar does not say (no "output" key): every
+# keyword-spotting model exported before the sidecar carried it ends in a Dense
+# layer without softmax (kws_a, kws_b, kws_c and kws_a_go_stop output logits).
+DEFAULT_OUTPUT_KIND = "logits"
+OUTPUT_KINDS = ("logits", "probabilities")
 _FLOAT32 = np.dtype(np.float32)
 
 
@@ -62,7 +75,8 @@ class DetectorConfig:
     threshold : float
         Smoothed posterior (0..1) a keyword needs to be reported.
     smoothing_windows : int
-        Posteriors averaged over this many consecutive windows (1 = none).
+        Posteriors averaged over this many consecutive windows (1 = none, at
+        most ``MAX_SMOOTHING_WINDOWS``).
     refractory_ms : float
         After a detection, no other detection for this long. Besides, the
         label that fired cannot fire again until its smoothed score has fallen
@@ -76,6 +90,9 @@ class DetectorConfig:
         default lets through all but the quietest 1 % of Mini Speech Commands
         clips (whose 1 s RMS spans about -57 to -10 dBFS) and stops the noise
         floor of a quiet room.
+
+    A model's sidecar may carry calibrated values (its ``"detector"`` section,
+    written by ``python -m train.kws.calibrate``); :meth:`from_sidecar` reads them.
     """
 
     hop_ms: float = 100.0
@@ -89,12 +106,40 @@ class DetectorConfig:
             raise ValueError(f"hop_ms must be a positive number, got {self.hop_ms!r}")
         if not 0.0 <= self.threshold <= 1.0:
             raise ValueError(f"threshold must be between 0 and 1, got {self.threshold!r}")
-        if int(self.smoothing_windows) != self.smoothing_windows or self.smoothing_windows < 1:
-            raise ValueError(f"smoothing_windows must be an integer >= 1, got {self.smoothing_windows!r}")
+        if (int(self.smoothing_windows) != self.smoothing_windows
+                or not 1 <= self.smoothing_windows <= MAX_SMOOTHING_WINDOWS):
+            raise ValueError(f"smoothing_windows must be an integer from 1 to {MAX_SMOOTHING_WINDOWS}, "
+                             f"got {self.smoothing_windows!r}")
         if not (self.refractory_ms >= 0 and math.isfinite(self.refractory_ms)):
             raise ValueError(f"refractory_ms must be >= 0, got {self.refractory_ms!r}")
         if math.isnan(self.min_level_dbfs):
             raise ValueError("min_level_dbfs must be a number (use -inf to disable the gate)")
+
+    def replace(self, **changes) -> "DetectorConfig":
+        """A copy with ``changes`` (checked like the constructor's arguments)."""
+        return DetectorConfig(**{**asdict(self), **changes})
+
+    def to_dict(self) -> dict:
+        """The five settings, as the sidecar's ``"detector"`` section holds them."""
+        return asdict(self)
+
+    @classmethod
+    def from_sidecar(cls, sidecar: Optional[dict], **overrides) -> "DetectorConfig":
+        """Settings from ``overrides`` (``None`` values ignored), then the sidecar's
+        ``"detector"`` section, then the defaults of this class."""
+        values = {key: value for key, value in detector_section(sidecar).items() if key in cls.__dataclass_fields__}
+        values.update({key: value for key, value in overrides.items() if value is not None})
+        return cls(**values)
+
+
+def detector_section(sidecar: Optional[dict]) -> dict:
+    """The sidecar's ``"detector"`` section (calibrated detector settings), or ``{}``."""
+    section = (sidecar or {}).get("detector") if isinstance(sidecar, dict) else None
+    if section is None:
+        return {}
+    if not isinstance(section, dict):
+        raise ValueError(f"the sidecar's 'detector' must be an object, got {type(section).__name__}")
+    return section
 
 
 @dataclass(frozen=True)
@@ -151,26 +196,37 @@ def as_float_audio(chunk) -> np.ndarray:
     return np.ascontiguousarray(audio, dtype=np.float32)
 
 
-def to_probabilities(outputs: np.ndarray, *, outputs_are_logits: Optional[bool] = None) -> np.ndarray:
-    """Turn one model output vector into probabilities.
+def to_probabilities(outputs: np.ndarray, *, outputs_are_logits: bool) -> np.ndarray:
+    """Turn one model output vector into probabilities, float32[num_labels].
 
     Parameters
     ----------
     outputs : array, shape (num_labels,) or (1, num_labels)
-    outputs_are_logits : bool, optional
-        From the model's sidecar when it says; otherwise outputs that are
-        already a distribution (non-negative, summing to 1 within the
-        rounding of an int8 softmax) are kept and anything else goes through
-        a softmax.
+    outputs_are_logits : bool
+        What the model outputs (its sidecar's ``"output"``): logits go through a
+        softmax; probabilities are clipped to [0, 1], so a score is never above 1
+        even from a model that outputs something else than its sidecar says.
     """
-    if outputs_are_logits is None:
-        outputs_are_logits = not looks_like_distribution(np.asarray(outputs, dtype=np.float64).reshape(-1))
     values = np.asarray(outputs, dtype=np.float32).reshape(-1)
     if not outputs_are_logits:
-        return values
+        return np.clip(values, 0.0, 1.0)
     exponentials = np.exp(values - values.max())  # shifted: no overflow, same result
     exponentials /= exponentials.sum()
     return exponentials
+
+
+def output_is_logits(sidecar: Optional[dict]) -> bool:
+    """Whether a model outputs logits, from its sidecar's ``"output": {"kind": ...}``.
+
+    A sidecar without ``"output"`` predates the key: :data:`DEFAULT_OUTPUT_KIND`.
+    """
+    declared = sidecar.get("output") if isinstance(sidecar, dict) else None
+    kind = declared.get("kind") if isinstance(declared, dict) else declared
+    if kind is None:
+        kind = DEFAULT_OUTPUT_KIND
+    if kind not in OUTPUT_KINDS:
+        raise ValueError(f"the sidecar's output kind must be one of {', '.join(OUTPUT_KINDS)}, got {kind!r}")
+    return kind == "logits"
 
 
 def _softmax(values: np.ndarray) -> np.ndarray:
@@ -185,11 +241,6 @@ def _softmax(values: np.ndarray) -> np.ndarray:
     np.exp(exponentials, out=exponentials)
     normalise(exponentials)
     return exponentials
-
-
-def looks_like_distribution(values: np.ndarray) -> bool:
-    """Non-negative values summing to 1, allowing for int8 quantisation (1/256 per value)."""
-    return bool(values.min() >= 0.0 and abs(values.sum() - 1.0) <= 0.5 * values.size / 256 + 1e-3)
 
 
 class LevelMeter:
@@ -225,16 +276,37 @@ class LevelMeter:
 
 
 class DetectionPolicy:
-    """Energy gate, posterior smoothing, threshold and refractory period.
+    """Energy gate, posterior smoothing, threshold, refractory period, and only keywords fire.
+
+    A window's label is the one with the highest smoothed posterior. It fires
+    when it is a keyword, its smoothed posterior reaches the threshold, and,
+    for an open-set model, it beats the smoothed ``_unknown_`` and
+    ``_silence_`` posteriors; a non-keyword label (those two, or a word the
+    sidecar does not list among its ``"keywords"``) never fires. A model whose
+    labels are all keywords (the 8-word models) is decided as before the
+    open-set labels existed.
 
     Pure Python over per-window probabilities, so stored posteriors can be
-    replayed with other settings (the streaming benchmark does).
+    replayed with other settings (the streaming benchmark and the calibration do).
+
+    Parameters
+    ----------
+    labels : the model's output labels
+    config : DetectorConfig
+    window_duration_s : float
+        Length of the window a decision saw (for :attr:`Detection.window_start_s`).
+    keywords : sequence of str, optional
+        The labels that may fire; default: every label but ``_silence_`` and ``_unknown_``.
     """
 
-    def __init__(self, labels: Sequence[str], config: DetectorConfig, *, window_duration_s: float) -> None:
+    def __init__(self, labels: Sequence[str], config: DetectorConfig, *, window_duration_s: float,
+                 keywords: Optional[Sequence[str]] = None) -> None:
         self.labels = list(labels)
         self.config = config
         self.window_duration_s = float(window_duration_s)
+        self.keywords = keyword_labels(self.labels, keywords)
+        self._fires = [label in self.keywords for label in self.labels]
+        self._rivals = [k for k, label in enumerate(self.labels) if label in NON_KEYWORD_LABELS]
         num_labels = len(self.labels)
         # Running float64 sum over the last smoothing_windows windows, kept natively
         # (a few numpy calls on 8 values cost more than the arithmetic).
@@ -262,10 +334,12 @@ class DetectionPolicy:
         smoothed, threshold = self._smoothed, self.config.threshold  # mean of the windows held
         if self._last_fired is not None and smoothed[self._last_fired] < threshold:
             self._last_fired = None
-        if gated:
+        if gated or not self._fires[best]:
             return None
         score = float(smoothed[best])
         if score < threshold or time_s < self._refractory_until_s or best == self._last_fired:
+            return None
+        if any(smoothed[rival] >= score for rival in self._rivals):  # a tie is no win
             return None
         self._refractory_until_s = time_s + self.config.refractory_ms / 1000.0
         self._last_fired = best
@@ -379,6 +453,7 @@ class KeywordSpotter:
     >>> spotter = KeywordSpotter(load_model("models/kws/kws_a.tflite"), input_rate_hz=48000)
     >>> for detection in spotter.push(chunk):        # chunk: int16 or float32 samples
     ...     print(detection.time_s, detection.label, detection.score)
+    >>> spotter.flush()                               # end of a file: its last window decided
     """
 
     def __init__(self, model, *, input_rate_hz: int, config: DetectorConfig = DetectorConfig(),
@@ -417,11 +492,13 @@ class KeywordSpotter:
         self._level_dbfs = self.features.level_dbfs  # of the last second of input, kept natively
         # Push audio in pieces of at most one hop so the level meter follows the stream closely.
         self._max_piece_samples = max(1, int(round(self.hop_s * self.input_rate_hz)))
-        self.policy = DetectionPolicy(self.labels, config,
-                                      window_duration_s=params.clip_duration_ms / 1000.0)
-        self._outputs_are_logits = _outputs_are_logits(getattr(model, "sidecar", None))
-        if self._outputs_are_logits is None:
-            self._outputs_are_logits = self._probe_outputs_are_logits()
+        sidecar = getattr(model, "sidecar", None)
+        self.policy = DetectionPolicy(self.labels, config, window_duration_s=params.clip_duration_ms / 1000.0,
+                                      keywords=(sidecar or {}).get("keywords"))
+        self.keywords = self.policy.keywords
+        self._outputs_are_logits = output_is_logits(sidecar)  # decided once, from the sidecar
+        self._flushed = False
+        self._last_decision_s = -math.inf
         self.samples_in = 0
         self.decisions = 0
         self.invocations = 0
@@ -430,6 +507,8 @@ class KeywordSpotter:
     # -- streaming ------------------------------------------------------------------
     def push(self, chunk) -> List[Detection]:
         """Push audio at ``input_rate_hz``; return the detections it completed (often none)."""
+        if self._flushed:
+            raise ValueError("the stream was flushed: reset() before pushing a new one")
         audio = as_float_audio(chunk)
         detections: List[Detection] = []
         if audio.size <= self._max_piece_samples:  # the usual case: one hop or less
@@ -455,13 +534,35 @@ class KeywordSpotter:
             if detection is not None:
                 detections.append(detection)
 
-    def _probe_outputs_are_logits(self) -> bool:
-        """Whether the model outputs logits, from its answers to a silent and a noisy window
-        (decided once here rather than guessed at every window)."""
-        shape = self.params.feature_shape
-        probes = (np.zeros(shape, np.float32), np.random.default_rng(0).normal(size=shape).astype(np.float32))
-        return not all(looks_like_distribution(np.asarray(self.model.predict(x), np.float64).reshape(-1))
-                       for x in probes)
+    def flush(self) -> List[Detection]:
+        """End the stream: decide every window that still holds input, as if silence followed.
+
+        The resampler holds back its last few milliseconds, and input that ends
+        between two hops (or before the first window is full) has not been
+        decided yet. Silence is pushed until a decision's window ends at or
+        after the end of the input, so a file's last window (a one-second clip,
+        at any rate) is decided, padded with zeros as training pads short clips.
+        Nothing happens when the last decision already covers the input, or
+        without input. Returns the detections this completes; :meth:`reset`
+        starts a new stream.
+        """
+        detections: List[Detection] = []
+        if self._flushed:
+            return detections
+        self._flushed = True
+        end_s = self.seconds_in
+        if self.samples_in == 0 or self._last_decision_s >= end_s - 1e-9:
+            return detections
+        silence = np.zeros(self._max_piece_samples, np.float32)
+        # Bounded: the first window, the resampler's delay and one hop, in pieces of one hop.
+        longest_s = self.params.clip_duration_ms / 1000.0 + self.features.latency_s + 2 * self.hop_s
+        input_samples = self.samples_in
+        for _ in range(int(math.ceil(longest_s / self.hop_s)) + 1):
+            self._push_piece(silence, detections)
+            if self._last_decision_s >= end_s - 1e-9:
+                break
+        self.samples_in = input_samples  # the silence is not input: seconds_in stays the input's length
+        return detections
 
     def window(self) -> np.ndarray:
         """The model input of the last decision: float32[frames, features] (after any resize)."""
@@ -469,6 +570,7 @@ class KeywordSpotter:
 
     def _decide(self, time_s: float) -> Optional[Detection]:
         self.decisions += 1
+        self._last_decision_s = time_s
         level_dbfs = self._level_dbfs()
         probabilities = None
         if level_dbfs >= self.config.min_level_dbfs:  # the energy gate (DetectionPolicy.is_gated)
@@ -479,7 +581,7 @@ class KeywordSpotter:
             self.invocations += 1
             if self._outputs_are_logits:
                 probabilities = _softmax(outputs)
-            else:
+            else:  # clipped to [0, 1]: never a score above 1
                 probabilities = to_probabilities(outputs, outputs_are_logits=False)
             self.last_probabilities = probabilities
         detection = self.policy.update(probabilities, time_s)
@@ -504,15 +606,5 @@ class KeywordSpotter:
         self.policy.reset()
         self.samples_in = self.decisions = self.invocations = 0
         self.last_probabilities = None
-
-
-def _outputs_are_logits(sidecar) -> Optional[bool]:
-    """What the sidecar says the model outputs (``None``: it does not say)."""
-    if not isinstance(sidecar, dict):
-        return None
-    kind = sidecar.get("output") or sidecar.get("outputs")
-    if isinstance(kind, dict):
-        kind = kind.get("kind")
-    if kind in ("logits", "probabilities"):
-        return kind == "logits"
-    return None
+        self._flushed = False
+        self._last_decision_s = -math.inf

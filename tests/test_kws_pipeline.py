@@ -1,5 +1,7 @@
-"""pi_runtime.kws_pipeline: streaming equals batch, decisions tied to frames, the detection policy."""
+"""pi_runtime.kws_pipeline: streaming equals batch, decisions tied to frames, the detection policy,
+the open-set labels, the model's output kind and the end of a stream."""
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -7,8 +9,13 @@ import pytest
 from native.frontend import Frontend
 from native.params import FrontendParams
 from native.resample import Resampler, ratio_for
-from pi_runtime.kws_pipeline import (SILENCE_DBFS, DetectionPolicy, DetectorConfig, KeywordSpotter, LevelMeter,
-                                     as_float_audio, to_probabilities)
+from native.resample import resample_poly
+from pi_runtime.kws_pipeline import (MAX_SMOOTHING_WINDOWS, SILENCE_DBFS, DetectionPolicy, DetectorConfig,
+                                     KeywordSpotter, LevelMeter, as_float_audio, output_is_logits, to_probabilities)
+from pi_runtime.labels import SILENCE_LABEL, UNKNOWN_LABEL
+from pi_runtime.wav import read_wav
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
 
 MFCC = FrontendParams()  # the course's: 16 kHz, 640/320, 40 mel bins, 10 MFCCs -> (49, 10)
 RESIZED_SPECTROGRAM = FrontendParams(feature_kind="spectrogram", resize=(32, 32))
@@ -20,7 +27,7 @@ class RecordingModel:
     def __init__(self, params, labels=("a", "b", "c"), answer=None):
         self.frontend_params = params
         self.labels = list(labels)
-        self.sidecar = {"output": "probabilities"}  # says so: no probing windows
+        self.sidecar = {"output": {"kind": "probabilities"}}
         self.windows = []
         self.answer = np.full(len(labels), 1.0 / len(labels), np.float32) if answer is None else answer
 
@@ -179,6 +186,7 @@ def test_policy_rejects_outputs_of_the_wrong_size():
 
 @pytest.mark.parametrize("bad", [dict(hop_ms=0), dict(hop_ms=math.nan), dict(threshold=1.5), dict(threshold=-0.1),
                                  dict(smoothing_windows=0), dict(smoothing_windows=1.5), dict(refractory_ms=-1),
+                                 dict(smoothing_windows=MAX_SMOOTHING_WINDOWS + 1), dict(smoothing_windows=10 ** 9),
                                  dict(min_level_dbfs=math.nan)])
 def test_bad_config_is_refused(bad):
     with pytest.raises(ValueError):
@@ -197,11 +205,13 @@ def test_level_meter_reads_a_sine_at_minus_3_dbfs_and_forgets_old_audio():
     assert meter.level_dbfs == SILENCE_DBFS
 
 
-def test_to_probabilities_softmaxes_logits_and_keeps_distributions():
-    np.testing.assert_allclose(to_probabilities(np.array([[0.2, 0.8]])), [0.2, 0.8], rtol=1e-6)
-    np.testing.assert_allclose(to_probabilities(np.log(np.array([0.25, 0.75]))), [0.25, 0.75], rtol=1e-6)
-    np.testing.assert_allclose(to_probabilities(np.array([0.2, 0.8]), outputs_are_logits=True),
-                               np.exp([0.2, 0.8]) / np.exp([0.2, 0.8]).sum(), rtol=1e-6)
+def test_to_probabilities_softmaxes_logits_and_clips_probabilities():
+    np.testing.assert_allclose(to_probabilities(np.array([[0.2, 0.8]]), outputs_are_logits=False), [0.2, 0.8],
+                               rtol=1e-6)
+    np.testing.assert_allclose(to_probabilities(np.log(np.array([0.25, 0.75])), outputs_are_logits=True),
+                               [0.25, 0.75], rtol=1e-6)
+    # Logits read as probabilities (a sidecar that says the wrong kind): never a score above 1.
+    np.testing.assert_array_equal(to_probabilities(np.array([3.5, -2.0]), outputs_are_logits=False), [1.0, 0.0])
 
 
 def test_as_float_audio_scales_int16_and_refuses_bad_audio():
@@ -221,22 +231,32 @@ def test_non_finite_audio_is_refused_before_any_state_changes(bad):
     assert spotter.samples_in == 0 and spotter.features.frames_emitted == 0
 
 
-def test_logits_are_recognised_once_and_softmaxed():
+def test_output_kind_comes_from_the_sidecar_and_defaults_to_logits():
+    assert output_is_logits({"output": {"kind": "logits"}}) is True
+    assert output_is_logits({"output": {"kind": "probabilities"}}) is False
+    # Sidecars from before the "output" key: every such delivered model outputs logits.
+    assert output_is_logits({"labels": ["a"]}) is True and output_is_logits(None) is True
+    with pytest.raises(ValueError, match="output kind"):
+        output_is_logits({"output": {"kind": "scores"}})
+
+
+def test_logits_are_softmaxed_without_probing_the_model():
     logits = np.array([2.0, -1.0, 0.5], np.float32)
     model = RecordingModel(MFCC, answer=logits)
-    model.sidecar = None  # the sidecar does not say: the spotter asks the model twice at start-up
+    model.sidecar = {"labels": ["a", "b", "c"]}  # no "output": logits, decided once at start-up
     spotter = KeywordSpotter(model, input_rate_hz=16000, config=DetectorConfig(threshold=0.5))
-    assert 1 <= len(model.windows) <= 2
+    assert model.windows == []  # no probe with made-up input
     detections = spotter.push(_speechy_audio(1.0, 16000))
     expected = np.exp(logits) / np.exp(logits).sum()
     np.testing.assert_allclose(spotter.last_probabilities, expected, rtol=1e-6)
     assert [(d.label, round(d.score, 5)) for d in detections] == [("a", round(float(expected[0]), 5))]
 
 
-def test_int8_rounded_softmax_outputs_count_as_probabilities():
-    rounded = np.array([200, 30, 10, 5, 5, 3, 2, 1], np.float64) / 256  # sums to 256/256 minus rounding
-    rounded[0] += 3 / 256
-    assert to_probabilities(rounded).tolist() == rounded.astype(np.float32).tolist()
+def test_a_model_declared_probabilities_that_outputs_logits_never_scores_above_1():
+    model = RecordingModel(MFCC, answer=np.array([4.0, -2.0, 1.5], np.float32))  # logits, sidecar says otherwise
+    spotter = KeywordSpotter(model, input_rate_hz=16000, config=DetectorConfig(threshold=0.5))
+    detections = spotter.push(_speechy_audio(1.5, 16000))
+    assert [d.label for d in detections] == ["a"] and detections[0].score <= 1.0
 
 
 def test_spotter_refuses_a_model_without_frontend_or_labels():
@@ -257,3 +277,154 @@ def test_a_word_that_stays_in_the_window_is_reported_once():
     fired = [policy.update(p, 1.0 + 0.1 * k) for k, p in enumerate([y, y, y, low, y])]
     # y fires, stays high (same word: silent), drops to 0.4 (re-armed; "x" at 0.6 fires), y again: a new word.
     assert [d.label if d else None for d in fired] == ["y", None, None, "x", "y"]
+
+
+# -- open-set labels --------------------------------------------------------------------------------
+OPEN_SET = ["go", "stop", SILENCE_LABEL, UNKNOWN_LABEL]
+
+
+def _open_policy(keywords=None, **config):
+    config = {"threshold": 0.4, "smoothing_windows": 1, "refractory_ms": 0, **config}
+    return DetectionPolicy(OPEN_SET, DetectorConfig(**config), window_duration_s=1.0, keywords=keywords)
+
+
+def test_a_keyword_fires_only_when_it_beats_unknown_and_silence():
+    policy = _open_policy()
+    assert policy.keywords == ("go", "stop")
+    # "go" passes the threshold but _unknown_ is higher: no detection (a word that is not a keyword).
+    assert policy.update(np.array([0.42, 0.0, 0.0, 0.58], np.float32), 1.0) is None
+    # Tie with _silence_: no win.
+    assert policy.update(np.array([0.45, 0.0, 0.45, 0.10], np.float32), 1.1) is None
+    detection = policy.update(np.array([0.45, 0.05, 0.10, 0.40], np.float32), 1.2)
+    assert detection is not None and detection.label == "go" and detection.score == pytest.approx(0.45)
+
+
+def test_non_keyword_labels_never_fire_however_sure():
+    policy = _open_policy()
+    for k, probabilities in enumerate([[0, 0, 1, 0], [0, 0, 0, 1], [0, 0, 1, 0]]):
+        assert policy.update(np.array(probabilities, np.float32), 1.0 + 0.1 * k) is None
+    # A label the sidecar does not list among its keywords is not a keyword either.
+    policy = _open_policy(keywords=["stop"])
+    assert policy.update(np.array([1, 0, 0, 0], np.float32), 1.0) is None
+    assert policy.update(np.array([0, 1, 0, 0], np.float32), 1.1).label == "stop"
+
+
+def test_smoothing_applies_to_the_unknown_output_too():
+    policy = _open_policy(smoothing_windows=2)
+    assert policy.update(np.array([0.1, 0.0, 0.0, 0.9], np.float32), 1.0) is None
+    # "go" at 0.9 now, but smoothed: go 0.5 vs unknown 0.5 (a tie): no detection yet.
+    assert policy.update(np.array([0.9, 0.0, 0.0, 0.1], np.float32), 1.1) is None
+    assert policy.update(np.array([0.9, 0.0, 0.0, 0.1], np.float32), 1.2).label == "go"
+
+
+def test_unknown_keywords_in_the_sidecar_are_refused():
+    with pytest.raises(ValueError, match="not among the labels"):
+        _open_policy(keywords=["yes"])
+
+
+def test_spotter_takes_its_keywords_from_the_sidecar():
+    model = RecordingModel(MFCC, labels=OPEN_SET, answer=np.array([0.7, 0.1, 0.1, 0.1], np.float32))
+    model.sidecar = {"output": {"kind": "probabilities"}, "keywords": ["stop"]}
+    spotter = KeywordSpotter(model, input_rate_hz=16000, config=DetectorConfig(threshold=0.5))
+    assert spotter.keywords == ("stop",)
+    assert spotter.push(_speechy_audio(2.0, 16000)) == []  # "go" is the model's answer, not a keyword here
+
+
+def test_8_word_policy_is_unchanged_by_the_open_set_rule():
+    """Without _unknown_/_silence_ outputs the open-set rule adds nothing: a replay of random
+    posteriors gives the detections of the plain rule (best label, threshold, refractory, re-arm)."""
+    rng = np.random.default_rng(0)
+    labels = ["down", "go", "left", "no", "right", "stop", "up", "yes"]
+    config = DetectorConfig(threshold=0.6, smoothing_windows=3, refractory_ms=300)
+    policy = DetectionPolicy(labels, config, window_duration_s=1.0)
+    history, detections, expected = [], [], []
+    refractory_until, last = -math.inf, None
+    current = 0
+    for k in range(400):
+        if rng.random() < 0.2:  # words of a few windows each, more or less clear
+            current = int(rng.integers(8))
+        weight = rng.random()
+        peaked = (weight * np.eye(8)[current] + (1 - weight) * rng.dirichlet(np.ones(8))).astype(np.float32)
+        gated = rng.random() < 0.1
+        time_s = 1.0 + 0.1 * k
+        detection = policy.update(None if gated else peaked, time_s)
+        detections.append(None if detection is None else (detection.label, round(detection.score, 6)))
+        history = (history + [np.zeros(8) if gated else peaked.astype(np.float64)])[-3:]
+        smoothed = np.mean(history, axis=0)
+        best = int(np.argmax(smoothed))
+        if last is not None and smoothed[last] < 0.6:
+            last = None
+        if gated or smoothed[best] < 0.6 or time_s < refractory_until or best == last:
+            expected.append(None)
+            continue
+        refractory_until, last = time_s + 0.3, best
+        expected.append((labels[best], round(float(smoothed[best]), 6)))
+    assert detections == expected and sum(d is not None for d in detections) > 10
+
+
+# -- end of stream --------------------------------------------------------------------------------
+def _decision_times(seconds, rate_hz, **config):
+    times = []
+    spotter = KeywordSpotter(RecordingModel(MFCC), input_rate_hz=rate_hz,
+                             config=DetectorConfig(min_level_dbfs=-np.inf, **config),
+                             on_decision=lambda decision: times.append(round(decision.time_s, 6)))
+    spotter.push(_speechy_audio(seconds, rate_hz))
+    pushed = list(times)
+    spotter.flush()
+    assert spotter.seconds_in == pytest.approx(seconds, abs=1.0 / rate_hz)  # the padding is not input
+    return pushed, times[len(pushed):]
+
+
+def test_flush_decides_the_window_of_input_that_ends_between_hops():
+    pushed, flushed = _decision_times(1.55, 16000)
+    assert pushed == [1.0, 1.1, 1.2, 1.3, 1.4, 1.5] and flushed == [1.6]  # its last 50 ms in a window
+
+
+def test_flush_adds_nothing_when_the_last_window_covers_the_input():
+    assert _decision_times(1.5, 16000) == ([1.0, 1.1, 1.2, 1.3, 1.4, 1.5], [])
+
+
+@pytest.mark.parametrize("rate_hz", [48000, 44100])
+def test_flush_drains_the_resampler(rate_hz):
+    pushed, flushed = _decision_times(1.0, rate_hz)
+    assert pushed == [] and flushed == [1.0]  # the resampler held back the end of the first window
+
+
+def test_flush_pads_input_shorter_than_a_window_and_ends_the_stream():
+    spotter = KeywordSpotter(RecordingModel(MFCC), input_rate_hz=16000, config=DetectorConfig(min_level_dbfs=-np.inf))
+    assert spotter.flush() == [] and spotter.decisions == 0  # no input, nothing to decide
+    spotter.reset()
+    spotter.push(_speechy_audio(0.3, 16000))
+    spotter.flush()
+    assert spotter.decisions == 1 and spotter.model.windows[0].shape == (49, 10)
+    assert spotter.flush() == [] and spotter.decisions == 1
+    with pytest.raises(ValueError, match="flushed"):
+        spotter.push(np.zeros(10, np.float32))
+    spotter.reset()
+    spotter.push(np.zeros(10, np.float32))
+
+
+def _example_clip(start_s=0.5):
+    """One second of examples/keywords.wav: "yes", a test-split clip (examples/README.md)."""
+    samples, rate_hz = read_wav(REPO_ROOT / "examples" / "keywords.wav")
+    return samples[int(start_s * rate_hz):int((start_s + 1.0) * rate_hz)]
+
+
+@pytest.mark.parametrize("rate_hz", [48000, 44100])
+def test_a_one_second_clip_at_any_rate_gives_the_detection_it_gives_at_16_khz(rate_hz):
+    from pi_runtime.model import load_model
+
+    model = load_model(REPO_ROOT / "models" / "kws" / "kws_a.tflite.zlib")
+    clip = _example_clip()
+    results = {}
+    for rate, audio in ((16000, clip), (rate_hz, resample_poly(clip, *_ratio(16000, rate_hz)))):
+        spotter = KeywordSpotter(model, input_rate_hz=rate)
+        detections = spotter.push(audio) + spotter.flush()
+        results[rate] = [(d.label, round(d.time_s, 6)) for d in detections], [d.score for d in detections]
+    assert results[16000][0] == results[rate_hz][0] == [("yes", 1.0)]
+    np.testing.assert_allclose(results[16000][1], results[rate_hz][1], atol=0.02)
+
+
+def _ratio(from_hz, to_hz):
+    divisor = math.gcd(from_hz, to_hz)
+    return to_hz // divisor, from_hz // divisor
