@@ -127,3 +127,78 @@ def test_sidecar_validation(toy_models, tmp_path):
     with pytest.raises(SidecarError, match="not a tinyml-pi sidecar"):
         read_sidecar(tmp_path / "z.tflite")
     assert sidecar_path("m/kws_a.tflite.zlib").as_posix() == "m/kws_a.json"
+
+
+# --- sidecar hardening (issue 15) --------------------------------------------------------------------
+
+
+def _kws_sidecar(**extra):
+    return new_sidecar("kws", frontend=PARAMS.to_dict(), labels=LABELS, **extra)
+
+
+def _write_text_sidecar(folder, text):
+    model = folder / "m.tflite"
+    sidecar_path(model).write_text(text)
+    return model
+
+
+@pytest.mark.parametrize("constant", ["Infinity", "-Infinity", "NaN", "1e400"])
+def test_sidecar_refuses_non_finite_numbers(tmp_path, constant):
+    text = json.dumps(_kws_sidecar(results={"x": 0.5})).replace("0.5", constant)
+    with pytest.raises(SidecarError, match="m.json.*not a number"):
+        read_sidecar(_write_text_sidecar(tmp_path, text))
+    with pytest.raises(SidecarError, match="not a number"):
+        write_sidecar(tmp_path / "w.tflite", _kws_sidecar(results={"x": float(constant)}))
+
+
+@pytest.mark.parametrize("extra, message", [
+    ({"keywords": ["a", "zebra"]}, "keywords.*zebra"),
+    ({"keywords": []}, "keywords"),
+    ({"keywords": "a"}, "keywords"),
+    ({"output": {"kind": "softmax"}}, "output"),
+    ({"output": "logits"}, "output"),
+    ({"detector": {"threshold": 1.5}}, "detector.threshold"),
+    ({"detector": {"threshold": "high"}}, "detector.threshold"),
+    ({"detector": {"smoothing_windows": 1_000_000_000}}, "detector.smoothing_windows"),
+    ({"detector": {"smoothing_windows": 2.5}}, "detector.smoothing_windows"),
+    ({"detector": {"smoothing_windows": True}}, "detector.smoothing_windows"),
+    ({"detector": {"hop_ms": 0}}, "detector.hop_ms"),
+    ({"detector": {"refractory_ms": -1}}, "detector.refractory_ms"),
+    ({"detector": {"min_level_dbfs": "quiet"}}, "detector.min_level_dbfs"),
+    ({"detector": [0.8]}, "detector"),
+    ({"labels": ["a", "a"]}, "repeats"),
+])
+def test_sidecar_optional_keys_are_checked(tmp_path, extra, message):
+    with pytest.raises(SidecarError, match=message):
+        write_sidecar(tmp_path / "m.tflite", {**_kws_sidecar(), **extra})
+
+
+def test_sidecar_frontend_is_checked_when_read(tmp_path):
+    bad = {**PARAMS.to_dict(), "num_mfccs": 0}
+    with pytest.raises(SidecarError, match="m.json: frontend.*num_mfccs"):
+        read_sidecar(_write_text_sidecar(tmp_path, json.dumps(new_sidecar("kws", frontend=bad, labels=LABELS))))
+
+
+def test_output_kind_and_detector_settings(tmp_path):
+    from pi_runtime.sidecar import detector_settings, output_kind
+
+    good = _kws_sidecar(keywords=["b"], output={"kind": "probabilities"},
+                        detector={"threshold": 0.7, "smoothing_windows": 3, "hop_ms": 100.0, "refractory_ms": 0,
+                                  "min_level_dbfs": None, "calibration": {"stream": "test"}})
+    write_sidecar(tmp_path / "m.tflite", good)
+    read = read_sidecar(tmp_path / "m.tflite")
+    assert output_kind(read) == "probabilities" and output_kind(_kws_sidecar()) is None
+    assert output_kind(_kws_sidecar(output={"kind": "logits"})) == "logits"
+    assert detector_settings(read)["min_level_dbfs"] == -np.inf and detector_settings(read)["threshold"] == 0.7
+    assert detector_settings(_kws_sidecar()) == {}
+    with pytest.raises(SidecarError, match="output"):
+        output_kind({"output": {"kind": "scores"}})
+
+
+def test_forecast_section_types_are_checked(tmp_path):
+    section = {"features": ["T (degC)"], "input_width": 6, "out_steps": 6, "mean": [1.0], "std": [2.0]}
+    write_sidecar(tmp_path / "f.tflite", new_sidecar("forecast", forecast=section))
+    for change in ({"features": "T"}, {"input_width": 0}, {"mean": [1.0, 2.0]}, {"std": [0.0]},
+                   {"time_step_s": "600"}, {"time_features": "hour_sin"}):
+        with pytest.raises(SidecarError, match="forecast"):
+            write_sidecar(tmp_path / "f.tflite", new_sidecar("forecast", forecast={**section, **change}))
