@@ -18,6 +18,7 @@ cdef extern from "feature_stream.h" nogil:
     ctypedef struct tinyml_feature_stream:
         size_t num_features
         int64_t frames_emitted
+        int flushed
         tinyml_level_meter level
     int tinyml_feature_stream_init(tinyml_feature_stream *s, const tinyml_polyphase *filter,
                                    tmf_frontend *frontend, size_t window_rows, size_t hop_frames,
@@ -26,6 +27,8 @@ cdef extern from "feature_stream.h" nogil:
     void tinyml_feature_stream_reset(tinyml_feature_stream *s)
     double tinyml_energy(const float *x, size_t n)
     int tinyml_feature_stream_push(tinyml_feature_stream *s, const float *x, size_t n, double *energy)
+    int tinyml_feature_stream_flush(tinyml_feature_stream *s, int last_window, int64_t *new_frames)
+    enum: TINYML_FEATURE_STREAM_FLUSHED
     int64_t tinyml_feature_stream_next_window(tinyml_feature_stream *s, float *out)
 
 
@@ -89,9 +92,23 @@ cdef class FeatureStreamCore:
         self.busy = False
         if status == TMF_ERR_NON_FINITE:
             raise ValueError("audio contains NaN or infinite samples")
+        if status == TINYML_FEATURE_STREAM_FLUSHED:
+            raise ValueError("the stream was flushed (end of input): reset() it before pushing more audio")
         if status != 0:
             raise MemoryError("out of memory in the feature stream")
         return chunk_energy
+
+    def flush(self, bint last_window):
+        """End the input: the resampler's tail through the frontend; returns the frames it completed."""
+        cdef int64_t new_frames = 0
+        cdef int status = 0
+        self._enter()
+        with nogil:
+            status = tinyml_feature_stream_flush(&self.stream, last_window, &new_frames)
+        self.busy = False
+        if status != 0:
+            raise MemoryError("out of memory in the feature stream")
+        return new_frames
 
     def next_window(self):
         """Index of the last frame of the next window (now in window_out), or -1 when none is due."""
@@ -100,7 +117,8 @@ cdef class FeatureStreamCore:
         frame = tinyml_feature_stream_next_window(&self.stream, &self.window[0, 0])
         self.busy = False
         if frame == TMF_ERR_NON_FINITE:
-            raise ValueError("the frontend produced a NaN or infinite feature")
+            raise ValueError("the frontend produced a NaN or infinite feature (those frames were dropped; "
+                             "the next window comes once window_rows new frames exist)")
         return frame
 
     def reset(self):
@@ -120,6 +138,10 @@ cdef class FeatureStreamCore:
     @property
     def frames_emitted(self):
         return self.stream.frames_emitted
+
+    @property
+    def flushed(self):
+        return self.stream.flushed != 0
 
     @property
     def num_features(self):

@@ -14,6 +14,15 @@ Examples
 >>> energy = stream.push(chunk)                   # float32 mono at 48 kHz
 >>> while (frame := stream.next_window()) >= 0:
 ...     run_model(stream.window)                  # the window ending with frame `frame`
+
+At the end of a file, :meth:`FeatureStream.flush` pushes what the resampler
+still holds through the frontend, so that the last windows (and the window
+ending at the file's last frame) are decided too::
+
+>>> stream.flush()                                # frames the tail completed
+>>> while (frame := stream.next_window()) >= 0:
+...     run_model(stream.window)
+>>> stream.reset()                                # before the next file
 """
 from __future__ import annotations
 
@@ -65,6 +74,10 @@ class FeatureStream:
         clip (``params.clip_duration_ms``) at ``input_rate_hz``.
 
     Not thread-safe: one thread pushes and takes windows.
+
+    The frames are those of ``Frontend.compute`` on ``resample_poly`` of all the
+    audio pushed so far, bit for bit, except the last few the resampler still
+    owes (at most ``latency_samples`` samples' worth) until :meth:`flush`.
     """
 
     def __init__(self, params: FrontendParams, input_rate_hz: int, window_rows: int, hop_frames: int,
@@ -113,7 +126,8 @@ class FeatureStream:
         """Consume float32 mono audio; return its energy (sum of squares, double precision).
 
         Raises ``ValueError`` (and consumes nothing) for NaN or infinite samples,
-        a dtype other than float32, or a shape other than (n,).
+        a dtype other than float32, a shape other than (n,), or after
+        :meth:`flush` (call :meth:`reset` first).
         """
         if type(chunk) is not np.ndarray or chunk.dtype is not _FLOAT32 or chunk.ndim != 1:
             chunk = np.asarray(chunk)
@@ -146,11 +160,48 @@ class FeatureStream:
         p = self.params
         return (frame_index * p.frame_step_samples + p.frame_length_samples) / p.sample_rate_hz
 
+    def flush(self, *, last_window: bool = True) -> int:
+        """End of the input: compute the frames the resampler still owes.
+
+        The resampler's tail (``Resampler.flush``: the output samples of the
+        input so far, as if silence followed) goes through the streaming
+        frontend, so that afterwards the frames are exactly those of
+        ``Frontend.compute(resample_poly(all_input, up, down))``. Call
+        :meth:`next_window` until it returns -1 to get the remaining windows.
+
+        Parameters
+        ----------
+        last_window : bool
+            When the frames after the last decision point do not reach the next
+            one, :meth:`next_window` hands out one more window, ending at the
+            stream's last frame (so the end of a file is always decided). Its
+            hop is then shorter than ``hop_frames``. A stream of fewer than
+            ``window_rows`` frames gives no window either way: to decide a
+            short file, push zeros up to a clip's length first (as
+            ``fit_to_clip`` pads training clips).
+
+        Returns
+        -------
+        int
+            Frames the resampler's tail completed (0 without resampling and on
+            a second call).
+
+        After a flush, :meth:`push` raises ``ValueError`` until :meth:`reset`:
+        the resampler has ended its stream and the frontend's partial frame is
+        dropped, as the batch frontend drops it.
+        """
+        return self._core.flush(bool(last_window))
+
+    @property
+    def flushed(self) -> bool:
+        """Whether :meth:`flush` ran since creation or :meth:`reset` (push is refused then)."""
+        return self._core.flushed
+
     @property
     def latency_s(self) -> float:
         """How long the resampler may hold input back before the frames it feeds appear (s)."""
         return self.latency_samples / self.params.sample_rate_hz
 
     def reset(self) -> None:
-        """Forget all audio, frames and the window: the next push starts a new stream."""
+        """Forget all audio, frames and the window (and a flush): the next push starts a new stream."""
         self._core.reset()

@@ -8,7 +8,7 @@ from native._posteriors import MAX_LABELS, PosteriorSmoother, normalise, shift_b
 from native.feature_stream import FeatureStream, energy
 from native.frontend import Frontend
 from native.params import FrontendParams
-from native.resample import ratio_for, resample_poly
+from native.resample import Resampler, ratio_for, resample_poly
 
 MFCC = FrontendParams()  # 16 kHz, 640/320, 40 mel bins, 10 MFCCs: 49 frames a second
 LOG_MEL = FrontendParams(feature_kind="log_mel", frame_length_samples=480, frame_step_samples=160)
@@ -54,6 +54,87 @@ def test_frames_do_not_depend_on_the_chunking():
     for (frame_a, window_a), (frame_b, window_b) in zip(reference, ragged):
         assert frame_a == frame_b
         np.testing.assert_array_equal(window_a, window_b)
+
+
+def _all_frames(stream):
+    """Every frame a window_rows=1, hop_frames=1 stream has ready, stacked."""
+    frames = []
+    while stream.next_window() >= 0:
+        frames.append(stream.window[0].copy())
+    return np.array(frames, np.float32).reshape(-1, stream.num_features)
+
+
+@pytest.mark.parametrize("input_rate_hz", [48000, 44100])
+@pytest.mark.parametrize("chunk_size", [1, 17, 997, "whole"])
+def test_flush_gives_the_frames_of_the_whole_signal_resampled_one_shot(input_rate_hz, chunk_size):
+    audio = _audio(1.0, input_rate_hz, seed=4)
+    stream = FeatureStream(MFCC, input_rate_hz, window_rows=1, hop_frames=1)
+    size = audio.size if chunk_size == "whole" else chunk_size
+    frames = []
+    for start in range(0, audio.size, size):
+        stream.push(audio[start:start + size])
+        frames.append(_all_frames(stream))
+    before = sum(len(f) for f in frames)
+    new_frames = stream.flush()
+    frames.append(_all_frames(stream))
+    up, down = ratio_for(input_rate_hz, MFCC.sample_rate_hz)
+    resampled = resample_poly(audio, up, down)
+    # the one-shot output is what the streaming resampler gives, flush included
+    resampler = Resampler(up, down)
+    np.testing.assert_array_equal(np.concatenate([resampler.process(audio), resampler.flush()]), resampled)
+    expected = Frontend(MFCC).compute(resampled)
+    assert expected.shape[0] == 49 and before == 48 and new_frames == 1  # a 1 s file: the last frame is the tail's
+    np.testing.assert_array_equal(np.concatenate(frames), expected)  # the same C code: bit for bit
+
+
+def test_a_one_second_file_at_48_khz_gets_its_window_after_flush():
+    audio = _audio(1.0, 48000, seed=5)
+    stream = FeatureStream(MFCC, 48000, window_rows=49, hop_frames=5)
+    stream.push(audio)
+    assert stream.next_window() == -1  # the resampler still holds the end of the last frame
+    assert stream.flush() == 1
+    assert stream.next_window() == 48
+    np.testing.assert_array_equal(stream.window, Frontend(MFCC).compute(resample_poly(audio, 1, 3)))
+    assert stream.next_window() == -1
+
+
+@pytest.mark.parametrize("input_rate_hz", [48000, 16000])
+@pytest.mark.parametrize("last_window", [True, False])
+def test_flush_decides_the_last_window_at_the_last_frame(input_rate_hz, last_window):
+    audio = _audio(1.25, input_rate_hz, seed=6)  # 61 frames: regular windows end at 48, 53, 58
+    stream = FeatureStream(MFCC, input_rate_hz, window_rows=49, hop_frames=5)
+    windows = _windows(stream, audio, [input_rate_hz // 10])
+    assert stream.flush(last_window=last_window) == 0  # the resampler's tail holds no frame's end here
+    while (frame := stream.next_window()) >= 0:
+        windows.append((frame, stream.window.copy()))
+    assert [frame for frame, _ in windows] == [48, 53, 58] + ([60] if last_window else [])
+    up, down = ratio_for(input_rate_hz, MFCC.sample_rate_hz)
+    batch = Frontend(MFCC).compute(resample_poly(audio, up, down) if up != down else audio)
+    assert batch.shape[0] == 61
+    for frame, window in windows:
+        np.testing.assert_array_equal(window, batch[frame - 48:frame + 1])
+
+
+def test_a_stream_shorter_than_a_window_gives_none_even_after_flush():
+    stream = FeatureStream(MFCC, 48000, window_rows=49, hop_frames=5)
+    stream.push(_audio(0.5, 48000))
+    assert stream.flush() >= 0 and stream.next_window() == -1
+
+
+def test_after_flush_push_is_refused_until_reset():
+    audio = _audio(1.0, 44100, seed=7)
+    stream = FeatureStream(MFCC, 44100, window_rows=49, hop_frames=5)
+    stream.push(audio)
+    stream.flush()
+    assert stream.flushed
+    assert stream.flush() == 0  # a second flush has nothing left
+    with pytest.raises(ValueError, match="flushed"):
+        stream.push(audio[:100])
+    assert stream.next_window() == 48
+    stream.reset()
+    assert not stream.flushed
+    stream.push(audio)
+    assert stream.next_window() == -1 and stream.flush() >= 1 and stream.next_window() == 48
 
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])

@@ -101,6 +101,8 @@ void tinyml_feature_stream_reset(tinyml_feature_stream *s) {
     s->pending_first = s->pending_end = 0;
     s->frames_until_window = s->window.rows;
     s->frames_emitted = 0;
+    s->flushed = 0;
+    s->last_window = 0;
     tinyml_level_meter_reset(&s->level);
 }
 
@@ -132,18 +134,10 @@ static int grow(float **memory, size_t *capacity, size_t needed, size_t unit) {
     return 0;
 }
 
-int tinyml_feature_stream_push(tinyml_feature_stream *s, const float *x, size_t n, double *energy) {
-    *energy = tinyml_energy(x, n);
-    if (!(*energy - *energy == 0.0)) return TMF_ERR_NON_FINITE; /* NaN or infinite */
-    const float *samples = x;
-    size_t count = n;
-    if (s->resampling) {
-        count = tinyml_resampler_outputs_for(&s->resampler, n);
-        if (grow(&s->resampled, &s->resampled_capacity, count ? count : 1, 1) != 0) return TMF_ERR_NO_MEMORY;
-        if (tinyml_resampler_process(&s->resampler, x, n, s->resampled) != 0) return TMF_ERR_NO_MEMORY;
-        samples = s->resampled;
-    }
-    if (count == 0) return tinyml_level_meter_add(&s->level, *energy, n) == 0 ? 0 : TMF_ERR_NO_MEMORY;
+/* Runs `count` samples at the frontend's rate through the streaming frontend
+ * into the pending frames. */
+static int append_frames(tinyml_feature_stream *s, const float *samples, size_t count) {
+    if (count == 0) return 0;
     /* Keep the frames not yet taken at the front, then append the new ones. */
     const size_t kept = s->pending_end - s->pending_first;
     const int64_t new_frames = tmf_stream_frames_after(s->frames, (int64_t)count);
@@ -157,19 +151,76 @@ int tinyml_feature_stream_push(tinyml_feature_stream *s, const float *x, size_t 
                                              s->pending + kept * s->num_features);
     if (produced < 0) return (int)produced;
     s->pending_end += (size_t)produced;
+    return 0;
+}
+
+int tinyml_feature_stream_push(tinyml_feature_stream *s, const float *x, size_t n, double *energy) {
+    *energy = tinyml_energy(x, n);
+    if (!(*energy - *energy == 0.0)) return TMF_ERR_NON_FINITE; /* NaN or infinite */
+    if (s->flushed) return TINYML_FEATURE_STREAM_FLUSHED;
+    const float *samples = x;
+    size_t count = n;
+    if (s->resampling) {
+        count = tinyml_resampler_outputs_for(&s->resampler, n);
+        if (grow(&s->resampled, &s->resampled_capacity, count ? count : 1, 1) != 0) return TMF_ERR_NO_MEMORY;
+        if (tinyml_resampler_process(&s->resampler, x, n, s->resampled) != 0) return TMF_ERR_NO_MEMORY;
+        samples = s->resampled;
+    }
+    const int status = append_frames(s, samples, count);
+    if (status != 0) return status;
     return tinyml_level_meter_add(&s->level, *energy, n) == 0 ? 0 : TMF_ERR_NO_MEMORY;
+}
+
+int tinyml_feature_stream_flush(tinyml_feature_stream *s, int last_window, int64_t *new_frames) {
+    *new_frames = 0;
+    if (s->flushed) return 0;
+    if (s->resampling) {
+        const size_t count = tinyml_resampler_flush_outputs(&s->resampler);
+        if (grow(&s->resampled, &s->resampled_capacity, count ? count : 1, 1) != 0) return TMF_ERR_NO_MEMORY;
+        const int64_t frames_before = (int64_t)(s->pending_end - s->pending_first);
+        /* pending room first: once the resampler has flushed, nothing may fail */
+        const size_t room = s->pending_end - s->pending_first +
+                            (size_t)tmf_stream_frames_after(s->frames, (int64_t)count) + 1;
+        if (grow(&s->pending, &s->pending_capacity, room, s->num_features) != 0) return TMF_ERR_NO_MEMORY;
+        if (tinyml_resampler_flush(&s->resampler, s->resampled) != 0) return TMF_ERR_NO_MEMORY;
+        const int status = append_frames(s, s->resampled, count);
+        if (status != 0) return status;
+        *new_frames = (int64_t)(s->pending_end - s->pending_first) - frames_before;
+    }
+    s->flushed = 1;
+    s->last_window = last_window != 0;
+    return 0;
+}
+
+/* Moves `take` pending frames into the ring; on a non-finite frame, drops
+ * them and empties the ring (the next window needs window_rows new frames). */
+static int take_frames(tinyml_feature_stream *s, size_t take) {
+    const int status = tinyml_row_ring_push(&s->window, s->pending + s->pending_first * s->num_features, take);
+    s->pending_first += take;
+    s->frames_emitted += (int64_t)take;
+    if (status != 0) {
+        tinyml_row_ring_clear(&s->window);
+        s->frames_until_window = s->window.rows;
+        return TMF_ERR_NON_FINITE;
+    }
+    s->frames_until_window -= take;
+    return 0;
 }
 
 int64_t tinyml_feature_stream_next_window(tinyml_feature_stream *s, float *out) {
     const size_t available = s->pending_end - s->pending_first;
     if (available == 0) return -1;
-    const size_t take = available < s->frames_until_window ? available : s->frames_until_window;
-    if (tinyml_row_ring_push(&s->window, s->pending + s->pending_first * s->num_features, take) != 0)
-        return TMF_ERR_NON_FINITE;
-    s->pending_first += take;
-    s->frames_emitted += (int64_t)take;
-    s->frames_until_window -= take;
-    if (s->frames_until_window > 0) return -1;
+    if (available < s->frames_until_window) {
+        /* No decision point: after a flush with a last window, the window at
+         * the last frame, once the ring is full; otherwise keep the frames. */
+        if (!(s->flushed && s->last_window)) return -1;
+        if (take_frames(s, available) != 0) return TMF_ERR_NON_FINITE;
+        if (s->window.count < s->window.rows) return -1;
+        s->frames_until_window = s->hop_frames;
+        tinyml_row_ring_snapshot(&s->window, out);
+        return s->frames_emitted - 1;
+    }
+    if (take_frames(s, s->frames_until_window) != 0) return TMF_ERR_NON_FINITE;
     s->frames_until_window = s->hop_frames;
     tinyml_row_ring_snapshot(&s->window, out);
     return s->frames_emitted - 1;

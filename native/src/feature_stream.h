@@ -8,7 +8,13 @@
  *   next_window(out)     move pending frames into the ring up to the next
  *                        decision point (every hop_frames frames once the
  *                        ring is full); there, copy the window (oldest frame
- *                        first) into out and return its last frame's index.
+ *                        first) into out and return its last frame's index;
+ *   flush()              end of the input: the resampler's tail (as if
+ *                        silence followed, which makes the frames those of
+ *                        the whole input resampled one-shot) goes through the
+ *                        frontend; next_window() then hands out the remaining
+ *                        windows and, optionally, one last window ending at
+ *                        the last frame.  push() is refused until reset().
  *
  * Decisions are tied to frames, so the windows do not depend on how the audio
  * was chunked.  The pieces are the ones of resample.h, frontend.h and ring.h,
@@ -64,8 +70,13 @@ typedef struct {
     size_t hop_frames;
     size_t frames_until_window;
     int64_t frames_emitted;    /* frames moved into the ring since reset */
+    int flushed;               /* flush() ran since reset: push() is refused */
+    int last_window;           /* after flush: a last window ends at the last frame */
     tinyml_level_meter level;  /* of the input pushed */
 } tinyml_feature_stream;
+
+/* push() after flush() without a reset() in between. */
+#define TINYML_FEATURE_STREAM_FLUSHED (-10)
 
 /* filter: NULL when no resampling is needed (else copied).  frontend: taken
  * over (destroyed by free, also when init fails).  0, or -1 when memory is
@@ -79,13 +90,24 @@ void tinyml_feature_stream_reset(tinyml_feature_stream *s);
 double tinyml_energy(const float *x, size_t n);
 
 /* Consumes n samples and adds them to the level meter: 0, TMF_ERR_NON_FINITE
- * (nothing consumed, *energy still set) or TMF_ERR_NO_MEMORY.  *energy: the
- * chunk's sum of squares. */
+ * (NaN or Inf), TMF_ERR_OUT_OF_RANGE (a sample beyond +-TMF_MAX_ABS_SAMPLE),
+ * TINYML_FEATURE_STREAM_FLUSHED (all three: nothing consumed, *energy still
+ * set) or TMF_ERR_NO_MEMORY.  *energy: the chunk's sum of squares. */
 int tinyml_feature_stream_push(tinyml_feature_stream *s, const float *x, size_t n, double *energy);
+
+/* Ends the input (see above).  *new_frames: frames the resampler's tail
+ * completed (0 without resampling, and on a second flush).  last_window:
+ * whether next_window() ends with a window at the last frame when the frames
+ * after the last decision point do not reach the next one (the window must
+ * still be full: a stream of fewer than window_rows frames gives none).
+ * 0, or TMF_ERR_NO_MEMORY (nothing changed). */
+int tinyml_feature_stream_flush(tinyml_feature_stream *s, int last_window, int64_t *new_frames);
 
 /* See above: the window's last frame index (0-based, since reset) with the
  * window in out (window_rows x num_features floats), or -1 when the pending
- * frames reach no decision point. */
+ * frames reach no decision point.  TMF_ERR_NON_FINITE when a frame is NaN or
+ * infinite (bounded input never gives one): those frames are dropped and the
+ * window starts filling again, so the stream goes on. */
 int64_t tinyml_feature_stream_next_window(tinyml_feature_stream *s, float *out);
 
 #endif
