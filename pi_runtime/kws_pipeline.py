@@ -33,6 +33,7 @@ from native._posteriors import MAX_LABELS, PosteriorSmoother, normalise, shift_b
 from native.params import FrontendParams
 from native.resample import Resampler, ratio_for
 from pi_runtime.labels import NON_KEYWORD_LABELS, keyword_labels
+from pi_runtime.sidecar import MAX_SMOOTHING_WINDOWS, detector_settings, output_kind
 
 __all__ = [
     "DetectorConfig",
@@ -43,7 +44,6 @@ __all__ = [
     "StreamingFeatures",
     "KeywordSpotter",
     "as_float_audio",
-    "detector_section",
     "output_is_logits",
     "to_probabilities",
     "MAX_SMOOTHING_WINDOWS",
@@ -52,14 +52,13 @@ __all__ = [
 # Audio rates accepted: anything a sound card or WAV file plausibly has; the
 # bounds catch a sample count or a typo passed as a rate.
 MIN_INPUT_RATE_HZ, MAX_INPUT_RATE_HZ = 1000, 768000
-# Ten seconds of 100 ms windows: more smoothing than any word needs, and a bound
-# that keeps a typo (10**9) from asking numpy for gigabytes.
-MAX_SMOOTHING_WINDOWS = 100
+# MAX_SMOOTHING_WINDOWS (pi_runtime.sidecar): ten seconds of 100 ms windows, more
+# smoothing than any word needs, and a bound that keeps a typo (10**9) from
+# asking numpy for gigabytes.
 # What a model outputs when its sidecar does not say (no "output" key): every
 # keyword-spotting model exported before the sidecar carried it ends in a Dense
 # layer without softmax (kws_a, kws_b, kws_c and kws_a_go_stop output logits).
 DEFAULT_OUTPUT_KIND = "logits"
-OUTPUT_KINDS = ("logits", "probabilities")
 _FLOAT32 = np.dtype(np.float32)
 
 
@@ -127,19 +126,9 @@ class DetectorConfig:
     def from_sidecar(cls, sidecar: Optional[dict], **overrides) -> "DetectorConfig":
         """Settings from ``overrides`` (``None`` values ignored), then the sidecar's
         ``"detector"`` section, then the defaults of this class."""
-        values = {key: value for key, value in detector_section(sidecar).items() if key in cls.__dataclass_fields__}
+        values = {key: value for key, value in detector_settings(sidecar).items() if key in cls.__dataclass_fields__}
         values.update({key: value for key, value in overrides.items() if value is not None})
         return cls(**values)
-
-
-def detector_section(sidecar: Optional[dict]) -> dict:
-    """The sidecar's ``"detector"`` section (calibrated detector settings), or ``{}``."""
-    section = (sidecar or {}).get("detector") if isinstance(sidecar, dict) else None
-    if section is None:
-        return {}
-    if not isinstance(section, dict):
-        raise ValueError(f"the sidecar's 'detector' must be an object, got {type(section).__name__}")
-    return section
 
 
 @dataclass(frozen=True)
@@ -220,13 +209,7 @@ def output_is_logits(sidecar: Optional[dict]) -> bool:
 
     A sidecar without ``"output"`` predates the key: :data:`DEFAULT_OUTPUT_KIND`.
     """
-    declared = sidecar.get("output") if isinstance(sidecar, dict) else None
-    kind = declared.get("kind") if isinstance(declared, dict) else declared
-    if kind is None:
-        kind = DEFAULT_OUTPUT_KIND
-    if kind not in OUTPUT_KINDS:
-        raise ValueError(f"the sidecar's output kind must be one of {', '.join(OUTPUT_KINDS)}, got {kind!r}")
-    return kind == "logits"
+    return (output_kind(sidecar) or DEFAULT_OUTPUT_KIND) == "logits"
 
 
 def _softmax(values: np.ndarray) -> np.ndarray:
@@ -497,8 +480,6 @@ class KeywordSpotter:
                                       keywords=(sidecar or {}).get("keywords"))
         self.keywords = self.policy.keywords
         self._outputs_are_logits = output_is_logits(sidecar)  # decided once, from the sidecar
-        self._flushed = False
-        self._last_decision_s = -math.inf
         self.samples_in = 0
         self.decisions = 0
         self.invocations = 0
@@ -507,8 +488,6 @@ class KeywordSpotter:
     # -- streaming ------------------------------------------------------------------
     def push(self, chunk) -> List[Detection]:
         """Push audio at ``input_rate_hz``; return the detections it completed (often none)."""
-        if self._flushed:
-            raise ValueError("the stream was flushed: reset() before pushing a new one")
         audio = as_float_audio(chunk)
         detections: List[Detection] = []
         if audio.size <= self._max_piece_samples:  # the usual case: one hop or less
@@ -524,6 +503,9 @@ class KeywordSpotter:
         # One native call: NaN check, level, resampling, new frames (raises before any change).
         self._push_audio(piece)
         self.samples_in += piece.size
+        self._decide_ready_windows(detections)
+
+    def _decide_ready_windows(self, detections: List[Detection]) -> None:
         # Frames go into the window up to each decision point, so a decision sees
         # exactly the window ending at its frame, however the audio was chunked.
         while True:
@@ -535,33 +517,25 @@ class KeywordSpotter:
                 detections.append(detection)
 
     def flush(self) -> List[Detection]:
-        """End the stream: decide every window that still holds input, as if silence followed.
+        """End the stream: decide the windows that still hold input; returns their detections.
 
-        The resampler holds back its last few milliseconds, and input that ends
-        between two hops (or before the first window is full) has not been
-        decided yet. Silence is pushed until a decision's window ends at or
-        after the end of the input, so a file's last window (a one-second clip,
-        at any rate) is decided, padded with zeros as training pads short clips.
-        Nothing happens when the last decision already covers the input, or
-        without input. Returns the detections this completes; :meth:`reset`
-        starts a new stream.
+        The resampler's last few milliseconds go through the frontend
+        (:meth:`FeatureStream.flush`), and input that ends between two hops gets
+        one more window, ending at its last frame: a file's last window is
+        always decided. Input shorter than a window is first padded with zeros
+        to one clip, as training pads short clips. Pushing again raises
+        ``ValueError`` until :meth:`reset`.
         """
         detections: List[Detection] = []
-        if self._flushed:
+        if self.features.flushed:
             return detections
-        self._flushed = True
-        end_s = self.seconds_in
-        if self.samples_in == 0 or self._last_decision_s >= end_s - 1e-9:
-            return detections
-        silence = np.zeros(self._max_piece_samples, np.float32)
-        # Bounded: the first window, the resampler's delay and one hop, in pieces of one hop.
-        longest_s = self.params.clip_duration_ms / 1000.0 + self.features.latency_s + 2 * self.hop_s
-        input_samples = self.samples_in
-        for _ in range(int(math.ceil(longest_s / self.hop_s)) + 1):
-            self._push_piece(silence, detections)
-            if self._last_decision_s >= end_s - 1e-9:
-                break
-        self.samples_in = input_samples  # the silence is not input: seconds_in stays the input's length
+        clip_input_samples = -(-self.params.clip_length_samples * self.input_rate_hz // self.params.sample_rate_hz)
+        if 0 < self.samples_in < clip_input_samples:  # padding, not input: samples_in stays as it is
+            input_samples = self.samples_in
+            self.push(np.zeros(clip_input_samples - self.samples_in, np.float32))
+            self.samples_in = input_samples
+        self.features.flush(last_window=True)
+        self._decide_ready_windows(detections)
         return detections
 
     def window(self) -> np.ndarray:
@@ -570,7 +544,6 @@ class KeywordSpotter:
 
     def _decide(self, time_s: float) -> Optional[Detection]:
         self.decisions += 1
-        self._last_decision_s = time_s
         level_dbfs = self._level_dbfs()
         probabilities = None
         if level_dbfs >= self.config.min_level_dbfs:  # the energy gate (DetectionPolicy.is_gated)
@@ -606,5 +579,3 @@ class KeywordSpotter:
         self.policy.reset()
         self.samples_in = self.decisions = self.invocations = 0
         self.last_probabilities = None
-        self._flushed = False
-        self._last_decision_s = -math.inf
