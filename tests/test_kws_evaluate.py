@@ -145,3 +145,132 @@ def test_delivered_models_score_what_their_sidecars_report(speech_commands_dir, 
     results = read_sidecar(model_path)["results"]
     assert len(evaluation.label_ids) == results["test_clips"]
     assert evaluation.accuracy == pytest.approx(results["test_accuracy"], abs=1e-5)
+
+
+# -- --split-file ----------------------------------------------------------------------------------
+def course_lines(splits_dir, name="test"):
+    """The course-format lines of a toy split, without the ./data/ prefix (relative to the data folder)."""
+    return [line[len("./data/"):] for line in (splits_dir / f"kws_{name}_split.txt").read_text().split()]
+
+
+def test_a_split_file_lists_clips_relative_to_the_data_folder(toy_model, tmp_path, capsys):
+    folder, splits_dir, model_path = toy_model
+    lines = course_lines(splits_dir)
+    split_file = tmp_path / "mine.txt"
+    split_file.write_text("# the toy test clips, in the form of any split file\n\n"
+                          + "\n".join(lines[:2] + ["./data/" + lines[2]] + lines[3:]) + "\n")
+    paths = cli.read_split_file(split_file, folder)
+    assert [p.relative_to(folder).as_posix() for p in paths] == lines
+    reference = cli.evaluate_model(model_path, "test", data_dir=folder, split_path=splits_dir / "kws_test_split.txt")
+    evaluation = cli.evaluate_model(model_path, data_dir=folder, split_file=split_file)
+    assert [p.name for p in evaluation.clip_paths] == [p.name for p in reference.clip_paths]
+    np.testing.assert_array_equal(evaluation.predicted_ids, reference.predicted_ids)
+    assert cli.main([str(model_path), "--data-dir", str(folder), "--split-file", str(split_file)]) == 0
+    assert f"on the {len(lines)} mine.txt clips of go, stop, yes" in capsys.readouterr().out
+
+
+def test_split_file_bad_lines_are_reported_with_file_and_line(toy_model, tmp_path, capsys):
+    folder, splits_dir, model_path = toy_model
+    good = course_lines(splits_dir)[0]
+    split_file = tmp_path / "bad.txt"
+    split_file.write_text("\n".join([good, "/abs/go/a.wav", "../outside/go/a.wav", "mini_speech_commands/go/a.mp3",
+                                     "loose.wav", "", "mini_speech_commands/go/missing.wav", good]) + "\n")
+    with pytest.raises(ValueError) as raised:
+        cli.read_split_file(split_file, folder)
+    message = str(raised.value)
+    for line_number, problem in ((2, "relative to the data folder"), (3, "relative to the data folder"),
+                                 (4, "expected a .wav"), (5, "inside a folder named by its label"),
+                                 (7, "does not exist")):
+        assert f"{split_file}, line {line_number} " in message and problem in message
+    assert "line 1 " not in message and "line 8 " not in message
+    assert len(message.splitlines()) == 5
+    with pytest.raises(ValueError) as raised:  # without the existence check, the missing file is no problem
+        cli.read_split_file(split_file, folder, check_exists=False)
+    assert len(str(raised.value).splitlines()) == 4 and "line 7" not in str(raised.value)
+    assert cli.main([str(model_path), "--data-dir", str(folder), "--split-file", str(split_file)]) == 2
+    assert "bad.txt, line 5" in capsys.readouterr().err
+    empty = tmp_path / "empty.txt"
+    empty.write_text("# nothing\n\n")
+    with pytest.raises(ValueError, match="lists no clips"):
+        cli.read_split_file(empty, folder)
+    assert cli.main([str(model_path), "--data-dir", str(folder), "--split-file", str(tmp_path / "absent.txt")]) == 2
+    assert "split file not found" in capsys.readouterr().err
+
+
+def test_split_file_labels_must_be_the_models(toy_model, tmp_path, capsys):
+    from pi_runtime.wav import write_wav
+
+    folder, splits_dir, model_path = toy_model
+    for word in ("maybe", "left"):
+        (folder / "extra" / word).mkdir(parents=True, exist_ok=True)
+        write_wav(folder / "extra" / word / "a.wav", np.zeros(16000, np.int16), 16000)
+    split_file = tmp_path / "strangers.txt"
+    split_file.write_text("\n".join(course_lines(splits_dir) + ["extra/maybe/a.wav", "extra/left/a.wav"]))
+    assert cli.main([str(model_path), "--data-dir", str(folder), "--split-file", str(split_file)]) == 2
+    error = capsys.readouterr().err
+    assert "clips labelled left, maybe" in error and "does not answer" in error
+    # with --keywords only the keywords' clips count: the others are left out
+    assert cli.main([str(model_path), "--data-dir", str(folder), "--split-file", str(split_file),
+                     "--keywords", "go,stop"]) == 0
+    assert "on the 4 strangers.txt clips of go, stop" in capsys.readouterr().out
+
+
+def test_a_split_outside_speech_commands_downloads_nothing(toy_model, tmp_path, monkeypatch, capsys):
+    import shutil
+
+    from train.kws import data as kws_data
+
+    folder, splits_dir, model_path = toy_model
+    root = tmp_path / "root"  # no mini_speech_commands/ here: a download would be attempted if asked
+    lines = []
+    for line in course_lines(splits_dir):
+        target = root / "recordings" / Path(line).parent.name / Path(line).name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(folder / line, target)
+        lines.append(target.relative_to(root).as_posix())
+    (root / "split.txt").write_text("\n".join(lines))
+    calls = []
+    monkeypatch.setattr(kws_data, "ensure_dataset", lambda data_dir=None, **kw: calls.append(data_dir) or data_dir)
+    assert cli.main([str(model_path), "--data-dir", str(root), "--split-file", str(root / "split.txt")]) == 0
+    assert calls == [] and "on the 6 split.txt clips" in capsys.readouterr().out
+    # a split under mini_speech_commands/ does make sure the data set is there
+    (tmp_path / "course.txt").write_text("\n".join(course_lines(splits_dir)))
+    assert cli.main([str(model_path), "--data-dir", str(folder), "--split-file", str(tmp_path / "course.txt")]) == 0
+    assert calls == [folder]
+    assert cli.main([str(model_path), "--split-file", str(tmp_path / "course.txt"),
+                     "--splits-dir", str(splits_dir), "--data-dir", str(folder)]) == 2
+    assert "exclude each other" in capsys.readouterr().err
+
+
+def test_an_open_set_answer_of_silence_or_unknown_is_wrong_on_keyword_clips(toy_model, tmp_path, capsys):
+    """The toy model relabelled as (go, stop, _silence_): its third output (trained as "yes") is now a
+    rejection, so every go/stop clip it gives to that output is an error."""
+    from pi_runtime.sidecar import read_sidecar, write_sidecar
+    from train.kws.data import load_split
+
+    folder, splits_dir, model_path = toy_model
+    open_set = tmp_path / "open_set.tflite.zlib"
+    open_set.write_bytes(model_path.read_bytes())
+    write_sidecar(open_set, {**read_sidecar(model_path), "labels": ["go", "stop", "_silence_"],
+                             "keywords": ["go", "stop"]})
+    split_path = splits_dir / "kws_train_split.txt"  # 12 go/stop clips: enough for some to be rejected
+    evaluation = cli.evaluate_model(open_set, "train", data_dir=folder, split_path=split_path)
+    clips = load_split("train", data_dir=folder, labels=("go", "stop"), split_path=split_path)
+    answers = expected_predictions(model_path, clips, TOY_WORDS)  # over all three outputs
+    assert evaluation.labels == ("go", "stop", "_silence_") and len(evaluation.label_ids) == len(clips) == 12
+    np.testing.assert_array_equal(evaluation.predicted_ids, answers)
+    assert evaluation.accuracy == pytest.approx(np.mean(answers == clips.label_ids))
+    np.testing.assert_array_equal(evaluation.rejected_keyword_rows, np.flatnonzero(answers == 2))
+    report = format_report(evaluation, "train")
+    assert f"{int(np.sum(answers == 2))} keyword clips answered _silence_ (wrong)" in report
+
+
+def test_word_accuracy_and_rejections_on_known_answers():
+    evaluation = Evaluation(model_path=Path("m"), labels=("go", "stop", "_silence_", "_unknown_"),
+                            clip_paths=[Path(f"c{i}.wav") for i in range(5)],
+                            label_ids=np.array([0, 0, 1, 1, 3]), predicted_ids=np.array([0, 2, 1, 3, 3]),
+                            peak_dbfs=np.zeros(5))
+    assert evaluation.word_accuracy() == {"go": 0.5, "stop": 0.5, "_unknown_": 1.0}
+    assert evaluation.rejected_keyword_rows.tolist() == [1, 3]
+    assert "2 keyword clips answered _silence_ or _unknown_ (wrong): 1 _silence_, 1 _unknown_" in \
+        format_report(evaluation, "test")

@@ -8,6 +8,16 @@ evaluates a model on a subset of its words: only those clips, and the answer is
 the highest-scoring of those words' outputs (how an eight-word model serves as
 a go/stop classifier). With several models, a last table counts in how many of
 them each clip is wrong, which tells hard clips from unlucky runs.
+
+``--split-file FILE`` evaluates on any list of clips: one WAV per line, relative
+to the data folder (``--data-dir``), its label the name of the folder it lies in
+(which must be one of the model's labels; a model with an ``_unknown_`` class
+scores the clips of other folders as ``_unknown_``). Mini Speech Commands is
+downloaded only when the split names clips under ``mini_speech_commands/``.
+
+An open-set model (``_silence_`` and ``_unknown_`` among its labels) answers
+among all its outputs: on keyword clips an answer ``_silence_`` or
+``_unknown_`` is wrong, and the report says how many clips it rejected so.
 """
 from __future__ import annotations
 
@@ -19,6 +29,8 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
+
+from pi_runtime.labels import NON_KEYWORD_LABELS, UNKNOWN_LABEL
 
 
 @dataclass(frozen=True)
@@ -35,6 +47,8 @@ class Evaluation:
         True and predicted class of each clip, indices into ``labels``.
     peak_dbfs : float[n]
         Each clip's peak level, dB relative to full scale (quiet clips explain many errors).
+    unknown_folders : tuple of str
+        Folder labels of a split file that the model scored as its ``_unknown_`` class.
     """
 
     model_path: Path
@@ -43,10 +57,23 @@ class Evaluation:
     label_ids: np.ndarray
     predicted_ids: np.ndarray
     peak_dbfs: np.ndarray
+    unknown_folders: Tuple[str, ...] = ()
 
     @property
     def accuracy(self) -> float:
         return float(np.mean(self.predicted_ids == self.label_ids))
+
+    @property
+    def rejected_keyword_rows(self) -> np.ndarray:
+        """Clips of a keyword that the model answered ``_silence_`` or ``_unknown_`` (errors)."""
+        rejections = [self.labels.index(label) for label in NON_KEYWORD_LABELS if label in self.labels]
+        is_keyword = ~np.isin(self.label_ids, rejections)
+        return np.flatnonzero(is_keyword & np.isin(self.predicted_ids, rejections))
+
+    def word_accuracy(self) -> Dict[str, float]:
+        """Accuracy on the clips of each label that has clips (its recall), in label order."""
+        return {label: float(np.mean(self.predicted_ids[self.label_ids == row] == row))
+                for row, label in enumerate(self.labels) if np.any(self.label_ids == row)}
 
     @property
     def error_rows(self) -> np.ndarray:
@@ -59,23 +86,15 @@ class Evaluation:
         return matrix
 
 
-def evaluate_model(model_path: Path, split: str = "test", *, keywords: Optional[Sequence[str]] = None,
-                   data_dir: Optional[Path] = None, split_path: Optional[Path] = None,
-                   clip_cache: Optional[Dict] = None) -> Evaluation:
-    """Evaluate the exported ``model_path`` on ``split`` (optionally on ``keywords`` only).
-
-    ``clip_cache`` (a dict) keeps clips and features between calls, so that
-    several models on the same split read and featurise it once.
+def load_scored_model(model_path: Path):
+    """``pi_runtime.model.load_model`` for scoring: a sidecar with labels and a frontend, one output per label.
 
     Raises
     ------
     ValueError
-        For a model without labels in its sidecar, keywords it does not have,
-        or a model whose output does not match its labels.
+        For a model without labels or frontend in its sidecar, or whose output does not match its labels.
     """
     from pi_runtime.model import load_model
-    from train.kws.data import UNKNOWN_LABEL, load_split
-    from train.kws.features import compute_features
 
     model = load_model(model_path, require_sidecar=True)
     if not model.labels:
@@ -85,29 +104,160 @@ def evaluate_model(model_path: Path, split: str = "test", *, keywords: Optional[
     num_outputs = int(np.prod(model.output_shape[1:]))
     if num_outputs != len(model.labels):
         raise ValueError(f"{model_path}: {num_outputs} outputs but {len(model.labels)} labels in its sidecar")
+    return model
+
+
+def answer_labels(model, keywords: Optional[Sequence[str]] = None) -> Tuple[Tuple[str, ...], Optional[str]]:
+    """(the labels a model answers among, its unknown class or None).
+
+    With ``keywords``, only those words (the highest-scoring of their outputs);
+    otherwise every output, ``_unknown_`` last when the model has it.
+    """
     if keywords is not None:
-        labels, unknown_label = tuple(keywords), None
+        labels = tuple(keywords)
         if UNKNOWN_LABEL in labels:
-            raise ValueError(f"{model_path}: {UNKNOWN_LABEL} is not a word to evaluate on")
+            raise ValueError(f"{model.path}: {UNKNOWN_LABEL} is not a word to evaluate on")
         model.output_indices(labels)  # every keyword has an output, before the clips are read
-    else:
-        unknown_label = UNKNOWN_LABEL if UNKNOWN_LABEL in model.labels else None
-        labels = tuple(label for label in model.labels if label != UNKNOWN_LABEL)
+        return labels, None
+    unknown_label = UNKNOWN_LABEL if UNKNOWN_LABEL in model.labels else None
+    return tuple(label for label in model.labels if label != UNKNOWN_LABEL), unknown_label
+
+
+def predict_ids(model, features: np.ndarray, labels: Sequence[str]) -> np.ndarray:
+    """int[n]: for each example of ``features`` (float32[n, frames, features]), the index in
+    ``labels`` of the highest-scoring of those labels' outputs."""
+    scores = model.predict_many(features).reshape(len(features), -1)
+    return np.argmax(scores[:, model.output_indices(labels)], axis=1)
+
+
+def peak_dbfs(audio: np.ndarray) -> np.ndarray:
+    """float[n]: the peak level of each int16 clip (rows of ``audio``), dB relative to full scale."""
+    peaks = np.abs(audio.astype(np.int32)).max(axis=1) if audio.size else np.zeros(len(audio))
+    return 20.0 * np.log10(np.maximum(peaks, 1) / 32768.0)
+
+
+def read_split_file(split_path: Path, data_dir: Path, *, check_exists: bool = True) -> List[Path]:
+    """The clips a split file lists, resolved against ``data_dir``.
+
+    One WAV per non-empty line, a path relative to the data folder (the
+    course's ``./data/`` prefix stands for it too); lines starting with ``#``
+    are comments. The clip's label is the name of the folder it lies in.
+
+    Raises
+    ------
+    FileNotFoundError
+        When the split file is missing.
+    ValueError
+        Naming the file and the line of every bad entry (absolute or leaving
+        the data folder, not a ``.wav``, not inside a label folder, missing).
+    """
+    from train.kws.data import SPLIT_PATH_PREFIX
+
+    split_path = Path(split_path)
+    if not split_path.is_file():
+        raise FileNotFoundError(f"split file not found: {split_path}")
+    paths, problems = [], []
+    for line_number, line in enumerate(split_path.read_text().splitlines(), start=1):
+        entry = line.strip()
+        if not entry or entry.startswith("#"):
+            continue
+        relative = Path(entry[len(SPLIT_PATH_PREFIX):] if entry.startswith(SPLIT_PATH_PREFIX) else entry)
+        problem = None
+        if relative.is_absolute() or ".." in relative.parts:
+            problem = "expected a path relative to the data folder"
+        elif relative.suffix != ".wav":
+            problem = "expected a .wav file"
+        elif len(relative.parts) < 2:
+            problem = "expected the clip inside a folder named by its label"
+        elif check_exists and not (Path(data_dir) / relative).is_file():
+            problem = f"{Path(data_dir) / relative} does not exist (is the data folder {data_dir} right?)"
+        if problem:
+            problems.append(f"{split_path}, line {line_number} ({entry!r}): {problem}")
+        else:
+            paths.append(Path(data_dir) / relative)
+    if problems:
+        shown = problems[:10] + ([f"... and {len(problems) - 10} more bad lines"] if len(problems) > 10 else [])
+        raise ValueError("\n".join(shown))
+    if not paths:
+        raise ValueError(f"split file {split_path} lists no clips")
+    return paths
+
+
+def uses_speech_commands(paths: Sequence[Path], data_dir: Path) -> bool:
+    """Whether any clip lies under ``<data_dir>/mini_speech_commands`` (the data set to download)."""
+    from train.kws.data import DATASET_FOLDER
+
+    return any(Path(path).relative_to(data_dir).parts[0] == DATASET_FOLDER for path in paths)
+
+
+def check_split_labels(paths: Sequence[Path], labels: Sequence[str], unknown_label: Optional[str], *,
+                       model_path: Path, split_path: Path, keywords_only: bool = False) -> List[str]:
+    """The folder labels of ``paths`` that a model answering among ``labels`` scores as its unknown class.
+
+    Raises
+    ------
+    ValueError
+        Naming the folder labels that are none of ``labels``, unless the model has
+        ``unknown_label`` or only the clips of the keywords are evaluated (``keywords_only``).
+    """
+    from train.kws.data import label_of
+
+    others = sorted({label_of(path) for path in paths} - set(labels) - {unknown_label})
+    if not others or keywords_only:
+        return []
+    if unknown_label is None:
+        raise ValueError(f"{split_path}: clips labelled {', '.join(others)} (their folder names), which "
+                         f"{model_path} does not answer (its labels: {', '.join(labels)})")
+    return others
+
+
+def evaluate_model(model_path: Path, split: str = "test", *, keywords: Optional[Sequence[str]] = None,
+                   data_dir: Optional[Path] = None, split_path: Optional[Path] = None,
+                   split_file: Optional[Path] = None, clip_cache: Optional[Dict] = None) -> Evaluation:
+    """Evaluate the exported ``model_path`` on ``split`` (optionally on ``keywords`` only).
+
+    ``split_path`` replaces the course's file for ``split`` (the course's
+    format: clips of the eight words, others skipped or unknown). ``split_file``
+    is any list of clips (see :func:`read_split_file`) whose folder labels the
+    model must answer, or has an ``_unknown_`` class for. ``clip_cache`` (a
+    dict) keeps clips and features between calls, so that several models on
+    the same split read and featurise it once.
+
+    Raises
+    ------
+    ValueError
+        For a model without labels in its sidecar, keywords it does not have,
+        a model whose output does not match its labels, or a split file with
+        bad lines or labels the model does not answer.
+    """
+    from train.kws.data import load_clips, load_split
+    from train.kws.features import compute_features
+    from train.paths import data_dir as default_data_dir
+
+    model = load_scored_model(model_path)
+    labels, unknown_label = answer_labels(model, keywords)
     cache = clip_cache if clip_cache is not None else {}
-    clips_key = (split, labels, unknown_label, data_dir, split_path)
+    clips_key = (split, labels, unknown_label, data_dir, split_path, split_file)
     if clips_key not in cache:
-        cache[clips_key] = load_split(split, data_dir=data_dir, labels=labels, split_path=split_path,
-                                      unknown_label=unknown_label)
-    clips = cache[clips_key]
+        if split_file is not None:
+            folder = Path(data_dir) if data_dir is not None else default_data_dir()
+            paths = read_split_file(split_file, folder)
+            unknown_folders = check_split_labels(paths, labels, unknown_label, model_path=model_path,
+                                                 split_path=split_file, keywords_only=keywords is not None)
+            clips = load_clips(paths, labels, unknown_label=unknown_label)
+            if len(clips) == 0:
+                raise ValueError(f"{split_file} lists no clips of {', '.join(labels)}")
+            cache[clips_key] = clips, tuple(unknown_folders)
+        else:
+            cache[clips_key] = load_split(split, data_dir=data_dir, labels=labels, split_path=split_path,
+                                          unknown_label=unknown_label), ()
+    clips, unknown_folders = cache[clips_key]
     features_key = clips_key + (model.frontend_params,)
     if features_key not in cache:
         cache[features_key] = compute_features(clips.audio, model.frontend_params)
-    scores = model.predict_many(cache[features_key]).reshape(len(clips), -1)
-    predicted_ids = np.argmax(scores[:, model.output_indices(clips.labels)], axis=1)
-    peaks = np.abs(clips.audio.astype(np.int32)).max(axis=1)  # load_split never returns an empty set
-    peak_dbfs = 20.0 * np.log10(np.maximum(peaks, 1) / 32768.0)
     return Evaluation(model_path=Path(model_path), labels=clips.labels, clip_paths=list(clips.paths),
-                      label_ids=clips.label_ids, predicted_ids=predicted_ids, peak_dbfs=peak_dbfs)
+                      label_ids=clips.label_ids, predicted_ids=predict_ids(model, cache[features_key], clips.labels),
+                      peak_dbfs=peak_dbfs(clips.audio), unknown_folders=unknown_folders)
 
 
 def clip_name(path: Path) -> str:
@@ -121,7 +271,17 @@ def format_report(evaluation: Evaluation, split: str, *, show_errors: bool = Fal
     matrix = evaluation.confusion_matrix()
     errors = evaluation.error_rows
     lines = [f"{evaluation.model_path}: {evaluation.accuracy:.2%} on the {len(evaluation.label_ids)} {split} clips "
-             f"of {', '.join(labels)} ({len(errors)} wrong)", ""]
+             f"of {', '.join(labels)} ({len(errors)} wrong)"]
+    if evaluation.unknown_folders:
+        lines.append(f"clips of {', '.join(evaluation.unknown_folders)} scored as {UNKNOWN_LABEL}")
+    rejections = [label for label in NON_KEYWORD_LABELS if label in labels]
+    if rejections:
+        rejected = evaluation.rejected_keyword_rows
+        answers = Counter(labels[evaluation.predicted_ids[row]] for row in rejected)
+        detail = ", ".join(f"{count} {label}" for label, count in sorted(answers.items()))
+        lines.append(f"{len(rejected)} keyword clips answered {' or '.join(rejections)} (wrong)"
+                     + (f": {detail}" if detail else ""))
+    lines.append("")
     width = max(8, *(len(label) for label in labels))
     lines.append("| true \\ predicted | " + " | ".join(label.rjust(width) for label in labels) + " | recall |")
     lines.append("| --- |" + " ---: |" * (len(labels) + 1))
@@ -169,26 +329,48 @@ def build_parser() -> argparse.ArgumentParser:
                              "downloaded there when absent)")
     parser.add_argument("--splits-dir", type=Path, default=None,
                         help="folder with the kws_<split>_split.txt files (default: the course's splits)")
+    parser.add_argument("--split-file", type=Path, default=None,
+                        help="evaluate on the clips this file lists instead: one WAV per line, relative to the data "
+                             "folder, labelled by the folder it lies in (replaces --split and --splits-dir)")
     return parser
+
+
+def resolve_data(args: argparse.Namespace) -> Tuple[Path, Optional[Path]]:
+    """(data folder, course split path or None) for parsed ``--data-dir/--split/--splits-dir/--split-file``.
+
+    Downloads Mini Speech Commands only when the clips asked for lie in it.
+    """
+    from train.kws.data import ensure_dataset, split_file
+    from train.paths import data_dir as default_data_dir
+
+    if args.split_file is None:
+        split_path = args.splits_dir / split_file(args.split).name if args.splits_dir else None
+        return ensure_dataset(args.data_dir), split_path
+    if args.splits_dir is not None:
+        raise ValueError("--split-file and --splits-dir exclude each other")
+    data_dir = Path(args.data_dir) if args.data_dir is not None else default_data_dir()
+    if uses_speech_commands(read_split_file(args.split_file, data_dir, check_exists=False), data_dir):
+        ensure_dataset(data_dir)
+    return data_dir, None
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
-    from train.kws.data import ensure_dataset, parse_keywords, split_file
+    from train.kws.data import parse_keywords
 
     try:
         keywords = parse_keywords(args.keywords) if args.keywords else None
         missing = [str(path) for path in args.models if not path.is_file()]
         if missing:
             raise ValueError(f"no such model file: {', '.join(missing)}")
-        data_dir = ensure_dataset(args.data_dir)
-        split_path = args.splits_dir / split_file(args.split).name if args.splits_dir else None
+        data_dir, split_path = resolve_data(args)
+        split_name = args.split_file.name if args.split_file is not None else args.split
         cache: Dict = {}
         evaluations = []
         for path in args.models:
             evaluation = evaluate_model(path, args.split, keywords=keywords, data_dir=data_dir,
-                                        split_path=split_path, clip_cache=cache)
-            print(format_report(evaluation, args.split, show_errors=args.errors) + "\n", flush=True)
+                                        split_path=split_path, split_file=args.split_file, clip_cache=cache)
+            print(format_report(evaluation, split_name, show_errors=args.errors) + "\n", flush=True)
             evaluations.append(evaluation)
     except (ValueError, RuntimeError, FileNotFoundError) as error:  # ModelError is a ValueError
         print(f"error: {error}", file=sys.stderr)
