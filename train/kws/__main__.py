@@ -1,10 +1,11 @@
-"""``python -m train.kws --version a|b|c [--keywords go,stop]``: train, export, check the limits.
+"""python -m train.kws --version a|b|c [--keywords go,stop] [--open-set]: train, export, check the limits.
 
 Trains from scratch on the course's training split (validation split for
-model selection), writes ``models/kws/kws_<version>.tflite`` (or
-``.tflite.zlib``) with its sidecar, measures the exported file (accuracy on the
-test split, size, latency), prints the limits table and exits with status 1
-when a limit is missed.
+model selection), writes models/kws/kws_<version>.tflite (or .tflite.zlib)
+with its sidecar, measures the exported file (accuracy on the test split,
+size, latency), prints the limits table and exits with status 1 when a limit
+is missed. With --open-set the model also answers _silence_ and _unknown_,
+learnt from generated negatives, and is delivered as kws_live_<version>.
 """
 from __future__ import annotations
 
@@ -32,6 +33,18 @@ def build_parser() -> argparse.ArgumentParser:
                         help="with --keywords: train on the clips of all eight words (four times the data for "
                              "two keywords), then deliver the keywords' outputs, their head fine-tuned on the "
                              "keywords' clips")
+    parser.add_argument("--open-set", action="store_true",
+                        help="add the classes _silence_ and _unknown_, trained on generated negatives (synthetic "
+                             "speech of other words, reversed and spliced words, babble, noise; needs flite and "
+                             "festival) and, with --keywords, the other words' clips; delivered as kws_live_<version>")
+    parser.add_argument("--negatives-scale", type=float, default=1.0,
+                        help="with --open-set: multiply the number of generated negatives (default 1.0)")
+    parser.add_argument("--synthetic-keywords", action="store_true",
+                        help="with --open-set: add the keywords spoken by the training split's synthetic voices "
+                             "as extra positives")
+    parser.add_argument("--target-false-alarms-per-hour", type=float, default=None,
+                        help="with --open-set: calibrate the detector threshold on the validation stream for this "
+                             "false-alarm rate and write it into the sidecar (default: the calibration tool's)")
     parser.add_argument("--teachers", default=None,
                         help="comma-separated exported models to distil from (relative paths under models/, "
                              "e.g. kws/kws_c.tflite.zlib; default: none, labels only)")
@@ -54,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     from train.kws.data import LABELS, UNKNOWN_LABEL, ensure_dataset, load_split, parse_keywords, split_file
+    from train.kws.open_set import load_open_set_splits, open_set_labels
     from train.kws.results import write_results_markdown
     from train.kws.training import Splits, log, teacher_paths, train_export_evaluate
     from train.kws.versions import VERSIONS, config_for, limits_for, model_file_stem
@@ -68,7 +82,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             raise ValueError("--unknown needs --keywords (with all eight words there is no other word)")
         if args.train_on_all_words and (len(labels) == len(LABELS) or args.unknown):
             raise ValueError("--train-on-all-words needs --keywords, without --unknown")
-        config = config_for(version, labels)
+        if args.open_set and args.unknown:
+            raise ValueError("--open-set has an _unknown_ class already: leave out --unknown")
+        if not args.open_set and (args.synthetic_keywords or args.negatives_scale != 1.0
+                                  or args.target_false_alarms_per_hour is not None):
+            raise ValueError("--negatives-scale, --synthetic-keywords and --target-false-alarms-per-hour "
+                             "need --open-set")
+        if not 0 < args.negatives_scale <= 10:
+            raise ValueError(f"--negatives-scale must be in (0, 10], got {args.negatives_scale}")
+        config = config_for(version, labels, open_set=args.open_set)
         if args.epochs is not None:
             config = config.replace(epochs=args.epochs)
         if args.seed is not None:
@@ -82,7 +104,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     output_dir = args.output_dir or models_dir() / "kws"
-    output_path = output_dir / (model_file_stem(args.version, labels, LABELS) + ".tflite")
+    output_path = output_dir / (model_file_stem(args.version, labels, LABELS, open_set=args.open_set) + ".tflite")
 
     log(f"version {args.version} ({version.summary}); labels {', '.join(labels)}; data {data_dir}")
     subset = len(labels) < len(LABELS)
@@ -91,12 +113,19 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.unknown:  # the other words are a class of their own: nothing to gain from learning them apart
         config = config.replace(train_on_all_words=False)
     train_labels = LABELS if subset and config.train_on_all_words else labels
+    test_negatives = None
     try:
-        splits = Splits(*(load_split(name, data_dir=data_dir, labels=train_labels, progress=not args.quiet,
-                                     unknown_label=UNKNOWN_LABEL if args.unknown else None,
-                                     split_path=args.splits_dir / split_file(name).name if args.splits_dir else None)
-                          for name in ("train", "val", "test")))
-    except (ValueError, FileNotFoundError) as error:
+        if args.open_set:
+            splits, test_negatives = load_open_set_splits(
+                labels, train_labels=open_set_labels(train_labels), data_dir=data_dir, splits_dir=args.splits_dir,
+                seed=config.seed, negatives_scale=args.negatives_scale,
+                synthetic_keywords=args.synthetic_keywords, progress=not args.quiet)
+        else:
+            splits = Splits(*(load_split(name, data_dir=data_dir, labels=train_labels, progress=not args.quiet,
+                                         unknown_label=UNKNOWN_LABEL if args.unknown else None,
+                                         split_path=args.splits_dir / split_file(name).name if args.splits_dir else None)
+                              for name in ("train", "val", "test")))
+    except (ValueError, FileNotFoundError, RuntimeError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     if (args.epochs is None and subset and not config.train_on_all_words
@@ -104,11 +133,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         config = config.replace(epochs=subset_epochs(config.epochs, len(splits.train), args.splits_dir, data_dir))
         log(f"keyword subset: {config.epochs} epochs, as many optimiser steps as the full-label run")
     command = "python -m train.kws " + " ".join(sys.argv[1:] if argv is None else argv)
-    delivered_labels = splits.labels if args.unknown else labels
+    delivered_labels = open_set_labels(labels) if args.open_set else splits.labels if args.unknown else labels
     result = train_export_evaluate(config, splits, output_path, keywords=delivered_labels,
                                    feature_backend=args.feature_backend,
                                    latency_runs=args.latency_runs, verbose=not args.quiet,
                                    training_info={"command": command, "version": args.version})
+    if test_negatives is not None:
+        report_open_set(result.path, test_negatives, data_dir=data_dir, seed=config.seed,
+                        negatives_scale=args.negatives_scale, target=args.target_false_alarms_per_hour,
+                        feature_backend=args.feature_backend)
     print(f"\nkws version {args.version} ({', '.join(labels)}) -> {result.path}")
     passed = check_limits(limits_for(version, result, delivered_labels))
     table = write_results_markdown(output_dir)
@@ -116,6 +149,34 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     print(f"results table: {table}")
     print(f"took {int(minutes)} min {seconds:.0f} s (training {result.train_seconds:.0f} s)")
     return 0 if passed else 1
+
+
+def report_open_set(model_path: Path, test_negatives, *, data_dir: Path, seed: int, negatives_scale: float,
+                    target: Optional[float], feature_backend: str) -> None:
+    """Score the held-out generated test clips, calibrate the detector on the validation stream, and
+    record both in the sidecar."""
+    from pi_runtime.sidecar import read_sidecar, write_sidecar
+    from train.kws.negatives import synthetic_keywords
+    from train.kws.open_set import rejection_report
+    from train.kws.training import log
+
+    report = rejection_report(model_path, test_negatives, feature_backend=feature_backend)
+    spoken = rejection_report(model_path, synthetic_keywords("test", data_dir=data_dir, seed=seed),
+                              feature_backend=feature_backend)
+    sidecar = read_sidecar(model_path)
+    sidecar["results"]["open_set"] = {"test_negatives": report, "test_synthetic_keywords": spoken}
+    write_sidecar(model_path, sidecar)
+    log("held-out generated test clips (share answered _silence_/_unknown_, or correct for keywords):")
+    for kind, entry in {**report, **spoken}.items():
+        share = entry.get("rejected", entry.get("correct"))
+        log(f"  {kind:<16s} {entry['clips']:5d} clips  {100 * share:6.2f} %")
+    try:
+        from train.kws.calibrate import calibrate_from_validation
+    except ImportError:  # the calibration tool is optional for training
+        log("no detector calibration (train.kws.calibrate is not available)")
+        return
+    calibrate_from_validation(model_path, data_dir=data_dir, seed=seed, negatives_scale=negatives_scale,
+                              target_false_alarms_per_hour=target)
 
 
 def subset_epochs(full_label_epochs: int, subset_train_clips: int, splits_dir: Optional[Path], data_dir: Path) -> int:

@@ -70,11 +70,37 @@ class ClipSet:
 
     def subset(self, labels: Sequence[str]) -> "ClipSet":
         """The clips of ``labels`` only (rows :meth:`label_rows`), their ids renumbered in the order of ``labels``."""
-        rows = self.label_rows(labels)
-        new_ids = np.full(len(self.labels), -1, dtype=np.int32)
-        new_ids[[self.labels.index(label) for label in labels]] = np.arange(len(labels))
-        return ClipSet(audio=self.audio[rows], label_ids=new_ids[self.label_ids[rows]],
-                       labels=tuple(labels), paths=[self.paths[row] for row in rows])
+        self.label_rows(labels)  # every label must be known
+        return self.relabel(labels)
+
+    def relabel_rows(self, labels: Sequence[str]) -> Tuple[np.ndarray, np.ndarray]:
+        """(rows kept, their new label ids) when the clips are expressed in ``labels``.
+
+        A clip keeps its label when ``labels`` has it; any other clip becomes
+        ``_unknown_`` when ``labels`` has that class (an open-set model: the
+        words outside a keyword subset are "unknown" to it) and is left out otherwise.
+        """
+        labels = tuple(labels)
+        unknown = labels.index(UNKNOWN_LABEL) if UNKNOWN_LABEL in labels else -1
+        new_ids = np.array([labels.index(label) if label in labels else unknown for label in self.labels],
+                           dtype=np.int32)
+        ids = new_ids[self.label_ids] if len(self) else np.zeros(0, np.int32)
+        rows = np.flatnonzero(ids >= 0)
+        return rows, ids[rows]
+
+    def relabel(self, labels: Sequence[str]) -> "ClipSet":
+        """The clips expressed in ``labels`` (see :meth:`relabel_rows`)."""
+        rows, ids = self.relabel_rows(labels)
+        return ClipSet(audio=self.audio[rows], label_ids=ids, labels=tuple(labels),
+                       paths=[self.paths[row] for row in rows])
+
+    def concat(self, other: "ClipSet") -> "ClipSet":
+        """These clips followed by ``other``'s (both with the same labels)."""
+        if other.labels != self.labels:
+            raise ValueError(f"cannot join clip sets of labels {self.labels} and {other.labels}")
+        return ClipSet(audio=np.concatenate([self.audio, other.audio]),
+                       label_ids=np.concatenate([self.label_ids, other.label_ids]).astype(np.int32),
+                       labels=self.labels, paths=list(self.paths) + list(other.paths))
 
 
 # -- labels -------------------------------------------------------------------

@@ -15,7 +15,8 @@ import numpy as np
 
 from native.params import FrontendParams
 from train.kws.augment import AugmentConfig, augment_audio, mask_features
-from train.kws.data import UNKNOWN_LABEL, ClipSet
+from pi_runtime.labels import NON_KEYWORD_LABELS, UNKNOWN_LABEL, keyword_labels
+from train.kws.data import ClipSet
 from train.kws.features import compute_features
 
 
@@ -116,7 +117,9 @@ class RunResult:
     path : the delivered model file
     accuracy : on the test clips, through ``load_model`` (0..1)
     keyword_accuracy : on the test clips of the keywords only (equals ``accuracy`` without an
-        unknown class); a keyword clip classified as unknown counts as an error
+        unknown class); a keyword clip classified as unknown or silence counts as an error
+    unknown_accuracy : share of the test clips of other words (class ``_unknown_``) answered
+        ``_unknown_`` (NaN when the test split has none)
     val_accuracy : of the selected checkpoint (Keras, float), used for model selection
     size_bytes : bytes of the delivered file; ``tflite_bytes`` / ``zlib_bytes`` both forms
     sparsity : fraction of zero kernel weights in the exported file
@@ -140,6 +143,8 @@ class RunResult:
     parameters: int
     keyword_accuracy: float = float("nan")
     num_keyword_clips: int = 0
+    unknown_accuracy: float = float("nan")
+    num_unknown_clips: int = 0
 
     def to_dict(self) -> Dict[str, Any]:
         out = asdict(self)
@@ -171,9 +176,11 @@ def train_export_evaluate(config: RunConfig, splits: Splits, output_path: Path, 
                           verbose: bool = True) -> RunResult:
     """Train ``config`` on ``splits.train``, export to ``output_path``, evaluate the file.
 
-    With ``keywords`` (a subset of ``splits.labels``; needs
+    With ``keywords`` (labels other than ``splits.labels``; needs
     ``config.train_on_all_words``) the model learns every word and the
-    delivered one classifies the keywords only (see :func:`fit_keyword_head`).
+    delivered one classifies ``keywords`` only (see :func:`fit_keyword_head`):
+    the clips of the other words are left out, or become ``_unknown_`` when
+    ``keywords`` has that class (:meth:`ClipSet.relabel`).
     The sidecar beside the model holds the frontend, the labels, how it was
     trained and the measured results.
     """
@@ -197,9 +204,9 @@ def train_export_evaluate(config: RunConfig, splits: Splits, output_path: Path, 
     if keywords != splits.labels:
         say(f"trained on {', '.join(splits.labels)}; keeping the outputs of {', '.join(keywords)}")
         all_labels = splits.labels
-        keyword_train_features = train_features[splits.train.label_rows(keywords)]
-        keyword_val_features = val_features[splits.val.label_rows(keywords)]
-        splits = Splits(*(clips.subset(keywords) for clips in (splits.train, splits.val, splits.test)))
+        keyword_train_features = train_features[splits.train.relabel_rows(keywords)[0]]
+        keyword_val_features = val_features[splits.val.relabel_rows(keywords)[0]]
+        splits = Splits(*(clips.relabel(keywords) for clips in (splits.train, splits.val, splits.test)))
         model, best_val = fit_keyword_head(config, model, all_labels, keywords, splits, keyword_train_features,
                                            keyword_val_features, feature_backend=feature_backend, say=say)
         val_features = keyword_val_features
@@ -433,7 +440,9 @@ def export_and_evaluate(model, config: RunConfig, labels, output_path: Path, *, 
     from train.toolbox.export import export_model
     from train.toolbox.pruning import weight_sparsity
 
-    sidecar = new_sidecar("kws", frontend=config.frontend.to_dict(), labels=list(labels),
+    labels = list(labels)
+    sidecar = new_sidecar("kws", frontend=config.frontend.to_dict(), labels=labels,
+                          keywords=list(keyword_labels(labels)), output={"kind": "logits"},
                           training=training_info or {"config": config.to_dict()}, results={})
     exported = export_model(model, output_path, quantization=config.quantization,
                             representative_data=representative[..., np.newaxis], compress=config.compress,
@@ -443,18 +452,23 @@ def export_and_evaluate(model, config: RunConfig, labels, output_path: Path, *, 
     predictions = predict_file(exported.path, test_features)
     test_label_ids = np.asarray(test_label_ids)
     accuracy = float(np.mean(predictions == test_label_ids))
-    keywords = test_label_ids != labels.index(UNKNOWN_LABEL) if UNKNOWN_LABEL in labels else np.ones(len(test_label_ids), bool)
+    keywords = ~np.isin(test_label_ids, [labels.index(label) for label in NON_KEYWORD_LABELS if label in labels])
     keyword_accuracy = float(np.mean(predictions[keywords] == test_label_ids[keywords])) if keywords.any() else float("nan")
+    unknown = test_label_ids == labels.index(UNKNOWN_LABEL) if UNKNOWN_LABEL in labels else np.zeros_like(keywords)
+    unknown_accuracy = float(np.mean(predictions[unknown] == test_label_ids[unknown])) if unknown.any() else float("nan")
     inference_ms, total_ms = measure_latency(exported.path, runs=latency_runs)
     say(f"test accuracy {accuracy:.2%} on {len(test_label_ids)} clips"
         + (f" ({keyword_accuracy:.2%} on the {int(keywords.sum())} keyword clips)" if not keywords.all() else "")
+        + (f", {unknown_accuracy:.2%} of the {int(unknown.sum())} other words answered {UNKNOWN_LABEL}"
+           if unknown.any() else "")
         + f"; inference {inference_ms['mean']:.3f} ms, total {total_ms['mean']:.2f} ms (mean of {latency_runs})")
     result = RunResult(path=exported.path, accuracy=accuracy, val_accuracy=float("nan"),
                        size_bytes=exported.size_bytes, tflite_bytes=exported.tflite_bytes,
                        zlib_bytes=exported.zlib_bytes, sparsity=weight_sparsity(exported.path),
                        inference_ms=inference_ms, total_ms=total_ms, train_seconds=0.0, run_seconds=0.0,
                        num_test_clips=len(test_label_ids), best_epoch=-1, parameters=int(model.count_params()),
-                       keyword_accuracy=keyword_accuracy, num_keyword_clips=int(keywords.sum()))
+                       keyword_accuracy=keyword_accuracy, num_keyword_clips=int(keywords.sum()),
+                       unknown_accuracy=unknown_accuracy, num_unknown_clips=int(unknown.sum()))
     _update_results(result)
     return result
 
@@ -497,6 +511,8 @@ def _update_results(result: RunResult) -> None:
         "test_clips": result.num_test_clips,
         "keyword_accuracy": None if result.keyword_accuracy != result.keyword_accuracy else round(result.keyword_accuracy, 5),
         "keyword_clips": result.num_keyword_clips,
+        **({"unknown_accuracy": round(result.unknown_accuracy, 5), "unknown_clips": result.num_unknown_clips}
+           if result.num_unknown_clips else {}),
         "val_accuracy": None if result.val_accuracy != result.val_accuracy else round(result.val_accuracy, 5),
         "size_bytes": result.size_bytes,
         "tflite_bytes": result.tflite_bytes,

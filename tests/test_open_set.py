@@ -1,0 +1,155 @@
+"""Open-set keyword spotting: relabelled splits, generated clips joined in, the toy path end to end.
+
+The generated negatives are stood in for by toy clips (noise as ``_silence_``,
+a tone of no keyword's pitch as ``_unknown_``), so the mechanics run in seconds
+without the speech synthesisers; the generator itself is tested in
+``tests/test_negatives.py``.
+"""
+import json
+from dataclasses import dataclass
+from typing import Tuple
+
+import numpy as np
+import pytest
+
+from pi_runtime.labels import SILENCE_LABEL, UNKNOWN_LABEL
+from train.kws.data import ClipSet, load_split
+from train.kws.open_set import generated_clip_set, open_set_labels, rejection_report
+
+from test_kws import TOY_WORDS, run_toy_go_stop_cli, toy_config, toy_data  # noqa: F401 (fixture)
+
+
+@dataclass(frozen=True)
+class ToyGenerated:
+    """The fields of train.kws.negatives.GeneratedClips that the open-set path reads."""
+
+    audio: np.ndarray
+    classes: Tuple[str, ...]
+    kinds: Tuple[str, ...]
+    sources: Tuple[str, ...]
+
+    def __len__(self) -> int:
+        return len(self.classes)
+
+
+def toy_generated(count: int = 6, seed: int = 0, keyword: str = "") -> ToyGenerated:
+    """Half noise (silence), half a 5 kHz tone (unknown); with ``keyword``, one clip of that class too."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(16000) / 16000.0
+    audio, classes, kinds = [], [], []
+    for index in range(count):
+        if index % 2:
+            clip = 0.3 * np.sin(2 * np.pi * 5000 * t) + 0.01 * rng.standard_normal(16000)
+            classes.append(UNKNOWN_LABEL), kinds.append("tts_word")
+        else:
+            clip = 0.003 * rng.standard_normal(16000)
+            classes.append(SILENCE_LABEL), kinds.append("noise_white")
+        audio.append(np.round(clip * 32767).astype(np.int16))
+    if keyword:
+        audio.append(audio[-1].copy()), classes.append(keyword), kinds.append("tts_keyword")
+    return ToyGenerated(np.stack(audio), tuple(classes), tuple(kinds), tuple(f"toy {i}" for i in range(len(classes))))
+
+
+def test_open_set_labels_append_silence_and_unknown():
+    assert open_set_labels(("go", "stop")) == ("go", "stop", "_silence_", "_unknown_")
+    with pytest.raises(ValueError, match="cannot be a keyword"):
+        open_set_labels(("go", "_unknown_"))
+
+
+def test_relabel_turns_other_words_into_unknown_or_leaves_them_out(toy_data):
+    folder, splits_dir = toy_data
+    clips = load_split("val", data_dir=folder, labels=TOY_WORDS, split_path=splits_dir / "kws_val_split.txt")
+    open_set = clips.relabel(("go", "_silence_", "_unknown_"))
+    assert len(open_set) == len(clips) == 6
+    assert [open_set.labels[i] for i in open_set.label_ids] == [
+        "go" if path.parent.name == "go" else "_unknown_" for path in clips.paths]
+    closed = clips.relabel(("yes", "go"))  # no unknown class: the other word is left out
+    assert len(closed) == 4 and [closed.labels[i] for i in closed.label_ids] == [p.parent.name for p in closed.paths]
+    rows, ids = clips.relabel_rows(("stop",))
+    assert [clips.paths[row].parent.name for row in rows] == ["stop", "stop"] and ids.tolist() == [0, 0]
+
+
+def test_generated_clips_join_a_split_with_their_classes(toy_data):
+    folder, splits_dir = toy_data
+    labels = open_set_labels(TOY_WORDS)
+    clips = load_split("train", data_dir=folder, labels=TOY_WORDS, split_path=splits_dir / "kws_train_split.txt")
+    generated = generated_clip_set(toy_generated(keyword="yes"), labels, split="train")
+    assert [labels[i] for i in generated.label_ids] == ["_silence_", "_unknown_"] * 3 + ["yes"]
+    assert generated.paths[0].as_posix() == "generated/train/noise_white/0"
+    joined = clips.relabel(labels).concat(generated)
+    assert len(joined) == 18 + 7 and joined.labels == labels
+    np.testing.assert_array_equal(joined.audio[18:], toy_generated(keyword="yes").audio)
+    # a keyword the model does not have is unknown to it; without an unknown class it is left out
+    go_stop = generated_clip_set(toy_generated(keyword="yes"), open_set_labels(("go", "stop")), split="val")
+    assert go_stop.label_ids[-1] == 3
+    assert len(generated_clip_set(toy_generated(keyword="yes"), ("go", "stop"), split="val")) == 0
+    with pytest.raises(ValueError, match="cannot join"):
+        clips.concat(generated)
+
+
+def test_toy_open_set_run_reports_keyword_accuracy_and_rejection(toy_data, tmp_path):
+    from pi_runtime.sidecar import read_sidecar
+    from train.kws.training import Splits, train_export_evaluate
+
+    folder, splits_dir = toy_data
+    labels = open_set_labels(TOY_WORDS)
+    sets = []
+    for seed, name in enumerate(("train", "val", "test")):
+        clips = load_split(name, data_dir=folder, labels=TOY_WORDS, split_path=splits_dir / f"kws_{name}_split.txt")
+        clips = clips.relabel(labels)
+        if name != "test":
+            clips = clips.concat(generated_clip_set(toy_generated(12, seed), labels, split=name))
+        sets.append(clips)
+    splits = Splits(*sets)
+    config = toy_config(epochs=10, alpha=0.125, final_sparsity=0.0, augment=None)
+    result = train_export_evaluate(config, splits, tmp_path / "live.tflite", latency_runs=2, verbose=False)
+    sidecar = read_sidecar(result.path)
+    assert sidecar["labels"] == list(labels) and sidecar["keywords"] == list(TOY_WORDS)
+    assert sidecar["output"] == {"kind": "logits"}
+    # the test split holds keyword clips only: accuracy is the keyword accuracy
+    assert result.num_test_clips == result.num_keyword_clips == 6 and result.accuracy == result.keyword_accuracy
+    assert result.num_unknown_clips == 0 and "unknown_accuracy" not in sidecar["results"]
+
+    report = rejection_report(result.path, toy_generated(8, seed=5, keyword="yes"))
+    assert set(report) == {"noise_white", "tts_word", "tts_keyword", "all negatives"}
+    assert report["noise_white"]["clips"] == 4 and report["all negatives"]["clips"] == 8
+    for kind in ("noise_white", "tts_word"):
+        assert 0.0 <= report[kind]["exact_class"] <= report[kind]["rejected"] <= 1.0
+    assert report["tts_keyword"]["correct"] in (0.0, 1.0) and "rejected" not in report["tts_keyword"]
+    # the toy negatives are easy: a model that learnt anything rejects most of them
+    assert report["all negatives"]["rejected"] >= 0.75
+
+
+def test_cli_open_set_go_stop_learns_the_other_words_as_unknown(toy_data, tmp_path, capsys, monkeypatch):
+    from train.kws import negatives
+
+    calls = []
+
+    def fake_negatives(split, *, split_clips, data_dir=None, seed=0, scale=1.0, progress=False):
+        calls.append((split, len(split_clips), scale))
+        return toy_generated(6, seed=len(calls))
+
+    monkeypatch.setattr(negatives, "build_negatives", fake_negatives)
+    monkeypatch.setattr(negatives, "synthetic_keywords", lambda split, **kw: toy_generated(2, keyword="go"))
+    status = run_toy_go_stop_cli(toy_data, tmp_path, monkeypatch, "--open-set", "--negatives-scale", "0.5")
+    out = capsys.readouterr().out
+    assert [call[0] for call in calls] == ["train", "val", "test"] and all(call[2] == 0.5 for call in calls)
+    assert [call[1] for call in calls] == [18, 6, 6]  # negatives are derived from every word of the split
+    sidecar = json.loads((tmp_path / "kws_live_a_go_stop.json").read_text())
+    assert sidecar["labels"] == ["go", "stop", "_silence_", "_unknown_"] and sidecar["keywords"] == ["go", "stop"]
+    results = sidecar["results"]
+    assert results["test_clips"] == 6 and results["keyword_clips"] == 4 and results["unknown_clips"] == 2
+    assert set(results["open_set"]) == {"test_negatives", "test_synthetic_keywords"}
+    assert "other words answered _unknown_" in out and ">= 97" in out
+    assert status == (0 if "PASS: all" in out else 1)
+
+
+def test_cli_open_set_flags_are_checked_before_the_data_is_read(capsys):
+    from train.kws import __main__ as cli
+
+    assert cli.main(["--version", "a", "--keywords", "go,stop", "--open-set", "--unknown"]) == 2
+    assert "leave out --unknown" in capsys.readouterr().err
+    assert cli.main(["--version", "a", "--synthetic-keywords"]) == 2
+    assert "need --open-set" in capsys.readouterr().err
+    assert cli.main(["--version", "a", "--open-set", "--negatives-scale", "0"]) == 2
+    assert "--negatives-scale" in capsys.readouterr().err

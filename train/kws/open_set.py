@@ -1,0 +1,129 @@
+"""Open-set keyword spotting: the keywords plus ``_silence_`` and ``_unknown_``.
+
+A model that knows only its keywords answers one of them for any sound; an
+open-set model can answer "nothing I know" (the Speech Commands 12-class task
+and MLPerf Tiny's reference model do the same). Its training and validation
+splits get generated negatives (:mod:`train.kws.negatives`: synthetic
+non-keyword speech, reversed, cut and spliced words, babble, noise), and, for
+a keyword subset, the clips of the other words as ``_unknown_``. The test split
+keeps only the course's clips (the 800 words: an answer ``_silence_`` or
+``_unknown_`` is wrong), and the held-out test negatives are scored apart,
+kind by kind (:func:`rejection_report`).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Dict, Optional, Sequence, Tuple
+
+import numpy as np
+
+from pi_runtime.labels import NON_KEYWORD_LABELS, SILENCE_LABEL, UNKNOWN_LABEL
+from train.kws.data import LABELS, ClipSet, load_split, split_file
+
+GENERATED_PREFIX = Path("generated")  # the "path" of a generated clip: generated/<split>/<kind>/<index>
+
+
+def open_set_labels(keywords: Sequence[str]) -> Tuple[str, ...]:
+    """``keywords`` followed by ``_silence_`` and ``_unknown_``."""
+    clash = [label for label in keywords if label in NON_KEYWORD_LABELS]
+    if clash:
+        raise ValueError(f"{', '.join(clash)} cannot be a keyword")
+    return tuple(keywords) + (SILENCE_LABEL, UNKNOWN_LABEL)
+
+
+def generated_clip_set(generated, labels: Sequence[str], *, split: str) -> ClipSet:
+    """Generated clips (:class:`train.kws.negatives.GeneratedClips`) as a :class:`ClipSet` of ``labels``.
+
+    A clip whose class is not among ``labels`` becomes ``_unknown_`` (a
+    synthetic "yes" is unknown to a go/stop model), or is left out when
+    ``labels`` has no unknown class.
+    """
+    labels = tuple(labels)
+    unknown = labels.index(UNKNOWN_LABEL) if UNKNOWN_LABEL in labels else -1
+    ids = np.array([labels.index(name) if name in labels else unknown for name in generated.classes], np.int32)
+    rows = np.flatnonzero(ids >= 0)
+    paths = [GENERATED_PREFIX / split / generated.kinds[row] / str(row) for row in rows]
+    return ClipSet(audio=np.asarray(generated.audio)[rows], label_ids=ids[rows], labels=labels, paths=paths)
+
+
+def load_open_set_splits(keywords: Sequence[str], *, train_labels: Sequence[str], data_dir: Path,
+                         splits_dir: Optional[Path] = None, seed: int = 0, negatives_scale: float = 1.0,
+                         synthetic_keywords: bool = False, progress: bool = False):
+    """The course's splits with generated negatives, for an open-set model.
+
+    Parameters
+    ----------
+    keywords : the delivered model's keywords (sorted)
+    train_labels : the classes trained on: ``open_set_labels(keywords)``, or all eight words
+        plus the two open-set classes when a subset learns every word first
+    data_dir : the folder holding ``mini_speech_commands/`` (and the generated cache)
+    negatives_scale : multiplies the generated negatives' default counts
+    synthetic_keywords : add the training voices' synthetic keywords as extra positives
+
+    Returns
+    -------
+    (Splits, test_negatives)
+        Training and validation with their generated clips appended; the test
+        split holds the course's clips only (other words as ``_unknown_``).
+        ``test_negatives`` are the held-out generated test clips, for
+        :func:`rejection_report`.
+    """
+    from train.kws.negatives import build_negatives, synthetic_keywords as spoken_keywords
+    from train.kws.training import Splits
+
+    delivered = open_set_labels(keywords)
+    train_labels = tuple(train_labels)
+    if UNKNOWN_LABEL not in train_labels or SILENCE_LABEL not in train_labels:
+        raise ValueError(f"open-set training labels need {SILENCE_LABEL} and {UNKNOWN_LABEL}: {train_labels}")
+    sets, test_negatives = [], None
+    for name in ("train", "val", "test"):
+        split_path = Path(splits_dir) / split_file(name).name if splits_dir else None
+        clips = load_split(name, data_dir=data_dir, labels=LABELS, split_path=split_path, progress=progress)
+        negatives = build_negatives(name, split_clips=clips, data_dir=data_dir, seed=seed,
+                                    scale=negatives_scale, progress=progress)
+        if name == "test":
+            sets.append(clips.relabel(delivered))
+            test_negatives = negatives
+            continue
+        joined = clips.relabel(train_labels).concat(generated_clip_set(negatives, train_labels, split=name))
+        if synthetic_keywords:
+            spoken = spoken_keywords(name, data_dir=data_dir, seed=seed, progress=progress)
+            joined = joined.concat(generated_clip_set(spoken, train_labels, split=name))
+        sets.append(joined)
+    return Splits(*sets), test_negatives
+
+
+def rejection_report(model_path: Path, generated, *, feature_backend: str = "native") -> Dict[str, Dict]:
+    """How an exported model answers generated clips, kind by kind.
+
+    For negatives (class ``_silence_`` / ``_unknown_``): the share answered
+    with a non-keyword label (``rejected``) and the share answered with exactly
+    their class. For synthetic keywords: the share answered correctly. Keys:
+    each kind, plus ``"all negatives"``.
+    """
+    from pi_runtime.model import load_model
+    from train.kws.features import compute_features
+    from train.kws.training import predict_file
+
+    model = load_model(model_path)
+    labels = list(model.labels)
+    features = compute_features(np.asarray(generated.audio), model.frontend_params, backend=feature_backend)
+    answers = np.array(labels)[predict_file(model_path, features)] if len(features) else np.array([], str)
+    classes, kinds = np.array(generated.classes), np.array(generated.kinds)
+    answered_non_keyword = np.isin(answers, NON_KEYWORD_LABELS)
+    report: Dict[str, Dict] = {}
+    negative = np.isin(classes, NON_KEYWORD_LABELS)
+    for kind in sorted(set(kinds.tolist())):
+        rows = kinds == kind
+        entry = {"clips": int(rows.sum())}
+        if negative[rows].all():
+            entry["rejected"] = round(float(answered_non_keyword[rows].mean()), 5)
+            entry["exact_class"] = round(float((answers[rows] == classes[rows]).mean()), 5)
+        else:  # keywords spoken by synthetic voices: a keyword the model does not have counts as unknown
+            expected = np.where(np.isin(classes[rows], labels), classes[rows], UNKNOWN_LABEL)
+            entry["correct"] = round(float((answers[rows] == expected).mean()), 5)
+        report[kind] = entry
+    if negative.any():
+        report["all negatives"] = {"clips": int(negative.sum()),
+                                   "rejected": round(float(answered_non_keyword[negative].mean()), 5)}
+    return report
