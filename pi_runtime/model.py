@@ -4,9 +4,15 @@ The interpreter is taken from, in order: ``ai_edge_litert`` (LiteRT, works with
 NumPy 2 on x86_64 and aarch64), ``tflite_runtime`` (what older Pi images have;
 it crashes under NumPy 2, which is detected and reported), and ``tf.lite``
 where TensorFlow happens to be installed.
+
+Limits, so that a wrong or hostile file cannot take a Pi down: a model is at
+most :data:`MAX_MODEL_BYTES` (16 MiB, as a file and decompressed; the
+delivered models are a few tens of kilobytes), and an interpreter gets at
+most :data:`MAX_THREADS` threads.
 """
 from __future__ import annotations
 
+import os
 import zlib
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
@@ -14,14 +20,24 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from native.params import FrontendParams
-from pi_runtime.sidecar import SidecarError, model_stem, read_sidecar, sidecar_path
+from pi_runtime.quiet import LITERT_INFO, filtered_stderr
+from pi_runtime.sidecar import SidecarError, model_stem, output_kind, read_sidecar, sidecar_path
 
 # Operators that keep state in variable tensors from one invoke() to the next.
 STATEFUL_OPS = frozenset({"LSTM", "UNIDIRECTIONAL_SEQUENCE_LSTM", "BIDIRECTIONAL_SEQUENCE_LSTM", "RNN",
                           "UNIDIRECTIONAL_SEQUENCE_RNN", "BIDIRECTIONAL_SEQUENCE_RNN", "SVDF",
                           "VAR_HANDLE", "ASSIGN_VARIABLE", "READ_VARIABLE"})
-TFLITE_IDENTIFIER = b"TFL3"
-_FLOAT32 = np.dtype(np.float32)  # flatbuffer file identifier, bytes 4..8 of every .tflite
+TFLITE_IDENTIFIER = b"TFL3"  # flatbuffer file identifier, bytes 4..8 of every .tflite
+_FLOAT32 = np.dtype(np.float32)
+# Far above any model this toolkit makes (tens of kB) or a Pi could run in
+# real time, far below what would exhaust its memory: the bound of a zlib bomb.
+MAX_MODEL_BYTES = 16 << 20
+# More threads than cores only slows the interpreter down; a few times the
+# cores is allowed (a Pi 4 has 4: up to 16), and a typo (33000) is refused
+# instead of crashing inside the interpreter.
+MAX_THREADS = max(8, 4 * (os.cpu_count() or 1))
+# Ops a softmax output may pass through after the SOFTMAX itself.
+_PASS_THROUGH_OPS = frozenset({"QUANTIZE", "DEQUANTIZE", "RESHAPE", "SQUEEZE"})
 
 
 class ModelError(ValueError):
@@ -59,17 +75,30 @@ def _interpreter_classes() -> List[Tuple[str, Any]]:
 
 
 def read_model_bytes(path: Union[str, Path]) -> bytes:
-    """The flatbuffer of ``path``, decompressed if it ends in ``.zlib``; checked."""
+    """The flatbuffer of ``path``, decompressed if it ends in ``.zlib``; checked.
+
+    Neither the file nor its decompressed content may exceed
+    :data:`MAX_MODEL_BYTES`; decompression stops at that bound.
+    """
     path = Path(path)
     try:
-        data = path.read_bytes()
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_MODEL_BYTES + 1)
     except OSError as error:
         raise ModelError(f"{path}: cannot read model ({error.strerror or error})") from None
+    too_large = f"{path}: larger than {MAX_MODEL_BYTES >> 20} MiB{{}}: not a model this toolkit runs"
+    if len(data) > MAX_MODEL_BYTES:
+        raise ModelError(too_large.format(""))
     if path.name.endswith(".zlib"):
+        decompressor = zlib.decompressobj()
         try:
-            data = zlib.decompress(data)
+            compressed, data = data, decompressor.decompress(data, MAX_MODEL_BYTES + 1)
         except zlib.error as error:
             raise ModelError(f"{path}: not a valid zlib stream ({error}); is the file truncated?") from None
+        if len(data) > MAX_MODEL_BYTES:
+            raise ModelError(too_large.format(" decompressed"))
+        if not decompressor.eof:
+            raise ModelError(f"{path}: the zlib stream ends early ({len(compressed)} bytes); is the file truncated?")
     if len(data) < 8 or data[4:8] != TFLITE_IDENTIFIER:
         raise ModelError(f"{path}: not a TFLite flatbuffer (missing 'TFL3' identifier; truncated or wrong file?)")
     return data
@@ -89,12 +118,16 @@ class LoadedModel:
         ``ai_edge_litert``, ``tflite_runtime`` or ``tf.lite``.
     size_bytes : int
         Bytes of the file as delivered (compressed if ``.zlib``).
+    output_kind : str or None
+        Classifiers (a sidecar with labels): ``"logits"`` or ``"probabilities"``,
+        what the sidecar declares (checked against the graph), else what the
+        graph shows; None when neither tells, and for other models.
     """
 
     def __init__(self, path: Union[str, Path], *, num_threads: int = 1,
-                 frontend: Optional[FrontendParams] = None, require_sidecar: bool = False) -> None:
-        if num_threads < 1:
-            raise ValueError(f"num_threads must be >= 1, got {num_threads}")
+                 frontend: Optional[FrontendParams] = None, require_sidecar: bool = False,
+                 verbose: bool = False) -> None:
+        check_num_threads(num_threads)
         self.path = Path(path)
         model_stem(self.path)  # checks the suffix with a clear message
         self.size_bytes = self.path.stat().st_size if self.path.is_file() else 0
@@ -109,27 +142,31 @@ class LoadedModel:
         self.labels: Optional[List[str]] = (self.sidecar or {}).get("labels")
 
         errors = []
-        for name, interpreter_class in _interpreter_classes():
-            try:
-                self.interpreter = interpreter_class(model_content=content, num_threads=num_threads)
-                self.interpreter.allocate_tensors()
-            except (ValueError, RuntimeError) as error:
-                errors.append(f"{name}: {error}")
-                continue
-            self.interpreter_name = name
-            break
-        else:
-            raise ModelError(f"{self.path}: the interpreter rejected the model: " + "; ".join(errors))
+        # LiteRT's "INFO: Created ... XNNPACK delegate" line stays off the terminal unless verbose.
+        with filtered_stderr(LITERT_INFO, enabled=not verbose):
+            for name, interpreter_class in _interpreter_classes():
+                try:
+                    self.interpreter = interpreter_class(model_content=content, num_threads=num_threads)
+                    self._input = self.interpreter.get_input_details()[0]
+                    self.input_shape: Tuple[int, ...] = tuple(int(n) for n in self._input["shape"])
+                    self._check_input_shape()  # before allocating: a wrong sidecar costs nothing
+                    self.interpreter.allocate_tensors()
+                except (ValueError, RuntimeError, IndexError) as error:
+                    if isinstance(error, ModelError):
+                        raise
+                    errors.append(f"{name}: {error}")
+                    continue
+                self.interpreter_name = name
+                break
+            else:
+                raise ModelError(f"{self.path}: the interpreter rejected the model: " + "; ".join(errors))
 
         self.num_threads = num_threads
-        self._input = self.interpreter.get_input_details()[0]
         self._output = self.interpreter.get_output_details()[0]
-        self.input_shape: Tuple[int, ...] = tuple(int(n) for n in self._input["shape"])
         self.input_dtype = np.dtype(self._input["dtype"])
         self.output_shape: Tuple[int, ...] = tuple(int(n) for n in self._output["shape"])
         self._input_buffer = np.zeros(self.input_shape, dtype=self.input_dtype)
         self._input_size = self._input_buffer.size
-        self._check_input_shape()
         # What set_input / get_output need per call, looked up once.
         self._set_tensor, self._get_tensor = self.interpreter.set_tensor, self.interpreter.get_tensor
         self._input_index, self._output_index = self._input["index"], self._output["index"]
@@ -144,6 +181,8 @@ class LoadedModel:
         self._output_scale = scale if np.dtype(self._output["dtype"]).kind in "iu" and scale else None
         self._output_zero_point = zero_point
         self.is_stateful = _has_stateful_ops(self.interpreter)
+        # Logits or probabilities: a question for classifiers (labels) only.
+        self.output_kind = self._check_output_kind() if self.labels is not None else None
 
     # -- running ---------------------------------------------------------------
     def set_input(self, x: np.ndarray) -> None:
@@ -209,6 +248,44 @@ class LoadedModel:
         return [own.index(label) for label in labels]
 
     # -- checks ----------------------------------------------------------------
+    def graph_output_kind(self) -> Optional[str]:
+        """What the graph shows its first output to be: ``"probabilities"`` when it
+        comes from a SOFTMAX (or an int8 tensor quantised as softmax outputs are:
+        scale 1/256, zero point -128), ``"logits"`` when it comes from another
+        op, None when the interpreter does not tell."""
+        try:
+            ops = self.interpreter._get_ops_details()  # private API: absent from some interpreters
+        except Exception:
+            ops = None
+        if ops:
+            # A delegate's node (XNNPACK) claims the outputs of the ops it took over: skip it.
+            producers = {int(out): op for op in ops if op["op_name"] != "DELEGATE" for out in op["outputs"]}
+            tensor, op = int(self._output["index"]), None
+            for _ in range(len(ops)):  # walk back through (de)quantise and reshape ops
+                op = producers.get(tensor)
+                if op is None or op["op_name"] not in _PASS_THROUGH_OPS or not len(op["inputs"]):
+                    break
+                tensor = int(op["inputs"][0])
+            if op is not None:
+                return "probabilities" if op["op_name"] == "SOFTMAX" else "logits"
+        scale, zero_point = self._output["quantization"]
+        if np.dtype(self._output["dtype"]) == np.int8 and scale:
+            return "probabilities" if (abs(scale - 1 / 256) < 1e-9 and zero_point == -128) else None
+        return None
+
+    def _check_output_kind(self) -> Optional[str]:
+        """The sidecar's output kind, refused when the graph shows the other one."""
+        try:
+            declared = output_kind(self.sidecar)
+        except SidecarError as error:
+            raise SidecarError(f"{sidecar_path(self.path)}: {error}") from None
+        shown = self.graph_output_kind()
+        if declared is not None and shown is not None and declared != shown:
+            raise ModelError(f"{self.path.name}: the sidecar says the model outputs {declared} but its graph "
+                             f"ends {'in a softmax' if shown == 'probabilities' else 'without a softmax'} "
+                             f"({shown}): wrong sidecar?")
+        return declared or shown
+
     def _check_input_shape(self) -> None:
         if self.frontend_params is None:
             return
@@ -249,21 +326,43 @@ def _resolve_frontend(path: Path, sidecar: Optional[Dict[str, Any]],
     return from_sidecar or frontend
 
 
+def check_num_threads(num_threads: int) -> int:
+    """``num_threads`` if it is an integer from 1 to :data:`MAX_THREADS`, else ValueError."""
+    if isinstance(num_threads, bool) or not isinstance(num_threads, (int, np.integer)) \
+            or not 1 <= num_threads <= MAX_THREADS:
+        raise ValueError(f"num_threads must be an integer from 1 to {MAX_THREADS} (4 x the {os.cpu_count()} "
+                         f"cores here, at least 8), got {num_threads!r}")
+    return int(num_threads)
+
+
 def load_model(path: Union[str, Path], *, num_threads: int = 1,
-               frontend: Optional[FrontendParams] = None, require_sidecar: bool = False) -> LoadedModel:
+               frontend: Optional[FrontendParams] = None, require_sidecar: bool = False,
+               verbose: bool = False) -> LoadedModel:
     """Load ``path`` (``.tflite`` or ``.tflite.zlib``) and its sidecar if present.
 
     Parameters
     ----------
     path : str or Path
     num_threads : int
-        Interpreter threads (the course measured with 1).
+        Interpreter threads (the course measured with 1), at most :data:`MAX_THREADS`.
     frontend : FrontendParams, optional
         For a model without a sidecar; must equal the sidecar's when both exist.
     require_sidecar : bool
         Refuse a model without a sidecar.
+    verbose : bool
+        Let the interpreter's own INFO lines through to stderr (hidden by default).
+
+    Raises
+    ------
+    ModelError (a ValueError)
+        Missing, truncated, oversized or non-TFLite file; a frontend whose
+        feature shape is not the model's input; a sidecar ``"output"`` kind
+        that the graph contradicts.
+    SidecarError (a ValueError)
+        A sidecar that is unreadable or breaks the schema.
     """
     path = Path(path)
     if not path.is_file():
         raise ModelError(f"{path}: no such model file")
-    return LoadedModel(path, num_threads=num_threads, frontend=frontend, require_sidecar=require_sidecar)
+    return LoadedModel(path, num_threads=num_threads, frontend=frontend, require_sidecar=require_sidecar,
+                       verbose=verbose)

@@ -7,12 +7,12 @@ imported when a :class:`CoursePipeline` is built, never at module import, so
 """
 from __future__ import annotations
 
-import os
 from math import gcd
 
 import numpy as np
 
 from native.params import FrontendParams
+from pi_runtime.quiet import tensorflow_startup_filtered
 
 __all__ = ["CoursePipeline", "reference_available"]
 
@@ -32,8 +32,9 @@ def reference_available() -> str:
 
 
 def _import_quietly(module: str):
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    return __import__(module, fromlist=["_"])
+    """``module``, imported without TensorFlow's start-up lines (see :mod:`pi_runtime.quiet`)."""
+    with tensorflow_startup_filtered():
+        return __import__(module, fromlist=["_"])
 
 
 class CoursePipeline:

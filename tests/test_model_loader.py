@@ -202,3 +202,125 @@ def test_forecast_section_types_are_checked(tmp_path):
                    {"time_step_s": "600"}, {"time_features": "hour_sin"}):
         with pytest.raises(SidecarError, match="forecast"):
             write_sidecar(tmp_path / "f.tflite", new_sidecar("forecast", forecast={**section, **change}))
+
+
+# --- model loader hardening (issue 15) ----------------------------------------------------------------
+
+
+def test_zlib_bomb_is_refused_without_decompressing_it(tmp_path):
+    import tracemalloc
+
+    from pi_runtime.model import MAX_MODEL_BYTES
+
+    bomb = tmp_path / "bomb.tflite.zlib"
+    bomb.write_bytes(zlib.compress(b"TFL3" * (MAX_MODEL_BYTES // 2), 9))  # 32 MiB inside, ~32 kB outside
+    tracemalloc.start()
+    try:
+        with pytest.raises(ModelError, match="bomb.tflite.zlib: larger than 16 MiB decompressed"):
+            load_model(bomb)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 3 * MAX_MODEL_BYTES  # stopped at the bound, not at 32 MiB (or 4 GB)
+    (tmp_path / "big.tflite").write_bytes(b"\0" * (MAX_MODEL_BYTES + 1))
+    with pytest.raises(ModelError, match="big.tflite: larger than 16 MiB"):
+        load_model(tmp_path / "big.tflite")
+
+
+def test_truncated_zlib_model_says_so(toy_models, tmp_path):
+    float_path, _, _ = toy_models
+    cut = tmp_path / "cut.tflite.zlib"
+    cut.write_bytes(zlib.compress(float_path.read_bytes())[:200])
+    with pytest.raises(ModelError, match="cut.tflite.zlib.*truncated"):
+        load_model(cut)
+
+
+def test_thread_count_is_bounded_before_the_interpreter_sees_it(toy_models):
+    import subprocess
+    import sys
+
+    from pi_runtime.model import MAX_THREADS, check_num_threads
+
+    float_path, _, _ = toy_models
+    assert MAX_THREADS >= 8 and check_num_threads(MAX_THREADS) == MAX_THREADS
+    for bad in (0, -1, MAX_THREADS + 1, 2.0, True):
+        with pytest.raises(ValueError, match="num_threads must be an integer from 1 to"):
+            load_model(float_path, num_threads=bad)
+    # 33000 threads crashed inside the interpreter (exit 139); now a clear error, in a process of its own
+    result = subprocess.run([sys.executable, "-c", "from pi_runtime.model import load_model; "
+                             f"load_model({str(float_path)!r}, num_threads=33000)"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1 and "num_threads must be an integer" in result.stderr, result.stderr[-500:]
+
+
+def test_frontend_that_does_not_fit_the_model_is_refused_before_allocating(toy_models, tmp_path):
+    float_path, _, _ = toy_models
+    model = tmp_path / "huge.tflite"
+    model.write_bytes(float_path.read_bytes())
+    huge = PARAMS.replace(feature_kind="spectrogram", fft_length=2 ** 26, num_mfccs=10)
+    write_sidecar(model, new_sidecar("kws", frontend=huge.to_dict(), labels=LABELS))
+    with pytest.raises(ModelError, match=r"huge.tflite: the model takes input \(1, 49, 10\).*33554433"):
+        load_model(model)
+
+
+def _softmax_model_file(folder):
+    from train.keras_env import keras, tf
+
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input(shape=PARAMS.feature_shape)
+    outputs = keras.layers.Dense(len(LABELS), activation="softmax")(keras.layers.Flatten()(inputs))
+    path = folder / "soft.tflite"
+    path.write_bytes(tf.lite.TFLiteConverter.from_keras_model(keras.Model(inputs, outputs)).convert())
+    return path
+
+
+def test_declared_output_kind_is_checked_against_the_graph(toy_models, tmp_path):
+    float_path, int8_path, _ = toy_models
+    assert load_model(float_path).output_kind == "logits"  # no "output" key: what the graph shows
+    assert load_model(int8_path).output_kind == "logits"
+    softmax = _softmax_model_file(tmp_path)
+    write_sidecar(softmax, _kws_sidecar())
+    assert load_model(softmax).output_kind == "probabilities"
+    write_sidecar(softmax, _kws_sidecar(output={"kind": "logits"}))
+    with pytest.raises(ModelError, match="says the model outputs logits but its graph ends in a softmax"):
+        load_model(softmax)
+    liar = tmp_path / "liar.tflite"
+    liar.write_bytes(float_path.read_bytes())
+    write_sidecar(liar, _kws_sidecar(output={"kind": "probabilities"}))
+    with pytest.raises(ModelError, match="says the model outputs probabilities but its graph ends without"):
+        load_model(liar)
+    write_sidecar(liar, _kws_sidecar(output={"kind": "logits"}))
+    assert load_model(liar).output_kind == "logits"
+
+
+def test_interpreter_info_line_is_hidden_unless_verbose(toy_models):
+    import subprocess
+    import sys
+
+    float_path, _, _ = toy_models
+    script = f"from pi_runtime.model import load_model; load_model({str(float_path)!r}, verbose={{}})"
+    quiet = subprocess.run([sys.executable, "-c", script.format(False)], capture_output=True, text=True, timeout=120)
+    loud = subprocess.run([sys.executable, "-c", script.format(True)], capture_output=True, text=True, timeout=120)
+    assert quiet.returncode == loud.returncode == 0, quiet.stderr + loud.stderr
+    assert quiet.stderr == "" and "XNNPACK" in loud.stderr
+
+
+def test_filtered_stderr_keeps_other_lines_in_order():
+    import os
+    import re
+
+    from pi_runtime.quiet import filtered_stderr
+
+    read_end, write_end = os.pipe()
+    saved = os.dup(2)
+    os.dup2(write_end, 2)
+    try:
+        with filtered_stderr(re.compile("^noise")):
+            os.write(2, b"noise 1\nkept 1\nnoise 2\nkept 2\n")
+        os.write(2, b"after\n")
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(write_end)
+    with os.fdopen(read_end) as reader:
+        assert reader.read() == "kept 1\nkept 2\nafter\n"
