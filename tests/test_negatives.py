@@ -1,0 +1,271 @@
+"""train.kws.negatives: synthetic words, derived negatives, splits, determinism and the cache.
+
+Speech synthesis needs Debian's flite and festival (and the wamerican word
+list); tests that speak are skipped, with the install line, where they are absent.
+"""
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from train.kws import acoustics, negatives
+from train.kws.data import LABELS, ClipSet
+
+TTS_MISSING = [program for program in ("flite", "t2p", "festival") if shutil.which(program) is None]
+if not negatives.WORD_LIST_PATH.is_file():
+    TTS_MISSING.append(str(negatives.WORD_LIST_PATH))
+requires_tts = pytest.mark.skipif(bool(TTS_MISSING), reason=f"{', '.join(TTS_MISSING)} absent: "
+                                                             f"{negatives.APT_INSTALL_LINE}")
+SPEECH_KINDS = ("tts_word", "tts_hard")
+
+
+def toy_split_clips(num_clips=12, seed=0):
+    """Tone bursts standing for spoken keywords (one label per clip, cycling), over a faint background."""
+    rng = np.random.default_rng(seed)
+    audio = np.zeros((num_clips, 16000), np.int16)
+    time_s = np.arange(5000) / 16000
+    for row in range(num_clips):
+        burst = 3000 * np.sin(2 * np.pi * (200 + 50 * row) * time_s) * np.hanning(5000)
+        audio[row, 4000:9000] = burst.astype(np.int16)
+        audio[row] += rng.integers(-20, 21, 16000).astype(np.int16)
+    label_ids = np.arange(num_clips) % len(LABELS)
+    paths = [Path(f"/data/mini_speech_commands/{LABELS[label]}/clip{row}.wav") for row, label in enumerate(label_ids)]
+    return ClipSet(audio=audio, label_ids=label_ids.astype(np.int32), labels=LABELS, paths=paths)
+
+
+# -- words and voices ---------------------------------------------------------
+
+def test_voices_are_speaker_disjoint_and_test_holds_out_a_speaker():
+    speakers = {split: {voice.speaker for voice in voices} for split, voices in negatives.VOICES.items()}
+    assert speakers == {"train": {"kal", "awb"}, "val": {"rms"}, "test": {"slt"}}
+    names = [voice.name for voices in negatives.VOICES.values() for voice in voices]
+    assert len(names) == len(set(names)) and not any("awb_time" in name for name in names)
+
+
+def test_word_split_is_stable_and_both_word_lists_fall_in_three_parts():
+    assert negatives.word_split("gopher") == negatives.word_split("gopher")
+    for hard in (False, True):
+        words = negatives.hard_negative_words() if hard else ("apple", "table", "zebra", "mint", "car", "sofa")
+        assert {negatives.word_split(word, hard=hard) for word in words} <= set(negatives.SPLITS)
+    hard_splits = {negatives.word_split(word, hard=True) for word in negatives.hard_negative_words()}
+    assert hard_splits == set(negatives.SPLITS)  # every split gets hard negatives
+
+
+def test_hard_negatives_hold_the_issue_examples_and_no_keyword_or_listed_homophone():
+    hard = set(negatives.hard_negative_words())
+    assert {"dog", "goal", "top", "stopped", "now", "nope", "yet", "cup", "light", "lift", "ride", "town",
+            "done"} - hard <= {"dog"}  # "dog" is a plain dictionary word here; the rest are hard negatives
+    listed = {word for words in negatives.HOMOPHONES.values() for word in words}
+    assert not hard & (set(LABELS) | listed)
+    assert {"know", "write", "rite", "wright"} <= listed
+
+
+@requires_tts
+def test_homophones_are_found_by_pronunciation_and_excluded_from_every_word_list():
+    found = negatives.homophone_of(["know", "noh", "write", "rite", "wright", "knows", "gopher", "town"])
+    assert found == {"know": "no", "noh": "no", "write": "right", "rite": "right", "wright": "right"}
+    assert negatives.homophone_of(list(negatives.hard_negative_words())) == {}
+    words = set(negatives.dictionary_words())
+    assert len(words) > 20000
+    assert not words & ({"know", "noh", "write", "rite", "wright"} | set(LABELS))
+    assert all(word.isalpha() and word.islower() and 2 <= len(word) <= 8 for word in words)
+
+
+@requires_tts
+def test_split_words_are_disjoint_between_splits_and_deterministic():
+    chosen = {split: negatives.split_words(split, 60, seed=1) for split in negatives.SPLITS}
+    for split, words in chosen.items():
+        assert len(words) == len(set(words)) == 60
+        assert all(negatives.word_split(word) == split for word in words)
+    assert not set(chosen["train"]) & (set(chosen["val"]) | set(chosen["test"]))
+    assert not set(chosen["val"]) & set(chosen["test"])
+    assert negatives.split_words("val", 60, seed=1) == chosen["val"]
+    assert negatives.split_words("val", 60, seed=2) != chosen["val"]
+    hard = {split: set(negatives.split_words(split, 40, seed=1, hard=True)) for split in negatives.SPLITS}
+    assert not hard["train"] & (hard["val"] | hard["test"]) and not hard["val"] & hard["test"]
+
+
+# -- synthesis ----------------------------------------------------------------
+
+@requires_tts
+@pytest.mark.parametrize("voice", [voice for voices in negatives.VOICES.values() for voice in voices],
+                         ids=lambda voice: voice.name)
+def test_every_voice_speaks_a_word_at_16_khz(voice):
+    utterance, = negatives.draw_utterances(["gopher"], [voice], np.random.default_rng(0))
+    word, = negatives.synthesize([utterance])
+    assert word.dtype == np.float32
+    assert 0.2 < len(word) / 16000 < 1.0  # trimmed: "gopher" lasts about half a second
+    clip = negatives.place_word(word, utterance)
+    assert clip.shape == (16000,)
+    assert acoustics.peak_dbfs(clip) == pytest.approx(utterance.peak_dbfs, abs=0.5)
+
+
+@requires_tts
+def test_two_words_one_voice_rates_and_pitches_change_the_sound():
+    kal = negatives.VOICES["train"][0]
+    base = negatives.draw_utterances(["gopher", "town"], [kal], np.random.default_rng(0))
+    slow = [negatives.Utterance(**{**u.__dict__, "duration_stretch": 1.3}) for u in base]
+    fast = [negatives.Utterance(**{**u.__dict__, "duration_stretch": 0.8}) for u in base]
+    slow_words, fast_words = negatives.synthesize(slow), negatives.synthesize(fast)
+    for slow_word, fast_word in zip(slow_words, fast_words):
+        assert len(slow_word) > 1.3 * len(fast_word)
+
+
+def test_place_word_levels_places_and_drops_what_is_too_long():
+    utterance = negatives.Utterance("x", negatives.VOICES["val"][0], 1.0, 1.0, offset_fraction=1.0,
+                                    peak_dbfs=-12.0, floor_kind="pink", floor_dbfs=-70.0, noise_seed=3)
+    word = acoustics.coloured_noise("white", 4000, np.random.default_rng(0)) * 0.1
+    clip = negatives.place_word(word, utterance)
+    assert acoustics.peak_dbfs(clip[12000:]) == pytest.approx(-12.0, abs=0.2)  # at the very end (offset 1.0)
+    assert acoustics.rms_dbfs(clip[:12000]) == pytest.approx(-70.0, abs=1.0)  # the noise floor before it
+    assert negatives.place_word(np.ones(16001, np.float32) * 0.1, utterance) is None
+
+
+def test_missing_programs_are_named_with_the_install_line(monkeypatch):
+    monkeypatch.setattr(negatives.shutil, "which", lambda program: None)
+    with pytest.raises(RuntimeError) as error:
+        negatives.synthesize(negatives.draw_utterances(["gopher"], negatives.VOICES["test"], np.random.default_rng(0)))
+    assert "festival" in str(error.value) and "flite" in str(error.value)
+    assert negatives.APT_INSTALL_LINE in str(error.value)
+
+
+# -- derived negatives --------------------------------------------------------
+
+def test_derived_negatives_have_their_classes_shapes_and_levels():
+    split = toy_split_clips()
+    names = [f"{p.parent.name}/{p.name}" for p in split.paths]
+    sizes = {kind: 6 for kind in negatives.DEFAULT_SIZES["train"] if not kind.startswith("tts_")}
+    clips, settings = negatives.derive_negatives(split.audio, names, split.label_ids, sizes,
+                                                 np.random.default_rng(0))
+    assert clips.audio.shape == (6 * len(sizes), 16000) and clips.audio.dtype == np.int16
+    assert len(settings) == len(clips) and clips.counts() == sizes
+    for clip, name, kind, source in zip(clips.audio, clips.classes, clips.kinds, clips.sources):
+        silence = kind in negatives.SILENCE_KINDS
+        assert name == (negatives.SILENCE_LABEL if silence else negatives.UNKNOWN_LABEL)
+        level_dbfs = acoustics.rms_dbfs(clip)
+        if kind.startswith("noise_"):
+            assert -76 <= level_dbfs <= -29
+        elif kind == "hum":
+            assert -71 <= level_dbfs <= -34
+        elif kind == "room_tone":
+            assert -87 <= level_dbfs <= -59
+        elif kind == "quiet":
+            assert np.abs(clip).max() <= 2
+        elif kind == "reversed":
+            np.testing.assert_array_equal(clip, split.audio[names.index(source)][::-1])
+        elif kind == "half":
+            source_clip = split.audio[names.index(source)]
+            start, end = negatives.active_span(clip)
+            source_start, source_end = negatives.active_span(source_clip)
+            assert (end - start) < 0.7 * (source_end - source_start)
+            assert acoustics.peak_dbfs(clip) <= acoustics.peak_dbfs(source_clip) + 0.01
+        elif kind == "splice":
+            first, second = source.split("+")
+            assert first.split("/")[0] != second.split("/")[0]  # two different words
+        elif kind == "clipped":
+            assert np.abs(clip).max() >= 32767 and (np.abs(clip) >= 32767).mean() > 0.001
+        elif kind == "babble":
+            assert 3 <= int(source.split()[-1]) <= 6 and acoustics.peak_dbfs(clip) < -6
+
+
+def test_derived_negatives_refuse_too_few_clips():
+    split = toy_split_clips(4)
+    with pytest.raises(ValueError, match="at least 6"):
+        negatives.derive_negatives(split.audio, ["a"] * 4, split.label_ids, {"babble": 1}, np.random.default_rng(0))
+
+
+def test_generated_clips_select_and_count():
+    audio = np.zeros((3, 16000), np.int16)
+    clips = negatives.GeneratedClips(audio, ("_unknown_", "_silence_", "go"), ("half", "hum", "tts_keyword"),
+                                     ("a", "b", "c"))
+    assert len(clips.select(["half", "hum"])) == 2 and clips.select("hum").classes == ("_silence_",)
+    assert clips.select_classes("go").kinds == ("tts_keyword",)
+    assert len(negatives.concatenate([clips, clips])) == 6
+    with pytest.raises(ValueError, match="one entry per clip"):
+        negatives.GeneratedClips(audio, ("a",), ("b",), ("c",))
+
+
+# -- the whole path, determinism and the cache --------------------------------
+
+TOY_SCALE = 0.005  # 4 plain words, 1 hard negative, one clip of every other kind
+
+
+@requires_tts
+def test_toy_build_of_a_split_through_the_whole_path(tmp_path):
+    clips = negatives.build_negatives("val", split_clips=toy_split_clips(), data_dir=tmp_path, seed=0,
+                                      scale=TOY_SCALE)
+    sizes = negatives.sizes_for("val", TOY_SCALE)
+    counts = clips.counts()
+    assert counts == sizes  # spare words replace those longer than a clip
+    assert clips.audio.shape == (len(clips), 16000) and clips.audio.dtype == np.int16
+
+    manifest = negatives.read_manifest("val", data_dir=tmp_path)
+    assert manifest["speakers"] == ["rms"]
+    assert manifest["synthesized"] == manifest["dropped_longer_than_clip"] + manifest["spares_unused"] + 5
+    assert all(negatives.word_split(word) == "val" for word in manifest["words"])
+    assert all(negatives.word_split(word, hard=True) == "val" for word in manifest["hard_words"])
+    assert "flite" in manifest["request"]["engines"]["flite"] and "festival" not in manifest["request"]["engines"]
+    assert len(manifest["clips"]) == len(clips) and manifest["num_clips"] == len(clips)
+    spoken = clips.select(SPEECH_KINDS)
+    for clip, entry in zip(spoken.audio, [c for c in manifest["clips"] if c["kind"] in SPEECH_KINDS]):
+        assert entry["class"] == "_unknown_" and entry["settings"]["voice"] == "flite_rms"
+        assert acoustics.peak_dbfs(clip) == pytest.approx(entry["settings"]["peak_dbfs"], abs=0.5)
+        start, end = negatives.active_span(clip, relative_db=30.0)
+        assert 0.1 < (end - start) / 16000 <= 1.0  # a word is really in it
+
+
+@requires_tts
+def test_same_seed_gives_the_same_bytes_and_another_seed_other_bytes(tmp_path):
+    split = toy_split_clips()
+    first = negatives.build_negatives("test", split_clips=split, data_dir=tmp_path / "a", seed=5, scale=TOY_SCALE)
+    second = negatives.build_negatives("test", split_clips=split, data_dir=tmp_path / "b", seed=5, scale=TOY_SCALE)
+    np.testing.assert_array_equal(first.audio, second.audio)
+    assert first.sources == second.sources
+    other = negatives.build_negatives("test", split_clips=split, data_dir=tmp_path / "c", seed=6, scale=TOY_SCALE)
+    assert not np.array_equal(first.audio[:len(other)], other.audio[:len(first)])
+    voices = {c["settings"]["voice"] for c in negatives.read_manifest("test", data_dir=tmp_path / "a")["clips"] if c["kind"] in SPEECH_KINDS}
+    assert voices <= {voice.name for voice in negatives.VOICES["test"]}
+
+
+@requires_tts
+def test_cache_is_reused_and_rebuilt_when_the_request_or_the_audio_changes(tmp_path):
+    split = toy_split_clips()
+    npz_path, manifest_path = negatives.cache_paths("val", "negatives", tmp_path)
+    first = negatives.build_negatives("val", split_clips=split, data_dir=tmp_path, scale=TOY_SCALE)
+    stamp = manifest_path.stat().st_mtime_ns
+    again = negatives.build_negatives("val", split_clips=split, data_dir=tmp_path, scale=TOY_SCALE)
+    np.testing.assert_array_equal(first.audio, again.audio)
+    assert manifest_path.stat().st_mtime_ns == stamp  # reused, not rewritten
+
+    changed_clips = toy_split_clips(seed=1)  # other input clips: the derived negatives must follow them
+    rebuilt = negatives.build_negatives("val", split_clips=changed_clips, data_dir=tmp_path, scale=TOY_SCALE)
+    assert manifest_path.stat().st_mtime_ns != stamp
+    assert not np.array_equal(rebuilt.select("reversed").audio, first.select("reversed").audio)
+
+    manifest = json.loads(manifest_path.read_text())
+    manifest["audio_sha256"] = "0" * 64  # the stored audio no longer matches its checksum
+    manifest_path.write_text(json.dumps(manifest))
+    negatives.build_negatives("val", split_clips=changed_clips, data_dir=tmp_path, scale=TOY_SCALE)
+    assert json.loads(manifest_path.read_text())["audio_sha256"] != "0" * 64
+
+
+@requires_tts
+def test_synthetic_keywords_are_the_keywords_by_the_split_voices(tmp_path):
+    clips = negatives.synthetic_keywords("val", keywords=("go", "stop"), data_dir=tmp_path, clips_per_word=1)
+    assert set(clips.classes) <= {"go", "stop"} and set(clips.kinds) == {"tts_keyword"}
+    assert all(source.split("|")[0] == name and source.split("|")[1] == "flite_rms"
+               for name, source in zip(clips.classes, clips.sources))
+    manifest = negatives.read_manifest("val", "keywords", tmp_path)
+    assert manifest["num_clips"] == len(LABELS) and manifest["counts"] == {"tts_keyword": len(LABELS)}
+    assert sorted(entry["class"] for entry in manifest["clips"]) == sorted(LABELS)
+    with pytest.raises(ValueError, match="unknown keyword"):
+        negatives.synthetic_keywords("val", keywords=("maybe",), data_dir=tmp_path)
+
+
+def test_bad_requests_are_refused():
+    with pytest.raises(ValueError, match="split"):
+        negatives.sizes_for("dev", 1.0)
+    with pytest.raises(ValueError, match="scale"):
+        negatives.sizes_for("val", 0.0)

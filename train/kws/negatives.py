@@ -1,0 +1,998 @@
+"""Negative and synthetic keyword audio for open-set keyword spotting, made here and reproducible.
+
+Mini Speech Commands holds only the eight keywords, so "anything else" is built
+from what Debian installs:
+
+* **Synthetic speech** (class ``_unknown_``): words of the ``wamerican`` list
+  (``/usr/share/dict/american-english``) spoken by ``flite`` and ``festival``
+  at several rates and pitches (kinds ``tts_word``, and ``tts_hard`` for the
+  hard negatives of :data:`HARD_NEGATIVES`, which share sounds with the
+  keywords). True homophones of a keyword (:data:`HOMOPHONES`, and any word
+  that flite's lexicon pronounces exactly like a keyword) are never used: no
+  model can or should reject them.
+* **Derived from the split's own keyword clips** (class ``_unknown_``):
+  ``reversed`` (time-reversed clips), ``half`` (the first or last half of the
+  spoken part; the other half replaced by the clip's background level),
+  ``splice`` (the first half of one word followed by the second half of a
+  different word), ``babble`` (3 to 6 clips overlapped, shifted) and
+  ``clipped`` (a reversed clip or babble driven 6 to 20 dB past full scale and
+  hard-clipped; a clipped *keyword* would still be the keyword, so it is not
+  made).
+* **Non-speech** (class ``_silence_``): ``noise_white`` / ``noise_pink`` /
+  ``noise_brown`` at -75 to -30 dBFS RMS, ``hum`` (50/60 Hz mains and
+  harmonics, -70 to -35 dBFS), ``room_tone`` (pink or brown noise at -85 to
+  -60 dBFS: a quiet room) and ``quiet`` (digital silence or 1-2 LSB of
+  dither: a muted microphone).
+* **Synthetic keywords** (:func:`synthetic_keywords`, class = the keyword,
+  kind ``tts_keyword``): the eight keywords spoken by the split's voices.
+
+Splits keep evaluation honest. Voices are speaker-disjoint (:data:`VOICES`):
+train speaks with kal (flite ``kal``, ``kal16``, festival ``kal_diphone``)
+and awb, validation with rms, test with slt (flite ``slt`` and festival
+``cmu_us_slt_arctic_hts``). Words are split by a stable hash of the word
+(:func:`word_split`), so validation and test words are never training words.
+Derived negatives come only from the clips of the split they are built for.
+
+Each synthesized word is resampled to 16 kHz with :func:`native.resample.resample_poly`,
+trimmed to its spoken part, dropped if that is longer than one second (about
+4 %; spare words, drawn in advance, take their places, and the count is in the
+manifest), scaled to a random peak of -30 to -3 dBFS, placed
+at a random offset in a one-second clip, and given a low noise floor (-80 to
+-55 dBFS RMS, at least 30 dB under the peak) so that digital silence around a
+word does not tell synthetic speech from the dataset's recordings.
+
+Everything is seeded and cached under ``<data folder>/kws_generated/<split>/``
+as ``<product>.npz`` (int16 audio and per-clip metadata) beside
+``<product>.manifest.json`` (the request, engine versions, words, voices,
+settings of every clip, sha256 of the audio and of the input clips). A cache
+whose request differs, or whose audio checksum does not match, is rebuilt.
+
+Espeak-ng is never used here: it is kept for an independent check.
+
+Command line: ``python -m train.kws.negatives --split all`` builds (or checks)
+the default caches.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+from pi_runtime.labels import SILENCE_LABEL, UNKNOWN_LABEL
+from train.kws import acoustics
+
+KEYWORDS: Tuple[str, ...] = ("down", "go", "left", "no", "right", "stop", "up", "yes")  # train.kws.data.LABELS
+SPLITS = ("train", "val", "test")
+SAMPLE_RATE_HZ = 16000
+CLIP_LENGTH_SAMPLES = 16000
+WORD_LIST_PATH = Path("/usr/share/dict/american-english")
+APT_INSTALL_LINE = "sudo apt-get install flite festival festvox-kallpc16k festvox-us-slt-hts wamerican"
+GENERATOR_VERSION = 1  # bump when the generated audio changes for the same request
+CACHE_FOLDER = "kws_generated"
+
+# -- voices -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Voice:
+    """One synthetic voice.
+
+    Attributes
+    ----------
+    name : str
+        ``<engine>_<voice>``, as it appears in manifests.
+    engine : "flite" or "festival"
+    engine_voice : str
+        flite's ``-voice`` name, or festival's voice (``kal_diphone`` selects ``(voice_kal_diphone)``).
+    speaker : str
+        The person behind the voice: splits are disjoint in speakers, not only in voices.
+    native_pitch : bool
+        Whether the engine moves its own pitch. Where it does not (flite rms and
+        festival's HTS slt leave their output byte-identical under
+        ``int_f0_target_mean`` / ``-fm``), the pitch is changed by resampling,
+        which changes the tempo by the same factor.
+    base_f0_hz : float
+        The voice's measured median pitch, the reference of the pitch factor.
+    """
+
+    name: str
+    engine: str
+    engine_voice: str
+    speaker: str
+    native_pitch: bool
+    base_f0_hz: float
+
+
+VOICES: Dict[str, Tuple[Voice, ...]] = {
+    "train": (Voice("flite_kal", "flite", "kal", "kal", True, 99.0),
+              Voice("flite_kal16", "flite", "kal16", "kal", True, 99.0),
+              Voice("festival_kal_diphone", "festival", "kal_diphone", "kal", True, 105.0),
+              Voice("flite_awb", "flite", "awb", "awb", True, 128.0)),
+    "val": (Voice("flite_rms", "flite", "rms", "rms", False, 84.0),),
+    "test": (Voice("flite_slt", "flite", "slt", "slt", True, 167.0),
+             Voice("festival_cmu_us_slt_arctic_hts", "festival", "cmu_us_slt_arctic_hts", "slt", False, 167.0)),
+}
+"""Speaker-disjoint voices of each split (flite's ``awb_time`` is a limited-domain voice and is not used)."""
+
+DURATION_STRETCH_RANGE = (0.8, 1.3)       # > 1 speaks more slowly
+NATIVE_PITCH_FACTOR_RANGE = (0.85, 1.2)   # times the voice's base pitch
+RESAMPLED_PITCH_FACTOR_RANGE = (0.9, 1.1)  # pitch and tempo together, where the engine cannot move its pitch
+PEAK_DBFS_RANGE = (-30.0, -3.0)
+NOISE_FLOOR_DBFS_RANGE = (-80.0, -55.0)
+NOISE_FLOOR_BELOW_PEAK_DB = 30.0
+
+# -- words --------------------------------------------------------------------
+
+HOMOPHONES: Dict[str, Tuple[str, ...]] = {
+    "no": ("know", "noh"),
+    "right": ("write", "rite", "wright", "wrights", "rites", "writes", "rights"),
+}
+"""Words pronounced exactly like a keyword (or like its plural, which is kept out too). Never used as
+negatives; :func:`homophone_of` also checks every sampled word against flite's lexicon."""
+
+HARD_NEGATIVES: Dict[str, Tuple[str, ...]] = {
+    "down": ("town", "gown", "dawn", "done", "drown", "brown", "crown", "noun", "sound", "round", "frown",
+             "clown", "dune", "downy", "doubt", "loud"),
+    "go": ("goal", "goat", "ghost", "going", "gopher", "toe", "grow", "glow", "gold", "show", "though", "owe",
+           "hole", "code", "dough", "gone"),
+    "left": ("lift", "loft", "theft", "lest", "felt", "leaf", "lefty", "deft", "cleft", "west", "lent",
+             "laughed", "lifts", "loved"),
+    "no": ("now", "nope", "nose", "note", "snow", "new", "gnome", "known", "nor", "nod", "knob", "noel",
+           "show", "toe"),
+    "right": ("ride", "light", "bright", "fright", "rice", "ripe", "riot", "white", "bite", "fight", "rider",
+              "tight", "rat", "rod"),
+    "stop": ("top", "stopped", "stock", "step", "stuff", "shop", "spot", "stomp", "stoop", "stab", "drop",
+             "swap", "strap", "stopper"),
+    "up": ("cup", "pup", "cop", "hop", "us", "upon", "oops", "yup", "sup", "pop", "tub", "hut", "upper"),
+    "yes": ("yet", "yeah", "yell", "less", "mess", "guess", "yeast", "yep", "chess", "yen", "bless", "dress",
+            "mesa"),
+}
+"""Words that share sounds with a keyword (the issue's list and more), by the keyword they resemble."""
+
+_WORD_PATTERN = re.compile(r"^[a-z]{2,8}$")
+# Fractions of the hash range per split: plain words 80/10/10, hard negatives 60/20/20 (there are few).
+_WORD_SPLIT_PERCENT = {False: (80, 90), True: (60, 80)}
+
+
+def hard_negative_words() -> Tuple[str, ...]:
+    """All hard negatives, sorted, without repeats."""
+    return tuple(sorted({word for words in HARD_NEGATIVES.values() for word in words}))
+
+
+def word_split(word: str, *, hard: bool = False) -> str:
+    """The split a word belongs to: a stable hash of the word (sha256), the same on every machine.
+
+    Plain words go 80 / 10 / 10 % to train / val / test, hard negatives 60 / 20 / 20 %.
+    """
+    percent = int(hashlib.sha256(word.encode("utf-8")).hexdigest()[:8], 16) % 100
+    train_end, val_end = _WORD_SPLIT_PERCENT[hard]
+    return "train" if percent < train_end else "val" if percent < val_end else "test"
+
+
+def dictionary_words(path: Path = WORD_LIST_PATH) -> Tuple[str, ...]:
+    """Lower-case alphabetic words of 2 to 8 letters from the word list, sorted, without
+    keywords, listed homophones and hard negatives (those have their own kind)."""
+    if not Path(path).is_file():
+        raise RuntimeError(f"word list {path} not found (Debian package wamerican); install with:\n"
+                           f"  {APT_INSTALL_LINE}")
+    excluded = set(KEYWORDS) | _listed_homophones() | set(hard_negative_words())
+    words = {line.strip() for line in Path(path).read_text(encoding="utf-8", errors="replace").splitlines()}
+    return tuple(sorted(word for word in words if _WORD_PATTERN.match(word) and word not in excluded))
+
+
+def _listed_homophones() -> set:
+    return {word for words in HOMOPHONES.values() for word in words}
+
+
+def pronunciations(words: Sequence[str]) -> Dict[str, Tuple[str, ...]]:
+    """Phones of each word by flite's lexicon and letter-to-sound rules (``t2p``), stress marks removed.
+
+    Words are sent in batches, each followed by a full stop so that flite
+    marks the boundaries with a pause; a batch whose pauses do not line up is
+    looked up word by word.
+    """
+    _require_programs(("t2p",))
+    result: Dict[str, Tuple[str, ...]] = {}
+    batch_size = 1000
+    for start in range(0, len(words), batch_size):
+        batch = list(words[start:start + batch_size])
+        groups = _t2p_groups(" ".join(f"{word}." for word in batch))
+        if len(groups) != len(batch):
+            groups = [tuple(phone for group in _t2p_groups(f"{word}.") for phone in group) for word in batch]
+        result.update(zip(batch, groups))
+    return result
+
+
+def _t2p_groups(text: str) -> List[Tuple[str, ...]]:
+    output = subprocess.run(["t2p", text], capture_output=True, text=True, check=True).stdout.split()
+    groups, current = [], []
+    for phone in output + ["pau"]:
+        if phone == "pau":
+            if current:
+                groups.append(tuple(current))
+            current = []
+        else:
+            current.append(phone.rstrip("012"))
+    return groups
+
+
+def homophone_of(words: Sequence[str]) -> Dict[str, str]:
+    """The words among ``words`` that sound exactly like a keyword: ``{word: keyword}``.
+
+    A word is a homophone when it is listed in :data:`HOMOPHONES` or when
+    flite's lexicon gives it the same phones as the keyword (stress ignored).
+    """
+    listed = {word: keyword for keyword, group in HOMOPHONES.items() for word in group}
+    found = {word: listed[word] for word in words if word in listed}
+    keyword_phones = {phones: keyword for keyword, phones in pronunciations(KEYWORDS).items()}
+    for word, phones in pronunciations([word for word in words if word not in found]).items():
+        if phones in keyword_phones and word not in KEYWORDS:
+            found[word] = keyword_phones[phones]
+    return found
+
+
+# -- the generated clips ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GeneratedClips:
+    """Generated one-second clips with their class, kind and source.
+
+    Attributes
+    ----------
+    audio : int16[n, 16000]
+        PCM at 16 kHz.
+    classes : tuple of str
+        Per clip: a keyword, ``"_unknown_"`` or ``"_silence_"``.
+    kinds : tuple of str
+        Per clip: how it was made (``"tts_word"``, ``"tts_hard"``, ``"tts_keyword"``,
+        ``"reversed"``, ``"half"``, ``"splice"``, ``"babble"``, ``"clipped"``,
+        ``"noise_white"``, ``"noise_pink"``, ``"noise_brown"``, ``"hum"``,
+        ``"room_tone"``, ``"quiet"``).
+    sources : tuple of str
+        Per clip: word, voice and settings, or the names of the source clips.
+    """
+
+    audio: np.ndarray
+    classes: Tuple[str, ...]
+    kinds: Tuple[str, ...]
+    sources: Tuple[str, ...]
+
+    def __post_init__(self):
+        if self.audio.ndim != 2 or self.audio.dtype != np.int16:
+            raise ValueError(f"audio must be int16[n, samples], got {self.audio.dtype}{list(self.audio.shape)}")
+        if not len(self.audio) == len(self.classes) == len(self.kinds) == len(self.sources):
+            raise ValueError("audio, classes, kinds and sources must have one entry per clip")
+
+    def __len__(self) -> int:
+        return len(self.audio)
+
+    def select(self, kinds: Union[str, Iterable[str]]) -> "GeneratedClips":
+        """The clips of the given kind(s), in their order."""
+        wanted = {kinds} if isinstance(kinds, str) else set(kinds)
+        rows = [row for row, kind in enumerate(self.kinds) if kind in wanted]
+        return self._rows(rows)
+
+    def select_classes(self, classes: Union[str, Iterable[str]]) -> "GeneratedClips":
+        """The clips of the given class(es), in their order."""
+        wanted = {classes} if isinstance(classes, str) else set(classes)
+        return self._rows([row for row, name in enumerate(self.classes) if name in wanted])
+
+    def counts(self) -> Dict[str, int]:
+        """Number of clips per kind, in order of first appearance."""
+        result: Dict[str, int] = {}
+        for kind in self.kinds:
+            result[kind] = result.get(kind, 0) + 1
+        return result
+
+    def _rows(self, rows: Sequence[int]) -> "GeneratedClips":
+        return GeneratedClips(audio=self.audio[list(rows)], classes=tuple(self.classes[r] for r in rows),
+                              kinds=tuple(self.kinds[r] for r in rows),
+                              sources=tuple(self.sources[r] for r in rows))
+
+
+def concatenate(parts: Sequence[GeneratedClips]) -> GeneratedClips:
+    """The clips of ``parts`` one after another."""
+    parts = list(parts)
+    if not parts:
+        return GeneratedClips(np.zeros((0, CLIP_LENGTH_SAMPLES), np.int16), (), (), ())
+    return GeneratedClips(audio=np.concatenate([part.audio for part in parts]),
+                          classes=sum((part.classes for part in parts), ()),
+                          kinds=sum((part.kinds for part in parts), ()),
+                          sources=sum((part.sources for part in parts), ()))
+
+
+# -- sizes --------------------------------------------------------------------
+
+_TRAIN_SIZES = {"tts_word": 3000, "tts_hard": 480, "reversed": 400, "half": 400, "splice": 400, "babble": 300,
+                "clipped": 100, "noise_white": 150, "noise_pink": 150, "noise_brown": 150, "hum": 150,
+                "room_tone": 120, "quiet": 80}
+_EVAL_SIZES = {"tts_word": 800, "tts_hard": 160, "reversed": 100, "half": 100, "splice": 100, "babble": 75,
+               "clipped": 25, "noise_white": 50, "noise_pink": 50, "noise_brown": 50, "hum": 50,
+               "room_tone": 40, "quiet": 20}
+DEFAULT_SIZES: Dict[str, Dict[str, int]] = {"train": _TRAIN_SIZES, "val": _EVAL_SIZES, "test": _EVAL_SIZES}
+"""Clips per kind at ``scale=1``: train 3480 spoken words, 1600 derived unknown, 800 silence;
+validation and test 960 spoken words, 400 derived unknown, 260 silence each."""
+SYNTHETIC_KEYWORD_CLIPS_PER_WORD = 40
+SILENCE_KINDS = ("noise_white", "noise_pink", "noise_brown", "hum", "room_tone", "quiet")
+
+
+def sizes_for(split: str, scale: float) -> Dict[str, int]:
+    """Clips per kind for ``split`` at ``scale`` (at least one of each kind)."""
+    _check_split(split)
+    if not scale > 0:
+        raise ValueError(f"scale must be positive, got {scale!r}")
+    return {kind: max(1, int(round(count * scale))) for kind, count in DEFAULT_SIZES[split].items()}
+
+
+# -- synthesis ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Utterance:
+    """One word to synthesize, with every random choice already made (so order and threads do not matter)."""
+
+    text: str
+    voice: Voice
+    duration_stretch: float
+    pitch_factor: float
+    offset_fraction: float
+    peak_dbfs: float
+    floor_kind: str
+    floor_dbfs: float
+    noise_seed: int
+
+    def settings(self) -> dict:
+        return {"word": self.text, "voice": self.voice.name, "speaker": self.voice.speaker,
+                "duration_stretch": self.duration_stretch, "pitch_factor": self.pitch_factor,
+                "pitch_method": "engine" if self.voice.native_pitch else "resample",
+                "offset_fraction": self.offset_fraction, "peak_dbfs": self.peak_dbfs,
+                "floor_kind": self.floor_kind, "floor_dbfs": self.floor_dbfs}
+
+    def source(self) -> str:
+        return (f"{self.text}|{self.voice.name}|stretch={self.duration_stretch:.3f}|"
+                f"pitch={self.pitch_factor:.3f}")
+
+
+def draw_utterances(words: Sequence[str], voices: Sequence[Voice], rng: np.random.Generator) -> List[Utterance]:
+    """One :class:`Utterance` per word: a speaker drawn evenly, then one of its voices, then rate, pitch,
+    offset, level and noise floor."""
+    speakers = sorted({voice.speaker for voice in voices})
+    utterances = []
+    for word in words:
+        speaker = speakers[rng.integers(len(speakers))]
+        speaker_voices = [voice for voice in voices if voice.speaker == speaker]
+        voice = speaker_voices[rng.integers(len(speaker_voices))]
+        pitch_range = NATIVE_PITCH_FACTOR_RANGE if voice.native_pitch else RESAMPLED_PITCH_FACTOR_RANGE
+        peak_dbfs = round(float(rng.uniform(*PEAK_DBFS_RANGE)), 2)
+        floor_dbfs = min(round(float(rng.uniform(*NOISE_FLOOR_DBFS_RANGE)), 2), peak_dbfs - NOISE_FLOOR_BELOW_PEAK_DB)
+        utterances.append(Utterance(
+            text=word, voice=voice,
+            duration_stretch=round(float(rng.uniform(*DURATION_STRETCH_RANGE)), 3),
+            pitch_factor=round(float(rng.uniform(*pitch_range)), 3),
+            offset_fraction=round(float(rng.random()), 4), peak_dbfs=peak_dbfs,
+            floor_kind=acoustics.NOISE_KINDS[rng.integers(len(acoustics.NOISE_KINDS))],
+            floor_dbfs=floor_dbfs, noise_seed=int(rng.integers(2**31))))
+    return utterances
+
+
+def synthesize(utterances: Sequence[Utterance], *, progress: bool = False,
+               num_workers: Optional[int] = None) -> List[Optional[np.ndarray]]:
+    """Speak each utterance and bring it to 16 kHz, trimmed to its spoken part.
+
+    flite runs once per word; festival once per batch of up to 64 words of one
+    voice; up to ``num_workers`` (default ``os.cpu_count()``) programs run at once.
+
+    Returns
+    -------
+    list of float32[samples] (16 kHz, trimmed; not yet levelled or placed), ``None`` where the engine gave silence
+    """
+    engines = sorted({utterance.voice.engine for utterance in utterances})
+    _require_programs(tuple("text2wave" if engine == "festival" else engine for engine in engines))
+    results: List[Optional[np.ndarray]] = [None] * len(utterances)
+    with tempfile.TemporaryDirectory(prefix="kws_tts_") as folder:
+        jobs = [([row], _flite_job(utterance, Path(folder) / f"{row}.wav"))
+                for row, utterance in enumerate(utterances) if utterance.voice.engine == "flite"]
+        festival_rows: Dict[str, List[int]] = {}
+        for row, utterance in enumerate(utterances):
+            if utterance.voice.engine == "festival":
+                festival_rows.setdefault(utterance.voice.name, []).append(row)
+        for rows in festival_rows.values():
+            for start in range(0, len(rows), 64):
+                batch = rows[start:start + 64]
+                jobs.append((batch, _festival_job([utterances[row] for row in batch], batch, Path(folder))))
+        bar = _progress_bar(len(utterances), "synthesizing words", progress)
+        with ThreadPoolExecutor(max_workers=num_workers or os.cpu_count() or 1) as pool:
+            for rows, _ in zip((rows for rows, _ in jobs), pool.map(lambda job: job[1](), jobs)):
+                for row in rows:
+                    results[row] = _to_16k_trimmed(Path(folder) / f"{row}.wav", utterances[row])
+                bar.update(len(rows))
+        bar.close()
+    return results
+
+
+def _flite_job(utterance: Utterance, path: Path):
+    voice = utterance.voice
+    command = ["flite", "-voice", voice.engine_voice, "--setf", f"duration_stretch={utterance.duration_stretch}"]
+    if voice.native_pitch:
+        command += ["--setf", f"int_f0_target_mean={voice.base_f0_hz * utterance.pitch_factor:.1f}"]
+    command += ["-t", utterance.text, "-o", str(path)]
+    return lambda: _run(command, "flite")
+
+
+def _festival_job(utterances: Sequence[Utterance], rows: Sequence[int], folder: Path):
+    voice = utterances[0].voice
+    lines = [f"(voice_{voice.engine_voice})"]
+    if not voice.native_pitch:
+        lines.append("(set! base_hts_engine_params hts_engine_params)")
+    for row, utterance in zip(rows, utterances):
+        if voice.native_pitch:  # the diphone voice: duration stretch and the intonation model's target mean
+            lines.append(f"(Parameter.set 'Duration_Stretch {utterance.duration_stretch})")
+            lines.append(f"(set! int_lr_params '((target_f0_mean {voice.base_f0_hz * utterance.pitch_factor:.1f}) "
+                         "(target_f0_std 14) (model_f0_mean 170) (model_f0_std 34)))")
+        else:  # HTS ignores Duration_Stretch; its engine's speed rate is the inverse of a stretch
+            lines.append("(set! hts_engine_params (append base_hts_engine_params "
+                         f"(list (list \"-r\" {1.0 / utterance.duration_stretch:.4f}))))")
+        text = utterance.text.replace("\\", "").replace('"', "")
+        lines.append(f"(utt.save.wave (utt.synth (Utterance Text \"{text}\")) \"{folder / f'{row}.wav'}\" 'riff)")
+    script = folder / f"festival_{rows[0]}.scm"
+    script.write_text("\n".join(lines) + "\n")
+    return lambda: _run(["festival", "--batch", str(script)], "festival")
+
+
+def _run(command: Sequence[str], program: str) -> None:
+    try:
+        completed = subprocess.run(command, capture_output=True, text=True)
+    except FileNotFoundError:
+        raise RuntimeError(_missing_message([program])) from None
+    if completed.returncode != 0 or "SIOD ERROR" in completed.stderr or "SIOD ERROR" in completed.stdout:
+        raise RuntimeError(f"{program} failed ({' '.join(command[:4])} ...): "
+                           f"{(completed.stderr or completed.stdout).strip()[-500:]}\n"
+                           f"Are its voices installed?  {APT_INSTALL_LINE}")
+
+
+def _to_16k_trimmed(path: Path, utterance: Utterance) -> Optional[np.ndarray]:
+    from native.resample import ratio_for, resample_poly
+    from pi_runtime.wav import read_wav
+
+    samples, rate_hz = read_wav(path)
+    if not utterance.voice.native_pitch:
+        # Played faster by the pitch factor: the audio is read as if recorded at a higher rate (multiples
+        # of 80 Hz keep the resampling ratio small).
+        rate_hz = int(round(rate_hz * utterance.pitch_factor / 80.0)) * 80
+    audio = resample_poly(samples, *ratio_for(rate_hz, SAMPLE_RATE_HZ)) if rate_hz != SAMPLE_RATE_HZ \
+        else samples.astype(np.float32) / np.float32(32768.0)
+    start, end = active_span(audio, relative_db=40.0)
+    return audio[start:end] if end > start else None
+
+
+def place_word(word: np.ndarray, utterance: Utterance) -> Optional[np.ndarray]:
+    """A trimmed word levelled to its peak, at its offset in a one-second clip over its noise floor.
+
+    Returns ``None`` when the word is longer than one clip (such words are dropped, not cut).
+    """
+    if word is None or len(word) > CLIP_LENGTH_SAMPLES:
+        return None
+    clip = np.zeros(CLIP_LENGTH_SAMPLES, np.float32)
+    offset = int(utterance.offset_fraction * (CLIP_LENGTH_SAMPLES - len(word)))
+    clip[offset:offset + len(word)] = acoustics.scale_to_peak_dbfs(word, utterance.peak_dbfs)
+    floor = acoustics.coloured_noise(utterance.floor_kind, CLIP_LENGTH_SAMPLES,
+                                     np.random.default_rng(utterance.noise_seed))
+    return clip + floor * np.float32(10.0 ** (utterance.floor_dbfs / 20.0))
+
+
+def active_span(audio: np.ndarray, *, relative_db: float = 30.0,
+                sample_rate_hz: int = SAMPLE_RATE_HZ, margin_ms: float = 20.0) -> Tuple[int, int]:
+    """``(start, end)`` samples of the spoken part of ``audio`` (float32 or int16).
+
+    Over 10 ms frames, a frame is active when its power is within
+    ``relative_db`` of the loudest frame and at least 6 dB over the quietest
+    tenth of the frames (the background), the loudest frame always; the span
+    runs from the first to the last active frame, widened by ``margin_ms`` on
+    each side. ``(0, 0)`` for silence.
+    """
+    samples = audio.astype(np.float64) / (32768.0 if audio.dtype == np.int16 else 1.0)
+    frame = int(sample_rate_hz * 0.010)
+    num_frames = len(samples) // frame
+    if num_frames == 0:
+        return (0, 0) if not np.any(samples) else (0, len(samples))
+    power = np.mean(samples[:num_frames * frame].reshape(num_frames, frame) ** 2, axis=1)
+    if power.max() <= 0:
+        return 0, 0
+    threshold = min(power.max(), max(power.max() * 10.0 ** (-relative_db / 10.0), 4.0 * np.percentile(power, 10)))
+    active = np.flatnonzero(power >= threshold)
+    margin = int(sample_rate_hz * margin_ms / 1000.0)
+    return max(0, active[0] * frame - margin), min(len(samples), (active[-1] + 1) * frame + margin)
+
+
+# -- derived negatives --------------------------------------------------------
+
+
+def derive_negatives(clips: np.ndarray, names: Sequence[str], label_ids: np.ndarray,
+                     sizes: Dict[str, int], rng: np.random.Generator) -> Tuple[GeneratedClips, List[dict]]:
+    """Near-speech (``_unknown_``) made from a split's keyword clips, and non-speech (``_silence_``).
+
+    Parameters
+    ----------
+    clips : int16[n, 16000]
+    names : per clip, e.g. ``"go/0a2b_nohash_0.wav"``
+    label_ids : int[n], used to splice two different words
+    sizes : clips per kind (kinds absent or zero are not made)
+
+    Returns
+    -------
+    The clips, and per clip a settings dict for the manifest.
+    """
+    clips = np.asarray(clips)
+    if clips.ndim != 2 or clips.shape[1] != CLIP_LENGTH_SAMPLES or clips.dtype != np.int16:
+        raise ValueError(f"split clips must be int16[n, {CLIP_LENGTH_SAMPLES}], got {clips.dtype}{list(clips.shape)}")
+    if len(clips) < 6:
+        raise ValueError(f"derived negatives need at least 6 split clips (babble overlaps up to 6), got {len(clips)}")
+    if len(np.unique(label_ids)) < 2 and sizes.get("splice"):
+        raise ValueError("splices need clips of at least two different words")
+    makers = {"reversed": _reversed, "half": _half, "splice": _splice, "babble": _babble, "clipped": _clipped,
+              "noise_white": _noise, "noise_pink": _noise, "noise_brown": _noise, "hum": _hum,
+              "room_tone": _room_tone, "quiet": _quiet}
+    audio, classes, kinds, sources, settings = [], [], [], [], []
+    for kind, maker in makers.items():
+        for _ in range(sizes.get(kind, 0)):
+            clip, source, clip_settings = maker(kind, clips, names, label_ids, rng)
+            audio.append(_to_int16(clip) if clip.dtype != np.int16 else clip)
+            classes.append(SILENCE_LABEL if kind in SILENCE_KINDS else UNKNOWN_LABEL)
+            kinds.append(kind)
+            sources.append(source)
+            settings.append(clip_settings)
+    stacked = np.stack(audio) if audio else np.zeros((0, CLIP_LENGTH_SAMPLES), np.int16)
+    return GeneratedClips(stacked, tuple(classes), tuple(kinds), tuple(sources)), settings
+
+
+def _float(clip: np.ndarray) -> np.ndarray:
+    return clip.astype(np.float32) / np.float32(32768.0)
+
+
+def _reversed(kind, clips, names, label_ids, rng):
+    row = int(rng.integers(len(clips)))
+    return _float(clips[row])[::-1].copy(), names[row], {}
+
+
+def _background_fill(clip: np.ndarray, start: int, end: int, length: int, rng) -> np.ndarray:
+    """White noise at the level of the clip outside its spoken part (zeros if it has none)."""
+    outside = np.concatenate([clip[:start], clip[end:]])
+    level = float(np.sqrt(np.mean(outside.astype(np.float64) ** 2))) if outside.size else 0.0
+    return (rng.standard_normal(length) * level).astype(np.float32)
+
+
+def _ramp_mask(length: int, keep_from: int, keep_to: int, ramp: int) -> np.ndarray:
+    """1 over [keep_from, keep_to), 0 elsewhere, with linear ramps of ``ramp`` samples inside the kept part."""
+    mask = np.zeros(length, np.float32)
+    mask[keep_from:keep_to] = 1.0
+    ramp = max(1, min(ramp, (keep_to - keep_from) // 2))
+    if keep_from > 0:
+        mask[keep_from:keep_from + ramp] = np.linspace(0.0, 1.0, ramp, endpoint=False)
+    if keep_to < length:
+        mask[keep_to - ramp:keep_to] = np.linspace(1.0, 0.0, ramp, endpoint=False)
+    return mask
+
+
+def _half(kind, clips, names, label_ids, rng):
+    row = int(rng.integers(len(clips)))
+    clip = _float(clips[row])
+    start, end = active_span(clip)
+    middle = (start + end) // 2
+    first = bool(rng.integers(2))
+    removed_from, removed_to = (middle, end) if first else (start, middle)
+    ramp = int(0.005 * SAMPLE_RATE_HZ)
+    removed = 1.0 - _ramp_mask(len(clip), removed_from, removed_to, ramp)
+    fill = _background_fill(clip, start, end, len(clip), rng)
+    out = clip * removed + fill * (1.0 - removed)
+    return out, names[row], {"half": "first" if first else "last", "span": [int(start), int(end)]}
+
+
+def _splice(kind, clips, names, label_ids, rng):
+    first_row = int(rng.integers(len(clips)))
+    others = np.flatnonzero(label_ids != label_ids[first_row])
+    second_row = int(others[rng.integers(len(others))])
+    first, second = _float(clips[first_row]), _float(clips[second_row])
+    first_start, first_end = active_span(first)
+    second_start, second_end = active_span(second)
+    cut = (first_start + first_end) // 2
+    ramp = int(0.005 * SAMPLE_RATE_HZ)
+    keep = _ramp_mask(len(first), 0, cut, ramp)
+    out = first * keep + _background_fill(first, first_start, first_end, len(first), rng) * (1.0 - keep)
+    tail = second[(second_start + second_end) // 2:second_end][:len(first) - cut]
+    first_level, second_level = (acoustics.active_rms_dbfs(first[first_start:first_end]),
+                                 acoustics.active_rms_dbfs(second[second_start:second_end]))
+    if tail.size and np.isfinite(first_level) and np.isfinite(second_level):
+        tail = tail * np.float32(10.0 ** ((first_level - second_level) / 20.0))
+        tail = tail * np.minimum(1.0, np.arange(1, tail.size + 1) / ramp).astype(np.float32)  # fade in
+        out[cut:cut + tail.size] += tail
+    return out, f"{names[first_row]}+{names[second_row]}", {"cut": int(cut)}
+
+
+def _babble(kind, clips, names, label_ids, rng):
+    talkers = int(rng.integers(3, 7))
+    return acoustics.babble(clips, talkers=talkers, rng=rng), f"babble of {talkers}", {"talkers": talkers}
+
+
+def _clipped(kind, clips, names, label_ids, rng):
+    source_kind = "reversed" if rng.integers(2) else "babble"
+    audio, source, _ = (_reversed if source_kind == "reversed" else _babble)(kind, clips, names, label_ids, rng)
+    over_db = float(rng.uniform(6.0, 20.0))
+    driven = acoustics.scale_to_peak_dbfs(audio, 0.0) * np.float32(10.0 ** (over_db / 20.0))
+    return np.clip(driven, -1.0, 1.0), f"clipped {source_kind} {source}", {"over_full_scale_db": round(over_db, 2)}
+
+
+def _noise(kind, clips, names, label_ids, rng):
+    level_dbfs = float(rng.uniform(-75.0, -30.0))
+    noise = acoustics.coloured_noise(kind.split("_")[1], CLIP_LENGTH_SAMPLES, rng) * np.float32(10 ** (level_dbfs / 20))
+    return noise, kind, {"rms_dbfs": round(level_dbfs, 2)}
+
+
+def _hum(kind, clips, names, label_ids, rng):
+    mains_hz = int(rng.choice([50, 60]))
+    level_dbfs = float(rng.uniform(-70.0, -35.0))
+    floor_dbfs = level_dbfs - float(rng.uniform(20.0, 30.0))
+    audio = (acoustics.hum(CLIP_LENGTH_SAMPLES, sample_rate_hz=SAMPLE_RATE_HZ, mains_hz=mains_hz, rng=rng)
+             * np.float32(10 ** (level_dbfs / 20))
+             + acoustics.coloured_noise("white", CLIP_LENGTH_SAMPLES, rng) * np.float32(10 ** (floor_dbfs / 20)))
+    return audio, f"hum {mains_hz} Hz", {"mains_hz": mains_hz, "rms_dbfs": round(level_dbfs, 2)}
+
+
+def _room_tone(kind, clips, names, label_ids, rng):
+    colour = "pink" if rng.integers(2) else "brown"
+    level_dbfs = float(rng.uniform(-85.0, -60.0))
+    audio = acoustics.coloured_noise(colour, CLIP_LENGTH_SAMPLES, rng) * np.float32(10 ** (level_dbfs / 20))
+    return audio, f"room tone ({colour})", {"colour": colour, "rms_dbfs": round(level_dbfs, 2)}
+
+
+def _quiet(kind, clips, names, label_ids, rng):
+    dither_lsb = int(rng.integers(0, 3))
+    audio = rng.integers(-dither_lsb, dither_lsb + 1, size=CLIP_LENGTH_SAMPLES).astype(np.int16)
+    return audio, f"quiet (+-{dither_lsb} LSB)", {"dither_lsb": dither_lsb}
+
+
+def _to_int16(audio: np.ndarray) -> np.ndarray:
+    return np.clip(np.rint(audio.astype(np.float64) * 32768.0), -32768, 32767).astype(np.int16)
+
+
+# -- building, with the cache -------------------------------------------------
+
+
+def build_negatives(split: str, *, split_clips, data_dir: Optional[Path] = None, seed: int = 0,
+                    scale: float = 1.0, progress: bool = False) -> GeneratedClips:
+    """The negatives of ``split``: synthetic non-keyword speech, derived near-speech and non-speech.
+
+    Parameters
+    ----------
+    split : "train", "val" or "test"
+        Chooses the voices (:data:`VOICES`) and words (:func:`word_split`).
+    split_clips : train.kws.data.ClipSet
+        That split's keyword clips (int16[n, 16000]), from which the derived negatives are made.
+    data_dir : folder of the cache ``kws_generated/<split>/`` (default :func:`train.paths.data_dir`)
+    seed : int
+    scale : float
+        Multiplies every count of :data:`DEFAULT_SIZES` (at least one clip per kind).
+    progress : bool
+        Show progress bars (tqdm) on stderr.
+
+    Returns
+    -------
+    GeneratedClips
+        Spoken words first (``tts_word``, ``tts_hard``), then derived ``_unknown_`` kinds, then ``_silence_`` kinds.
+
+    Raises
+    ------
+    RuntimeError
+        Naming flite / festival / the word list and the apt-get line, when one is missing.
+    """
+    _check_split(split)
+    sizes = sizes_for(split, scale)
+    names = [f"{Path(path).parent.name}/{Path(path).name}" for path in split_clips.paths]
+    request = _request("negatives", split, seed=seed, voices=VOICES[split], extra={
+        "scale": scale, "sizes": sizes, "input_clips_sha256": _clips_sha256(split_clips.audio, names,
+                                                                            split_clips.label_ids)})
+
+    def generate():
+        spoken, spoken_settings, details = _spoken_words(split, sizes, seed=seed, progress=progress)
+        derived, derived_settings = derive_negatives(
+            split_clips.audio, names, np.asarray(split_clips.label_ids),
+            {kind: count for kind, count in sizes.items() if not kind.startswith("tts_")},
+            np.random.default_rng([seed, SPLITS.index(split), 2]))
+        return concatenate([spoken, derived]), spoken_settings + derived_settings, details
+
+    return _cached(split, "negatives", request, generate, data_dir, progress)
+
+
+def synthetic_keywords(split: str, *, keywords: Sequence[str] = KEYWORDS, data_dir: Optional[Path] = None,
+                       seed: int = 0, progress: bool = False,
+                       clips_per_word: int = SYNTHETIC_KEYWORD_CLIPS_PER_WORD) -> GeneratedClips:
+    """The keywords spoken by ``split``'s synthetic voices: ``clips_per_word`` clips per word, each with
+    its own voice, rate, pitch, level and offset; class = the keyword, kind ``tts_keyword``.
+
+    All eight keywords are generated and cached; ``keywords`` selects among them (so the clips of a word
+    do not depend on which others are asked for).
+    """
+    _check_split(split)
+    unknown = [word for word in keywords if word not in KEYWORDS]
+    if unknown:
+        raise ValueError(f"unknown keyword(s) {', '.join(unknown)}; choose from {', '.join(KEYWORDS)}")
+    if isinstance(clips_per_word, bool) or int(clips_per_word) != clips_per_word or clips_per_word < 1:
+        raise ValueError(f"clips_per_word must be a positive integer, got {clips_per_word!r}")
+    request = _request("keywords", split, seed=seed, voices=VOICES[split],
+                       extra={"clips_per_word": int(clips_per_word)})
+
+    def generate():
+        words = [word for word in KEYWORDS for _ in range(_with_spares(int(clips_per_word)))]
+        rng = np.random.default_rng([seed, SPLITS.index(split), 3])
+        clips, settings, details = _speak(draw_utterances(words, VOICES[split], rng), words,
+                                          {word: int(clips_per_word) for word in KEYWORDS}, progress=progress)
+        clips = GeneratedClips(clips.audio, tuple(s["word"] for s in settings), ("tts_keyword",) * len(clips),
+                               clips.sources)
+        return clips, settings, {**details, "words": list(KEYWORDS)}
+
+    everything = _cached(split, "keywords", request, generate, data_dir, progress)
+    return everything.select_classes(keywords)
+
+
+def split_words(split: str, count: int, *, seed: int = 0, hard: bool = False) -> List[str]:
+    """``count`` words of ``split`` drawn without repeats (deterministic in ``seed``), homophones removed.
+
+    Plain words come from :func:`dictionary_words`; hard ones from :data:`HARD_NEGATIVES`, cycled
+    when ``count`` exceeds them (each then spoken several times, by different voices and settings).
+    """
+    _check_split(split)
+    rng = np.random.default_rng([seed, SPLITS.index(split), 1 if hard else 0])
+    pool = [word for word in (hard_negative_words() if hard else dictionary_words()) if word_split(word, hard=hard) == split]
+    if not pool:
+        raise ValueError(f"no {'hard ' if hard else ''}words fall in split {split!r}")
+    if hard:
+        homophones = homophone_of(pool)
+        pool = [word for word in pool if word not in homophones]
+        order = [pool[i] for i in rng.permutation(len(pool))]
+        return [order[i % len(order)] for i in range(count)]
+    order = [pool[i] for i in rng.permutation(len(pool))]
+    chosen: List[str] = []
+    position = 0
+    while len(chosen) < count and position < len(order):
+        batch = order[position:position + int((count - len(chosen)) * 1.05) + 10]
+        position += len(batch)
+        homophones = homophone_of(batch)
+        chosen += [word for word in batch if word not in homophones][:count - len(chosen)]
+    if len(chosen) < count:
+        raise ValueError(f"split {split!r} has only {len(chosen)} usable words, {count} requested")
+    return chosen
+
+
+def _with_spares(count: int) -> int:
+    """Words to synthesize for ``count`` clips: about 4 % come out longer than a clip and are dropped."""
+    return count + max(2, -(-count // 10))
+
+
+def _spoken_words(split: str, sizes: Dict[str, int], *, seed: int, progress: bool):
+    rng = np.random.default_rng([seed, SPLITS.index(split), 4])
+    plain = split_words(split, _with_spares(sizes["tts_word"]), seed=seed)
+    hard = split_words(split, _with_spares(sizes["tts_hard"]), seed=seed, hard=True)
+    utterances = draw_utterances(plain + hard, VOICES[split], rng)
+    groups = ["tts_word"] * len(plain) + ["tts_hard"] * len(hard)
+    clips, settings, details = _speak(utterances, groups, {kind: sizes[kind] for kind in ("tts_word", "tts_hard")},
+                                      progress=progress)
+    kinds = tuple(clip_settings["group"] for clip_settings in settings)
+    clips = GeneratedClips(clips.audio, (UNKNOWN_LABEL,) * len(clips), kinds, clips.sources)
+    details["words"] = sorted({s["word"] for s in settings if s["group"] == "tts_word"})
+    details["hard_words"] = sorted({s["word"] for s in settings if s["group"] == "tts_hard"})
+    return clips, settings, details
+
+
+def _speak(utterances: Sequence[Utterance], groups: Sequence[str], wanted: Dict[str, int], *, progress: bool):
+    """Synthesize, level and place; keep the first ``wanted[group]`` clips of each group that fit in a clip.
+
+    Returns the clips (kind and class still to be set), their settings (with ``"row"`` and ``"group"``) and
+    counts of words synthesized, dropped as longer than a clip, and left over as unused spares.
+    """
+    words = synthesize(utterances, progress=progress)
+    audio, sources, settings = [], [], []
+    kept = {group: 0 for group in wanted}
+    dropped = 0
+    for row, (word, utterance, group) in enumerate(zip(words, utterances, groups)):
+        if kept[group] == wanted[group]:
+            continue
+        clip = place_word(word, utterance)
+        if clip is None:
+            dropped += 1
+            continue
+        kept[group] += 1
+        audio.append(_to_int16(clip))
+        sources.append(utterance.source())
+        settings.append({"row": row, "group": group, "active_samples": int(len(word)), **utterance.settings()})
+    stacked = np.stack(audio) if audio else np.zeros((0, CLIP_LENGTH_SAMPLES), np.int16)
+    clips = GeneratedClips(stacked, (UNKNOWN_LABEL,) * len(audio), ("tts",) * len(audio), tuple(sources))
+    details = {"synthesized": len(utterances), "dropped_longer_than_clip": dropped,
+               "spares_unused": len(utterances) - dropped - len(audio)}
+    return clips, settings, details
+
+
+def _check_split(split: str) -> None:
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; choose from {', '.join(SPLITS)}")
+
+
+def _missing_message(programs: Sequence[str]) -> str:
+    return (f"{', '.join(programs)} not found: the synthetic speech needs the Debian packages flite and "
+            f"festival with two festival voices and the word list; install them with:\n  {APT_INSTALL_LINE}")
+
+
+def _require_programs(programs: Sequence[str]) -> None:
+    missing = [program for program in programs if shutil.which(program) is None]
+    if missing:
+        raise RuntimeError(_missing_message(missing))
+
+
+def engine_versions(voices: Sequence[Voice]) -> Dict[str, str]:
+    """Versions of flite (always: its lexicon checks homophones) and of festival when ``voices`` use it."""
+    programs = {"flite": ["flite", "--version"]}
+    if any(voice.engine == "festival" for voice in voices):
+        programs["festival"] = ["festival", "--version"]
+    _require_programs(list(programs))
+    return {name: " ".join(subprocess.run(command, capture_output=True, text=True).stdout.split())
+            for name, command in programs.items()}
+
+
+def _sha256_file(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def _clips_sha256(audio: np.ndarray, names: Sequence[str], label_ids) -> str:
+    digest = hashlib.sha256(np.ascontiguousarray(audio, dtype=np.int16).tobytes())
+    digest.update(np.asarray(label_ids, dtype=np.int64).tobytes())
+    digest.update("\n".join(names).encode("utf-8"))
+    return digest.hexdigest()
+
+
+def _request(product: str, split: str, *, seed: int, voices: Sequence[Voice], extra: dict) -> dict:
+    """Everything the generated audio depends on: a cache is reused only for an equal request."""
+    if isinstance(seed, bool) or int(seed) != seed:
+        raise ValueError(f"seed must be an integer, got {seed!r}")
+    if not WORD_LIST_PATH.is_file():
+        dictionary_words()  # raises the message naming the package
+    return {"product": product, "split": split, "seed": int(seed), "generator_version": GENERATOR_VERSION,
+            "voices": [voice.__dict__ for voice in voices], "engines": engine_versions(voices),
+            "word_list_sha256": _sha256_file(WORD_LIST_PATH), **extra}
+
+
+def cache_paths(split: str, product: str, data_dir: Optional[Path] = None) -> Tuple[Path, Path]:
+    """``(<product>.npz, <product>.manifest.json)`` under ``<data_dir>/kws_generated/<split>/``."""
+    from train.paths import data_dir as default_data_dir
+
+    folder = (Path(data_dir) if data_dir is not None else default_data_dir()) / CACHE_FOLDER / split
+    return folder / f"{product}.npz", folder / f"{product}.manifest.json"
+
+
+def read_manifest(split: str, product: str = "negatives", data_dir: Optional[Path] = None) -> dict:
+    """The manifest of a cached product (``"negatives"`` or ``"keywords"``)."""
+    manifest_path = cache_paths(split, product, data_dir)[1]
+    if not manifest_path.is_file():
+        raise FileNotFoundError(f"no generated {product} for split {split!r}: {manifest_path} is missing")
+    return json.loads(manifest_path.read_text())
+
+
+def _audio_sha256(audio: np.ndarray) -> str:
+    return hashlib.sha256(np.ascontiguousarray(audio, dtype=np.int16).tobytes()).hexdigest()
+
+
+def _load_cache(npz_path: Path, manifest_path: Path, request: dict) -> Tuple[Optional[GeneratedClips], str]:
+    """The cached clips when they answer ``request`` and their checksum holds; else ``None`` and why."""
+    if not (npz_path.is_file() and manifest_path.is_file()):
+        return None, "no cache yet"
+    try:
+        manifest = json.loads(manifest_path.read_text())
+    except (OSError, ValueError) as error:
+        return None, f"unreadable manifest ({error})"
+    if manifest.get("request") != request:
+        changed = sorted(key for key in set(request) | set(manifest.get("request", {}))
+                         if request.get(key) != manifest.get("request", {}).get(key))
+        return None, f"the request changed ({', '.join(changed)})"
+    with np.load(npz_path, allow_pickle=False) as stored:
+        clips = GeneratedClips(audio=stored["audio"], classes=tuple(stored["classes"].tolist()),
+                               kinds=tuple(stored["kinds"].tolist()), sources=tuple(stored["sources"].tolist()))
+    if _audio_sha256(clips.audio) != manifest.get("audio_sha256"):
+        return None, "the audio does not match its checksum"
+    return clips, "reused"
+
+
+def _cached(split: str, product: str, request: dict, generate, data_dir: Optional[Path],
+            progress: bool) -> GeneratedClips:
+    npz_path, manifest_path = cache_paths(split, product, data_dir)
+    clips, why = _load_cache(npz_path, manifest_path, request)
+    if clips is not None:
+        return clips
+    if progress:
+        print(f"generating {split} {product} into {npz_path.parent} ({why})", file=sys.stderr)
+    started = time.perf_counter()
+    clips, settings, details = generate()
+    seconds = time.perf_counter() - started
+    npz_path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = npz_path.with_name(npz_path.name + ".tmp.npz")
+    np.savez_compressed(temporary, audio=clips.audio, classes=np.array(clips.classes, dtype=str),
+                        kinds=np.array(clips.kinds, dtype=str), sources=np.array(clips.sources, dtype=str))
+    manifest = {"format": "tinyml-pi-generated-audio", "request": request, "audio_sha256": _audio_sha256(clips.audio),
+                "num_clips": len(clips), "counts": clips.counts(),
+                "classes": {name: clips.classes.count(name) for name in sorted(set(clips.classes))},
+                "speakers": sorted({voice["speaker"] for voice in request["voices"]}),
+                "generation_seconds": round(seconds, 1), **details,
+                "clips": [{"class": name, "kind": kind, "source": source, "settings": clip_settings}
+                          for name, kind, source, clip_settings in zip(clips.classes, clips.kinds, clips.sources,
+                                                                       settings)]}
+    os.replace(temporary, npz_path)
+    manifest_path.write_text(json.dumps(manifest, indent=1))
+    return clips
+
+
+class _NoProgress:
+    def update(self, count: int) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _progress_bar(total: int, description: str, enabled: bool):
+    if not enabled:
+        return _NoProgress()
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=description, unit="word", file=sys.stderr, mininterval=1.0)
+
+
+# -- command line -------------------------------------------------------------
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m train.kws.negatives",
+        description="Build (or check) the cached negatives and synthetic keywords of the KWS splits.")
+    parser.add_argument("--split", default="all", choices=SPLITS + ("all",),
+                        help="which split to build (default: all three)")
+    parser.add_argument("--data-dir", type=Path, default=None,
+                        help="data folder holding mini_speech_commands/ and the cache kws_generated/ "
+                             "(default: $TINYML_DATA_DIR or ~/.cache/tinyml-pi)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed of every choice (default 0)")
+    parser.add_argument("--scale", type=float, default=1.0,
+                        help="multiplies the number of negatives of every kind (default 1.0)")
+    parser.add_argument("--no-keywords", action="store_true", help="skip the synthetic keywords")
+    args = parser.parse_args(argv)
+    if not args.scale > 0:
+        parser.error(f"--scale must be positive, got {args.scale}")
+    from train.kws.data import load_split
+
+    try:
+        for split in SPLITS if args.split == "all" else (args.split,):
+            started = time.perf_counter()
+            clips = load_split(split, data_dir=args.data_dir, progress=True)
+            negatives = build_negatives(split, split_clips=clips, data_dir=args.data_dir, seed=args.seed,
+                                        scale=args.scale, progress=True)
+            print(f"{split}: {len(negatives)} negatives {negatives.counts()}")
+            if not args.no_keywords:
+                keywords = synthetic_keywords(split, data_dir=args.data_dir, seed=args.seed, progress=True)
+                print(f"{split}: {len(keywords)} synthetic keywords")
+            print(f"{split}: {time.perf_counter() - started:.1f} s, cache {cache_paths(split, 'negatives', args.data_dir)[0].parent}")
+    except (RuntimeError, ValueError, FileNotFoundError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
