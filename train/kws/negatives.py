@@ -144,7 +144,7 @@ HOMOPHONES: Dict[str, Tuple[str, ...]] = {
 negatives; :func:`homophone_of` also checks every sampled word against flite's lexicon."""
 
 HARD_NEGATIVES: Dict[str, Tuple[str, ...]] = {
-    "down": ("town", "gown", "dawn", "done", "drown", "brown", "crown", "noun", "sound", "round", "frown",
+    "down": ("town", "gown", "dawn", "done", "dog", "drown", "brown", "crown", "noun", "sound", "round", "frown",
              "clown", "dune", "downy", "doubt", "loud"),
     "go": ("goal", "goat", "ghost", "going", "gopher", "toe", "grow", "glow", "gold", "show", "though", "owe",
            "hole", "code", "dough", "gone"),
@@ -400,8 +400,7 @@ def synthesize(utterances: Sequence[Utterance], *, progress: bool = False,
     -------
     list of float32[samples] (16 kHz, trimmed; not yet levelled or placed), ``None`` where the engine gave silence
     """
-    engines = sorted({utterance.voice.engine for utterance in utterances})
-    _require_programs(tuple("text2wave" if engine == "festival" else engine for engine in engines))
+    _require_programs(sorted({utterance.voice.engine for utterance in utterances}))
     results: List[Optional[np.ndarray]] = [None] * len(utterances)
     with tempfile.TemporaryDirectory(prefix="kws_tts_") as folder:
         jobs = [([row], _flite_job(utterance, Path(folder) / f"{row}.wav"))
@@ -867,9 +866,19 @@ def _request(product: str, split: str, *, seed: int, voices: Sequence[Voice], ex
         raise ValueError(f"seed must be an integer, got {seed!r}")
     if not WORD_LIST_PATH.is_file():
         dictionary_words()  # raises the message naming the package
-    return {"product": product, "split": split, "seed": int(seed), "generator_version": GENERATOR_VERSION,
-            "voices": [voice.__dict__ for voice in voices], "engines": engine_versions(voices),
-            "word_list_sha256": _sha256_file(WORD_LIST_PATH), **extra}
+    request = {"product": product, "split": split, "seed": int(seed), "generator_version": GENERATOR_VERSION,
+               "voices": [voice.__dict__ for voice in voices], "engines": engine_versions(voices),
+               "word_list_sha256": _sha256_file(WORD_LIST_PATH), "settings": _settings(), **extra}
+    return json.loads(json.dumps(request))  # as the manifest will hold it (tuples become lists)
+
+
+def _settings() -> dict:
+    """The word lists and ranges in this module: editing them invalidates the caches without a version bump."""
+    return {"hard_negatives": HARD_NEGATIVES, "homophones": HOMOPHONES, "word_split_percent":
+            {str(hard): list(bounds) for hard, bounds in _WORD_SPLIT_PERCENT.items()},
+            "duration_stretch": DURATION_STRETCH_RANGE, "native_pitch_factor": NATIVE_PITCH_FACTOR_RANGE,
+            "resampled_pitch_factor": RESAMPLED_PITCH_FACTOR_RANGE, "peak_dbfs": PEAK_DBFS_RANGE,
+            "noise_floor_dbfs": NOISE_FLOOR_DBFS_RANGE, "noise_floor_below_peak_db": NOISE_FLOOR_BELOW_PEAK_DB}
 
 
 def cache_paths(split: str, product: str, data_dir: Optional[Path] = None) -> Tuple[Path, Path]:
