@@ -2,7 +2,8 @@
 """Thin owner of the C feature stream; tables, validation and docs live in native.feature_stream."""
 from libc.stdint cimport int64_t
 
-from native._frontend cimport tmf_frontend, new_frontend, TMF_ERR_NON_FINITE
+from native._frontend cimport tmf_frontend, new_frontend, TMF_ERR_NON_FINITE, TMF_ERR_OUT_OF_RANGE
+from native.checks import raise_for_samples
 from native._resample cimport tinyml_polyphase, polyphase_filter
 
 
@@ -80,7 +81,7 @@ cdef class FeatureStreamCore:
             tinyml_feature_stream_free(&self.stream)
 
     def push(self, const float[::1] chunk):
-        """Consume chunk; return its energy, or raise ValueError (nothing consumed) on NaN/inf."""
+        """Consume chunk; return its energy, or raise ValueError (nothing consumed) on NaN/inf or out of range."""
         cdef double chunk_energy = 0.0
         cdef int status = 0
         cdef size_t n = chunk.shape[0]
@@ -90,8 +91,8 @@ cdef class FeatureStreamCore:
         with nogil:
             status = tinyml_feature_stream_push(&self.stream, &chunk[0], n, &chunk_energy)
         self.busy = False
-        if status == TMF_ERR_NON_FINITE:
-            raise ValueError("audio contains NaN or infinite samples")
+        if status == TMF_ERR_NON_FINITE or status == TMF_ERR_OUT_OF_RANGE:
+            raise_for_samples(status, "audio")
         if status == TINYML_FEATURE_STREAM_FLUSHED:
             raise ValueError("the stream was flushed (end of input): reset() it before pushing more audio")
         if status != 0:

@@ -14,7 +14,7 @@ cdef extern from "fft.h" nogil:
 
 cdef extern from "frontend.h" nogil:
     enum: TMF_LANES
-    enum: TMF_OK, TMF_ERR_NO_MEMORY, TMF_ERR_NON_FINITE, TMF_ERR_TOO_SHORT
+    enum: TMF_OK, TMF_ERR_NO_MEMORY, TMF_ERR_NON_FINITE, TMF_ERR_TOO_SHORT, TMF_ERR_OUT_OF_RANGE
 
     ctypedef struct tmf_frontend_config:
         int frame_length_samples
@@ -40,7 +40,6 @@ cdef extern from "frontend.h" nogil:
     int64_t tmf_frontend_num_frames(const tmf_frontend *frontend, int64_t num_samples)
     int tmf_frontend_compute_clips(const tmf_frontend *frontend, const void *audio, int audio_is_int16,
                                    int64_t num_clips, int64_t num_samples, float *out)
-    int tmf_all_finite(const float *x, int64_t n)
 
     tmf_stream *tmf_stream_create(const tmf_frontend *frontend)
     void tmf_stream_destroy(tmf_stream *stream)

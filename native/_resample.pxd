@@ -1,5 +1,9 @@
 # Declarations of the polyphase resampler in src/resample.h and of its thin owner.
 
+cdef extern from "samples.h" nogil:
+    int tinyml_scan_samples(const float *x, size_t n, int *has_tiny)
+
+
 cdef extern from "resample.h" nogil:
     enum: TINYML_RESAMPLE_TAP_BLOCK
     ctypedef struct tinyml_polyphase:
@@ -8,7 +12,6 @@ cdef extern from "resample.h" nogil:
         size_t half_len
         size_t taps_per_phase
         const float *phases
-    int tinyml_all_finite(const float *x, size_t n)
     int tinyml_resample_batch(const tinyml_polyphase *filter, const float *x, size_t n_in,
                               float *y, size_t n_out)
 

@@ -7,14 +7,14 @@ import numpy as np
 TAP_BLOCK = TINYML_RESAMPLE_TAP_BLOCK
 
 
-def all_finite(const float[::1] x):
-    """True when no value of x is NaN or infinite."""
-    cdef int finite = 1
+def scan_samples(const float[::1] x):
+    """0 when every sample is finite and within the range of samples.h, else its negative status."""
+    cdef int status = 0
     if x.shape[0] == 0:
-        return True
+        return 0
     with nogil:
-        finite = tinyml_all_finite(&x[0], x.shape[0])
-    return finite != 0
+        status = tinyml_scan_samples(&x[0], x.shape[0], NULL)
+    return status
 
 
 def resample_batch(const float[::1] x, size_t up, size_t down, size_t half_len,

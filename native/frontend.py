@@ -18,8 +18,11 @@ Input audio is 1-D (one clip) or 2-D (clips x samples):
   ``ValueError``: its scale is ambiguous.
 
 Non-contiguous or byte-swapped arrays and lists are copied; NaN or Inf
-anywhere in the input, stereo / wrong rank, and audio shorter than one frame
-raise ``ValueError``.
+anywhere in the input, samples beyond ``+-native.checks.MAX_ABS_SAMPLE``
+(1e6: they would overflow the float32 arithmetic), stereo / wrong rank, and
+audio shorter than one frame raise ``ValueError``. Samples with
+``|x| < native.checks.MIN_ABS_SAMPLE`` (2**-64) are read as 0, so subnormal
+input costs no more than silence.
 
 The C code (``native/src``) runs with the GIL released; this module builds the
 window, the sparse mel filterbank and the DCT once per ``FrontendParams`` and
@@ -36,13 +39,22 @@ from typing import Optional, Sequence, Tuple, Union
 import numpy as np
 
 from native import _frontend
+from native.checks import raise_for_samples
 from native.params import FrontendParams
 
-__all__ = ["Frontend", "StreamingFrontend", "fit_to_clip", "frontend_args", "hann_window",
+__all__ = ["Frontend", "StreamingFrontend", "fit_to_clip", "frontend_args", "hann_window", "max_threads",
            "mel_weight_matrix", "mfcc_dct_matrix"]
 
 _FEATURE_KIND_CODES = {"spectrogram": 0, "log_mel": 1, "mfcc": 2}
-_OK, _ERR_NO_MEMORY, _ERR_NON_FINITE, _ERR_TOO_SHORT = 0, -1, -2, -3
+
+
+def max_threads() -> int:
+    """Most worker threads ``compute_batch`` accepts: 4 per core, at least 64.
+
+    More only cost memory (tens of thousands of threads crashed the interpreter).
+    """
+    return max(64, 4 * (os.cpu_count() or 1))
+_OK, _ERR_NO_MEMORY, _ERR_NON_FINITE, _ERR_TOO_SHORT, _ERR_OUT_OF_RANGE = 0, -1, -2, -3, -4
 
 ArrayLike = Union[np.ndarray, Sequence[float]]
 
@@ -177,8 +189,7 @@ def fit_to_clip(audio: ArrayLike, num_samples: int) -> np.ndarray:
 
 
 def _raise_for(status: int, what: str) -> None:
-    if status == _ERR_NON_FINITE:
-        raise ValueError(f"{what} contains NaN or Inf")
+    raise_for_samples(status, what)
     if status == _ERR_NO_MEMORY:
         raise MemoryError("out of memory in the native frontend")
     if status == _ERR_TOO_SHORT:
@@ -280,8 +291,9 @@ class Frontend:
         clips : array, shape (clips, samples)
             A 2-D array (or a sequence of equal-length 1-D arrays); dtypes as ``compute``.
         num_threads : int, optional
-            Worker threads (the GIL is released while they compute); default
-            ``os.cpu_count()``, never more than there are clips.
+            Worker threads (the GIL is released while they compute), from 1 to
+            :func:`max_threads`; default ``os.cpu_count()``, never more than
+            there are clips.
 
         Returns
         -------
@@ -297,8 +309,10 @@ class Frontend:
         self._check_length(clips.shape[1], "each clip")
         if num_threads is None:
             num_threads = os.cpu_count() or 1
-        if isinstance(num_threads, bool) or not isinstance(num_threads, int) or num_threads < 1:
-            raise ValueError(f"num_threads must be a positive integer, got {num_threads!r}")
+        if (isinstance(num_threads, bool) or not isinstance(num_threads, int)
+                or not 1 <= num_threads <= max_threads()):
+            raise ValueError(f"num_threads must be a positive integer of at most {max_threads()} "
+                             f"(4 per core), got {num_threads!r}")
         num_threads = min(num_threads, max(1, clips.shape[0]))
         if num_threads == 1:
             return self._compute_rows(clips)
@@ -351,7 +365,8 @@ class StreamingFrontend:
         ----------
         chunk : array, shape (samples,)
             int16, float32 or float64 (see the module docstring); may be empty.
-            A chunk with NaN or Inf raises ``ValueError`` and is not consumed.
+            A chunk with NaN, Inf or samples beyond +-1e6 raises ``ValueError``
+            and is not consumed.
 
         Returns
         -------

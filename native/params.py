@@ -8,11 +8,27 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass
 from typing import Any, Mapping, Optional, Tuple
 
 FEATURE_KINDS = ("spectrogram", "log_mel", "mfcc")
 WINDOWS = ("hann",)
+
+# Sane ranges, far beyond any real configuration, checked before anything is
+# allocated (a sidecar is input: it must not make a Pi allocate gigabytes).
+SAMPLE_RATE_RANGE_HZ = (1000, 192000)
+MAX_FFT_LENGTH = 16384             # 1 s at 16 kHz; its FFT work memory is ~2 MB
+MAX_FRAME_STEP_SAMPLES = 65536     # the native code holds 8 hops of samples
+MAX_NUM_MEL_BINS = 512
+MAX_CLIP_DURATION_MS = 60000
+MAX_FEATURE_VALUES = 1 << 24       # frames x features of one clip (64 MB of float32)
+# FFT lengths whose prime factors are all <= this are fast: 2, 3, 4 and 5 have
+# their own butterflies, 7 to 17 a generic one (measured per frame against the
+# nearest power of two: 7 costs 1.2-1.4x, 11 2.5x, 13 3.5x, 17 3.4x, but 31
+# already 11x and 53 50x: a generic butterfly costs O(p^2)). Larger prime
+# factors are refused rather than silently slow.
+MAX_FFT_PRIME_FACTOR = 17
 
 
 @dataclass(frozen=True)
@@ -30,8 +46,9 @@ class FrontendParams:
     frame_length_samples, frame_step_samples : int
         STFT frame length and hop, in samples at ``sample_rate_hz``.
     fft_length : int, optional
-        FFT size, any integer >= ``frame_length_samples`` (not only powers of
-        two); defaults to ``frame_length_samples``.
+        FFT size, an integer from ``frame_length_samples`` to 16384 (not only
+        powers of two) whose prime factors are at most 17 (fast: see
+        :func:`is_fast_fft_length`); defaults to ``frame_length_samples``.
     window : str
         Analysis window; ``"hann"`` is the periodic Hann window of ``tf.signal``.
     feature_kind : {"spectrogram", "log_mel", "mfcc"}
@@ -51,6 +68,12 @@ class FrontendParams:
         ``tf.image.resize``.
     clip_duration_ms : int
         Length of one model input; shorter clips are zero-padded to it.
+
+    Ranges (checked at construction, so a sidecar cannot make the device
+    allocate gigabytes): ``sample_rate_hz`` 1000 to 192000, ``fft_length`` at
+    most 16384, ``frame_step_samples`` at most 65536, ``num_mel_bins`` at most 512, ``clip_duration_ms`` at most
+    60000, at most 2**24 feature values (frames x features) per clip; every
+    number finite.
     """
 
     sample_rate_hz: int = 16000
@@ -99,20 +122,30 @@ class FrontendParams:
             if not condition:
                 raise ValueError(f"invalid frontend parameters: {message}")
 
-        need(self.sample_rate_hz > 0, f"sample_rate_hz must be positive, got {self.sample_rate_hz}")
+        low_hz, high_hz = SAMPLE_RATE_RANGE_HZ
+        need(low_hz <= self.sample_rate_hz <= high_hz,
+             f"sample_rate_hz must be from {low_hz} to {high_hz}, got {self.sample_rate_hz}")
         need(self.frame_length_samples >= 2, f"frame_length_samples must be >= 2, got {self.frame_length_samples}")
-        need(self.frame_step_samples >= 1, f"frame_step_samples must be >= 1, got {self.frame_step_samples}")
+        need(1 <= self.frame_step_samples <= MAX_FRAME_STEP_SAMPLES,
+             f"frame_step_samples must be from 1 to {MAX_FRAME_STEP_SAMPLES}, got {self.frame_step_samples}")
         need(self.fft_length >= self.frame_length_samples,
              f"fft_length ({self.fft_length}) is shorter than frame_length_samples ({self.frame_length_samples})")
+        need(self.fft_length <= MAX_FFT_LENGTH, f"fft_length must be at most {MAX_FFT_LENGTH}, got {self.fft_length}")
+        need(is_fast_fft_length(self.fft_length),
+             f"fft_length {self.fft_length} has the prime factor {_largest_prime_factor(self.fft_length)}: "
+             f"FFT lengths with a prime factor above {MAX_FFT_PRIME_FACTOR} are slow (O(p^2) per factor p); "
+             f"use a product of small primes, e.g. {_nearest_fast_fft_length(self.fft_length)} (zero-padded)")
         need(self.window in WINDOWS, f"window must be one of {WINDOWS}, got {self.window!r}")
         need(self.feature_kind in FEATURE_KINDS, f"feature_kind must be one of {FEATURE_KINDS}, got {self.feature_kind!r}")
-        need(self.clip_duration_ms > 0, f"clip_duration_ms must be positive, got {self.clip_duration_ms}")
+        need(0 < self.clip_duration_ms <= MAX_CLIP_DURATION_MS,
+             f"clip_duration_ms must be from 1 to {MAX_CLIP_DURATION_MS}, got {self.clip_duration_ms}")
         need(self.clip_length_samples >= self.frame_length_samples,
              f"a {self.clip_duration_ms} ms clip ({self.clip_length_samples} samples) is shorter than one frame")
         need(self.log_offset > 0, f"log_offset must be positive, got {self.log_offset}")
         if self.feature_kind in ("log_mel", "mfcc"):
             nyquist = self.sample_rate_hz / 2
-            need(self.num_mel_bins >= 1, f"num_mel_bins must be >= 1, got {self.num_mel_bins}")
+            need(1 <= self.num_mel_bins <= MAX_NUM_MEL_BINS,
+                 f"num_mel_bins must be from 1 to {MAX_NUM_MEL_BINS}, got {self.num_mel_bins}")
             need(0 <= self.lower_edge_hz < self.upper_edge_hz,
                  f"need 0 <= lower_edge_hz ({self.lower_edge_hz}) < upper_edge_hz ({self.upper_edge_hz})")
             need(self.upper_edge_hz <= nyquist,
@@ -123,6 +156,11 @@ class FrontendParams:
         if self.resize is not None:
             need(self.feature_kind == "spectrogram", "resize applies to feature_kind='spectrogram' only")
             need(self.resize[0] >= 1 and self.resize[1] >= 1, f"resize must be positive, got {self.resize}")
+        frames, features = self.num_frames(self.clip_length_samples), self.num_features
+        need(frames * features <= MAX_FEATURE_VALUES and self.feature_shape[0] * self.feature_shape[1] <= MAX_FEATURE_VALUES,
+             f"one clip would have {frames} x {features} feature values"
+             + (f" (resized to {self.resize[0]} x {self.resize[1]})" if self.resize is not None else "")
+             + f", more than {MAX_FEATURE_VALUES}")
 
     # -- derived sizes ----------------------------------------------------------
     @property
@@ -189,9 +227,36 @@ class FrontendParams:
 
 
 def _as_int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value:
+    if (isinstance(value, bool) or not isinstance(value, (int, float))
+            or (isinstance(value, float) and not math.isfinite(value)) or int(value) != value):
         raise ValueError(f"invalid frontend parameters: {name} must be an integer, got {value!r}")
     return int(value)
+
+
+def _largest_prime_factor(n: int) -> int:
+    largest, p = 1, 2
+    while p * p <= n:
+        while n % p == 0:
+            largest, n = p, n // p
+        p += 1
+    return max(largest, n) if n > 1 else largest
+
+
+def is_fast_fft_length(n: int) -> bool:
+    """Whether the native FFT handles length ``n`` fast: all its prime factors are <= 17.
+
+    Products of 2, 3 and 5 are the fastest (640, 512, 480, 400, 320, 256, 240);
+    factors 7 to 17 cost up to about 3.5 times as much per bin (255 = 3 x 5 x 17).
+    """
+    return _largest_prime_factor(n) <= MAX_FFT_PRIME_FACTOR
+
+
+def _nearest_fast_fft_length(n: int) -> int:
+    """The smallest length >= n made of the primes 2, 3 and 5."""
+    length = n
+    while _largest_prime_factor(length) > 5:
+        length += 1
+    return length
 
 
 def _as_float(name: str, value: Any) -> float:

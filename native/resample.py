@@ -30,14 +30,18 @@ from typing import Tuple
 
 import numpy as np
 
-from native.checks import positive_int
-from native._resample import TAP_BLOCK, ResamplerCore, all_finite, resample_batch
+from native.checks import positive_int, raise_for_samples
+from native._resample import TAP_BLOCK, ResamplerCore, resample_batch, scan_samples
 
 __all__ = ["resample_poly", "Resampler", "ratio_for"]
 
 KAISER_BETA = 5.0         # scipy.signal.resample_poly's default window ("kaiser", 5.0)
 HALF_LEN_PER_RATE = 10    # scipy: half_len = 10 * max(up, down)
-MAX_RATE = 1 << 16        # largest reduced up or down: its filter has 20 * MAX_RATE + 1 taps
+# Largest reduced up or down factor: the filter has 20 * max(up, down) + 1 taps,
+# so at most 327681 (1.3 MB in float32, ~15 MB while it is designed in float64).
+# Every common pair of rates is far below (44.1 kHz -> 16 kHz: 160 / 441); an
+# odd rate such as 767999 Hz -> 16 kHz (16000 / 767999) is refused.
+MAX_RATE = 1 << 14
 _INT16_SCALE = np.float32(1.0 / 32768.0)
 
 
@@ -47,7 +51,8 @@ def _reduced(up, down) -> Tuple[int, int]:
     divisor = math.gcd(up, down)
     up, down = up // divisor, down // divisor
     if max(up, down) > MAX_RATE:
-        raise ValueError(f"ratio {up}/{down} is too fine to resample: reduced up and down must be <= {MAX_RATE}")
+        raise ValueError(f"ratio {up}/{down} is too fine to resample: reduced up and down must be <= {MAX_RATE} "
+                         f"(its filter would have {20 * max(up, down) + 1} taps)")
     return up, down
 
 
@@ -56,10 +61,22 @@ def ratio_for(from_hz: int, to_hz: int) -> Tuple[int, int]:
 
     >>> ratio_for(48000, 16000), ratio_for(44100, 48000)
     ((1, 3), (160, 147))
+
+    Raises
+    ------
+    ValueError
+        When either rate is not a positive integer, or when the reduced factors
+        exceed ``MAX_RATE`` (16384): their filter would be too large (e.g.
+        767999 Hz to 16000 Hz, 16000 / 767999).
     """
     from_hz, to_hz = positive_int(from_hz, "from_hz"), positive_int(to_hz, "to_hz")
     divisor = math.gcd(from_hz, to_hz)
-    return to_hz // divisor, from_hz // divisor
+    up, down = to_hz // divisor, from_hz // divisor
+    if max(up, down) > MAX_RATE:
+        raise ValueError(f"cannot resample {from_hz} Hz to {to_hz} Hz: the reduced ratio {up}/{down} needs a "
+                         f"filter of {20 * max(up, down) + 1} taps (at most {20 * MAX_RATE + 1}); "
+                         "convert the audio to a common rate first")
+    return up, down
 
 
 def _lowpass(up: int, down: int) -> np.ndarray:
@@ -111,7 +128,7 @@ def _polyphase(up: int, down: int) -> Tuple[int, np.ndarray]:
 
 
 def _audio(x, name: str = "x") -> np.ndarray:
-    """1-D contiguous float32 from int16 (scaled by 1/32768) or float32; finite values only."""
+    """1-D contiguous float32 from int16 (scaled by 1/32768) or float32, checked (see native.checks)."""
     samples = np.asarray(x)
     if samples.ndim != 1:
         raise ValueError(f"{name} must be 1-D mono audio, got shape {samples.shape}")
@@ -120,8 +137,7 @@ def _audio(x, name: str = "x") -> np.ndarray:
     if samples.dtype != np.float32:
         raise ValueError(f"{name} must be int16 or float32, got dtype {samples.dtype}")
     samples = np.ascontiguousarray(samples)
-    if not all_finite(samples):
-        raise ValueError(f"{name} contains NaN or infinite values")
+    raise_for_samples(scan_samples(samples), name)
     return samples
 
 

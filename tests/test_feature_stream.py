@@ -150,6 +150,38 @@ def test_non_finite_audio_is_refused_and_not_consumed(bad):
     assert [f for f, _ in _windows(dirty, audio, [4800])] == [f for f, _ in _windows(clean, audio, [4800])]
 
 
+@pytest.mark.parametrize("huge", [1e18, -1e30, 2e6])
+def test_huge_samples_are_refused_and_the_stream_goes_on(huge):
+    # finite |x| ~ 1e18 used to give NaN frames, after which next_window() refused every window until reset()
+    audio = _audio(2.0, 48000, seed=8)
+    clean = _windows(FeatureStream(MFCC, 48000, 49, 5), audio, [4800])
+    stream = FeatureStream(MFCC, 48000, 49, 5)
+    spoiled = audio[:4800].copy()
+    spoiled[7] = huge
+    with pytest.raises(ValueError, match="beyond"):
+        stream.push(spoiled)
+    assert stream.frames_emitted == 0 and stream.level_dbfs() == -150.0  # nothing consumed
+    windows = _windows(stream, audio, [4800])
+    assert [f for f, _ in windows] == [f for f, _ in clean] and len(windows) > 5
+    for (_, a), (_, b) in zip(windows, clean):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_tiny_samples_give_the_frames_of_zeros():
+    tiny = np.full(48000, 1e-39, np.float32)
+    stream = FeatureStream(MFCC, 48000, 49, 5)
+    stream.push(tiny)
+    stream.flush()
+    assert stream.next_window() == 48
+    np.testing.assert_array_equal(stream.window, Frontend(MFCC).compute(np.zeros(16000, np.float32)))
+
+
+def test_input_rates_needing_a_huge_filter_are_refused():
+    # a 767999 Hz file used to allocate 1.67 GB for the resampler's filter before anything else
+    with pytest.raises(ValueError, match="cannot resample 767999 Hz to 16000 Hz"):
+        FeatureStream(MFCC, 767999, 49, 5)
+
+
 def test_energy_is_the_sum_of_squares_in_double_precision():
     audio = _audio(0.3, 48000)
     stream = FeatureStream(MFCC, 48000, 49, 5)

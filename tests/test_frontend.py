@@ -6,7 +6,7 @@ run without it.
 import numpy as np
 import pytest
 
-from native.frontend import (Frontend, StreamingFrontend, fit_to_clip, hann_window,
+from native.frontend import (Frontend, StreamingFrontend, fit_to_clip, hann_window, max_threads,
                              mel_weight_matrix, mfcc_dct_matrix)
 from native.params import FrontendParams
 
@@ -318,6 +318,59 @@ def test_compute_rejects_non_finite(value, dtype):
         Frontend(COURSE).compute(audio)
     with pytest.raises(ValueError, match="NaN or Inf"):
         Frontend(COURSE).compute_batch(np.stack([np.zeros(16000, dtype), audio]), num_threads=2)
+
+
+@pytest.mark.parametrize("value", [1e18, -3e38, 1.0000001e6])
+def test_samples_beyond_the_range_are_refused_not_turned_into_nan(value):
+    # |x| ~ 1e18 used to give all-NaN features without an error
+    audio = random_clip(COURSE, 10, np.float32)
+    audio[8000] = value
+    frontend = Frontend(COURSE)
+    with pytest.raises(ValueError, match=r"beyond \+-1e\+06"):
+        frontend.compute(audio)
+    with pytest.raises(ValueError, match="beyond"):
+        frontend.compute_batch(np.stack([audio, audio]), num_threads=2)
+    stream = StreamingFrontend(COURSE)
+    head = stream.push(audio[:4000])
+    with pytest.raises(ValueError, match="beyond"):
+        stream.push(audio[4000:9000])
+    clean = audio.copy()
+    clean[8000] = 0.0
+    tail = stream.push(clean[4000:])  # the refused chunk was not consumed
+    np.testing.assert_array_equal(np.concatenate([head, tail]), frontend.compute(clean))
+    at_the_limit = np.full(16000, 1e6, np.float32)
+    at_the_limit[::2] = -1e6
+    assert np.isfinite(frontend.compute(at_the_limit)).all()
+    assert np.isfinite(Frontend(CONFIGS["spectrogram_odd"]).compute(at_the_limit)).all()
+
+
+@pytest.mark.parametrize("kind", ["spectrogram", "log_mel", "mfcc"])
+def test_tiny_samples_are_read_as_zero(kind):
+    """Subnormal input (1e-39) made the frontend ~45x slower on some CPUs: such samples are flushed to zero."""
+    params = FrontendParams(feature_kind=kind)
+    rng = np.random.default_rng(12)
+    tiny = rng.uniform(-5e-20, 5e-20, 16000).astype(np.float32)  # below 2**-64 ~ 5.4e-20
+    tiny[::3] = 1e-39
+    silence = np.zeros(16000, np.float32)
+    frontend = Frontend(params)
+    np.testing.assert_array_equal(frontend.compute(tiny), frontend.compute(silence))
+    np.testing.assert_array_equal(frontend.compute_batch(np.stack([tiny, tiny]), num_threads=2)[1],
+                                  frontend.compute(silence))
+    np.testing.assert_array_equal(stream_in_chunks(params, tiny, 333), frontend.compute(silence))
+    speech = random_clip(params, 13, np.float32)
+    speech[::5] = 1e-39
+    cleaned = np.where(np.abs(speech) < 2.0 ** -64, np.float32(0), speech)
+    np.testing.assert_array_equal(frontend.compute(speech), frontend.compute(cleaned))
+
+
+def test_thread_count_is_capped_with_a_clear_error():
+    frontend = Frontend(COURSE)
+    clips = np.zeros((2, 16000), np.int16)
+    assert max_threads() >= 64
+    assert frontend.compute_batch(clips, num_threads=max_threads()).shape == (2, 49, 10)
+    for bad in (33000, max_threads() + 1, 10 ** 9):  # 33000 threads crashed the interpreter (exit 139)
+        with pytest.raises(ValueError, match=f"num_threads must be a positive integer of at most {max_threads()}"):
+            frontend.compute_batch(clips, num_threads=bad)
 
 
 def test_float64_is_rounded_and_other_layouts_are_copied():

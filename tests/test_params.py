@@ -1,9 +1,10 @@
 """FrontendParams: pinned defaults, validation, exact round trips."""
 import json
+from pathlib import Path
 
 import pytest
 
-from native.params import FrontendParams
+from native.params import FrontendParams, is_fast_fft_length
 
 
 def test_defaults_are_the_course_configuration():
@@ -57,6 +58,25 @@ def test_round_trip_is_exact(params):
     ({"resize": (32, 32)}, "resize applies"),
     ({"clip_duration_ms": 10}, "shorter than one frame"),
     ({"bins": 40}, "unknown frontend parameter"),
+    # sane ranges: a sidecar must not make the device allocate gigabytes (each of these used to)
+    ({"fft_length": 2 ** 26}, "fft_length must be at most 16384"),
+    ({"fft_length": 2 ** 31}, "fft_length must be at most 16384"),
+    ({"num_mel_bins": 10 ** 6}, "num_mel_bins must be from 1 to 512"),
+    ({"sample_rate_hz": float("inf")}, "sample_rate_hz must be an integer, got inf"),
+    ({"sample_rate_hz": float("nan")}, "sample_rate_hz must be an integer"),
+    ({"num_mfccs": float("-inf")}, "num_mfccs must be an integer"),
+    ({"sample_rate_hz": 500}, "sample_rate_hz must be from 1000 to 192000"),
+    ({"sample_rate_hz": 10 ** 6}, "sample_rate_hz must be from 1000 to 192000"),
+    ({"clip_duration_ms": 10 ** 9}, "clip_duration_ms must be from 1 to 60000"),
+    ({"frame_step_samples": 10 ** 12}, "frame_step_samples must be from 1 to 65536"),
+    ({"log_offset": float("inf")}, "finite"),
+    ({"feature_kind": "spectrogram", "frame_step_samples": 1, "fft_length": 4096, "clip_duration_ms": 60000},
+     "feature values"),
+    ({"feature_kind": "spectrogram", "resize": (2 ** 13, 2 ** 13)}, "feature values"),
+    # a prime FFT length was a performance cliff (1 s a clip at 4093 with a step of 1): refused, with advice
+    ({"fft_length": 641}, "prime factor 641.*e.g. 648"),
+    ({"frame_length_samples": 4093}, "prime factor 4093"),
+    ({"fft_length": 2 * 31 * 16}, "prime factor 31"),
 ])
 def test_bad_parameters_are_clear_errors(kwargs, message):
     with pytest.raises(ValueError, match=message):
@@ -74,3 +94,19 @@ def test_frozen_and_hashable():
         params.num_mfccs = 13
     assert hash(params) == hash(FrontendParams())
     assert params.replace(num_mfccs=13).num_mfccs == 13
+
+
+def test_fast_fft_lengths_are_products_of_small_primes():
+    fast = [2, 240, 255, 256, 320, 400, 480, 512, 640, 1024, 7 * 11 * 13, 16384]
+    slow = [19, 641, 509, 2 * 127, 4093, 2 * 23]
+    assert all(is_fast_fft_length(n) for n in fast)
+    assert not any(is_fast_fft_length(n) for n in slow)
+    assert FrontendParams(fft_length=7 * 11 * 13).fft_length == 1001  # accepted, zero-padded frames
+
+
+def test_old_sidecar_values_still_load():
+    """Every configuration the delivered models and the seeds use stays valid."""
+    for path in sorted((Path(__file__).resolve().parent.parent / "models").rglob("*.json")):
+        data = json.loads(path.read_text())
+        if isinstance(data, dict) and "frontend" in data:
+            FrontendParams.from_dict(data["frontend"])

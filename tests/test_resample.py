@@ -14,7 +14,7 @@ import math
 import numpy as np
 import pytest
 
-from native.resample import Resampler, design_filter, ratio_for, resample_poly
+from native.resample import MAX_RATE, Resampler, design_filter, ratio_for, resample_poly
 
 signal = pytest.importorskip("scipy.signal")
 
@@ -202,9 +202,33 @@ def test_ratio_for_the_device_rates():
 
 def test_ratio_for_any_integer_rates():
     rng = np.random.default_rng(7)
+    refused = 0
     for from_hz, to_hz in rng.integers(1, 200000, size=(200, 2)):
+        divisor = math.gcd(int(from_hz), int(to_hz))
+        if max(from_hz, to_hz) // divisor > MAX_RATE:
+            with pytest.raises(ValueError, match=f"cannot resample {from_hz} Hz to {to_hz} Hz"):
+                ratio_for(int(from_hz), int(to_hz))
+            refused += 1
+            continue
         up, down = ratio_for(int(from_hz), int(to_hz))
         assert math.gcd(up, down) == 1 and up * from_hz == down * to_hz
+    assert 0 < refused < 200
+
+
+@pytest.mark.parametrize("from_hz", [767999, 47999, 44101])
+def test_rates_needing_a_huge_filter_are_refused_before_it_is_built(from_hz):
+    # 767999 Hz -> 16 kHz used to design a 15-million-tap filter (1.67 GB at the start of listen)
+    with pytest.raises(ValueError, match=rf"cannot resample {from_hz} Hz to 16000 Hz: .* taps"):
+        ratio_for(from_hz, 16000)
+    up, down = 16000, from_hz
+    with pytest.raises(ValueError, match="too fine to resample"):
+        Resampler(up, down)
+
+
+def test_common_rates_stay_accepted():
+    for from_hz in (8000, 11025, 16000, 22050, 24000, 32000, 44100, 48000, 88200, 96000, 176400, 192000):
+        for to_hz in (8000, 16000):
+            Resampler(*ratio_for(from_hz, to_hz))
 
 
 @pytest.mark.parametrize("from_hz,to_hz", [(0, 16000), (48000, -1), (48000.0, 16000), (True, 2), ("48000", 16000)])
@@ -221,6 +245,8 @@ def test_ratio_for_rejects_bad_rates(from_hz, to_hz):
         (np.array([0.0, np.nan, 1.0], np.float32), "NaN or infinite"),
         (np.array([0.0, np.inf], np.float32), "NaN or infinite"),
         (np.array([-np.inf], np.float32), "NaN or infinite"),
+        (np.array([0.0, 1e18], np.float32), "beyond"),
+        (np.array([-1.5e6], np.float32), "beyond"),
         (np.zeros((10, 1), np.float32), "1-D"),
         (np.zeros((2, 10), np.float32), "1-D"),
         (np.float32(1.0), "1-D"),
@@ -252,3 +278,18 @@ def test_a_rejected_chunk_leaves_the_stream_intact():
         resampler.process(np.array([np.nan], np.float32))
     rest = np.concatenate([resampler.process(x[300:]), resampler.flush()])
     np.testing.assert_allclose(np.concatenate([first, rest]), resample_poly(x, 1, 3), rtol=0, atol=1e-6)
+
+
+def test_tiny_samples_are_read_as_zero():
+    """Subnormal input (1e-39) slowed the filter down ~45x on some CPUs: such samples are flushed to zero."""
+    tiny = np.full(3000, 1e-39, np.float32)
+    tiny[::2] = 3e-20  # below 2**-64 too
+    np.testing.assert_array_equal(resample_poly(tiny, 1, 3), np.zeros(1000, np.float32))
+    stream = Resampler(160, 441)
+    out = np.concatenate([stream.process(tiny[:1234]), stream.process(tiny[1234:]), stream.flush()])
+    np.testing.assert_array_equal(out, np.zeros_like(out))
+    # a normal signal with tiny samples inside is the signal with zeros there
+    x = noise(3000, seed=11)
+    x[::7] = 1e-39
+    cleaned = np.where(np.abs(x) < 2.0 ** -64, np.float32(0), x)
+    np.testing.assert_array_equal(resample_poly(x, 1, 3), resample_poly(cleaned, 1, 3))

@@ -1,5 +1,7 @@
 #include "feature_stream.h"
 
+#include "samples.h"
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -156,7 +158,8 @@ static int append_frames(tinyml_feature_stream *s, const float *samples, size_t 
 
 int tinyml_feature_stream_push(tinyml_feature_stream *s, const float *x, size_t n, double *energy) {
     *energy = tinyml_energy(x, n);
-    if (!(*energy - *energy == 0.0)) return TMF_ERR_NON_FINITE; /* NaN or infinite */
+    const int range = tinyml_scan_samples(x, n, NULL); /* tiny samples: flushed by the next stage's copy */
+    if (range != 0) return range;
     if (s->flushed) return TINYML_FEATURE_STREAM_FLUSHED;
     const float *samples = x;
     size_t count = n;

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "fft.h"
+#include "samples.h"
 
 struct tmf_frontend {
     tmf_frontend_config config;
@@ -518,19 +519,6 @@ static int resize_bilinear(const float *src, int in_rows, int in_cols, float *ds
 
 /* ---- batch ------------------------------------------------------------------- */
 
-TMF_WIDE_VECTOR_CLONES
-int tmf_all_finite(const float *x, int64_t n)
-{
-    /* exponent bits all ones <=> NaN or Inf; an integer OR the compiler vectorises */
-    unsigned bad = 0;
-    for (int64_t i = 0; i < n; i++) {
-        uint32_t bits;
-        memcpy(&bits, x + i, sizeof(bits));
-        bad |= (bits & 0x7f800000u) == 0x7f800000u;
-    }
-    return !bad;
-}
-
 static void compute_clip_frames(const tmf_frontend *fe, const workspace *ws, const float *f32,
                                 const int16_t *s16, int64_t num_frames, float *out)
 {
@@ -562,13 +550,28 @@ int tmf_frontend_compute_clips(const tmf_frontend *fe, const void *audio, int au
     const int64_t num_frames = tmf_frontend_num_frames(fe, num_samples);
     if (num_frames == 0)
         return TMF_ERR_TOO_SHORT;
-    if (!audio_is_int16 && !tmf_all_finite((const float *)audio, num_clips * num_samples))
-        return TMF_ERR_NON_FINITE;
+    float *flushed = NULL; /* a copy without tiny samples, in the rare case there are some */
+    if (!audio_is_int16) {
+        int has_tiny = 0;
+        const size_t total = (size_t)(num_clips * num_samples);
+        const int status = tinyml_scan_samples((const float *)audio, total, &has_tiny);
+        if (status != 0)
+            return status;
+        if (has_tiny) {
+            flushed = (float *)malloc(total * sizeof(float));
+            if (!flushed)
+                return TMF_ERR_NO_MEMORY;
+            tinyml_copy_flushing_tiny(flushed, (const float *)audio, total);
+            audio = flushed;
+        }
+    }
     const int rows = fe->config.resize_rows, cols = fe->config.resize_cols;
     const int resizing = rows > 0;
     workspace ws;
-    if (workspace_init(&ws, fe, resizing ? num_frames * fe->num_features : 0) != TMF_OK)
+    if (workspace_init(&ws, fe, resizing ? num_frames * fe->num_features : 0) != TMF_OK) {
+        free(flushed);
         return TMF_ERR_NO_MEMORY;
+    }
     const int64_t out_per_clip = resizing ? (int64_t)rows * cols : num_frames * fe->num_features;
     int status = TMF_OK;
     const size_t clip_bytes = (size_t)num_samples * (audio_is_int16 ? sizeof(int16_t) : sizeof(float));
@@ -583,6 +586,7 @@ int tmf_frontend_compute_clips(const tmf_frontend *fe, const void *audio, int au
             status = resize_bilinear(ws.resize_src, (int)num_frames, fe->num_features, clip_out, rows, cols);
     }
     free(ws.memory);
+    free(flushed);
     return status;
 }
 
@@ -645,8 +649,12 @@ int64_t tmf_stream_push(tmf_stream *s, const void *chunk, int chunk_is_int16, in
 {
     const tmf_frontend *fe = s->fe;
     const int64_t step = fe->config.frame_step_samples;
-    if (!chunk_is_int16 && !tmf_all_finite((const float *)chunk, n))
-        return TMF_ERR_NON_FINITE;
+    int has_tiny = 0;
+    if (!chunk_is_int16) {
+        const int status = tinyml_scan_samples((const float *)chunk, (size_t)n, &has_tiny);
+        if (status != 0)
+            return status;
+    }
     int64_t produced = 0, pos = 0;
     while (pos < n) {
         /* with frame_step > frame_length some samples belong to no frame */
@@ -666,6 +674,8 @@ int64_t tmf_stream_push(tmf_stream *s, const void *chunk, int chunk_is_int16, in
             const int16_t *src = (const int16_t *)chunk + pos;
             for (int64_t i = 0; i < take; i++)
                 dst[i] = (float)src[i] * INT16_SCALE;
+        } else if (has_tiny) {
+            tinyml_copy_flushing_tiny(dst, (const float *)chunk + pos, (size_t)take);
         } else {
             memcpy(dst, (const float *)chunk + pos, (size_t)take * sizeof(float));
         }

@@ -23,8 +23,9 @@ enum tmf_feature_kind { TMF_SPECTROGRAM = 0, TMF_LOG_MEL = 1, TMF_MFCC = 2 };
 enum tmf_status {
     TMF_OK = 0,
     TMF_ERR_NO_MEMORY = -1,
-    TMF_ERR_NON_FINITE = -2, /* NaN or Inf in float input */
-    TMF_ERR_TOO_SHORT = -3   /* fewer samples than one frame */
+    TMF_ERR_NON_FINITE = -2,  /* NaN or Inf in float input */
+    TMF_ERR_TOO_SHORT = -3,   /* fewer samples than one frame */
+    TMF_ERR_OUT_OF_RANGE = -4 /* a float sample beyond +-TINYML_MAX_ABS_SAMPLE (samples.h) */
 };
 
 typedef struct {
@@ -58,14 +59,12 @@ int64_t tmf_frontend_num_frames(const tmf_frontend *frontend, int64_t num_sample
 
 /* Features of num_clips clips of num_samples samples each, clip c starting at
  * sample c * num_samples of `audio` (int16 when audio_is_int16, scaled by
- * 1/32768, else float32).  Writes num_clips * frames * features floats
+ * 1/32768, else float32, checked and with tiny samples flushed to zero as
+ * samples.h says).  Writes num_clips * frames * features floats
  * (frames x features = resize_rows x resize_cols when resizing).
  * Returns TMF_OK or a negative enum tmf_status; never touches Python. */
 int tmf_frontend_compute_clips(const tmf_frontend *frontend, const void *audio, int audio_is_int16,
                                int64_t num_clips, int64_t num_samples, float *out);
-
-/* 1 when all n floats are finite. */
-int tmf_all_finite(const float *x, int64_t n);
 
 /* ---- streaming ----------------------------------------------------------- */
 
@@ -76,9 +75,10 @@ void tmf_stream_destroy(tmf_stream *stream);
 void tmf_stream_reset(tmf_stream *stream);
 /* Frames a push of num_samples more samples will return. */
 int64_t tmf_stream_frames_after(const tmf_stream *stream, int64_t num_samples);
-/* Consumes the chunk; writes tmf_stream_frames_after(stream, n) frames x
- * features floats to out.  Returns the frame count or a negative tmf_status
- * (the state is unchanged on TMF_ERR_NON_FINITE). */
+/* Consumes the chunk (float32 checked and flushed as in compute_clips);
+ * writes tmf_stream_frames_after(stream, n) frames x features floats to out.
+ * Returns the frame count or a negative tmf_status (the state is unchanged on
+ * TMF_ERR_NON_FINITE and TMF_ERR_OUT_OF_RANGE). */
 int64_t tmf_stream_push(tmf_stream *stream, const void *chunk, int chunk_is_int16, int64_t n, float *out);
 
 #ifdef __cplusplus

@@ -1,4 +1,5 @@
 #include "resample.h"
+#include "samples.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -24,17 +25,6 @@
 
 /* Outputs of one phase summed together in a block that stays in L1 cache. */
 #define CHUNK 256
-
-int tinyml_all_finite(const float *x, size_t n) {
-    /* Exponent bits all ones means Inf or NaN; integer OR reduces vectorise. */
-    uint32_t bad = 0;
-    for (size_t i = 0; i < n; i++) {
-        uint32_t bits;
-        memcpy(&bits, x + i, sizeof bits);
-        bad |= ((bits & 0x7f800000u) == 0x7f800000u);
-    }
-    return bad == 0;
-}
 
 /* ---- the kernel -------------------------------------------------------- */
 
@@ -214,10 +204,22 @@ static void run_outputs(const tinyml_polyphase *f, const float *x, size_t n_x, p
 
 int tinyml_resample_batch(const tinyml_polyphase *f, const float *x, size_t n_in, float *y, size_t n_out) {
     if (n_out == 0) return 0;
+    int has_tiny = 0;
+    tinyml_scan_samples(x, n_in, &has_tiny);
+    float *flushed = has_tiny ? (float *)malloc(n_in * sizeof(float)) : NULL; /* rare: a copy without them */
     float *work = (float *)malloc(work_floats(f, n_out, f->half_len % f->up) * sizeof(float));
-    if (work == NULL) return -1;
+    if (work == NULL || (has_tiny && flushed == NULL)) {
+        free(work);
+        free(flushed);
+        return -1;
+    }
+    if (has_tiny) {
+        tinyml_copy_flushing_tiny(flushed, x, n_in);
+        x = flushed;
+    }
     run_outputs(f, x, n_in, (ptrdiff_t)(f->half_len / f->up), f->half_len % f->up, n_out, y, work);
     free(work);
+    free(flushed);
     return 0;
 }
 
@@ -309,7 +311,7 @@ static void emit(tinyml_resampler *s, size_t count, float *y) {
 int tinyml_resampler_process(tinyml_resampler *s, const float *x, size_t n, float *y) {
     const size_t count = tinyml_resampler_outputs_for(s, n);
     if (grow(&s->buffer, &s->capacity, s->length + n) != 0 || reserve_work(s, count) != 0) return -1;
-    if (n > 0) memcpy(s->buffer + s->length, x, n * sizeof(float));
+    tinyml_copy_flushing_tiny(s->buffer + s->length, x, n);
     s->length += n;
     emit(s, count, y);
     return 0;

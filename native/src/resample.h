@@ -35,8 +35,9 @@ typedef struct {
     const float *phases;     /* up * taps_per_phase taps, row p = phase p */
 } tinyml_polyphase;
 
-/* 1 when every value is finite, 0 when one is NaN or infinite. */
-int tinyml_all_finite(const float *x, size_t n);
+/* Input samples are expected checked by the caller (tinyml_scan_samples in
+ * samples.h: finite, within +-TINYML_MAX_ABS_SAMPLE); tiny ones are read as 0
+ * (flushed) here, so no subnormal number slows the filter down. */
 
 /* One-shot: y[0:n_out] from x[0:n_in] (x zero outside).  0, or -1 when
  * memory for the split input is short. */
