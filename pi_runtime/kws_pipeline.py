@@ -532,7 +532,7 @@ class KeywordSpotter:
         clip_input_samples = -(-self.params.clip_length_samples * self.input_rate_hz // self.params.sample_rate_hz)
         if 0 < self.samples_in < clip_input_samples:  # padding, not input: samples_in stays as it is
             input_samples = self.samples_in
-            self.push(np.zeros(clip_input_samples - self.samples_in, np.float32))
+            detections += self.push(np.zeros(clip_input_samples - self.samples_in, np.float32))
             self.samples_in = input_samples
         self.features.flush(last_window=True)
         self._decide_ready_windows(detections)

@@ -14,7 +14,13 @@ Without a microphone::
     arecord -t raw -f S16_LE -r 16000 -c 1 | python -m pi_runtime.listen --model M --input -
 
 Detections go to stdout (``--json``: one JSON object per line); the status
-line (TTY only) and the summary go to stderr.
+line (TTY only) and the summary go to stderr. At the end of a file or of stdin
+the last window is decided (:meth:`KeywordSpotter.flush`); a microphone stopped
+by Ctrl-C is not flushed (the recording was cut, not finished).
+
+The detector's settings come from the command line, else from the model's
+sidecar (its ``"detector"`` section, calibrated by ``python -m
+train.kws.calibrate``), else from :class:`DetectorConfig`'s defaults.
 """
 from __future__ import annotations
 
@@ -23,16 +29,23 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import BinaryIO, Iterator, Optional, Sequence, TextIO
+from typing import BinaryIO, Iterator, List, Optional, Sequence, TextIO
 
 import numpy as np
 
 from native.ring import AudioRing
-from pi_runtime.kws_pipeline import Detection, DetectorConfig, KeywordSpotter
+from pi_runtime.kws_pipeline import Detection, DetectorConfig, KeywordSpotter, output_is_logits
 from pi_runtime.model import load_model
+from pi_runtime.sidecar import detector_settings, output_kind
 from pi_runtime.wav import read_wav
 
 STATUS_INTERVAL_S = 0.5
+# The model used without --model; None: --model is required. (The delivered
+# open-set model, once there is one, e.g. "models/kws/kws_open.tflite.zlib".)
+DEFAULT_MODEL: Optional[str] = None
+# Command-line flag of each detector setting.
+DETECTOR_FLAGS = {"threshold": "--threshold", "smoothing_windows": "--smoothing-windows", "hop_ms": "--hop-ms",
+                  "refractory_ms": "--refractory-ms", "min_level_dbfs": "--min-level-dbfs"}
 
 
 # -- audio sources -------------------------------------------------------------------------
@@ -232,11 +245,17 @@ class Reporter:
 
 # -- command line ------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
+    model_help = ("keyword-spotting model (.tflite or .tflite.zlib) with its sidecar; "
+                  + (f"default {DEFAULT_MODEL}" if DEFAULT_MODEL else "required unless --list-devices"))
     parser = argparse.ArgumentParser(
         prog="python -m pi_runtime.listen",
+        usage=("%(prog)s " + ("[--model MODEL]" if DEFAULT_MODEL else "--model MODEL")
+               + " [--input FILE.wav|-] [options]\n       %(prog)s --list-devices"),
         description="Spot keywords live from a microphone, a WAV file or raw PCM on stdin, and print each "
-                    "detection with its time (s) and score.")
-    parser.add_argument("--model", help="keyword-spotting model (.tflite or .tflite.zlib) with its sidecar")
+                    "detection with its time (s) and score. Detector settings not given on the command line "
+                    "come from the model's sidecar (its calibrated 'detector' section) when it has one, "
+                    "else from the defaults shown.")
+    parser.add_argument("--model", default=DEFAULT_MODEL, help=model_help)
     parser.add_argument("--input", metavar="FILE.wav|-",
                         help="read a 16-bit mono WAV file (any rate: resampled), or '-' for raw S16_LE mono PCM "
                              "on stdin, instead of the microphone")
@@ -249,26 +268,59 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--mic-rate", type=int,
                         help="capture rate, Hz (default: the device's native rate, often 48000)")
     parser.add_argument("--json", action="store_true", help="print one JSON object per detection")
-    parser.add_argument("--hop-ms", type=float, default=100.0, help="time between model runs (default 100 ms)")
-    parser.add_argument("--threshold", type=float, default=DetectorConfig.threshold,
-                        help=f"smoothed score needed for a detection, 0..1 (default {DetectorConfig.threshold})")
-    parser.add_argument("--smoothing-windows", type=int, default=DetectorConfig.smoothing_windows,
-                        help=f"posteriors averaged over this many windows (default {DetectorConfig.smoothing_windows})")
-    parser.add_argument("--refractory-ms", type=float, default=DetectorConfig.refractory_ms,
-                        help=f"quiet time after a detection (default {DetectorConfig.refractory_ms:g} ms)")
-    parser.add_argument("--min-level-dbfs", type=float, default=DetectorConfig.min_level_dbfs,
+    defaults = DetectorConfig()
+    parser.add_argument("--hop-ms", type=float,
+                        help=f"time between model runs, ms (default: the sidecar's, else {defaults.hop_ms:g})")
+    parser.add_argument("--threshold", type=float,
+                        help="smoothed score needed for a detection, 0..1 (default: the sidecar's calibrated "
+                             f"threshold, else {defaults.threshold:g})")
+    parser.add_argument("--smoothing-windows", type=int,
+                        help="posteriors averaged over this many windows, 1 to 100 (default: the sidecar's, "
+                             f"else {defaults.smoothing_windows})")
+    parser.add_argument("--refractory-ms", type=float,
+                        help=f"quiet time after a detection, ms (default: the sidecar's, else {defaults.refractory_ms:g})")
+    parser.add_argument("--min-level-dbfs", type=float,
                         help="energy gate: windows quieter than this (RMS, dB full scale) are not classified "
-                             f"(default {DetectorConfig.min_level_dbfs:g}; --min-level-dbfs=-inf disables it)")
+                             f"(default: the sidecar's, else {defaults.min_level_dbfs:g}; --min-level-dbfs=-inf "
+                             "disables it)")
     parser.add_argument("--seconds", type=float, help="stop after this many seconds of audio")
     parser.add_argument("--buffer-ms", type=float, default=2000.0,
                         help="capacity of the microphone ring buffer (default 2000 ms)")
     parser.add_argument("--threads", type=int, default=1, help="interpreter threads (default 1)")
-    parser.add_argument("--verbose", action="store_true", help="print the model, interpreter and source used")
+    parser.add_argument("--verbose", action="store_true",
+                        help="print the model, interpreter, input, detector settings (and where each comes "
+                             "from) and the calibration in use")
     return parser
 
 
-def open_source(args: argparse.Namespace, stdin: BinaryIO):
-    chunk_ms = args.hop_ms
+def detector_config(args: argparse.Namespace, sidecar: Optional[dict]) -> DetectorConfig:
+    """Flags given on the command line, then the sidecar's "detector" section, then the defaults."""
+    return DetectorConfig.from_sidecar(sidecar, **{key: getattr(args, key) for key in DETECTOR_FLAGS})
+
+
+def describe_detector(args: argparse.Namespace, config: DetectorConfig, sidecar: Optional[dict]) -> List[str]:
+    """Lines for --verbose: each setting with where it came from, and the calibration behind the sidecar's."""
+    from_sidecar = detector_settings(sidecar)
+    def origin(key):
+        if getattr(args, key) is not None:
+            return DETECTOR_FLAGS[key]
+        return "sidecar" if key in from_sidecar else "default"
+    units = {"threshold": "", "smoothing_windows": " windows", "hop_ms": " ms", "refractory_ms": " ms",
+             "min_level_dbfs": " dBFS"}
+    settings = ", ".join(f"{key} {getattr(config, key):g}{units[key]} ({origin(key)})" for key in DETECTOR_FLAGS)
+    lines = [f"detector: {settings}"]
+    calibration = (sidecar or {}).get("detector", {}).get("calibration")
+    if calibration:
+        measured = calibration.get("measured", {})
+        lines.append(f"calibration: target {calibration.get('target_false_alarms_per_hour')} false alarms/hour on "
+                     f"{calibration.get('stream')}; measured there: "
+                     + ", ".join(f"{key} {value}" for key, value in measured.items() if not isinstance(value, dict)))
+    else:
+        lines.append("calibration: none in the sidecar (python -m train.kws.calibrate writes one)")
+    return lines
+
+
+def open_source(args: argparse.Namespace, stdin: BinaryIO, *, chunk_ms: float):
     if args.input == "-":
         if args.input_rate < 1:
             raise ValueError(f"--input-rate must be a positive rate in Hz, got {args.input_rate}")
@@ -284,18 +336,21 @@ def open_source(args: argparse.Namespace, stdin: BinaryIO):
 
 
 def run(args: argparse.Namespace, *, stdin: BinaryIO, out: TextIO, err: TextIO) -> int:
-    config = DetectorConfig(hop_ms=args.hop_ms, threshold=args.threshold, smoothing_windows=args.smoothing_windows,
-                            refractory_ms=args.refractory_ms, min_level_dbfs=args.min_level_dbfs)
     model = load_model(args.model, num_threads=args.threads, require_sidecar=True)
-    source = open_source(args, stdin)
+    config = detector_config(args, model.sidecar)
+    source = open_source(args, stdin, chunk_ms=config.hop_ms)
     try:
         spotter = KeywordSpotter(model, input_rate_hz=source.rate_hz, config=config)
     except ValueError:  # e.g. a WAV file at an implausible rate: release a microphone already opened
         source.close()
         raise
     if args.verbose:
-        print(f"model: {model.describe()}\ninput: {source.description}\nlabels: {', '.join(spotter.labels)}",
-              file=err)
+        kind = output_kind(model.sidecar)
+        lines = [f"model: {model.describe()}", f"input: {source.description}",
+                 f"labels: {', '.join(spotter.labels)}; keywords: {', '.join(spotter.keywords)}",
+                 f"output: {'logits' if output_is_logits(model.sidecar) else 'probabilities'} "
+                 f"({'from the sidecar' if kind else 'the sidecar does not say: logits, as every model before the key'})"]
+        print("\n".join(lines + describe_detector(args, config, model.sidecar)), file=err)
     reporter = Reporter(as_json=args.json, out=out, err=err, show_status=err.isatty())
     wall_start, cpu_start = time.monotonic(), time.process_time()
     interrupted = False
@@ -307,6 +362,8 @@ def run(args: argparse.Namespace, *, stdin: BinaryIO, out: TextIO, err: TextIO) 
             reporter.status(spotter, source.overrun_samples)
             if args.seconds is not None and spotter.seconds_in >= args.seconds:
                 break
+        for detection in spotter.flush():  # the input ended: its last window is decided
+            reporter.detection(detection)
     except KeyboardInterrupt:
         interrupted = True
     finally:
@@ -326,7 +383,7 @@ def main(argv: Optional[Sequence[str]] = None, *, stdin: Optional[BinaryIO] = No
             list_devices(out)
             return 0
         if not args.model:
-            parser.error("--model is required (unless --list-devices)")
+            parser.error("--model is required (unless --list-devices): a keyword-spotting model with its sidecar")
         if args.threads < 1:
             parser.error("--threads must be >= 1")
         if args.seconds is not None and not args.seconds > 0:

@@ -17,7 +17,7 @@ import pytest
 from kws_toy import build_stream, build_toy_model, expected_window
 from native.resample import resample_poly
 from pi_runtime import listen
-from pi_runtime.sidecar import read_sidecar
+from pi_runtime.sidecar import read_sidecar, write_sidecar
 from pi_runtime.wav import read_wav, write_wav
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -125,11 +125,90 @@ def test_seconds_option_stops_early(toy_model, tone_stream, tmp_path):
     assert [d["label"] for d in _detections(out)] == ["low"]
 
 
-def test_wav_shorter_than_one_window_gives_no_decision(toy_model, tmp_path):
+def test_wav_shorter_than_one_window_is_padded_and_decided(toy_model, tmp_path):
     wav = tmp_path / "short.wav"
     write_wav(wav, build_stream([(0.1, "low")], 0.6), 16000)
-    code, out, err = _run(["--model", toy_model, "--input", wav])
-    assert code == 0 and out == "" and "0.60 s of audio" in err and "0 decisions" in err
+    code, out, err = _run(["--model", toy_model, "--input", wav, "--json"])
+    # Padded with zeros to one clip, as training pads short clips: one window, decided.
+    assert code == 0 and "0.60 s of audio" in err and "1 decisions" in err
+    assert [d["label"] for d in _detections(out)] == ["low"]
+
+
+@pytest.mark.parametrize("rate_hz", [48000, 44100])
+def test_a_one_second_wav_at_any_rate_is_decided_as_at_16_khz(toy_model, tmp_path, rate_hz):
+    clip = build_stream([(0.3, "high")], 1.0)
+    results = {}
+    for rate in (16000, rate_hz):
+        wav = tmp_path / f"one_second_{rate}.wav"
+        write_wav(wav, _at_rate(clip, rate), rate)
+        code, out, err = _run(["--model", toy_model, "--input", wav, "--json"])
+        assert code == 0 and "1 decisions" in err, err
+        results[rate] = [(d["label"], d["time_s"]) for d in _detections(out)]
+    assert results[16000] == results[rate_hz] == [("high", 1.0)]
+    # The same from stdin: the end of the input is flushed too.
+    code, out, _ = _run(["--model", toy_model, "--input", "-", "--input-rate", rate_hz, "--json"],
+                        _at_rate(clip, rate_hz).astype("<i2").tobytes())
+    assert code == 0 and [(d["label"], d["time_s"]) for d in _detections(out)] == [("high", 1.0)]
+
+
+def test_input_ending_between_hops_has_its_last_window_decided(toy_model, tmp_path):
+    # A word whose end is heard only in the last 50 ms after the last hop.
+    wav = tmp_path / "ends_between_hops.wav"
+    write_wav(wav, build_stream([(1.1, "chirp")], 1.55), 16000)
+    code, out, err = _run(["--model", toy_model, "--input", wav, "--json", "--hop-ms", "1000", "--smoothing-windows", "1"])
+    assert code == 0 and "2 decisions" in err  # at 1.0 s and, flushed, at the last frame (1.54 s)
+    assert [(d["label"], d["time_s"]) for d in _detections(out)] == [("chirp", 1.54)]
+
+
+# -- detector settings: flags, then the sidecar, then the defaults ----------------------------------
+@pytest.fixture()
+def calibrated_toy_model(toy_model, tmp_path):
+    model = tmp_path / "calibrated.tflite"
+    model.write_bytes(toy_model.read_bytes())
+    sidecar = read_sidecar(toy_model)
+    sidecar["detector"] = {"threshold": 0.85, "smoothing_windows": 3, "hop_ms": 100.0, "refractory_ms": 5000.0,
+                           "min_level_dbfs": -50.0,
+                           "calibration": {"target_false_alarms_per_hour": 1.0, "stream": "toy stream, seed 0",
+                                           "measured": {"keywords_detected_percent": 97.5}}}
+    write_sidecar(model, sidecar)
+    return model
+
+
+def test_sidecar_detector_settings_are_the_defaults_and_flags_override_them(calibrated_toy_model, tone_stream,
+                                                                          tmp_path):
+    wav = tmp_path / "tones.wav"
+    write_wav(wav, tone_stream, 16000)
+    _, out, err = _run(["--model", calibrated_toy_model, "--input", wav, "--json"])
+    assert [d["label"] for d in _detections(out)] == ["low", "high"]  # the sidecar's 5 s refractory period
+    assert "(-50 dBFS)" in err  # its gate
+    _, out, _ = _run(["--model", calibrated_toy_model, "--input", wav, "--json", "--refractory-ms", "1000"])
+    _assert_events_found(_detections(out), EVENTS)
+    _, out, _ = _run(["--model", calibrated_toy_model, "--input", wav, "--json", "--refractory-ms", "1000",
+                      "--threshold", "0.999"])
+    assert len(_detections(out)) < 4
+
+
+def test_verbose_shows_model_output_kind_detector_origins_and_calibration(calibrated_toy_model, tone_stream,
+                                                                          tmp_path):
+    wav = tmp_path / "tones.wav"
+    write_wav(wav, tone_stream, 16000)
+    code, _, err = _run(["--model", calibrated_toy_model, "--input", wav, "--verbose", "--threshold", "0.9"])
+    assert code == 0
+    assert "interpreter" in err and "keywords: low, high, chirp" in err and "output: probabilities" in err
+    assert "threshold 0.9 (--threshold)" in err and "smoothing_windows 3 windows (sidecar)" in err
+    assert "refractory_ms 5000 ms (sidecar)" in err
+    assert "calibration: target 1.0 false alarms/hour on toy stream, seed 0" in err
+    code, _, err = _run(["--model", calibrated_toy_model.with_name("absent.tflite"), "--input", wav])
+    assert code == 2
+
+
+def test_help_shows_model_as_required_without_markup(capsys):
+    with pytest.raises(SystemExit):
+        listen.main(["--help"])
+    text = capsys.readouterr().out
+    assert text.startswith("usage: python -m pi_runtime.listen --model MODEL")
+    assert "--list-devices" in text.splitlines()[1]
+    assert "required unless --list-devices" in text and "`" not in text
 
 
 class _Terminal(io.StringIO):
@@ -363,6 +442,7 @@ def test_bad_models_are_refused(toy_model, tmp_path):
     (["--threshold", "1.5"], "threshold"),
     (["--hop-ms", "0"], "hop_ms"),
     (["--smoothing-windows", "0"], "smoothing_windows"),
+    (["--smoothing-windows", str(10 ** 9)], "smoothing_windows must be an integer from 1 to 100"),
     (["--input-rate", "0"], "--input-rate"),
     (["--input-rate", "7"], "between 1000 and 768000 Hz"),
 ])

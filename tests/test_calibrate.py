@@ -1,0 +1,113 @@
+"""train.kws.calibrate: on a toy stream the chosen threshold meets its false-alarm target (and is the
+lowest that does), and the sidecar gets the detector section that listen reads."""
+import math
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from kws_toy import TOY_LABELS, build_toy_model, tone_word
+from pi_runtime.kws_pipeline import DetectorConfig
+from pi_runtime.model import load_model
+from pi_runtime.sidecar import read_sidecar
+from train.kws import calibrate
+from train.kws.calibrate import calibrate_model, pick_threshold
+from train.kws.data import ClipSet
+from train.kws.streams import StreamRecipe, build_stream, det_curve, run_pipeline
+from test_streams import FakeNegatives
+
+
+@pytest.fixture(scope="module")
+def toy_model(tmp_path_factory):
+    return build_toy_model(tmp_path_factory.getbasetemp() / "toy_kws")
+
+
+def _toy_stream(seed=0):
+    """Toy words as keywords; tones between "low" and "high", two-tone chords and noise as negatives."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(16000) / 16000
+
+    def place(word):
+        clip = np.zeros(16000, np.float32)
+        start = int(rng.uniform(0.1, 0.5) * 16000)
+        clip[start:start + word.size] = word[:16000 - start]
+        return np.round(clip * 32767).astype(np.int16)
+
+    keyword_audio, label_ids = [], []
+    for k in range(30):
+        label_ids.append(k % 3)
+        keyword_audio.append(place(tone_word(TOY_LABELS[k % 3], rng.uniform(0.3, 0.5), rng.uniform(0.1, 0.5), rng)))
+    keywords = ClipSet(audio=np.stack(keyword_audio), label_ids=np.array(label_ids, np.int32),
+                       labels=tuple(TOY_LABELS), paths=[Path(f"{TOY_LABELS[k % 3]}/{k}.wav") for k in range(30)])
+    negative_audio, kinds = [], []
+    for k in range(40):
+        duration_s = rng.uniform(0.3, 0.5)
+        s = t[:int(duration_s * 16000)]
+        if k % 4 == 3:
+            word = rng.normal(scale=0.1, size=s.size).astype(np.float32)
+            kinds.append("noise_white")
+        else:
+            chord = np.sin(2 * np.pi * rng.uniform(600, 1800) * s) + (k % 2) * np.sin(2 * np.pi * rng.uniform(300, 3000) * s)
+            word = (rng.uniform(0.1, 0.3) * chord / np.abs(chord).max()).astype(np.float32)
+            kinds.append("tts_word")
+        negative_audio.append(place(word))
+    negatives = FakeNegatives(audio=np.stack(negative_audio),
+                              classes=tuple("_silence_" if kind == "noise_white" else "_unknown_" for kind in kinds),
+                              kinds=tuple(kinds), sources=tuple(f"neg{k}" for k in range(40)))
+    return build_stream(keywords, negatives, recipe=StreamRecipe(seed=seed), name="toy validation stream")
+
+
+def test_pick_threshold_takes_the_lowest_from_which_every_higher_one_meets_the_target():
+    thresholds = np.array([0.5, 0.6, 0.7, 0.8, 0.9])
+    assert pick_threshold(thresholds, np.array([9.0, 3.0, 1.0, 2.0, 0.0]), 2.0) == 2
+    assert pick_threshold(thresholds, np.array([9.0, 1.0, 3.0, 2.0, 0.0]), 2.0) == 3  # 0.6 meets it, 0.7 not
+    assert pick_threshold(thresholds, np.array([1.0, 1.0, 1.0, 1.0, 1.0]), 2.0) == 0
+    assert pick_threshold(thresholds, np.array([9.0, 9.0, 9.0, 9.0, 3.0]), 2.0) is None
+
+
+def test_calibration_on_a_toy_stream_hits_its_target_and_writes_the_sidecar(toy_model, tmp_path):
+    model_path = tmp_path / "toy.tflite"
+    shutil.copy(toy_model, model_path)
+    shutil.copy(toy_model.with_suffix(".json"), tmp_path / "toy.json")
+    stream = _toy_stream()
+    # The false alarms of this model on this stream over thresholds, to set a target inside their range.
+    run = run_pipeline(load_model(model_path), stream, config=DetectorConfig(min_level_dbfs=-math.inf))
+    curve = det_curve(run.decisions, run.labels, stream, config=DetectorConfig(smoothing_windows=2))
+    assert curve.false_alarms_per_hour.max() > curve.false_alarms_per_hour.min()
+    target = float(np.sort(np.unique(curve.false_alarms_per_hour))[1])  # the second lowest rate: reachable
+
+    section = calibrate_model(model_path, stream, target_false_alarms_per_hour=target, smoothing_candidates=(2,))
+    measured = section["calibration"]["measured"]
+    assert measured["target_reached"] and measured["false_alarms_per_hour"] <= target + 1e-3  # rounded to 3 places
+    assert section["smoothing_windows"] == 2
+    index = list(curve.thresholds).index(section["threshold"])
+    assert index == 0 or curve.false_alarms_per_hour[:index].max() > target  # the lowest threshold meeting it
+    assert measured["keywords_detected_percent"] == pytest.approx(curve.scores[index].detected_percent, abs=0.01)
+    assert section["calibration"]["stream"].startswith("toy validation stream") and "seed 0" in section["calibration"]["stream"]
+
+    written = read_sidecar(model_path)["detector"]
+    assert written == section
+    config = DetectorConfig.from_sidecar(read_sidecar(model_path))
+    assert (config.threshold, config.smoothing_windows) == (section["threshold"], 2)
+    assert DetectorConfig.from_sidecar(read_sidecar(model_path), threshold=0.99).threshold == 0.99
+
+
+def test_an_unreachable_target_is_said_and_the_highest_threshold_taken(toy_model, tmp_path):
+    stream = _toy_stream(seed=1)
+    section = calibrate_model(toy_model, stream, target_false_alarms_per_hour=0.0, smoothing_candidates=(1,),
+                              thresholds=(0.3, 0.4), write=False)
+    if section["calibration"]["measured"]["false_alarms"]:
+        assert not section["calibration"]["measured"]["target_reached"] and section["threshold"] == 0.4
+    assert "detector" not in read_sidecar(toy_model)  # write=False leaves the sidecar alone
+
+
+def test_cli_refuses_bad_input(tmp_path, capsys):
+    for argv, message in ((["absent.tflite"], "no such model file"),
+                          ([str(tmp_path), "--smoothing", "a,b"], "--smoothing"),
+                          ([str(tmp_path), "--target-false-alarms-per-hour", "-1"], "must be >= 0")):
+        with pytest.raises(SystemExit) as exit_info:
+            calibrate.main(argv)
+        assert exit_info.value.code == 2 and message in capsys.readouterr().err
+    with pytest.raises(ValueError, match="smoothing_candidates"):
+        calibrate_model(tmp_path / "x.tflite", _toy_stream(), smoothing_candidates=(0,))
