@@ -1,158 +1,57 @@
-"""Keyword spotting on a long stream through the live pipeline, as fast as possible.
+"""Keyword spotting on a long labelled stream through the live pipeline: what a listener would hear.
 
-The stream: every clip of the course's test split (800 one-second clips, about
-half a minute of speech per word), in a shuffled order, separated by gaps of
-1-2 s that are either digital silence or low-level white noise (-65 to -40
-dBFS, partly above the energy gate), resampled to 48 kHz like a USB microphone.
-The clip start times are known, so each detection can be checked.
+Two streams (``--stream``):
 
-Through the listen pipeline: 10 ms blocks written into the native AudioRing
-(as the audio callback does), read back one hop at a time by the consumer and
-pushed into :class:`pi_runtime.kws_pipeline.KeywordSpotter`.
+* ``realistic`` (default): built by :func:`train.kws.streams.realistic_stream`
+  from the TEST split and the held-out test negatives: the 800 test keyword
+  clips, the test split's synthetic non-keyword words (voices and words that
+  training never saw), reversed, halved and spliced speech, babble, clipped
+  audio, noise, hum and room tone; half the items over babble or white, pink or
+  brown noise at 20, 10 or 5 dB SNR; every item at a peak level from -40 to
+  0 dBFS; half an hour of babble and coloured noise on their own; gaps of
+  1-2 s, half of them with faint white noise. Needs the generated negatives
+  (``python -m train.kws.negatives``, cached under the data folder).
+* ``clean``: the 800 test keyword clips alone, as recorded, with the same kind
+  of gaps (the stream of earlier versions of this benchmark, for comparison).
 
-Reported per model:
+The stream is resampled to 48 kHz (a USB microphone) on the fly and goes
+through the listen pipeline: 10 ms blocks into the native AudioRing, read back
+one hop at a time into :class:`pi_runtime.kws_pipeline.KeywordSpotter`,
+flushed at the end.
 
-* detection rate: clips whose word was detected, with the right label, while
-  the clip was in the window (window end between 0.1 s after the clip start
-  and 0.8 s after its end);
-* substitutions: detections in that span with a wrong label;
-* false alarms per hour: detections outside every clip's span, and repeats;
-* detection delay: window end minus clip end (median, 90th percentile);
-* real-time factor (wall time / audio time) and CPU time per second of audio.
+Per model, at its operating point (the sidecar's calibrated ``"detector"``
+settings when it has them, else the defaults; flags override):
+keywords detected (%), substitutions, false alarms per hour of the stream and
+per hour of each kind of negative audio, the share of non-keyword words that
+fired, detection delay, real-time factor and CPU time. Detection by background
+and by level band. Then the DET curve: the stored posteriors replayed at
+thresholds from 0.3 to 0.995 (no model runs), miss rate against false alarms
+per hour, drawn with the operating point marked (``--plot``).
 
-Then the stored posteriors are replayed through the detection policy with other
-thresholds and smoothing lengths (same windows, no model runs), to show the
-trade-off between detection rate and false alarms.
-
-    TINYML_DATA_DIR=/path python -m benchmarks.streaming [--model models/kws/kws_a.tflite.zlib]
+    TINYML_DATA_DIR=/path nice -n 15 python -m benchmarks.streaming [--model M ...] [--stream clean]
+        [--markdown benchmarks/results/kws_streaming.md --plot benchmarks/results/kws_streaming_det.png]
 """
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import platform
 import sys
-import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from native.resample import ratio_for, resample_poly
-from native.ring import AudioRing
-from pi_runtime.kws_pipeline import Decision, Detection, DetectionPolicy, DetectorConfig, KeywordSpotter
+from pi_runtime.kws_pipeline import DetectorConfig
 from pi_runtime.model import load_model
-from pi_runtime.wav import read_wav
+from pi_runtime.sidecar import detector_settings
+from train.kws.streams import (DEFAULT_THRESHOLDS, DetCurve, LabelledStream, PipelineRun, StreamRecipe, StreamScore,
+                               build_stream, det_curve, is_noise_or_babble, realistic_stream, replay, run_pipeline,
+                               score)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-CLIP_RATE_HZ = 16000
-# A detection belongs to a clip when its window end lies in [start + EARLY_S, start + 1 s + LATE_S].
-EARLY_S, LATE_S = 0.1, 0.8
-
-
-@dataclass
-class Stream:
-    audio_16k: np.ndarray          # float32
-    starts_s: np.ndarray           # clip start times
-    labels: List[str]
-    noise_gaps: int
-
-    @property
-    def duration_s(self) -> float:
-        return self.audio_16k.size / CLIP_RATE_HZ
-
-
-def build_stream(clip_paths: Sequence[Path], *, seed: int, gap_s: Tuple[float, float] = (1.0, 2.0),
-                 noise_dbfs: Tuple[float, float] = (-65.0, -40.0)) -> Stream:
-    """Clips in shuffled order with silent or noisy gaps; float32 at 16 kHz."""
-    rng = np.random.default_rng(seed)
-    order = rng.permutation(len(clip_paths))
-    pieces, starts, labels, position, noise_gaps = [], [], [], 0, 0
-    for index in order:
-        gap = int(rng.uniform(*gap_s) * CLIP_RATE_HZ)
-        if rng.random() < 0.5:
-            level = 10 ** (rng.uniform(*noise_dbfs) / 20)
-            pieces.append(rng.normal(scale=level, size=gap).astype(np.float32))
-            noise_gaps += 1
-        else:
-            pieces.append(np.zeros(gap, np.float32))
-        position += gap
-        samples, rate_hz = read_wav(clip_paths[index])
-        if rate_hz != CLIP_RATE_HZ:
-            raise ValueError(f"{clip_paths[index]}: {rate_hz} Hz, expected {CLIP_RATE_HZ}")
-        clip = np.zeros(CLIP_RATE_HZ, np.float32)  # padded to one second, as in training
-        clip[:samples.size] = samples[:CLIP_RATE_HZ] / 32768.0
-        pieces.append(clip)
-        starts.append(position / CLIP_RATE_HZ)
-        labels.append(Path(clip_paths[index]).parent.name)
-        position += CLIP_RATE_HZ
-    pieces.append(np.zeros(2 * CLIP_RATE_HZ, np.float32))
-    return Stream(np.concatenate(pieces), np.array(starts), labels, noise_gaps)
-
-
-@dataclass
-class Score:
-    hits: int
-    clips: int
-    substitutions: int
-    false_alarms: int
-    delays_s: np.ndarray
-
-    def false_alarms_per_hour(self, duration_s: float) -> float:
-        return self.false_alarms * 3600.0 / duration_s
-
-
-def score(detections: Sequence[Detection], stream: Stream) -> Score:
-    """Match detections to clips (see the module docstring)."""
-    found = np.zeros(len(stream.labels), bool)
-    substitutions = false_alarms = 0
-    delays = []
-    for detection in detections:
-        # The latest clip starting early enough for this window end.
-        index = int(np.searchsorted(stream.starts_s, detection.time_s - EARLY_S, side="right")) - 1
-        if index < 0 or detection.time_s > stream.starts_s[index] + 1.0 + LATE_S:
-            false_alarms += 1
-        elif detection.label != stream.labels[index]:
-            substitutions += 1
-        elif found[index]:
-            false_alarms += 1  # the same word reported twice
-        else:
-            found[index] = True
-            delays.append(detection.time_s - (stream.starts_s[index] + 1.0))
-    return Score(int(found.sum()), len(stream.labels), substitutions, false_alarms, np.array(delays))
-
-
-def replay(decisions: Sequence[Decision], labels: Sequence[str], config: DetectorConfig) -> List[Detection]:
-    """Detections the policy would make with ``config`` on stored per-window posteriors."""
-    policy = DetectionPolicy(labels, config, window_duration_s=1.0)
-    detections = []
-    for decision in decisions:
-        probabilities = None if policy.is_gated(decision.level_dbfs) else decision.probabilities
-        detection = policy.update(probabilities, decision.time_s)
-        if detection is not None:
-            detections.append(detection)
-    return detections
-
-
-def run_stream(model_path: Path, audio: np.ndarray, input_rate_hz: int, config: DetectorConfig,
-               block_ms: float = 10.0) -> Tuple[List[Detection], List[Decision], float, float, int]:
-    """The listen pipeline on ``audio``: ring buffer -> spotter. Returns detections, decisions,
-    wall seconds, CPU seconds and ring overruns."""
-    model = load_model(model_path)
-    decisions: List[Decision] = []
-    spotter = KeywordSpotter(model, input_rate_hz=input_rate_hz, config=config, on_decision=decisions.append)
-    ring = AudioRing(2 * input_rate_hz)
-    block = int(input_rate_hz * block_ms / 1000)
-    hop = int(round(spotter.hop_s * input_rate_hz))
-    detections: List[Detection] = []
-    wall, cpu = time.perf_counter(), time.process_time()
-    for start in range(0, audio.size, block):
-        ring.write(audio[start:start + block])       # the audio callback
-        while ring.available >= hop:                  # the consumer
-            detections += spotter.push(ring.read(hop))
-    detections += spotter.push(ring.read(ring.available))
-    return detections, decisions, time.perf_counter() - wall, time.process_time() - cpu, ring.overrun_samples
+BARS = {"detected_percent": 95.0, "words_fired_percent": 3.0, "noise_and_babble_per_hour": 2.0}
 
 
 def delivered_models() -> List[Path]:
@@ -160,89 +59,224 @@ def delivered_models() -> List[Path]:
     return sorted(p for p in folder.glob("*.tflite*") if p.name.endswith((".tflite", ".tflite.zlib")))
 
 
-def test_split_clips(data_dir: Path) -> List[Path]:
-    lines = (REPO_ROOT / "train" / "splits" / "kws_test_split.txt").read_text().split()
-    return [data_dir / line.removeprefix("./data/") for line in lines]
+def build_test_stream(kind: str, *, data_dir: Optional[Path], seed: int) -> LabelledStream:
+    if kind == "realistic":
+        return realistic_stream("test", data_dir=data_dir, seed=seed, progress=True)
+    from train.kws.data import load_split
+
+    clips = load_split("test", data_dir=data_dir)
+    return build_stream(clips, None, recipe=StreamRecipe(seed=seed), name="clean test stream (test split only)")
+
+
+class Report:
+    """Lines printed as they come and kept for the markdown file."""
+
+    def __init__(self) -> None:
+        self.lines: List[str] = []
+
+    def __call__(self, line: str = "") -> None:
+        print(line, flush=True)
+        self.lines.append(line)
+
+
+def _fmt(value: float, digits: int = 1) -> str:
+    return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
+
+
+def operating_point(model, overrides: Dict[str, Optional[float]]) -> Tuple[DetectorConfig, str]:
+    config = DetectorConfig.from_sidecar(model.sidecar, **overrides)
+    origin = "calibrated (sidecar)" if detector_settings(model.sidecar) else "defaults"
+    if any(value is not None for value in overrides.values()):
+        origin += " + flags"
+    return config, origin
+
+
+def plot_det(curves: Dict[str, Tuple[DetCurve, StreamScore, DetectorConfig]], path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    with_noise = any(point.noise_and_babble_kinds for _, point, _ in curves.values())
+    figure, axes = plt.subplots(1, 2 if with_noise else 1, figsize=(12 if with_noise else 7, 5), sharey=True,
+                                squeeze=False)
+    axes = axes[0]
+    for (name, (curve, point, config)), colour in zip(curves.items(), plt.rcParams["axes.prop_cycle"].by_key()["color"]):
+        noise_kinds = point.noise_and_babble_kinds
+        panels = (curve.false_alarms_per_hour,
+                  np.array([s.false_alarms_per_hour_of(noise_kinds) for s in curve.scores]))
+        marks = (point.false_alarms_per_hour, point.false_alarms_per_hour_of(noise_kinds))
+        for axis, x, mark in zip(axes, panels, marks):
+            axis.plot(x, 100 * curve.miss_rate, ".-", markersize=3, color=colour,
+                      label=f"{name} (smoothing {config.smoothing_windows})")
+            axis.plot([mark], [100 * point.miss_rate], "o", color=colour, markersize=8, markeredgecolor="black",
+                      label=f"{name} at threshold {config.threshold:g}")
+    for axis, xlabel in zip(axes, ("false alarms per hour of the whole stream",
+                                   "false alarms per hour of noise and babble audio")):
+        axis.set_xscale("symlog", linthresh=1.0)
+        axis.set_xlim(left=0)
+        axis.set_xlabel(xlabel)
+        axis.grid(True, which="both", alpha=0.3)
+    axes[0].set_ylabel("keywords missed (%)")
+    axes[0].axhline(100 - BARS["detected_percent"], color="grey", linestyle=":", label="bar: 5 % missed")
+    if with_noise:
+        axes[1].axvline(BARS["noise_and_babble_per_hour"], color="grey", linestyle=":", label="bar: 2 per hour")
+    for axis in axes:
+        axis.legend(fontsize=7)
+    figure.suptitle(title, fontsize=9)
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = argparse.ArgumentParser(description="Detection rate, false alarms, delay and speed of live keyword "
-                                                 "spotting on a long stream of test-split clips.")
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.streaming",
+        description="Keywords detected, substitutions, false alarms per hour (in total and per kind of negative), "
+                    "share of non-keyword words that fired, delay and speed of live keyword spotting on a long "
+                    "labelled test stream, and the DET curve over thresholds.")
     parser.add_argument("--model", action="append", type=Path,
                         help="model(s) to run (default: every model in models/kws/)")
+    parser.add_argument("--stream", choices=("realistic", "clean"), default="realistic",
+                        help="realistic: test keywords, held-out negatives, babble and noise at 20/10/5 dB SNR, "
+                             "levels -40..0 dBFS; clean: the test keywords alone (default realistic)")
     parser.add_argument("--data-dir", type=Path,
                         default=Path(os.environ.get("TINYML_DATA_DIR") or Path.home() / ".cache" / "tinyml-pi"),
-                        help="folder holding mini_speech_commands/ (default $TINYML_DATA_DIR)")
+                        help="folder holding mini_speech_commands/ and kws_generated/ (default $TINYML_DATA_DIR "
+                             "or ~/.cache/tinyml-pi)")
     parser.add_argument("--input-rate", type=int, default=48000, help="rate of the stream, Hz (default 48000)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the order, gaps and noise")
-    parser.add_argument("--hop-ms", type=float, default=DetectorConfig.hop_ms)
-    parser.add_argument("--threshold", type=float, default=DetectorConfig.threshold)
-    parser.add_argument("--smoothing-windows", type=int, default=DetectorConfig.smoothing_windows)
-    parser.add_argument("--refractory-ms", type=float, default=DetectorConfig.refractory_ms)
-    parser.add_argument("--min-level-dbfs", type=float, default=DetectorConfig.min_level_dbfs)
+    parser.add_argument("--seed", type=int, default=0, help="seed of the stream (default 0)")
+    parser.add_argument("--hop-ms", type=float, help="override the operating point's hop (ms)")
+    parser.add_argument("--threshold", type=float, help="override the operating point's threshold")
+    parser.add_argument("--smoothing-windows", type=int, help="override the operating point's smoothing")
+    parser.add_argument("--refractory-ms", type=float, help="override the operating point's refractory period (ms)")
+    parser.add_argument("--min-level-dbfs", type=float, help="override the operating point's energy gate (dBFS)")
+    parser.add_argument("--markdown", type=Path, help="also write the report to this markdown file")
+    parser.add_argument("--plot", type=Path, help="draw the DET curves into this PNG")
     args = parser.parse_args(argv)
 
     models = args.model or delivered_models()
     if not models:
         print("no model given and none delivered in models/kws/", file=sys.stderr)
         return 2
-    clips = test_split_clips(args.data_dir)
-    if not clips[0].is_file():
-        print(f"test-split clips not found under {args.data_dir} (set TINYML_DATA_DIR)", file=sys.stderr)
+    missing = [str(path) for path in models if not path.is_file()]
+    if missing:
+        print(f"no such model file: {', '.join(missing)}", file=sys.stderr)
         return 2
-    config = DetectorConfig(hop_ms=args.hop_ms, threshold=args.threshold, smoothing_windows=args.smoothing_windows,
-                            refractory_ms=args.refractory_ms, min_level_dbfs=args.min_level_dbfs)
+    overrides = {"hop_ms": args.hop_ms, "threshold": args.threshold, "smoothing_windows": args.smoothing_windows,
+                 "refractory_ms": args.refractory_ms, "min_level_dbfs": args.min_level_dbfs}
+    try:
+        for path in models:
+            operating_point(load_model(path), overrides)  # bad flags or sidecars before the long part
+        print(f"building the {args.stream} test stream ...", file=sys.stderr, flush=True)
+        stream = build_test_stream(args.stream, data_dir=args.data_dir, seed=args.seed)
+    except (ValueError, OSError, RuntimeError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
 
+    report = Report()
     try:
         from importlib.metadata import version
 
         litert = version("ai-edge-litert")
     except Exception:  # not installed as a distribution (tflite_runtime or tf.lite fallback)
         litert = "-"
-    print(f"python {platform.python_version()}, numpy {np.__version__}, ai-edge-litert {litert}, "
-          f"{platform.machine()} {platform.system()}, {os.cpu_count()} CPUs")
-    print(f"config: {config}")
-    stream = build_stream(clips, seed=args.seed)
-    up, down = ratio_for(CLIP_RATE_HZ, args.input_rate)
-    audio = resample_poly(stream.audio_16k, up, down) if up != down else stream.audio_16k
-    print(f"stream: {len(stream.labels)} test-split clips, {stream.duration_s / 60:.1f} min at {args.input_rate} Hz, "
-          f"gaps 1-2 s ({stream.noise_gaps} with white noise at -65..-40 dBFS, the rest silent), seed {args.seed}")
-    print(f"matching: window end within [clip start + {EARLY_S} s, clip end + {LATE_S} s]; delay = window end - clip end")
-    print()
-    header = (f"{'model':<22} {'interp.':<15} {'detected':>9} {'subst.':>7} {'FA/hour':>8} {'delay med/p90 (s)':>18} "
-              f"{'RTF':>9} {'CPU ms/s':>9} {'decisions':>10} {'model runs':>10} {'overruns':>8}")
-    print(header)
-    print("-" * len(header))
-    replays: Dict[str, Tuple[List[Decision], List[str]]] = {}
-    for model_path in models:
-        interpreter = load_model(model_path).interpreter_name
-        detections, decisions, wall_s, cpu_s, overruns = run_stream(model_path, audio, args.input_rate, config)
-        result = score(detections, stream)
-        invocations = sum(d.probabilities is not None for d in decisions)
-        delay = (f"{np.median(result.delays_s):+.2f} / {np.percentile(result.delays_s, 90):+.2f}"
-                 if result.delays_s.size else "-")
-        print(f"{model_path.name:<22} {interpreter:<15} {100 * result.hits / result.clips:8.1f}% "
-              f"{result.substitutions:7d} {result.false_alarms_per_hour(stream.duration_s):8.1f} {delay:>18} "
-              f"{wall_s / stream.duration_s:9.5f} {1000 * cpu_s / stream.duration_s:9.2f} {len(decisions):10d} "
-              f"{invocations:10d} {overruns:8d}")
-        replays[model_path.name] = (decisions, load_model(model_path).labels)
+    report(f"python {platform.python_version()}, numpy {np.__version__}, ai-edge-litert {litert}, "
+           f"{platform.machine()} {platform.system()}, {os.cpu_count()} CPUs")
+    report(f"stream: {stream.description}; fed at {args.input_rate} Hz")
+    report(f"matching: a keyword is detected when a detection with its label has its window end within "
+           f"[clip start + 0.1 s, clip end + 0.8 s]; any other detection is a false alarm, charged to the kind of "
+           f"audio its window overlaps most ('gap' when none)")
+    report()
 
-    print()
-    print("replayed policy (same posteriors): detected % / substitutions / false alarms per hour")
-    thresholds = (0.5, 0.6, 0.7, 0.8, 0.9)
-    for name, (decisions, labels) in replays.items():
-        print(f"{name}:")
-        print(f"  {'smoothing':>9} " + " ".join(f"{'thr ' + str(t):>18}" for t in thresholds))
-        for smoothing in (1, 2, 3, 5):
-            cells = []
-            for threshold in thresholds:
-                replay_config = DetectorConfig(hop_ms=config.hop_ms, threshold=threshold, smoothing_windows=smoothing,
-                                               refractory_ms=config.refractory_ms,
-                                               min_level_dbfs=config.min_level_dbfs)
-                result = score(replay(decisions, labels, replay_config), stream)
-                cells.append(f"{100 * result.hits / result.clips:5.1f}/{result.substitutions:3d}/"
-                             f"{result.false_alarms_per_hour(stream.duration_s):6.1f}")
-            print(f"  {smoothing:9d} " + " ".join(f"{cell:>18}" for cell in cells))
+    results: Dict[str, Tuple[PipelineRun, StreamScore, DetectorConfig, str, DetCurve]] = {}
+    for model_path in models:
+        model = load_model(model_path)
+        config, origin = operating_point(model, overrides)
+        print(f"{model_path.name}: running ...", file=sys.stderr, flush=True)
+        live = run_pipeline(model, stream, config=config, input_rate_hz=args.input_rate)
+        posteriors = run_pipeline(model, stream, config=config.replace(min_level_dbfs=-math.inf),
+                                  input_rate_hz=args.input_rate)
+        same = replay(posteriors.decisions, posteriors.labels, config, keywords=posteriors.keywords,
+                      window_duration_s=posteriors.window_duration_s) == live.detections
+        point = score(live.detections, stream, keywords=live.keywords)
+        print(f"{model_path.name}: DET ...", file=sys.stderr, flush=True)
+        curve = det_curve(posteriors.decisions, posteriors.labels, stream, config=config, keywords=live.keywords,
+                          window_duration_s=posteriors.window_duration_s)
+        results[model_path.name] = (live, point, config, origin + ("" if same else "; REPLAY DIFFERS"), curve)
+
+    header = (f"{'model':<24} {'operating point':<34} {'detected':>8} {'subst.':>6} {'FA/h':>6} {'FA/h n+b':>8} "
+              f"{'words fired':>11} {'delay med/p90 (s)':>17} {'RTF':>8} {'CPU ms/s':>8}")
+    report(header)
+    report("-" * len(header))
+    for name, (live, point, config, origin, _) in results.items():
+        noise = point.false_alarms_per_hour_of(point.noise_and_babble_kinds)
+        delay = (f"{np.median(point.delays_s):+.2f}/{np.percentile(point.delays_s, 90):+.2f}"
+                 if point.delays_s.size else "-")
+        words = f"{point.words_fired}/{point.words} {_fmt(point.words_fired_percent)}%"
+        report(f"{name:<24} {f'thr {config.threshold:g}, smooth {config.smoothing_windows}, {origin}':<34} "
+               f"{_fmt(point.detected_percent):>7}% {point.substitutions:6d} {point.false_alarms_per_hour:6.1f} "
+               f"{_fmt(noise):>8} {words:>11} {delay:>17} {live.wall_s / stream.duration_s:8.5f} "
+               f"{1000 * live.cpu_s / stream.duration_s:8.2f}")
+    report()
+    report(f"bars (issue 10, at the calibrated threshold): detected >= {BARS['detected_percent']:g} %, non-keyword "
+           f"words fired <= {BARS['words_fired_percent']:g} %, false alarms on noise and babble (n+b) <= "
+           f"{BARS['noise_and_babble_per_hour']:g} per hour of that audio")
+    report()
+
+    kinds = sorted({kind for _, point, *_ in results.values() for kind in point.seconds_by_kind})
+    report("false alarms by kind of audio: count (per hour of that audio); hours: how much audio of that kind")
+    first = next(iter(results.values()))[1]
+    width = max(len(name) for name in results) + 2
+    report(f"{'kind':<16} {'hours':>6} " + " ".join(f"{name:>{width}}" for name in results))
+    for kind in kinds:
+        cells = []
+        for _, point, *_ in results.values():
+            count = point.false_alarms_by_kind.get(kind, 0)
+            cells.append(f"{count:d} ({_fmt(point.false_alarms_per_hour_of([kind]))})")
+        report(f"{kind:<16} {first.seconds_by_kind.get(kind, 0) / 3600:6.3f} "
+               + " ".join(f"{cell:>{width}}" for cell in cells))
+    report()
+
+    report("keywords detected by background and by level (detected / keywords)")
+    keys = sorted({key for _, point, *_ in results.values() for key in point.detected_by})
+    report(f"{'':<34} " + " ".join(f"{name:>{width}}" for name in results))
+    for key in keys:
+        cells = []
+        for _, point, *_ in results.values():
+            hits, total = point.detected_by.get(key, (0, 0))
+            cells.append(f"{hits}/{total} {_fmt(100 * hits / total if total else math.nan)}%")
+        report(f"{key:<34} " + " ".join(f"{cell:>{width}}" for cell in cells))
+    report()
+
+    report("DET (same posteriors replayed at other thresholds, the operating point's smoothing): "
+           "missed % / false alarms per hour of stream / per hour of noise and babble")
+    shown = (0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.98, 0.99)
+    report(f"{'threshold':<24} " + " ".join(f"{t:>16g}" for t in shown))
+    for name, (_, point, _, _, curve) in results.items():
+        cells = []
+        for threshold in shown:
+            k = int(np.argmin(np.abs(curve.thresholds - threshold)))
+            s = curve.scores[k]
+            cells.append(f"{100 * s.miss_rate:.1f}/{s.false_alarms_per_hour:.1f}/"
+                         f"{_fmt(s.false_alarms_per_hour_of(point.noise_and_babble_kinds))}")
+        report(f"{name:<24} " + " ".join(f"{cell:>16}" for cell in cells))
+
+    if args.plot:
+        plot_det({name: (curve, point, config) for name, (_, point, config, _, curve) in results.items()},
+                 args.plot, f"DET on the {args.stream} test stream ({stream.duration_s / 3600:.2f} h, seed {args.seed})")
+        report()
+        report(f"DET curves drawn in {args.plot}")
+    if args.markdown:
+        command = "python -m benchmarks.streaming " + " ".join(argv if argv is not None else sys.argv[1:])
+        text = [f"# Keyword spotting on a long {args.stream} stream (`python -m benchmarks.streaming`)", "",
+                f"Produced by `{command.strip()}` (see the module docstring for what is measured). "
+                "Detection numbers do not depend on the machine; RTF and CPU ms per second of audio do.", ""]
+        if args.plot:
+            text += [f"![DET curves]({os.path.relpath(args.plot, args.markdown.parent)})", ""]
+        args.markdown.parent.mkdir(parents=True, exist_ok=True)
+        args.markdown.write_text("\n".join(text) + "```\n" + "\n".join(report.lines) + "\n```\n", encoding="utf-8")
     return 0
 
 

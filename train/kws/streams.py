@@ -297,19 +297,6 @@ REALISTIC_RECIPE = StreamRecipe(peak_dbfs=(-40.0, 0.0), background_share=0.5, sn
                                 background_minutes=30.0, stretch_s=30.0)
 
 
-def non_keyword_negatives(negatives):
-    """The clips of ``negatives`` whose class is ``_unknown_`` or ``_silence_`` (no synthetic keywords)."""
-    kinds = sorted({kind for kind, label in zip(negatives.kinds, negatives.classes)
-                    if label in (UNKNOWN_LABEL, SILENCE_LABEL)})
-    selected = negatives.select(kinds)
-    keep = [label in (UNKNOWN_LABEL, SILENCE_LABEL) for label in selected.classes]
-    if all(keep):
-        return selected
-    rows = np.flatnonzero(keep)
-    return type(selected)(audio=selected.audio[rows], classes=tuple(selected.classes[k] for k in rows),
-                          kinds=tuple(selected.kinds[k] for k in rows), sources=tuple(selected.sources[k] for k in rows))
-
-
 def realistic_stream(split: str, *, data_dir=None, seed: int = 0, recipe: StreamRecipe = REALISTIC_RECIPE,
                      progress: bool = False) -> LabelledStream:
     """The realistic stream of ``split`` ("val" for calibration, "test" for the benchmark).
@@ -325,8 +312,8 @@ def realistic_stream(split: str, *, data_dir=None, seed: int = 0, recipe: Stream
     if split not in ("val", "test"):
         raise ValueError(f"a realistic stream is built from the 'val' or 'test' split, got {split!r}")
     clips = load_split(split, data_dir=data_dir)
-    negatives = non_keyword_negatives(build_negatives(split, split_clips=clips, data_dir=data_dir, seed=seed,
-                                                      progress=progress))
+    negatives = build_negatives(split, split_clips=clips, data_dir=data_dir, seed=seed, progress=progress)
+    negatives = negatives.select_classes((UNKNOWN_LABEL, SILENCE_LABEL))  # no synthetic keywords
     name = {"val": "validation stream (val split, val negatives)",
             "test": "test stream (test split, held-out test negatives)"}[split]
     return build_stream(clips, negatives, recipe=replace(recipe, seed=seed), name=name)
