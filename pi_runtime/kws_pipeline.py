@@ -17,7 +17,8 @@ Decisions are tied to frames, not to how the audio happens to be chunked: the
 same audio gives the same decisions whether it arrives in one piece or one
 sample at a time. Times are seconds of the input stream at the end of the
 one-second window the model saw. At the end of a file, :meth:`KeywordSpotter.flush`
-decides the last window, as if silence followed the input.
+decides the last window (the resampler's tail included, a window ending at the
+last frame when the input ends between two hops).
 """
 from __future__ import annotations
 
@@ -52,9 +53,8 @@ __all__ = [
 # Audio rates accepted: anything a sound card or WAV file plausibly has; the
 # bounds catch a sample count or a typo passed as a rate.
 MIN_INPUT_RATE_HZ, MAX_INPUT_RATE_HZ = 1000, 768000
-# MAX_SMOOTHING_WINDOWS (pi_runtime.sidecar): ten seconds of 100 ms windows, more
-# smoothing than any word needs, and a bound that keeps a typo (10**9) from
-# asking numpy for gigabytes.
+# Smoothing is bounded by pi_runtime.sidecar.MAX_SMOOTHING_WINDOWS (100: ten seconds
+# of 100 ms windows), so that a typo (10**9) is an error, not a numpy allocation.
 # What a model outputs when its sidecar does not say (no "output" key): every
 # keyword-spotting model exported before the sidecar carried it ends in a Dense
 # layer without softmax (kws_a, kws_b, kws_c and kws_a_go_stop output logits).

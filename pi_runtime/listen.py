@@ -36,7 +36,7 @@ import numpy as np
 from native.ring import AudioRing
 from pi_runtime.kws_pipeline import Detection, DetectorConfig, KeywordSpotter, output_is_logits
 from pi_runtime.model import load_model
-from pi_runtime.sidecar import detector_settings, output_kind
+from pi_runtime.sidecar import MAX_SMOOTHING_WINDOWS, detector_settings, output_kind
 from pi_runtime.wav import read_wav
 
 STATUS_INTERVAL_S = 0.5
@@ -275,7 +275,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="smoothed score needed for a detection, 0..1 (default: the sidecar's calibrated "
                              f"threshold, else {defaults.threshold:g})")
     parser.add_argument("--smoothing-windows", type=int,
-                        help="posteriors averaged over this many windows, 1 to 100 (default: the sidecar's, "
+                        help=f"posteriors averaged over this many windows, 1 to {MAX_SMOOTHING_WINDOWS} "
+                             "(default: the sidecar's, "
                              f"else {defaults.smoothing_windows})")
     parser.add_argument("--refractory-ms", type=float,
                         help=f"quiet time after a detection, ms (default: the sidecar's, else {defaults.refractory_ms:g})")
@@ -301,6 +302,7 @@ def detector_config(args: argparse.Namespace, sidecar: Optional[dict]) -> Detect
 def describe_detector(args: argparse.Namespace, config: DetectorConfig, sidecar: Optional[dict]) -> List[str]:
     """Lines for --verbose: each setting with where it came from, and the calibration behind the sidecar's."""
     from_sidecar = detector_settings(sidecar)
+
     def origin(key):
         if getattr(args, key) is not None:
             return DETECTOR_FLAGS[key]
