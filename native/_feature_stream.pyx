@@ -50,7 +50,8 @@ cdef class FeatureStreamCore:
 
     def __cinit__(self, int frame_length_samples, int frame_step_samples, int fft_length,
                   int feature_kind, int num_mel_bins, int num_mfccs, float log_offset,
-                  const float[::1] window, const int[::1] mel_first_bin, const int[::1] mel_bin_count,
+                  const float[::1] pcen, const float[::1] window,
+                  const int[::1] mel_first_bin, const int[::1] mel_bin_count,
                   const float[::1] mel_weights, const float[::1] dct,
                   size_t up, size_t down, size_t half_len, const float[:, ::1] phases,
                   size_t window_rows, size_t hop_frames, float[:, ::1] window_out,
@@ -66,7 +67,7 @@ cdef class FeatureStreamCore:
             filter = polyphase_filter(up, down, half_len, phases)
             filter_pointer = &filter
         frontend = new_frontend(frame_length_samples, frame_step_samples, fft_length, feature_kind,
-                                num_mel_bins, num_mfccs, log_offset, window, mel_first_bin, mel_bin_count,
+                                num_mel_bins, num_mfccs, log_offset, pcen, window, mel_first_bin, mel_bin_count,
                                 mel_weights, dct, 0, 0)
         if tinyml_feature_stream_init(&self.stream, filter_pointer, frontend, window_rows, hop_frames,
                                       level_window_samples) != 0:

@@ -26,6 +26,11 @@ cdef extern from "frontend.h" nogil:
         float log_offset
         int resize_rows
         int resize_cols
+        float pcen_smoothing
+        float pcen_alpha
+        float pcen_delta
+        float pcen_power
+        float pcen_epsilon
 
     ctypedef struct tmf_frontend:
         pass
@@ -51,10 +56,13 @@ cdef extern from "frontend.h" nogil:
 
 cdef inline tmf_frontend *new_frontend(int frame_length_samples, int frame_step_samples, int fft_length,
                                        int feature_kind, int num_mel_bins, int num_mfccs, float log_offset,
-                                       const float[::1] window, const int[::1] mel_first_bin,
-                                       const int[::1] mel_bin_count, const float[::1] mel_weights,
-                                       const float[::1] dct, int resize_rows, int resize_cols):
+                                       const float[::1] pcen, const float[::1] window,
+                                       const int[::1] mel_first_bin, const int[::1] mel_bin_count,
+                                       const float[::1] mel_weights, const float[::1] dct,
+                                       int resize_rows, int resize_cols):
     """The C frontend from the tables native.frontend.frontend_args builds (NULL when out of memory).
+
+    pcen: float32[5], (smoothing, alpha, delta, power, epsilon) of tmf_frontend_config.
 
     Inline in this .pxd so each extension creates the frontend with its own
     copy of the C code that then runs it."""
@@ -68,6 +76,11 @@ cdef inline tmf_frontend *new_frontend(int frame_length_samples, int frame_step_
     config.log_offset = log_offset
     config.resize_rows = resize_rows
     config.resize_cols = resize_cols
+    config.pcen_smoothing = pcen[0]
+    config.pcen_alpha = pcen[1]
+    config.pcen_delta = pcen[2]
+    config.pcen_power = pcen[3]
+    config.pcen_epsilon = pcen[4]
     return tmf_frontend_create(
         &config, &window[0],
         &mel_first_bin[0] if mel_first_bin.shape[0] else NULL,

@@ -24,10 +24,11 @@ cdef class FrontendCore:
 
     def __cinit__(self, int frame_length_samples, int frame_step_samples, int fft_length,
                   int feature_kind, int num_mel_bins, int num_mfccs, float log_offset,
-                  const float[::1] window, const int[::1] mel_first_bin, const int[::1] mel_bin_count,
+                  const float[::1] pcen, const float[::1] window,
+                  const int[::1] mel_first_bin, const int[::1] mel_bin_count,
                   const float[::1] mel_weights, const float[::1] dct, int resize_rows, int resize_cols):
         self._frontend = new_frontend(frame_length_samples, frame_step_samples, fft_length, feature_kind,
-                                      num_mel_bins, num_mfccs, log_offset, window, mel_first_bin,
+                                      num_mel_bins, num_mfccs, log_offset, pcen, window, mel_first_bin,
                                       mel_bin_count, mel_weights, dct, resize_rows, resize_cols)
         if self._frontend is NULL:
             raise MemoryError("could not allocate the native frontend")

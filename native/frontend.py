@@ -7,7 +7,11 @@ then, by ``FrontendParams.feature_kind``:
 * ``"spectrogram"``: the magnitude, ``fft_length // 2 + 1`` values per frame,
   optionally resized to ``params.resize`` like ``tf.image.resize`` (bilinear);
 * ``"log_mel"``: ``log(magnitude @ linear_to_mel_weight_matrix + log_offset)``;
-* ``"mfcc"``: ``tf.signal.mfccs_from_log_mel_spectrograms(log_mel)[..., :num_mfccs]``.
+* ``"mfcc"``: ``tf.signal.mfccs_from_log_mel_spectrograms(log_mel)[..., :num_mfccs]``;
+* ``"pcen"``: per-channel energy normalisation of ``magnitude @ linear_to_mel_weight_matrix``
+  (see ``FrontendParams`` and :func:`pcen_reference`), a smoother carried
+  from frame to frame: from each clip's first frame in batch, from the
+  stream's start in streaming.
 
 Input audio is 1-D (one clip) or 2-D (clips x samples):
 
@@ -43,9 +47,9 @@ from native.checks import raise_for_samples
 from native.params import FrontendParams
 
 __all__ = ["Frontend", "StreamingFrontend", "fit_to_clip", "frontend_args", "hann_window", "max_threads",
-           "mel_weight_matrix", "mfcc_dct_matrix"]
+           "mel_weight_matrix", "mfcc_dct_matrix", "pcen_reference"]
 
-_FEATURE_KIND_CODES = {"spectrogram": 0, "log_mel": 1, "mfcc": 2}
+_FEATURE_KIND_CODES = {"spectrogram": 0, "log_mel": 1, "mfcc": 2, "pcen": 3}
 
 
 def max_threads() -> int:
@@ -106,6 +110,31 @@ def mfcc_dct_matrix(num_mfccs: int, num_mel_bins: int) -> np.ndarray:
     n = np.arange(num_mel_bins, dtype=np.float64)[None, :]
     basis = np.cos(np.pi * k * (2.0 * n + 1.0) / (2.0 * num_mel_bins))
     return (np.sqrt(2.0 / num_mel_bins) * basis).astype(np.float32)
+
+
+def pcen_reference(mel_energies: np.ndarray, params: FrontendParams) -> np.ndarray:
+    """PCEN of mel energies in float64, the definition the native ``"pcen"`` kind computes.
+
+    Parameters
+    ----------
+    mel_energies : array, shape (frames, num_mel_bins)
+        Non-negative mel energies (``magnitude @ mel_weight_matrix(params)``), oldest frame first.
+    params : FrontendParams
+        Supplies ``pcen_smoothing``, ``pcen_alpha``, ``pcen_delta``, ``pcen_power``, ``pcen_epsilon``.
+
+    Returns
+    -------
+    float64 array, shape (frames, num_mel_bins)
+        The smoother starts at the first frame's energy. (The native code also
+        sets a smoother below ``FLT_MIN`` to 0, which changes no output.)
+    """
+    energies = np.asarray(mel_energies, np.float64)
+    s = params.pcen_smoothing
+    smooth = np.empty_like(energies)
+    for t in range(energies.shape[0]):
+        smooth[t] = energies[0] if t == 0 else (1.0 - s) * smooth[t - 1] + s * energies[t]
+    gain = (params.pcen_epsilon + smooth) ** -params.pcen_alpha
+    return (energies * gain + params.pcen_delta) ** params.pcen_power - params.pcen_delta ** params.pcen_power
 
 
 def _sparse_filters(weights: np.ndarray) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -200,8 +229,9 @@ def _raise_for(status: int, what: str) -> None:
 def frontend_args(params: FrontendParams) -> tuple:
     """Arguments of the native frontend constructor for ``params`` (without the resize).
 
-    The window, the sparse mel filterbank and the DCT matrix, with the sizes the
-    C code needs; shared by ``Frontend`` and ``native.feature_stream``.
+    The window, the sparse mel filterbank, the DCT matrix and the PCEN
+    coefficients, with the sizes the C code needs; shared by ``Frontend`` and
+    ``native.feature_stream``.
     """
     if not isinstance(params, FrontendParams):
         raise ValueError(f"params must be a FrontendParams, got {type(params).__name__}")
@@ -213,9 +243,11 @@ def frontend_args(params: FrontendParams) -> tuple:
         first_bin, bin_count, weights = _sparse_filters(mel_weight_matrix(params))
     dct = (mfcc_dct_matrix(params.num_mfccs, params.num_mel_bins).ravel() if kind == "mfcc"
            else np.zeros(0, np.float32))
+    pcen = np.array([params.pcen_smoothing, params.pcen_alpha, params.pcen_delta, params.pcen_power,
+                     params.pcen_epsilon], np.float32)
     return (params.frame_length_samples, params.frame_step_samples, params.fft_length,
             _FEATURE_KIND_CODES[kind], params.num_mel_bins if kind != "spectrogram" else 0,
-            params.num_mfccs if kind == "mfcc" else 0, params.log_offset,
+            params.num_mfccs if kind == "mfcc" else 0, params.log_offset, pcen,
             hann_window(params.frame_length_samples), first_bin, bin_count, weights, dct)
 
 

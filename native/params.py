@@ -12,7 +12,8 @@ import math
 from dataclasses import dataclass
 from typing import Any, Mapping, Optional, Tuple
 
-FEATURE_KINDS = ("spectrogram", "log_mel", "mfcc")
+FEATURE_KINDS = ("spectrogram", "log_mel", "mfcc", "pcen")
+MEL_KINDS = ("log_mel", "mfcc", "pcen")
 WINDOWS = ("hann",)
 
 # Sane ranges, far beyond any real configuration, checked before anything is
@@ -51,12 +52,13 @@ class FrontendParams:
         :func:`is_fast_fft_length`); defaults to ``frame_length_samples``.
     window : str
         Analysis window; ``"hann"`` is the periodic Hann window of ``tf.signal``.
-    feature_kind : {"spectrogram", "log_mel", "mfcc"}
+    feature_kind : {"spectrogram", "log_mel", "mfcc", "pcen"}
         ``spectrogram``: STFT magnitude; ``log_mel``: ``log(mel + log_offset)``;
         ``mfcc``: ``tf.signal.mfccs_from_log_mel_spectrograms`` truncated to
-        ``num_mfccs``.
+        ``num_mfccs``; ``pcen``: per-channel energy normalisation of the mel
+        energies (below), ``num_mel_bins`` values per frame.
     num_mel_bins : int
-        Mel filters (log_mel, mfcc).
+        Mel filters (log_mel, mfcc, pcen).
     lower_edge_hz, upper_edge_hz : float
         Mel filterbank edges; ``upper_edge_hz`` at most Nyquist.
     num_mfccs : int
@@ -68,6 +70,29 @@ class FrontendParams:
         ``tf.image.resize``.
     clip_duration_ms : int
         Length of one model input; shorter clips are zero-padded to it.
+    pcen_time_constant_ms, pcen_alpha, pcen_delta, pcen_power, pcen_epsilon : float
+        PCEN (Wang et al. 2017), per mel channel, of the mel energies ``E``
+        (the magnitude spectrum through the mel filters, as log_mel uses them
+        before the log, for float audio with full scale 1)::
+
+            M[t] = E[0] at t = 0, else (1 - s) M[t-1] + s E[t]
+            pcen[t] = (E[t] / (pcen_epsilon + M[t]) ** pcen_alpha + pcen_delta) ** pcen_power
+                      - pcen_delta ** pcen_power
+
+        ``M`` is a low-pass of the energy with time constant
+        ``pcen_time_constant_ms``: ``s = 1 - exp(-frame_step_ms /
+        pcen_time_constant_ms)`` per frame (:attr:`pcen_smoothing`), so the
+        same time constant holds at any hop; the default 395 ms gives
+        s = 0.025 at a 10 ms hop, the paper's value (0.049 at 20 ms).
+        ``pcen_alpha`` (0..1) is how much of the level the gain removes,
+        ``pcen_delta`` (> 0) and ``pcen_power`` (0..1, the paper's r) the
+        root compression, ``pcen_epsilon`` keeps the gain finite in silence.
+        Defaults: 0.98, 2.0, 0.5, 1e-6 (the paper's). ``M`` starts at the
+        first frame's energy (a warm start: no transient from zero); a batch
+        clip starts it afresh at its own first frame, a stream at its start
+        or :meth:`reset`, and then carries it on: a live window therefore
+        differs from the batch features of the same second by the history,
+        a difference that decays by a factor ``(1 - s)`` per frame.
 
     Ranges (checked at construction, so a sidecar cannot make the device
     allocate gigabytes): ``sample_rate_hz`` 1000 to 192000, ``fft_length`` at
@@ -89,6 +114,11 @@ class FrontendParams:
     log_offset: float = 1e-6
     resize: Optional[Tuple[int, int]] = None
     clip_duration_ms: int = 1000
+    pcen_time_constant_ms: float = 395.0
+    pcen_alpha: float = 0.98
+    pcen_delta: float = 2.0
+    pcen_power: float = 0.5
+    pcen_epsilon: float = 1e-6
 
     def __init__(self, **kwargs: Any) -> None:  # keyword-only, validated
         names = {f.name for f in dataclasses.fields(self)}
@@ -108,7 +138,8 @@ class FrontendParams:
             set_(name, _as_int(name, getattr(self, name)))
         set_("fft_length", self.frame_length_samples if self.fft_length is None
              else _as_int("fft_length", self.fft_length))
-        for name in ("lower_edge_hz", "upper_edge_hz", "log_offset"):
+        for name in ("lower_edge_hz", "upper_edge_hz", "log_offset", "pcen_time_constant_ms", "pcen_alpha",
+                     "pcen_delta", "pcen_power", "pcen_epsilon"):
             set_(name, _as_float(name, getattr(self, name)))
         if self.resize is not None:
             try:
@@ -142,7 +173,13 @@ class FrontendParams:
         need(self.clip_length_samples >= self.frame_length_samples,
              f"a {self.clip_duration_ms} ms clip ({self.clip_length_samples} samples) is shorter than one frame")
         need(self.log_offset > 0, f"log_offset must be positive, got {self.log_offset}")
-        if self.feature_kind in ("log_mel", "mfcc"):
+        need(0 < self.pcen_time_constant_ms <= 1e6,
+             f"pcen_time_constant_ms must be in (0, 1e6], got {self.pcen_time_constant_ms}")
+        need(0 <= self.pcen_alpha <= 1, f"pcen_alpha must be in [0, 1], got {self.pcen_alpha}")
+        need(1e-6 <= self.pcen_delta <= 1e3, f"pcen_delta must be in [1e-6, 1e3], got {self.pcen_delta}")
+        need(0 < self.pcen_power <= 1, f"pcen_power must be in (0, 1], got {self.pcen_power}")
+        need(1e-12 <= self.pcen_epsilon <= 1, f"pcen_epsilon must be in [1e-12, 1], got {self.pcen_epsilon}")
+        if self.feature_kind in MEL_KINDS:
             nyquist = self.sample_rate_hz / 2
             need(1 <= self.num_mel_bins <= MAX_NUM_MEL_BINS,
                  f"num_mel_bins must be from 1 to {MAX_NUM_MEL_BINS}, got {self.num_mel_bins}")
@@ -192,9 +229,14 @@ class FrontendParams:
         """Values per frame before any resize."""
         if self.feature_kind == "spectrogram":
             return self.num_fft_bins
-        if self.feature_kind == "log_mel":
+        if self.feature_kind in ("log_mel", "pcen"):
             return self.num_mel_bins
         return self.num_mfccs
+
+    @property
+    def pcen_smoothing(self) -> float:
+        """PCEN's smoothing coefficient per frame, ``1 - exp(-frame_step_ms / pcen_time_constant_ms)``."""
+        return -math.expm1(-self.frame_step_ms / self.pcen_time_constant_ms)
 
     @property
     def feature_shape(self) -> Tuple[int, int]:

@@ -14,6 +14,8 @@ def test_defaults_are_the_course_configuration():
         "fft_length": 640, "window": "hann", "feature_kind": "mfcc", "num_mel_bins": 40,
         "lower_edge_hz": 20.0, "upper_edge_hz": 4000.0, "num_mfccs": 10, "log_offset": 1e-6,
         "resize": None, "clip_duration_ms": 1000,
+        "pcen_time_constant_ms": 395.0, "pcen_alpha": 0.98, "pcen_delta": 2.0, "pcen_power": 0.5,
+        "pcen_epsilon": 1e-6,
     }
 
 
@@ -37,6 +39,7 @@ def test_derived_sizes():
     FrontendParams(feature_kind="spectrogram", frame_length_samples=256, frame_step_samples=128, resize=(32, 32)),
     FrontendParams(sample_rate_hz=8000, frame_length_samples=320, frame_step_samples=160, upper_edge_hz=4000.0),
     FrontendParams(feature_kind="log_mel", lower_edge_hz=125.5, log_offset=1e-3),
+    FrontendParams(feature_kind="pcen", num_mel_bins=32, pcen_time_constant_ms=60.0, pcen_alpha=0.8),
 ])
 def test_round_trip_is_exact(params):
     assert FrontendParams.from_dict(params.to_dict()) == params

@@ -19,6 +19,7 @@ struct tmf_frontend {
     int first_used_bin;    /* magnitudes outside [first, first + count) feed no filter */
     int num_used_bins;
     int log_offset_is_normal; /* mel + log_offset >= FLT_MIN: log_positive applies */
+    float pcen_delta_root;    /* pcen_delta ^ pcen_power */
     int *mel_first_bin, *mel_bin_count;
     size_t *mel_weight_offset;
     float *mel_weights;
@@ -34,6 +35,7 @@ typedef struct {
     float *magnitude; /* num_bins x lanes */
     float *mel;      /* num_mel_bins x lanes: mel energies, then their log */
     float *mfcc;     /* num_mfccs x lanes */
+    float *pcen_smooth; /* num_mel_bins: PCEN's smoother M per channel, < 0 before the first frame */
     float *resize_src; /* frames x num_bins of one clip (resize only) */
     float *memory;
 } workspace;
@@ -129,10 +131,12 @@ tmf_frontend *tmf_frontend_create(const tmf_frontend_config *config, const float
     fe->first_used_bin = 0;
     fe->num_used_bins = fe->num_bins;
     fe->log_offset_is_normal = config->log_offset >= FLT_MIN;
+    fe->pcen_delta_root = powf(config->pcen_delta, config->pcen_power);
 
     switch (config->feature_kind) {
     case TMF_SPECTROGRAM: fe->num_features = fe->num_bins; break;
-    case TMF_LOG_MEL: fe->num_features = config->num_mel_bins; break;
+    case TMF_LOG_MEL:
+    case TMF_PCEN: fe->num_features = config->num_mel_bins; break;
     default: fe->num_features = config->num_mfccs; break;
     }
     if (ok && config->feature_kind != TMF_SPECTROGRAM) {
@@ -199,7 +203,8 @@ static int workspace_init(workspace *ws, const tmf_frontend *fe, int64_t resize_
     const size_t mfcc = whole_lines((size_t)(fe->config.num_mfccs > 0 ? fe->config.num_mfccs : 1) * L);
     const size_t samples = whole_lines((size_t)(TMF_LANES - 1) * fe->config.frame_step_samples +
                                        fe->config.frame_length_samples);
-    const size_t total = samples + fft_work + spec + mel + mfcc + (size_t)resize_src_floats;
+    const size_t pcen = whole_lines((size_t)(fe->config.num_mel_bins > 0 ? fe->config.num_mel_bins : 1));
+    const size_t total = samples + fft_work + spec + mel + mfcc + pcen + (size_t)resize_src_floats;
     ws->memory = (float *)malloc((total + LINE_FLOATS) * sizeof(float));
     if (!ws->memory)
         return TMF_ERR_NO_MEMORY;
@@ -209,8 +214,40 @@ static int workspace_init(workspace *ws, const tmf_frontend *fe, int64_t resize_
     ws->magnitude = ws->fft_work + fft_work;
     ws->mel = ws->magnitude + spec;
     ws->mfcc = ws->mel + mel;
-    ws->resize_src = ws->mfcc + mfcc;
+    ws->pcen_smooth = ws->mfcc + mfcc;
+    ws->resize_src = ws->pcen_smooth + pcen;
     return TMF_OK;
+}
+
+/* PCEN starts over: the next frame initialises each channel's smoother. */
+static void pcen_restart(const tmf_frontend *fe, const workspace *ws)
+{
+    for (int m = 0; m < fe->config.num_mel_bins; m++)
+        ws->pcen_smooth[m] = -1.0f;
+}
+
+/* PCEN of the mel energies of frames 0 .. stored - 1, in order, in place
+ * (frame f of channel m at mel[m * lanes + f]); see tmf_frontend_config.
+ * Sequential over frames (the smoother links them), so padded lanes, never
+ * stored, never touch the state. */
+static void pcen_frames(const tmf_frontend *fe, const workspace *ws, float *mel, size_t lanes, int stored)
+{
+    const tmf_frontend_config *cfg = &fe->config;
+    const float s = cfg->pcen_smoothing, keep = 1.0f - s;
+    const float alpha = cfg->pcen_alpha, delta = cfg->pcen_delta, power = cfg->pcen_power;
+    const float epsilon = cfg->pcen_epsilon, delta_root = fe->pcen_delta_root;
+    float *restrict smooth = ws->pcen_smooth;
+    for (int f = 0; f < stored; f++)
+        for (int m = 0; m < cfg->num_mel_bins; m++) {
+            float *energy = mel + (size_t)m * lanes + (size_t)f;
+            const float e = *energy;
+            float smoothed = smooth[m] < 0.0f ? e : keep * smooth[m] + s * e;
+            if (smoothed < FLT_MIN) /* digital silence: no subnormal decay */
+                smoothed = 0.0f;
+            smooth[m] = smoothed;
+            const float gain = powf(epsilon + smoothed, -alpha);
+            *energy = powf(e * gain + delta, power) - delta_root;
+        }
 }
 
 /* ---- the per-frame pipeline, `lanes` frames at a time ------------------------ */
@@ -417,7 +454,9 @@ static ALWAYS_INLINE void compute_frames_impl(const tmf_frontend *fe, const work
         /* one flat loop, so it vectorises whatever the number of lanes */
         const size_t mel_floats = (size_t)cfg->num_mel_bins * L;
         const float offset = cfg->log_offset;
-        if (fe->log_offset_is_normal) {
+        if (cfg->feature_kind == TMF_PCEN) {
+            pcen_frames(fe, ws, mel, L, stored);
+        } else if (fe->log_offset_is_normal) {
             for (size_t i = 0; i < mel_floats; i++)
                 mel[i] = log_positive(mel[i] + offset);
         } else { /* a subnormal offset: leave the corner cases to libm */
@@ -523,6 +562,7 @@ static void compute_clip_frames(const tmf_frontend *fe, const workspace *ws, con
                                 const int16_t *s16, int64_t num_frames, float *out)
 {
     const int64_t step = fe->config.frame_step_samples;
+    pcen_restart(fe, ws); /* each clip from its own first frame */
     for (int64_t first = 0; first < num_frames; first += TMF_LANES) {
         const int lanes = (int)(num_frames - first < TMF_LANES ? num_frames - first : TMF_LANES);
         compute_frames(fe, ws, f32 ? f32 + first * step : NULL, s16 ? s16 + first * step : NULL,
@@ -621,6 +661,7 @@ tmf_stream *tmf_stream_create(const tmf_frontend *fe)
         free(s);
         return NULL;
     }
+    pcen_restart(fe, &s->ws);
     return s;
 }
 
@@ -635,6 +676,7 @@ void tmf_stream_destroy(tmf_stream *s)
 
 void tmf_stream_reset(tmf_stream *s)
 {
+    pcen_restart(s->fe, &s->ws);
     s->buffered = 0;
     s->samples_seen = 0;
     s->frames_emitted = 0;

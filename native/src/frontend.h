@@ -1,6 +1,6 @@
 /* Audio frontend: framing, periodic Hann window, real FFT, magnitude, and then
  * either the magnitude itself (optionally resized bilinearly), log-mel, or MFCC,
- * computed as tf.signal computes them.
+ * computed as tf.signal computes them, or PCEN of the mel energies.
  *
  * The caller (the Python layer) validates parameters and builds the window, the
  * sparse mel filterbank and the DCT matrix; this code only runs the loops.
@@ -18,7 +18,7 @@ extern "C" {
 
 #define TMF_LANES 8
 
-enum tmf_feature_kind { TMF_SPECTROGRAM = 0, TMF_LOG_MEL = 1, TMF_MFCC = 2 };
+enum tmf_feature_kind { TMF_SPECTROGRAM = 0, TMF_LOG_MEL = 1, TMF_MFCC = 2, TMF_PCEN = 3 };
 
 enum tmf_status {
     TMF_OK = 0,
@@ -37,6 +37,13 @@ typedef struct {
     int num_mfccs;
     float log_offset;
     int resize_rows, resize_cols; /* spectrogram only; 0, 0 = no resize */
+    /* PCEN (Wang et al. 2017) of the mel energies E, per channel, frame by frame:
+     *   M = E on the first frame, then M = (1 - s) M + s E   (M < FLT_MIN: 0)
+     *   out = (E (epsilon + M)^-alpha + delta)^power - delta^power
+     * The smoother M carries across frames: over a stream, from its start (or
+     * reset); in batch, from each clip's first frame. */
+    float pcen_smoothing; /* s, per frame, in (0, 1] */
+    float pcen_alpha, pcen_delta, pcen_power, pcen_epsilon;
 } tmf_frontend_config;
 
 typedef struct tmf_frontend tmf_frontend;
