@@ -10,7 +10,9 @@ length and each threshold of a grid; for each smoothing length the threshold
 taken is the lowest one from which on every higher threshold keeps the false
 alarms per hour of the whole validation stream at or under the target; the
 smoothing length whose threshold detects the most validation keywords wins
-(ties: the shorter smoothing, which decides sooner). The result goes into the
+(ties: the shorter smoothing, which decides sooner; when no smoothing length
+reaches the target, the one with the fewest false alarms at its highest
+threshold, and the calibration says the target was not reached). The result goes into the
 sidecar's ``"detector"`` section, with its provenance, and ``listen`` uses it
 by default.
 
@@ -108,8 +110,10 @@ def calibrate_model(model_path, stream: LabelledStream, *,
         if not reached:
             index = int(np.argmax(curve.thresholds))
         result = curve.scores[index]
-        # Best: target reached, then most keywords detected, then the shorter smoothing.
-        choices.append(((reached, result.detected, -smoothing), config.replace(threshold=float(curve.thresholds[index])),
+        # Best: target reached, then most keywords detected (fewest false alarms when no smoothing
+        # reaches the target), then the shorter smoothing.
+        merit = result.detected if reached else -result.false_alarms
+        choices.append(((reached, merit, -smoothing), config.replace(threshold=float(curve.thresholds[index])),
                         result, reached))
     _, chosen, result, reached = max(choices, key=lambda choice: choice[0])
     measured = result.to_dict()

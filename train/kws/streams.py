@@ -50,7 +50,9 @@ GAP_KIND = "gap"                         # false alarms whose window overlaps no
 WORD_KINDS = ("tts_word", "tts_hard")
 BACKGROUND_KINDS = ("babble", "white", "pink", "brown")
 STRETCH_PEAK_DBFS = -6.0  # level of a background stretch when the recipe sets no levels
-DEFAULT_THRESHOLDS = tuple(np.round(np.concatenate([np.arange(0.30, 0.90, 0.02), np.arange(0.90, 1.0, 0.005)]), 4))
+# Finer near 1, where a confident model's false alarms are decided.
+DEFAULT_THRESHOLDS = tuple(float(t) for t in np.round(np.concatenate(
+    [np.arange(30, 90, 2) / 100, np.arange(900, 995, 5) / 1000, [0.995, 0.998, 0.999]]), 4))
 
 
 def background_event_kind(kind: str) -> str:
