@@ -23,19 +23,30 @@ reading), ``time_features`` (e.g. ``["hour_sin", "hour_cos"]``: the time of
 day of each reading on a 24 h circle) and ``layout`` (``"rows"``: input
 [input_width, features + time features]; ``"flat"``: the normalised readings
 flattened, followed by the time features of the last reading).
+
+Time is the reading's own wall-clock time, as the station's clock was in
+training: ``2010-07-01T12:00:00+02:00`` is noon, its UTC offset ignored.
+
+Readings files (``.csv``, ``.csv.gz``, or a ``.zip`` holding one ``.csv``;
+a UTF-8 byte-order mark is fine) are read a line at a time: a line longer than
+:data:`MAX_LINE_CHARS`, a timestamp outside years 1..9999 or a cell that is not
+a number is reported with its line number and the stream goes on.
 """
 from __future__ import annotations
 
 import argparse
 import csv
 import gzip
+import io
 import math
 import sys
 import time
+import zipfile
+import zlib
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
+from typing import IO, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -50,6 +61,11 @@ COLUMN_ALIASES = {
     "rh (%)": ("rh", "humidity", "relative_humidity", "rh_percent"),
 }
 TIME_COLUMNS = ("timestamp", "time", "date time", "datetime", "date")
+# A readings line is tens of characters (Jena's header about 200): longer is not a reading.
+MAX_LINE_CHARS = 65536
+# The timestamps datetime can print: years 1 to 9999, in seconds since 1970.
+MIN_TIMESTAMP_S = int(datetime(1, 1, 1, tzinfo=timezone.utc).timestamp())
+MAX_TIMESTAMP_S = int(datetime(9999, 12, 31, 23, 59, 59, tzinfo=timezone.utc).timestamp())
 
 
 # --- what the model needs, from the sidecar --------------------------------------------
@@ -236,6 +252,8 @@ class StreamingForecaster:
     forecaster : Forecaster
     max_jitter_s : a step may differ from the sidecar's ``time_step_s`` by this much
         (a live sensor is never exactly on time); by default 10 % of the step.
+        At least 0 and less than half the step, so that a missed reading is
+        always a gap.
     """
 
     def __init__(self, forecaster: Forecaster, *, max_jitter_s: Optional[float] = None):
@@ -244,6 +262,9 @@ class StreamingForecaster:
         self.forecaster = forecaster
         self.spec = forecaster.spec
         self.max_jitter_s = 0.1 * self.spec.time_step_s if max_jitter_s is None else float(max_jitter_s)
+        if not 0 <= self.max_jitter_s < self.spec.time_step_s / 2:  # also refuses NaN
+            raise ValueError(f"max_jitter_s must be >= 0 and less than half the model's {self.spec.time_step_s} s "
+                             f"step, got {max_jitter_s!r}")
         self.window = RowRing(self.spec.input_width, self.spec.row_width)
         self._rows = np.zeros((self.spec.input_width, self.spec.row_width), np.float32)
         self.last_timestamp_s: Optional[int] = None
@@ -285,15 +306,22 @@ class StreamingForecaster:
 def parse_timestamp(text: str) -> int:
     """Seconds since the epoch from unix seconds, ISO 8601 or Jena's ``dd.mm.yyyy HH:MM:SS``.
 
-    Times without a zone are taken as they are (the station's clock), like in training.
+    The result counts the reading's own wall-clock time, as the station's clock
+    did in training: a UTC offset (``+02:00``, ``Z``) is ignored, not applied,
+    so ``2010-07-01T12:00:00+02:00`` is noon. Unix seconds are taken as they
+    are. Raises ValueError for anything else, and for times outside years 1..9999.
     """
     text = text.strip()
     if not text:
         raise ValueError("empty timestamp")
     try:
-        return int(round(float(text)))
+        seconds = float(text)
     except ValueError:
-        pass
+        seconds = None
+    if seconds is not None:
+        if not MIN_TIMESTAMP_S <= seconds <= MAX_TIMESTAMP_S:  # also NaN
+            raise ValueError(f"timestamp {text!r} is not a time between the years 1 and 9999 in unix seconds")
+        return int(round(seconds))
     for fmt in ("%d.%m.%Y %H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M"):
         try:
             moment = datetime.strptime(text, fmt)
@@ -304,9 +332,8 @@ def parse_timestamp(text: str) -> int:
         moment = datetime.fromisoformat(text)
     except ValueError:
         raise ValueError(f"unreadable timestamp {text!r} (use unix seconds, ISO 8601 or dd.mm.yyyy HH:MM:SS)") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return int(moment.timestamp())
+    # Wall-clock time: the offset is dropped, not applied (the model learned the local time of day).
+    return int(moment.replace(tzinfo=timezone.utc).timestamp())
 
 
 def format_timestamp(timestamp_s: Optional[int]) -> str:
@@ -323,30 +350,63 @@ def _column_index(header: List[str], name: str, aliases: Sequence[str]) -> Optio
     return None
 
 
+def bounded_lines(lines: Iterable[str], *, max_chars: int = MAX_LINE_CHARS) -> Iterator[Optional[str]]:
+    """The lines of ``lines`` (a text file, or strings), reading at most ``max_chars``
+    characters at a time; a longer line (its end of line included) yields None,
+    its rest read and dropped a piece at a time."""
+    readline = getattr(lines, "readline", None)
+    if readline is None:  # already in memory (a list, a generator of strings)
+        for line in lines:
+            yield line if len(line) <= max_chars else None
+        return
+    while True:
+        line = readline(max_chars + 1)
+        if not line:
+            return
+        if len(line) <= max_chars:
+            yield line
+            continue
+        while line and not line.endswith(("\n", "\r")):  # the rest of the over-long line
+            line = readline(max_chars)
+        yield None
+
+
 def read_csv_readings(lines: Iterable[str], features: Sequence[str], *, source: str = "CSV"
                       ) -> Iterator[Tuple[Optional[int], Optional[List[float]], str]]:
     """Yield ``(timestamp_s, values, problem)`` per data row of a readings CSV.
 
     The header names a time column (timestamp, time, Date Time, ...) and one
     column per feature (its name, e.g. ``T (degC)``, or an alias such as ``T``,
-    ``RH``). A row with a bad timestamp or cell yields ``problem`` (and None
-    where the value is unusable) rather than stopping the stream.
+    ``RH``). A row with a bad timestamp or cell, or a line longer than
+    :data:`MAX_LINE_CHARS`, yields ``problem`` naming its line (and None where
+    the value is unusable) rather than stopping the stream. Each line is one
+    row (quoted fields may not span lines).
 
     Raises ValueError for an empty input or a header without the needed columns.
     """
-    reader = csv.reader(lines)
-    header = next(reader, None)
-    while header is not None and not any(cell.strip() for cell in header):
-        header = next(reader, None)
+    rows = _csv_rows(lines)
+    header = None
+    for line_number, header in rows:
+        if header is None:
+            raise ValueError(f"{source}: line {line_number} (the header) is longer than {MAX_LINE_CHARS} characters "
+                             "or not CSV")
+        if any(cell.strip() for cell in header):
+            break
+    else:
+        header = None
     if header is None:
         raise ValueError(f"{source}: empty input (expected a header such as 'timestamp,T,RH')")
+    header = [header[0].lstrip("\ufeff")] + header[1:]  # the byte-order mark spreadsheets write
     time_index = next((i for i, column in enumerate(header) if column.strip().lower() in TIME_COLUMNS), None)
     indices = [_column_index(header, name, COLUMN_ALIASES.get(name, ())) for name in features]
     missing = ([] if time_index is not None else ["a time column (timestamp/time/Date Time)"]) + [
         name for name, index in zip(features, indices) if index is None]
     if missing:
         raise ValueError(f"{source}: missing column(s): {', '.join(missing)}; header is {header}")
-    for line_number, row in enumerate(reader, start=2):
+    for line_number, row in rows:
+        if row is None:
+            yield None, None, f"line {line_number}: longer than {MAX_LINE_CHARS} characters or not CSV; skipped"
+            continue
         if not row or not any(cell.strip() for cell in row):
             continue
         problem = ""
@@ -363,6 +423,41 @@ def read_csv_readings(lines: Iterable[str], features: Sequence[str], *, source: 
                 values.append(float("nan"))
                 problem = problem or f"line {line_number}: {name} = {cell!r} is not a number"
         yield timestamp_s, values, problem
+
+
+def _csv_rows(lines: Iterable[str]) -> Iterator[Tuple[int, Optional[List[str]]]]:
+    """``(line_number, cells)`` per line; cells None for a line too long or not CSV (a NUL byte)."""
+    for line_number, line in enumerate(bounded_lines(lines), start=1):
+        try:
+            yield line_number, None if line is None else next(csv.reader([line]), [])
+        except csv.Error:
+            yield line_number, None
+
+
+def open_readings(path: Path) -> IO[str]:
+    """A text handle on a readings file: ``.csv``, ``.csv.gz`` or a ``.zip`` holding one ``.csv``.
+
+    Raises ValueError naming the file when it cannot be opened as such
+    (missing, not gzip, not a zip, a zip without exactly one CSV).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"{path}: no such file")
+    try:
+        if path.name.endswith(".zip"):
+            archive = zipfile.ZipFile(path)
+            members = [name for name in archive.namelist() if name.lower().endswith(".csv")]
+            if len(members) != 1:
+                archive.close()
+                raise ValueError(f"{path}: the zip must hold exactly one .csv file, it holds {members or 'none'}")
+            return io.TextIOWrapper(archive.open(members[0]), encoding="utf-8", newline="")
+        if path.name.endswith(".gz"):
+            handle = gzip.open(path, "rt", encoding="utf-8", newline="")
+            handle.buffer.peek(1)  # a file that is not gzip fails here, with its name
+            return handle
+        return open(path, encoding="utf-8", newline="")
+    except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as error:
+        raise ValueError(f"{path}: unreadable ({error})") from None
 
 
 def read_dht(sensor: str, pin: str, interval_s: float) -> Iterator[Tuple[Optional[int], Optional[List[float]], str]]:
@@ -442,34 +537,41 @@ def run(forecaster: StreamingForecaster, readings, *, realtime: bool = False, sp
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m pi_runtime.forecast",
-        description="Print a six-step temperature/humidity forecast after each reading.")
+        description="Print a six-step temperature/humidity forecast after each reading. Time is the reading's own "
+                    "wall-clock time, as in training: a UTC offset in a timestamp is ignored, not applied.")
     parser.add_argument("--model", required=True, help="forecasting model (.tflite or .tflite.zlib with its .json sidecar)")
     source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--csv", help="readings CSV or .csv.gz (header with a time column and the model's features, "
-                                      "e.g. 'timestamp,T,RH' or the Jena header); '-' reads stdin")
+    source.add_argument("--csv", help="readings .csv, .csv.gz or .zip holding one .csv (header with a time column and "
+                                      "the model's features, e.g. 'timestamp,T,RH' or the Jena header; timestamps "
+                                      "in unix seconds, ISO 8601 or dd.mm.yyyy HH:MM:SS); '-' reads stdin")
     source.add_argument("--dht", choices=["DHT11", "DHT22"], help="read a DHT sensor (adafruit-circuitpython-dht)")
     parser.add_argument("--pin", default="D4", help="board pin of the DHT data line (default D4)")
     parser.add_argument("--realtime", action="store_true",
                         help="replay the CSV at the pace of its timestamps (default: as fast as possible)")
     parser.add_argument("--speed", type=float, default=1.0, help="with --realtime: replay this many times faster")
     parser.add_argument("--max-jitter-s", type=float, default=None,
-                        help="tolerated deviation from the model's time step (default 10 %% of it)")
+                        help="tolerated deviation from the model's time step, in seconds: at least 0 and less than "
+                             "half the step (default 10 %% of it)")
     parser.add_argument("--threads", type=int, default=1, help="interpreter threads (default 1)")
+    parser.add_argument("--verbose", action="store_true", help="let the interpreter's start-up lines through")
     args = parser.parse_args(argv)
-    if args.speed <= 0:
-        parser.error("--speed must be > 0")
+    if not (math.isfinite(args.speed) and args.speed > 0):
+        parser.error("--speed must be a positive number")
+    if args.max_jitter_s is not None and not (math.isfinite(args.max_jitter_s) and args.max_jitter_s >= 0):
+        parser.error("--max-jitter-s must be a number >= 0")
 
     from pi_runtime.model import load_model
 
     try:
-        forecaster = Forecaster(load_model(args.model, num_threads=args.threads, require_sidecar=True))
+        forecaster = Forecaster(load_model(args.model, num_threads=args.threads, require_sidecar=True,
+                                           verbose=args.verbose))
+        spec = forecaster.spec
+        streaming = StreamingForecaster(forecaster, max_jitter_s=args.max_jitter_s)
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    spec = forecaster.spec
     print(f"# {forecaster.model.describe()}; every {spec.time_step_s} s; {spec.input_width} readings in, "
           f"{spec.out_steps} steps out ({', '.join(spec.features)})", file=sys.stderr)
-    streaming = StreamingForecaster(forecaster, max_jitter_s=args.max_jitter_s)
     try:
         if args.dht:
             readings = read_dht(args.dht, args.pin, spec.time_step_s)
@@ -479,13 +581,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                          realtime=args.realtime, speed=args.speed)
         else:
             path = Path(args.csv)
-            if not path.is_file():
-                print(f"error: {path}: no such file", file=sys.stderr)
-                return 2
-            opener = gzip.open if path.name.endswith(".gz") else open
-            with opener(path, "rt", encoding="utf-8", newline="") as handle:
-                counts = run(streaming, read_csv_readings(handle, spec.features, source=str(path)),
-                             realtime=args.realtime, speed=args.speed)
+            with open_readings(path) as handle:
+                try:
+                    counts = run(streaming, read_csv_readings(handle, spec.features, source=str(path)),
+                                 realtime=args.realtime, speed=args.speed)
+                except (gzip.BadGzipFile, EOFError, zlib.error, zipfile.BadZipFile, UnicodeDecodeError) as error:
+                    raise ValueError(f"{path}: unreadable ({error})") from None
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

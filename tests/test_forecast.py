@@ -561,3 +561,162 @@ def test_device_replays_a_gzipped_jena_csv(toy_model_path, tmp_path, capsys):
     assert main(["--model", str(toy_model_path), "--csv", str(path)]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == 9 and sum("+6h" in line for line in lines) == 4
+
+
+# --- hardening of the device side (issue 15) -------------------------------------------------------------
+
+DELIVERED_B = Path(__file__).resolve().parent.parent / "models" / "forecast" / "forecast_b.tflite.zlib"
+EXAMPLE_READINGS = Path(__file__).resolve().parent.parent / "examples" / "readings.csv"
+
+
+def test_utc_offsets_keep_the_readings_wall_clock_time():
+    from pi_runtime.forecast import parse_timestamp
+
+    noon = parse_timestamp("2010-07-01 12:00:00")
+    assert parse_timestamp("2010-07-01T12:00:00+02:00") == noon
+    assert parse_timestamp("2010-07-01T12:00:00-05:30") == noon
+    assert parse_timestamp("2010-07-01T12:00:00Z") == noon
+    assert parse_timestamp("01.07.2010 12:00:00") == noon and noon % 86400 == 12 * 3600
+
+
+@pytest.mark.parametrize("stamp", ["inf", "-inf", "nan", "1e20", "1e15", "-1e15"])
+def test_timestamps_outside_the_calendar_are_per_line_errors(toy_model_path, tmp_path, capsys, stamp):
+    from pi_runtime.forecast import main
+
+    timestamps, temperature, humidity = toy_series(9, seed=7)
+    lines = _readings_csv(timestamps, temperature, humidity).splitlines()
+    lines[3] = f"{stamp},10.0,70.0"  # the third reading, line 4 of the file
+    (tmp_path / "r.csv").write_text("\n".join(lines) + "\n")
+    assert main(["--model", str(toy_model_path), "--csv", str(tmp_path / "r.csv")]) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    assert len(out) == 9 and "line 4: timestamp" in out[2] and "years 1 and 9999" in out[2]
+    assert "+6h" in out[-1]  # the stream went on and refilled
+
+
+@pytest.mark.parametrize("jitter", ["nan", "-1", "inf"])
+def test_max_jitter_must_be_a_number_at_least_zero(toy_model_path, jitter, capsys):
+    from pi_runtime.forecast import main
+
+    with pytest.raises(SystemExit) as stopped:
+        main(["--model", str(toy_model_path), "--csv", str(EXAMPLE_READINGS), "--max-jitter-s", jitter])
+    assert stopped.value.code == 2 and "--max-jitter-s must be a number >= 0" in capsys.readouterr().err
+
+
+def test_max_jitter_of_half_a_step_or_more_is_refused(toy_model_path, capsys):
+    from pi_runtime.forecast import Forecaster, StreamingForecaster, main
+
+    assert main(["--model", str(toy_model_path), "--csv", str(EXAMPLE_READINGS), "--max-jitter-s", "1800"]) == 2
+    assert "less than half the model's 3600 s step" in capsys.readouterr().err
+    forecaster = Forecaster(toy_model_path)
+    for bad in (float("nan"), -1.0, 1800.0):
+        with pytest.raises(ValueError, match="max_jitter_s"):
+            StreamingForecaster(forecaster, max_jitter_s=bad)
+    assert StreamingForecaster(forecaster, max_jitter_s=0).max_jitter_s == 0
+
+
+def test_an_overlong_line_is_skipped_without_holding_it(toy_model_path, tmp_path, capsys):
+    import tracemalloc
+
+    from pi_runtime.forecast import MAX_LINE_CHARS, read_csv_readings
+
+    timestamps, temperature, humidity = toy_series(8, seed=8)
+    lines = _readings_csv(timestamps, temperature, humidity).splitlines()
+    path = tmp_path / "long.csv"
+    with open(path, "w") as handle:
+        handle.write("\n".join(lines[:3]) + "\n" + "9" * (200 * MAX_LINE_CHARS) + "\n" + "\n".join(lines[3:]) + "\n")
+    tracemalloc.start()
+    try:
+        with open(path, newline="") as handle:
+            readings = list(read_csv_readings(handle, ("T (degC)", "rh (%)"), source="long.csv"))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 20 * MAX_LINE_CHARS  # the 13 MB line was never held
+    assert len(readings) == 9 and readings[2][2] == f"line 4: longer than {MAX_LINE_CHARS} characters or not CSV; skipped"
+    assert all(problem == "" for i, (_, _, problem) in enumerate(readings) if i != 2)
+    in_memory = list(read_csv_readings(["timestamp,T,RH\n", "x" * (MAX_LINE_CHARS + 1), "1,2,3\n"], ("T (degC)", "rh (%)")))
+    assert [problem[:7] for _, _, problem in in_memory] == ["line 2:", ""]
+    assert list(read_csv_readings(["timestamp,T,RH\n", "1,2\x00,3\n"], ("T (degC)", "rh (%)")))[0][2].startswith("line 2:")
+
+
+def test_unreadable_files_are_clear_errors(toy_model_path, tmp_path, capsys):
+    import zipfile
+
+    from pi_runtime.forecast import main
+
+    (tmp_path / "fake.csv.gz").write_text("timestamp,T,RH\n1,2,3\n")
+    assert main(["--model", str(toy_model_path), "--csv", str(tmp_path / "fake.csv.gz")]) == 2
+    assert "fake.csv.gz: unreadable" in capsys.readouterr().err
+    (tmp_path / "fake.zip").write_text("not a zip")
+    assert main(["--model", str(toy_model_path), "--csv", str(tmp_path / "fake.zip")]) == 2
+    assert "fake.zip: unreadable" in capsys.readouterr().err
+    with zipfile.ZipFile(tmp_path / "two.zip", "w") as archive:
+        archive.writestr("a.csv", "timestamp,T,RH\n")
+        archive.writestr("b.csv", "timestamp,T,RH\n")
+    assert main(["--model", str(toy_model_path), "--csv", str(tmp_path / "two.zip")]) == 2
+    assert "exactly one .csv" in capsys.readouterr().err
+    (tmp_path / "latin.csv").write_bytes(b"timestamp,T,RH\n1,2\xe9,3\n")
+    assert main(["--model", str(toy_model_path), "--csv", str(tmp_path / "latin.csv")]) == 2
+    assert "latin.csv: unreadable" in capsys.readouterr().err
+
+
+def test_byte_order_mark_and_zip_are_read(toy_model_path, tmp_path, capsys):
+    import zipfile
+
+    from pi_runtime.forecast import main
+
+    timestamps, temperature, humidity = toy_series(8, seed=9)
+    text = _readings_csv(timestamps, temperature, humidity)
+    (tmp_path / "bom.csv").write_bytes(b"\xef\xbb\xbf" + text.encode())
+    assert main(["--model", str(toy_model_path), "--csv", str(tmp_path / "bom.csv")]) == 0
+    from_bom = capsys.readouterr().out
+    with zipfile.ZipFile(tmp_path / "readings.zip", "w") as archive:
+        archive.writestr("readings.csv", text)
+    assert main(["--model", str(toy_model_path), "--csv", str(tmp_path / "readings.zip")]) == 0
+    from_zip = capsys.readouterr().out
+    assert from_zip == from_bom and from_zip.count("+6h") == 3
+
+
+def test_example_readings_through_the_delivered_model(capsys):
+    from pi_runtime.forecast import main
+
+    assert main(["--model", str(DELIVERED_B), "--csv", str(EXAMPLE_READINGS)]) == 0
+    captured = capsys.readouterr()
+    lines = captured.out.strip().splitlines()
+    assert len(lines) == 48 and sum("+6h" in line for line in lines) == 43
+    assert lines[0].startswith("2016-07-01 00:10 T=17.81 RH=76.30 | window 1/6")
+    assert "# 43 forecast, 5 filling, 0 invalid, 0 gap" in captured.err
+
+
+def test_forecast_cli_keeps_the_interpreter_quiet_unless_verbose():
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-m", "pi_runtime.forecast", "--model", str(DELIVERED_B), "--csv", str(EXAMPLE_READINGS)]
+    quiet = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    loud = subprocess.run(command + ["--verbose"], capture_output=True, text=True, timeout=120)
+    assert quiet.returncode == loud.returncode == 0
+    assert [line[0] for line in quiet.stderr.splitlines()] == ["#", "#"], quiet.stderr
+    assert "XNNPACK" in loud.stderr
+
+
+def test_training_cli_help_does_not_load_tensorflow():
+    import subprocess
+    import sys
+
+    script = ("import sys\nfrom train.forecast.__main__ import parse_args\n"
+              "try:\n    parse_args(['--help'])\nexcept SystemExit:\n    pass\n"
+              "print('tensorflow loaded' if 'tensorflow' in sys.modules else 'no tensorflow')")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and result.stdout.strip().endswith("no tensorflow"), result.stdout + result.stderr
+    assert "--seed SEED           seed of the weight initialisation" in result.stdout
+    assert "`" not in result.stdout
+
+
+def test_training_cli_checks_the_quantisation(capsys):
+    from train.forecast.__main__ import parse_args
+
+    assert parse_args(["--version", "b", "--quantization", "int8"]).quantization == "int8"
+    with pytest.raises(SystemExit) as stopped:
+        parse_args(["--version", "b", "--quantization", "int4"])
+    assert stopped.value.code == 2 and "--quantization must be one of none, weights, int8" in capsys.readouterr().err
