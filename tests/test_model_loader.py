@@ -324,3 +324,18 @@ def test_filtered_stderr_keeps_other_lines_in_order():
         os.close(write_end)
     with os.fdopen(read_end) as reader:
         assert reader.read() == "kept 1\nkept 2\nafter\n"
+
+
+def test_tensorflow_starts_quietly_unless_asked():
+    import os
+    import subprocess
+    import sys
+
+    script = "from train.keras_env import tf\nprint(float(tf.constant(1.0) + 1))"
+    environment = {key: value for key, value in os.environ.items() if key != "TF_CPP_MIN_LOG_LEVEL"}
+    quiet = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, env=environment)
+    assert quiet.returncode == 0 and quiet.stdout.strip() == "2.0"
+    assert quiet.stderr == "", quiet.stderr
+    loud = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
+                          env={**environment, "TF_CPP_MIN_LOG_LEVEL": "0"})
+    assert loud.returncode == 0 and loud.stderr != ""

@@ -1,4 +1,8 @@
-"""python -m train.forecast --version a|b: train, export, evaluate through pi_runtime, check limits."""
+"""python -m train.forecast --version a|b: train, export, evaluate through pi_runtime, check limits.
+
+TensorFlow is imported after the arguments are parsed, so ``--help`` and a
+wrong flag answer at once.
+"""
 from __future__ import annotations
 
 import argparse
@@ -12,7 +16,6 @@ from train.forecast.data import DEFAULT_FEATURES, find_jena_csv, read_jena_csv
 from train.forecast.models import MODEL_KINDS
 from train.forecast.versions import REFERENCE, VERSIONS, with_overrides
 from train.paths import models_dir
-from train.toolbox.export import QUANTIZATIONS
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -31,7 +34,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument("--epochs", type=int, default=None, help="maximum training epochs (early stopping on validation)")
     parser.add_argument("--kind", choices=MODEL_KINDS, default=None, help="override the version's model kind")
     parser.add_argument("--width", type=float, default=None, help="override the width multiplier")
-    parser.add_argument("--quantization", choices=QUANTIZATIONS, default=None, help="override the quantisation")
+    parser.add_argument("--quantization", default=None,
+                        help="override the quantisation: none (float32), weights (int8 weights, float activations) "
+                             "or int8 (full integer)")
     parser.add_argument("--sparsity", type=float, default=None, help="final sparsity of magnitude pruning (0: none)")
     parser.add_argument("--qat-epochs", type=int, default=None, help="quantisation-aware fine-tuning epochs")
     parser.add_argument("--no-time-features", action="store_true", help="feed the readings only, without time of day")
@@ -39,9 +44,16 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         help="predict the change from the last reading (delta) or the values")
     parser.add_argument("--no-compress", action="store_true", help="deliver the plain .tflite instead of .tflite.zlib")
     parser.add_argument("--no-reference", action="store_true", help="skip the unconstrained reference model")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seed of the weight initialisation and the shuffling (default 0)")
     parser.add_argument("--verbose", type=int, default=0, choices=[0, 1, 2], help="Keras fit verbosity")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.quantization is not None:
+        from train.toolbox.export import QUANTIZATIONS  # TensorFlow: only when the flag needs checking
+
+        if args.quantization not in QUANTIZATIONS:
+            parser.error(f"--quantization must be one of {', '.join(QUANTIZATIONS)}, got {args.quantization!r}")
+    return args
 
 
 def _unit_of(column: str) -> str:

@@ -15,8 +15,6 @@ runtime adding it back, which costs no operator in the file.
 """
 from __future__ import annotations
 
-from train.keras_env import keras
-
 MODEL_KINDS = ("linear", "mlp", "cnn", "lstm")
 BASE_UNITS = {"mlp": 32, "cnn": 16, "lstm": 16}
 
@@ -59,6 +57,8 @@ def build_model(kind: str, *, input_width: int = 6, features: int = 2, time_feat
     or [batch, input_width, features + time_features] (row kinds), output
     [batch, out_steps, features].
     """
+    from train.keras_env import keras  # here, so that the CLI's --help does not wait for TensorFlow
+
     keras.utils.set_random_seed(seed)
     outputs = out_steps * features
     if layout_of(kind) == "flat":

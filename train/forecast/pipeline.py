@@ -17,7 +17,6 @@ import numpy as np
 
 from pi_runtime.forecast import KNOWN_TIME_FEATURES, ForecastSpec, Forecaster, model_input, window_rows
 from train.forecast.data import JenaRecord, Normalisation, describe_resolution, split_record
-from train.forecast.metrics import mae_per_feature
 from train.forecast.models import build_model, layout_of
 from train.forecast.windows import WindowCounts, make_windows
 
@@ -220,6 +219,7 @@ def export_forecaster(model, spec: ForecastSpec, config: TrainConfig, data: Prep
 def evaluate_file(path: Path, data: PreparedData, part: str = "test") -> Dict:
     """MAE per feature of the exported file on one part, through pi_runtime's loader (one invoke per window)."""
     from pi_runtime.model import load_model
+    from train.forecast.metrics import mae_per_feature  # metrics loads TensorFlow: not at import
 
     forecaster = Forecaster(load_model(path, require_sidecar=True))
     windows = data.parts[part]
@@ -237,6 +237,8 @@ def evaluate_file(path: Path, data: PreparedData, part: str = "test") -> Dict:
 
 def persistence_mae(data: PreparedData, part: str = "test") -> np.ndarray:
     """MAE of repeating the last reading for every step (the baseline every model must beat)."""
+    from train.forecast.metrics import mae_per_feature
+
     windows = data.parts[part]
     return mae_per_feature(np.repeat(windows.inputs[:, -1:, :], data.out_steps, axis=1), windows.labels)
 
