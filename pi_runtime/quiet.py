@@ -20,8 +20,10 @@ from typing import Iterator, Pattern
 # LiteRT's own INFO lines ("INFO: Created TensorFlow Lite XNNPACK delegate for CPU.").
 LITERT_INFO = re.compile(r"^INFO: ")
 # absl-formatted INFO/WARNING lines of TensorFlow's C++ code ("I0000 00:00:17.. 123 file.cc:31] ..."),
-# absl's notice that precedes them, and the second line of TensorFlow's CPU-instructions notice.
+# the error it logs when a machine has no GPU, absl's notice that precedes them, and the second
+# line of TensorFlow's CPU-instructions notice.
 TENSORFLOW_STARTUP = re.compile(r"^([IW]\d{4} [\d:.]+ +\d+ \S+:\d+\] "
+                                r"|E\d{4} [\d:.]+ +\d+ cuda_platform\.cc:\d+\] failed call to cuInit"
                                 r"|WARNING: All log messages before absl::InitializeLog\(\) is called"
                                 r"|To enable the following instructions: .* rebuild TensorFlow)")
 

@@ -21,6 +21,8 @@ with tensorflow_startup_filtered():
     import tensorflow as tf
     import tf_keras as keras
 
+    tf.config.list_physical_devices()  # looks for a GPU now, while its "no CUDA" error is filtered
+
 if os.environ["TF_USE_LEGACY_KERAS"] != "1":  # pragma: no cover - user override
     raise RuntimeError("train needs TF_USE_LEGACY_KERAS=1 (tensorflow-model-optimization works with Keras 2 only)")
 
