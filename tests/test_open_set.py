@@ -121,7 +121,7 @@ def test_toy_open_set_run_reports_keyword_accuracy_and_rejection(toy_data, tmp_p
 
 
 def test_cli_open_set_go_stop_learns_the_other_words_as_unknown(toy_data, tmp_path, capsys, monkeypatch):
-    from train.kws import negatives
+    from train.kws import negatives, streams
 
     calls = []
 
@@ -129,8 +129,15 @@ def test_cli_open_set_go_stop_learns_the_other_words_as_unknown(toy_data, tmp_pa
         calls.append((split, len(split_clips), scale))
         return toy_generated(6, seed=len(calls))
 
+    def fake_validation_stream(split, *, data_dir=None, seed=0, **kw):
+        assert split == "val"  # calibration never sees the test split
+        folder, splits_dir = toy_data
+        clips = load_split("val", data_dir=folder, labels=TOY_WORDS, split_path=splits_dir / "kws_val_split.txt")
+        return streams.build_stream(clips, toy_generated(6, seed=9), name="toy validation stream")
+
     monkeypatch.setattr(negatives, "build_negatives", fake_negatives)
     monkeypatch.setattr(negatives, "synthetic_keywords", lambda split, **kw: toy_generated(2, keyword="go"))
+    monkeypatch.setattr(streams, "realistic_stream", fake_validation_stream)
     status = run_toy_go_stop_cli(toy_data, tmp_path, monkeypatch, "--open-set", "--negatives-scale", "0.5")
     out = capsys.readouterr().out
     assert [call[0] for call in calls] == ["train", "val", "test"] and all(call[2] == 0.5 for call in calls)
@@ -140,6 +147,8 @@ def test_cli_open_set_go_stop_learns_the_other_words_as_unknown(toy_data, tmp_pa
     results = sidecar["results"]
     assert results["test_clips"] == 6 and results["keyword_clips"] == 4 and results["unknown_clips"] == 2
     assert set(results["open_set"]) == {"test_negatives", "test_synthetic_keywords"}
+    detector = sidecar["detector"]  # calibrated on the (toy) validation stream, for listen's defaults
+    assert 0.0 <= detector["threshold"] <= 1.0 and detector["calibration"]["stream"].startswith("toy validation")
     assert "other words answered _unknown_" in out and ">= 97" in out
     assert status == (0 if "PASS: all" in out else 1)
 

@@ -118,7 +118,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if args.open_set:
             splits, test_negatives = load_open_set_splits(
                 labels, train_labels=open_set_labels(train_labels), data_dir=data_dir, splits_dir=args.splits_dir,
-                seed=config.seed, negatives_scale=args.negatives_scale,
+                negatives_scale=args.negatives_scale,
                 synthetic_keywords=args.synthetic_keywords, progress=not args.quiet)
         else:
             splits = Splits(*(load_split(name, data_dir=data_dir, labels=train_labels, progress=not args.quiet,
@@ -139,8 +139,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                                    latency_runs=args.latency_runs, verbose=not args.quiet,
                                    training_info={"command": command, "version": args.version})
     if test_negatives is not None:
-        report_open_set(result.path, test_negatives, data_dir=data_dir, seed=config.seed,
-                        negatives_scale=args.negatives_scale, target=args.target_false_alarms_per_hour,
+        report_open_set(result.path, test_negatives, data_dir=data_dir, target=args.target_false_alarms_per_hour,
                         feature_backend=args.feature_backend)
     print(f"\nkws version {args.version} ({', '.join(labels)}) -> {result.path}")
     passed = check_limits(limits_for(version, result, delivered_labels))
@@ -151,32 +150,32 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     return 0 if passed else 1
 
 
-def report_open_set(model_path: Path, test_negatives, *, data_dir: Path, seed: int, negatives_scale: float,
-                    target: Optional[float], feature_backend: str) -> None:
-    """Score the held-out generated test clips, calibrate the detector on the validation stream, and
-    record both in the sidecar."""
+def report_open_set(model_path: Path, test_negatives, *, data_dir: Path, target: Optional[float],
+                    feature_backend: str) -> None:
+    """Score the held-out generated test clips, calibrate the detector on the validation stream
+    (never the test split), and record both in the sidecar."""
     from pi_runtime.sidecar import read_sidecar, write_sidecar
+    from train.kws.calibrate import DEFAULT_TARGET_FALSE_ALARMS_PER_HOUR, calibrate_model, describe
     from train.kws.negatives import synthetic_keywords
-    from train.kws.open_set import rejection_report
+    from train.kws.open_set import NEGATIVES_SEED, rejection_report
+    from train.kws.streams import realistic_stream
     from train.kws.training import log
 
     report = rejection_report(model_path, test_negatives, feature_backend=feature_backend)
-    spoken = rejection_report(model_path, synthetic_keywords("test", data_dir=data_dir, seed=seed),
+    spoken = rejection_report(model_path, synthetic_keywords("test", data_dir=data_dir, seed=NEGATIVES_SEED),
                               feature_backend=feature_backend)
     sidecar = read_sidecar(model_path)
     sidecar["results"]["open_set"] = {"test_negatives": report, "test_synthetic_keywords": spoken}
     write_sidecar(model_path, sidecar)
-    log("held-out generated test clips (share answered _silence_/_unknown_, or correct for keywords):")
+    log("held-out generated test clips (share answered _silence_/_unknown_; keywords: share correct):")
     for kind, entry in {**report, **spoken}.items():
         share = entry.get("rejected", entry.get("correct"))
         log(f"  {kind:<16s} {entry['clips']:5d} clips  {100 * share:6.2f} %")
-    try:
-        from train.kws.calibrate import calibrate_from_validation
-    except ImportError:  # the calibration tool is optional for training
-        log("no detector calibration (train.kws.calibrate is not available)")
-        return
-    calibrate_from_validation(model_path, data_dir=data_dir, seed=seed, negatives_scale=negatives_scale,
-                              target_false_alarms_per_hour=target)
+    log("calibrating the detector on the validation stream ...")
+    stream = realistic_stream("val", data_dir=data_dir, seed=NEGATIVES_SEED)
+    section = calibrate_model(model_path, stream, target_false_alarms_per_hour=(
+        DEFAULT_TARGET_FALSE_ALARMS_PER_HOUR if target is None else target))
+    log(f"detector: {describe(section)}")
 
 
 def subset_epochs(full_label_epochs: int, subset_train_clips: int, splits_dir: Optional[Path], data_dir: Path) -> int:

@@ -21,6 +21,9 @@ from pi_runtime.labels import NON_KEYWORD_LABELS, SILENCE_LABEL, UNKNOWN_LABEL
 from train.kws.data import LABELS, ClipSet, load_split, split_file
 
 GENERATED_PREFIX = Path("generated")  # the "path" of a generated clip: generated/<split>/<kind>/<index>
+# The generated clips are data, like the dataset: one seed for every run (a training seed changes the
+# weights, not the negatives), so they are made once and read from the cache afterwards.
+NEGATIVES_SEED = 0
 
 
 def open_set_labels(keywords: Sequence[str]) -> Tuple[str, ...]:
@@ -47,7 +50,7 @@ def generated_clip_set(generated, labels: Sequence[str], *, split: str) -> ClipS
 
 
 def load_open_set_splits(keywords: Sequence[str], *, train_labels: Sequence[str], data_dir: Path,
-                         splits_dir: Optional[Path] = None, seed: int = 0, negatives_scale: float = 1.0,
+                         splits_dir: Optional[Path] = None, negatives_scale: float = 1.0,
                          synthetic_keywords: bool = False, progress: bool = False):
     """The course's splits with generated negatives, for an open-set model.
 
@@ -79,7 +82,7 @@ def load_open_set_splits(keywords: Sequence[str], *, train_labels: Sequence[str]
     for name in ("train", "val", "test"):
         split_path = Path(splits_dir) / split_file(name).name if splits_dir else None
         clips = load_split(name, data_dir=data_dir, labels=LABELS, split_path=split_path, progress=progress)
-        negatives = build_negatives(name, split_clips=clips, data_dir=data_dir, seed=seed,
+        negatives = build_negatives(name, split_clips=clips, data_dir=data_dir, seed=NEGATIVES_SEED,
                                     scale=negatives_scale, progress=progress)
         if name == "test":
             sets.append(clips.relabel(delivered))
@@ -87,7 +90,7 @@ def load_open_set_splits(keywords: Sequence[str], *, train_labels: Sequence[str]
             continue
         joined = clips.relabel(train_labels).concat(generated_clip_set(negatives, train_labels, split=name))
         if synthetic_keywords:
-            spoken = spoken_keywords(name, data_dir=data_dir, seed=seed, progress=progress)
+            spoken = spoken_keywords(name, data_dir=data_dir, seed=NEGATIVES_SEED, progress=progress)
             joined = joined.concat(generated_clip_set(spoken, train_labels, split=name))
         sets.append(joined)
     return Splits(*sets), test_negatives
