@@ -18,16 +18,23 @@ The frontend comes from the model's sidecar. A model without one takes the
 course's flags (``--rate --mfcc --resize --length --stride --bins --coeff
 --lower-frequency --upper-frequency``); flags that disagree with a sidecar are
 an error.
+
+Every size from the command line is bounded before use: rates from
+:data:`~pi_runtime.kws_pipeline.MIN_INPUT_RATE_HZ` to ``MAX_INPUT_RATE_HZ``
+(1000 to 768000 Hz), at most :data:`MAX_RUNS` runs, a hop no longer than the
+clip; the clips are drawn one run at a time, so memory does not grow with
+``--runs``.
 """
 from __future__ import annotations
 
 import argparse
 import glob
+import math
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Iterator, Optional, Sequence
 
 import numpy as np
 
@@ -35,15 +42,17 @@ from native.frontend import Frontend
 from native.params import FrontendParams
 from native.resample import ratio_for, resample_poly
 from native.feature_stream import FeatureStream
-from pi_runtime.kws_pipeline import DetectorConfig, KeywordSpotter
+from pi_runtime.kws_pipeline import MAX_INPUT_RATE_HZ, MIN_INPUT_RATE_HZ, DetectorConfig, KeywordSpotter
 from pi_runtime.model import LoadedModel, load_model
-from pi_runtime.sidecar import read_sidecar, sidecar_path
+from pi_runtime.sidecar import sidecar_path
 
 GOVERNOR_GLOB = "/sys/devices/system/cpu/cpu*/cpufreq/scaling_governor"
 GOVERNOR_COMMAND = "echo performance | sudo tee /sys/devices/system/cpu/cpu*/cpufreq/scaling_governor"
 # The course's defaults for a model without a sidecar (its kws_latency.py flags).
 COURSE_DEFAULTS = dict(rate=16000, length=640, stride=320, resize=32, bins=40, coeff=10,
                        lower_frequency=20.0, upper_frequency=4000.0)
+# A million runs of the fastest model take minutes; more is a typo.
+MAX_RUNS = 1_000_000
 
 
 @dataclass
@@ -73,6 +82,13 @@ def random_clips(runs: int, num_samples: int, seed: int) -> np.ndarray:
     return np.random.default_rng(seed).random((runs, num_samples), dtype=np.float32)
 
 
+def iter_random_clips(runs: int, num_samples: int, seed: int) -> Iterator[np.ndarray]:
+    """The rows of :func:`random_clips`, drawn one at a time (memory of one clip)."""
+    rng = np.random.default_rng(seed)
+    for _ in range(runs):
+        yield rng.random(num_samples, dtype=np.float32)
+
+
 def _clip_samples(params: FrontendParams, input_rate_hz: int) -> int:
     return params.clip_duration_ms * input_rate_hz // 1000
 
@@ -86,9 +102,8 @@ def _time_runs(compute_features, model: Optional[LoadedModel], params: FrontendP
     Without a model (the course's script allowed that) only the features are
     timed and inference latency is zero.
     """
-    clips = random_clips(warmup + runs, _clip_samples(params, input_rate_hz), seed)
     inference, total = [], []
-    for clip in clips:
+    for clip in iter_random_clips(warmup + runs, _clip_samples(params, input_rate_hz), seed):
         start = time.perf_counter()
         features = compute_features(clip)
         start_inference = time.perf_counter()
@@ -162,7 +177,6 @@ def measure_streaming(model: LoadedModel, *, runs: int = 100, input_rate_hz: int
     rng = np.random.default_rng(seed)
     # Fill the feature window first so every timed push ends in a decision.
     spotter.push(rng.random(_clip_samples(params, input_rate_hz) + hop_samples, dtype=np.float32))
-    hops = rng.random((warmup + runs, hop_samples), dtype=np.float32)
     features = FeatureStream(params.replace(resize=None), input_rate_hz, spotter.window_shape[0], spotter.hop_frames)
     features.push(rng.random(_clip_samples(params, input_rate_hz), dtype=np.float32))
     while features.next_window() >= 0:
@@ -171,7 +185,8 @@ def measure_streaming(model: LoadedModel, *, runs: int = 100, input_rate_hz: int
     # the decision and invoke() alone see the same conditions.
     decision, features_s, invoke = [], [], []
     clock = time.perf_counter
-    for hop in hops:
+    for _ in range(warmup + runs):
+        hop = rng.random(hop_samples, dtype=np.float32)
         before = spotter.decisions
         start = clock()
         spotter.push(hop)
@@ -226,19 +241,19 @@ def check_flags_against(params: FrontendParams, args: argparse.Namespace, source
 
 
 def load_for_latency(args: argparse.Namespace) -> LoadedModel:
-    """Load ``args.model`` with its frontend from the sidecar, or from the flags when it has none."""
+    """Load ``args.model`` with its frontend from the sidecar (read once, by the
+    loader), or from the flags when it has none."""
     model_path = Path(args.model)
     if not model_path.is_file():
         raise ValueError(f"{model_path}: no such model file")
-    frontend = None
-    if sidecar_path(model_path).is_file():
-        sidecar = read_sidecar(model_path)
-        if "frontend" not in sidecar:
+    has_sidecar = sidecar_path(model_path).is_file()
+    model = load_model(model_path, num_threads=args.threads, frontend=None if has_sidecar else params_from_flags(args),
+                       verbose=args.verbose)
+    if has_sidecar:
+        if model.frontend_params is None:
             raise ValueError(f"{sidecar_path(model_path)}: not a keyword-spotting sidecar (no 'frontend')")
-        check_flags_against(FrontendParams.from_dict(sidecar["frontend"]), args, str(sidecar_path(model_path)))
-    else:
-        frontend = params_from_flags(args)
-    return load_model(model_path, num_threads=args.threads, frontend=frontend)
+        check_flags_against(model.frontend_params, args, str(sidecar_path(model_path)))
+    return model
 
 
 # -- reporting -------------------------------------------------------------------------------
@@ -285,11 +300,12 @@ def build_parser() -> argparse.ArgumentParser:
                     "kws_latency.py (random 48 kHz audio -> resample -> features -> invoke), native path.")
     parser.add_argument("--model", help="model file (.tflite or .tflite.zlib) with its sidecar; without it, as with "
                                         "the course's script, only the preprocessing given by the flags is timed")
-    parser.add_argument("--runs", type=int, default=100, help="timed runs (default 100, as the course)")
-    parser.add_argument("--warmup", type=int, default=5, help="untimed runs first (default 5)")
+    parser.add_argument("--runs", type=int, default=100, help=f"timed runs (default 100, as the course; at most {MAX_RUNS})")
+    parser.add_argument("--warmup", type=int, default=5, help=f"untimed runs first (default 5; at most {MAX_RUNS})")
     parser.add_argument("--threads", type=int, default=1, help="interpreter threads (default 1, as the course)")
     parser.add_argument("--input-rate", type=int, default=48000,
-                        help="rate of the random audio in Hz (default 48000, a USB microphone's)")
+                        help=f"rate of the random audio in Hz (default 48000, a USB microphone's; "
+                             f"{MIN_INPUT_RATE_HZ} to {MAX_INPUT_RATE_HZ})")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random audio")
     parser.add_argument("--reference", action="store_true",
                         help="also run the course's pipeline (scipy.signal.resample_poly + eager tf.signal) "
@@ -297,11 +313,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--streaming", action="store_true",
                         help="also time one decision of the live pipeline (one hop of audio in, new frames only, "
                              "feature ring, invoke) against invoke() alone")
-    parser.add_argument("--hop-ms", type=float, default=100.0, help="hop of the streaming mode (default 100 ms)")
-    parser.add_argument("--verbose", action="store_true", help="print the model, interpreter and frontend used")
+    parser.add_argument("--hop-ms", type=float, default=100.0,
+                        help="hop of the streaming mode (default 100 ms; more than 0, at most one clip)")
+    parser.add_argument("--verbose", action="store_true",
+                        help="print the model, interpreter and frontend used, and the interpreter's own start-up lines")
     course = parser.add_argument_group(
         "course flags", "for a model without a sidecar (defaults: the course's); with a sidecar they must agree")
-    course.add_argument("--rate", type=int, help="sample rate after resampling, Hz (course default 16000)")
+    course.add_argument("--rate", type=int, help=f"sample rate after resampling, Hz (course default 16000; "
+                                                 f"{MIN_INPUT_RATE_HZ} to {MAX_INPUT_RATE_HZ})")
     course.add_argument("--mfcc", action="store_true", default=None, help="MFCC features (else spectrogram)")
     course.add_argument("--resize", type=int, help="spectrogram resized to NxN (course default 32; 0: no resize)")
     course.add_argument("--length", type=int, help="STFT frame length in samples (course default 640)")
@@ -316,11 +335,18 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    for name in ("runs", "threads", "input_rate"):
-        if getattr(args, name) < 1:
-            parser.error(f"--{name.replace('_', '-')} must be >= 1")
-    if args.warmup < 0:
-        parser.error("--warmup must be >= 0")
+    if not 1 <= args.runs <= MAX_RUNS:
+        parser.error(f"--runs must be from 1 to {MAX_RUNS}")
+    if not 0 <= args.warmup <= MAX_RUNS:
+        parser.error(f"--warmup must be from 0 to {MAX_RUNS}")
+    if args.threads < 1:  # the upper bound is the loader's (pi_runtime.model.MAX_THREADS)
+        parser.error("--threads must be >= 1")
+    for name in ("input_rate", "rate"):
+        value = getattr(args, name)
+        if value is not None and not MIN_INPUT_RATE_HZ <= value <= MAX_INPUT_RATE_HZ:
+            parser.error(f"--{name.replace('_', '-')} must be from {MIN_INPUT_RATE_HZ} to {MAX_INPUT_RATE_HZ} Hz")
+    if not (math.isfinite(args.hop_ms) and args.hop_ms > 0):
+        parser.error("--hop-ms must be a positive number")
     if args.streaming and args.model is None:
         parser.error("--streaming needs --model")
     try:
@@ -342,6 +368,8 @@ def _run(args: argparse.Namespace) -> int:
     else:
         model = load_for_latency(args)
         params = model.frontend_params
+    if args.streaming and args.hop_ms > params.clip_duration_ms:
+        raise ValueError(f"--hop-ms {args.hop_ms:g} is longer than the model's {params.clip_duration_ms} ms clip")
     if args.verbose:
         if model is None:
             print("model: none (preprocessing only; inference latency is zero)")

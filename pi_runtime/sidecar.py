@@ -12,7 +12,8 @@ Optional keys (absent from older files, checked when present):
     The labels that are keywords (default: every label but ``_silence_`` and
     ``_unknown_``); each must be one of ``"labels"``.
 ``"output": {"kind": "logits" | "probabilities"}``
-    What the model's output holds; see :func:`output_kind`.
+    What the model's output holds (the kind alone, ``"output": "logits"``, is
+    read too); see :func:`output_kind`.
 ``"detector"``
     Calibrated detector settings: ``threshold`` in [0, 1], ``smoothing_windows``
     an integer from 1 to 100, ``hop_ms`` > 0, ``refractory_ms`` >= 0 (finite),
@@ -95,9 +96,10 @@ def _check_frontend(data: Dict[str, Any], source: str) -> None:
 
 
 def _check_output(data: Dict[str, Any], source: str) -> None:
-    output = data["output"]
-    if not (isinstance(output, dict) and output.get("kind") in OUTPUT_KINDS):
-        raise SidecarError(f"{source}: 'output' must be {{\"kind\": \"logits\" | \"probabilities\"}}, got {output!r}")
+    try:
+        output_kind(data)
+    except SidecarError as error:
+        raise SidecarError(f"{source}: {error}") from None
 
 
 def _check_detector(data: Dict[str, Any], source: str) -> None:
@@ -177,8 +179,8 @@ def output_kind(sidecar: Optional[Dict[str, Any]]) -> Optional[str]:
     declared = (sidecar or {}).get("output")
     if declared is None:
         return None
-    kind = declared.get("kind") if isinstance(declared, dict) else None
-    if kind not in OUTPUT_KINDS:
+    kind = declared.get("kind") if isinstance(declared, dict) else declared
+    if not isinstance(kind, str) or kind not in OUTPUT_KINDS:
         raise SidecarError(f"'output' must be {{\"kind\": \"logits\" | \"probabilities\"}}, got {declared!r}")
     return kind
 

@@ -158,17 +158,43 @@ def test_missing_and_broken_models_are_clear_errors(toy_model, tmp_path, capsys)
 
     (tmp_path / "forecast.tflite").write_bytes(toy_model.read_bytes())
     (tmp_path / "forecast.json").write_text('{"format": "tinyml-pi-sidecar", "version": 1, "task": "forecast", '
-                                            '"forecast": {"features": [], "input_width": 6, "out_steps": 6, '
-                                            '"mean": [], "std": []}}')
+                                            '"forecast": {"features": ["T"], "input_width": 6, "out_steps": 6, '
+                                            '"mean": [0], "std": [1]}}')
     code, _, err = _run(capsys, "--model", tmp_path / "forecast.tflite")
     assert code == 2 and "not a keyword-spotting sidecar" in err
 
 
-@pytest.mark.parametrize("argv", [["--runs", "0"], ["--threads", "0"], ["--warmup", "-1"], ["--input-rate", "0"]])
-def test_bad_numbers_are_refused(toy_model, argv):
+@pytest.mark.parametrize("argv", [["--runs", "0"], ["--threads", "0"], ["--warmup", "-1"], ["--input-rate", "0"],
+                                  ["--runs", "1000001"], ["--warmup", "1000001"], ["--input-rate", "1000000000"],
+                                  ["--input-rate", "999"], ["--rate", "1000000000"], ["--rate", "0"],
+                                  ["--hop-ms", "nan"], ["--hop-ms", "0"], ["--hop-ms", "inf"]])
+def test_bad_numbers_are_refused(toy_model, argv, capsys):
     with pytest.raises(SystemExit) as exit_info:
         latency.main(["--model", str(toy_model), *argv])
-    assert exit_info.value.code == 2
+    assert exit_info.value.code == 2 and argv[0] in capsys.readouterr().err
+
+
+def test_sizes_beyond_the_clip_or_the_cores_are_refused(toy_model, capsys):
+    code, out, err = _run(capsys, "--model", toy_model, "--streaming", "--hop-ms", "1000000000", "--runs", "1")
+    assert code == 2 and "--hop-ms 1e+09 is longer than the model's 1000 ms clip" in err
+    code, out, err = _run(capsys, "--model", toy_model, "--threads", "33000", "--runs", "1")
+    assert code == 2 and "num_threads must be an integer from 1 to" in err
+
+
+def test_clips_drawn_one_at_a_time_are_the_same_audio():
+    np.testing.assert_array_equal(np.stack(list(latency.iter_random_clips(3, 4801, seed=2))),
+                                  latency.random_clips(3, 4801, seed=2))
+
+
+def test_the_sidecar_is_read_once(toy_model, monkeypatch, capsys):
+    import pi_runtime.sidecar
+
+    reads = []
+    original = pi_runtime.sidecar.parse_sidecar
+    monkeypatch.setattr(pi_runtime.sidecar, "parse_sidecar", lambda *a, **k: reads.append(1) or original(*a, **k))
+    code, _, err = _run(capsys, "--model", toy_model, "--runs", "1", "--mfcc")
+    assert code == 0, err
+    assert len(reads) == 1
 
 
 def test_governor_hint_only_when_not_performance(tmp_path, monkeypatch):

@@ -156,7 +156,8 @@ def test_sidecar_refuses_non_finite_numbers(tmp_path, constant):
     ({"keywords": []}, "keywords"),
     ({"keywords": "a"}, "keywords"),
     ({"output": {"kind": "softmax"}}, "output"),
-    ({"output": "logits"}, "output"),
+    ({"output": "scores"}, "output"),
+    ({"output": ["logits"]}, "output"),
     ({"detector": {"threshold": 1.5}}, "detector.threshold"),
     ({"detector": {"threshold": "high"}}, "detector.threshold"),
     ({"detector": {"smoothing_windows": 1_000_000_000}}, "detector.smoothing_windows"),
@@ -189,6 +190,7 @@ def test_output_kind_and_detector_settings(tmp_path):
     read = read_sidecar(tmp_path / "m.tflite")
     assert output_kind(read) == "probabilities" and output_kind(_kws_sidecar()) is None
     assert output_kind(_kws_sidecar(output={"kind": "logits"})) == "logits"
+    assert output_kind(_kws_sidecar(output="logits")) == "logits"  # the short form
     assert detector_settings(read)["min_level_dbfs"] == -np.inf and detector_settings(read)["threshold"] == 0.7
     assert detector_settings(_kws_sidecar()) == {}
     with pytest.raises(SidecarError, match="output"):
