@@ -34,8 +34,8 @@ and awb, validation with rms, test with slt (flite ``slt`` and festival
 Derived negatives come only from the clips of the split they are built for.
 
 Each synthesized word is resampled to 16 kHz with :func:`native.resample.resample_poly`,
-trimmed to its spoken part, dropped if that is longer than one second (about
-4 %; spare words, drawn in advance, take their places, and the count is in the
+trimmed to its spoken part, dropped if that is longer than one second (1 to 4 %
+of the words, measured; spare words, drawn in advance, take their places, and the count is in the
 manifest), scaled to a random peak of -30 to -3 dBFS, placed
 at a random offset in a one-second clip, and given a low noise floor (-80 to
 -55 dBFS RMS, at least 30 dB under the peak) so that digital silence around a
@@ -594,9 +594,9 @@ def _half(kind, clips, names, label_ids, rng):
     first = bool(rng.integers(2))
     removed_from, removed_to = (middle, end) if first else (start, middle)
     ramp = int(0.005 * SAMPLE_RATE_HZ)
-    removed = 1.0 - _ramp_mask(len(clip), removed_from, removed_to, ramp)
+    kept = 1.0 - _ramp_mask(len(clip), removed_from, removed_to, ramp)  # the removed half fades to the background
     fill = _background_fill(clip, start, end, len(clip), rng)
-    out = clip * removed + fill * (1.0 - removed)
+    out = clip * kept + fill * (1.0 - kept)
     return out, names[row], {"half": "first" if first else "last", "span": [int(start), int(end)]}
 
 
@@ -776,7 +776,7 @@ def split_words(split: str, count: int, *, seed: int = 0, hard: bool = False) ->
 
 
 def _with_spares(count: int) -> int:
-    """Words to synthesize for ``count`` clips: about 4 % come out longer than a clip and are dropped."""
+    """Words to synthesize for ``count`` clips: 1 to 4 % come out longer than a clip and are dropped."""
     return count + max(2, -(-count // 10))
 
 
