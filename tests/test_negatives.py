@@ -225,6 +225,14 @@ def test_same_seed_gives_the_same_bytes_and_another_seed_other_bytes(tmp_path):
     assert first.sources == second.sources
     other = negatives.build_negatives("test", split_clips=split, data_dir=tmp_path / "c", seed=6, scale=TOY_SCALE)
     assert not np.array_equal(first.audio[:len(other)], other.audio[:len(first)])
+    manifests = {"test": negatives.read_manifest("test", data_dir=tmp_path / "a")}
+    negatives.build_negatives("val", split_clips=split, data_dir=tmp_path / "a", seed=5, scale=TOY_SCALE)
+    manifests["val"] = negatives.read_manifest("val", data_dir=tmp_path / "a")
+    overlaps = negatives.split_overlaps(manifests)
+    assert set(overlaps) == {"val/test words", "val/test speakers"} and not any(overlaps.values())
+    shared = {**manifests["test"], "words": manifests["test"]["words"] + manifests["val"]["words"][:1]}
+    assert negatives.split_overlaps({"val": manifests["val"], "test": shared})["val/test words"] == \
+        manifests["val"]["words"][:1]
     voices = {c["settings"]["voice"] for c in negatives.read_manifest("test", data_dir=tmp_path / "a")["clips"] if c["kind"] in SPEECH_KINDS}
     assert voices <= {voice.name for voice in negatives.VOICES["test"]}
 

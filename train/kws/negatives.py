@@ -244,6 +244,24 @@ def homophone_of(words: Sequence[str]) -> Dict[str, str]:
     return found
 
 
+def split_overlaps(manifests: Dict[str, dict]) -> Dict[str, List[str]]:
+    """What two splits' generated sets share: ``{"train/val words": [...], "train/val speakers": [...], ...}``.
+
+    ``manifests`` maps split names to their negatives manifests (:func:`read_manifest`); every list is
+    empty when words (plain and hard) and speakers are disjoint, as they must be.
+    """
+    overlaps: Dict[str, List[str]] = {}
+    names = [name for name in SPLITS if name in manifests]
+    for index, first in enumerate(names):
+        for second in names[index + 1:]:
+            words = [set(manifests[name].get("words", [])) | set(manifests[name].get("hard_words", []))
+                     for name in (first, second)]
+            speakers = [set(manifests[name]["speakers"]) for name in (first, second)]
+            overlaps[f"{first}/{second} words"] = sorted(words[0] & words[1])
+            overlaps[f"{first}/{second} speakers"] = sorted(speakers[0] & speakers[1])
+    return overlaps
+
+
 # -- the generated clips ------------------------------------------------------
 
 
@@ -997,6 +1015,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 keywords = synthetic_keywords(split, data_dir=args.data_dir, seed=args.seed, progress=True)
                 print(f"{split}: {len(keywords)} synthetic keywords")
             print(f"{split}: {time.perf_counter() - started:.1f} s, cache {cache_paths(split, 'negatives', args.data_dir)[0].parent}")
+        built = {split: read_manifest(split, data_dir=args.data_dir) for split in SPLITS
+                 if cache_paths(split, "negatives", args.data_dir)[1].is_file()}
+        shared = {pair: items for pair, items in split_overlaps(built).items() if items}
+        print(f"splits {', '.join(built)}: " + (f"OVERLAP {shared}" if shared else "words and speakers disjoint"))
     except (RuntimeError, ValueError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
