@@ -233,7 +233,7 @@ def test_same_seed_gives_the_same_bytes_and_another_seed_other_bytes(tmp_path):
     shared = {**manifests["test"], "words": manifests["test"]["words"] + manifests["val"]["words"][:1]}
     assert negatives.split_overlaps({"val": manifests["val"], "test": shared})["val/test words"] == \
         manifests["val"]["words"][:1]
-    voices = {c["settings"]["voice"] for c in negatives.read_manifest("test", data_dir=tmp_path / "a")["clips"] if c["kind"] in SPEECH_KINDS}
+    voices = {entry["settings"]["voice"] for entry in manifests["test"]["clips"] if entry["kind"] in SPEECH_KINDS}
     assert voices <= {voice.name for voice in negatives.VOICES["test"]}
 
 

@@ -33,13 +33,14 @@ and awb, validation with rms, test with slt (flite ``slt`` and festival
 (:func:`word_split`), so validation and test words are never training words.
 Derived negatives come only from the clips of the split they are built for.
 
-Each synthesized word is resampled to 16 kHz with :func:`native.resample.resample_poly`,
-trimmed to its spoken part, dropped if that is longer than one second (1 to 4 %
-of the words, measured; spare words, drawn in advance, take their places, and the count is in the
-manifest), scaled to a random peak of -30 to -3 dBFS, placed
-at a random offset in a one-second clip, and given a low noise floor (-80 to
--55 dBFS RMS, at least 30 dB under the peak) so that digital silence around a
-word does not tell synthetic speech from the dataset's recordings.
+Each synthesized word is resampled to 16 kHz with
+:func:`native.resample.resample_poly`, trimmed to its spoken part, dropped if
+that is longer than one second (1 to 4 % of the words, measured; spare words
+drawn in advance take their places, and the manifest counts them), scaled to
+a random peak of -30 to -3 dBFS, placed at a random offset in a one-second
+clip, and given a low noise floor (-80 to -55 dBFS RMS, at least 30 dB under
+the peak) so that digital silence around a word does not tell synthetic
+speech from the dataset's recordings.
 
 Everything is seeded and cached under ``<data folder>/kws_generated/<split>/``
 as ``<product>.npz`` (int16 audio and per-clip metadata) beside
@@ -65,7 +66,7 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
@@ -73,8 +74,9 @@ import numpy as np
 
 from pi_runtime.labels import SILENCE_LABEL, UNKNOWN_LABEL
 from train.kws import acoustics
+from train.kws.data import LABELS
 
-KEYWORDS: Tuple[str, ...] = ("down", "go", "left", "no", "right", "stop", "up", "yes")  # train.kws.data.LABELS
+KEYWORDS: Tuple[str, ...] = LABELS
 SPLITS = ("train", "val", "test")
 SAMPLE_RATE_HZ = 16000
 CLIP_LENGTH_SAMPLES = 16000
@@ -772,7 +774,8 @@ def split_words(split: str, count: int, *, seed: int = 0, hard: bool = False) ->
     """
     _check_split(split)
     rng = np.random.default_rng([seed, SPLITS.index(split), 1 if hard else 0])
-    pool = [word for word in (hard_negative_words() if hard else dictionary_words()) if word_split(word, hard=hard) == split]
+    candidates = hard_negative_words() if hard else dictionary_words()
+    pool = [word for word in candidates if word_split(word, hard=hard) == split]
     if not pool:
         raise ValueError(f"no {'hard ' if hard else ''}words fall in split {split!r}")
     if hard:
@@ -1014,7 +1017,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             if not args.no_keywords:
                 keywords = synthetic_keywords(split, data_dir=args.data_dir, seed=args.seed, progress=True)
                 print(f"{split}: {len(keywords)} synthetic keywords")
-            print(f"{split}: {time.perf_counter() - started:.1f} s, cache {cache_paths(split, 'negatives', args.data_dir)[0].parent}")
+            folder = cache_paths(split, "negatives", args.data_dir)[0].parent
+            print(f"{split}: {time.perf_counter() - started:.1f} s, cache {folder}")
         built = {split: read_manifest(split, data_dir=args.data_dir) for split in SPLITS
                  if cache_paths(split, "negatives", args.data_dir)[1].is_file()}
         shared = {pair: items for pair, items in split_overlaps(built).items() if items}
