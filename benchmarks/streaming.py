@@ -38,6 +38,7 @@ import math
 import os
 import platform
 import sys
+from datetime import date
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -271,12 +272,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.markdown:
         command = "python -m benchmarks.streaming " + " ".join(argv if argv is not None else sys.argv[1:])
         text = [f"# Keyword spotting on a long {args.stream} stream (`python -m benchmarks.streaming`)", "",
-                f"Produced by `{command.strip()}` (see the module docstring for what is measured). "
-                "Detection numbers do not depend on the machine; RTF and CPU ms per second of audio do.", ""]
+                f"Produced on {date.today().isoformat()} by `{command.strip()}` (see the module docstring for what "
+                "is measured). Detection numbers do not depend on the machine; RTF and CPU ms per second of audio "
+                "do.", ""]
         if args.plot:
             text += [f"![DET curves]({os.path.relpath(args.plot, args.markdown.parent)})", ""]
+        text += ["```"] + report.lines + ["```", ""]
         args.markdown.parent.mkdir(parents=True, exist_ok=True)
-        args.markdown.write_text("\n".join(text) + "```\n" + "\n".join(report.lines) + "\n```\n", encoding="utf-8")
+        args.markdown.write_text("\n".join(text), encoding="utf-8")
     return 0
 
 
