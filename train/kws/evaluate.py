@@ -319,20 +319,26 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Each model runs through pi_runtime's loader, as the training command measures it. "
                "Example: python -m train.kws.evaluate models/kws/kws_a.tflite.zlib --keywords go,stop --errors")
     parser.add_argument("models", nargs="+", type=Path, help="exported models (.tflite or .tflite.zlib, sidecar beside)")
-    parser.add_argument("--split", default="test", choices=("train", "val", "test"), help="which split (default: test)")
+    add_data_arguments(parser)
     parser.add_argument("--keywords", default=None,
                         help="comma-separated subset of the models' words to evaluate on, e.g. go,stop "
                              "(default: all of each model's words)")
     parser.add_argument("--errors", action="store_true", help="list every misclassified clip with its peak level")
+    return parser
+
+
+def add_data_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--split``, ``--data-dir``, ``--splits-dir`` and ``--split-file`` (read back with :func:`resolve_data`)."""
+    parser.add_argument("--split", default="test", choices=("train", "val", "test"), help="which split (default: test)")
     parser.add_argument("--data-dir", type=Path, default=None,
-                        help="folder holding mini_speech_commands/ (default: $TINYML_DATA_DIR or ~/.cache/tinyml-pi; "
-                             "downloaded there when absent)")
+                        help="the data folder: holds mini_speech_commands/ and the clips of --split-file "
+                             "(default: $TINYML_DATA_DIR or ~/.cache/tinyml-pi; Mini Speech Commands is downloaded "
+                             "there when a split uses it and it is absent)")
     parser.add_argument("--splits-dir", type=Path, default=None,
                         help="folder with the kws_<split>_split.txt files (default: the course's splits)")
     parser.add_argument("--split-file", type=Path, default=None,
-                        help="evaluate on the clips this file lists instead: one WAV per line, relative to the data "
+                        help="use the clips this file lists instead: one WAV per line, relative to the data "
                              "folder, labelled by the folder it lies in (replaces --split and --splits-dir)")
-    return parser
 
 
 def resolve_data(args: argparse.Namespace) -> Tuple[Path, Optional[Path]]:

@@ -1,0 +1,164 @@
+"""``python -m train.kws.robustness``: the conditions, and the command on the toy tone model and a toy split."""
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from kws_toy import TOY_LABELS, build_toy_model, tone_word
+from train.kws import robustness
+from train.kws.robustness import CONDITIONS, SYNTHETIC, Condition, apply_condition, other_clips
+
+CLIPS_PER_WORD = 4
+
+
+def toy_clips(seed: int = 0, clips_per_word: int = CLIPS_PER_WORD):
+    """(int16[n, 16000] clips of the toy words at different levels and places, their labels)."""
+    rng = np.random.default_rng(seed)
+    audio, labels = [], []
+    for label in TOY_LABELS:
+        for _ in range(clips_per_word):
+            word = tone_word(label, rng.uniform(0.35, 0.5), rng.uniform(0.1, 0.6), rng)
+            clip = np.zeros(16000, np.float32)
+            start = int(rng.integers(0, 16000 - word.size))
+            clip[start:start + word.size] = word
+            clip += rng.normal(scale=1e-3, size=clip.size).astype(np.float32)
+            audio.append(np.round(clip * 32767).astype(np.int16))
+            labels.append(label)
+    return np.stack(audio), labels
+
+
+@pytest.fixture(scope="module")
+def toy(tmp_path_factory):
+    """(data folder, split file, toy model) with the toy clips as WAVs under <data>/toy/<label>/."""
+    from pi_runtime.wav import write_wav
+
+    folder = tmp_path_factory.mktemp("robustness")
+    audio, labels = toy_clips()
+    lines = []
+    for row, (clip, label) in enumerate(zip(audio, labels)):
+        path = folder / "data" / "toy" / label / f"clip{row}.wav"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_wav(path, clip, 16000)
+        lines.append(path.relative_to(folder / "data").as_posix())
+    split_file = folder / "toy_split.txt"
+    split_file.write_text("\n".join(lines) + "\n")
+    return folder / "data", split_file, build_toy_model(folder / "model")
+
+
+def test_every_condition_keeps_shape_and_level_and_is_seeded():
+    audio, _ = toy_clips()
+    clean_peaks = np.abs(audio.astype(np.int32)).max(axis=1)
+    for condition in CONDITIONS:
+        out = apply_condition(audio, condition, seed=3)
+        assert out.shape == audio.shape and out.dtype == np.int16, condition.name
+        np.testing.assert_array_equal(out, apply_condition(audio, condition, seed=3))
+        peaks = np.abs(out.astype(np.int32)).max(axis=1)
+        if condition.group == "level":
+            target = min(32767, round(10 ** (condition.value / 20) * 32768))
+            assert np.all(np.abs(peaks - target) <= 1), condition.name
+        else:  # the clean clip's level: no clipping, no level change
+            assert np.all(np.abs(peaks - clean_peaks) <= 1), condition.name
+        if condition.group in ("reverb", "babble", "pink"):
+            assert not np.array_equal(out, audio), condition.name
+            assert not np.array_equal(out, apply_condition(audio, condition, seed=4)), condition.name
+    assert np.array_equal(apply_condition(audio, Condition("clean")), audio)
+    # noisier at lower SNR; more smeared with a longer RT60 (more energy after the word)
+    def residual(condition):
+        return float(np.sum((apply_condition(audio, condition).astype(np.float64) - audio) ** 2))
+    for group in ("babble", "pink"):
+        assert residual(Condition(group, 5.0)) > residual(Condition(group, 10.0)) > residual(Condition(group, 20.0))
+    assert residual(Condition("reverb", 1.0)) > residual(Condition("reverb", 0.3))
+
+
+def test_quiet_levels_round_to_int16_as_a_device_would():
+    audio, _ = toy_clips()
+    out = apply_condition(audio, Condition("level", -50.0))
+    expected = np.rint(audio.astype(np.float64) * (10 ** (-50 / 20) * 32768 / np.abs(audio).max(axis=1,
+                                                   keepdims=True)))
+    assert np.max(np.abs(out - expected)) <= 1
+    assert np.abs(out).max() == round(10 ** (-50 / 20) * 32768)  # about 104: few distinct steps left
+
+
+def test_babble_is_made_of_other_clips_only():
+    rng = np.random.default_rng(0)
+    choices = other_clips(6, 5, rng)
+    assert choices.shape == (6, 5)
+    for row, chosen in enumerate(choices):
+        assert row not in chosen and len(set(chosen.tolist())) == 5 and set(chosen.tolist()) <= set(range(6))
+    with pytest.raises(ValueError, match="needs more than 5 clips"):
+        other_clips(5, 5, rng)
+    # a lone loud clip among silent ones: its own babble is silent, so mixing it must fail rather than
+    # babble the clip with itself
+    audio = np.zeros((6, 16000), np.int16)
+    audio[0, 1000:3000] = 10000
+    with pytest.raises(ValueError, match="noise is silent"):
+        apply_condition(audio, Condition("babble", 10.0))
+
+
+def test_bad_conditions_are_refused():
+    audio, _ = toy_clips()
+    with pytest.raises(ValueError, match="unknown condition"):
+        apply_condition(audio, Condition("thunder", 1.0))
+    with pytest.raises(ValueError, match="int16"):
+        apply_condition(audio.astype(np.float32), Condition("clean"))
+
+
+def test_scores_match_the_evaluation_tool_and_repeat_with_the_seed(toy):
+    from train.kws.evaluate import evaluate_model
+
+    data_dir, split_file, model_path = toy
+    audio, labels = toy_clips()
+    paths = [f"{label}/clip{row}.wav" for row, label in enumerate(labels)]
+    # synthetic voices: here more toy words, from another seed
+    synthetic_audio, synthetic_labels = toy_clips(seed=7, clips_per_word=2)
+    synthetic = SimpleNamespace(audio=synthetic_audio, classes=tuple(synthetic_labels))
+    first = robustness.score_models([model_path], audio, labels, paths, synthetic=synthetic, seed=1)
+    second = robustness.score_models([model_path], audio, labels, paths, synthetic=synthetic, seed=1)
+    result = first[0]
+    assert list(result.evaluations) == [condition.name for condition in CONDITIONS] + [SYNTHETIC]
+    for name, evaluation in result.evaluations.items():
+        np.testing.assert_array_equal(evaluation.predicted_ids, second[0].evaluations[name].predicted_ids)
+        assert len(evaluation.label_ids) == (len(synthetic_labels) if name == SYNTHETIC else len(labels))
+    clean = evaluate_model(model_path, data_dir=data_dir, split_file=split_file)
+    assert result.accuracy("clean") == pytest.approx(clean.accuracy)
+    np.testing.assert_array_equal(result.evaluations["clean"].predicted_ids, clean.predicted_ids)
+    assert result.accuracy("clean") >= 0.9  # the toy model knows its tones; the conditions are measured against that
+    table = robustness.format_model_table(result)
+    assert "| peak -40 dBFS | 12 |" in table and f"| {SYNTHETIC} | 6 |" in table
+    assert table.splitlines()[0] == "| condition | clips | accuracy (%) | low | high | chirp |"
+    assert [name for name, *_ in robustness.bar_results(result)] == [name for name, _ in robustness.BARS]
+
+
+def test_the_command_writes_tables_and_plot(toy, tmp_path, capsys):
+    data_dir, split_file, model_path = toy
+    output_dir = tmp_path / "results"
+    assert robustness.main([str(model_path), "--split-file", str(split_file), "--data-dir", str(data_dir),
+                            "--output-dir", str(output_dir), "--no-synthetic", "--seed", "2"]) == 0
+    table = (output_dir / "robustness_toy_tones.md").read_text()
+    for condition in CONDITIONS:
+        assert f"| {condition.name} | 12 |" in table
+    assert "--seed 2" in table and SYNTHETIC not in table.split("How the conditions")[0].split("Generated")[1]
+    summary = (output_dir / "robustness_summary.md").read_text()
+    assert "| toy_tones |" in summary and "babble 10 dB SNR >= 88 %" in summary
+    assert (output_dir / "robustness_summary.png").read_bytes()[:4] == b"\x89PNG"
+    assert "| toy_tones |" in capsys.readouterr().out
+
+
+def test_the_command_refuses_bad_input(toy, tmp_path, capsys):
+    from pi_runtime.wav import write_wav
+
+    data_dir, split_file, model_path = toy
+    assert robustness.main([str(tmp_path / "missing.tflite"), "--no-synthetic"]) == 2
+    assert "no such model file" in capsys.readouterr().err
+    stranger = data_dir / "toy" / "whistle" / "a.wav"
+    stranger.parent.mkdir(parents=True, exist_ok=True)
+    write_wav(stranger, np.zeros(16000, np.int16), 16000)
+    mixed = tmp_path / "mixed.txt"
+    mixed.write_text(split_file.read_text() + "toy/whistle/a.wav\n")
+    assert robustness.main([str(model_path), "--split-file", str(mixed), "--data-dir", str(data_dir),
+                            "--output-dir", str(tmp_path), "--no-synthetic"]) == 2
+    assert "clips labelled whistle" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        robustness.build_parser().parse_args(["--help"])
+    help_text = capsys.readouterr().out
+    assert "--seed" in help_text and "--split-file" in help_text and "--no-synthetic" in help_text
