@@ -288,8 +288,8 @@ class DetectionPolicy:
         self.config = config
         self.window_duration_s = float(window_duration_s)
         self.keywords = keyword_labels(self.labels, keywords)
-        self._fires = [label in self.keywords for label in self.labels]
-        self._rivals = [k for k, label in enumerate(self.labels) if label in NON_KEYWORD_LABELS]
+        self.can_fire = tuple(label in self.keywords for label in self.labels)
+        self.rival_indices = tuple(k for k, label in enumerate(self.labels) if label in NON_KEYWORD_LABELS)
         num_labels = len(self.labels)
         # Running float64 sum over the last smoothing_windows windows, kept natively
         # (a few numpy calls on 8 values cost more than the arithmetic).
@@ -304,25 +304,34 @@ class DetectionPolicy:
     def is_gated(self, level_dbfs: float) -> bool:
         return level_dbfs < self.config.min_level_dbfs
 
-    def update(self, probabilities: Optional[np.ndarray], time_s: float) -> Optional[Detection]:
-        """Take one window's probabilities (``None``: gated) and return a detection or ``None``."""
-        gated = probabilities is None
+    def smooth(self, probabilities: Optional[np.ndarray]) -> int:
+        """Add one window's probabilities (``None``: gated, counted as zeros) to the running mean;
+        return the index of the best smoothed label (the mean itself: :attr:`smoothed`)."""
         try:  # the live path: contiguous float32[labels], checked by the native call itself
-            best = self._smoother.push_float32(self._quiet if gated else probabilities)
+            return self._smoother.push_float32(self._quiet if probabilities is None else probabilities)
         except (ValueError, TypeError):  # another dtype, layout or shape: nothing was added
             values = np.asarray(probabilities)
             if values.shape != self._quiet.shape:
                 raise ValueError(f"model gave {values.size} outputs for {len(self.labels)} labels") from None
-            best = self._smoother.push_float64(np.ascontiguousarray(values, dtype=np.float64))
+            return self._smoother.push_float64(np.ascontiguousarray(values, dtype=np.float64))
+
+    @property
+    def smoothed(self) -> np.ndarray:
+        """float64[labels]: the mean of the windows held (kept in place: copy it to keep it)."""
+        return self._smoothed
+
+    def update(self, probabilities: Optional[np.ndarray], time_s: float) -> Optional[Detection]:
+        """Take one window's probabilities (``None``: gated) and return a detection or ``None``."""
+        best = self.smooth(probabilities)
         smoothed, threshold = self._smoothed, self.config.threshold  # mean of the windows held
         if self._last_fired is not None and smoothed[self._last_fired] < threshold:
             self._last_fired = None
-        if gated or not self._fires[best]:
+        if probabilities is None or not self.can_fire[best]:
             return None
         score = float(smoothed[best])
         if score < threshold or time_s < self._refractory_until_s or best == self._last_fired:
             return None
-        if any(smoothed[rival] >= score for rival in self._rivals):  # a tie is no win
+        if any(smoothed[rival] >= score for rival in self.rival_indices):  # a tie is no win
             return None
         self._refractory_until_s = time_s + self.config.refractory_ms / 1000.0
         self._last_fired = best
