@@ -385,7 +385,6 @@ def read_csv_readings(lines: Iterable[str], features: Sequence[str], *, source: 
     Raises ValueError for an empty input or a header without the needed columns.
     """
     rows = _csv_rows(lines)
-    header = None
     for line_number, header in rows:
         if header is None:
             raise ValueError(f"{source}: line {line_number} (the header) is longer than {MAX_LINE_CHARS} characters "

@@ -151,9 +151,9 @@ class LoadedModel:
                     self.input_shape: Tuple[int, ...] = tuple(int(n) for n in self._input["shape"])
                     self._check_input_shape()  # before allocating: a wrong sidecar costs nothing
                     self.interpreter.allocate_tensors()
-                except (ValueError, RuntimeError, IndexError) as error:
-                    if isinstance(error, ModelError):
-                        raise
+                except ModelError:
+                    raise
+                except (ValueError, RuntimeError, IndexError) as error:  # this interpreter cannot run it
                     errors.append(f"{name}: {error}")
                     continue
                 self.interpreter_name = name
@@ -275,10 +275,7 @@ class LoadedModel:
 
     def _check_output_kind(self) -> Optional[str]:
         """The sidecar's output kind, refused when the graph shows the other one."""
-        try:
-            declared = output_kind(self.sidecar)
-        except SidecarError as error:
-            raise SidecarError(f"{sidecar_path(self.path)}: {error}") from None
+        declared = output_kind(self.sidecar)  # the sidecar's form was checked when it was read
         shown = self.graph_output_kind()
         if declared is not None and shown is not None and declared != shown:
             raise ModelError(f"{self.path.name}: the sidecar says the model outputs {declared} but its graph "
