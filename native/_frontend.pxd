@@ -7,6 +7,8 @@ cdef extern from "fft.h" nogil:
         pass
     tmf_fft_plan *tmf_fft_plan_create(int n)
     void tmf_fft_plan_destroy(tmf_fft_plan *plan)
+    int tmf_fft_largest_radix(const tmf_fft_plan *plan)
+    int tmf_fft_chirp_z_length(const tmf_fft_plan *plan)
     size_t tmf_rfft_work_floats(const tmf_fft_plan *plan, int lanes)
     void tmf_rfft(const tmf_fft_plan *plan, int lanes, const float *x,
                   float *out_re, float *out_im, float *work)

@@ -168,3 +168,15 @@ def rfft_lanes(const float[:, ::1] x, int lanes):
     free(work)
     tmf_fft_plan_destroy(plan)
     return re, im
+
+
+def fft_plan_shape(int n):
+    """(largest butterfly radix, chirp-z length or 0) of the FFT plan for length n. For tests."""
+    if n < 1:
+        raise ValueError("n must be >= 1")
+    cdef tmf_fft_plan *plan = tmf_fft_plan_create(n)
+    if plan is NULL:
+        raise MemoryError("could not plan the FFT")
+    shape = (tmf_fft_largest_radix(plan), tmf_fft_chirp_z_length(plan))
+    tmf_fft_plan_destroy(plan)
+    return shape

@@ -24,12 +24,6 @@ MAX_FRAME_STEP_SAMPLES = 65536     # the native code holds 8 hops of samples
 MAX_NUM_MEL_BINS = 512
 MAX_CLIP_DURATION_MS = 60000
 MAX_FEATURE_VALUES = 1 << 24       # frames x features of one clip (64 MB of float32)
-# FFT lengths whose prime factors are all <= this are fast: 2, 3, 4 and 5 have
-# their own butterflies, 7 to 17 a generic one (measured per frame against the
-# nearest power of two: 7 costs 1.2-1.4x, 11 2.5x, 13 3.5x, 17 3.4x, but 31
-# already 11x and 53 50x: a generic butterfly costs O(p^2)). Larger prime
-# factors are refused rather than silently slow.
-MAX_FFT_PRIME_FACTOR = 17
 
 
 @dataclass(frozen=True)
@@ -47,9 +41,10 @@ class FrontendParams:
     frame_length_samples, frame_step_samples : int
         STFT frame length and hop, in samples at ``sample_rate_hz``.
     fft_length : int, optional
-        FFT size, an integer from ``frame_length_samples`` to 16384 (not only
-        powers of two) whose prime factors are at most 17 (fast: see
-        :func:`is_fast_fft_length`); defaults to ``frame_length_samples``.
+        FFT size, any integer from ``frame_length_samples`` to 16384 (not only
+        powers of two; products of 2, 3 and 5 are the fastest, lengths with a
+        large prime factor, 641 say, cost a few times more: see
+        ``native/src/fft.h``); defaults to ``frame_length_samples``.
     window : str
         Analysis window; ``"hann"`` is the periodic Hann window of ``tf.signal``.
     feature_kind : {"spectrogram", "log_mel", "mfcc", "pcen"}
@@ -162,10 +157,6 @@ class FrontendParams:
         need(self.fft_length >= self.frame_length_samples,
              f"fft_length ({self.fft_length}) is shorter than frame_length_samples ({self.frame_length_samples})")
         need(self.fft_length <= MAX_FFT_LENGTH, f"fft_length must be at most {MAX_FFT_LENGTH}, got {self.fft_length}")
-        need(is_fast_fft_length(self.fft_length),
-             f"fft_length {self.fft_length} has the prime factor {_largest_prime_factor(self.fft_length)}: "
-             f"FFT lengths with a prime factor above {MAX_FFT_PRIME_FACTOR} are slow (O(p^2) per factor p); "
-             f"use a product of small primes, e.g. {_nearest_fast_fft_length(self.fft_length)} (zero-padded)")
         need(self.window in WINDOWS, f"window must be one of {WINDOWS}, got {self.window!r}")
         need(self.feature_kind in FEATURE_KINDS, f"feature_kind must be one of {FEATURE_KINDS}, got {self.feature_kind!r}")
         need(0 < self.clip_duration_ms <= MAX_CLIP_DURATION_MS,
@@ -273,32 +264,6 @@ def _as_int(name: str, value: Any) -> int:
             or (isinstance(value, float) and not math.isfinite(value)) or int(value) != value):
         raise ValueError(f"invalid frontend parameters: {name} must be an integer, got {value!r}")
     return int(value)
-
-
-def _largest_prime_factor(n: int) -> int:
-    largest, p = 1, 2
-    while p * p <= n:
-        while n % p == 0:
-            largest, n = p, n // p
-        p += 1
-    return max(largest, n) if n > 1 else largest
-
-
-def is_fast_fft_length(n: int) -> bool:
-    """Whether the native FFT handles length ``n`` fast: all its prime factors are <= 17.
-
-    Products of 2, 3 and 5 are the fastest (640, 512, 480, 400, 320, 256, 240);
-    factors 7 to 17 cost up to about 3.5 times as much per bin (255 = 3 x 5 x 17).
-    """
-    return _largest_prime_factor(n) <= MAX_FFT_PRIME_FACTOR
-
-
-def _nearest_fast_fft_length(n: int) -> int:
-    """The smallest length >= n made of the primes 2, 3 and 5."""
-    length = n
-    while _largest_prime_factor(length) > 5:
-        length += 1
-    return length
 
 
 def _as_float(name: str, value: Any) -> float:

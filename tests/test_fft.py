@@ -4,10 +4,11 @@ import pytest
 
 from native import _frontend
 
-# Radix 2/3/4/5 products, the frontend's lengths, primes (generic butterfly,
-# also as the odd-length path) and a length with a large prime factor.
-LENGTHS = (list(range(1, 65)) + [96, 97, 100, 101, 127, 128, 240, 256, 320, 400, 480, 512, 640,
-                                 641, 1000, 1024, 1282])
+# Radix 2/3/4/5 products, the frontend's lengths, primes (the generic radix-7
+# butterfly, the chirp-z transform above 7, also as the odd-length path) and
+# lengths with a large prime factor.
+LENGTHS = (list(range(1, 65)) + [96, 97, 100, 101, 127, 128, 240, 254, 255, 256, 320, 400, 480, 512, 640,
+                                 641, 1000, 1024, 1282, 4093, 2 * 4093])
 
 
 def native_rfft(x: np.ndarray) -> np.ndarray:
@@ -54,3 +55,22 @@ def test_rejects_bad_shapes():
         _frontend.rfft_lanes(np.zeros((0, 1), np.float32), 1)
     with pytest.raises(ValueError):
         _frontend.rfft_lanes(np.zeros((8, 2), np.float32), 3)
+
+
+def test_every_length_is_planned_in_n_log_n():
+    """A prime length used to run one O(p^2) butterfly (1 s a clip at 4093 with a step of 1):
+    now no plan runs a butterfly above radix 7; lengths with a larger prime factor go
+    through the chirp-z transform over a product of 2, 3 and 5."""
+    for n in list(range(1, 700)) + [4093, 8186, 16381, 16384]:
+        largest_radix, chirp_z_length = _frontend.fft_plan_shape(n)
+        assert largest_radix <= 7, n
+        m = n // 2 if n % 2 == 0 else n
+        if chirp_z_length:
+            assert chirp_z_length >= 2 * m - 1
+            rest = chirp_z_length
+            for p in (2, 3, 5):
+                while rest % p == 0:
+                    rest //= p
+            assert rest == 1
+    assert _frontend.fft_plan_shape(640) == (5, 0)  # the course's length: no chirp-z
+    assert _frontend.fft_plan_shape(641)[1] == 1296  # 2 x 641 - 1 = 1281 -> 2^4 x 3^4

@@ -27,6 +27,10 @@ CONFIGS = {
     "log_mel_padded_fft": FrontendParams(feature_kind="log_mel", frame_length_samples=400,
                                          frame_step_samples=160, fft_length=512, num_mel_bins=32,
                                          lower_edge_hz=60.0, upper_edge_hz=7600.0),
+    # prime FFT lengths: the chirp-z transform, odd (641) and even (2 x 509)
+    "spectrogram_prime_fft": FrontendParams(feature_kind="spectrogram", frame_length_samples=640,
+                                            frame_step_samples=320, fft_length=641),
+    "mfcc_chirp_z_fft": FrontendParams(frame_length_samples=1000, frame_step_samples=320, fft_length=1018),
 }
 
 # Tolerances, per feature kind.  Both sides compute in float32; the FFTs differ
@@ -149,7 +153,7 @@ def tf_course_mfccs(tf, real_clips):
 
 
 # The configurations the issue names run on all 800 clips, the extra ones on 100.
-EXTRA_CONFIGS = ("spectrogram_odd", "log_mel_padded_fft")
+EXTRA_CONFIGS = ("spectrogram_odd", "log_mel_padded_fft", "spectrogram_prime_fft", "mfcc_chirp_z_fft")
 
 
 @pytest.mark.realdata

@@ -8,9 +8,13 @@
  * Algorithm: a real FFT of even length n is a complex FFT of length n/2 on
  * (x[2t] + i x[2t+1]) followed by a split step; odd n falls back to a complex FFT
  * of length n.  The complex FFT is a Stockham autosort (no bit reversal) with
- * radix-4, 2, 3 and 5 butterflies and a generic O(p^2) butterfly for any other
- * prime factor p, so every length is correct and lengths with small factors are
- * fast.  All twiddles are precomputed in double precision in the plan.
+ * radix-4, 2, 3 and 5 butterflies and a generic O(p^2) butterfly for the prime
+ * factor 7.  A length with a larger prime factor (641, 4093, 2 x 127) goes
+ * through the chirp-z transform (Bluestein): a circular convolution computed
+ * with two FFTs of a length made of 2, 3 and 5, so every length costs
+ * O(n log n).  Products of 2, 3 and 5 are the fastest; chirp-z lengths cost
+ * about 2.5 to 10 times as much as the nearest power of two.  All twiddles
+ * are precomputed in double precision in the plan.
  */
 #ifndef TINYML_FFT_H
 #define TINYML_FFT_H
@@ -44,6 +48,12 @@ tmf_fft_plan *tmf_fft_plan_create(int n);
 void tmf_fft_plan_destroy(tmf_fft_plan *plan);
 
 int tmf_fft_length(const tmf_fft_plan *plan);
+
+/* The largest butterfly radix the plan runs (its chirp-z sub-plan's, if any):
+ * at most 7 for every length, which is what keeps every length O(n log n). */
+int tmf_fft_largest_radix(const tmf_fft_plan *plan);
+/* The length of the chirp-z convolution, or 0 when the plan does not use it. */
+int tmf_fft_chirp_z_length(const tmf_fft_plan *plan);
 
 /* Floats of scratch memory tmf_rfft needs for a block of `lanes` signals. */
 size_t tmf_rfft_work_floats(const tmf_fft_plan *plan, int lanes);
