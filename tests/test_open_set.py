@@ -138,9 +138,9 @@ def test_cli_open_set_go_stop_learns_the_other_words_as_unknown(toy_data, tmp_pa
     monkeypatch.setattr(negatives, "build_negatives", fake_negatives)
     monkeypatch.setattr(negatives, "synthetic_keywords", lambda split, **kw: toy_generated(2, keyword="go"))
     monkeypatch.setattr(streams, "realistic_stream", fake_validation_stream)
-    status = run_toy_go_stop_cli(toy_data, tmp_path, monkeypatch, "--open-set", "--negatives-scale", "0.5")
+    status = run_toy_go_stop_cli(toy_data, tmp_path, monkeypatch, "--open-set", "--negatives-share", "0.5")
     out = capsys.readouterr().out
-    assert [call[0] for call in calls] == ["train", "val", "test"] and all(call[2] == 0.5 for call in calls)
+    assert [call[0] for call in calls] == ["train", "val", "test"] and all(call[2] == 1.0 for call in calls)
     assert [call[1] for call in calls] == [18, 6, 6]  # negatives are derived from every word of the split
     sidecar = json.loads((tmp_path / "kws_live_a_go_stop.json").read_text())
     assert sidecar["labels"] == ["go", "stop", "_silence_", "_unknown_"] and sidecar["keywords"] == ["go", "stop"]
@@ -160,5 +160,5 @@ def test_cli_open_set_flags_are_checked_before_the_data_is_read(capsys):
     assert "leave out --unknown" in capsys.readouterr().err
     assert cli.main(["--version", "a", "--synthetic-keywords"]) == 2
     assert "need --open-set" in capsys.readouterr().err
-    assert cli.main(["--version", "a", "--open-set", "--negatives-scale", "0"]) == 2
-    assert "--negatives-scale" in capsys.readouterr().err
+    assert cli.main(["--version", "a", "--open-set", "--negatives-share", "0"]) == 2
+    assert "--negatives-share" in capsys.readouterr().err

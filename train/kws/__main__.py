@@ -37,8 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="add the classes _silence_ and _unknown_, trained on generated negatives (synthetic "
                              "speech of other words, reversed and spliced words, babble, noise; needs flite and "
                              "festival) and, with --keywords, the other words' clips; delivered as kws_live_<version>")
-    parser.add_argument("--negatives-scale", type=float, default=1.0,
-                        help="with --open-set: multiply the number of generated negatives (default 1.0)")
+    parser.add_argument("--negatives-share", type=float, default=None,
+                        help="with --open-set: the share (0..1] of the generated negatives joined to training and "
+                             "validation (default: the version's, LIVE_NEGATIVES_SHARE in train/kws/versions.py)")
     parser.add_argument("--synthetic-keywords", action="store_true",
                         help="with --open-set: add the keywords spoken by the training split's synthetic voices "
                              "as extra positives")
@@ -70,7 +71,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     from train.kws.open_set import load_open_set_splits, open_set_labels
     from train.kws.results import write_results_markdown
     from train.kws.training import Splits, log, teacher_paths, train_export_evaluate
-    from train.kws.versions import VERSIONS, config_for, limits_for, model_file_stem
+    from train.kws.versions import LIVE_NEGATIVES_SHARE, VERSIONS, config_for, limits_for, model_file_stem
     from train.paths import models_dir
     from train.toolbox.limits import check_limits
 
@@ -84,12 +85,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             raise ValueError("--train-on-all-words needs --keywords, without --unknown")
         if args.open_set and args.unknown:
             raise ValueError("--open-set has an _unknown_ class already: leave out --unknown")
-        if not args.open_set and (args.synthetic_keywords or args.negatives_scale != 1.0
+        if not args.open_set and (args.synthetic_keywords or args.negatives_share is not None
                                   or args.target_false_alarms_per_hour is not None):
-            raise ValueError("--negatives-scale, --synthetic-keywords and --target-false-alarms-per-hour "
+            raise ValueError("--negatives-share, --synthetic-keywords and --target-false-alarms-per-hour "
                              "need --open-set")
-        if not 0 < args.negatives_scale <= 10:
-            raise ValueError(f"--negatives-scale must be in (0, 10], got {args.negatives_scale}")
+        negatives_share = LIVE_NEGATIVES_SHARE if args.negatives_share is None else args.negatives_share
+        if not 0 < negatives_share <= 1:
+            raise ValueError(f"--negatives-share must be in (0, 1], got {negatives_share}")
         config = config_for(version, labels, open_set=args.open_set)
         if args.epochs is not None:
             config = config.replace(epochs=args.epochs)
@@ -118,7 +120,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if args.open_set:
             splits, test_negatives = load_open_set_splits(
                 labels, train_labels=open_set_labels(train_labels), data_dir=data_dir, splits_dir=args.splits_dir,
-                negatives_scale=args.negatives_scale,
+                negatives_share=negatives_share,
                 synthetic_keywords=args.synthetic_keywords, progress=not args.quiet)
         else:
             splits = Splits(*(load_split(name, data_dir=data_dir, labels=train_labels, progress=not args.quiet,
@@ -137,7 +139,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     result = train_export_evaluate(config, splits, output_path, keywords=delivered_labels,
                                    feature_backend=args.feature_backend,
                                    latency_runs=args.latency_runs, verbose=not args.quiet,
-                                   training_info={"command": command, "version": args.version})
+                                   training_info={"command": command, "version": args.version,
+                                                  **({"open_set": {"negatives_share": negatives_share,
+                                                                   "synthetic_keywords": args.synthetic_keywords}}
+                                                     if args.open_set else {})})
     if test_negatives is not None:
         report_open_set(result.path, test_negatives, data_dir=data_dir, target=args.target_false_alarms_per_hour,
                         feature_backend=args.feature_backend)

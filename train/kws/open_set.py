@@ -49,8 +49,25 @@ def generated_clip_set(generated, labels: Sequence[str], *, split: str) -> ClipS
     return ClipSet(audio=np.asarray(generated.audio)[rows], label_ids=ids[rows], labels=labels, paths=paths)
 
 
+def share_of(generated, share: float, *, seed: int = NEGATIVES_SEED):
+    """A seeded ``share`` (0..1] of ``generated``, the same share of every kind, in their order."""
+    if not 0.0 < share <= 1.0:
+        raise ValueError(f"share must be in (0, 1], got {share!r}")
+    if share == 1.0:
+        return generated
+    rng = np.random.default_rng(seed)
+    kinds = np.array(generated.kinds)
+    rows = []
+    for kind in sorted(set(generated.kinds)):
+        of_kind = np.flatnonzero(kinds == kind)
+        rows.extend(rng.choice(of_kind, size=max(1, int(round(share * len(of_kind)))), replace=False).tolist())
+    rows = sorted(rows)
+    return type(generated)(np.asarray(generated.audio)[rows], tuple(generated.classes[r] for r in rows),
+                           tuple(generated.kinds[r] for r in rows), tuple(generated.sources[r] for r in rows))
+
+
 def load_open_set_splits(keywords: Sequence[str], *, train_labels: Sequence[str], data_dir: Path,
-                         splits_dir: Optional[Path] = None, negatives_scale: float = 1.0,
+                         splits_dir: Optional[Path] = None, negatives_share: float = 1.0,
                          synthetic_keywords: bool = False, progress: bool = False):
     """The course's splits with generated negatives, for an open-set model.
 
@@ -60,7 +77,8 @@ def load_open_set_splits(keywords: Sequence[str], *, train_labels: Sequence[str]
     train_labels : the classes trained on: ``open_set_labels(keywords)``, or all eight words
         plus the two open-set classes when a subset learns every word first
     data_dir : the folder holding ``mini_speech_commands/`` (and the generated cache)
-    negatives_scale : multiplies the generated negatives' default counts
+    negatives_share : the share of the generated negatives joined to training and validation
+        (the same seeded share of every kind; the test negatives are always all scored)
     synthetic_keywords : add the training voices' synthetic keywords as extra positives
 
     Returns
@@ -83,12 +101,13 @@ def load_open_set_splits(keywords: Sequence[str], *, train_labels: Sequence[str]
         split_path = Path(splits_dir) / split_file(name).name if splits_dir else None
         clips = load_split(name, data_dir=data_dir, labels=LABELS, split_path=split_path, progress=progress)
         negatives = build_negatives(name, split_clips=clips, data_dir=data_dir, seed=NEGATIVES_SEED,
-                                    scale=negatives_scale, progress=progress)
+                                    progress=progress)
         if name == "test":
             sets.append(clips.relabel(delivered))
             test_negatives = negatives
             continue
-        joined = clips.relabel(train_labels).concat(generated_clip_set(negatives, train_labels, split=name))
+        joined = clips.relabel(train_labels).concat(
+            generated_clip_set(share_of(negatives, negatives_share), train_labels, split=name))
         if synthetic_keywords:
             spoken = spoken_keywords(name, data_dir=data_dir, seed=NEGATIVES_SEED, progress=progress)
             joined = joined.concat(generated_clip_set(spoken, train_labels, split=name))
