@@ -205,3 +205,26 @@ def test_missing_or_empty_folders_are_named(tmp_path):
     (tmp_path / "empty" / "yes").mkdir()
     with pytest.raises(ValueError, match="holds no .wav files"):
         load_folder_dataset(tmp_path / "empty")
+
+
+def test_mini_speech_commands_uses_the_course_split_files(tmp_path, monkeypatch):
+    from train.kws import data
+
+    root = tmp_path / "data" / "mini_speech_commands"
+    listed = {"train": [], "val": [], "test": []}
+    for word in ("go", "stop"):
+        (root / word).mkdir(parents=True)
+        for split in listed:
+            for n in range(5):
+                name = f"{split}{n}_nohash_0.wav"  # speaker names that the hash would split otherwise
+                soundfile.write(root / word / name, _tone(0.5, 16000), 16000, subtype="PCM_16")
+                listed[split].append(f"./data/mini_speech_commands/{word}/{name}")
+    splits_dir = tmp_path / "splits"
+    splits_dir.mkdir()
+    for split, lines in listed.items():
+        (splits_dir / f"kws_{split}_split.txt").write_text("\n".join(lines) + "\n")
+    monkeypatch.setattr(data, "SPLITS_DIR", splits_dir)
+    dataset = load_folder_dataset(root)
+    assert dataset.split_by == "course" and dataset.split_files["test"] == splits_dir / "kws_test_split.txt"
+    for split, clips in dataset.splits.items():
+        assert sorted(f"./data/mini_speech_commands/{p.parent.name}/{p.name}" for p in clips.paths) == sorted(listed[split])
