@@ -92,7 +92,7 @@ class Take:
         The 16 kHz clip centred on the speech; None when rejected.
     problem : str or None
         None when accepted, else one of "silent", "too quiet", "clipped", "cut off",
-        "too long", "crowded".
+        "too long", "crowded" (or "lost samples" for a microphone take with a gap).
     reason : str
         What was found (accepted) or what went wrong and what to do (rejected).
     """
@@ -194,7 +194,8 @@ class _Recording:
                                        "the microphone, or turn its gain down")
         for other_start, other_end in self.words:
             other = (other_start * FRAME_SAMPLES, other_end * FRAME_SAMPLES)
-            if other != (start, end) and other[0] < clip_start + CLIP_SAMPLES and other[1] > clip_start:
+            inside = start <= other[0] and other[1] <= end  # part of this take's speech
+            if not inside and other[0] < clip_start + CLIP_SAMPLES and other[1] > clip_start:
                 return rejected("crowded", f"crowded: its one-second clip would hold part of the speech at "
                                            f"{other[0] / SAMPLE_RATE_HZ:.2f} s; pause longer between words")
         clip = np.zeros(CLIP_SAMPLES, dtype=np.float32)

@@ -53,6 +53,13 @@ def test_a_good_take_is_cut_to_one_second_centred_on_the_word():
     assert np.abs(take.clip).max() == pytest.approx(0.3 * 32768, rel=0.03)
 
 
+def test_a_take_with_two_bursts_keeps_both_in_its_clip():
+    audio = _with_words(2.0, 16000, [(0.5, 0.3, 0.3), (1.15, 0.1, 0.2)], np.random.default_rng(0))
+    take = process_take(audio, 16000)
+    assert take.accepted, take.reason
+    assert take.start_s == pytest.approx(0.5, abs=0.011) and take.end_s == pytest.approx(1.25, abs=0.011)
+
+
 def test_a_word_near_the_start_keeps_the_clip_inside_the_recording():
     # Centred on the word (0.1..0.5 s), the second would begin 0.2 s before the recording: it starts at 0
     # instead, the word whole and off centre, the clip all recorded sound (no padding).
