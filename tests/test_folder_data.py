@@ -11,7 +11,7 @@ soundfile = pytest.importorskip("soundfile", reason="the folder dataset reads WA
 from scipy.signal import resample_poly as scipy_resample_poly  # noqa: E402
 
 from train.kws.data import ClipSet  # noqa: E402
-from train.kws.folder_data import (loudest_second, load_folder_dataset, read_audio_16k, read_clip_16k,  # noqa: E402
+from train.kws.folder_data import (loudest_second, load_folder_dataset, read_audio_16k, read_clip_16k, read_clips,  # noqa: E402,E501
                                    speaker_of, split_of, write_splits)
 
 
@@ -228,3 +228,16 @@ def test_mini_speech_commands_uses_the_course_split_files(tmp_path, monkeypatch)
     assert dataset.split_by == "course" and dataset.split_files["test"] == splits_dir / "kws_test_split.txt"
     for split, clips in dataset.splits.items():
         assert sorted(f"./data/mini_speech_commands/{p.parent.name}/{p.name}" for p in clips.paths) == sorted(listed[split])
+
+
+def test_read_clips_labels_by_folder_with_an_unknown_class(tmp_path):
+    paths = []
+    for label, rate_hz in (("yes", 8000), ("no", 44100), ("maybe", 16000)):
+        (tmp_path / label).mkdir()
+        paths.append(tmp_path / label / "s_nohash_0.wav")
+        soundfile.write(paths[-1], _tone(0.5, rate_hz), rate_hz)
+    clips, cropped = read_clips(paths, ["no", "yes"])
+    assert clips.labels == ("no", "yes") and [p.parent.name for p in clips.paths] == ["yes", "no"]
+    assert clips.label_ids.tolist() == [1, 0] and clips.audio.shape == (2, 16000) and cropped == ()
+    with_unknown, _ = read_clips(paths, ["no", "yes"], unknown_label="_unknown_")
+    assert with_unknown.labels == ("no", "yes", "_unknown_") and with_unknown.label_ids.tolist() == [1, 0, 2]

@@ -264,10 +264,39 @@ def load_folder_dataset(root, *, labels: Optional[Sequence[str]] = None, val_per
                 key = speaker_of(path) if split_by == "speaker" else path.name
                 assigned[path] = split_of(key, val_percent=val_percent, test_percent=test_percent)
 
-    paths = sorted(assigned)
+    clips, cropped = read_clips(sorted(assigned), labels, progress=progress)
+    splits = {}
+    for name in SPLIT_NAMES:
+        rows = [row for row, path in enumerate(clips.paths) if assigned[path] == name]
+        splits[name] = ClipSet(audio=clips.audio[rows], label_ids=clips.label_ids[rows], labels=labels,
+                               paths=[clips.paths[row] for row in rows])
+    notes = _check_splits(splits, labels, split_by)
+    for note in notes:
+        warnings.warn(note, stacklevel=2)
+    background_folder = root / "_background_noise_"
+    background = tuple(label_wavs(root, background_folder.name)) if background_folder.is_dir() else ()
+    return FolderDataset(root=root, labels=labels, splits=splits, split_by=split_by, split_files=split_files,
+                         cropped=tuple(cropped), background=background, warnings=tuple(notes))
+
+
+def read_clips(paths: Sequence[Path], labels: Sequence[str], *, unknown_label: Optional[str] = None,
+               progress: bool = False) -> Tuple[ClipSet, Tuple[Path, ...]]:
+    """``(clips, cropped)``: WAVs of any format as one :class:`ClipSet` (:func:`read_clip_16k` each), labelled
+    by their folder; like :func:`train.kws.data.load_clips`, which reads 16 kHz mono 16-bit files only.
+
+    Clips of folders outside ``labels`` are left out, or, with ``unknown_label``, kept as that extra
+    class (appended after ``labels``). ``cropped``: the clips longer than one second.
+
+    Raises
+    ------
+    ValueError
+        Naming every file that cannot be read (the first ten, and how many more).
+    """
+    labels = tuple(labels) + ((unknown_label,) if unknown_label is not None else ())
+    paths = [Path(path) for path in paths if unknown_label is not None or Path(path).parent.name in labels]
     audio = np.zeros((len(paths), CLIP_LENGTH_SAMPLES), dtype=np.int16)
     cropped, unreadable = [], []
-    for row, path in enumerate(_progress(paths, f"reading {root}", progress)):
+    for row, path in enumerate(_progress(paths, "reading clips", progress)):
         try:
             audio[row], was_cropped = read_clip_16k(path)
         except ValueError as error:
@@ -277,21 +306,10 @@ def load_folder_dataset(root, *, labels: Optional[Sequence[str]] = None, val_per
             cropped.append(path)
     if unreadable:
         shown = unreadable[:10] + ([f"... and {len(unreadable) - 10} more"] if len(unreadable) > 10 else [])
-        raise ValueError(f"{len(unreadable)} file(s) under {root} cannot be read:\n" + "\n".join(shown))
-
-    label_ids = np.array([labels.index(path.parent.name) for path in paths], dtype=np.int32)
-    splits = {}
-    for name in SPLIT_NAMES:
-        rows = [row for row, path in enumerate(paths) if assigned[path] == name]
-        splits[name] = ClipSet(audio=audio[rows], label_ids=label_ids[rows], labels=labels,
-                               paths=[paths[row] for row in rows])
-    notes = _check_splits(splits, labels, split_by)
-    for note in notes:
-        warnings.warn(note, stacklevel=2)
-    background_folder = root / "_background_noise_"
-    background = tuple(label_wavs(root, background_folder.name)) if background_folder.is_dir() else ()
-    return FolderDataset(root=root, labels=labels, splits=splits, split_by=split_by, split_files=split_files,
-                         cropped=tuple(cropped), background=background, warnings=tuple(notes))
+        raise ValueError(f"{len(unreadable)} file(s) cannot be read:\n" + "\n".join(shown))
+    label_ids = np.array([labels.index(path.parent.name) if path.parent.name in labels else len(labels) - 1
+                          for path in paths], dtype=np.int32)
+    return ClipSet(audio=audio, label_ids=label_ids, labels=labels, paths=paths), tuple(cropped)
 
 
 def _listed_splits(root: Path, labels: Sequence[str], split_dir) -> Tuple[Dict[Path, str], Dict[str, Path]]:
