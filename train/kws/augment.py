@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, replace
-from typing import Optional, Tuple
+from typing import Tuple
 
 import numpy as np
 
