@@ -40,9 +40,10 @@ from pi_runtime.sidecar import MAX_SMOOTHING_WINDOWS, detector_settings, output_
 from pi_runtime.wav import read_wav
 
 STATUS_INTERVAL_S = 0.5
-# The model used without --model; None: --model is required. (The delivered
-# open-set model, once there is one, e.g. "models/kws/kws_open.tflite.zlib".)
-DEFAULT_MODEL: Optional[str] = None
+# The model used without --model: the delivered open-set model (it can answer "none of my
+# words"), found beside the package in a checkout; None would make --model required.
+_DELIVERED_OPEN_SET = Path(__file__).resolve().parent.parent / "models" / "kws" / "kws_live_b.tflite.zlib"
+DEFAULT_MODEL: Optional[str] = str(_DELIVERED_OPEN_SET) if _DELIVERED_OPEN_SET.is_file() else None
 # Command-line flag of each detector setting.
 DETECTOR_FLAGS = {"threshold": "--threshold", "smoothing_windows": "--smoothing-windows", "hop_ms": "--hop-ms",
                   "refractory_ms": "--refractory-ms", "min_level_dbfs": "--min-level-dbfs"}

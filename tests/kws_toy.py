@@ -95,7 +95,7 @@ def build_toy_model(folder: Path) -> Path:
     model_path.parent.mkdir(parents=True, exist_ok=True)
     model_path.write_bytes(tf.lite.TFLiteConverter.from_keras_model(model).convert())
     write_sidecar(model_path, new_sidecar("kws", frontend=TOY_PARAMS.to_dict(), labels=TOY_LABELS,
-                                          output="probabilities",
+                                          output={"kind": "probabilities"},
                                           training={"what": "toy tone model for tests"}))
     return model_path
 

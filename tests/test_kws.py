@@ -217,6 +217,9 @@ def test_compute_features_rejects_bad_input():
         compute_features(np.zeros(16000, np.int16), TOY_FRONTEND)
     with pytest.raises(ValueError, match="backend"):
         compute_features(np.zeros((1, 16000), np.int16), TOY_FRONTEND, backend="librosa")
+    with pytest.raises(ValueError, match="no 'pcen' features"):  # not silently log-mel
+        compute_features(np.zeros((1, 16000), np.int16), TOY_FRONTEND.replace(feature_kind="pcen"),
+                         backend="tf_signal")
 
 
 def test_time_shift_moves_audio_and_zero_fills():

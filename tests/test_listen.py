@@ -202,13 +202,31 @@ def test_verbose_shows_model_output_kind_detector_origins_and_calibration(calibr
     assert code == 2
 
 
-def test_help_shows_model_as_required_without_markup(capsys):
+def test_help_names_the_default_open_set_model_without_markup(capsys):
+    with pytest.raises(SystemExit):
+        listen.main(["--help"])
+    text = capsys.readouterr().out
+    assert text.startswith("usage: python -m pi_runtime.listen [--model MODEL]")
+    assert "--list-devices" in text.splitlines()[1]
+    assert "kws_live_b.tflite.zlib" in " ".join(text.split()) and "`" not in text
+    assert Path(listen.DEFAULT_MODEL).is_file()  # the delivered open-set model, found from any folder
+
+
+def test_help_shows_model_as_required_without_a_default(capsys, monkeypatch):
+    monkeypatch.setattr(listen, "DEFAULT_MODEL", None)
     with pytest.raises(SystemExit):
         listen.main(["--help"])
     text = capsys.readouterr().out
     assert text.startswith("usage: python -m pi_runtime.listen --model MODEL")
-    assert "--list-devices" in text.splitlines()[1]
     assert "required unless --list-devices" in text and "`" not in text
+
+
+def test_default_model_is_open_set():
+    from pi_runtime.labels import NON_KEYWORD_LABELS
+    from pi_runtime.sidecar import read_sidecar
+
+    sidecar = read_sidecar(listen.DEFAULT_MODEL)
+    assert set(NON_KEYWORD_LABELS) <= set(sidecar["labels"]) and "detector" in sidecar
 
 
 class _Terminal(io.StringIO):
@@ -451,7 +469,8 @@ def test_bad_options_are_refused(toy_model, argv, message):
     assert code == 2 and message in err
 
 
-def test_model_is_required(capsys):
+def test_model_is_required_without_a_default(capsys, monkeypatch):
+    monkeypatch.setattr(listen, "DEFAULT_MODEL", None)
     with pytest.raises(SystemExit) as exit_info:
         listen.main(["--input", "-"])
     assert exit_info.value.code == 2 and "--model is required" in capsys.readouterr().err

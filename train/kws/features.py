@@ -52,6 +52,8 @@ def _tf_signal_features(audio: np.ndarray, params: FrontendParams) -> np.ndarray
 
     if params.feature_kind == "spectrogram" and params.resize is not None:
         raise ValueError("the tf_signal backend does not resize spectrograms; use the native backend")
+    if params.feature_kind not in ("spectrogram", "log_mel", "mfcc"):
+        raise ValueError(f"the tf_signal backend has no {params.feature_kind!r} features; use the native backend")
     mel_matrix = None
     if params.feature_kind != "spectrogram":
         mel_matrix = tf.signal.linear_to_mel_weight_matrix(
