@@ -259,9 +259,14 @@ def test_frontend_that_does_not_fit_the_model_is_refused_before_allocating(toy_m
     float_path, _, _ = toy_models
     model = tmp_path / "huge.tflite"
     model.write_bytes(float_path.read_bytes())
-    huge = PARAMS.replace(feature_kind="spectrogram", fft_length=2 ** 26, num_mfccs=10)
-    write_sidecar(model, new_sidecar("kws", frontend=huge.to_dict(), labels=LABELS))
-    with pytest.raises(ModelError, match=r"huge.tflite: the model takes input \(1, 49, 10\).*33554433"):
+    large = PARAMS.replace(feature_kind="spectrogram", fft_length=16384)  # valid, but 8193 bins a frame
+    write_sidecar(model, new_sidecar("kws", frontend=large.to_dict(), labels=LABELS))
+    with pytest.raises(ModelError, match=r"huge.tflite: the model takes input \(1, 49, 10\).*8193"):
+        load_model(model)
+    # beyond FrontendParams' own ranges (2**26 points): refused when the sidecar is read
+    sidecar_path(model).write_text(json.dumps(new_sidecar("kws", frontend={**large.to_dict(), "fft_length": 2 ** 26},
+                                                          labels=LABELS)))
+    with pytest.raises(SidecarError, match="huge.json: frontend.*fft_length"):
         load_model(model)
 
 
