@@ -14,7 +14,7 @@ from typing import Any, Dict, Optional, Sequence, Tuple
 import numpy as np
 
 from native.params import FrontendParams
-from train.kws.augment import AugmentConfig, augment_audio, mask_features
+from train.kws.augment import AugmentConfig, augmented_features, mask_features
 from pi_runtime.labels import NON_KEYWORD_LABELS, UNKNOWN_LABEL, keyword_labels
 from train.kws.data import ClipSet
 from train.kws.features import compute_features
@@ -405,9 +405,8 @@ def epoch_data(config: RunConfig, clips: ClipSet, clean_features: np.ndarray, rn
     augment = config.augment
     features = clean_features
     if augment is not None:
-        if augment.time_shift_ms > 0 or augment.noise_probability > 0 or augment.gain_probability > 0:
-            audio = augment_audio(clips.audio, augment, config.frontend.sample_rate_hz, rng)
-            features = compute_features(audio, config.frontend, backend=feature_backend)
+        if augment.changes_audio or augment.vtlp_probability > 0:
+            features = augmented_features(clips.audio, augment, config.frontend, rng, backend=feature_backend)
         if augment.time_masks or augment.feature_masks:
             features = mask_features(features, augment, rng, fill_value=feature_mean)
     return features[..., np.newaxis], clips.label_ids
