@@ -339,7 +339,7 @@ def open_source(args: argparse.Namespace, stdin: BinaryIO, *, chunk_ms: float):
 
 
 def run(args: argparse.Namespace, *, stdin: BinaryIO, out: TextIO, err: TextIO) -> int:
-    model = load_model(args.model, num_threads=args.threads, require_sidecar=True)
+    model = load_model(args.model, num_threads=args.threads, require_sidecar=True, verbose=args.verbose)
     config = detector_config(args, model.sidecar)
     source = open_source(args, stdin, chunk_ms=config.hop_ms)
     try:
