@@ -6,33 +6,19 @@ without the speech synthesisers; the generator itself is tested in
 ``tests/test_negatives.py``.
 """
 import json
-from dataclasses import dataclass
-from typing import Tuple
 
 import numpy as np
 import pytest
 
 from pi_runtime.labels import SILENCE_LABEL, UNKNOWN_LABEL
-from train.kws.data import ClipSet, load_split
-from train.kws.open_set import generated_clip_set, open_set_labels, rejection_report
+from train.kws.data import load_split
+from train.kws.negatives import GeneratedClips
+from train.kws.open_set import generated_clip_set, open_set_labels, rejection_report, share_of
 
 from test_kws import TOY_WORDS, run_toy_go_stop_cli, toy_config, toy_data  # noqa: F401 (fixture)
 
 
-@dataclass(frozen=True)
-class ToyGenerated:
-    """The fields of train.kws.negatives.GeneratedClips that the open-set path reads."""
-
-    audio: np.ndarray
-    classes: Tuple[str, ...]
-    kinds: Tuple[str, ...]
-    sources: Tuple[str, ...]
-
-    def __len__(self) -> int:
-        return len(self.classes)
-
-
-def toy_generated(count: int = 6, seed: int = 0, keyword: str = "") -> ToyGenerated:
+def toy_generated(count: int = 6, seed: int = 0, keyword: str = "") -> GeneratedClips:
     """Half noise (silence), half a 5 kHz tone (unknown); with ``keyword``, one clip of that class too."""
     rng = np.random.default_rng(seed)
     t = np.arange(16000) / 16000.0
@@ -47,13 +33,26 @@ def toy_generated(count: int = 6, seed: int = 0, keyword: str = "") -> ToyGenera
         audio.append(np.round(clip * 32767).astype(np.int16))
     if keyword:
         audio.append(audio[-1].copy()), classes.append(keyword), kinds.append("tts_keyword")
-    return ToyGenerated(np.stack(audio), tuple(classes), tuple(kinds), tuple(f"toy {i}" for i in range(len(classes))))
+    return GeneratedClips(np.stack(audio), tuple(classes), tuple(kinds), tuple(f"toy {i}" for i in range(len(classes))))
 
 
 def test_open_set_labels_append_silence_and_unknown():
     assert open_set_labels(("go", "stop")) == ("go", "stop", "_silence_", "_unknown_")
     with pytest.raises(ValueError, match="cannot be a keyword"):
         open_set_labels(("go", "_unknown_"))
+
+
+def test_a_share_of_the_negatives_keeps_each_kind_alike_and_is_seeded():
+    generated = toy_generated(20)
+    half = share_of(generated, 0.5)
+    assert len(half) == 10 and half.kinds.count("noise_white") == half.kinds.count("tts_word") == 5
+    assert share_of(generated, 0.5).sources == half.sources  # seeded: the same clips every time
+    rows = [generated.sources.index(source) for source in half.sources]
+    assert rows == sorted(rows)  # the order of the clips is kept
+    np.testing.assert_array_equal(half.audio, generated.audio[rows])
+    assert share_of(generated, 1.0) is generated and len(share_of(generated, 0.01)) == 2  # one of each kind at least
+    with pytest.raises(ValueError, match="share"):
+        share_of(generated, 0.0)
 
 
 def test_relabel_turns_other_words_into_unknown_or_leaves_them_out(toy_data):
