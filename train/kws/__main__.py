@@ -45,7 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
                              "as extra positives")
     parser.add_argument("--target-false-alarms-per-hour", type=float, default=None,
                         help="with --open-set: calibrate the detector threshold on the validation stream for this "
-                             "false-alarm rate and write it into the sidecar (default: the calibration tool's)")
+                             "false-alarm rate and write it into the sidecar (default: LIVE_TARGET_FALSE_ALARMS_PER_HOUR "
+                             "in train/kws/versions.py)")
     parser.add_argument("--teachers", default=None,
                         help="comma-separated exported models to distil from (relative paths under models/, "
                              "e.g. kws/kws_c.tflite.zlib; default: none, labels only)")
@@ -160,11 +161,12 @@ def report_open_set(model_path: Path, test_negatives, *, data_dir: Path, target:
     """Score the held-out generated test clips, calibrate the detector on the validation stream
     (never the test split), and record both in the sidecar."""
     from pi_runtime.sidecar import read_sidecar, write_sidecar
-    from train.kws.calibrate import DEFAULT_TARGET_FALSE_ALARMS_PER_HOUR, calibrate_model, describe
+    from train.kws.calibrate import calibrate_model, describe
     from train.kws.negatives import synthetic_keywords
     from train.kws.open_set import NEGATIVES_SEED, rejection_report
     from train.kws.streams import realistic_stream
     from train.kws.training import log
+    from train.kws.versions import LIVE_TARGET_FALSE_ALARMS_PER_HOUR
 
     report = rejection_report(model_path, test_negatives, feature_backend=feature_backend)
     spoken = rejection_report(model_path, synthetic_keywords("test", data_dir=data_dir, seed=NEGATIVES_SEED),
@@ -179,7 +181,7 @@ def report_open_set(model_path: Path, test_negatives, *, data_dir: Path, target:
     log("calibrating the detector on the validation stream ...")
     stream = realistic_stream("val", data_dir=data_dir, seed=NEGATIVES_SEED)
     section = calibrate_model(model_path, stream, target_false_alarms_per_hour=(
-        DEFAULT_TARGET_FALSE_ALARMS_PER_HOUR if target is None else target))
+        LIVE_TARGET_FALSE_ALARMS_PER_HOUR if target is None else target))
     log(f"detector: {describe(section)}")
 
 
