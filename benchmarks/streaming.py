@@ -143,7 +143,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                         help="realistic: test keywords, held-out negatives, babble and noise at 20/10/5 dB SNR, "
                              "levels -40..0 dBFS; clean: the test keywords alone (default realistic)")
     parser.add_argument("--data-dir", type=Path,
-                        default=Path(os.environ.get("TINYML_DATA_DIR") or Path.home() / ".cache" / "tinyml-pi"),
                         help="folder holding mini_speech_commands/ and kws_generated/ (default $TINYML_DATA_DIR "
                              "or ~/.cache/tinyml-pi)")
     parser.add_argument("--input-rate", type=int, default=48000, help="rate of the stream, Hz (default 48000)")

@@ -35,6 +35,7 @@ from native.params import FrontendParams
 from native.resample import Resampler, ratio_for
 from pi_runtime.labels import NON_KEYWORD_LABELS, keyword_labels
 from pi_runtime.sidecar import MAX_SMOOTHING_WINDOWS, detector_settings, output_kind
+from pi_runtime.wav import MAX_SAMPLE_RATE_HZ, MIN_SAMPLE_RATE_HZ
 
 __all__ = [
     "DetectorConfig",
@@ -50,9 +51,9 @@ __all__ = [
     "MAX_SMOOTHING_WINDOWS",
 ]
 
-# Audio rates accepted: anything a sound card or WAV file plausibly has; the
-# bounds catch a sample count or a typo passed as a rate.
-MIN_INPUT_RATE_HZ, MAX_INPUT_RATE_HZ = 1000, 768000
+# Audio rates accepted: those the WAV reader accepts, anything a sound card or
+# file plausibly has; the bounds catch a sample count or a typo passed as a rate.
+MIN_INPUT_RATE_HZ, MAX_INPUT_RATE_HZ = MIN_SAMPLE_RATE_HZ, MAX_SAMPLE_RATE_HZ
 # Smoothing is bounded by pi_runtime.sidecar.MAX_SMOOTHING_WINDOWS (100: ten seconds
 # of 100 ms windows), so that a typo (10**9) is an error, not a numpy allocation.
 # What a model outputs when its sidecar does not say (no "output" key): every
