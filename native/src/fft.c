@@ -519,8 +519,10 @@ static ALWAYS_INLINE int stockham_fft(const tmf_fft_plan *plan, int lanes, float
 }
 
 /* The length-m DFT by chirp-z (see plan_chirp_z), input and result as in
- * complex_fft; the buffers hold chirp_z->m points. */
-static ALWAYS_INLINE int chirp_z_fft(const tmf_fft_plan *plan, int lanes, float *re[2], float *im[2])
+ * complex_fft; the buffers hold chirp_z->m points. A function of its own, so
+ * that complex_fft's common path (a Stockham FFT) compiles as it did alone. */
+TMF_WIDE_VECTOR_CLONES
+static int chirp_z_fft(const tmf_fft_plan *plan, int lanes, float *re[2], float *im[2])
 {
     const size_t L = (size_t)lanes, m = (size_t)plan->m, length = (size_t)plan->chirp_z->m;
     const float *restrict wr = plan->chirp_re, *restrict wi = plan->chirp_im;
