@@ -29,7 +29,7 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import BinaryIO, Iterator, List, Optional, Sequence, TextIO
+from typing import BinaryIO, Iterator, List, Optional, Sequence, TextIO, Union
 
 import numpy as np
 
@@ -323,6 +323,28 @@ def describe_detector(args: argparse.Namespace, config: DetectorConfig, sidecar:
     return lines
 
 
+def parse_device(text: Optional[str]) -> Union[int, str, None]:
+    """A ``--device`` value as sounddevice takes it: an index (``"2"`` -> 2), a
+    name substring (``"USB"``, surrounding spaces removed), or None (the default device).
+
+    Raises
+    ------
+    ValueError
+        For an empty name or a negative index.
+    """
+    if text is None:
+        return None
+    name = text.strip()
+    if not name:
+        raise ValueError("--device must be a device index or a name substring, got an empty string")
+    if name.lstrip("-").isdigit():
+        index = int(name)
+        if index < 0:
+            raise ValueError(f"--device index must be >= 0, got {index}")
+        return index
+    return name
+
+
 def open_source(args: argparse.Namespace, stdin: BinaryIO, *, chunk_ms: float):
     if args.input == "-":
         if args.input_rate < 1:
@@ -332,10 +354,7 @@ def open_source(args: argparse.Namespace, stdin: BinaryIO, *, chunk_ms: float):
         if not Path(args.input).is_file():
             raise ValueError(f"{args.input}: no such file")
         return WavSource(args.input, chunk_ms=chunk_ms, realtime=args.realtime)
-    device = args.device
-    if device is not None and device.isdigit():
-        device = int(device)
-    return MicrophoneSource(device, buffer_ms=args.buffer_ms, chunk_ms=chunk_ms, sample_rate_hz=args.mic_rate)
+    return MicrophoneSource(parse_device(args.device), buffer_ms=args.buffer_ms, chunk_ms=chunk_ms, sample_rate_hz=args.mic_rate)
 
 
 def run(args: argparse.Namespace, *, stdin: BinaryIO, out: TextIO, err: TextIO) -> int:

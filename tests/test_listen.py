@@ -520,3 +520,12 @@ def test_delivered_model_finds_test_split_keywords_at_their_times(test_split_cli
         # The delivered models detect ~92 % of test-split clips in a stream (benchmarks/streaming.py).
         assert len(found) >= 0.8 * len(own), (model.name, len(found), detections)
         assert len(on_own) - len(found) <= 4, (model.name, detections)  # wrong words or repeats
+
+
+def test_parse_device_reads_an_index_or_a_name():
+    assert listen.parse_device(None) is None
+    assert listen.parse_device("2") == 2 and listen.parse_device(" 0 ") == 0
+    assert listen.parse_device(" USB Audio ") == "USB Audio"
+    for bad in ("", "  ", "-1"):
+        with pytest.raises(ValueError, match="--device"):
+            listen.parse_device(bad)
