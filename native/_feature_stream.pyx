@@ -10,10 +10,6 @@ from native._resample cimport tinyml_polyphase, polyphase_filter
 cdef extern from "feature_stream.h" nogil:
     ctypedef struct tinyml_level_meter:
         size_t window_samples
-    int tinyml_level_meter_init(tinyml_level_meter *m, size_t window_samples)
-    void tinyml_level_meter_free(tinyml_level_meter *m)
-    void tinyml_level_meter_reset(tinyml_level_meter *m)
-    int tinyml_level_meter_add(tinyml_level_meter *m, double energy, size_t samples)
     double tinyml_level_meter_dbfs(const tinyml_level_meter *m, double silence_dbfs)
 
     ctypedef struct tinyml_feature_stream:
@@ -148,31 +144,3 @@ cdef class FeatureStreamCore:
     @property
     def num_features(self):
         return self.stream.num_features
-
-
-cdef class LevelMeterCore:
-    """C state of one level meter (see pi_runtime.kws_pipeline.LevelMeter)."""
-    cdef tinyml_level_meter meter
-    cdef bint ready
-    cdef double silence_dbfs
-
-    def __cinit__(self, size_t window_samples, double silence_dbfs):
-        self.ready = False
-        if tinyml_level_meter_init(&self.meter, window_samples) != 0:
-            raise MemoryError("could not allocate the level meter")
-        self.silence_dbfs = silence_dbfs
-        self.ready = True
-
-    def __dealloc__(self):
-        if self.ready:
-            tinyml_level_meter_free(&self.meter)
-
-    def add(self, double energy, size_t samples):
-        if tinyml_level_meter_add(&self.meter, energy, samples) != 0:
-            raise MemoryError("out of memory in the level meter")
-
-    def level_dbfs(self):
-        return tinyml_level_meter_dbfs(&self.meter, self.silence_dbfs)
-
-    def reset(self):
-        tinyml_level_meter_reset(&self.meter)

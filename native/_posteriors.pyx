@@ -1,4 +1,4 @@
-"""C loops for the per-window post-processing of live keyword spotting: softmax
+"""C loops (behind native.posteriors) for the per-window post-processing of live keyword spotting: softmax
 and posterior smoothing on a handful of labels, where numpy's per-call cost
 would be most of the work.
 
@@ -13,6 +13,10 @@ from libc.math cimport INFINITY
 # np.add.reduce sums float32 in blocks of this many values pairwise; below it,
 # as reproduced here. Longer vectors are summed by numpy itself.
 MAX_LABELS = 128
+
+ctypedef fused probability_t:
+    float
+    double
 
 
 cdef float _sum_like_numpy(const float *a, Py_ssize_t n) noexcept nogil:
@@ -116,19 +120,8 @@ cdef class PosteriorSmoother:
                 best = i
         return best
 
-    def push_float32(self, const float[::1] probabilities):
-        """Add one window (float32, labels); return the index of the largest mean."""
-        cdef Py_ssize_t i, slot
-        if probabilities.shape[0] != self.total.shape[0]:
-            raise ValueError(f"{probabilities.shape[0]} values for {self.total.shape[0]} labels")
-        slot = self._next_slot()
-        for i in range(self.total.shape[0]):
-            self.history[slot, i] = probabilities[i]
-            self.total[i] += self.history[slot, i]
-        return self._finish()
-
-    def push_float64(self, const double[::1] probabilities):
-        """As push_float32, for float64 probabilities."""
+    def push(self, const probability_t[::1] probabilities):
+        """Add one window (float32 or float64, labels); return the index of the largest mean."""
         cdef Py_ssize_t i, slot
         if probabilities.shape[0] != self.total.shape[0]:
             raise ValueError(f"{probabilities.shape[0]} values for {self.total.shape[0]} labels")

@@ -31,13 +31,12 @@ from typing import Optional
 import numpy as np
 
 from native import _feature_stream
-from native._feature_stream import LevelMeterCore
 from native.checks import positive_int
 from native.frontend import frontend_args
 from native.params import FrontendParams
-from native.resample import _polyphase, ratio_for
+from native.resample import polyphase_phases, ratio_for
 
-__all__ = ["FeatureStream", "LevelMeterCore", "SILENCE_DBFS", "energy"]
+__all__ = ["FeatureStream", "SILENCE_DBFS", "energy"]
 
 # Level reported for digital silence (log of zero), low enough to sit below any gate.
 SILENCE_DBFS = -150.0
@@ -93,7 +92,7 @@ class FeatureStream:
         self.params = params
         self.input_rate_hz = input_rate_hz
         up, down = ratio_for(input_rate_hz, params.sample_rate_hz)
-        half_len, phases = (0, np.zeros((1, 4), np.float32)) if up == down else _polyphase(up, down)
+        half_len, phases = (0, np.zeros((1, 4), np.float32)) if up == down else polyphase_phases(up, down)
         self.latency_samples = -(-half_len // down)
         num_features = params.num_features
         self.window_shape = (self.window_rows, num_features)

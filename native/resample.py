@@ -33,7 +33,7 @@ import numpy as np
 from native.checks import positive_int, raise_for_samples
 from native._resample import TAP_BLOCK, ResamplerCore, resample_batch, scan_samples
 
-__all__ = ["resample_poly", "Resampler", "ratio_for"]
+__all__ = ["resample_poly", "Resampler", "ratio_for", "polyphase_phases"]
 
 KAISER_BETA = 5.0         # scipy.signal.resample_poly's default window ("kaiser", 5.0)
 HALF_LEN_PER_RATE = 10    # scipy: half_len = 10 * max(up, down)
@@ -105,8 +105,9 @@ def design_filter(up: int, down: int) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=16)
-def _polyphase(up: int, down: int) -> Tuple[int, np.ndarray]:
-    """(half_len, phases): the float32 filter split into ``up`` rows for the C kernel.
+def polyphase_phases(up: int, down: int) -> Tuple[int, np.ndarray]:
+    """(half_len, phases): the float32 filter split into ``up`` rows for the C kernel
+    (of :class:`Resampler` and of ``native.feature_stream``), cached, read-only.
 
     Output ``m`` has phase ``p = (m * down + half_len) % up`` and meets input
     sample ``base - j`` with tap ``h[p + up * j]``, ``base = (m * down +
@@ -169,7 +170,7 @@ def resample_poly(x, up: int, down: int) -> np.ndarray:
     if up == down:
         return samples.copy()
     n_out = -(-samples.size * up // down)
-    half_len, phases = _polyphase(up, down)
+    half_len, phases = polyphase_phases(up, down)
     out = np.empty(n_out, dtype=np.float32)
     resample_batch(samples, up, down, half_len, phases, out)
     return out
@@ -202,7 +203,7 @@ class Resampler:
             self._core = None  # identity: chunks pass through
             self._half_len = 0
         else:
-            self._half_len, phases = _polyphase(self._up, self._down)
+            self._half_len, phases = polyphase_phases(self._up, self._down)
             self._core = ResamplerCore(self._up, self._down, self._half_len, phases)
 
     @property

@@ -28,11 +28,9 @@ from typing import Callable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from native.feature_stream import SILENCE_DBFS, FeatureStream, LevelMeterCore, energy as _energy
-from native.frontend import StreamingFrontend
-from native._posteriors import MAX_LABELS, PosteriorSmoother, normalise, shift_by_max
+from native.feature_stream import FeatureStream, energy as _energy
 from native.params import FrontendParams
-from native.resample import Resampler, ratio_for
+from native.posteriors import PosteriorSmoother, softmax
 from pi_runtime.labels import NON_KEYWORD_LABELS, keyword_labels
 from pi_runtime.sidecar import MAX_SMOOTHING_WINDOWS, detector_settings, output_kind
 from pi_runtime.wav import MAX_SAMPLE_RATE_HZ, MIN_SAMPLE_RATE_HZ
@@ -42,8 +40,6 @@ __all__ = [
     "Detection",
     "Decision",
     "DetectionPolicy",
-    "LevelMeter",
-    "StreamingFeatures",
     "KeywordSpotter",
     "as_float_audio",
     "output_is_logits",
@@ -197,12 +193,9 @@ def to_probabilities(outputs: np.ndarray, *, outputs_are_logits: bool) -> np.nda
         softmax; probabilities are clipped to [0, 1], so a score is never above 1
         even from a model that outputs something else than its sidecar says.
     """
-    values = np.asarray(outputs, dtype=np.float32).reshape(-1)
-    if not outputs_are_logits:
-        return np.clip(values, 0.0, 1.0)
-    exponentials = np.exp(values - values.max())  # shifted: no overflow, same result
-    exponentials /= exponentials.sum()
-    return exponentials
+    if outputs_are_logits:
+        return softmax(outputs)  # numpy's float32 arithmetic, natively: no overflow, the same bits
+    return np.clip(np.asarray(outputs, dtype=np.float32).reshape(-1), 0.0, 1.0)
 
 
 def output_is_logits(sidecar: Optional[dict]) -> bool:
@@ -211,52 +204,6 @@ def output_is_logits(sidecar: Optional[dict]) -> bool:
     A sidecar without ``"output"`` predates the key: :data:`DEFAULT_OUTPUT_KIND`.
     """
     return (output_kind(sidecar) or DEFAULT_OUTPUT_KIND) == "logits"
-
-
-def _softmax(values: np.ndarray) -> np.ndarray:
-    """Softmax of float32 logits: :func:`to_probabilities`' arithmetic in fewer calls (a new array)."""
-    values = values.reshape(-1)
-    if values.dtype is not _FLOAT32 or not 1 <= values.size <= MAX_LABELS:
-        return to_probabilities(values, outputs_are_logits=True)
-    # Native shift and normalisation with numpy's float32 arithmetic and sum
-    # order, numpy's exp: the same bits as to_probabilities, a third of the time.
-    exponentials = values.copy()  # a new array: the caller's outputs stay as they are
-    shift_by_max(exponentials, exponentials)  # no overflow, same result
-    np.exp(exponentials, out=exponentials)
-    normalise(exponentials)
-    return exponentials
-
-
-class LevelMeter:
-    """RMS level of the last ``window_samples`` samples pushed, in dBFS.
-
-    Kept per pushed chunk (chunks are at most one hop long in the pipeline), so
-    the window is exact to within one chunk. The native meter
-    :class:`KeywordSpotter` keeps inside its feature stream, on its own.
-    """
-
-    def __init__(self, window_samples: int) -> None:
-        if window_samples < 1:
-            raise ValueError(f"window_samples must be >= 1, got {window_samples}")
-        self.window_samples = int(window_samples)
-        self._core = LevelMeterCore(self.window_samples, SILENCE_DBFS)
-
-    def push(self, audio: np.ndarray, energy: Optional[float] = None) -> None:
-        """Add a chunk; ``energy`` (sum of squares) when the caller has it already."""
-        if energy is None:
-            energy = _energy(audio)
-        self.add(energy, np.size(audio))
-
-    def add(self, energy: float, num_samples: int) -> None:
-        """Add a chunk of ``num_samples`` samples by its energy (sum of squares)."""
-        self._core.add(energy, num_samples)
-
-    @property
-    def level_dbfs(self) -> float:
-        return self._core.level_dbfs()
-
-    def reset(self) -> None:
-        self._core.reset()
 
 
 class DetectionPolicy:
@@ -294,10 +241,8 @@ class DetectionPolicy:
         num_labels = len(self.labels)
         # Running float64 sum over the last smoothing_windows windows, kept natively
         # (a few numpy calls on 8 values cost more than the arithmetic).
-        self._history = np.zeros((config.smoothing_windows, num_labels), dtype=np.float64)
-        self._history_sum = np.zeros(num_labels, dtype=np.float64)
-        self._smoothed = np.zeros(num_labels, dtype=np.float64)
-        self._smoother = PosteriorSmoother(self._history, self._history_sum, self._smoothed)
+        self._smoother = PosteriorSmoother(config.smoothing_windows, num_labels)
+        self._smoothed = self._smoother.mean
         self._quiet = np.zeros(num_labels, dtype=np.float32)
         self._refractory_until_s = -math.inf
         self._last_fired: Optional[int] = None  # label index that must fall below threshold first
@@ -308,13 +253,10 @@ class DetectionPolicy:
     def smooth(self, probabilities: Optional[np.ndarray]) -> int:
         """Add one window's probabilities (``None``: gated, counted as zeros) to the running mean;
         return the index of the best smoothed label (the mean itself: :attr:`smoothed`)."""
-        try:  # the live path: contiguous float32[labels], checked by the native call itself
-            return self._smoother.push_float32(self._quiet if probabilities is None else probabilities)
-        except (ValueError, TypeError):  # another dtype, layout or shape: nothing was added
-            values = np.asarray(probabilities)
-            if values.shape != self._quiet.shape:
-                raise ValueError(f"model gave {values.size} outputs for {len(self.labels)} labels") from None
-            return self._smoother.push_float64(np.ascontiguousarray(values, dtype=np.float64))
+        try:
+            return self._smoother.push(self._quiet if probabilities is None else probabilities)
+        except ValueError:  # nothing was added
+            raise ValueError(f"model gave {np.size(probabilities)} outputs for {len(self.labels)} labels") from None
 
     @property
     def smoothed(self) -> np.ndarray:
@@ -350,58 +292,6 @@ def _checked_input_rate(input_rate_hz) -> int:
         raise ValueError(f"input_rate_hz must be an integer between {MIN_INPUT_RATE_HZ} and "
                          f"{MAX_INPUT_RATE_HZ} Hz, got {input_rate_hz!r}")
     return int(input_rate_hz)
-
-
-class StreamingFeatures:
-    """Resampler and streaming frontend: input audio in, new feature rows out.
-
-    Parameters
-    ----------
-    params : FrontendParams
-        The model's frontend (from its sidecar).
-    input_rate_hz : int
-        Rate of the audio pushed; resampled to ``params.sample_rate_hz``.
-    """
-
-    def __init__(self, params: FrontendParams, input_rate_hz: int) -> None:
-        self.params = params
-        self.input_rate_hz = _checked_input_rate(input_rate_hz)
-        if self.input_rate_hz == params.sample_rate_hz:
-            self._resampler = None
-        else:
-            self._resampler = Resampler(*ratio_for(self.input_rate_hz, params.sample_rate_hz))
-        # A resize needs the whole window, so the stream gives plain frames and
-        # KeywordSpotter resizes each window it hands to the model.
-        self._frontend = StreamingFrontend(params if params.resize is None else params.replace(resize=None))
-        self.frames_emitted = 0
-
-    @property
-    def latency_s(self) -> float:
-        """How long the resampler may hold input back before the frames it feeds appear (s)."""
-        return 0.0 if self._resampler is None else self._resampler.delay_samples / self.params.sample_rate_hz
-
-    def push(self, audio: np.ndarray) -> np.ndarray:
-        """Push float32 audio at ``input_rate_hz``; return float32[new_frames, features]."""
-        if self._resampler is not None:
-            audio = self._resampler.process(audio)
-        rows = self._frontend.push(audio)
-        self.frames_emitted += rows.shape[0]
-        return rows
-
-    def frame_end_time_s(self, frame_index: int) -> float:
-        """Input-stream time (s) of the last sample of frame ``frame_index`` (0-based).
-
-        The resampler's output is aligned with its input (it is late, never
-        shifted), so model-rate sample ``m`` is input time ``m / rate``.
-        """
-        p = self.params
-        return (frame_index * p.frame_step_samples + p.frame_length_samples) / p.sample_rate_hz
-
-    def reset(self) -> None:
-        if self._resampler is not None:
-            self._resampler.reset()
-        self._frontend.reset()
-        self.frames_emitted = 0
 
 
 class _BilinearResize:
@@ -563,7 +453,7 @@ class KeywordSpotter:
             outputs = self.model.predict(model_input)
             self.invocations += 1
             if self._outputs_are_logits:
-                probabilities = _softmax(outputs)
+                probabilities = softmax(outputs)
             else:  # clipped to [0, 1]: never a score above 1
                 probabilities = to_probabilities(outputs, outputs_are_logits=False)
             self.last_probabilities = probabilities

@@ -1,10 +1,10 @@
-"""native.feature_stream and native._posteriors: the fused live path gives the same bits as the separate pieces."""
+"""native.feature_stream and native.posteriors: the fused live path gives the same bits as the separate pieces."""
 from collections import deque
 
 import numpy as np
 import pytest
 
-from native._posteriors import MAX_LABELS, PosteriorSmoother, normalise, shift_by_max, sum_like_numpy
+from native.posteriors import MAX_LABELS, PosteriorSmoother, softmax, sum_like_numpy
 from native.feature_stream import FeatureStream, energy
 from native.frontend import Frontend
 from native.params import FrontendParams
@@ -236,11 +236,9 @@ def test_sum_and_softmax_have_numpys_bits(n):
             assert sum_like_numpy(x) == np.float32(np.add.reduce(x))
             expected = np.exp(x - x.max())
             expected /= expected.sum()
-            got = np.empty_like(x)
-            shift_by_max(x, got)
-            np.exp(got, out=got)
-            normalise(got)
+            got = softmax(x)
             np.testing.assert_array_equal(got, expected)
+            assert got is not x and got.dtype == np.float32
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -248,9 +246,8 @@ def test_sum_and_softmax_have_numpys_bits(n):
 def test_smoother_equals_a_running_sum_over_a_deque(dtype, windows):
     rng = np.random.default_rng(windows)
     labels = 8
-    history, total, mean = np.zeros((windows, labels)), np.zeros(labels), np.zeros(labels)
-    smoother = PosteriorSmoother(history, total, mean)
-    push = smoother.push_float32 if dtype == np.float32 else smoother.push_float64
+    smoother = PosteriorSmoother(windows, labels)
+    push, mean = smoother.push, smoother.mean
     queue, running = deque(), np.zeros(labels)
     for _ in range(50):
         p = rng.dirichlet(np.ones(labels)).astype(dtype)
@@ -265,6 +262,20 @@ def test_smoother_equals_a_running_sum_over_a_deque(dtype, windows):
     assert push(np.full(labels, 0.125, dtype)) == 0 and mean.tolist() == [0.125] * labels
     with pytest.raises(ValueError, match="labels"):
         push(np.zeros(3, dtype))
+    assert push([0, 1, 0, 0, 0, 0, 0, 0]) == 1  # a list: converted to float64
+
+
+def test_posterior_faces_refuse_what_they_cannot_compute():
+    with pytest.raises(ValueError, match="no values"):
+        softmax(np.zeros(0, np.float32))
+    with pytest.raises(ValueError, match="float32"):
+        sum_like_numpy(np.zeros(3))
+    with pytest.raises(ValueError, match="windows"):
+        PosteriorSmoother(0, 8)
+    # beyond the native sum's order, numpy's own: still numpy's bits
+    x = np.random.default_rng(0).standard_normal(MAX_LABELS + 5).astype(np.float32)
+    expected = np.exp(x - x.max())
+    np.testing.assert_array_equal(softmax(x), expected / expected.sum())
 
 
 def _reference_level_dbfs(chunks, window_samples):

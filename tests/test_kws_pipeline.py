@@ -10,8 +10,8 @@ from native.frontend import Frontend
 from native.params import FrontendParams
 from native.resample import Resampler, ratio_for
 from native.resample import resample_poly
-from pi_runtime.kws_pipeline import (MAX_SMOOTHING_WINDOWS, SILENCE_DBFS, DetectionPolicy, DetectorConfig,
-                                     KeywordSpotter, LevelMeter, as_float_audio, output_is_logits, to_probabilities)
+from pi_runtime.kws_pipeline import (MAX_SMOOTHING_WINDOWS, DetectionPolicy, DetectorConfig,
+                                     KeywordSpotter, as_float_audio, output_is_logits, to_probabilities)
 from pi_runtime.labels import SILENCE_LABEL, UNKNOWN_LABEL
 from pi_runtime.wav import read_wav
 
@@ -194,17 +194,6 @@ def test_bad_config_is_refused(bad):
 
 
 # -- small pieces ----------------------------------------------------------------------------------
-def test_level_meter_reads_a_sine_at_minus_3_dbfs_and_forgets_old_audio():
-    meter = LevelMeter(16000)
-    assert meter.level_dbfs == SILENCE_DBFS
-    t = np.arange(16000) / 16000
-    meter.push((np.sin(2 * np.pi * 440 * t)).astype(np.float32))
-    assert meter.level_dbfs == pytest.approx(-3.01, abs=0.02)
-    for _ in range(20):  # one second of silence in 50 ms chunks replaces the sine
-        meter.push(np.zeros(800, np.float32))
-    assert meter.level_dbfs == SILENCE_DBFS
-
-
 def test_to_probabilities_softmaxes_logits_and_clips_probabilities():
     np.testing.assert_allclose(to_probabilities(np.array([[0.2, 0.8]]), outputs_are_logits=False), [0.2, 0.8],
                                rtol=1e-6)
