@@ -1,6 +1,11 @@
 """python -m train.kws --version a|b|c [--keywords go,stop] [--open-set]: train, export, check the limits.
 
-Trains from scratch on the course's training split (validation split for
+Or, on any folder of ``<label>/*.wav`` (your own words, e.g. recorded with
+``python -m pi_runtime.record``): ``python -m train.kws --data-dir DIR
+[--labels a,b]``, open-set and transferred from a delivered model by default
+(see train/kws/folder_training.py).
+
+On Mini Speech Commands it trains from scratch on the course's training split (validation split for
 model selection), writes models/kws/kws_<version>.tflite (or .tflite.zlib)
 with its sidecar, measures the exported file (accuracy on the test split,
 size, latency), prints the limits table and exits with status 1 when a limit
@@ -12,17 +17,30 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Optional, Sequence
 
 
+# A Pi 4 budget for your own words when no --version is asked for: version c's limits (the largest
+# course deliverable), which b's architecture (26 kB, well under 1 ms per inference here) meets with room.
+PI4_MAX_SIZE_KB = 45.0
+PI4_MAX_TOTAL_MS = 40.0
+DEFAULT_BODY = "kws/kws_live_b.tflite.zlib"
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from train.kws.folder_training import AUTO_TRANSFER_MAX_CLIPS_PER_LABEL, TRANSFER_MODES
     from train.kws.versions import VERSIONS
 
     parser = argparse.ArgumentParser(
         prog="python -m train.kws", description=__doc__.split("\n\n")[0],
         epilog="Versions: " + "; ".join(f"{name}: {version.summary}" for name, version in VERSIONS.items()))
-    parser.add_argument("--version", required=True, choices=sorted(VERSIONS), help="which deliverable to train")
+    parser.add_argument("--version", choices=sorted(VERSIONS), default=None,
+                        help="which deliverable to train (required for Mini Speech Commands); with a folder "
+                             "--data-dir: its architecture and its limits are checked (default: b's architecture "
+                             f"and the Pi 4 budget, file < {PI4_MAX_SIZE_KB:g} kB and total latency < "
+                             f"{PI4_MAX_TOTAL_MS:g} ms)")
     parser.add_argument("--keywords", default=None,
                         help="comma-separated subset of the labels to train on, e.g. go,stop (default: all eight)")
     parser.add_argument("--unknown", action="store_true",
@@ -52,11 +70,40 @@ def build_parser() -> argparse.ArgumentParser:
                              "e.g. kws/kws_c.tflite.zlib; default: none, labels only)")
     parser.add_argument("--data-dir", type=Path, default=None,
                         help="folder holding mini_speech_commands/ (default: $TINYML_DATA_DIR or ~/.cache/tinyml-pi; "
-                             "downloaded there when absent)")
+                             "downloaded there when absent), or a dataset folder of <label>/*.wav to train on "
+                             "(any rate and channel count; _background_noise_/*.wav is recorded room sound)")
+    folder = parser.add_argument_group("a folder dataset (--data-dir DIR holding <label>/*.wav)")
+    folder.add_argument("--labels", default=None,
+                        help="comma-separated label folders to train on (default: every folder not starting "
+                             "with _ , sorted)")
+    folder.add_argument("--val-percent", type=float, default=10.0,
+                        help="share of the speakers (or clips) in the validation split, percent (default 10)")
+    folder.add_argument("--test-percent", type=float, default=10.0,
+                        help="share of the speakers (or clips) in the test split, percent (default 10)")
+    folder.add_argument("--split-by", choices=("speaker", "clip"), default="speaker",
+                        help="hash the speaker (the file name before _nohash_; default: new voices in validation "
+                             "and test) or the whole file name (for folders with few speakers)")
+    folder.add_argument("--split-dir", type=Path, default=None,
+                        help="read the splits from kws_<split>_split.txt in this folder (as a run wrote them "
+                             "beside its model) instead of computing them")
+    folder.add_argument("--closed-set", action="store_true",
+                        help="no _silence_/_unknown_ classes and no negatives (default: open set, what listening "
+                             "needs; negatives are generated once and cached under DIR/_generated)")
+    folder.add_argument("--negatives-scale", type=float, default=None,
+                        help="share of the open-set generator's default sizes (default "
+                             "train.kws.folder_training.NEGATIVES_SCALE)")
+    folder.add_argument("--transfer", choices=("auto",) + TRANSFER_MODES, default="auto",
+                        help="start from the body of a delivered model (--body): frozen (a new head only) or "
+                             "fine-tune (the head, then everything at a tenth of the rate); none: from scratch; "
+                             f"auto (default): fine-tune when a word has fewer than "
+                             f"{AUTO_TRANSFER_MAX_CLIPS_PER_LABEL} training clips")
+    folder.add_argument("--body", type=Path, default=None,
+                        help=f"the delivered model to transfer from (default: models/{DEFAULT_BODY})")
     parser.add_argument("--splits-dir", type=Path, default=None,
                         help="folder with kws_train_split.txt, kws_val_split.txt, kws_test_split.txt "
                              "(default: the course's splits shipped in train/splits)")
-    parser.add_argument("--output-dir", type=Path, default=None, help="where to write the model (default: models/kws)")
+    parser.add_argument("--output-dir", type=Path, default=None,
+                        help="where to write the model (default: models/kws; for a folder dataset DIR/_models)")
     parser.add_argument("--epochs", type=int, default=None, help="override the version's number of epochs")
     parser.add_argument("--seed", type=int, default=None, help="override the version's random seed")
     parser.add_argument("--feature-backend", default="native", choices=("native", "tf_signal"),
@@ -66,8 +113,30 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def is_folder_dataset(data_dir: Optional[Path]) -> bool:
+    """Whether ``--data-dir`` names a dataset of label folders rather than the folder holding
+    mini_speech_commands/."""
+    from train.kws.data import DATASET_FOLDER
+
+    return data_dir is not None and data_dir.is_dir() and not (data_dir / DATASET_FOLDER).is_dir()
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
+    if is_folder_dataset(args.data_dir):
+        return main_folder(args, argv)
+    if args.version is None:
+        print("error: --version is required for Mini Speech Commands (or give --data-dir a folder of "
+              "<label>/*.wav)", file=sys.stderr)
+        return 2
+    folder_only = [flag for flag, value in (("--labels", args.labels), ("--split-dir", args.split_dir),
+                                            ("--closed-set", args.closed_set), ("--body", args.body),
+                                            ("--negatives-scale", args.negatives_scale))
+                   if value not in (None, False)]
+    if folder_only:
+        print(f"error: {', '.join(folder_only)} apply to a folder dataset (--data-dir DIR holding "
+              f"<label>/*.wav)", file=sys.stderr)
+        return 2
     from train.kws.data import LABELS, UNKNOWN_LABEL, ensure_dataset, load_split, parse_keywords, split_file
     from train.kws.open_set import load_open_set_splits, open_set_labels
     from train.kws.results import write_results_markdown
@@ -154,6 +223,97 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     print(f"results table: {table}")
     print(f"took {int(minutes)} min {seconds:.0f} s (training {result.train_seconds:.0f} s)")
     return 0 if passed else 1
+
+
+def main_folder(args: argparse.Namespace, argv: Optional[Sequence[str]]) -> int:
+    """Train on the folder dataset ``args.data_dir`` (see train/kws/folder_training.py)."""
+    import warnings
+
+    from train.kws.folder_data import load_folder_dataset, write_splits
+    from train.kws.folder_training import NEGATIVES_SCALE, FolderRunOptions, auto_transfer, train_folder_model
+    from train.kws.training import log
+    from train.kws.versions import KB, LIVE_AUGMENT, LIVE_TARGET_FALSE_ALARMS_PER_HOUR, VERSIONS, limits_for
+    from train.paths import models_dir
+    from train.toolbox.limits import Limit, check_limits
+
+    started = time.perf_counter()
+    root = args.data_dir
+    try:
+        msc_only = [flag for flag, value in (("--keywords", args.keywords), ("--unknown", args.unknown),
+                                             ("--train-on-all-words", args.train_on_all_words),
+                                             ("--open-set", args.open_set), ("--negatives-share", args.negatives_share),
+                                             ("--synthetic-keywords", args.synthetic_keywords),
+                                             ("--teachers", args.teachers), ("--splits-dir", args.splits_dir))
+                    if value not in (None, False)]
+        if msc_only:
+            raise ValueError(f"{', '.join(msc_only)} apply to Mini Speech Commands; a folder dataset is open-set "
+                             "by default (--closed-set to leave it out), its labels chosen with --labels")
+        labels = None
+        if args.labels is not None:
+            labels = [label.strip() for label in args.labels.split(",") if label.strip()]
+        body = args.body if args.body is not None else models_dir() / DEFAULT_BODY
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            dataset = load_folder_dataset(root, labels=labels, val_percent=args.val_percent,
+                                          test_percent=args.test_percent, split_by=args.split_by,
+                                          split_dir=args.split_dir, progress=not args.quiet)
+        del caught  # dataset.describe() below lists them
+        if args.closed_set and len(dataset.labels) < 2:
+            raise ValueError(f"a closed-set classifier needs at least two labels, got {', '.join(dataset.labels)}")
+        transfer = auto_transfer(dataset) if args.transfer == "auto" else args.transfer
+        if transfer != "none" and not body.is_file():
+            raise ValueError(f"body model {body} not found (train it first, or --transfer none)")
+        version = VERSIONS[args.version or "b"]
+        config = version.config.replace(teachers=(), calibrate_temperature=False, final_sparsity=0.0, qat_epochs=0,
+                                        train_on_all_words=False, compress=True)
+        if not args.closed_set:
+            config = config.replace(augment=LIVE_AUGMENT)
+        if args.seed is not None:
+            config = config.replace(seed=args.seed)
+        options = FolderRunOptions(
+            open_set=not args.closed_set, transfer=transfer, body=body if transfer != "none" else None,
+            negatives_scale=NEGATIVES_SCALE if args.negatives_scale is None else args.negatives_scale,
+            epochs=args.epochs, feature_backend=args.feature_backend, latency_runs=args.latency_runs,
+            target_false_alarms_per_hour=(LIVE_TARGET_FALSE_ALARMS_PER_HOUR if args.target_false_alarms_per_hour
+                                          is None else args.target_false_alarms_per_hour),
+            extra_training_info={"command": "python -m train.kws " + " ".join(
+                sys.argv[1:] if argv is None else argv), **({"version": args.version} if args.version else {})})
+    except (ValueError, FileNotFoundError, RuntimeError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    log(dataset.describe())
+    output_dir = args.output_dir or root / "_models"
+    stem = "own_" + "_".join(dataset.labels)
+    split_files = write_splits(dataset, output_dir / f"{stem}_splits")
+    log(f"splits written to {split_files['train'].parent} (repeat with --split-dir, evaluate with "
+        f"python -m train.kws.evaluate MODEL --data-dir {root} --split-file {split_files['test']})")
+    options = replace(options, extra_training_info={**options.extra_training_info,
+                                                    "split_files": {name: str(path) for name, path in
+                                                                    split_files.items()}})
+    try:
+        result = train_folder_model(dataset, output_dir / f"{stem}.tflite", config, options,
+                                    progress=not args.quiet, say=log if not args.quiet else (lambda message: None))
+    except (ValueError, RuntimeError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(f"\nyour words ({', '.join(dataset.labels)}) -> {result.path}")
+    print(f"listen: python -m pi_runtime.listen --model {result.path}")
+    if args.version:
+        limits = limits_for(version, result, list(result_labels(result.path)))
+    else:
+        limits = [Limit("file size", result.size_bytes / KB, PI4_MAX_SIZE_KB, "kB", "<"),
+                  Limit("total latency (mean)", result.total_ms["mean"], PI4_MAX_TOTAL_MS, "ms")]
+    passed = check_limits(limits)
+    minutes, seconds = divmod(time.perf_counter() - started, 60)
+    print(f"test accuracy {result.accuracy:.2%} on the {result.num_test_clips} test clips of your words; "
+          f"took {int(minutes)} min {seconds:.0f} s (training {result.train_seconds:.0f} s)")
+    return 0 if passed else 1
+
+
+def result_labels(model_path: Path):
+    from pi_runtime.sidecar import read_sidecar
+
+    return read_sidecar(model_path)["labels"]
 
 
 def report_open_set(model_path: Path, test_negatives, *, data_dir: Path, target: Optional[float],
