@@ -15,20 +15,24 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
 import itertools
 import math
+import os
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 KEY_COLUMNS = ("model", "alpha", "feature_kind", "final_sparsity", "quantization", "epochs", "seed")
 MEASURED_COLUMNS = ("accuracy", "val_accuracy", "tflite_bytes", "zlib_bytes", "weight_sparsity", "parameters",
                     "inference_ms_mean", "inference_ms_median", "total_ms_mean", "total_ms_median",
                     "train_seconds")
 COLUMNS = KEY_COLUMNS + MEASURED_COLUMNS
+POINT_COLUMNS = tuple(column for column in KEY_COLUMNS if column != "quantization")
+FAILED_COLUMNS = POINT_COLUMNS + ("error",)
 
 FULL_GRID = dict(models=("ds_cnn", "cnn"), alphas=(0.125, 0.25, 0.5), feature_kinds=("mfcc", "log_mel"),
                  sparsities=(0.0, 0.5, 0.75), quantizations=("none", "weights", "int8"), epochs=10)
@@ -51,6 +55,11 @@ class Point:
         return _key({"model": self.model, "alpha": self.alpha, "feature_kind": self.feature_kind,
                      "final_sparsity": self.final_sparsity, "quantization": quantization,
                      "epochs": self.epochs, "seed": self.seed})
+
+    def stem(self, quantization: str) -> str:
+        """File name (without suffix) of the point's model exported with ``quantization``."""
+        return (f"{self.model}_alpha{self.alpha:g}_{self.feature_kind}_sparsity{self.final_sparsity:g}"
+                f"_{quantization}_epochs{self.epochs}_seed{self.seed}")
 
     def label(self) -> str:
         return (f"{self.model} alpha={self.alpha:g} {self.feature_kind} "
@@ -76,29 +85,73 @@ def grid_points(models: Sequence[str], alphas: Sequence[float], feature_kinds: S
             for model, alpha, kind, sparsity in itertools.product(models, alphas, feature_kinds, sparsities)]
 
 
-# -- CSV -------------------------------------------------------------------------------------
-def read_rows(csv_path: Path) -> List[Dict[str, str]]:
-    """Rows of an existing sweep CSV ([] when absent)."""
+# -- CSV ----------------------------------------------------------------------------------------
+# Rows are appended by the driver alone, each point's rows as one os.write() on an O_APPEND
+# descriptor, then fsync. A killed process cannot stop a write() to a local file halfway (the
+# kernel finishes the copy before the signal is acted on), so a point is in the CSV whole or not
+# at all; rewriting the file through a temporary copy and a rename would do the same at O(rows)
+# per point. What only a power cut could leave - a last line without its newline - is dropped
+# when the file is read (and cut off before the next append).
+def _complete_bytes(csv_path: Path) -> bytes:
+    """The file's bytes up to its last newline (b'' when absent)."""
     if not Path(csv_path).is_file():
-        return []
-    with open(csv_path, newline="") as handle:
-        reader = csv.DictReader(handle)
-        missing = [column for column in KEY_COLUMNS if column not in (reader.fieldnames or [])]
-        if missing:
-            raise ValueError(f"{csv_path}: not a sweep CSV (missing columns {', '.join(missing)})")
-        return list(reader)
+        return b""
+    data = Path(csv_path).read_bytes()
+    return data[:data.rfind(b"\n") + 1]
+
+
+def _read_csv(csv_path: Path, required: Sequence[str], what: str) -> List[Dict[str, str]]:
+    reader = csv.DictReader(io.StringIO(_complete_bytes(csv_path).decode(), newline=""))
+    missing = [column for column in required if column not in (reader.fieldnames or [])]
+    if reader.fieldnames and missing:
+        raise ValueError(f"{csv_path}: not a {what} (missing columns {', '.join(missing)})")
+    return list(reader)
+
+
+def read_rows(csv_path: Path) -> List[Dict[str, str]]:
+    """Rows of an existing sweep CSV ([] when absent; a last line cut short is left out)."""
+    return _read_csv(csv_path, KEY_COLUMNS, "sweep CSV") if Path(csv_path).is_file() else []
+
+
+def append_rows(csv_path: Path, rows: Sequence[Dict], columns: Sequence[str] = COLUMNS) -> None:
+    """Append ``rows`` in one atomic write (header first if the file is new), then fsync."""
+    csv_path = Path(csv_path)
+    csv_path.parent.mkdir(parents=True, exist_ok=True)
+    if csv_path.is_file():
+        complete = len(_complete_bytes(csv_path))
+        if complete != csv_path.stat().st_size:
+            os.truncate(csv_path, complete)  # a line cut short by a power cut
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(columns))
+    descriptor = os.open(csv_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        if os.fstat(descriptor).st_size == 0:
+            writer.writeheader()
+        for row in rows:
+            writer.writerow({column: row[column] for column in columns})
+        data = buffer.getvalue().encode()
+        if os.write(descriptor, data) != len(data):
+            raise OSError(f"{csv_path}: short write")
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
 
 
 def append_row(csv_path: Path, row: Dict) -> None:
-    """Append one row, writing the header first if the file is new."""
+    """Append one row (see :func:`append_rows`)."""
+    append_rows(csv_path, [row])
+
+
+def failed_csv_path(csv_path: Path) -> Path:
+    """Where the points that failed are recorded: ``<name>_failed.csv`` beside the sweep CSV."""
     csv_path = Path(csv_path)
-    csv_path.parent.mkdir(parents=True, exist_ok=True)
-    new = not csv_path.is_file() or csv_path.stat().st_size == 0
-    with open(csv_path, "a", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=COLUMNS)
-        if new:
-            writer.writeheader()
-        writer.writerow({column: row[column] for column in COLUMNS})
+    return csv_path.with_name(csv_path.stem + "_failed.csv")
+
+
+def read_failures(csv_path: Path) -> List[Dict[str, str]]:
+    """The failed points recorded for the sweep CSV ``csv_path`` (point columns and ``error``)."""
+    path = failed_csv_path(csv_path)
+    return _read_csv(path, FAILED_COLUMNS, "sweep failure CSV") if path.is_file() else []
 
 
 def numeric_rows(rows: Iterable[Dict[str, str]]) -> List[Dict]:
@@ -112,59 +165,297 @@ def numeric_rows(rows: Iterable[Dict[str, str]]) -> List[Dict]:
     return out
 
 
-# -- running ---------------------------------------------------------------------------------
+# -- one point -----------------------------------------------------------------------------------
+def train_point(point: Point, quantizations: Sequence[str], splits, features: Tuple, *,
+                batch_size: int = 64, latency_runs: int = 100, feature_backend: str = "native",
+                artifacts_dir: Optional[Path] = None, return_models: bool = False) -> Dict:
+    """Train ``point`` once and export and measure it for each of ``quantizations``.
+
+    Parameters
+    ----------
+    splits : ``train.kws.training.Splits``
+    features : (train, val, test) float32[n, frames, features] of ``point.feature_kind``
+    artifacts_dir : write each exported model (and its sidecar) there
+    return_models : put each exported model's bytes in the result instead
+
+    Returns
+    -------
+    {"rows": one CSV row per quantisation, "models": {file name: bytes}} (``models`` empty
+    unless ``return_models``).
+    """
+    from native.params import FrontendParams
+    from train.kws.training import RunConfig, export_and_evaluate, fit
+
+    train_features, val_features, test_features = features
+    config = RunConfig(model=point.model, alpha=point.alpha, frontend=FrontendParams(feature_kind=point.feature_kind),
+                       epochs=point.epochs, final_sparsity=point.final_sparsity, seed=point.seed,
+                       batch_size=batch_size)
+    started = time.perf_counter()
+    model, val_accuracy, _ = fit(config, splits, train_features, val_features, feature_backend=feature_backend,
+                                 say=lambda message: None)
+    train_seconds = time.perf_counter() - started
+    rows, models = [], {}
+    with tempfile.TemporaryDirectory() as scratch:
+        for quantization in quantizations:
+            folder = Path(artifacts_dir) if artifacts_dir is not None else Path(scratch)
+            result = export_and_evaluate(
+                model, config.replace(quantization=quantization), splits.labels,
+                folder / f"{point.stem(quantization)}.tflite", representative=train_features,
+                test_features=test_features, test_label_ids=splits.test.label_ids,
+                latency_runs=latency_runs, say=lambda message: None)
+            if return_models:
+                for path in (result.path, result.path.parent / f"{point.stem(quantization)}.json"):
+                    models[path.name] = path.read_bytes()
+            rows.append({
+                "model": point.model, "alpha": point.alpha, "feature_kind": point.feature_kind,
+                "final_sparsity": point.final_sparsity, "quantization": quantization,
+                "epochs": point.epochs, "seed": point.seed,
+                "accuracy": round(result.accuracy, 5), "val_accuracy": round(val_accuracy, 5),
+                "tflite_bytes": result.tflite_bytes, "zlib_bytes": result.zlib_bytes,
+                "weight_sparsity": round(result.sparsity, 4), "parameters": result.parameters,
+                "inference_ms_mean": round(result.inference_ms["mean"], 4),
+                "inference_ms_median": round(result.inference_ms["median"], 4),
+                "total_ms_mean": round(result.total_ms["mean"], 3),
+                "total_ms_median": round(result.total_ms["median"], 3),
+                "train_seconds": round(train_seconds, 1)})
+    return {"rows": rows, "models": models}
+
+
+def _train_point_in_worker(point_function: Callable, cpus: float, *args, **kwargs) -> Dict:
+    """A Ray task: ``point_function`` with TensorFlow held to the CPUs the task asked for."""
+    threads = max(1, int(cpus))
+    try:
+        from train.keras_env import tf
+
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+    except RuntimeError:  # a reused worker whose TensorFlow already started keeps its pools
+        pass
+    return point_function(*args, **kwargs)
+
+
+# -- running -------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class RayCluster:
+    """Where the points run as Ray tasks.
+
+    Attributes
+    ----------
+    workers : start a local Ray running this many points at once (None: join ``address``)
+    address : an existing cluster ("auto", "ray://host:10001", "host:6379"); None with
+        ``workers`` None: whatever ``ray.init()`` finds (``RAY_ADDRESS``), else a local Ray
+    cpus_per_point, gpus_per_point : what each point's task asks for (a GPU only where the
+        cluster has one)
+    object_store_bytes : object store of a local Ray (None: Ray's default)
+    """
+
+    workers: Optional[int] = None
+    address: Optional[str] = None
+    cpus_per_point: float = 1.0
+    gpus_per_point: float = 0.0
+    object_store_bytes: Optional[int] = None
+
+    def __post_init__(self) -> None:
+        if self.workers is not None and self.workers < 1:
+            raise ValueError(f"--workers must be >= 1, got {self.workers}")
+        if self.workers is not None and self.address is not None:
+            raise ValueError("give either --workers (a local Ray) or --ray-address (a cluster), not both")
+        if not self.cpus_per_point > 0 or self.gpus_per_point < 0:
+            raise ValueError(f"--cpus-per-point must be > 0 and --gpus-per-point >= 0, got "
+                             f"{self.cpus_per_point}, {self.gpus_per_point}")
+
+
+def connect_ray(cluster: RayCluster) -> bool:
+    """Start or join Ray as ``cluster`` says; returns whether this call started it (then shut it down).
+
+    A Ray already initialised in this process is used as it is. Worker output stays in Ray's
+    session logs (``/tmp/ray/session_latest/logs``) so the progress line stays one line.
+    """
+    import ray
+
+    if ray.is_initialized():
+        return False
+    options = dict(include_dashboard=False, log_to_driver=False, configure_logging=False)
+    if cluster.workers is not None:
+        ray.init(address="local", num_cpus=int(math.ceil(cluster.workers * cluster.cpus_per_point)),
+                 object_store_memory=cluster.object_store_bytes, **options)
+    else:
+        ray.init(address=cluster.address, **options)
+    return True
+
+
+@dataclass
+class SweepProgress:
+    """Counts of points; ``running`` is what the cluster's CPUs can hold at once of those not finished."""
+
+    total: int
+    done: int = 0
+    failed: int = 0
+    running: int = 0
+    started: float = field(default_factory=time.perf_counter)
+
+    @property
+    def elapsed_s(self) -> float:
+        return time.perf_counter() - self.started
+
+    @property
+    def eta_s(self) -> Optional[float]:
+        finished = self.done + self.failed
+        return self.elapsed_s / finished * (self.total - finished) if finished else None
+
+    def line(self) -> str:
+        eta = "?" if self.eta_s is None else _duration(self.eta_s)
+        return (f"sweep: {self.done}/{self.total} done, {self.running} running, {self.failed} failed, "
+                f"elapsed {_duration(self.elapsed_s)}, ETA {eta}")
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    return f"{seconds // 3600}h{seconds // 60 % 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m{seconds % 60:02d}s"
+
+
+def _progress_printer(verbose: bool) -> Callable[[SweepProgress], None]:
+    """One line on the terminal, rewritten in place (a new line each time when not a terminal)."""
+    if not verbose:
+        return lambda progress: None
+    end = "\r" if sys.stderr.isatty() else "\n"
+    return lambda progress: print(progress.line(), end=end, file=sys.stderr, flush=True)
+
+
+def _error_reason(error: BaseException) -> str:
+    """One line saying why a point failed (the task's own exception where Ray wraps one)."""
+    if isinstance(getattr(error, "cause", None), BaseException):
+        error = error.cause
+    text = " ".join(str(error).split())[:300]
+    if "ray" in sys.modules:
+        from ray.exceptions import WorkerCrashedError
+
+        if isinstance(error, WorkerCrashedError):
+            return "worker died twice (tried again once): " + text
+    return f"{type(error).__name__}: {text}"
+
+
 def run_sweep(points: Sequence[Point], quantizations: Sequence[str], csv_path: Path, splits, *,
-              feature_backend: str = "native", latency_runs: int = 100, batch_size: int = 64,
-              verbose: bool = True) -> int:
-    """Train and measure every point not yet in ``csv_path``; returns how many were trained."""
+              cluster: Optional[RayCluster] = None, artifacts_dir: Optional[Path] = None,
+              artifacts_shared: bool = False, feature_backend: str = "native", latency_runs: int = 100,
+              batch_size: int = 64, verbose: bool = True,
+              progress: Optional[Callable[[SweepProgress], None]] = None,
+              point_function: Callable[..., Dict] = train_point) -> SweepProgress:
+    """Train and measure every point not yet in ``csv_path``, one after another or as Ray tasks.
+
+    Parameters
+    ----------
+    cluster : None runs the points in this process; a :class:`RayCluster` runs each as a Ray
+        task (the features of each feature kind computed once here and shared through Ray's
+        object store), retried once if its worker dies
+    artifacts_dir : exported models and sidecars go there; they travel back to this process as
+        bytes, or with ``artifacts_shared`` (a folder every node sees) the workers write them
+    progress : called with the counts after every change (default: one line on stderr)
+    point_function : what trains one point (:func:`train_point`'s signature)
+
+    A point whose task raises, or whose worker dies twice, is recorded in
+    :func:`failed_csv_path` with the reason and the sweep goes on; it is tried again by the
+    next run. Returns the final counts.
+    """
     from native.params import FrontendParams
     from train.kws.features import compute_features
-    from train.kws.training import RunConfig, export_and_evaluate, fit, log
 
-    say = log if verbose else (lambda message: None)
-    done = {_key(row) for row in read_rows(csv_path)}
-    todo = [point for point in points if any(point.key(q) not in done for q in quantizations)]
-    say(f"sweep: {len(points)} points, {len(points) - len(todo)} already in {csv_path}, {len(todo)} to train")
-    features_by_kind: Dict[str, Tuple] = {}
-    for index, point in enumerate(todo, start=1):
-        params = FrontendParams(feature_kind=point.feature_kind)
-        if point.feature_kind not in features_by_kind:
-            features_by_kind[point.feature_kind] = tuple(
-                compute_features(clips.audio, params, backend=feature_backend)
-                for clips in (splits.train, splits.val, splits.test))
-        train_features, val_features, test_features = features_by_kind[point.feature_kind]
-        config = RunConfig(model=point.model, alpha=point.alpha, frontend=params, epochs=point.epochs,
-                           final_sparsity=point.final_sparsity, seed=point.seed, batch_size=batch_size)
-        say(f"[{index}/{len(todo)}] {point.label()}")
-        started = time.perf_counter()
-        model, val_accuracy, _ = fit(config, splits, train_features, val_features,
-                                     feature_backend=feature_backend, say=lambda message: None)
-        train_seconds = time.perf_counter() - started
-        with tempfile.TemporaryDirectory() as scratch:
-            for quantization in quantizations:
-                if point.key(quantization) in done:
-                    continue
-                result = export_and_evaluate(
-                    model, config.replace(quantization=quantization), splits.labels,
-                    Path(scratch) / f"point_{quantization}.tflite", representative=train_features,
-                    test_features=test_features, test_label_ids=splits.test.label_ids,
-                    latency_runs=latency_runs, say=lambda message: None)
-                append_row(csv_path, {
-                    "model": point.model, "alpha": point.alpha, "feature_kind": point.feature_kind,
-                    "final_sparsity": point.final_sparsity, "quantization": quantization,
-                    "epochs": point.epochs, "seed": point.seed,
-                    "accuracy": round(result.accuracy, 5), "val_accuracy": round(val_accuracy, 5),
-                    "tflite_bytes": result.tflite_bytes, "zlib_bytes": result.zlib_bytes,
-                    "weight_sparsity": round(result.sparsity, 4), "parameters": result.parameters,
-                    "inference_ms_mean": round(result.inference_ms["mean"], 4),
-                    "inference_ms_median": round(result.inference_ms["median"], 4),
-                    "total_ms_mean": round(result.total_ms["mean"], 3),
-                    "total_ms_median": round(result.total_ms["median"], 3),
-                    "train_seconds": round(train_seconds, 1)})
-                say(f"    {quantization:>5}: accuracy {result.accuracy:.2%}, {result.tflite_bytes} B "
-                    f"({result.zlib_bytes} B zlib), inference {result.inference_ms['mean']:.3f} ms "
-                    f"[trained in {train_seconds:.0f} s]")
-    return len(todo)
+    say = _progress_printer(verbose) if progress is None else progress
+    done_keys = {_key(row) for row in read_rows(csv_path)}
+    todo = [point for point in points if any(point.key(q) not in done_keys for q in quantizations)]
+    if verbose:
+        print(f"sweep: {len(points)} points, {len(points) - len(todo)} already in {csv_path}, "
+              f"{len(todo)} to train" + (f" on Ray ({cluster})" if cluster else ""), file=sys.stderr)
+    state = SweepProgress(total=len(todo))
+    if not todo:
+        return state
+    features_by_kind = {kind: tuple(compute_features(clips.audio, FrontendParams(feature_kind=kind),
+                                                     backend=feature_backend)
+                                    for clips in (splits.train, splits.val, splits.test))
+                        for kind in dict.fromkeys(point.feature_kind for point in todo)}
+    options = dict(batch_size=batch_size, latency_runs=latency_runs, feature_backend=feature_backend,
+                   artifacts_dir=artifacts_dir if artifacts_shared else None,
+                   return_models=artifacts_dir is not None and not artifacts_shared)
+
+    def record(point: Point, outcome) -> None:
+        if isinstance(outcome, BaseException):
+            state.failed += 1
+            append_rows(failed_csv_path(csv_path), [{**_point_columns(point), "error": _error_reason(outcome)}],
+                        FAILED_COLUMNS)
+            return
+        rows = [row for row in outcome["rows"] if point.key(row["quantization"]) not in done_keys]
+        append_rows(csv_path, rows)
+        for name, data in outcome["models"].items():
+            Path(artifacts_dir).mkdir(parents=True, exist_ok=True)
+            _write_atomically(Path(artifacts_dir) / name, data)
+        state.done += 1
+
+    if cluster is None:
+        for point in todo:
+            state.running = 1
+            say(state)
+            try:
+                outcome = point_function(point, quantizations, splits, features_by_kind[point.feature_kind], **options)
+            except Exception as error:  # recorded; the sweep goes on
+                outcome = error
+            state.running = 0
+            record(point, outcome)
+            say(state)
+        return state
+    return _run_on_ray(todo, quantizations, splits, features_by_kind, cluster, options, point_function,
+                       record, state, say)
+
+
+def _run_on_ray(todo, quantizations, splits, features_by_kind, cluster: RayCluster, options, point_function,
+                record, state: SweepProgress, say) -> SweepProgress:
+    import ray
+    from ray.exceptions import RayError
+
+    started_here = connect_ray(cluster)
+    pending: Dict = {}
+    try:
+        gpus = cluster.gpus_per_point if ray.cluster_resources().get("GPU", 0) > 0 else 0
+        if cluster.gpus_per_point and not gpus:
+            print("sweep: no GPU in the cluster; the points run on CPUs", file=sys.stderr)
+        task = ray.remote(_train_point_in_worker).options(
+            num_cpus=cluster.cpus_per_point, num_gpus=gpus, max_retries=1, retry_exceptions=False)
+        splits_ref = ray.put(splits)
+        features_refs = {kind: ray.put(features) for kind, features in features_by_kind.items()}
+        for point in todo:
+            ref = task.remote(point_function, cluster.cpus_per_point, point, tuple(quantizations), splits_ref,
+                              features_refs[point.feature_kind], **options)
+            pending[ref] = point
+        slots = max(1, int(ray.cluster_resources().get("CPU", 1) // cluster.cpus_per_point))
+        while pending:
+            state.running = min(len(pending), slots)
+            say(state)
+            ready, _ = ray.wait(list(pending), num_returns=1, timeout=10.0)
+            for ref in ready:
+                point = pending.pop(ref)
+                try:
+                    outcome = ray.get(ref)
+                except RayError as error:
+                    outcome = error
+                record(point, outcome)
+        state.running = 0
+        say(state)
+        return state
+    finally:
+        for ref in pending:  # interrupted: nothing keeps running for a driver that is gone
+            ray.cancel(ref, force=True)
+        if started_here:
+            ray.shutdown()
+
+
+def _point_columns(point: Point) -> Dict:
+    return {"model": point.model, "alpha": point.alpha, "feature_kind": point.feature_kind,
+            "final_sparsity": point.final_sparsity, "epochs": point.epochs, "seed": point.seed}
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    temporary = path.with_name(path.name + ".part")
+    temporary.write_bytes(data)
+    os.replace(temporary, path)
 
 
 # -- analysis ----------------------------------------------------------------------------------
@@ -384,6 +675,25 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--splits-dir", type=Path, default=None, help="folder with kws_{train,val,test}_split.txt")
     parser.add_argument("--latency-runs", type=int, default=100, help="runs for each latency mean (default 100)")
     parser.add_argument("--report-only", action="store_true", help="only redraw the plot and markdown from the CSV")
+    ray_group = parser.add_argument_group(
+        "Ray (pip install -e '.[cluster]')",
+        "Without these flags the points run one after another in this process (RAY_ADDRESS set in the "
+        "environment joins that cluster instead). On a cluster every node needs this package installed.")
+    ray_group.add_argument("--workers", type=int, default=None,
+                           help="start a local Ray that trains this many points at once")
+    ray_group.add_argument("--ray-address", default=None,
+                           help="join an existing Ray cluster: 'auto' (a node started on this machine), "
+                                "'HOST:6379' or 'ray://HOST:10001' (default: $RAY_ADDRESS)")
+    ray_group.add_argument("--cpus-per-point", type=float, default=1.0,
+                           help="CPUs each point's task asks for; TensorFlow uses that many threads (default 1)")
+    ray_group.add_argument("--gpus-per-point", type=float, default=0.0,
+                           help="GPUs each point's task asks for, where the cluster has any (default 0)")
+    ray_group.add_argument("--artifacts", type=Path, default=None,
+                           help="keep every exported model and its sidecar in this folder (they travel back "
+                                "from the workers as bytes; default: not kept)")
+    ray_group.add_argument("--artifacts-shared", action="store_true",
+                           help="with --artifacts: the folder is on storage every node sees, so the workers "
+                                "write the models there themselves")
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
     return parser
 
@@ -415,6 +725,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     started = time.perf_counter()
     try:
         _validate(models, kinds, quantizations, sparsities, alphas)
+        if args.artifacts_shared and args.artifacts is None:
+            raise ValueError("--artifacts-shared needs --artifacts DIR")
+        if args.workers is not None and args.ray_address:
+            raise ValueError("give either --workers (a local Ray) or --ray-address (a cluster), not both")
+        address = None if args.workers is not None else args.ray_address or os.environ.get("RAY_ADDRESS") or None
+        cluster = None
+        if args.workers is not None or address is not None:
+            cluster = RayCluster(workers=args.workers, address=address, cpus_per_point=args.cpus_per_point,
+                                 gpus_per_point=args.gpus_per_point)
+            _require_ray()
         if not args.report_only:
             from train.kws.data import ensure_dataset, load_split, split_file
             from train.kws.training import Splits
@@ -424,10 +744,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                                          split_path=args.splits_dir / split_file(split).name if args.splits_dir else None)
                               for split in ("train", "val", "test")))
             points = grid_points(models, alphas, kinds, sparsities, epochs, args.seed)
-            run_sweep(points, quantizations, csv_path, splits, latency_runs=args.latency_runs,
-                      batch_size=args.batch_size, verbose=not args.quiet)
+            state = run_sweep(points, quantizations, csv_path, splits, cluster=cluster,
+                              artifacts_dir=args.artifacts, artifacts_shared=args.artifacts_shared,
+                              latency_runs=args.latency_runs, batch_size=args.batch_size, verbose=not args.quiet)
+            if state.failed:
+                print(f"{state.failed} point(s) failed: see {failed_csv_path(csv_path)} "
+                      "(tried again by the next run)", file=sys.stderr)
         rows = numeric_rows(read_rows(csv_path))
-    except (ValueError, RuntimeError, FileNotFoundError) as error:
+    except (ValueError, RuntimeError, FileNotFoundError, ConnectionError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     if not rows:
@@ -439,6 +763,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     print(f"{len(rows)} rows in {csv_path}\nplot: {png}\nanswers: {markdown}\n"
           f"took {time.perf_counter() - started:.0f} s")
     return 0
+
+
+def _require_ray() -> None:
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        raise ValueError("--workers and --ray-address need Ray: pip install -e '.[cluster]'") from None
 
 
 def _validate(models, kinds, quantizations, sparsities, alphas) -> None:
