@@ -251,7 +251,11 @@ def main_folder(args: argparse.Namespace, argv: Optional[Sequence[str]]) -> int:
         labels = None
         if args.labels is not None:
             labels = [label.strip() for label in args.labels.split(",") if label.strip()]
+            if args.closed_set and len(labels) < 2:
+                raise ValueError(f"a closed-set classifier needs at least two labels, got {args.labels!r}")
         body = args.body if args.body is not None else models_dir() / DEFAULT_BODY
+        if args.transfer in ("frozen", "fine-tune") and not body.is_file():
+            raise ValueError(f"body model {body} not found (train it first, or --transfer none)")
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             dataset = load_folder_dataset(root, labels=labels, val_percent=args.val_percent,

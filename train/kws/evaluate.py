@@ -10,7 +10,10 @@ a go/stop classifier). With several models, a last table counts in how many of
 them each clip is wrong, which tells hard clips from unlucky runs.
 
 ``--split-file FILE`` evaluates on any list of clips: one WAV per line, relative
-to the data folder (``--data-dir``), its label the name of the folder it lies in
+to the data folder (``--data-dir``; for a folder dataset its root, as the
+split files ``python -m train.kws --data-dir DIR`` writes beside its model),
+any sample rate and channel count (converted as
+:func:`train.kws.folder_data.read_audio_16k` documents), its label the name of the folder it lies in
 (which must be one of the model's labels; a model with an ``_unknown_`` class
 scores the clips of other folders as ``_unknown_``). Mini Speech Commands is
 downloaded only when the split names clips under ``mini_speech_commands/``.
@@ -230,8 +233,9 @@ def evaluate_model(model_path: Path, split: str = "test", *, keywords: Optional[
         a model whose output does not match its labels, or a split file with
         bad lines or labels the model does not answer.
     """
-    from train.kws.data import load_clips, load_split
+    from train.kws.data import load_split
     from train.kws.features import compute_features
+    from train.kws.folder_data import read_clips
     from train.paths import data_dir as default_data_dir
 
     model = load_scored_model(model_path)
@@ -244,7 +248,7 @@ def evaluate_model(model_path: Path, split: str = "test", *, keywords: Optional[
             paths = read_split_file(split_file, folder)
             unknown_folders = check_split_labels(paths, labels, unknown_label, model_path=model_path,
                                                  split_path=split_file, keywords_only=keywords is not None)
-            clips = load_clips(paths, labels, unknown_label=unknown_label)
+            clips, _ = read_clips(paths, labels, unknown_label=unknown_label)  # any rate and channel count
             if len(clips) == 0:
                 raise ValueError(f"{split_file} lists no clips of {', '.join(labels)}")
             cache[clips_key] = clips, tuple(unknown_folders)
