@@ -155,8 +155,8 @@ def test_folder_errors_exit_2_and_say_why(toy_run, tmp_path, capsys):
     assert "nope" in capsys.readouterr().err
     assert cli.main(["--data-dir", str(root), "--closed-set", "--labels", "high", "--split-by", "clip"] + FAST) == 2
     assert "at least two labels" in capsys.readouterr().err
-    assert cli.main(["--data-dir", str(root), "--transfer", "fine-tune", "--body", str(tmp_path / "none.tflite")]
-                    + FAST) == 2
+    assert cli.main(["--data-dir", str(root), "--transfer", "fine-tune", "--body", str(tmp_path / "none.tflite"),
+                     "--split-by", "clip"] + FAST) == 2
     assert "none.tflite not found" in capsys.readouterr().err
     # Speaker-aware splits of two speakers: a split without a clip of a label is an error with advice.
     few = _toy_folder(tmp_path / "few", speakers=2, takes=2)
@@ -166,6 +166,8 @@ def test_folder_errors_exit_2_and_say_why(toy_run, tmp_path, capsys):
     (broken / "low" / "spk99_nohash_0.wav").write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunk")
     assert cli.main(["--data-dir", str(broken), "--closed-set", "--split-by", "clip"] + FAST) == 2
     assert "spk99_nohash_0.wav" in capsys.readouterr().err
+    assert cli.main(["--data-dir", str(root), "--closed-set", "--target-false-alarms-per-hour", "5"] + FAST) == 2
+    assert "leave out --closed-set" in capsys.readouterr().err
     assert cli.main(["--labels", "a,b", "--version", "b"] + FAST) == 2
     assert "--labels apply to a folder dataset" in capsys.readouterr().err
 

@@ -229,6 +229,7 @@ def main_folder(args: argparse.Namespace, argv: Optional[Sequence[str]]) -> int:
     """Train on the folder dataset ``args.data_dir`` (see train/kws/folder_training.py)."""
     import warnings
 
+    from pi_runtime.sidecar import read_sidecar
     from train.kws.folder_data import load_folder_dataset, write_splits
     from train.kws.folder_training import NEGATIVES_SCALE, FolderRunOptions, auto_transfer, train_folder_model
     from train.kws.training import log
@@ -253,9 +254,9 @@ def main_folder(args: argparse.Namespace, argv: Optional[Sequence[str]]) -> int:
             labels = [label.strip() for label in args.labels.split(",") if label.strip()]
             if args.closed_set and len(labels) < 2:
                 raise ValueError(f"a closed-set classifier needs at least two labels, got {args.labels!r}")
+        if args.closed_set and args.target_false_alarms_per_hour is not None:
+            raise ValueError("--target-false-alarms-per-hour calibrates an open-set detector: leave out --closed-set")
         body = args.body if args.body is not None else models_dir() / DEFAULT_BODY
-        if args.transfer in ("frozen", "fine-tune") and not body.is_file():
-            raise ValueError(f"body model {body} not found (train it first, or --transfer none)")
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             dataset = load_folder_dataset(root, labels=labels, val_percent=args.val_percent,
@@ -296,14 +297,14 @@ def main_folder(args: argparse.Namespace, argv: Optional[Sequence[str]]) -> int:
                                                                     split_files.items()}})
     try:
         result = train_folder_model(dataset, output_dir / f"{stem}.tflite", config, options,
-                                    progress=not args.quiet, say=log if not args.quiet else (lambda message: None))
+                                    progress=not args.quiet, say=log)
     except (ValueError, RuntimeError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(f"\nyour words ({', '.join(dataset.labels)}) -> {result.path}")
     print(f"listen: python -m pi_runtime.listen --model {result.path}")
     if args.version:
-        limits = limits_for(version, result, list(result_labels(result.path)))
+        limits = limits_for(version, result, read_sidecar(result.path)["labels"])
     else:
         limits = [Limit("file size", result.size_bytes / KB, PI4_MAX_SIZE_KB, "kB", "<"),
                   Limit("total latency (mean)", result.total_ms["mean"], PI4_MAX_TOTAL_MS, "ms")]
@@ -312,12 +313,6 @@ def main_folder(args: argparse.Namespace, argv: Optional[Sequence[str]]) -> int:
     print(f"test accuracy {result.accuracy:.2%} on the {result.num_test_clips} test clips of your words; "
           f"took {int(minutes)} min {seconds:.0f} s (training {result.train_seconds:.0f} s)")
     return 0 if passed else 1
-
-
-def result_labels(model_path: Path):
-    from pi_runtime.sidecar import read_sidecar
-
-    return read_sidecar(model_path)["labels"]
 
 
 def report_open_set(model_path: Path, test_negatives, *, data_dir: Path, target: Optional[float],

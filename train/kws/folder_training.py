@@ -30,7 +30,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Dict, Optional, Tuple
+from typing import Callable, Dict, Optional
 
 import numpy as np
 
@@ -203,6 +203,7 @@ def train_folder_model(dataset, output_path: Path, config, options: FolderRunOpt
                        progress: bool = False, say: Callable[[str], None] = print):
     """Train on ``dataset`` (:class:`train.kws.folder_data.FolderDataset`), export to ``output_path``, measure.
 
+    ``progress``: progress bars and a line per epoch (``say`` gets the rest).
     ``config`` (:class:`train.kws.training.RunConfig`) gives the architecture from scratch, the frontend,
     batch size, rate, augmentation, quantisation and compression; with a transfer the body's frontend and
     layers replace its frontend and architecture. Returns the :class:`train.kws.training.RunResult`.
@@ -216,6 +217,7 @@ def train_folder_model(dataset, output_path: Path, config, options: FolderRunOpt
 
     started = time.perf_counter()
     keras.utils.set_random_seed(config.seed)
+    say_epoch = say if progress else (lambda message: None)
     body = None
     if options.transfer != "none":
         body = transferring.float_model_from_tflite(options.body)
@@ -236,7 +238,8 @@ def train_folder_model(dataset, output_path: Path, config, options: FolderRunOpt
             f"{epochs} epochs")
         best_val, best_epoch = transferring.fit_classifier(
             model, config, splits, train_features, val_features, epochs=epochs,
-            learning_rate=config.learning_rate, seed=config.seed, feature_backend=options.feature_backend, say=say)
+            learning_rate=config.learning_rate, seed=config.seed, feature_backend=options.feature_backend,
+            say=say_epoch)
     else:
         agreement = transferring.check_reconstruction(body, train_features[:256])
         say(f"rebuilt float body answers like {options.body.name} on {agreement:.1%} of 256 training clips")
@@ -254,14 +257,15 @@ def train_folder_model(dataset, output_path: Path, config, options: FolderRunOpt
         best_val, best_epoch = transferring.fit_classifier(
             model, config, splits, train_features, val_features, epochs=head_epochs,
             learning_rate=config.learning_rate, seed=config.seed, feature_backend=options.feature_backend,
-            name="head epoch", say=say)
+            name="head epoch", say=say_epoch)
         if tune_epochs:
             transferring.set_body_trainable(model, True)
             say(f"fine-tuning everything at {FINE_TUNE_RATE_FACTOR:g} x the rate: {tune_epochs} epochs")
             best_val, tuned_epoch = transferring.fit_classifier(
                 model, config, splits, train_features, val_features, epochs=tune_epochs,
                 learning_rate=config.learning_rate * FINE_TUNE_RATE_FACTOR, seed=config.seed + 1,
-                feature_backend=options.feature_backend, name="fine-tune epoch", start_from_current=True, say=say)
+                feature_backend=options.feature_backend, name="fine-tune epoch", start_from_current=True,
+                say=say_epoch)
             best_epoch = head_epochs + tuned_epoch
         info.update(head_epochs=head_epochs, fine_tune_epochs=tune_epochs)
     train_seconds = time.perf_counter() - started
