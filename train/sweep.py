@@ -221,8 +221,8 @@ def train_point(point: Point, quantizations: Sequence[str], splits, features: Tu
     return {"rows": rows, "models": models}
 
 
-def _train_point_in_worker(point_function: Callable, cpus: float, *args, **kwargs) -> Dict:
-    """A Ray task: ``point_function`` with TensorFlow held to the CPUs the task asked for."""
+def limit_tensorflow_threads(cpus: float) -> None:
+    """Hold TensorFlow in this (Ray worker) process to the CPUs its task asked for."""
     threads = max(1, int(cpus))
     try:
         from train.keras_env import tf
@@ -231,6 +231,11 @@ def _train_point_in_worker(point_function: Callable, cpus: float, *args, **kwarg
         tf.config.threading.set_inter_op_parallelism_threads(threads)
     except RuntimeError:  # a reused worker whose TensorFlow already started keeps its pools
         pass
+
+
+def _train_point_in_worker(point_function: Callable, cpus: float, *args, **kwargs) -> Dict:
+    """A Ray task: ``point_function`` with TensorFlow held to the CPUs the task asked for."""
+    limit_tensorflow_threads(cpus)
     return point_function(*args, **kwargs)
 
 

@@ -45,7 +45,8 @@ def _bn_relu(x, name: str):
 def build_ds_cnn(input_shape: Tuple[int, int], num_labels: int, *, alpha: float = 0.25,
                  feature_mean: float = 0.0, feature_std: float = 1.0, blocks: int = 2,
                  bn_after_depthwise: bool = False, first_kernel: Sequence[int] = (3, 3),
-                 name: str = "ds_cnn") -> keras.Model:
+                 channels: Optional[Sequence[int]] = None, kernel_size: int = 3,
+                 first_stride: Sequence[int] = (2, 2), name: str = "ds_cnn") -> keras.Model:
     """Depthwise-separable CNN.
 
     Parameters
@@ -60,16 +61,28 @@ def build_ds_cnn(input_shape: Tuple[int, int], num_labels: int, *, alpha: float 
         Depthwise-separable blocks after the first convolution.
     bn_after_depthwise : bool
         Batch norm and ReLU after each depthwise convolution too (MLPerf Tiny).
+    channels : sequence of ``blocks + 1`` ints, optional
+        Channels of the first convolution and of each block's pointwise convolution
+        (the architecture search's per-block widths); None: 256 x ``alpha`` everywhere.
+    kernel_size : int
+        Of the depthwise convolutions (square).
+    first_stride : (time, frequency)
+        Stride of the first convolution.
     """
-    filters = scaled_filters(BASE_FILTERS["ds_cnn"], alpha)
+    if channels is None:
+        channels = [scaled_filters(BASE_FILTERS["ds_cnn"], alpha)] * (blocks + 1)
+    if len(channels) != blocks + 1 or min(channels) < 1:
+        raise ValueError(f"channels must be {blocks + 1} positive ints (first layer and {blocks} blocks), "
+                         f"got {list(channels)}")
     inputs, x = _input_layers(input_shape, feature_mean, feature_std)
-    x = keras.layers.Conv2D(filters, tuple(first_kernel), strides=2, padding="same", use_bias=False, name="conv1")(x)
+    x = keras.layers.Conv2D(int(channels[0]), tuple(first_kernel), strides=tuple(first_stride), padding="same",
+                            use_bias=False, name="conv1")(x)
     x = _bn_relu(x, "conv1")
     for block in range(1, blocks + 1):
-        x = keras.layers.DepthwiseConv2D(3, padding="same", use_bias=False, name=f"dw{block}")(x)
+        x = keras.layers.DepthwiseConv2D(kernel_size, padding="same", use_bias=False, name=f"dw{block}")(x)
         if bn_after_depthwise:
             x = _bn_relu(x, f"dw{block}")
-        x = keras.layers.Conv2D(filters, 1, use_bias=False, name=f"pw{block}")(x)
+        x = keras.layers.Conv2D(int(channels[block]), 1, use_bias=False, name=f"pw{block}")(x)
         x = _bn_relu(x, f"pw{block}")
     x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
     outputs = keras.layers.Dense(num_labels, name="logits")(x)
