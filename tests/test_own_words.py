@@ -134,7 +134,7 @@ def test_a_rebuilt_body_answers_like_its_file_and_keeps_the_open_set_rows(toy_ru
     write_sidecar(body_path, sidecar)
     body = float_model_from_tflite(body_path)
     dataset = load_folder_dataset(root, split_by="clip")
-    features = compute_features(dataset.splits["train"].audio, body.frontend)
+    features = compute_features(dataset.splits["train"].audio, body.model_input)
     assert check_reconstruction(body, features) > 0.9
     model = transfer_model(body, ("beep", SILENCE_LABEL, UNKNOWN_LABEL, "boop"))
     old_kernel, old_bias = body.model.layers[-1].get_weights()

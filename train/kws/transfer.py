@@ -50,14 +50,14 @@ class Body:
         ``(frames, features, 1)`` features in, logits out (the delivered head).
     labels : tuple of str
         The delivered labels, one per output.
-    frontend : native.params.FrontendParams
+    model_input : native.params.ModelInput (FrontendParams before ModelInput existed)
         The features it was trained on (a transferred model must use them too).
     path : Path
     """
 
     model: object
     labels: Tuple[str, ...]
-    frontend: object
+    model_input: object
     path: Path
 
 
@@ -119,7 +119,8 @@ def float_model_from_tflite(path) -> Body:
                               experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
     interpreter.allocate_tensors()
     tensors = {details["index"]: details for details in interpreter.get_tensor_details()}
-    frames, features = loaded.frontend_params.feature_shape
+    input_details = interpreter.get_input_details()[0]
+    frames, features = (int(size) for size in input_details["shape"][1:3])
     inputs = keras.Input(shape=(frames, features, 1), name="features")
     x, scale, offset = inputs, 1.0, 0.0
     convolutions = 0
@@ -170,7 +171,8 @@ def float_model_from_tflite(path) -> Body:
     model = keras.Model(inputs, x, name=f"body_{path.name.split('.')[0]}")
     if model.output_shape[-1] != len(loaded.labels) or not isinstance(model.layers[-1], keras.layers.Dense):
         raise ValueError(f"{path}: expected a model ending in a fully connected layer with one output per label")
-    return Body(model=model, labels=tuple(loaded.labels), frontend=loaded.frontend_params, path=path)
+    model_input = getattr(loaded, "model_input", None) or loaded.frontend_params
+    return Body(model=model, labels=tuple(loaded.labels), model_input=model_input, path=path)
 
 
 def check_reconstruction(body: Body, features: np.ndarray) -> float:
