@@ -2,9 +2,9 @@
 
 Depends on numpy only, so it builds and runs on a Raspberry Pi without TensorFlow.
 """
-from native.params import FrontendParams
+from native.params import FrontendParams, ModelInput
 
-__all__ = ["FrontendParams"]
+__all__ = ["FrontendParams", "ModelInput"]
 
 from native.ring import AudioRing, RowRing  # noqa: E402
 

@@ -2,7 +2,7 @@
 """Thin owner of the C feature stream; tables, validation and docs live in native.feature_stream."""
 from libc.stdint cimport int64_t
 
-from native._frontend cimport tmf_frontend, new_frontend, TMF_ERR_NON_FINITE, TMF_ERR_OUT_OF_RANGE
+from native._frontend cimport FrontendConfig, tmf_frontend, new_frontend, TMF_ERR_NON_FINITE, TMF_ERR_OUT_OF_RANGE
 from native.checks import raise_for_samples
 from native._resample cimport tinyml_polyphase, polyphase_filter
 
@@ -19,7 +19,7 @@ cdef extern from "feature_stream.h" nogil:
         tinyml_level_meter level
     int tinyml_feature_stream_init(tinyml_feature_stream *s, const tinyml_polyphase *filter,
                                    tmf_frontend *frontend, size_t window_rows, size_t hop_frames,
-                                   size_t level_window_samples)
+                                   size_t level_window_samples, int resize_rows, int resize_cols)
     void tinyml_feature_stream_free(tinyml_feature_stream *s)
     void tinyml_feature_stream_reset(tinyml_feature_stream *s)
     double tinyml_energy(const float *x, size_t n)
@@ -44,31 +44,26 @@ cdef class FeatureStreamCore:
     cdef float[:, ::1] window  # filled by next_window() (bound once: no buffer lookup per hop)
     cdef double silence_dbfs
 
-    def __cinit__(self, int frame_length_samples, int frame_step_samples, int fft_length,
-                  int feature_kind, int num_mel_bins, int num_mfccs, float log_offset,
-                  const float[::1] pcen, const float[::1] window,
-                  const int[::1] mel_first_bin, const int[::1] mel_bin_count,
-                  const float[::1] mel_weights, const float[::1] dct,
-                  size_t up, size_t down, size_t half_len, const float[:, ::1] phases,
-                  size_t window_rows, size_t hop_frames, float[:, ::1] window_out,
-                  size_t level_window_samples, double silence_dbfs):
+    def __cinit__(self, FrontendConfig config not None, size_t up, size_t down, size_t half_len,
+                  const float[:, ::1] phases, size_t window_rows, size_t hop_frames, float[:, ::1] window_out,
+                  size_t level_window_samples, double silence_dbfs, int resize_rows, int resize_cols):
+        """window_out: window_rows x num_features, or resize_rows x resize_cols when resize_rows > 0."""
         cdef tinyml_polyphase filter
         cdef tinyml_polyphase *filter_pointer = NULL
         self.ready = False
         self.silence_dbfs = silence_dbfs
-        if window_out.shape[0] != <Py_ssize_t>window_rows:
-            raise ValueError("window_out must have window_rows rows")
+        if window_out.shape[0] != <Py_ssize_t>(resize_rows if resize_rows > 0 else window_rows) or \
+                (resize_rows > 0 and window_out.shape[1] != resize_cols):
+            raise ValueError("window_out must have window_rows rows, or the resize's shape")
         self.window = window_out
         if up != down:
             filter = polyphase_filter(up, down, half_len, phases)
             filter_pointer = &filter
-        frontend = new_frontend(frame_length_samples, frame_step_samples, fft_length, feature_kind,
-                                num_mel_bins, num_mfccs, log_offset, pcen, window, mel_first_bin, mel_bin_count,
-                                mel_weights, dct, 0, 0)
+        frontend = new_frontend(config)
         if tinyml_feature_stream_init(&self.stream, filter_pointer, frontend, window_rows, hop_frames,
-                                      level_window_samples) != 0:
+                                      level_window_samples, resize_rows, resize_cols) != 0:
             raise MemoryError("could not allocate the feature stream")
-        if self.window.shape[1] != <Py_ssize_t>self.stream.num_features:
+        if resize_rows == 0 and self.window.shape[1] != <Py_ssize_t>self.stream.num_features:
             tinyml_feature_stream_free(&self.stream)
             raise ValueError("window_out must have num_features columns")
         self.ready = True

@@ -16,7 +16,10 @@ cdef extern from "fft.h" nogil:
 
 cdef extern from "frontend.h" nogil:
     enum: TMF_LANES
-    enum: TMF_OK, TMF_ERR_NO_MEMORY, TMF_ERR_NON_FINITE, TMF_ERR_TOO_SHORT, TMF_ERR_OUT_OF_RANGE
+    enum tmf_status:
+        TMF_OK, TMF_ERR_NO_MEMORY, TMF_ERR_NON_FINITE, TMF_ERR_TOO_SHORT, TMF_ERR_OUT_OF_RANGE
+    enum tmf_feature_kind:
+        TMF_SPECTROGRAM, TMF_LOG_MEL, TMF_MFCC, TMF_PCEN
 
     ctypedef struct tmf_frontend_config:
         int frame_length_samples
@@ -26,8 +29,6 @@ cdef extern from "frontend.h" nogil:
         int num_mel_bins
         int num_mfccs
         float log_offset
-        int resize_rows
-        int resize_cols
         float pcen_smoothing
         float pcen_alpha
         float pcen_delta
@@ -46,7 +47,9 @@ cdef extern from "frontend.h" nogil:
     int tmf_frontend_num_features(const tmf_frontend *frontend)
     int64_t tmf_frontend_num_frames(const tmf_frontend *frontend, int64_t num_samples)
     int tmf_frontend_compute_clips(const tmf_frontend *frontend, const void *audio, int audio_is_int16,
-                                   int64_t num_clips, int64_t num_samples, float *out)
+                                   int64_t num_clips, int64_t num_samples, int resize_rows, int resize_cols,
+                                   float *out)
+    int tmf_resize_bilinear(const float *src, int in_rows, int in_cols, float *dst, int out_rows, int out_cols)
 
     tmf_stream *tmf_stream_create(const tmf_frontend *frontend)
     void tmf_stream_destroy(tmf_stream *stream)
@@ -56,36 +59,25 @@ cdef extern from "frontend.h" nogil:
                             int64_t n, float *out)
 
 
-cdef inline tmf_frontend *new_frontend(int frame_length_samples, int frame_step_samples, int fft_length,
-                                       int feature_kind, int num_mel_bins, int num_mfccs, float log_offset,
-                                       const float[::1] pcen, const float[::1] window,
-                                       const int[::1] mel_first_bin, const int[::1] mel_bin_count,
-                                       const float[::1] mel_weights, const float[::1] dct,
-                                       int resize_rows, int resize_cols):
-    """The C frontend from the tables native.frontend.frontend_args builds (NULL when out of memory).
+cdef class FrontendConfig:
+    """One frontend, typed: the C config and the tables it is built from (native.frontend.frontend_config)."""
+    cdef tmf_frontend_config config
+    cdef readonly object window, mel_first_bin, mel_bin_count, mel_weights, dct  # numpy arrays, kept alive
+    cdef const float[::1] _window
+    cdef const int[::1] _mel_first_bin
+    cdef const int[::1] _mel_bin_count
+    cdef const float[::1] _mel_weights
+    cdef const float[::1] _dct
 
-    pcen: float32[5], (smoothing, alpha, delta, power, epsilon) of tmf_frontend_config.
+
+cdef inline tmf_frontend *new_frontend(FrontendConfig config):
+    """The C frontend of config (NULL when out of memory).
 
     Inline in this .pxd so each extension creates the frontend with its own
     copy of the C code that then runs it."""
-    cdef tmf_frontend_config config
-    config.frame_length_samples = frame_length_samples
-    config.frame_step_samples = frame_step_samples
-    config.fft_length = fft_length
-    config.feature_kind = feature_kind
-    config.num_mel_bins = num_mel_bins
-    config.num_mfccs = num_mfccs
-    config.log_offset = log_offset
-    config.resize_rows = resize_rows
-    config.resize_cols = resize_cols
-    config.pcen_smoothing = pcen[0]
-    config.pcen_alpha = pcen[1]
-    config.pcen_delta = pcen[2]
-    config.pcen_power = pcen[3]
-    config.pcen_epsilon = pcen[4]
     return tmf_frontend_create(
-        &config, &window[0],
-        &mel_first_bin[0] if mel_first_bin.shape[0] else NULL,
-        &mel_bin_count[0] if mel_bin_count.shape[0] else NULL,
-        &mel_weights[0] if mel_weights.shape[0] else NULL,
-        &dct[0] if dct.shape[0] else NULL)
+        &config.config, &config._window[0],
+        &config._mel_first_bin[0] if config._mel_first_bin.shape[0] else NULL,
+        &config._mel_bin_count[0] if config._mel_bin_count.shape[0] else NULL,
+        &config._mel_weights[0] if config._mel_weights.shape[0] else NULL,
+        &config._dct[0] if config._dct.shape[0] else NULL)

@@ -11,25 +11,87 @@ from cpython.buffer cimport (PyBUF_FORMAT, PyBUF_STRIDES, PyBUF_WRITABLE, PyBuff
 from libc.stdint cimport int16_t, int64_t
 from libc.stdlib cimport free, malloc
 
+# The C enums, exported once here (native.frontend and native.checks read them).
+STATUS_OK = TMF_OK
+STATUS_NO_MEMORY = TMF_ERR_NO_MEMORY
+STATUS_NON_FINITE = TMF_ERR_NON_FINITE
+STATUS_TOO_SHORT = TMF_ERR_TOO_SHORT
+STATUS_OUT_OF_RANGE = TMF_ERR_OUT_OF_RANGE
+FEATURE_KIND_CODES = {"spectrogram": TMF_SPECTROGRAM, "log_mel": TMF_LOG_MEL, "mfcc": TMF_MFCC, "pcen": TMF_PCEN}
+
+ctypedef fused sample_t:
+    float
+    int16_t
+
 # looked up once: StreamCore.push runs per 20 ms hop
 cdef object _ndarray = np.ndarray
 cdef object _empty = np.empty
 cdef object _float32 = np.dtype(np.float32)
 
 
+cdef class FrontendConfig:
+    """The C config of one frontend and its tables, typed (built by native.frontend.frontend_config).
+
+    Keyword arguments: the fields of tmf_frontend_config (frontend.h) and the
+    tables (float32 window[frame_length_samples]; int32 mel_first_bin and
+    mel_bin_count[num_mel_bins]; float32 mel_weights[sum of bin counts];
+    float32 dct[num_mfccs * num_mel_bins] or empty). Sizes are checked against
+    each other here, so no table is read beyond its end.
+    """
+
+    def __init__(self, *, int frame_length_samples, int frame_step_samples, int fft_length, int feature_kind,
+                 int num_mel_bins, int num_mfccs, float log_offset, float pcen_smoothing, float pcen_alpha,
+                 float pcen_delta, float pcen_power, float pcen_epsilon, window, mel_first_bin, mel_bin_count,
+                 mel_weights, dct):
+        cdef Py_ssize_t m, covered = 0
+        if not (2 <= frame_length_samples <= fft_length and frame_step_samples >= 1):
+            raise ValueError("need 2 <= frame_length_samples <= fft_length and frame_step_samples >= 1")
+        if feature_kind not in FEATURE_KIND_CODES.values():
+            raise ValueError(f"unknown feature kind code {feature_kind}")
+        self.window, self._window = window, window
+        self.mel_first_bin, self._mel_first_bin = mel_first_bin, mel_first_bin
+        self.mel_bin_count, self._mel_bin_count = mel_bin_count, mel_bin_count
+        self.mel_weights, self._mel_weights = mel_weights, mel_weights
+        self.dct, self._dct = dct, dct
+        if self._window.shape[0] != frame_length_samples:
+            raise ValueError("window must hold frame_length_samples values")
+        uses_mel = feature_kind != TMF_SPECTROGRAM
+        if num_mel_bins < 0 or (uses_mel and num_mel_bins < 1) or self._mel_first_bin.shape[0] != (num_mel_bins if uses_mel else 0) \
+                or self._mel_bin_count.shape[0] != self._mel_first_bin.shape[0]:
+            raise ValueError("mel_first_bin and mel_bin_count must hold num_mel_bins values (none for a spectrogram)")
+        for m in range(self._mel_first_bin.shape[0]):
+            if (self._mel_first_bin[m] < 0 or self._mel_bin_count[m] < 0
+                    or self._mel_first_bin[m] + self._mel_bin_count[m] > fft_length // 2 + 1):
+                raise ValueError(f"mel filter {m} lies outside the spectrum")
+            covered += self._mel_bin_count[m]
+        if self._mel_weights.shape[0] != covered:
+            raise ValueError("mel_weights must hold one weight per bin the filters cover")
+        if num_mfccs < 0 or self._dct.shape[0] != (num_mfccs * num_mel_bins if feature_kind == TMF_MFCC else 0) \
+                or (feature_kind == TMF_MFCC and not 1 <= num_mfccs <= num_mel_bins):
+            raise ValueError("dct must be num_mfccs x num_mel_bins (MFCC only)")
+        self.config.frame_length_samples = frame_length_samples
+        self.config.frame_step_samples = frame_step_samples
+        self.config.fft_length = fft_length
+        self.config.feature_kind = feature_kind
+        self.config.num_mel_bins = num_mel_bins if uses_mel else 0
+        self.config.num_mfccs = num_mfccs if feature_kind == TMF_MFCC else 0
+        self.config.log_offset = log_offset
+        self.config.pcen_smoothing = pcen_smoothing
+        self.config.pcen_alpha = pcen_alpha
+        self.config.pcen_delta = pcen_delta
+        self.config.pcen_power = pcen_power
+        self.config.pcen_epsilon = pcen_epsilon
+
+
 cdef class FrontendCore:
-    """Native frontend for one FrontendParams (built by native.frontend)."""
+    """Native frontend of one FrontendConfig."""
     cdef tmf_frontend *_frontend
     cdef readonly int num_features
+    cdef readonly FrontendConfig config
 
-    def __cinit__(self, int frame_length_samples, int frame_step_samples, int fft_length,
-                  int feature_kind, int num_mel_bins, int num_mfccs, float log_offset,
-                  const float[::1] pcen, const float[::1] window,
-                  const int[::1] mel_first_bin, const int[::1] mel_bin_count,
-                  const float[::1] mel_weights, const float[::1] dct, int resize_rows, int resize_cols):
-        self._frontend = new_frontend(frame_length_samples, frame_step_samples, fft_length, feature_kind,
-                                      num_mel_bins, num_mfccs, log_offset, pcen, window, mel_first_bin,
-                                      mel_bin_count, mel_weights, dct, resize_rows, resize_cols)
+    def __cinit__(self, FrontendConfig config not None):
+        self.config = config
+        self._frontend = new_frontend(config)
         if self._frontend is NULL:
             raise MemoryError("could not allocate the native frontend")
         self.num_features = tmf_frontend_num_features(self._frontend)
@@ -40,43 +102,32 @@ cdef class FrontendCore:
     def num_frames(self, int64_t num_samples):
         return tmf_frontend_num_frames(self._frontend, num_samples)
 
-    def compute_clip_float32(self, const float[::1] audio, float[:, ::1] out):
-        """audio: float32[samples] -> out float32[rows, cols]; returns a tmf_status."""
+    def compute(self, const sample_t[:, ::1] clips, int resize_rows, int resize_cols, float[:, :, ::1] out):
+        """clips: float32 or int16 [n, samples] -> out float32[n, rows, cols] (the frames, or resized to
+        resize_rows x resize_cols when resize_rows > 0); returns a tmf_status."""
         cdef int status
-        with nogil:
-            status = tmf_frontend_compute_clips(self._frontend, &audio[0], 0, 1, audio.shape[0], &out[0, 0])
-        return status
-
-    def compute_clip_int16(self, const int16_t[::1] audio, float[:, ::1] out):
-        """audio: int16[samples] -> out float32[rows, cols]; returns a tmf_status."""
-        cdef int status
-        with nogil:
-            status = tmf_frontend_compute_clips(self._frontend, &audio[0], 1, 1, audio.shape[0], &out[0, 0])
-        return status
-
-    def compute_float32(self, const float[:, ::1] clips, float[:, :, ::1] out):
-        """clips: float32[n, samples] -> out float32[n, rows, cols]; returns a tmf_status."""
-        cdef int status
+        cdef int is_int16 = sample_t is int16_t
         if clips.shape[0] == 0:
             return TMF_OK
         with nogil:
-            status = tmf_frontend_compute_clips(self._frontend, &clips[0, 0], 0,
-                                                clips.shape[0], clips.shape[1], &out[0, 0, 0])
+            status = tmf_frontend_compute_clips(self._frontend, &clips[0, 0], is_int16, clips.shape[0],
+                                                clips.shape[1], resize_rows, resize_cols, &out[0, 0, 0])
         return status
 
-    def compute_int16(self, const int16_t[:, ::1] clips, float[:, :, ::1] out):
-        """clips: int16[n, samples] -> out float32[n, rows, cols]; returns a tmf_status."""
-        cdef int status
-        if clips.shape[0] == 0:
-            return TMF_OK
-        with nogil:
-            status = tmf_frontend_compute_clips(self._frontend, &clips[0, 0], 1,
-                                                clips.shape[0], clips.shape[1], &out[0, 0, 0])
-        return status
+
+def resize_bilinear(const float[:, ::1] image, float[:, ::1] out):
+    """tf.image.resize (bilinear, half-pixel centres) of image into out (both at least 1 x 1); a tmf_status."""
+    cdef int status
+    if image.shape[0] < 1 or image.shape[1] < 1 or out.shape[0] < 1 or out.shape[1] < 1:
+        raise ValueError("image and out must be at least 1 x 1")
+    with nogil:
+        status = tmf_resize_bilinear(&image[0, 0], image.shape[0], image.shape[1], &out[0, 0],
+                                     out.shape[0], out.shape[1])
+    return status
 
 
 cdef class StreamCore:
-    """Streaming state over a FrontendCore (no resize)."""
+    """Streaming state over a FrontendCore."""
     cdef tmf_stream *_stream
     cdef FrontendCore _core  # keeps the frontend alive as long as the stream
     cdef readonly int last_status  # why the last push returned None (see push)

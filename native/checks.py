@@ -1,13 +1,16 @@
 """Argument checks shared by the Python layers of the native modules."""
 import operator
 
+from native._frontend import STATUS_NON_FINITE, STATUS_OUT_OF_RANGE
+
 # The range of float32 audio the native code accepts (native/src/samples.h):
 # float audio is expected in [-1, 1]; beyond +-MAX_ABS_SAMPLE (or NaN/Inf) it is
 # refused, and |x| < MIN_ABS_SAMPLE is read as 0 (no subnormal arithmetic).
 MAX_ABS_SAMPLE = 1e6
 MIN_ABS_SAMPLE = 2.0 ** -64
 
-_SAMPLES_NON_FINITE, _SAMPLES_OUT_OF_RANGE = -2, -4
+# The sample check's statuses (samples.h), the same values as the frontend's enum tmf_status.
+_SAMPLES_NON_FINITE, _SAMPLES_OUT_OF_RANGE = STATUS_NON_FINITE, STATUS_OUT_OF_RANGE
 
 
 def raise_for_samples(status: int, what: str) -> None:

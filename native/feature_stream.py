@@ -26,14 +26,14 @@ ending at the file's last frame) are decided too::
 """
 from __future__ import annotations
 
-from typing import Optional
+from typing import Optional, Tuple
 
 import numpy as np
 
 from native import _feature_stream
 from native.checks import positive_int
-from native.frontend import frontend_args
-from native.params import FrontendParams
+from native.frontend import frontend_config
+from native.params import FrontendParams, checked_resize
 from native.resample import polyphase_phases, ratio_for
 
 __all__ = ["FeatureStream", "SILENCE_DBFS", "energy"]
@@ -55,7 +55,7 @@ class FeatureStream:
     Parameters
     ----------
     params : FrontendParams
-        The frontend (without resize: a resize needs the whole window; apply it to the window).
+        The frontend: what each frame is.
     input_rate_hz : int
         Rate of the pushed audio; resampled to ``params.sample_rate_hz`` like
         :class:`~native.resample.Resampler` (output aligned with the input, late by
@@ -65,12 +65,18 @@ class FeatureStream:
     hop_frames : int
         Frames between two windows; the first window comes once ``window_rows``
         frames exist.
-    window : numpy.ndarray, float32, shape (window_rows, num_features), C-contiguous, optional
+    window : numpy.ndarray, float32, shape :attr:`window_shape`, C-contiguous, optional
         Where each window is written (e.g. a view of a model's input buffer);
         allocated when not given. Available as :attr:`window`.
     level_window_samples : int, optional
-        Input samples the level meter (:meth:`level_dbfs`) covers; default one
-        clip (``params.clip_duration_ms``) at ``input_rate_hz``.
+        Input samples the level meter (:meth:`level_dbfs`) covers; default the
+        span of one window (``(window_rows - 1) * frame_step + frame_length``
+        samples at the frontend's rate) at ``input_rate_hz``.
+    resize : (int, int), optional
+        Each window resized bilinearly to this shape when it is handed out
+        (``ModelInput.resize``: a model trained on 32x32 spectrograms), in C,
+        with ``native.frontend.resize_bilinear``'s arithmetic. :attr:`window_shape`
+        is then ``resize``.
 
     Not thread-safe: one thread pushes and takes windows.
 
@@ -80,12 +86,11 @@ class FeatureStream:
     """
 
     def __init__(self, params: FrontendParams, input_rate_hz: int, window_rows: int, hop_frames: int,
-                 window: Optional[np.ndarray] = None, level_window_samples: Optional[int] = None) -> None:
+                 window: Optional[np.ndarray] = None, level_window_samples: Optional[int] = None, *,
+                 resize: Optional[Tuple[int, int]] = None) -> None:
         if not isinstance(params, FrontendParams):
             raise ValueError(f"params must be a FrontendParams, got {type(params).__name__}")
-        if params.resize is not None:
-            raise ValueError("a resized spectrogram cannot be streamed; stream params.replace(resize=None) "
-                             "and resize each window")
+        resize = checked_resize(resize)
         input_rate_hz = positive_int(input_rate_hz, "input_rate_hz")
         self.window_rows = positive_int(window_rows, "window_rows")
         self.hop_frames = positive_int(hop_frames, "hop_frames")
@@ -95,7 +100,8 @@ class FeatureStream:
         half_len, phases = (0, np.zeros((1, 4), np.float32)) if up == down else polyphase_phases(up, down)
         self.latency_samples = -(-half_len // down)
         num_features = params.num_features
-        self.window_shape = (self.window_rows, num_features)
+        self.resize = resize
+        self.window_shape = resize if resize is not None else (self.window_rows, num_features)
         if window is None:
             window = np.zeros(self.window_shape, np.float32)
         elif (not isinstance(window, np.ndarray) or window.dtype != np.float32 or window.shape != self.window_shape
@@ -103,11 +109,13 @@ class FeatureStream:
             raise ValueError(f"window must be a writable C-contiguous float32 array of shape {self.window_shape}")
         self.window = window
         if level_window_samples is None:
-            level_window_samples = params.clip_length_samples * input_rate_hz // params.sample_rate_hz
+            span_samples = (self.window_rows - 1) * params.frame_step_samples + params.frame_length_samples
+            level_window_samples = max(1, span_samples * input_rate_hz // params.sample_rate_hz)
         self.level_window_samples = positive_int(level_window_samples, "level_window_samples")
+        rows, cols = resize if resize is not None else (0, 0)
         self._core = _feature_stream.FeatureStreamCore(
-            *frontend_args(params), up, down, half_len, phases, self.window_rows, self.hop_frames, window,
-            self.level_window_samples, SILENCE_DBFS)
+            frontend_config(params), up, down, half_len, phases, self.window_rows, self.hop_frames, window,
+            self.level_window_samples, SILENCE_DBFS, rows, cols)
         self.num_features = num_features
         # The per-hop path is two native calls. push_float32 is push() for
         # contiguous 1-D float32 only (unchecked); next_window, the method

@@ -4,8 +4,7 @@ For every frame (``tf.signal.stft`` framing: no padding, the last partial frame
 dropped): periodic Hann window, real FFT of ``fft_length`` points, magnitude;
 then, by ``FrontendParams.feature_kind``:
 
-* ``"spectrogram"``: the magnitude, ``fft_length // 2 + 1`` values per frame,
-  optionally resized to ``params.resize`` like ``tf.image.resize`` (bilinear);
+* ``"spectrogram"``: the magnitude, ``fft_length // 2 + 1`` values per frame;
 * ``"log_mel"``: ``log(magnitude @ linear_to_mel_weight_matrix + log_offset)``;
 * ``"mfcc"``: ``tf.signal.mfccs_from_log_mel_spectrograms(log_mel)[..., :num_mfccs]``;
 * ``"pcen"``: per-channel energy normalisation of ``magnitude @ linear_to_mel_weight_matrix``
@@ -28,9 +27,14 @@ audio shorter than one frame raise ``ValueError``. Samples with
 ``|x| < native.checks.MIN_ABS_SAMPLE`` (2**-64) are read as 0, so subnormal
 input costs no more than silence.
 
+A model input may be resized (``ModelInput.resize``, the course's 32x32
+spectrograms): ``compute(audio, resize=...)`` and ``compute_batch`` resize each
+clip's frames in C, with :func:`resize_bilinear`'s arithmetic (``tf.image.resize``,
+bilinear, half-pixel centres).
+
 The C code (``native/src``) runs with the GIL released; this module builds the
-window, the sparse mel filterbank and the DCT once per ``FrontendParams`` and
-does all validation.  ``compute_batch`` splits the clips over threads; the
+window, the sparse mel filterbank and the DCT once per ``FrontendParams`` into
+one typed :func:`frontend_config`, and does all validation.  ``compute_batch`` splits the clips over threads; the
 streaming frames equal the batch frames bit for bit (same per-frame float
 operations whatever the chunking).
 """
@@ -44,12 +48,10 @@ import numpy as np
 
 from native import _frontend
 from native.checks import raise_for_samples
-from native.params import FrontendParams
+from native.params import FrontendParams, checked_resize
 
-__all__ = ["Frontend", "StreamingFrontend", "fit_to_clip", "frontend_args", "hann_window", "max_threads",
-           "mel_weight_matrix", "mfcc_dct_matrix", "pcen_reference"]
-
-_FEATURE_KIND_CODES = {"spectrogram": 0, "log_mel": 1, "mfcc": 2, "pcen": 3}
+__all__ = ["Frontend", "StreamingFrontend", "fit_to_clip", "frontend_config", "hann_window", "max_threads",
+           "mel_weight_matrix", "mfcc_dct_matrix", "pcen_reference", "resize_bilinear"]
 
 
 def max_threads() -> int:
@@ -58,7 +60,7 @@ def max_threads() -> int:
     More only cost memory (tens of thousands of threads crashed the interpreter).
     """
     return max(64, 4 * (os.cpu_count() or 1))
-_OK, _ERR_NO_MEMORY, _ERR_NON_FINITE, _ERR_TOO_SHORT, _ERR_OUT_OF_RANGE = 0, -1, -2, -3, -4
+_OK, _ERR_NO_MEMORY, _ERR_TOO_SHORT = _frontend.STATUS_OK, _frontend.STATUS_NO_MEMORY, _frontend.STATUS_TOO_SHORT
 
 ArrayLike = Union[np.ndarray, Sequence[float]]
 
@@ -226,12 +228,12 @@ def _raise_for(status: int, what: str) -> None:
     raise RuntimeError(f"native frontend failed with status {status}")
 
 
-def frontend_args(params: FrontendParams) -> tuple:
-    """Arguments of the native frontend constructor for ``params`` (without the resize).
+def frontend_config(params: FrontendParams) -> "_frontend.FrontendConfig":
+    """The native frontend's typed config for ``params``: the C config and its tables.
 
     The window, the sparse mel filterbank, the DCT matrix and the PCEN
-    coefficients, with the sizes the C code needs; shared by ``Frontend`` and
-    ``native.feature_stream``.
+    coefficients, built once; ``Frontend``, ``StreamingFrontend`` and
+    ``native.feature_stream`` create their C frontends from it.
     """
     if not isinstance(params, FrontendParams):
         raise ValueError(f"params must be a FrontendParams, got {type(params).__name__}")
@@ -243,18 +245,40 @@ def frontend_args(params: FrontendParams) -> tuple:
         first_bin, bin_count, weights = _sparse_filters(mel_weight_matrix(params))
     dct = (mfcc_dct_matrix(params.num_mfccs, params.num_mel_bins).ravel() if kind == "mfcc"
            else np.zeros(0, np.float32))
-    pcen = np.array([params.pcen_smoothing, params.pcen_alpha, params.pcen_delta, params.pcen_power,
-                     params.pcen_epsilon], np.float32)
-    return (params.frame_length_samples, params.frame_step_samples, params.fft_length,
-            _FEATURE_KIND_CODES[kind], params.num_mel_bins if kind != "spectrogram" else 0,
-            params.num_mfccs if kind == "mfcc" else 0, params.log_offset, pcen,
-            hann_window(params.frame_length_samples), first_bin, bin_count, weights, dct)
+    return _frontend.FrontendConfig(
+        frame_length_samples=params.frame_length_samples, frame_step_samples=params.frame_step_samples,
+        fft_length=params.fft_length, feature_kind=_frontend.FEATURE_KIND_CODES[kind],
+        num_mel_bins=params.num_mel_bins, num_mfccs=params.num_mfccs, log_offset=params.log_offset,
+        pcen_smoothing=params.pcen_smoothing, pcen_alpha=params.pcen_alpha, pcen_delta=params.pcen_delta,
+        pcen_power=params.pcen_power, pcen_epsilon=params.pcen_epsilon,
+        window=hann_window(params.frame_length_samples), mel_first_bin=first_bin, mel_bin_count=bin_count,
+        mel_weights=weights, dct=dct)
 
 
-def _build_core(params: FrontendParams) -> "_frontend.FrontendCore":
-    args = frontend_args(params)
-    rows, cols = params.resize if params.resize is not None else (0, 0)
-    return _frontend.FrontendCore(*args, rows, cols)
+def resize_bilinear(image: ArrayLike, shape: Tuple[int, int]) -> np.ndarray:
+    """``tf.image.resize(image[..., None], shape)[..., 0]`` (bilinear, half-pixel centres, no
+    antialiasing), float for float.
+
+    Parameters
+    ----------
+    image : array, shape (rows, cols)
+        Converted to float32; at least 1 x 1, finite or not (NaN propagates).
+    shape : (int, int)
+        Output (rows, cols), positive, at most 2**24 values.
+
+    Returns
+    -------
+    float32 array, shape ``shape``
+        The same C code the frontend and the feature stream resize with.
+    """
+    rows, cols = checked_resize(shape)
+    image = np.ascontiguousarray(image, dtype=np.float32)
+    if image.ndim != 2 or image.shape[0] < 1 or image.shape[1] < 1:
+        raise ValueError(f"image must be 2-D (rows, cols) with at least one value, got shape {image.shape}")
+    out = np.empty((rows, cols), np.float32)
+    if _frontend.resize_bilinear(image, out) != _OK:
+        raise MemoryError("out of memory in the native resize")
+    return out
 
 
 # ---- public classes -------------------------------------------------------------------
@@ -272,16 +296,19 @@ class Frontend:
     >>> frontend = Frontend(FrontendParams())          # the course's MFCCs
     >>> frontend.compute(np.zeros(16000, np.int16)).shape
     (49, 10)
+    >>> spectrogram = Frontend(FrontendParams(feature_kind="spectrogram"))
+    >>> spectrogram.compute(np.zeros(16000, np.int16), resize=(32, 32)).shape   # a course model's input
+    (32, 32)
     """
 
     def __init__(self, params: FrontendParams) -> None:
-        self._core = _build_core(params)
+        self._core = _frontend.FrontendCore(frontend_config(params))
         self.params = params
 
-    def output_shape(self, num_samples: int) -> Tuple[int, int]:
-        """(frames, features) for a clip of ``num_samples`` samples (the resize shape when resizing)."""
-        if self.params.resize is not None:
-            return self.params.resize
+    def output_shape(self, num_samples: int, *, resize: Optional[Tuple[int, int]] = None) -> Tuple[int, int]:
+        """(frames, features) for a clip of ``num_samples`` samples (``resize`` when given)."""
+        if resize is not None:
+            return checked_resize(resize)
         return (self._core.num_frames(num_samples), self._core.num_features)
 
     def _check_length(self, num_samples: int, what: str) -> None:
@@ -289,33 +316,30 @@ class Frontend:
             raise ValueError(f"{what} has {num_samples} samples, fewer than one frame "
                              f"({self.params.frame_length_samples}); pad it, e.g. with fit_to_clip")
 
-    def compute(self, audio: ArrayLike) -> np.ndarray:
+    def compute(self, audio: ArrayLike, *, resize: Optional[Tuple[int, int]] = None) -> np.ndarray:
         """Features of one clip.
 
         Parameters
         ----------
         audio : array, shape (samples,)
             int16, float32 or float64 (see the module docstring); at least one frame long.
+        resize : (int, int), optional
+            Resize the clip's (frames, features) bilinearly to this shape
+            (a model input's ``ModelInput.resize``).
 
         Returns
         -------
         float32 array, shape (frames, features)
             ``frames = 1 + (samples - frame_length) // frame_step``; with a resize,
-            ``params.resize``.
+            ``resize``.
         """
         audio = _as_audio(audio, 1, "audio")
         num_samples = audio.shape[0]
         self._check_length(num_samples, "audio")
-        out = np.empty(self.output_shape(num_samples), np.float32)
-        if audio.dtype is _INT16:
-            status = self._core.compute_clip_int16(audio, out)
-        else:
-            status = self._core.compute_clip_float32(audio, out)
-        if status != _OK:
-            _raise_for(status, "audio")
-        return out
+        return self._compute_rows(audio.reshape(1, num_samples), resize=checked_resize(resize))[0]
 
-    def compute_batch(self, clips: ArrayLike, num_threads: Optional[int] = None) -> np.ndarray:
+    def compute_batch(self, clips: ArrayLike, num_threads: Optional[int] = None, *,
+                      resize: Optional[Tuple[int, int]] = None) -> np.ndarray:
         """Features of many clips of equal length, on several threads.
 
         Parameters
@@ -326,6 +350,8 @@ class Frontend:
             Worker threads (the GIL is released while they compute), from 1 to
             :func:`max_threads`; default ``os.cpu_count()``, never more than
             there are clips.
+        resize : (int, int), optional
+            As in :meth:`compute`.
 
         Returns
         -------
@@ -339,6 +365,7 @@ class Frontend:
                 raise ValueError("clips must all have the same length; pad them with fit_to_clip") from None
             raise
         self._check_length(clips.shape[1], "each clip")
+        resize = checked_resize(resize)
         if num_threads is None:
             num_threads = os.cpu_count() or 1
         if (isinstance(num_threads, bool) or not isinstance(num_threads, int)
@@ -347,23 +374,22 @@ class Frontend:
                              f"(4 per core), got {num_threads!r}")
         num_threads = min(num_threads, max(1, clips.shape[0]))
         if num_threads == 1:
-            return self._compute_rows(clips)
-        out = np.empty((clips.shape[0],) + self.output_shape(clips.shape[1]), np.float32)
+            return self._compute_rows(clips, resize=resize)
+        out = np.empty((clips.shape[0],) + self.output_shape(clips.shape[1], resize=resize), np.float32)
         bounds = np.linspace(0, clips.shape[0], num_threads + 1).astype(int)
         with ThreadPoolExecutor(max_workers=num_threads) as pool:
-            jobs = [pool.submit(self._compute_rows, clips[a:b], out[a:b])
+            jobs = [pool.submit(self._compute_rows, clips[a:b], out[a:b], resize=resize)
                     for a, b in zip(bounds[:-1], bounds[1:])]
             for job in jobs:
                 job.result()  # re-raises a worker's ValueError
         return out
 
-    def _compute_rows(self, clips: np.ndarray, out: Optional[np.ndarray] = None) -> np.ndarray:
+    def _compute_rows(self, clips: np.ndarray, out: Optional[np.ndarray] = None, *,
+                      resize: Optional[Tuple[int, int]]) -> np.ndarray:
         if out is None:
-            out = np.empty((clips.shape[0],) + self.output_shape(clips.shape[1]), np.float32)
-        if clips.dtype is _INT16:
-            status = self._core.compute_int16(clips, out)
-        else:
-            status = self._core.compute_float32(clips, out)
+            out = np.empty((clips.shape[0],) + self.output_shape(clips.shape[1], resize=resize), np.float32)
+        rows, cols = resize if resize is not None else (0, 0)
+        status = self._core.compute(clips, rows, cols, out)  # one method for int16 and float32 clips
         if status != _OK:
             _raise_for(status, "audio")
         return out
@@ -373,8 +399,8 @@ class StreamingFrontend:
     """Features of a stream, pushed in chunks of any size.
 
     The frames equal ``Frontend.compute`` on the concatenated stream (same
-    float operations, so bit for bit). Spectrograms with a resize cannot
-    stream: the resize needs the whole clip.
+    float operations, so bit for bit). A resized model input is made from a
+    window of frames: ``native.feature_stream.FeatureStream(..., resize=...)``.
 
     Parameters
     ----------
@@ -382,10 +408,7 @@ class StreamingFrontend:
     """
 
     def __init__(self, params: FrontendParams) -> None:
-        if isinstance(params, FrontendParams) and params.resize is not None:
-            raise ValueError("a resized spectrogram cannot be streamed (the resize needs the whole clip); "
-                             "use Frontend.compute on whole clips")
-        self._core = _build_core(params)
+        self._core = _frontend.FrontendCore(frontend_config(params))
         self._stream = _frontend.StreamCore(self._core)
         self._num_features = self._core.num_features
         self.params = params

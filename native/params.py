@@ -1,8 +1,17 @@
-"""Frontend parameters: the one description of the features a model expects.
+"""What a keyword-spotting model expects: frames, and one input made of them.
 
-A :class:`FrontendParams` travels beside every exported model (in its sidecar)
-and is the only thing the device uses to build its frontend, so training and
-inference cannot drift apart.
+Two descriptions, one per stage (as tflite-micro keeps one config per stage):
+
+* :class:`FrontendParams`: the frames, audio to one row of features per
+  frame (rate, framing, FFT, mel, MFCC, PCEN). The native frontend is built
+  from it alone.
+* :class:`ModelInput`: one model input made of those frames: a clip of
+  ``clip_duration_ms`` (zero-padded when shorter), its frames, optionally
+  resized bilinearly to ``resize`` (frames, bins) like ``tf.image.resize``.
+
+Both travel beside every exported model (its sidecar's ``"frontend"`` and
+``"input"``) and are the only thing the device builds its features from, so
+training and inference cannot drift apart.
 """
 from __future__ import annotations
 
@@ -28,11 +37,12 @@ MAX_FEATURE_VALUES = 1 << 24       # frames x features of one clip (64 MB of flo
 
 @dataclass(frozen=True)
 class FrontendParams:
-    """Parameters of the audio frontend, with units in the names.
+    """Parameters of the audio frontend, frame by frame, with units in the names.
 
     The defaults are the course's keyword-spotting configuration: 16 kHz,
     640-sample (40 ms) frames every 320 samples (20 ms), FFT length 640,
-    40 mel bins between 20 Hz and 4 kHz, 10 MFCCs, on 1 s clips.
+    40 mel bins between 20 Hz and 4 kHz, 10 MFCCs. How long a model input is
+    and whether it is resized is :class:`ModelInput`'s.
 
     Parameters
     ----------
@@ -60,11 +70,6 @@ class FrontendParams:
         MFCCs kept (mfcc only), at most ``num_mel_bins``.
     log_offset : float
         Added before the log, as in the course (``1e-6``).
-    resize : (int, int), optional
-        Spectrogram only: bilinear resize to (frames, bins) like
-        ``tf.image.resize``.
-    clip_duration_ms : int
-        Length of one model input; shorter clips are zero-padded to it.
     pcen_time_constant_ms, pcen_alpha, pcen_delta, pcen_power, pcen_epsilon : float
         PCEN (Wang et al. 2017), per mel channel, of the mel energies ``E``
         (the magnitude spectrum through the mel filters, as log_mel uses them
@@ -91,9 +96,8 @@ class FrontendParams:
 
     Ranges (checked at construction, so a sidecar cannot make the device
     allocate gigabytes): ``sample_rate_hz`` 1000 to 192000, ``fft_length`` at
-    most 16384, ``frame_step_samples`` at most 65536, ``num_mel_bins`` at most 512, ``clip_duration_ms`` at most
-    60000, at most 2**24 feature values (frames x features) per clip; every
-    number finite.
+    most 16384, ``frame_step_samples`` at most 65536, ``num_mel_bins`` at
+    most 512; every number finite.
     """
 
     sample_rate_hz: int = 16000
@@ -107,8 +111,6 @@ class FrontendParams:
     upper_edge_hz: float = 4000.0
     num_mfccs: int = 10
     log_offset: float = 1e-6
-    resize: Optional[Tuple[int, int]] = None
-    clip_duration_ms: int = 1000
     pcen_time_constant_ms: float = 395.0
     pcen_alpha: float = 0.98
     pcen_delta: float = 2.0
@@ -129,19 +131,13 @@ class FrontendParams:
     def _normalise(self) -> None:
         set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731
         for name in ("sample_rate_hz", "frame_length_samples", "frame_step_samples",
-                     "num_mel_bins", "num_mfccs", "clip_duration_ms"):
+                     "num_mel_bins", "num_mfccs"):
             set_(name, _as_int(name, getattr(self, name)))
         set_("fft_length", self.frame_length_samples if self.fft_length is None
              else _as_int("fft_length", self.fft_length))
         for name in ("lower_edge_hz", "upper_edge_hz", "log_offset", "pcen_time_constant_ms", "pcen_alpha",
                      "pcen_delta", "pcen_power", "pcen_epsilon"):
             set_(name, _as_float(name, getattr(self, name)))
-        if self.resize is not None:
-            try:
-                rows, cols = self.resize
-            except (TypeError, ValueError):
-                raise ValueError(f"resize must be (frames, bins), got {self.resize!r}") from None
-            set_("resize", (_as_int("resize[0]", rows), _as_int("resize[1]", cols)))
 
     def _validate(self) -> None:
         def need(condition: bool, message: str) -> None:
@@ -159,10 +155,6 @@ class FrontendParams:
         need(self.fft_length <= MAX_FFT_LENGTH, f"fft_length must be at most {MAX_FFT_LENGTH}, got {self.fft_length}")
         need(self.window in WINDOWS, f"window must be one of {WINDOWS}, got {self.window!r}")
         need(self.feature_kind in FEATURE_KINDS, f"feature_kind must be one of {FEATURE_KINDS}, got {self.feature_kind!r}")
-        need(0 < self.clip_duration_ms <= MAX_CLIP_DURATION_MS,
-             f"clip_duration_ms must be from 1 to {MAX_CLIP_DURATION_MS}, got {self.clip_duration_ms}")
-        need(self.clip_length_samples >= self.frame_length_samples,
-             f"a {self.clip_duration_ms} ms clip ({self.clip_length_samples} samples) is shorter than one frame")
         need(self.log_offset > 0, f"log_offset must be positive, got {self.log_offset}")
         need(0 < self.pcen_time_constant_ms <= 1e6,
              f"pcen_time_constant_ms must be in (0, 1e6], got {self.pcen_time_constant_ms}")
@@ -181,21 +173,8 @@ class FrontendParams:
         if self.feature_kind == "mfcc":
             need(1 <= self.num_mfccs <= self.num_mel_bins,
                  f"num_mfccs ({self.num_mfccs}) must be between 1 and num_mel_bins ({self.num_mel_bins})")
-        if self.resize is not None:
-            need(self.feature_kind == "spectrogram", "resize applies to feature_kind='spectrogram' only")
-            need(self.resize[0] >= 1 and self.resize[1] >= 1, f"resize must be positive, got {self.resize}")
-        frames, features = self.num_frames(self.clip_length_samples), self.num_features
-        need(frames * features <= MAX_FEATURE_VALUES and self.feature_shape[0] * self.feature_shape[1] <= MAX_FEATURE_VALUES,
-             f"one clip would have {frames} x {features} feature values"
-             + (f" (resized to {self.resize[0]} x {self.resize[1]})" if self.resize is not None else "")
-             + f", more than {MAX_FEATURE_VALUES}")
 
     # -- derived sizes ----------------------------------------------------------
-    @property
-    def clip_length_samples(self) -> int:
-        """Samples in one model input (``clip_duration_ms`` at ``sample_rate_hz``)."""
-        return self.sample_rate_hz * self.clip_duration_ms // 1000
-
     @property
     def frame_length_ms(self) -> float:
         return 1000.0 * self.frame_length_samples / self.sample_rate_hz
@@ -217,7 +196,7 @@ class FrontendParams:
 
     @property
     def num_features(self) -> int:
-        """Values per frame before any resize."""
+        """Values per frame."""
         if self.feature_kind == "spectrogram":
             return self.num_fft_bins
         if self.feature_kind in ("log_mel", "pcen"):
@@ -229,18 +208,9 @@ class FrontendParams:
         """PCEN's smoothing coefficient per frame, ``1 - exp(-frame_step_ms / pcen_time_constant_ms)``."""
         return -math.expm1(-self.frame_step_ms / self.pcen_time_constant_ms)
 
-    @property
-    def feature_shape(self) -> Tuple[int, int]:
-        """(frames, features) of one clip, after any resize."""
-        if self.resize is not None:
-            return self.resize
-        return (self.num_frames(self.clip_length_samples), self.num_features)
-
     # -- serialisation -----------------------------------------------------------
     def to_dict(self) -> dict:
-        out = dataclasses.asdict(self)
-        out["resize"] = None if self.resize is None else list(self.resize)
-        return out
+        return dataclasses.asdict(self)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "FrontendParams":
@@ -259,10 +229,132 @@ class FrontendParams:
         return FrontendParams(**{**self.to_dict(), **changes})
 
 
-def _as_int(name: str, value: Any) -> int:
+@dataclass(frozen=True)
+class ModelInput:
+    """One model input: a clip of audio through a frontend, its frames optionally resized.
+
+    Parameters
+    ----------
+    frontend : FrontendParams, optional
+        The frames (default: ``FrontendParams()``, the course's MFCCs).
+    clip_duration_ms : int
+        Length of one model input, 1 to 60000 ms; shorter clips are
+        zero-padded to it, and a live window spans it.
+    resize : (int, int), optional
+        Spectrogram only: the clip's (frames, bins) resized bilinearly to this
+        shape, like ``tf.image.resize`` (the course's 32x32 models).
+
+    At most 2**24 feature values (frames x features) per clip, before and
+    after the resize; the clip at least one frame long.
+
+    Examples
+    --------
+    >>> ModelInput().feature_shape
+    (49, 10)
+    >>> ModelInput(frontend=FrontendParams(feature_kind="spectrogram"), resize=(32, 32)).frame_shape
+    (49, 321)
+    """
+
+    frontend: FrontendParams
+    clip_duration_ms: int = 1000
+    resize: Optional[Tuple[int, int]] = None
+
+    def __init__(self, *, frontend: Optional[FrontendParams] = None, clip_duration_ms: int = 1000,
+                 resize: Optional[Tuple[int, int]] = None) -> None:
+        if frontend is None:
+            frontend = FrontendParams()
+        if not isinstance(frontend, FrontendParams):
+            raise ValueError(f"frontend must be a FrontendParams, got {type(frontend).__name__}")
+        object.__setattr__(self, "frontend", frontend)
+        object.__setattr__(self, "clip_duration_ms", _as_int("clip_duration_ms", clip_duration_ms, "model input"))
+        object.__setattr__(self, "resize", checked_resize(resize))
+        self._validate()
+
+    def _validate(self) -> None:
+        def need(condition: bool, message: str) -> None:
+            if not condition:
+                raise ValueError(f"invalid model input: {message}")
+
+        need(0 < self.clip_duration_ms <= MAX_CLIP_DURATION_MS,
+             f"clip_duration_ms must be from 1 to {MAX_CLIP_DURATION_MS}, got {self.clip_duration_ms}")
+        need(self.clip_length_samples >= self.frontend.frame_length_samples,
+             f"a {self.clip_duration_ms} ms clip ({self.clip_length_samples} samples) is shorter than one frame")
+        if self.resize is not None:
+            need(self.frontend.feature_kind == "spectrogram", "resize applies to feature_kind='spectrogram' only")
+        frames, features = self.frame_shape
+        need(frames * features <= MAX_FEATURE_VALUES,
+             f"one clip would have {frames} x {features} feature values, more than {MAX_FEATURE_VALUES}")
+
+    @property
+    def clip_length_samples(self) -> int:
+        """Samples in one model input (``clip_duration_ms`` at the frontend's rate)."""
+        return self.frontend.sample_rate_hz * self.clip_duration_ms // 1000
+
+    @property
+    def frame_shape(self) -> Tuple[int, int]:
+        """(frames, features) of one clip before any resize: a live window's rows and columns."""
+        return (self.frontend.num_frames(self.clip_length_samples), self.frontend.num_features)
+
+    @property
+    def feature_shape(self) -> Tuple[int, int]:
+        """(frames, features) of one model input, after any resize."""
+        return self.resize if self.resize is not None else self.frame_shape
+
+    def to_dict(self) -> dict:
+        """``{"clip_duration_ms": ..., "resize": [rows, cols] or None}`` (the sidecar's ``"input"``;
+        the frontend is written beside it)."""
+        return {"clip_duration_ms": self.clip_duration_ms,
+                "resize": None if self.resize is None else list(self.resize)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], *, frontend: FrontendParams) -> "ModelInput":
+        """The inverse of :meth:`to_dict`; unknown keys refused."""
+        if not isinstance(data, Mapping):
+            raise ValueError(f"model input must be a mapping, got {type(data).__name__}")
+        unknown = sorted(set(data) - {"clip_duration_ms", "resize"})
+        if unknown:
+            raise ValueError(f"unknown model input key(s): {', '.join(unknown)}")
+        return cls(frontend=frontend, **dict(data))
+
+    @classmethod
+    def from_frontend_dict(cls, data: Mapping[str, Any]) -> "ModelInput":
+        """From one dict of frontend parameters that may also hold ``clip_duration_ms`` and
+        ``resize`` (the layout of version-1 sidecars, before the two stages were separate)."""
+        if not isinstance(data, Mapping):
+            raise ValueError(f"frontend parameters must be a mapping, got {type(data).__name__}")
+        frame_keys = {key: value for key, value in data.items() if key not in ("clip_duration_ms", "resize")}
+        input_keys = {key: data[key] for key in ("clip_duration_ms", "resize") if key in data}
+        return cls(frontend=FrontendParams.from_dict(frame_keys), **input_keys)
+
+    def replace(self, **changes: Any) -> "ModelInput":
+        """A copy with ``changes`` (``frontend``, ``clip_duration_ms``, ``resize``), checked again."""
+        values = {"frontend": self.frontend, "clip_duration_ms": self.clip_duration_ms, "resize": self.resize}
+        return ModelInput(**{**values, **changes})
+
+
+def checked_resize(resize: Any) -> Optional[Tuple[int, int]]:
+    """``resize`` as ``(rows, cols)`` of positive integers with at most 2**24 values, or None.
+
+    Raises ValueError naming the problem (the shape check shared by
+    :class:`ModelInput` and ``native.feature_stream``).
+    """
+    if resize is None:
+        return None
+    try:
+        rows, cols = resize
+    except (TypeError, ValueError):
+        raise ValueError(f"invalid model input: resize must be (frames, bins), got {resize!r}") from None
+    rows, cols = _as_int("resize[0]", rows, "model input"), _as_int("resize[1]", cols, "model input")
+    if rows < 1 or cols < 1 or rows * cols > MAX_FEATURE_VALUES:
+        raise ValueError(f"invalid model input: resize must be positive with at most {MAX_FEATURE_VALUES} "
+                         f"values, got {(rows, cols)}")
+    return (rows, cols)
+
+
+def _as_int(name: str, value: Any, what: str = "frontend parameters") -> int:
     if (isinstance(value, bool) or not isinstance(value, (int, float))
             or (isinstance(value, float) and not math.isfinite(value)) or int(value) != value):
-        raise ValueError(f"invalid frontend parameters: {name} must be an integer, got {value!r}")
+        raise ValueError(f"invalid {what}: {name} must be an integer, got {value!r}")
     return int(value)
 
 

@@ -24,15 +24,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from typing import Callable, List, Optional, Sequence, Tuple
+from typing import Callable, List, Optional, Sequence, Union
 
 import numpy as np
 
 from native.feature_stream import FeatureStream, energy as _energy
-from native.params import FrontendParams
+from native.params import FrontendParams, ModelInput
 from native.posteriors import PosteriorSmoother, softmax
 from pi_runtime.labels import NON_KEYWORD_LABELS, keyword_labels
-from pi_runtime.sidecar import MAX_SMOOTHING_WINDOWS, detector_settings, output_kind
+from pi_runtime.sidecar import MAX_SMOOTHING_WINDOWS, KwsSpec, detector_settings
 from pi_runtime.wav import MAX_SAMPLE_RATE_HZ, MIN_SAMPLE_RATE_HZ
 
 __all__ = [
@@ -42,7 +42,6 @@ __all__ = [
     "DetectionPolicy",
     "KeywordSpotter",
     "as_float_audio",
-    "output_is_logits",
     "to_probabilities",
     "MAX_SMOOTHING_WINDOWS",
 ]
@@ -52,10 +51,6 @@ __all__ = [
 MIN_INPUT_RATE_HZ, MAX_INPUT_RATE_HZ = MIN_SAMPLE_RATE_HZ, MAX_SAMPLE_RATE_HZ
 # Smoothing is bounded by pi_runtime.sidecar.MAX_SMOOTHING_WINDOWS (100: ten seconds
 # of 100 ms windows), so that a typo (10**9) is an error, not a numpy allocation.
-# What a model outputs when its sidecar does not say (no "output" key): every
-# keyword-spotting model exported before the sidecar carried it ends in a Dense
-# layer without softmax (kws_a, kws_b, kws_c and kws_a_go_stop output logits).
-DEFAULT_OUTPUT_KIND = "logits"
 _FLOAT32 = np.dtype(np.float32)
 
 
@@ -120,10 +115,11 @@ class DetectorConfig:
         return asdict(self)
 
     @classmethod
-    def from_sidecar(cls, sidecar: Optional[dict], **overrides) -> "DetectorConfig":
+    def from_sidecar(cls, sidecar: Union[dict, KwsSpec, None], **overrides) -> "DetectorConfig":
         """Settings from ``overrides`` (``None`` values ignored), then the sidecar's
-        ``"detector"`` section, then the defaults of this class."""
-        values = {key: value for key, value in detector_settings(sidecar).items() if key in cls.__dataclass_fields__}
+        ``"detector"`` section (a sidecar dict or its :class:`KwsSpec`), then the defaults of this class."""
+        settings = sidecar.detector_settings() if isinstance(sidecar, KwsSpec) else detector_settings(sidecar)
+        values = {key: value for key, value in settings.items() if key in cls.__dataclass_fields__}
         values.update({key: value for key, value in overrides.items() if value is not None})
         return cls(**values)
 
@@ -196,14 +192,6 @@ def to_probabilities(outputs: np.ndarray, *, outputs_are_logits: bool) -> np.nda
     if outputs_are_logits:
         return softmax(outputs)  # numpy's float32 arithmetic, natively: no overflow, the same bits
     return np.clip(np.asarray(outputs, dtype=np.float32).reshape(-1), 0.0, 1.0)
-
-
-def output_is_logits(sidecar: Optional[dict]) -> bool:
-    """Whether a model outputs logits, from its sidecar's ``"output": {"kind": ...}``.
-
-    A sidecar without ``"output"`` predates the key: :data:`DEFAULT_OUTPUT_KIND`.
-    """
-    return (output_kind(sidecar) or DEFAULT_OUTPUT_KIND) == "logits"
 
 
 class DetectionPolicy:
@@ -294,30 +282,6 @@ def _checked_input_rate(input_rate_hz) -> int:
     return int(input_rate_hz)
 
 
-class _BilinearResize:
-    """``tf.image.resize`` (bilinear, half-pixel centres, no antialias) of a
-    (frames, bins) window, as two small matrices built once."""
-
-    def __init__(self, source_shape: Tuple[int, int], target_shape: Tuple[int, int]) -> None:
-        self._rows = self._matrix(source_shape[0], target_shape[0])
-        self._cols_t = self._matrix(source_shape[1], target_shape[1]).T.copy()
-
-    @staticmethod
-    def _matrix(source: int, target: int) -> np.ndarray:
-        matrix = np.zeros((target, source), dtype=np.float32)
-        scale = source / target
-        for i in range(target):
-            position = (i + 0.5) * scale - 0.5
-            low = math.floor(position)
-            weight = position - low
-            matrix[i, min(max(low, 0), source - 1)] += 1.0 - weight
-            matrix[i, min(max(low + 1, 0), source - 1)] += weight
-        return matrix
-
-    def __call__(self, window: np.ndarray) -> np.ndarray:
-        return self._rows @ window @ self._cols_t
-
-
 class KeywordSpotter:
     """The whole live pipeline around one loaded model.
 
@@ -341,45 +305,49 @@ class KeywordSpotter:
 
     def __init__(self, model, *, input_rate_hz: int, config: DetectorConfig = DetectorConfig(),
                  on_decision: Optional[Callable[[Decision], None]] = None) -> None:
-        params = model.frontend_params
-        if params is None:
+        model_input: Optional[ModelInput] = model.model_input
+        if model_input is None:
             raise ValueError("the model has no frontend parameters (no sidecar and none given)")
         labels = model.labels
         if not labels:
             raise ValueError("the model has no labels (keyword spotting needs the sidecar's 'labels')")
+        if model.output_kind is None:
+            raise ValueError(f"{model.path.name}: neither its sidecar nor its graph tells whether it outputs "
+                             "logits or probabilities; add \"output\": {\"kind\": ...} to the sidecar")
+        params = model_input.frontend
         self.model = model
+        self.model_input = model_input
         self.params: FrontendParams = params
         self.labels = list(labels)
         self.config = config
         self.on_decision = on_decision
         self.input_rate_hz = _checked_input_rate(input_rate_hz)
 
-        frames_per_clip = params.num_frames(params.clip_length_samples)
-        self.window_shape = (frames_per_clip, params.num_features)
-        self._resize = None if params.resize is None else _BilinearResize(self.window_shape, params.resize)
+        self.window_shape = model_input.feature_shape  # what the model takes: the frames, or resized
         self.hop_frames = max(1, int(round(config.hop_ms / params.frame_step_ms)))
         self.hop_s = self.hop_frames * params.frame_step_samples / params.sample_rate_hz
-        # A resize needs the whole window, so the stream gives plain frames and
-        # each window is resized before it goes to the model.
-        # The window is written straight into the model's input buffer (no copy
-        # per hop) unless it is resized first.
+        # Each window (resized in C when the model input is) is written straight
+        # into the model's input buffer: no copy per hop.
         self._model_input = np.zeros(getattr(model, "input_shape", self.window_shape), np.float32)
-        if self._resize is None and self._model_input.size == frames_per_clip * params.num_features:
-            self._window = self._model_input.reshape(self.window_shape)
-        else:
-            self._window = np.zeros(self.window_shape, np.float32)
-        self.features = FeatureStream(params if params.resize is None else params.replace(resize=None),
-                                      self.input_rate_hz, frames_per_clip, self.hop_frames, window=self._window)
+        if self._model_input.size != self.window_shape[0] * self.window_shape[1]:
+            raise ValueError(f"the model takes input {self._model_input.shape}, the frontend gives "
+                             f"{self.window_shape}")
+        self._window = self._model_input.reshape(self.window_shape)
+        self.features = FeatureStream(params, self.input_rate_hz, model_input.frame_shape[0], self.hop_frames,
+                                      window=self._window, resize=model_input.resize,
+                                      level_window_samples=model_input.clip_length_samples * self.input_rate_hz
+                                      // params.sample_rate_hz)
         self._push_audio = self.features.push_float32          # per-hop calls, bound once
         self._next_window = self.features.next_window
         self._level_dbfs = self.features.level_dbfs  # of the last second of input, kept natively
         # Push audio in pieces of at most one hop so the level meter follows the stream closely.
         self._max_piece_samples = max(1, int(round(self.hop_s * self.input_rate_hz)))
-        sidecar = getattr(model, "sidecar", None)
-        self.policy = DetectionPolicy(self.labels, config, window_duration_s=params.clip_duration_ms / 1000.0,
-                                      keywords=(sidecar or {}).get("keywords"))
+        spec = getattr(model, "spec", None)
+        self.policy = DetectionPolicy(self.labels, config, window_duration_s=model_input.clip_duration_ms / 1000.0,
+                                      keywords=None if spec is None else spec.keywords)
         self.keywords = self.policy.keywords
-        self._outputs_are_logits = output_is_logits(sidecar)  # decided once, from the sidecar
+        self.output_kind: str = model.output_kind  # decided once: the sidecar's, checked against the graph
+        self._outputs_are_logits = self.output_kind == "logits"
         self.samples_in = 0
         self.decisions = 0
         self.invocations = 0
@@ -429,7 +397,7 @@ class KeywordSpotter:
         detections: List[Detection] = []
         if self.features.flushed:
             return detections
-        clip_input_samples = -(-self.params.clip_length_samples * self.input_rate_hz // self.params.sample_rate_hz)
+        clip_input_samples = -(-self.model_input.clip_length_samples * self.input_rate_hz // self.params.sample_rate_hz)
         if 0 < self.samples_in < clip_input_samples:  # padding, not input: samples_in stays as it is
             input_samples = self.samples_in
             detections += self.push(np.zeros(clip_input_samples - self.samples_in, np.float32))
@@ -440,17 +408,14 @@ class KeywordSpotter:
 
     def window(self) -> np.ndarray:
         """The model input of the last decision: float32[frames, features] (after any resize)."""
-        return self._window.copy() if self._resize is None else self._resize(self._window)
+        return self._window.copy()
 
     def _decide(self, time_s: float) -> Optional[Detection]:
         self.decisions += 1
         level_dbfs = self._level_dbfs()
         probabilities = None
         if level_dbfs >= self.config.min_level_dbfs:  # the energy gate (DetectionPolicy.is_gated)
-            model_input = self._model_input
-            if self._resize is not None:
-                model_input = self._resize(self._window)
-            outputs = self.model.predict(model_input)
+            outputs = self.model.predict(self._model_input)
             self.invocations += 1
             if self._outputs_are_logits:
                 probabilities = softmax(outputs)

@@ -39,7 +39,7 @@ from typing import Iterator, Optional, Sequence
 import numpy as np
 
 from native.frontend import Frontend
-from native.params import FrontendParams
+from native.params import FrontendParams, ModelInput
 from native.resample import ratio_for, resample_poly
 from native.feature_stream import FeatureStream
 from pi_runtime.kws_pipeline import MAX_INPUT_RATE_HZ, MIN_INPUT_RATE_HZ, DetectorConfig, KeywordSpotter
@@ -89,11 +89,11 @@ def iter_random_clips(runs: int, num_samples: int, seed: int) -> Iterator[np.nda
         yield rng.random(num_samples, dtype=np.float32)
 
 
-def _clip_samples(params: FrontendParams, input_rate_hz: int) -> int:
-    return params.clip_duration_ms * input_rate_hz // 1000
+def _clip_samples(model_input: ModelInput, input_rate_hz: int) -> int:
+    return model_input.clip_duration_ms * input_rate_hz // 1000
 
 
-def _time_runs(compute_features, model: Optional[LoadedModel], params: FrontendParams, *, runs: int,
+def _time_runs(compute_features, model: Optional[LoadedModel], model_input: ModelInput, *, runs: int,
                input_rate_hz: int, warmup: int, seed: int) -> Timings:
     """Time ``compute_features(clip)`` and the model on it for each random clip.
 
@@ -103,7 +103,7 @@ def _time_runs(compute_features, model: Optional[LoadedModel], params: FrontendP
     timed and inference latency is zero.
     """
     inference, total = [], []
-    for clip in iter_random_clips(warmup + runs, _clip_samples(params, input_rate_hz), seed):
+    for clip in iter_random_clips(warmup + runs, _clip_samples(model_input, input_rate_hz), seed):
         start = time.perf_counter()
         features = compute_features(clip)
         start_inference = time.perf_counter()
@@ -118,32 +118,33 @@ def _time_runs(compute_features, model: Optional[LoadedModel], params: FrontendP
     return Timings(1e3 * np.array(inference[warmup:]), 1e3 * np.array(total[warmup:]))
 
 
-def measure_native(model: Optional[LoadedModel], *, params: Optional[FrontendParams] = None, runs: int = 100,
+def measure_native(model: Optional[LoadedModel], *, model_input: Optional[ModelInput] = None, runs: int = 100,
                    input_rate_hz: int = 48000, warmup: int = 5, seed: int = 0) -> Timings:
-    """Resample (native) -> features (native) -> ``invoke()``, timed per run.
+    """Resample (native) -> features (native, resized when the model input is) -> ``invoke()``, timed per run.
 
-    ``params`` defaults to the model's frontend; with ``model=None`` only the
+    ``model_input`` defaults to the model's; with ``model=None`` only the
     preprocessing is timed.
     """
-    params = params or model.frontend_params
+    model_input = model_input or model.model_input
+    params = model_input.frontend
     frontend = Frontend(params)
     up, down = ratio_for(input_rate_hz, params.sample_rate_hz)
 
     def features(clip: np.ndarray) -> np.ndarray:
-        return frontend.compute(resample_poly(clip, up, down) if up != down else clip)
+        return frontend.compute(resample_poly(clip, up, down) if up != down else clip, resize=model_input.resize)
 
-    return _time_runs(features, model, params, runs=runs, input_rate_hz=input_rate_hz, warmup=warmup, seed=seed)
+    return _time_runs(features, model, model_input, runs=runs, input_rate_hz=input_rate_hz, warmup=warmup, seed=seed)
 
 
-def measure_reference(model: Optional[LoadedModel], *, params: Optional[FrontendParams] = None, runs: int = 100,
+def measure_reference(model: Optional[LoadedModel], *, model_input: Optional[ModelInput] = None, runs: int = 100,
                       input_rate_hz: int = 48000, warmup: int = 5, seed: int = 0) -> Timings:
     """The course's pipeline (scipy + eager tf.signal) on the same clips and interpreter."""
     from pi_runtime.reference import CoursePipeline
 
-    params = params or model.frontend_params
-    pipeline = CoursePipeline(params, input_rate_hz=input_rate_hz)
-    return _time_runs(pipeline.features, model, params, runs=runs, input_rate_hz=input_rate_hz, warmup=warmup,
-                      seed=seed)
+    model_input = model_input or model.model_input
+    pipeline = CoursePipeline(model_input, input_rate_hz=input_rate_hz)
+    return _time_runs(pipeline.features, model, model_input, runs=runs, input_rate_hz=input_rate_hz,
+                      warmup=warmup, seed=seed)
 
 
 @dataclass
@@ -173,12 +174,13 @@ def measure_streaming(model: LoadedModel, *, runs: int = 100, input_rate_hz: int
     config = DetectorConfig(hop_ms=hop_ms, min_level_dbfs=-np.inf, threshold=1.0)
     spotter = KeywordSpotter(model, input_rate_hz=input_rate_hz, config=config)
     hop_samples = int(round(spotter.hop_s * input_rate_hz))
-    params = model.frontend_params
+    model_input = model.model_input
     rng = np.random.default_rng(seed)
     # Fill the feature window first so every timed push ends in a decision.
-    spotter.push(rng.random(_clip_samples(params, input_rate_hz) + hop_samples, dtype=np.float32))
-    features = FeatureStream(params.replace(resize=None), input_rate_hz, spotter.window_shape[0], spotter.hop_frames)
-    features.push(rng.random(_clip_samples(params, input_rate_hz), dtype=np.float32))
+    spotter.push(rng.random(_clip_samples(model_input, input_rate_hz) + hop_samples, dtype=np.float32))
+    features = FeatureStream(model_input.frontend, input_rate_hz, model_input.frame_shape[0], spotter.hop_frames,
+                             resize=model_input.resize)
+    features.push(rng.random(_clip_samples(model_input, input_rate_hz), dtype=np.float32))
     while features.next_window() >= 0:
         pass
     # The three timings of a run are taken back to back, so on a busy machine
@@ -206,28 +208,31 @@ def measure_streaming(model: LoadedModel, *, runs: int = 100, input_rate_hz: int
 
 
 # -- frontend from flags --------------------------------------------------------------------
-def params_from_flags(args: argparse.Namespace) -> FrontendParams:
-    """FrontendParams for a model without a sidecar, from the course's flags and defaults."""
+def input_from_flags(args: argparse.Namespace) -> ModelInput:
+    """The model input (frontend, 1 s clip, resize) of a model without a sidecar, from the course's
+    flags and defaults."""
     value = lambda name: COURSE_DEFAULTS[name] if getattr(args, name) is None else getattr(args, name)  # noqa: E731
     common = dict(sample_rate_hz=value("rate"), frame_length_samples=value("length"),
                   frame_step_samples=value("stride"))
     if args.mfcc:
-        return FrontendParams(feature_kind="mfcc", num_mel_bins=value("bins"), num_mfccs=value("coeff"),
-                              lower_edge_hz=value("lower_frequency"), upper_edge_hz=value("upper_frequency"),
-                              **common)
+        return ModelInput(frontend=FrontendParams(
+            feature_kind="mfcc", num_mel_bins=value("bins"), num_mfccs=value("coeff"),
+            lower_edge_hz=value("lower_frequency"), upper_edge_hz=value("upper_frequency"), **common))
     resize = value("resize")
-    return FrontendParams(feature_kind="spectrogram", resize=(resize, resize) if resize else None, **common)
+    return ModelInput(frontend=FrontendParams(feature_kind="spectrogram", **common),
+                      resize=(resize, resize) if resize else None)
 
 
-def check_flags_against(params: FrontendParams, args: argparse.Namespace, source: str) -> None:
-    """Raise ValueError naming every course flag given that disagrees with ``params``."""
+def check_flags_against(model_input: ModelInput, args: argparse.Namespace, source: str) -> None:
+    """Raise ValueError naming every course flag given that disagrees with ``model_input``."""
+    params = model_input.frontend
     resize = None if args.resize is None else ((args.resize, args.resize) if args.resize else "none")
     given = [  # (flag, value given or None, what the frontend has)
         ("--rate", args.rate, params.sample_rate_hz),
         ("--length", args.length, params.frame_length_samples),
         ("--stride", args.stride, params.frame_step_samples),
         ("--mfcc", args.mfcc, params.feature_kind == "mfcc"),
-        ("--resize", resize, params.resize or "none"),
+        ("--resize", resize, model_input.resize or "none"),
         ("--bins", args.bins, params.num_mel_bins),
         ("--coeff", args.coeff, params.num_mfccs),
         ("--lower-frequency", args.lower_frequency, params.lower_edge_hz),
@@ -247,12 +252,12 @@ def load_for_latency(args: argparse.Namespace) -> LoadedModel:
     if not model_path.is_file():
         raise ValueError(f"{model_path}: no such model file")
     has_sidecar = sidecar_path(model_path).is_file()
-    model = load_model(model_path, num_threads=args.threads, frontend=None if has_sidecar else params_from_flags(args),
+    model = load_model(model_path, num_threads=args.threads, frontend=None if has_sidecar else input_from_flags(args),
                        verbose=args.verbose)
     if has_sidecar:
-        if model.frontend_params is None:
+        if model.model_input is None:
             raise ValueError(f"{sidecar_path(model_path)}: not a keyword-spotting sidecar (no 'frontend')")
-        check_flags_against(model.frontend_params, args, str(sidecar_path(model_path)))
+        check_flags_against(model.model_input, args, str(sidecar_path(model_path)))
     return model
 
 
@@ -272,16 +277,17 @@ def governor_hint() -> Optional[str]:
             f"  {GOVERNOR_COMMAND}")
 
 
-def describe_frontend(params: FrontendParams) -> str:
+def describe_frontend(model_input: ModelInput) -> str:
+    params = model_input.frontend
     text = (f"{params.feature_kind}, {params.sample_rate_hz} Hz, frames {params.frame_length_samples}/"
             f"{params.frame_step_samples} samples, fft {params.fft_length}")
     if params.feature_kind in ("log_mel", "mfcc"):
         text += f", {params.num_mel_bins} mel bins {params.lower_edge_hz:g}-{params.upper_edge_hz:g} Hz"
     if params.feature_kind == "mfcc":
         text += f", {params.num_mfccs} MFCCs"
-    if params.resize is not None:
-        text += f", resized to {params.resize[0]}x{params.resize[1]}"
-    return text + f" -> input {params.feature_shape}"
+    if model_input.resize is not None:
+        text += f", resized to {model_input.resize[0]}x{model_input.resize[1]}"
+    return text + f" -> input {model_input.feature_shape}"
 
 
 def print_course_lines(timings: Timings, out=None) -> None:
@@ -364,32 +370,32 @@ def _run(args: argparse.Namespace) -> int:
         if missing:
             raise ValueError(f"--reference: {missing}")
     if args.model is None:  # as the course's script without --model: preprocessing only
-        model, params = None, params_from_flags(args)
+        model, model_input = None, input_from_flags(args)
     else:
         model = load_for_latency(args)
-        params = model.frontend_params
-    if args.streaming and args.hop_ms > params.clip_duration_ms:
-        raise ValueError(f"--hop-ms {args.hop_ms:g} is longer than the model's {params.clip_duration_ms} ms clip")
+        model_input = model.model_input
+    if args.streaming and args.hop_ms > model_input.clip_duration_ms:
+        raise ValueError(f"--hop-ms {args.hop_ms:g} is longer than the model's {model_input.clip_duration_ms} ms clip")
     if args.verbose:
         if model is None:
             print("model: none (preprocessing only; inference latency is zero)")
         else:
             print(f"model: {model.describe()}")
             print(f"interpreter: {model.interpreter_name}")
-        print(f"frontend: {describe_frontend(params)}")
+        print(f"frontend: {describe_frontend(model_input)}")
         print(f"runs: {args.runs} (+{args.warmup} warm-up), random audio at {args.input_rate} Hz, "
-              f"{params.clip_duration_ms} ms each")
+              f"{model_input.clip_duration_ms} ms each")
     hint = governor_hint()
     if hint:
         print(hint, file=sys.stderr)
 
-    native = measure_native(model, params=params, runs=args.runs, input_rate_hz=args.input_rate,
+    native = measure_native(model, model_input=model_input, runs=args.runs, input_rate_hz=args.input_rate,
                             warmup=args.warmup, seed=args.seed)
     if args.reference:
         print("native (Resampler + frontend in C, LiteRT):")
     print_course_lines(native)
     if args.reference:
-        reference = measure_reference(model, params=params, runs=args.runs, input_rate_hz=args.input_rate,
+        reference = measure_reference(model, model_input=model_input, runs=args.runs, input_rate_hz=args.input_rate,
                                       warmup=args.warmup, seed=args.seed)
         print("reference (course pipeline: scipy.signal.resample_poly + eager tf.signal"
               + (", same interpreter):" if model is not None else "):"))

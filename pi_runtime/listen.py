@@ -34,9 +34,9 @@ from typing import BinaryIO, Iterator, List, Optional, Sequence, TextIO, Union
 import numpy as np
 
 from native.ring import AudioRing
-from pi_runtime.kws_pipeline import Detection, DetectorConfig, KeywordSpotter, output_is_logits
+from pi_runtime.kws_pipeline import Detection, DetectorConfig, KeywordSpotter
 from pi_runtime.model import load_model
-from pi_runtime.sidecar import MAX_SMOOTHING_WINDOWS, detector_settings, output_kind
+from pi_runtime.sidecar import MAX_SMOOTHING_WINDOWS, KwsSpec
 from pi_runtime.wav import read_wav
 
 STATUS_INTERVAL_S = 0.5
@@ -295,14 +295,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def detector_config(args: argparse.Namespace, sidecar: Optional[dict]) -> DetectorConfig:
+def detector_config(args: argparse.Namespace, spec: Optional[KwsSpec]) -> DetectorConfig:
     """Flags given on the command line, then the sidecar's "detector" section, then the defaults."""
-    return DetectorConfig.from_sidecar(sidecar, **{key: getattr(args, key) for key in DETECTOR_FLAGS})
+    return DetectorConfig.from_sidecar(spec, **{key: getattr(args, key) for key in DETECTOR_FLAGS})
 
 
-def describe_detector(args: argparse.Namespace, config: DetectorConfig, sidecar: Optional[dict]) -> List[str]:
+def describe_detector(args: argparse.Namespace, config: DetectorConfig, spec: Optional[KwsSpec]) -> List[str]:
     """Lines for --verbose: each setting with where it came from, and the calibration behind the sidecar's."""
-    from_sidecar = detector_settings(sidecar)
+    from_sidecar = spec.detector_settings() if spec is not None else {}
 
     def origin(key):
         if getattr(args, key) is not None:
@@ -312,7 +312,7 @@ def describe_detector(args: argparse.Namespace, config: DetectorConfig, sidecar:
              "min_level_dbfs": " dBFS"}
     settings = ", ".join(f"{key} {getattr(config, key):g}{units[key]} ({origin(key)})" for key in DETECTOR_FLAGS)
     lines = [f"detector: {settings}"]
-    calibration = (sidecar or {}).get("detector", {}).get("calibration")
+    calibration = spec.detector.get("calibration") if spec is not None else None
     if calibration:
         measured = calibration.get("measured", {})
         lines.append(f"calibration: target {calibration.get('target_false_alarms_per_hour')} false alarms/hour on "
@@ -359,7 +359,7 @@ def open_source(args: argparse.Namespace, stdin: BinaryIO, *, chunk_ms: float):
 
 def run(args: argparse.Namespace, *, stdin: BinaryIO, out: TextIO, err: TextIO) -> int:
     model = load_model(args.model, num_threads=args.threads, require_sidecar=True, verbose=args.verbose)
-    config = detector_config(args, model.sidecar)
+    config = detector_config(args, model.spec)
     source = open_source(args, stdin, chunk_ms=config.hop_ms)
     try:
         spotter = KeywordSpotter(model, input_rate_hz=source.rate_hz, config=config)
@@ -367,12 +367,12 @@ def run(args: argparse.Namespace, *, stdin: BinaryIO, out: TextIO, err: TextIO) 
         source.close()
         raise
     if args.verbose:
-        kind = output_kind(model.sidecar)
+        declared = model.spec is not None and model.spec.output_kind is not None
         lines = [f"model: {model.describe()}", f"input: {source.description}",
                  f"labels: {', '.join(spotter.labels)}; keywords: {', '.join(spotter.keywords)}",
-                 f"output: {'logits' if output_is_logits(model.sidecar) else 'probabilities'} "
-                 f"({'from the sidecar' if kind else 'the sidecar does not say: logits, as every model before the key'})"]
-        print("\n".join(lines + describe_detector(args, config, model.sidecar)), file=err)
+                 f"output: {spotter.output_kind} "
+                 f"({'from the sidecar, checked against the graph' if declared else 'the sidecar does not say: read from the graph'})"]
+        print("\n".join(lines + describe_detector(args, config, model.spec)), file=err)
     reporter = Reporter(as_json=args.json, out=out, err=err, show_status=err.isatty())
     wall_start, cpu_start = time.monotonic(), time.process_time()
     interrupted = False

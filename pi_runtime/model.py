@@ -19,9 +19,9 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from native.params import FrontendParams
+from native.params import FrontendParams, ModelInput
 from pi_runtime.quiet import LITERT_INFO, filtered_stderr
-from pi_runtime.sidecar import SidecarError, model_stem, output_kind, read_sidecar, sidecar_path
+from pi_runtime.sidecar import KwsSpec, SidecarError, model_stem, read_sidecar, sidecar_path
 
 # Operators that keep state in variable tensors from one invoke() to the next.
 STATEFUL_OPS = frozenset({"LSTM", "UNIDIRECTIONAL_SEQUENCE_LSTM", "BIDIRECTIONAL_SEQUENCE_LSTM", "RNN",
@@ -111,8 +111,14 @@ class LoadedModel:
     ----------
     path : Path
     sidecar : dict or None
+        The whole sidecar as read (version 2 layout), ``training`` and ``results`` included.
+    spec : KwsSpec or None
+        Keyword-spotting models: the sidecar's typed contract (frontend, model
+        input, labels, keywords, output kind, detector); None for others.
+    model_input : ModelInput or None
+        Keyword-spotting models: the sidecar's, or the one given to :func:`load_model`.
     frontend_params : FrontendParams or None
-        Keyword-spotting models only.
+        ``model_input.frontend``: the frames.
     labels : list of str or None
     interpreter_name : str
         ``ai_edge_litert``, ``tflite_runtime`` or ``tf.lite``.
@@ -125,7 +131,7 @@ class LoadedModel:
     """
 
     def __init__(self, path: Union[str, Path], *, num_threads: int = 1,
-                 frontend: Optional[FrontendParams] = None, require_sidecar: bool = False,
+                 frontend: Union[FrontendParams, ModelInput, None] = None, require_sidecar: bool = False,
                  verbose: bool = False) -> None:
         check_num_threads(num_threads)
         self.path = Path(path)
@@ -138,8 +144,12 @@ class LoadedModel:
             self.sidecar = read_sidecar(self.path)
         elif require_sidecar:
             raise SidecarError(f"{sidecar_path(self.path)}: no sidecar beside {self.path.name}")
-        self.frontend_params = _resolve_frontend(self.path, self.sidecar, frontend)
-        self.labels: Optional[List[str]] = (self.sidecar or {}).get("labels")
+        self.spec: Optional[KwsSpec] = None
+        if self.sidecar is not None and self.sidecar["task"] == "kws":
+            self.spec = KwsSpec.from_sidecar(self.sidecar, source=str(sidecar_path(self.path)))
+        self.model_input = _resolve_model_input(self.path, self.spec, frontend)
+        self.frontend_params: Optional[FrontendParams] = None if self.model_input is None else self.model_input.frontend
+        self.labels: Optional[List[str]] = None if self.spec is None else list(self.spec.labels)
 
         errors = []
         # LiteRT's "INFO: Created ... XNNPACK delegate" line stays off the terminal unless verbose.
@@ -275,7 +285,7 @@ class LoadedModel:
 
     def _check_output_kind(self) -> Optional[str]:
         """The sidecar's output kind, refused when the graph shows the other one."""
-        declared = output_kind(self.sidecar)  # the sidecar's form was checked when it was read
+        declared = self.spec.output_kind  # the sidecar's form was checked when it was read
         shown = self.graph_output_kind()
         if declared is not None and shown is not None and declared != shown:
             raise ModelError(f"{self.path.name}: the sidecar says the model outputs {declared} but its graph "
@@ -284,9 +294,9 @@ class LoadedModel:
         return declared or shown
 
     def _check_input_shape(self) -> None:
-        if self.frontend_params is None:
+        if self.model_input is None:
             return
-        expected = tuple(self.frontend_params.feature_shape)
+        expected = tuple(self.model_input.feature_shape)
         got = tuple(n for n in self.input_shape[1:] if n != 1) if len(self.input_shape) > 1 else ()
         if got != tuple(n for n in expected if n != 1):
             raise ModelError(f"{self.path.name}: the model takes input {self.input_shape} but the frontend "
@@ -306,21 +316,22 @@ def _has_stateful_ops(interpreter: Any) -> bool:
         return True
 
 
-def _resolve_frontend(path: Path, sidecar: Optional[Dict[str, Any]],
-                      frontend: Optional[FrontendParams]) -> Optional[FrontendParams]:
-    """The sidecar's frontend, or the one given; both given and different is an error."""
-    from_sidecar = None
-    if sidecar is not None and "frontend" in sidecar:
-        try:
-            from_sidecar = FrontendParams.from_dict(sidecar["frontend"])
-        except ValueError as error:
-            raise SidecarError(f"{sidecar_path(path)}: {error}") from None
-    if from_sidecar is not None and frontend is not None and from_sidecar != frontend:
-        differences = {key: (value, frontend.to_dict()[key]) for key, value in from_sidecar.to_dict().items()
-                       if frontend.to_dict()[key] != value}
-        detail = ", ".join(f"{key}: sidecar {a!r} vs given {b!r}" for key, (a, b) in differences.items())
+def _resolve_model_input(path: Path, spec: Optional[KwsSpec],
+                         given: Union[FrontendParams, ModelInput, None]) -> Optional[ModelInput]:
+    """The sidecar's model input, or the one given (a FrontendParams: a 1 s clip, no resize);
+    both present and different is an error."""
+    if given is not None and not isinstance(given, (FrontendParams, ModelInput)):
+        raise ValueError(f"frontend must be a FrontendParams or a ModelInput, got {type(given).__name__}")
+    if isinstance(given, FrontendParams):
+        given = ModelInput(frontend=given)
+    from_sidecar = None if spec is None else spec.input
+    if from_sidecar is not None and given is not None and from_sidecar != given:
+        ours = {**from_sidecar.frontend.to_dict(), **from_sidecar.to_dict()}
+        theirs = {**given.frontend.to_dict(), **given.to_dict()}
+        detail = ", ".join(f"{key}: sidecar {value!r} vs given {theirs[key]!r}"
+                           for key, value in ours.items() if theirs[key] != value)
         raise ModelError(f"{path.name}: the frontend given disagrees with the sidecar ({detail})")
-    return from_sidecar or frontend
+    return from_sidecar or given
 
 
 def check_num_threads(num_threads: int) -> int:
@@ -333,7 +344,7 @@ def check_num_threads(num_threads: int) -> int:
 
 
 def load_model(path: Union[str, Path], *, num_threads: int = 1,
-               frontend: Optional[FrontendParams] = None, require_sidecar: bool = False,
+               frontend: Union[FrontendParams, ModelInput, None] = None, require_sidecar: bool = False,
                verbose: bool = False) -> LoadedModel:
     """Load ``path`` (``.tflite`` or ``.tflite.zlib``) and its sidecar if present.
 
@@ -342,8 +353,9 @@ def load_model(path: Union[str, Path], *, num_threads: int = 1,
     path : str or Path
     num_threads : int
         Interpreter threads (the course measured with 1), at most :data:`MAX_THREADS`.
-    frontend : FrontendParams, optional
-        For a model without a sidecar; must equal the sidecar's when both exist.
+    frontend : FrontendParams or ModelInput, optional
+        For a model without a sidecar (a FrontendParams: a 1 s clip, no
+        resize); must equal the sidecar's when both exist.
     require_sidecar : bool
         Refuse a model without a sidecar.
     verbose : bool

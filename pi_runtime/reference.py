@@ -11,7 +11,9 @@ from math import gcd
 
 import numpy as np
 
-from native.params import FrontendParams
+from typing import Union
+
+from native.params import FrontendParams, ModelInput
 from pi_runtime.quiet import tensorflow_startup_filtered
 
 __all__ = ["CoursePipeline", "reference_available"]
@@ -42,9 +44,10 @@ class CoursePipeline:
 
     Parameters
     ----------
-    params : FrontendParams
-        The model's frontend; ``spectrogram`` (optionally resized with
-        ``tf.image.resize``), ``log_mel`` and ``mfcc`` are supported.
+    model_input : ModelInput or FrontendParams
+        The model's input: its frontend (``spectrogram``, ``log_mel`` and
+        ``mfcc`` are supported) and any resize (``tf.image.resize``); a
+        FrontendParams alone means no resize.
     input_rate_hz : int
         Rate of the audio given to :meth:`features` (48 kHz in the course).
 
@@ -54,10 +57,13 @@ class CoursePipeline:
         When TensorFlow or scipy is not installed (see :func:`reference_available`).
     """
 
-    def __init__(self, params: FrontendParams, *, input_rate_hz: int = 48000) -> None:
+    def __init__(self, model_input: Union[ModelInput, FrontendParams], *, input_rate_hz: int = 48000) -> None:
         self._signal = _import_quietly("scipy.signal")
         self._tf = tf = _import_quietly("tensorflow")
-        self.params = params
+        if isinstance(model_input, FrontendParams):
+            model_input = ModelInput(frontend=model_input)
+        self.model_input = model_input
+        self.params = params = model_input.frontend
         divisor = gcd(int(input_rate_hz), params.sample_rate_hz)
         self.up, self.down = params.sample_rate_hz // divisor, int(input_rate_hz) // divisor
         # Built once, outside the timed loop, as the course did.
@@ -81,9 +87,10 @@ class CoursePipeline:
                               frame_step=p.frame_step_samples, fft_length=p.fft_length)
         spectrogram = tf.abs(stft)
         if p.feature_kind == "spectrogram":
-            if p.resize is None:
+            resize = self.model_input.resize
+            if resize is None:
                 return spectrogram.numpy()
-            image = tf.image.resize(spectrogram[tf.newaxis, :, :, tf.newaxis], list(p.resize))
+            image = tf.image.resize(spectrogram[tf.newaxis, :, :, tf.newaxis], list(resize))
             return image[0, :, :, 0].numpy()
         mel = tf.tensordot(spectrogram, self._mel_matrix, 1)
         log_mel = tf.math.log(mel + p.log_offset)

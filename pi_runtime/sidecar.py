@@ -1,10 +1,22 @@
 """The sidecar: a JSON file beside every exported model saying how to feed it.
 
 ``models/kws/kws_a.tflite`` (or ``kws_a.tflite.zlib``) has ``models/kws/kws_a.json``.
-It carries the frontend parameters and labels (keyword spotting) or the
-normalisation statistics and window sizes (forecasting), plus how the model
-was trained and what was measured on the exported file. The device builds
-everything from it, so no preprocessing flag is ever typed twice.
+It carries the frontend parameters, the model input and the labels (keyword
+spotting) or the normalisation statistics and window sizes (forecasting),
+plus how the model was trained and what was measured on the exported file.
+The device builds everything from it, so no preprocessing flag is ever typed
+twice.
+
+A keyword-spotting sidecar is read once into a typed :class:`KwsSpec`
+(:func:`read_kws_spec`, :meth:`KwsSpec.from_sidecar`) and written from one
+(:meth:`KwsSpec.to_sidecar`); the dict functions below (:func:`read_sidecar`,
+:func:`write_sidecar`) keep the rest of the file (``training``, ``results``).
+
+Schema version 2 (written): a kws sidecar has ``"frontend"`` (the frames,
+``FrontendParams``) and beside it ``"input"`` (``{"clip_duration_ms": 1000,
+"resize": null}``, ``ModelInput``). Version 1 files (one ``"frontend"``
+holding both) are read as version 2: :func:`parse_sidecar` moves
+``clip_duration_ms`` and ``resize`` into ``"input"``.
 
 Optional keys (absent from older files, checked when present):
 
@@ -13,7 +25,8 @@ Optional keys (absent from older files, checked when present):
     ``_unknown_``); each must be one of ``"labels"``.
 ``"output": {"kind": "logits" | "probabilities"}``
     What the model's output holds (the kind alone, ``"output": "logits"``, is
-    read too); see :func:`output_kind`.
+    read too); see :func:`output_kind`. The exporter records it; a file
+    without it (version 1) is decided by the model's graph when it is loaded.
 ``"detector"``
     Calibrated detector settings: ``threshold`` in [0, 1], ``smoothing_windows``
     an integer from 1 to 100, ``hop_ms`` > 0, ``refractory_ms`` >= 0 (finite),
@@ -27,11 +40,16 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Optional, Union
+from typing import Any, Dict, Optional, Tuple, Union
+
+from native.params import FrontendParams, ModelInput
+from pi_runtime.labels import keyword_labels
 
 SIDECAR_FORMAT = "tinyml-pi-sidecar"
-SIDECAR_VERSION = 1
+SIDECAR_VERSION = 2          # the version written
+READABLE_VERSIONS = (1, 2)   # version 1: read as version 2 (see upgraded)
 TASKS = ("kws", "forecast")
 MODEL_SUFFIXES = (".tflite.zlib", ".tflite")
 OUTPUT_KINDS = ("logits", "probabilities")
@@ -85,14 +103,17 @@ def _check_labels(data: Dict[str, Any], source: str) -> None:
 
 
 def _check_frontend(data: Dict[str, Any], source: str) -> None:
-    from native.params import FrontendParams  # its own range checks; imported here to keep this module light
-
-    if not isinstance(data.get("frontend"), dict):
-        raise SidecarError(f"{source}: a kws sidecar needs a 'frontend' object")
+    for key in ("frontend", "input"):
+        if not isinstance(data.get(key), dict):
+            raise SidecarError(f"{source}: a kws sidecar needs an {key!r} object")
     try:
-        FrontendParams.from_dict(data["frontend"])
+        frontend = FrontendParams.from_dict(data["frontend"])
     except (ValueError, TypeError) as error:
         raise SidecarError(f"{source}: frontend: {error}") from None
+    try:  # the model input's own checks, against its frontend
+        ModelInput.from_dict(data["input"], frontend=frontend)
+    except (ValueError, TypeError) as error:
+        raise SidecarError(f"{source}: input: {error}") from None
 
 
 def _check_output(data: Dict[str, Any], source: str) -> None:
@@ -154,7 +175,8 @@ def validate_sidecar(data: Any, *, source: str = "sidecar") -> Dict[str, Any]:
     if data.get("format") != SIDECAR_FORMAT:
         raise SidecarError(f"{source}: not a tinyml-pi sidecar (format={data.get('format')!r})")
     if data.get("version") != SIDECAR_VERSION:
-        raise SidecarError(f"{source}: unsupported sidecar version {data.get('version')!r} (this code reads {SIDECAR_VERSION})")
+        raise SidecarError(f"{source}: unsupported sidecar version {data.get('version')!r} (this code writes "
+                           f"{SIDECAR_VERSION} and reads {', '.join(map(str, READABLE_VERSIONS))})")
     task = data.get("task")
     if task not in TASKS:
         raise SidecarError(f"{source}: task must be one of {TASKS}, got {task!r}")
@@ -170,11 +192,27 @@ def validate_sidecar(data: Any, *, source: str = "sidecar") -> Dict[str, Any]:
     return data
 
 
+def upgraded(data: Any, *, source: str = "sidecar") -> Any:
+    """A version-1 sidecar in the version-2 layout (a new dict); anything else unchanged.
+
+    Version 1 kept ``clip_duration_ms`` and ``resize`` in ``"frontend"``;
+    version 2 keeps the frames there and the model input in ``"input"``.
+    """
+    if not isinstance(data, dict) or data.get("format") != SIDECAR_FORMAT or data.get("version") != 1:
+        return data
+    data = {**data, "version": SIDECAR_VERSION}
+    frontend = data.get("frontend")
+    if data.get("task") == "kws" and isinstance(frontend, dict) and "input" not in data:
+        data["frontend"] = {key: value for key, value in frontend.items() if key not in ("clip_duration_ms", "resize")}
+        data["input"] = {key: frontend[key] for key in ("clip_duration_ms", "resize") if key in frontend}
+    return data
+
+
 def output_kind(sidecar: Optional[Dict[str, Any]]) -> Optional[str]:
     """``"logits"`` or ``"probabilities"`` as the sidecar declares it; None when it does not say.
 
-    Sidecars written before the key existed say nothing; the delivered
-    keyword-spotting models of that time all output logits.
+    Sidecars written before the key existed say nothing: the model's graph
+    decides (``pi_runtime.model.LoadedModel.output_kind``).
     """
     declared = (sidecar or {}).get("output")
     if declared is None:
@@ -217,11 +255,11 @@ def parse_sidecar(text: str, *, source: str = "sidecar") -> Dict[str, Any]:
         raise SidecarError(f"{source}: {error}") from None
     except (ValueError, RecursionError) as error:  # JSONDecodeError, or an integer of thousands of digits
         raise SidecarError(f"{source}: unreadable sidecar ({error})") from None
-    return validate_sidecar(data, source=source)
+    return validate_sidecar(upgraded(data, source=source), source=source)
 
 
 def read_sidecar(model_path: PathLike) -> Dict[str, Any]:
-    """Read and validate the sidecar of ``model_path``; SidecarError if absent or bad."""
+    """Read and validate the sidecar of ``model_path`` (version 1 read as version 2); SidecarError if absent or bad."""
     path = sidecar_path(model_path)
     if not path.is_file():
         raise SidecarError(f"{path}: no sidecar beside {Path(model_path).name}")
@@ -246,3 +284,80 @@ def write_sidecar(model_path: PathLike, data: Dict[str, Any]) -> Path:
         raise SidecarError(f"{path}: {error}; write None for a value that is not a number") from None
     path.write_text(text + "\n", encoding="utf-8")
     return path
+
+
+@dataclass(frozen=True)
+class KwsSpec:
+    """What a keyword-spotting sidecar says about feeding the model and reading its output.
+
+    Attributes
+    ----------
+    input : ModelInput
+        The frames (``input.frontend``, the sidecar's ``"frontend"``) and one
+        model input made of them (``"input"``: clip length, resize).
+    labels : tuple of str
+        One per model output, in order.
+    keywords : tuple of str
+        The labels that may fire, in label order: the sidecar's ``"keywords"``,
+        else every label but ``_silence_`` and ``_unknown_``.
+    output_kind : {"logits", "probabilities"} or None
+        ``"output": {"kind"}``; None only for a file written before the
+        exporter recorded it (the model's graph then decides, at load).
+    detector : dict
+        The calibrated ``"detector"`` section as written (``{}`` when none);
+        :meth:`detector_settings` for the values a ``DetectorConfig`` takes.
+    """
+
+    input: ModelInput
+    labels: Tuple[str, ...]
+    keywords: Tuple[str, ...] = ()
+    output_kind: Optional[str] = None
+    detector: Dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "labels", tuple(self.labels))
+        if not self.labels or len(set(self.labels)) != len(self.labels):
+            raise SidecarError(f"labels must be distinct and at least one, got {list(self.labels)}")
+        try:
+            keywords = keyword_labels(self.labels, self.keywords or None)
+        except ValueError as error:
+            raise SidecarError(str(error)) from None
+        object.__setattr__(self, "keywords", keywords)
+        if self.output_kind is not None and self.output_kind not in OUTPUT_KINDS:
+            raise SidecarError(f"output kind must be one of {OUTPUT_KINDS}, got {self.output_kind!r}")
+
+    @property
+    def frontend(self) -> FrontendParams:
+        """The frames: ``input.frontend``."""
+        return self.input.frontend
+
+    def detector_settings(self) -> Dict[str, Any]:
+        """The detector section with ``min_level_dbfs: null`` as ``-inf`` (see :func:`detector_settings`)."""
+        return detector_settings({"detector": self.detector})
+
+    @classmethod
+    def from_sidecar(cls, sidecar: Dict[str, Any], *, source: str = "sidecar") -> "KwsSpec":
+        """The spec of a sidecar dict (as :func:`read_sidecar` returns it: version 2, validated)."""
+        data = validate_sidecar(upgraded(sidecar, source=source), source=source)
+        if data["task"] != "kws":
+            raise SidecarError(f"{source}: not a keyword-spotting sidecar (task {data['task']!r})")
+        frontend = FrontendParams.from_dict(data["frontend"])
+        return cls(input=ModelInput.from_dict(data["input"], frontend=frontend), labels=tuple(data["labels"]),
+                   keywords=tuple(data.get("keywords") or ()), output_kind=output_kind(data),
+                   detector=dict(data.get("detector") or {}))
+
+    def to_sidecar(self, **sections: Any) -> Dict[str, Any]:
+        """A complete version-2 sidecar dict: this spec plus ``sections`` (``training``, ``results``)."""
+        spec = {"frontend": self.frontend.to_dict(), "input": self.input.to_dict(), "labels": list(self.labels),
+                "keywords": list(self.keywords)}
+        if self.output_kind is not None:
+            spec["output"] = {"kind": self.output_kind}
+        if self.detector:
+            spec["detector"] = dict(self.detector)
+        data = new_sidecar("kws", **spec, **sections)
+        return validate_sidecar(data)
+
+
+def read_kws_spec(model_path: PathLike) -> KwsSpec:
+    """The :class:`KwsSpec` of ``model_path``'s sidecar; SidecarError if absent, bad or not kws."""
+    return KwsSpec.from_sidecar(read_sidecar(model_path), source=str(sidecar_path(model_path)))

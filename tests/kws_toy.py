@@ -14,10 +14,11 @@ from typing import Sequence, Tuple
 
 import numpy as np
 
-from native.params import FrontendParams
+from native.params import FrontendParams, ModelInput
 
 TOY_LABELS = ["low", "high", "chirp"]
-TOY_PARAMS = FrontendParams()  # the course's MFCC frontend: 49 x 10
+TOY_PARAMS = FrontendParams()  # the course's MFCC frontend
+TOY_INPUT = ModelInput(frontend=TOY_PARAMS)  # one second: 49 x 10
 WORD_RATE_HZ = 16000
 
 
@@ -54,7 +55,7 @@ def _training_set(count: int, seed: int) -> Tuple[np.ndarray, np.ndarray]:
     from native.frontend import Frontend
 
     rng = np.random.default_rng(seed)
-    clip_samples = TOY_PARAMS.clip_length_samples
+    clip_samples = TOY_INPUT.clip_length_samples
     clips = np.zeros((count, clip_samples), dtype=np.float32)
     labels = rng.integers(0, len(TOY_LABELS), size=count)
     for clip, label in zip(clips, labels):
@@ -72,7 +73,7 @@ def build_toy_model(folder: Path) -> Path:
 
     Reuses a model already built in ``folder`` (several test modules share one per session).
     """
-    from pi_runtime.sidecar import new_sidecar, write_sidecar
+    from pi_runtime.sidecar import KwsSpec, write_sidecar
 
     model_path = Path(folder) / "toy_tones.tflite"
     if model_path.is_file():
@@ -81,7 +82,7 @@ def build_toy_model(folder: Path) -> Path:
 
     keras.utils.set_random_seed(0)
     features, labels = _training_set(600, seed=0)
-    frames, coefficients = TOY_PARAMS.feature_shape
+    frames, coefficients = TOY_INPUT.feature_shape
     inputs = keras.Input(shape=(frames, coefficients))
     x = keras.layers.Reshape((frames, coefficients, 1))(inputs)
     x = keras.layers.BatchNormalization()(x)
@@ -94,9 +95,8 @@ def build_toy_model(folder: Path) -> Path:
     model.fit(features, labels, epochs=15, batch_size=32, verbose=0)
     model_path.parent.mkdir(parents=True, exist_ok=True)
     model_path.write_bytes(tf.lite.TFLiteConverter.from_keras_model(model).convert())
-    write_sidecar(model_path, new_sidecar("kws", frontend=TOY_PARAMS.to_dict(), labels=TOY_LABELS,
-                                          output={"kind": "probabilities"},
-                                          training={"what": "toy tone model for tests"}))
+    spec = KwsSpec(input=TOY_INPUT, labels=tuple(TOY_LABELS), output_kind="probabilities")
+    write_sidecar(model_path, spec.to_sidecar(training={"what": "toy tone model for tests"}))
     return model_path
 
 

@@ -6,7 +6,7 @@ import pytest
 
 from native.posteriors import MAX_LABELS, PosteriorSmoother, softmax, sum_like_numpy
 from native.feature_stream import FeatureStream, energy
-from native.frontend import Frontend
+from native.frontend import Frontend, resize_bilinear
 from native.params import FrontendParams
 from native.resample import Resampler, ratio_for, resample_poly
 
@@ -205,8 +205,11 @@ def test_reset_starts_a_new_stream():
 
 
 def test_bad_arguments_are_refused_clearly():
-    with pytest.raises(ValueError, match="resized"):
-        FeatureStream(FrontendParams(feature_kind="spectrogram", resize=(32, 32)), 16000, 49, 5)
+    with pytest.raises(ValueError, match="resize must be positive"):
+        FeatureStream(FrontendParams(feature_kind="spectrogram"), 16000, 49, 5, resize=(32, 0))
+    with pytest.raises(ValueError, match=r"shape \(32, 32\)"):
+        FeatureStream(FrontendParams(feature_kind="spectrogram"), 16000, 49, 5, resize=(32, 32),
+                      window=np.zeros((49, 321), np.float32))
     with pytest.raises(ValueError, match="input_rate_hz"):
         FeatureStream(MFCC, 0, 49, 5)
     with pytest.raises(ValueError, match="hop_frames"):
@@ -304,3 +307,23 @@ def test_the_stream_keeps_the_level_of_the_last_window_of_input():
     assert stream.level_dbfs() == -150.0
     stream.push(np.zeros(480, np.float32))
     assert stream.level_dbfs() == -150.0
+
+
+# -- resized windows ------------------------------------------------------------------------
+@pytest.mark.parametrize("input_rate_hz", [16000, 48000])
+@pytest.mark.parametrize("resize", [(32, 32), (49, 40), (64, 400)])
+def test_a_resized_stream_hands_out_resized_windows(input_rate_hz, resize):
+    """Each window equals resize_bilinear of the plain stream's window, and the batch frontend's
+    resized features of the same audio (the course's 32x32 spectrogram models stream)."""
+    params = FrontendParams(feature_kind="spectrogram")
+    audio = _audio(2.0, input_rate_hz)
+    resized = _windows(FeatureStream(params, input_rate_hz, 49, 5, resize=resize), audio, [1000, 4801, 7])
+    plain = _windows(FeatureStream(params, input_rate_hz, 49, 5), audio, [3333])
+    assert [frame for frame, _ in resized] == [frame for frame, _ in plain] and resized
+    for (_, window), (_, frames) in zip(resized, plain):
+        assert window.shape == resize
+        np.testing.assert_array_equal(window, resize_bilinear(frames, resize))
+    model_rate = resample_poly(audio, *ratio_for(input_rate_hz, 16000))
+    first_second = Frontend(params).compute(model_rate[:16000], resize=resize)
+    assert resized[0][0] == 48
+    np.testing.assert_array_equal(resized[0][1], first_second)

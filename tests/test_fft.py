@@ -1,4 +1,10 @@
-"""The native mixed-radix real FFT against numpy.fft.rfft (no TensorFlow needed)."""
+"""The native mixed-radix real FFT against numpy.fft.rfft (no TensorFlow needed).
+
+The one test module that imports a ``native._*`` extension directly: the C FFT
+is an internal of the frontend with no Python face of its own (the frontend
+tests check it through the features), and these tests reach it through the
+extension's two test hooks, ``rfft_lanes`` and ``fft_plan_shape``.
+"""
 import numpy as np
 import pytest
 

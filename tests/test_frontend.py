@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from native.frontend import (Frontend, StreamingFrontend, fit_to_clip, hann_window, max_threads,
-                             mel_weight_matrix, mfcc_dct_matrix)
-from native.params import FrontendParams
+                             mel_weight_matrix, mfcc_dct_matrix, resize_bilinear)
+from native.params import FrontendParams, ModelInput
 
 COURSE = FrontendParams()  # 16 kHz, 640/320, fft 640, 40 mel 20-4000 Hz, 10 MFCC
 CONFIGS = {
@@ -19,8 +19,8 @@ CONFIGS = {
     "mlperf_mfcc": FrontendParams(frame_length_samples=480, frame_step_samples=320, fft_length=512,
                                   num_mel_bins=40, lower_edge_hz=20.0, upper_edge_hz=4000.0, num_mfccs=10),
     "log_mel": FrontendParams(feature_kind="log_mel", num_mel_bins=40),
-    "spectrogram_32x32": FrontendParams(feature_kind="spectrogram", frame_length_samples=256,
-                                        frame_step_samples=128, resize=(32, 32)),
+    "spectrogram_32x32": ModelInput(frontend=FrontendParams(feature_kind="spectrogram", frame_length_samples=256,
+                                                            frame_step_samples=128), resize=(32, 32)),
     # odd frame and FFT length (complex-FFT path, TF's odd "periodic" window), padded FFT
     "spectrogram_odd": FrontendParams(feature_kind="spectrogram", frame_length_samples=255,
                                       frame_step_samples=100, fft_length=255),
@@ -32,6 +32,8 @@ CONFIGS = {
                                             frame_step_samples=320, fft_length=641),
     "mfcc_chirp_z_fft": FrontendParams(frame_length_samples=1000, frame_step_samples=320, fft_length=1018),
 }
+# each as one second's model input (the resized one as it is)
+CONFIGS = {name: spec if isinstance(spec, ModelInput) else ModelInput(frontend=spec) for name, spec in CONFIGS.items()}
 
 # Tolerances, per feature kind.  Both sides compute in float32; the FFTs differ
 # in algorithm and the mel sum and DCT in summation order.
@@ -64,8 +66,9 @@ def tf():
     return pytest.importorskip("tensorflow")
 
 
-def tf_features(tf, audio: np.ndarray, params: FrontendParams) -> np.ndarray:
+def tf_features(tf, audio: np.ndarray, spec) -> np.ndarray:
     """The reference: the course's / MLPerf Tiny's tf.signal pipeline, audio [..., samples]."""
+    params, resize = (spec.frontend, spec.resize) if isinstance(spec, ModelInput) else (spec, None)
     signal = tf.constant(audio)
     if signal.dtype == tf.int16:
         signal = tf.cast(signal, tf.float32) / 32768.0  # as tf.audio.decode_wav
@@ -73,8 +76,8 @@ def tf_features(tf, audio: np.ndarray, params: FrontendParams) -> np.ndarray:
                           params.fft_length, window_fn=tf.signal.hann_window)
     magnitude = tf.abs(stft)
     if params.feature_kind == "spectrogram":
-        if params.resize is not None:
-            magnitude = tf.image.resize(magnitude[..., None], params.resize)[..., 0]
+        if resize is not None:
+            magnitude = tf.image.resize(magnitude[..., None], resize)[..., 0]
         return magnitude.numpy()
     mel_matrix = tf.signal.linear_to_mel_weight_matrix(params.num_mel_bins, params.num_fft_bins,
                                                        params.sample_rate_hz, params.lower_edge_hz,
@@ -98,7 +101,9 @@ def real_clips(test_split_clips):
     return np.stack([fit_to_clip(read_int16(path), 16000) for path in test_split_clips])
 
 
-def random_clip(params: FrontendParams, seed: int, dtype=np.int16) -> np.ndarray:
+def random_clip(params, seed: int, dtype=np.int16) -> np.ndarray:
+    """One model input's (or, for FrontendParams, one second's) speech-like audio."""
+    params = params if isinstance(params, ModelInput) else ModelInput(frontend=params)
     rng = np.random.default_rng(seed)
     # speech-like dynamics: loud and quiet stretches, not just white noise
     envelope = np.repeat(rng.uniform(0.001, 0.5, 20), -(-params.clip_length_samples // 20))
@@ -118,7 +123,7 @@ def test_window_matches_tf(tf, length):
 
 @pytest.mark.parametrize("name", ["course_mfcc", "8khz_mfcc", "mlperf_mfcc"])
 def test_mel_and_dct_tables_match_tf(tf, name):
-    params = CONFIGS[name]
+    params = CONFIGS[name].frontend
     expected = tf.signal.linear_to_mel_weight_matrix(params.num_mel_bins, params.num_fft_bins,
                                                      params.sample_rate_hz, params.lower_edge_hz,
                                                      params.upper_edge_hz).numpy()
@@ -138,12 +143,12 @@ def test_mel_and_dct_tables_match_tf(tf, name):
 @pytest.mark.parametrize("name", sorted(CONFIGS))
 @pytest.mark.parametrize("dtype", [np.int16, np.float32])
 def test_random_signals_match_tf(tf, name, dtype):
-    params = CONFIGS[name]
-    clips = np.stack([random_clip(params, seed, dtype) for seed in range(4)])
-    ours = Frontend(params).compute_batch(clips)
-    expected = tf_features(tf, clips, params)
-    assert ours.shape == expected.shape == (4,) + params.feature_shape
-    assert_matches_reference(ours, expected, params.feature_kind)
+    spec = CONFIGS[name]
+    clips = np.stack([random_clip(spec, seed, dtype) for seed in range(4)])
+    ours = Frontend(spec.frontend).compute_batch(clips, resize=spec.resize)
+    expected = tf_features(tf, clips, spec)
+    assert ours.shape == expected.shape == (4,) + spec.feature_shape
+    assert_matches_reference(ours, expected, spec.frontend.feature_kind)
 
 
 @pytest.fixture(scope="module")
@@ -159,34 +164,34 @@ EXTRA_CONFIGS = ("spectrogram_odd", "log_mel_padded_fft", "spectrogram_prime_fft
 @pytest.mark.realdata
 @pytest.mark.parametrize("name", sorted(CONFIGS))
 def test_real_clips_match_tf(tf, real_clips, name, request):
-    params = CONFIGS[name]
+    spec = CONFIGS[name]
     clips = real_clips[:100] if name in EXTRA_CONFIGS else real_clips
-    if params.sample_rate_hz == 8000:  # decimate by two; any 8 kHz audio will do for parity
+    if spec.frontend.sample_rate_hz == 8000:  # decimate by two; any 8 kHz audio will do for parity
         clips = np.ascontiguousarray(clips[:, ::2])
-    ours = Frontend(params).compute_batch(clips)
+    ours = Frontend(spec.frontend).compute_batch(clips, resize=spec.resize)
     expected = (request.getfixturevalue("tf_course_mfccs") if name == "course_mfcc"
-                else tf_features(tf, clips, params))
+                else tf_features(tf, clips, spec))
     assert ours.shape == expected.shape
-    assert_matches_reference(ours, expected, params.feature_kind)
+    assert_matches_reference(ours, expected, spec.frontend.feature_kind)
 
 
 def test_int16_is_scaled_like_decode_wav():
-    clip = random_clip(COURSE, 7)
+    clip = random_clip(CONFIGS["course_mfcc"], 7)
     frontend = Frontend(COURSE)
     np.testing.assert_array_equal(frontend.compute(clip),
                                   frontend.compute(clip.astype(np.float32) / 32768.0))
 
 
 def test_output_shapes_follow_params():
-    for params in CONFIGS.values():
-        out = Frontend(params).compute(np.zeros(params.clip_length_samples, np.float32))
-        assert out.shape == params.feature_shape and out.dtype == np.float32
+    for spec in CONFIGS.values():
+        out = Frontend(spec.frontend).compute(np.zeros(spec.clip_length_samples, np.float32), resize=spec.resize)
+        assert out.shape == spec.feature_shape and out.dtype == np.float32
     out = Frontend(COURSE).compute(np.zeros(640, np.int16))
     assert out.shape == (1, 10)
 
 
 def test_silence_gives_log_offset_features():
-    out = Frontend(CONFIGS["log_mel"]).compute(np.zeros(16000, np.int16))
+    out = Frontend(CONFIGS["log_mel"].frontend).compute(np.zeros(16000, np.int16))
     np.testing.assert_allclose(out, np.log(np.float32(1e-6)), rtol=1e-6)
 
 
@@ -196,20 +201,22 @@ def test_silence_gives_log_offset_features():
 @pytest.mark.parametrize("num_threads", [None, 1, 2, 3, 16])
 def test_compute_batch_equals_compute_per_clip(num_threads):
     frontend = Frontend(COURSE)
-    clips = np.stack([random_clip(COURSE, seed) for seed in range(5)])
+    clips = np.stack([random_clip(CONFIGS["course_mfcc"], seed) for seed in range(5)])
     batch = frontend.compute_batch(clips, num_threads=num_threads)
     for clip, features in zip(clips, batch):
         np.testing.assert_array_equal(features, frontend.compute(clip))
 
 
 def test_compute_batch_of_resized_spectrograms_and_list_input():
-    params = CONFIGS["spectrogram_32x32"]
-    frontend = Frontend(params)
-    clips = [random_clip(params, seed, np.float32) for seed in range(3)]
-    batch = frontend.compute_batch(clips, num_threads=2)
+    spec = CONFIGS["spectrogram_32x32"]
+    frontend = Frontend(spec.frontend)
+    clips = [random_clip(spec, seed, np.float32) for seed in range(3)]
+    batch = frontend.compute_batch(clips, num_threads=2, resize=(32, 32))
     assert batch.shape == (3, 32, 32)
     for clip, features in zip(clips, batch):
-        np.testing.assert_array_equal(features, frontend.compute(clip))
+        np.testing.assert_array_equal(features, frontend.compute(clip, resize=(32, 32)))
+        # one resize: the frontend's is resize_bilinear of its frames, bit for bit
+        np.testing.assert_array_equal(features, resize_bilinear(frontend.compute(clip), (32, 32)))
 
 
 def test_compute_batch_of_no_clips():
@@ -220,9 +227,9 @@ def test_compute_batch_of_no_clips():
 
 STREAM_CONFIGS = {
     "course_mfcc": COURSE,
-    "8khz_mfcc": CONFIGS["8khz_mfcc"],
-    "mlperf_mfcc": CONFIGS["mlperf_mfcc"],
-    "log_mel": CONFIGS["log_mel"],
+    "8khz_mfcc": CONFIGS["8khz_mfcc"].frontend,
+    "mlperf_mfcc": CONFIGS["mlperf_mfcc"].frontend,
+    "log_mel": CONFIGS["log_mel"].frontend,
     "spectrogram": FrontendParams(feature_kind="spectrogram", frame_length_samples=256, frame_step_samples=128),
     # hop longer than the frame: some samples belong to no frame
     "gapped": FrontendParams(feature_kind="log_mel", frame_length_samples=64, frame_step_samples=100,
@@ -269,7 +276,7 @@ def test_stream_reports_no_frame_yet_then_one_per_hop():
 
 
 def test_stream_reset_starts_over():
-    audio = random_clip(COURSE, 5)
+    audio = random_clip(CONFIGS["course_mfcc"], 5)
     stream = StreamingFrontend(COURSE)
     first = stream.push(audio)
     stream.push(audio[:1000])
@@ -289,9 +296,25 @@ def test_stream_rejects_non_finite_chunk_without_consuming_it():
     np.testing.assert_allclose(np.concatenate([head, tail]), Frontend(COURSE).compute(audio), atol=1e-5)
 
 
-def test_stream_refuses_resize():
-    with pytest.raises(ValueError, match="resize"):
-        StreamingFrontend(CONFIGS["spectrogram_32x32"])
+@pytest.mark.parametrize("shape", [(32, 32), (1, 1), (49, 321), (100, 7), (3, 700)])
+def test_resize_bilinear_is_tf_image_resize(tf, shape):
+    image = np.random.default_rng(sum(shape)).standard_normal((49, 321)).astype(np.float32)
+    expected = tf.image.resize(image[..., None], shape)[..., 0].numpy()
+    np.testing.assert_allclose(resize_bilinear(image, shape), expected, rtol=1e-6, atol=1e-6)
+    np.testing.assert_array_equal(resize_bilinear(np.ones((1, 1)), shape), np.ones(shape, np.float32))
+
+
+@pytest.mark.parametrize("image, shape, message", [
+    (np.zeros((0, 4)), (2, 2), "at least one value"), (np.zeros(4), (2, 2), "2-D"),
+    (np.zeros((4, 4)), (0, 2), "positive"), (np.zeros((4, 4)), (2,), "frames, bins")])
+def test_resize_bilinear_refuses_bad_shapes(image, shape, message):
+    with pytest.raises(ValueError, match=message):
+        resize_bilinear(image, shape)
+
+
+def test_compute_refuses_a_bad_resize():
+    with pytest.raises(ValueError, match="resize must be positive"):
+        Frontend(COURSE).compute(np.zeros(16000, np.float32), resize=(0, 3))
 
 
 # ---- bad input --------------------------------------------------------------------------------
@@ -345,7 +368,7 @@ def test_samples_beyond_the_range_are_refused_not_turned_into_nan(value):
     at_the_limit = np.full(16000, 1e6, np.float32)
     at_the_limit[::2] = -1e6
     assert np.isfinite(frontend.compute(at_the_limit)).all()
-    assert np.isfinite(Frontend(CONFIGS["spectrogram_odd"]).compute(at_the_limit)).all()
+    assert np.isfinite(Frontend(CONFIGS["spectrogram_odd"].frontend).compute(at_the_limit)).all()
 
 
 @pytest.mark.parametrize("kind", ["spectrogram", "log_mel", "mfcc"])

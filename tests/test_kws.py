@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from native.params import FrontendParams
+from native.params import FrontendParams, ModelInput
 from pi_runtime.wav import write_wav
 from train.kws import data as kws_data
 from train.kws.augment import NO_AUGMENTATION, AugmentConfig, augment_audio, mask_features
@@ -204,7 +204,7 @@ def test_native_features_match_the_tf_signal_reference():
     for params in (TOY_FRONTEND, FrontendParams(feature_kind="log_mel")):
         native = compute_features(audio, params)
         reference = compute_features(audio, params, backend="tf_signal")
-        assert native.shape == reference.shape == (3,) + params.feature_shape
+        assert native.shape == reference.shape == (3,) + ModelInput(frontend=params).feature_shape
         np.testing.assert_allclose(native, reference, atol=2e-3 * np.abs(reference).max())
 
 
@@ -347,6 +347,8 @@ def test_toy_run_trains_prunes_quantises_exports_and_evaluates_through_pi_runtim
     sidecar = read_sidecar(result.path)
     assert sidecar["labels"] == list(TOY_WORDS)
     assert FrontendParams.from_dict(sidecar["frontend"]) == TOY_FRONTEND
+    assert sidecar["version"] == 2 and sidecar["input"] == {"clip_duration_ms": 1000, "resize": None}
+    assert sidecar["output"] == {"kind": "logits"}  # recorded by the exporter, from the model
     assert sidecar["results"]["test_accuracy"] == pytest.approx(result.accuracy, abs=1e-5)
     assert sidecar["results"]["size_bytes"] == result.size_bytes
     assert sidecar["training"]["config"]["final_sparsity"] == 0.5

@@ -7,27 +7,31 @@ import numpy as np
 import pytest
 
 from native.frontend import Frontend
-from native.params import FrontendParams
+from native.params import FrontendParams, ModelInput
 from native.resample import Resampler, ratio_for
 from native.resample import resample_poly
 from pi_runtime.kws_pipeline import (MAX_SMOOTHING_WINDOWS, DetectionPolicy, DetectorConfig,
-                                     KeywordSpotter, as_float_audio, output_is_logits, to_probabilities)
+                                     KeywordSpotter, as_float_audio, to_probabilities)
 from pi_runtime.labels import SILENCE_LABEL, UNKNOWN_LABEL
+from pi_runtime.sidecar import KwsSpec
 from pi_runtime.wav import read_wav
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 MFCC = FrontendParams()  # the course's: 16 kHz, 640/320, 40 mel bins, 10 MFCCs -> (49, 10)
-RESIZED_SPECTROGRAM = FrontendParams(feature_kind="spectrogram", resize=(32, 32))
+RESIZED_SPECTROGRAM = ModelInput(frontend=FrontendParams(feature_kind="spectrogram"), resize=(32, 32))
 
 
 class RecordingModel:
-    """Stands in for a LoadedModel: records every window it is given, answers fixed probabilities."""
+    """Stands in for a LoadedModel: records every window it is given, answers fixed probabilities
+    (its output kind: ``output_kind``, as the loader decides it from the sidecar and the graph)."""
 
-    def __init__(self, params, labels=("a", "b", "c"), answer=None):
-        self.frontend_params = params
-        self.labels = list(labels)
-        self.sidecar = {"output": {"kind": "probabilities"}}
+    def __init__(self, params, labels=("a", "b", "c"), answer=None, output_kind="probabilities"):
+        self.path = Path("recording.tflite")
+        self.model_input = ModelInput(frontend=params) if isinstance(params, FrontendParams) else params
+        self.labels = None if labels is None else list(labels)
+        self.spec = None
+        self.output_kind = output_kind
         self.windows = []
         self.answer = np.full(len(labels), 1.0 / len(labels), np.float32) if answer is None else answer
 
@@ -60,7 +64,7 @@ def test_windows_equal_batch_features_at_model_rate(chunk):
     _push_in_chunks(spotter, audio, chunk)
 
     batch = Frontend(MFCC).compute(audio)  # (frames, 10) of the whole stream
-    frames_per_window = MFCC.feature_shape[0]
+    frames_per_window = ModelInput(frontend=MFCC).feature_shape[0]
     hop_frames = 5  # 100 ms of 20 ms frames
     assert len(model.windows) == 1 + (batch.shape[0] - frames_per_window) // hop_frames == 11
     for k, window in enumerate(model.windows):
@@ -88,12 +92,13 @@ def test_resized_spectrogram_window_matches_batch_frontend():
     model = RecordingModel(RESIZED_SPECTROGRAM)
     spotter = KeywordSpotter(model, input_rate_hz=16000, config=DetectorConfig(min_level_dbfs=-np.inf))
     spotter.push(audio)
-    frontend = Frontend(RESIZED_SPECTROGRAM)
-    assert len(model.windows) == 1 + (RESIZED_SPECTROGRAM.num_frames(audio.size) - 49) // 5
+    frontend = Frontend(RESIZED_SPECTROGRAM.frontend)
+    assert len(model.windows) == 1 + (RESIZED_SPECTROGRAM.frontend.num_frames(audio.size) - 49) // 5
     for k, window in enumerate(model.windows):
         clip = audio[320 * 5 * k:320 * 5 * k + 16000]
         assert window.shape == (32, 32)
-        np.testing.assert_allclose(window, frontend.compute(clip), rtol=1e-4, atol=1e-4)
+        # the same frames and the same C resize: bit for bit
+        np.testing.assert_array_equal(window, frontend.compute(clip, resize=(32, 32)))
 
 
 def test_decision_times_are_window_ends_in_input_seconds():
@@ -220,19 +225,14 @@ def test_non_finite_audio_is_refused_before_any_state_changes(bad):
     assert spotter.samples_in == 0 and spotter.features.frames_emitted == 0
 
 
-def test_output_kind_comes_from_the_sidecar_and_defaults_to_logits():
-    assert output_is_logits({"output": {"kind": "logits"}}) is True
-    assert output_is_logits({"output": {"kind": "probabilities"}}) is False
-    # Sidecars from before the "output" key: every such delivered model outputs logits.
-    assert output_is_logits({"labels": ["a"]}) is True and output_is_logits(None) is True
-    with pytest.raises(ValueError, match="output"):
-        output_is_logits({"output": {"kind": "scores"}})
+def test_a_model_whose_output_kind_nobody_tells_is_refused():
+    with pytest.raises(ValueError, match="logits or probabilities"):
+        KeywordSpotter(RecordingModel(MFCC, output_kind=None), input_rate_hz=16000)
 
 
 def test_logits_are_softmaxed_without_probing_the_model():
     logits = np.array([2.0, -1.0, 0.5], np.float32)
-    model = RecordingModel(MFCC, answer=logits)
-    model.sidecar = {"labels": ["a", "b", "c"]}  # no "output": logits, decided once at start-up
+    model = RecordingModel(MFCC, answer=logits, output_kind="logits")  # decided once, at load
     spotter = KeywordSpotter(model, input_rate_hz=16000, config=DetectorConfig(threshold=0.5))
     assert model.windows == []  # no probe with made-up input
     detections = spotter.push(_speechy_audio(1.0, 16000))
@@ -313,7 +313,8 @@ def test_unknown_keywords_in_the_sidecar_are_refused():
 
 def test_spotter_takes_its_keywords_from_the_sidecar():
     model = RecordingModel(MFCC, labels=OPEN_SET, answer=np.array([0.7, 0.1, 0.1, 0.1], np.float32))
-    model.sidecar = {"output": {"kind": "probabilities"}, "keywords": ["stop"]}
+    model.spec = KwsSpec(input=model.model_input, labels=tuple(OPEN_SET), keywords=("stop",),
+                         output_kind="probabilities")
     spotter = KeywordSpotter(model, input_rate_hz=16000, config=DetectorConfig(threshold=0.5))
     assert spotter.keywords == ("stop",)
     assert spotter.push(_speechy_audio(2.0, 16000)) == []  # "go" is the model's answer, not a keyword here

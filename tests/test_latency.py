@@ -10,7 +10,7 @@ import pytest
 
 from kws_toy import TOY_PARAMS, build_toy_model
 from native.frontend import Frontend
-from native.params import FrontendParams
+from native.params import FrontendParams, ModelInput
 from native.resample import resample_poly
 from pi_runtime import latency
 
@@ -78,13 +78,14 @@ def test_reference_features_agree_with_the_native_frontend():
     from pi_runtime.reference import CoursePipeline
 
     clip = np.random.default_rng(0).normal(scale=0.1, size=48000).astype(np.float32)
-    for params in (TOY_PARAMS, FrontendParams(feature_kind="spectrogram", resize=(32, 32)),
-                   FrontendParams(feature_kind="log_mel", sample_rate_hz=8000, frame_length_samples=240,
-                                  frame_step_samples=120)):
-        reference = CoursePipeline(params, input_rate_hz=48000).features(clip)
-        up, down = (1, 3) if params.sample_rate_hz == 16000 else (1, 6)
-        native = Frontend(params).compute(resample_poly(clip, up, down))
-        assert reference.shape == native.shape == params.feature_shape
+    for spec in (ModelInput(frontend=TOY_PARAMS),
+                 ModelInput(frontend=FrontendParams(feature_kind="spectrogram"), resize=(32, 32)),
+                 ModelInput(frontend=FrontendParams(feature_kind="log_mel", sample_rate_hz=8000,
+                                                    frame_length_samples=240, frame_step_samples=120))):
+        reference = CoursePipeline(spec, input_rate_hz=48000).features(clip)
+        up, down = (1, 3) if spec.frontend.sample_rate_hz == 16000 else (1, 6)
+        native = Frontend(spec.frontend).compute(resample_poly(clip, up, down), resize=spec.resize)
+        assert reference.shape == native.shape == spec.feature_shape
         np.testing.assert_allclose(native, reference, rtol=2e-3, atol=2e-3 * np.abs(reference).max())
 
 
@@ -94,14 +95,17 @@ def _flags(*argv):
 
 
 def test_course_flags_build_the_course_frontends():
-    assert latency.params_from_flags(_flags()) == FrontendParams(feature_kind="spectrogram", resize=(32, 32))
-    assert latency.params_from_flags(_flags("--mfcc")) == FrontendParams()
-    assert latency.params_from_flags(_flags("--resize", "0")) == FrontendParams(feature_kind="spectrogram")
-    params = latency.params_from_flags(_flags("--mfcc", "--rate", "8000", "--length", "240", "--stride", "120",
+    assert latency.input_from_flags(_flags()) == ModelInput(frontend=FrontendParams(feature_kind="spectrogram"),
+                                                            resize=(32, 32))
+    assert latency.input_from_flags(_flags("--mfcc")) == ModelInput()
+    assert latency.input_from_flags(_flags("--resize", "0")) == ModelInput(
+        frontend=FrontendParams(feature_kind="spectrogram"))
+    params = latency.input_from_flags(_flags("--mfcc", "--rate", "8000", "--length", "240", "--stride", "120",
                                               "--bins", "32", "--coeff", "12", "--lower-frequency", "40",
                                               "--upper-frequency", "3000"))
-    assert params == FrontendParams(sample_rate_hz=8000, frame_length_samples=240, frame_step_samples=120,
-                                    num_mel_bins=32, num_mfccs=12, lower_edge_hz=40, upper_edge_hz=3000)
+    assert params == ModelInput(frontend=FrontendParams(sample_rate_hz=8000, frame_length_samples=240,
+                                                        frame_step_samples=120, num_mel_bins=32, num_mfccs=12,
+                                                        lower_edge_hz=40, upper_edge_hz=3000))
 
 
 def test_model_without_sidecar_runs_from_flags(model_without_sidecar, capsys):

@@ -529,3 +529,45 @@ def test_parse_device_reads_an_index_or_a_name():
     for bad in ("", "  ", "-1"):
         with pytest.raises(ValueError, match="--device"):
             listen.parse_device(bad)
+
+
+# -- a course model's input: 32x32 resized spectrograms -------------------------------------------
+def _spectrogram_32x32_model(folder):
+    """A toy model on the course's 32x32 spectrograms: "tone" when the bins of a 1 kHz tone (rows
+    of the resized spectrogram around 1000 / 8000 x 32 = 4) hold more than the rest, else "_silence_".
+    Its weights are set, not trained: what it answers follows from the features alone."""
+    from native.params import FrontendParams, ModelInput
+    from pi_runtime.sidecar import KwsSpec
+    from train.keras_env import keras, tf
+
+    model_input = ModelInput(frontend=FrontendParams(feature_kind="spectrogram"), resize=(32, 32))
+    inputs = keras.Input(shape=model_input.feature_shape)
+    dense = keras.layers.Dense(2, activation="softmax")
+    outputs = dense(keras.layers.Flatten()(inputs))
+    model = keras.Model(inputs, outputs)
+    weights = np.zeros((32, 32, 2), np.float32)
+    weights[:, 3:6, 0] = 1.0  # the tone's bins
+    weights[:, :, 1] = 0.02   # everything a little: silence wins when nothing is loud
+    dense.set_weights([weights.reshape(32 * 32, 2), np.array([0.0, 1.0], np.float32)])
+    path = folder / "spectrogram_32x32.tflite"
+    path.write_bytes(tf.lite.TFLiteConverter.from_keras_model(model).convert())
+    spec = KwsSpec(input=model_input, labels=("tone", "_silence_"), output_kind="probabilities")
+    write_sidecar(path, spec.to_sidecar(training={"what": "weights set by hand, for a test"}))
+    return path
+
+
+def test_listen_runs_a_model_on_32x32_spectrograms(tmp_path):
+    model = _spectrogram_32x32_model(tmp_path)
+    rate_hz = 16000
+    t = np.arange(rate_hz) / rate_hz
+    tone = (0.3 * np.sin(2 * np.pi * 1000 * t) * 32767).astype(np.int16)
+    quiet = np.zeros(2 * rate_hz, np.int16)
+    wav = tmp_path / "tone.wav"
+    write_wav(wav, np.concatenate([quiet, tone, quiet]), rate_hz)
+    code, out, err = _run(["--model", model, "--input", wav, "--json", "--min-level-dbfs=-inf", "--verbose"])
+    assert code == 0, err
+    assert "input (1, 32, 32)" in err and "output: probabilities" in err
+    detections = _detections(out)
+    # the tone (2 s to 3 s) fires while windows hold it (re-armed after the 1 s refractory), silence never
+    assert detections and {d["label"] for d in detections} == {"tone"}, detections
+    assert all(2.0 < d["time_s"] < 4.0 for d in detections), detections

@@ -5,11 +5,14 @@ import zlib
 import numpy as np
 import pytest
 
-from native.params import FrontendParams
+from native.params import FrontendParams, ModelInput
 from pi_runtime.model import ModelError, load_model
-from pi_runtime.sidecar import SidecarError, new_sidecar, read_sidecar, sidecar_path, write_sidecar
+from pi_runtime.sidecar import (KwsSpec, SidecarError, new_sidecar, read_kws_spec, read_sidecar, sidecar_path,
+                                write_sidecar)
 
-PARAMS = FrontendParams()  # (49, 10) MFCC input
+PARAMS = FrontendParams()  # MFCC frames
+INPUT = ModelInput().to_dict()  # one second: (49, 10)
+SHAPE = ModelInput().feature_shape
 LABELS = ["a", "b", "c"]
 
 
@@ -17,7 +20,7 @@ def _toy_keras_model():
     from train.keras_env import keras
 
     keras.utils.set_random_seed(0)
-    inputs = keras.Input(shape=PARAMS.feature_shape)
+    inputs = keras.Input(shape=SHAPE)
     outputs = keras.layers.Dense(len(LABELS))(keras.layers.Flatten()(inputs))
     return keras.Model(inputs, outputs)
 
@@ -35,7 +38,7 @@ def toy_models(tmp_path_factory):
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     rng = np.random.default_rng(0)
-    converter.representative_dataset = lambda: ([rng.normal(size=(1,) + PARAMS.feature_shape).astype(np.float32)]
+    converter.representative_dataset = lambda: ([rng.normal(size=(1,) + SHAPE).astype(np.float32)]
                                                 for _ in range(50))
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     converter.inference_input_type = tf.int8
@@ -43,7 +46,7 @@ def toy_models(tmp_path_factory):
     int8_path = folder / "toy_int8.tflite"
     int8_path.write_bytes(converter.convert())
     for path in (float_path, int8_path):
-        write_sidecar(path, new_sidecar("kws", frontend=PARAMS.to_dict(), labels=LABELS))
+        write_sidecar(path, new_sidecar("kws", input=INPUT, frontend=PARAMS.to_dict(), labels=LABELS))
     return float_path, int8_path, model
 
 
@@ -52,7 +55,7 @@ def test_float_model_matches_keras(toy_models):
     loaded = load_model(float_path)
     assert loaded.labels == LABELS and loaded.frontend_params == PARAMS
     assert loaded.interpreter_name == "ai_edge_litert"
-    x = np.random.default_rng(1).normal(size=PARAMS.feature_shape).astype(np.float32)
+    x = np.random.default_rng(1).normal(size=SHAPE).astype(np.float32)
     np.testing.assert_allclose(loaded.predict(x), model.predict(x[None], verbose=0)[0], rtol=1e-4, atol=1e-4)
 
 
@@ -60,7 +63,7 @@ def test_int8_model_quantises_input_and_dequantises_output(toy_models):
     _, int8_path, model = toy_models
     loaded = load_model(int8_path)
     assert loaded.input_dtype == np.int8
-    xs = np.random.default_rng(2).normal(size=(20,) + PARAMS.feature_shape).astype(np.float32)
+    xs = np.random.default_rng(2).normal(size=(20,) + SHAPE).astype(np.float32)
     got = loaded.predict_many(xs)
     want = model.predict(xs, verbose=0)
     assert got.dtype == np.float32 and got.shape == want.shape
@@ -75,7 +78,7 @@ def test_zlib_model_loads_and_reports_compressed_size(toy_models, tmp_path):
     sidecar_path(packed).write_text(sidecar_path(float_path).read_text())
     loaded = load_model(packed)
     assert loaded.size_bytes == packed.stat().st_size
-    x = np.ones(PARAMS.feature_shape, np.float32)
+    x = np.ones(SHAPE, np.float32)
     np.testing.assert_allclose(loaded.predict(x), load_model(float_path).predict(x), rtol=1e-6)
 
 
@@ -100,12 +103,15 @@ def test_truncated_corrupt_and_wrong_files(toy_models, tmp_path):
 def test_frontend_flags_must_agree_with_sidecar(toy_models, tmp_path):
     float_path, _, _ = toy_models
     assert load_model(float_path, frontend=PARAMS).frontend_params == PARAMS
+    assert load_model(float_path, frontend=ModelInput()).model_input == ModelInput()
     with pytest.raises(ModelError, match="num_mfccs"):
         load_model(float_path, frontend=PARAMS.replace(num_mfccs=13))
+    with pytest.raises(ModelError, match="clip_duration_ms: sidecar 1000 vs given 1020"):
+        load_model(float_path, frontend=ModelInput(clip_duration_ms=1020))
     # Without a sidecar the flags are used, and checked against the model's input shape.
     bare = tmp_path / "bare.tflite"
     bare.write_bytes(float_path.read_bytes())
-    assert load_model(bare).frontend_params is None
+    assert load_model(bare).frontend_params is None and load_model(bare).model_input is None
     assert load_model(bare, frontend=PARAMS).frontend_params == PARAMS
     with pytest.raises(ModelError, match="frontend produces"):
         load_model(bare, frontend=PARAMS.replace(num_mfccs=13))
@@ -117,7 +123,7 @@ def test_sidecar_validation(toy_models, tmp_path):
     float_path, _, _ = toy_models
     assert read_sidecar(float_path)["labels"] == LABELS
     with pytest.raises(SidecarError, match="labels"):
-        write_sidecar(tmp_path / "x.tflite", new_sidecar("kws", frontend=PARAMS.to_dict(), labels=[]))
+        write_sidecar(tmp_path / "x.tflite", new_sidecar("kws", input=INPUT, frontend=PARAMS.to_dict(), labels=[]))
     with pytest.raises(SidecarError, match="forecast"):
         write_sidecar(tmp_path / "x.tflite", new_sidecar("forecast"))
     sidecar_path(tmp_path / "y.tflite").write_text("{not json")
@@ -133,7 +139,7 @@ def test_sidecar_validation(toy_models, tmp_path):
 
 
 def _kws_sidecar(**extra):
-    return new_sidecar("kws", frontend=PARAMS.to_dict(), labels=LABELS, **extra)
+    return new_sidecar("kws", input=INPUT, frontend=PARAMS.to_dict(), labels=LABELS, **extra)
 
 
 def _write_text_sidecar(folder, text):
@@ -177,7 +183,57 @@ def test_sidecar_optional_keys_are_checked(tmp_path, extra, message):
 def test_sidecar_frontend_is_checked_when_read(tmp_path):
     bad = {**PARAMS.to_dict(), "num_mfccs": 0}
     with pytest.raises(SidecarError, match="m.json: frontend.*num_mfccs"):
-        read_sidecar(_write_text_sidecar(tmp_path, json.dumps(new_sidecar("kws", frontend=bad, labels=LABELS))))
+        read_sidecar(_write_text_sidecar(tmp_path, json.dumps(new_sidecar("kws", input=INPUT, frontend=bad, labels=LABELS))))
+    for bad_input, message in (({"clip_duration_ms": 10}, "shorter than one frame"),
+                               ({"clip_duration_ms": 1000, "resize": [32, 32]}, "'spectrogram' only"),
+                               ({"clip_duration_ms": 1000, "frames": 3}, "unknown model input key")):
+        with pytest.raises(SidecarError, match=f"m.json: input.*{message}"):
+            read_sidecar(_write_text_sidecar(tmp_path, json.dumps(
+                new_sidecar("kws", input=bad_input, frontend=PARAMS.to_dict(), labels=LABELS))))
+    without_input = {key: value for key, value in _kws_sidecar().items() if key != "input"}
+    with pytest.raises(SidecarError, match="needs an 'input' object"):
+        read_sidecar(_write_text_sidecar(tmp_path, json.dumps(without_input)))
+
+
+def test_version_1_sidecars_are_read_as_version_2(toy_models, tmp_path):
+    """A version-1 file kept clip_duration_ms and resize in its frontend: read, loaded and rewritten as version 2."""
+    float_path, _, _ = toy_models
+    model = tmp_path / "old.tflite"
+    model.write_bytes(float_path.read_bytes())
+    version_1 = {"format": "tinyml-pi-sidecar", "version": 1, "task": "kws", "labels": LABELS,
+                 "frontend": {**PARAMS.to_dict(), "clip_duration_ms": 1000, "resize": None}, "results": {"x": 1}}
+    sidecar_path(model).write_text(json.dumps(version_1))
+    read = read_sidecar(model)
+    assert read["version"] == 2 and read["frontend"] == PARAMS.to_dict() and read["input"] == INPUT
+    assert read["results"] == {"x": 1}
+    spec = read_kws_spec(model)
+    assert spec.input == ModelInput() and spec.output_kind is None and spec.keywords == tuple(LABELS)
+    loaded = load_model(model)
+    assert loaded.spec == spec and loaded.model_input == ModelInput() and loaded.output_kind == "logits"  # the graph's
+    write_sidecar(model, read)  # rewritten as version 2, read back the same
+    assert json.loads(sidecar_path(model).read_text())["version"] == 2 and read_kws_spec(model) == spec
+    for version in (0, 3, "1"):
+        sidecar_path(model).write_text(json.dumps({**version_1, "version": version}))
+        with pytest.raises(SidecarError, match="unsupported sidecar version"):
+            read_sidecar(model)
+
+
+def test_kws_spec_round_trips_through_its_sidecar(tmp_path):
+    spec = KwsSpec(input=ModelInput(frontend=FrontendParams(feature_kind="spectrogram"), resize=(32, 32)),
+                   labels=("go", "stop", "_silence_", "_unknown_"), output_kind="probabilities",
+                   detector={"threshold": 0.7, "min_level_dbfs": None})
+    assert spec.keywords == ("go", "stop") and spec.frontend == FrontendParams(feature_kind="spectrogram")
+    assert spec.detector_settings() == {"threshold": 0.7, "min_level_dbfs": -np.inf}
+    write_sidecar(tmp_path / "m.tflite", spec.to_sidecar(training={"how": "by hand"}))
+    assert read_kws_spec(tmp_path / "m.tflite") == spec
+    assert read_sidecar(tmp_path / "m.tflite")["training"] == {"how": "by hand"}
+    for bad, message in (({"labels": ()}, "labels"), ({"keywords": ("yes",)}, "yes"),
+                         ({"output_kind": "scores"}, "output kind")):
+        with pytest.raises(SidecarError, match=message):
+            KwsSpec(**{"input": ModelInput(), "labels": ("go",), **bad})
+    with pytest.raises(SidecarError, match="not a keyword-spotting sidecar"):
+        KwsSpec.from_sidecar(new_sidecar("forecast", forecast={"features": ["T"], "input_width": 1, "out_steps": 1,
+                                                               "mean": [0.0], "std": [1.0]}))
 
 
 def test_output_kind_and_detector_settings(tmp_path):
@@ -260,11 +316,11 @@ def test_frontend_that_does_not_fit_the_model_is_refused_before_allocating(toy_m
     model = tmp_path / "huge.tflite"
     model.write_bytes(float_path.read_bytes())
     large = PARAMS.replace(feature_kind="spectrogram", fft_length=16384)  # valid, but 8193 bins a frame
-    write_sidecar(model, new_sidecar("kws", frontend=large.to_dict(), labels=LABELS))
+    write_sidecar(model, new_sidecar("kws", input=INPUT, frontend=large.to_dict(), labels=LABELS))
     with pytest.raises(ModelError, match=r"huge.tflite: the model takes input \(1, 49, 10\).*8193"):
         load_model(model)
     # beyond FrontendParams' own ranges (2**26 points): refused when the sidecar is read
-    sidecar_path(model).write_text(json.dumps(new_sidecar("kws", frontend={**large.to_dict(), "fft_length": 2 ** 26},
+    sidecar_path(model).write_text(json.dumps(new_sidecar("kws", input=INPUT, frontend={**large.to_dict(), "fft_length": 2 ** 26},
                                                           labels=LABELS)))
     with pytest.raises(SidecarError, match="huge.json: frontend.*fft_length"):
         load_model(model)
@@ -274,7 +330,7 @@ def _softmax_model_file(folder):
     from train.keras_env import keras, tf
 
     keras.utils.set_random_seed(0)
-    inputs = keras.Input(shape=PARAMS.feature_shape)
+    inputs = keras.Input(shape=SHAPE)
     outputs = keras.layers.Dense(len(LABELS), activation="softmax")(keras.layers.Flatten()(inputs))
     path = folder / "soft.tflite"
     path.write_bytes(tf.lite.TFLiteConverter.from_keras_model(keras.Model(inputs, outputs)).convert())

@@ -1,10 +1,10 @@
-"""FrontendParams: pinned defaults, validation, exact round trips."""
+"""FrontendParams and ModelInput: pinned defaults, validation, exact round trips."""
 import json
 from pathlib import Path
 
 import pytest
 
-from native.params import FrontendParams
+from native.params import FrontendParams, ModelInput, checked_resize
 
 
 def test_defaults_are_the_course_configuration():
@@ -13,7 +13,6 @@ def test_defaults_are_the_course_configuration():
         "sample_rate_hz": 16000, "frame_length_samples": 640, "frame_step_samples": 320,
         "fft_length": 640, "window": "hann", "feature_kind": "mfcc", "num_mel_bins": 40,
         "lower_edge_hz": 20.0, "upper_edge_hz": 4000.0, "num_mfccs": 10, "log_offset": 1e-6,
-        "resize": None, "clip_duration_ms": 1000,
         "pcen_time_constant_ms": 395.0, "pcen_alpha": 0.98, "pcen_delta": 2.0, "pcen_power": 0.5,
         "pcen_epsilon": 1e-6,
     }
@@ -21,22 +20,25 @@ def test_defaults_are_the_course_configuration():
 
 def test_derived_sizes():
     params = FrontendParams()
-    assert params.clip_length_samples == 16000
+    assert ModelInput().clip_length_samples == 16000 and ModelInput().to_dict() == {"clip_duration_ms": 1000,
+                                                                                    "resize": None}
     assert params.num_frames(16000) == 49
-    assert params.feature_shape == (49, 10)
+    assert ModelInput().feature_shape == ModelInput().frame_shape == (49, 10)
     assert params.frame_length_ms == 40.0 and params.frame_step_ms == 20.0
     assert params.num_frames(639) == 0 and params.num_frames(640) == 1 and params.num_frames(959) == 1
-    assert FrontendParams(sample_rate_hz=8000, frame_length_samples=320, frame_step_samples=160).feature_shape == (49, 10)
+    eight_khz = FrontendParams(sample_rate_hz=8000, frame_length_samples=320, frame_step_samples=160)
+    assert ModelInput(frontend=eight_khz).feature_shape == (49, 10)
+    assert ModelInput(frontend=eight_khz, clip_duration_ms=500).clip_length_samples == 4000
     assert FrontendParams(frame_length_samples=480, frame_step_samples=320, fft_length=512).num_fft_bins == 257
-    spectrogram = FrontendParams(feature_kind="spectrogram", frame_length_samples=256, frame_step_samples=128,
-                                 resize=(32, 32))
-    assert spectrogram.feature_shape == (32, 32)
-    assert FrontendParams(feature_kind="log_mel").feature_shape == (49, 40)
+    spectrogram = ModelInput(frontend=FrontendParams(feature_kind="spectrogram", frame_length_samples=256,
+                                                     frame_step_samples=128), resize=(32, 32))
+    assert spectrogram.feature_shape == (32, 32) and spectrogram.frame_shape == (124, 129)
+    assert ModelInput(frontend=FrontendParams(feature_kind="log_mel")).feature_shape == (49, 40)
 
 
 @pytest.mark.parametrize("params", [
     FrontendParams(),
-    FrontendParams(feature_kind="spectrogram", frame_length_samples=256, frame_step_samples=128, resize=(32, 32)),
+    FrontendParams(feature_kind="spectrogram", frame_length_samples=256, frame_step_samples=128),
     FrontendParams(sample_rate_hz=8000, frame_length_samples=320, frame_step_samples=160, upper_edge_hz=4000.0),
     FrontendParams(feature_kind="log_mel", lower_edge_hz=125.5, log_offset=1e-3),
     FrontendParams(feature_kind="pcen", num_mel_bins=32, pcen_time_constant_ms=60.0, pcen_alpha=0.8),
@@ -58,9 +60,9 @@ def test_round_trip_is_exact(params):
     ({"frame_step_samples": 0}, "frame_step_samples"),
     ({"frame_length_samples": 640.5}, "integer"),
     ({"upper_edge_hz": float("nan")}, "finite"),
-    ({"resize": (32, 32)}, "resize applies"),
-    ({"clip_duration_ms": 10}, "shorter than one frame"),
     ({"bins": 40}, "unknown frontend parameter"),
+    ({"resize": (32, 32)}, "unknown frontend parameter"),  # the model input's, not the frames'
+    ({"clip_duration_ms": 1000}, "unknown frontend parameter"),
     # sane ranges: a sidecar must not make the device allocate gigabytes (each of these used to)
     ({"fft_length": 2 ** 26}, "fft_length must be at most 16384"),
     ({"fft_length": 2 ** 31}, "fft_length must be at most 16384"),
@@ -70,16 +72,52 @@ def test_round_trip_is_exact(params):
     ({"num_mfccs": float("-inf")}, "num_mfccs must be an integer"),
     ({"sample_rate_hz": 500}, "sample_rate_hz must be from 1000 to 192000"),
     ({"sample_rate_hz": 10 ** 6}, "sample_rate_hz must be from 1000 to 192000"),
-    ({"clip_duration_ms": 10 ** 9}, "clip_duration_ms must be from 1 to 60000"),
     ({"frame_step_samples": 10 ** 12}, "frame_step_samples must be from 1 to 65536"),
     ({"log_offset": float("inf")}, "finite"),
-    ({"feature_kind": "spectrogram", "frame_step_samples": 1, "fft_length": 4096, "clip_duration_ms": 60000},
-     "feature values"),
-    ({"feature_kind": "spectrogram", "resize": (2 ** 13, 2 ** 13)}, "feature values"),
 ])
 def test_bad_parameters_are_clear_errors(kwargs, message):
     with pytest.raises(ValueError, match=message):
         FrontendParams(**kwargs)
+
+
+SPECTROGRAM = FrontendParams(feature_kind="spectrogram")
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"resize": (32, 32)}, "resize applies to feature_kind='spectrogram' only"),
+    ({"clip_duration_ms": 10}, "shorter than one frame"),
+    ({"clip_duration_ms": 10 ** 9}, "clip_duration_ms must be from 1 to 60000"),
+    ({"clip_duration_ms": 1000.5}, "clip_duration_ms must be an integer"),
+    ({"frontend": FrontendParams(feature_kind="spectrogram", frame_step_samples=1, fft_length=4096),
+      "clip_duration_ms": 60000}, "feature values"),
+    ({"frontend": SPECTROGRAM, "resize": (2 ** 13, 2 ** 13)}, "at most 16777216 values"),
+    ({"frontend": SPECTROGRAM, "resize": (0, 32)}, "resize must be positive"),
+    ({"frontend": SPECTROGRAM, "resize": 32}, r"resize must be \(frames, bins\)"),
+    ({"frontend": {"feature_kind": "mfcc"}}, "frontend must be a FrontendParams"),
+])
+def test_bad_model_inputs_are_clear_errors(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        ModelInput(**kwargs)
+
+
+@pytest.mark.parametrize("model_input", [
+    ModelInput(), ModelInput(frontend=SPECTROGRAM, resize=(32, 32)),
+    ModelInput(frontend=FrontendParams(feature_kind="log_mel"), clip_duration_ms=1500),
+])
+def test_model_input_round_trips(model_input):
+    assert ModelInput.from_dict(model_input.to_dict(), frontend=model_input.frontend) == model_input
+    assert ModelInput.from_frontend_dict({**model_input.frontend.to_dict(), **model_input.to_dict()}) == model_input
+    assert model_input.replace(clip_duration_ms=500).clip_duration_ms == 500
+    assert hash(model_input) == hash(ModelInput.from_dict(json.loads(json.dumps(model_input.to_dict())),
+                                                          frontend=model_input.frontend))
+    with pytest.raises(ValueError, match="unknown model input key"):
+        ModelInput.from_dict({**model_input.to_dict(), "bins": 3}, frontend=model_input.frontend)
+
+
+def test_checked_resize():
+    assert checked_resize(None) is None and checked_resize([32.0, 16]) == (32, 16)
+    with pytest.raises(ValueError, match="integer"):
+        checked_resize((32.5, 16))
 
 
 def test_positional_arguments_are_refused():
@@ -102,8 +140,12 @@ def test_any_fft_length_up_to_the_cap_is_accepted():
 
 
 def test_old_sidecar_values_still_load():
-    """Every configuration the delivered models and the seeds use stays valid."""
+    """Every configuration the delivered models and the seeds use stays valid (a version-1
+    frontend holds the model input's two keys too)."""
     for path in sorted((Path(__file__).resolve().parent.parent / "models").rglob("*.json")):
         data = json.loads(path.read_text())
         if isinstance(data, dict) and "frontend" in data:
-            FrontendParams.from_dict(data["frontend"])
+            if "input" in data:
+                ModelInput.from_dict(data["input"], frontend=FrontendParams.from_dict(data["frontend"]))
+            else:
+                ModelInput.from_frontend_dict(data["frontend"])

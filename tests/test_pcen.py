@@ -46,7 +46,7 @@ def test_pcen_stage_matches_its_reference(name):
     magnitude = Frontend(params.replace(feature_kind="spectrogram")).compute(audio).astype(np.float64)
     expected = pcen_reference(magnitude @ mel_weight_matrix(params).astype(np.float64), params)
     ours = Frontend(params).compute(audio)
-    assert ours.shape == expected.shape == params.feature_shape
+    assert ours.shape == expected.shape == (params.num_frames(audio.size), params.num_mel_bins)
     np.testing.assert_allclose(ours, expected, rtol=0, atol=2e-6)
 
 
@@ -153,7 +153,7 @@ def test_a_live_stream_approaches_the_batch_features_of_the_same_second():
 
 def test_silence_gives_zero_and_stays_finite():
     silence = np.zeros(48000, np.float32)
-    out = Frontend(PCEN.replace(clip_duration_ms=3000)).compute(silence)
+    out = Frontend(PCEN).compute(silence)
     np.testing.assert_array_equal(out, np.zeros_like(out))  # (0 + delta) ** r - delta ** r
     audio = np.concatenate([speech_like(PCEN, 8), silence])  # loud, then a long digital silence
     stream = StreamingFrontend(PCEN)

@@ -25,11 +25,12 @@ hypothesis = pytest.importorskip("hypothesis", reason="property tests need hypot
 from hypothesis import given  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from native.params import FrontendParams  # noqa: E402
+from native.params import FrontendParams, ModelInput  # noqa: E402
 from pi_runtime.forecast import (MAX_LINE_CHARS, MAX_TIMESTAMP_S, MIN_TIMESTAMP_S, Event,  # noqa: E402
                                  ForecastSpec, StreamingForecaster, format_event, read_csv_readings)
 from pi_runtime.labels import keyword_labels  # noqa: E402
-from pi_runtime.sidecar import SidecarError, detector_settings, new_sidecar, output_kind, parse_sidecar  # noqa: E402
+from pi_runtime.sidecar import (KwsSpec, SidecarError, detector_settings, new_sidecar, output_kind,  # noqa: E402
+                                parse_sidecar)
 from pi_runtime.wav import MAX_SAMPLE_RATE_HZ, MIN_SAMPLE_RATE_HZ, WavError, read_wav  # noqa: E402
 
 
@@ -113,7 +114,8 @@ json_values = st.recursive(
     lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=4),
     max_leaves=12)
 
-VALID_KWS = new_sidecar("kws", frontend=FrontendParams().to_dict(), labels=["go", "stop", "_unknown_"],
+INPUT = ModelInput().to_dict()
+VALID_KWS = new_sidecar("kws", input=INPUT, frontend=FrontendParams().to_dict(), labels=["go", "stop", "_unknown_"],
                         keywords=["go", "stop"], output={"kind": "logits"},
                         detector={"threshold": 0.8, "smoothing_windows": 3, "hop_ms": 100.0,
                                   "refractory_ms": 1000.0, "min_level_dbfs": -55.0})
@@ -137,7 +139,10 @@ def _accepted_or_refused(text):
         try:
             keyword_labels(sidecar["labels"], sidecar.get("keywords"))
         except ValueError:  # a label list without any keyword: refused by the pipeline, clearly
-            pass
+            with pytest.raises(SidecarError, match="no keyword"):
+                KwsSpec.from_sidecar(sidecar)
+        else:
+            assert KwsSpec.from_sidecar(sidecar).labels == tuple(sidecar["labels"])
     else:
         try:
             ForecastSpec.from_sidecar(sidecar)

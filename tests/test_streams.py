@@ -8,7 +8,7 @@ from typing import Tuple
 import numpy as np
 import pytest
 
-from native.params import FrontendParams
+from native.params import FrontendParams, ModelInput
 from pi_runtime.kws_pipeline import Decision, Detection, DetectorConfig
 from train.kws.data import ClipSet
 from train.kws.streams import (GAP_KIND, KEYWORD_CLIP_KIND, Event, LabelledStream, StreamRecipe, build_stream,
@@ -170,9 +170,11 @@ class LoudnessModel:
     """Stands in for a LoadedModel: "go" when the window's first coefficient is high, else _silence_."""
 
     def __init__(self):
-        self.frontend_params = FrontendParams()
+        self.path = Path("loudness.tflite")
+        self.model_input = ModelInput(frontend=FrontendParams())
         self.labels = ["go", "_silence_", "_unknown_"]
-        self.sidecar = {"output": {"kind": "probabilities"}}
+        self.spec = None
+        self.output_kind = "probabilities"
 
     def predict(self, window):
         go = float(np.clip((window[:, 0].max() + 20.0) / 40.0, 0.0, 1.0))

@@ -314,3 +314,25 @@ def test_folding_the_scale_multiplies_the_outputs_and_keeps_every_answer():
     softmax_head = keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(inputs))
     with pytest.raises(ValueError, match="linear Dense"):
         fold_logit_scale(softmax_head, 2.0)
+
+
+def test_the_exporter_records_a_classifiers_output_kind(tmp_path):
+    from native.params import ModelInput
+    from pi_runtime.model import load_model
+    from pi_runtime.sidecar import KwsSpec, read_kws_spec
+    from train.keras_env import keras
+    from train.toolbox.export import export_model, keras_output_kind
+
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input(shape=ModelInput().feature_shape)
+    flat = keras.layers.Flatten()(inputs)
+    logits = keras.Model(inputs, keras.layers.Dense(3)(flat))
+    softmax = keras.Model(inputs, keras.layers.Softmax()(keras.layers.Dense(3)(flat)))
+    assert keras_output_kind(logits) == "logits" and keras_output_kind(softmax) == "probabilities"
+    spec = KwsSpec(input=ModelInput(), labels=("a", "b", "c"))  # the kind left to the exporter
+    for model, kind in ((logits, "logits"), (softmax, "probabilities")):
+        path = export_model(model, tmp_path / f"{kind}.tflite", sidecar=spec.to_sidecar()).path
+        assert read_kws_spec(path).output_kind == kind == load_model(path).output_kind  # the graph agrees
+    declared = KwsSpec(input=ModelInput(), labels=("a", "b", "c"), output_kind="probabilities")
+    with pytest.raises(ValueError, match="declares probabilities but the model outputs logits"):
+        export_model(logits, tmp_path / "wrong.tflite", sidecar=declared.to_sidecar())

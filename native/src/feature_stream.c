@@ -2,6 +2,7 @@
 
 #include "samples.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,15 +64,27 @@ double tinyml_level_meter_dbfs(const tinyml_level_meter *m, double silence_dbfs)
 /* ---- feature stream ----------------------------------------------------- */
 
 int tinyml_feature_stream_init(tinyml_feature_stream *s, const tinyml_polyphase *filter, tmf_frontend *frontend,
-                               size_t window_rows, size_t hop_frames, size_t level_window_samples) {
+                               size_t window_rows, size_t hop_frames, size_t level_window_samples,
+                               int resize_rows, int resize_cols) {
     memset(s, 0, sizeof *s);
     s->frontend = frontend;
-    if (frontend == NULL || window_rows == 0 || hop_frames == 0) goto fail;
+    if (frontend == NULL || window_rows == 0 || hop_frames == 0 || window_rows > INT_MAX) goto fail;
+    if (resize_rows < 0 || resize_cols < 0 || (resize_rows == 0) != (resize_cols == 0)) goto fail;
     if (tinyml_level_meter_init(&s->level, level_window_samples) != 0) goto fail;
     s->num_features = (size_t)tmf_frontend_num_features(frontend);
     s->frames = tmf_stream_create(frontend);
     if (s->frames == NULL) goto fail;
     if (tinyml_row_ring_init(&s->window, window_rows, s->num_features) != 0) goto fail;
+    if (resize_rows > 0) {
+        s->resize_src = (float *)malloc(window_rows * s->num_features * sizeof(float));
+        s->resize_rows_index = (tmf_lerp_index *)malloc((size_t)resize_rows * sizeof(tmf_lerp_index));
+        s->resize_cols_index = (tmf_lerp_index *)malloc((size_t)resize_cols * sizeof(tmf_lerp_index));
+        if (s->resize_src == NULL || s->resize_rows_index == NULL || s->resize_cols_index == NULL) goto fail;
+        tmf_resize_indices((int)window_rows, resize_rows, s->resize_rows_index);
+        tmf_resize_indices((int)s->num_features, resize_cols, s->resize_cols_index);
+        s->resize_rows = resize_rows;
+        s->resize_cols = resize_cols;
+    }
     if (filter != NULL) {
         if (tinyml_resampler_init(&s->resampler, filter) != 0) goto fail;
         s->resampling = 1;
@@ -93,6 +106,9 @@ void tinyml_feature_stream_free(tinyml_feature_stream *s) {
     tinyml_level_meter_free(&s->level);
     free(s->resampled);
     free(s->pending);
+    free(s->resize_src);
+    free(s->resize_rows_index);
+    free(s->resize_cols_index);
     memset(s, 0, sizeof *s);
 }
 
@@ -210,6 +226,19 @@ static int take_frames(tinyml_feature_stream *s, size_t take) {
     return 0;
 }
 
+/* The window, oldest frame first, into out: as it is, or resized. */
+static int64_t hand_out_window(tinyml_feature_stream *s, float *out) {
+    s->frames_until_window = s->hop_frames;
+    if (s->resize_rows == 0) {
+        tinyml_row_ring_snapshot(&s->window, out);
+    } else {
+        tinyml_row_ring_snapshot(&s->window, s->resize_src);
+        tmf_resize_apply(s->resize_src, (int)s->num_features, s->resize_rows_index, s->resize_rows,
+                         s->resize_cols_index, s->resize_cols, out);
+    }
+    return s->frames_emitted - 1;
+}
+
 int64_t tinyml_feature_stream_next_window(tinyml_feature_stream *s, float *out) {
     const size_t available = s->pending_end - s->pending_first;
     if (available == 0) return -1;
@@ -219,12 +248,8 @@ int64_t tinyml_feature_stream_next_window(tinyml_feature_stream *s, float *out) 
         if (!(s->flushed && s->last_window)) return -1;
         if (take_frames(s, available) != 0) return TMF_ERR_NON_FINITE;
         if (s->window.count < s->window.rows) return -1;
-        s->frames_until_window = s->hop_frames;
-        tinyml_row_ring_snapshot(&s->window, out);
-        return s->frames_emitted - 1;
+        return hand_out_window(s, out);
     }
     if (take_frames(s, s->frames_until_window) != 0) return TMF_ERR_NON_FINITE;
-    s->frames_until_window = s->hop_frames;
-    tinyml_row_ring_snapshot(&s->window, out);
-    return s->frames_emitted - 1;
+    return hand_out_window(s, out);
 }

@@ -8,7 +8,9 @@
  *   next_window(out)     move pending frames into the ring up to the next
  *                        decision point (every hop_frames frames once the
  *                        ring is full); there, copy the window (oldest frame
- *                        first) into out and return its last frame's index;
+ *                        first) into out, resized bilinearly when the model
+ *                        input is (tmf_resize_bilinear), and return its last
+ *                        frame's index;
  *   flush()              end of the input: the resampler's tail (as if
  *                        silence followed, which makes the frames those of
  *                        the whole input resampled one-shot) goes through the
@@ -62,6 +64,9 @@ typedef struct {
     tmf_stream *frames;        /* owned */
     tinyml_row_ring window;
     size_t num_features;
+    int resize_rows, resize_cols; /* the window handed out resized to this; 0, 0: as it is */
+    float *resize_src;         /* window_rows x num_features, the window before its resize */
+    tmf_lerp_index *resize_rows_index, *resize_cols_index; /* computed once */
     float *resampled;          /* one chunk after resampling */
     size_t resampled_capacity; /* floats */
     float *pending;            /* frames computed, not yet in the ring */
@@ -79,10 +84,12 @@ typedef struct {
 #define TINYML_FEATURE_STREAM_FLUSHED (-10)
 
 /* filter: NULL when no resampling is needed (else copied).  frontend: taken
- * over (destroyed by free, also when init fails).  0, or -1 when memory is
- * short or a size is 0. */
+ * over (destroyed by free, also when init fails).  resize_rows, resize_cols:
+ * the shape next_window() writes (0, 0: window_rows x num_features, no
+ * resize).  0, or -1 when memory is short or a size is 0 or negative. */
 int tinyml_feature_stream_init(tinyml_feature_stream *s, const tinyml_polyphase *filter, tmf_frontend *frontend,
-                               size_t window_rows, size_t hop_frames, size_t level_window_samples);
+                               size_t window_rows, size_t hop_frames, size_t level_window_samples,
+                               int resize_rows, int resize_cols);
 void tinyml_feature_stream_free(tinyml_feature_stream *s);
 void tinyml_feature_stream_reset(tinyml_feature_stream *s);
 
@@ -104,8 +111,8 @@ int tinyml_feature_stream_push(tinyml_feature_stream *s, const float *x, size_t 
 int tinyml_feature_stream_flush(tinyml_feature_stream *s, int last_window, int64_t *new_frames);
 
 /* See above: the window's last frame index (0-based, since reset) with the
- * window in out (window_rows x num_features floats), or -1 when the pending
- * frames reach no decision point.  TMF_ERR_NON_FINITE when a frame is NaN or
+ * window in out (window_rows x num_features floats, or resize_rows x
+ * resize_cols), or -1 when the pending frames reach no decision point.  TMF_ERR_NON_FINITE when a frame is NaN or
  * infinite (bounded input never gives one): those frames are dropped and the
  * window starts filling again, so the stream goes on. */
 int64_t tinyml_feature_stream_next_window(tinyml_feature_stream *s, float *out);

@@ -12,7 +12,7 @@
 struct tmf_frontend {
     tmf_frontend_config config;
     int num_bins;     /* fft_length / 2 + 1 */
-    int num_features; /* per frame, before any resize */
+    int num_features; /* per frame */
     float *window;
     int *fft_input_index;  /* fft_length: where sample t goes in the FFT's input */
     int input_deinterleaved; /* fft_input_index[t] = (t % 2) * fft_length / 2 + t / 2 */
@@ -512,14 +512,8 @@ static void compute_frames(const tmf_frontend *fe, const workspace *ws, const fl
         compute_frames_impl(fe, ws, f32, s16, lanes, stored, out);
 }
 
-/* Bilinear resize of a rows x cols image as tf.image.resize (TF2: half-pixel
- * centres, no antialiasing) computes it, float for float. */
-typedef struct {
-    int lower, upper;
-    float lerp;
-} lerp_index;
-
-static void interpolation_indices(int in_size, int out_size, lerp_index *idx)
+/* Bilinear resize (frontend.h). */
+void tmf_resize_indices(int in_size, int out_size, tmf_lerp_index *idx)
 {
     const float scale = (float)in_size / (float)out_size;
     for (int i = 0; i < out_size; i++) {
@@ -532,14 +526,9 @@ static void interpolation_indices(int in_size, int out_size, lerp_index *idx)
     }
 }
 
-static int resize_bilinear(const float *src, int in_rows, int in_cols, float *dst, int out_rows, int out_cols)
+void tmf_resize_apply(const float *src, int in_cols, const tmf_lerp_index *ys, int out_rows,
+                      const tmf_lerp_index *xs, int out_cols, float *dst)
 {
-    lerp_index *ys = (lerp_index *)malloc((size_t)(out_rows + out_cols) * sizeof(lerp_index));
-    if (!ys)
-        return TMF_ERR_NO_MEMORY;
-    lerp_index *xs = ys + out_rows;
-    interpolation_indices(in_rows, out_rows, ys);
-    interpolation_indices(in_cols, out_cols, xs);
     for (int y = 0; y < out_rows; y++) {
         const float *top_row = src + (size_t)ys[y].lower * in_cols;
         const float *bottom_row = src + (size_t)ys[y].upper * in_cols;
@@ -552,6 +541,17 @@ static int resize_bilinear(const float *src, int in_rows, int in_cols, float *ds
             dst[(size_t)y * out_cols + x] = top + (bottom - top) * y_lerp;
         }
     }
+}
+
+int tmf_resize_bilinear(const float *src, int in_rows, int in_cols, float *dst, int out_rows, int out_cols)
+{
+    tmf_lerp_index *ys = (tmf_lerp_index *)malloc((size_t)(out_rows + out_cols) * sizeof(tmf_lerp_index));
+    if (!ys)
+        return TMF_ERR_NO_MEMORY;
+    tmf_lerp_index *xs = ys + out_rows;
+    tmf_resize_indices(in_rows, out_rows, ys);
+    tmf_resize_indices(in_cols, out_cols, xs);
+    tmf_resize_apply(src, in_cols, ys, out_rows, xs, out_cols, dst);
     free(ys);
     return TMF_OK;
 }
@@ -592,7 +592,8 @@ static void prefetch_bytes(const char *start, size_t bytes)
 }
 
 int tmf_frontend_compute_clips(const tmf_frontend *fe, const void *audio, int audio_is_int16,
-                               int64_t num_clips, int64_t num_samples, float *out)
+                               int64_t num_clips, int64_t num_samples, int resize_rows, int resize_cols,
+                               float *out)
 {
     const int64_t num_frames = tmf_frontend_num_frames(fe, num_samples);
     if (num_frames == 0)
@@ -612,7 +613,7 @@ int tmf_frontend_compute_clips(const tmf_frontend *fe, const void *audio, int au
             audio = flushed;
         }
     }
-    const int rows = fe->config.resize_rows, cols = fe->config.resize_cols;
+    const int rows = resize_rows, cols = resize_cols;
     const int resizing = rows > 0;
     workspace ws;
     if (workspace_init(&ws, fe, resizing ? num_frames * fe->num_features : 0) != TMF_OK) {
@@ -630,7 +631,7 @@ int tmf_frontend_compute_clips(const tmf_frontend *fe, const void *audio, int au
         float *clip_out = out + c * out_per_clip;
         compute_clip_frames(fe, &ws, f32, s16, num_frames, resizing ? ws.resize_src : clip_out);
         if (resizing)
-            status = resize_bilinear(ws.resize_src, (int)num_frames, fe->num_features, clip_out, rows, cols);
+            status = tmf_resize_bilinear(ws.resize_src, (int)num_frames, fe->num_features, clip_out, rows, cols);
     }
     free(ws.memory);
     free(flushed);

@@ -1,6 +1,9 @@
 /* Audio frontend: framing, periodic Hann window, real FFT, magnitude, and then
- * either the magnitude itself (optionally resized bilinearly), log-mel, or MFCC,
- * computed as tf.signal computes them, or PCEN of the mel energies.
+ * either the magnitude itself, log-mel, or MFCC, computed as tf.signal
+ * computes them, or PCEN of the mel energies.  The config describes frames
+ * only; a model input's bilinear resize (tf.image.resize) is tmf_resize_bilinear,
+ * applied to whole clips by tmf_frontend_compute_clips and to each window by
+ * the feature stream.
  *
  * The caller (the Python layer) validates parameters and builds the window, the
  * sparse mel filterbank and the DCT matrix; this code only runs the loops.
@@ -36,7 +39,6 @@ typedef struct {
     int num_mel_bins;
     int num_mfccs;
     float log_offset;
-    int resize_rows, resize_cols; /* spectrogram only; 0, 0 = no resize */
     /* PCEN (Wang et al. 2017) of the mel energies E, per channel, frame by frame:
      *   M = E on the first frame, then M = (1 - s) M + s E   (M < FLT_MIN: 0)
      *   out = (E (epsilon + M)^-alpha + delta)^power - delta^power
@@ -59,7 +61,7 @@ tmf_frontend *tmf_frontend_create(const tmf_frontend_config *config, const float
                                   const float *mel_weights, const float *dct);
 void tmf_frontend_destroy(tmf_frontend *frontend);
 
-/* Values per frame (before any resize). */
+/* Values per frame. */
 int tmf_frontend_num_features(const tmf_frontend *frontend);
 /* Frames of a clip of num_samples samples (0 when shorter than one frame). */
 int64_t tmf_frontend_num_frames(const tmf_frontend *frontend, int64_t num_samples);
@@ -67,17 +69,35 @@ int64_t tmf_frontend_num_frames(const tmf_frontend *frontend, int64_t num_sample
 /* Features of num_clips clips of num_samples samples each, clip c starting at
  * sample c * num_samples of `audio` (int16 when audio_is_int16, scaled by
  * 1/32768, else float32, checked and with tiny samples flushed to zero as
- * samples.h says).  Writes num_clips * frames * features floats
- * (frames x features = resize_rows x resize_cols when resizing).
+ * samples.h says).  Writes num_clips * frames * features floats, or, when
+ * resize_rows > 0, each clip's frames x features resized by tmf_resize_bilinear
+ * to resize_rows x resize_cols (num_clips * resize_rows * resize_cols floats).
  * Returns TMF_OK or a negative enum tmf_status; never touches Python. */
 int tmf_frontend_compute_clips(const tmf_frontend *frontend, const void *audio, int audio_is_int16,
-                               int64_t num_clips, int64_t num_samples, float *out);
+                               int64_t num_clips, int64_t num_samples, int resize_rows, int resize_cols,
+                               float *out);
+
+/* Bilinear resize of a row-major in_rows x in_cols image to out_rows x
+ * out_cols, as tf.image.resize (TF2: half-pixel centres, no antialiasing)
+ * computes it, float for float.  All sizes >= 1.  TMF_OK or TMF_ERR_NO_MEMORY. */
+int tmf_resize_bilinear(const float *src, int in_rows, int in_cols, float *dst, int out_rows, int out_cols);
+
+/* The same in two steps, for a resize repeated on images of one size (the
+ * feature stream's windows): the interpolation indices of one axis
+ * (out_size entries), then the resize with the indices of both axes. */
+typedef struct {
+    int lower, upper; /* the input rows (columns) read, within [0, in_size) */
+    float lerp;       /* weight of upper */
+} tmf_lerp_index;
+void tmf_resize_indices(int in_size, int out_size, tmf_lerp_index *idx);
+void tmf_resize_apply(const float *src, int in_cols, const tmf_lerp_index *ys, int out_rows,
+                      const tmf_lerp_index *xs, int out_cols, float *dst);
 
 /* ---- streaming ----------------------------------------------------------- */
 
 typedef struct tmf_stream tmf_stream;
 
-tmf_stream *tmf_stream_create(const tmf_frontend *frontend); /* not for resize */
+tmf_stream *tmf_stream_create(const tmf_frontend *frontend);
 void tmf_stream_destroy(tmf_stream *stream);
 void tmf_stream_reset(tmf_stream *stream);
 /* Frames a push of num_samples more samples will return. */

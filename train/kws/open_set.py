@@ -123,15 +123,13 @@ def rejection_report(model_path: Path, generated, *, feature_backend: str = "nat
     their class. For synthetic keywords: the share answered correctly. Keys:
     each kind, plus ``"all negatives"``.
     """
-    from native.params import FrontendParams
-    from pi_runtime.sidecar import read_sidecar
+    from pi_runtime.sidecar import read_kws_spec
     from train.kws.features import compute_features
     from train.kws.training import predict_file
 
-    sidecar = read_sidecar(model_path)  # labels and frontend; predict_file loads the model itself
-    labels = list(sidecar["labels"])
-    features = compute_features(np.asarray(generated.audio), FrontendParams.from_dict(sidecar["frontend"]),
-                                backend=feature_backend)
+    spec = read_kws_spec(model_path)  # labels and model input; predict_file loads the model itself
+    labels = list(spec.labels)
+    features = compute_features(np.asarray(generated.audio), spec.input, backend=feature_backend)
     answers = np.array(labels)[predict_file(model_path, features)] if len(features) else np.array([], str)
     classes, kinds = np.array(generated.classes), np.array(generated.kinds)
     answered_non_keyword = np.isin(answers, NON_KEYWORD_LABELS)

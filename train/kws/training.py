@@ -13,9 +13,9 @@ from typing import Any, Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
-from native.params import FrontendParams
+from native.params import FrontendParams, ModelInput
 from train.kws.augment import AugmentConfig, augmented_features, mask_features
-from pi_runtime.labels import NON_KEYWORD_LABELS, UNKNOWN_LABEL, keyword_labels
+from pi_runtime.labels import NON_KEYWORD_LABELS, UNKNOWN_LABEL
 from train.kws.data import ClipSet
 from train.kws.features import compute_features
 
@@ -54,6 +54,8 @@ class RunConfig:
     alpha: float = 0.25
     blocks: Optional[int] = None
     frontend: FrontendParams = field(default_factory=FrontendParams)
+    clip_duration_ms: int = 1000
+    resize: Optional[Tuple[int, int]] = None
     epochs: int = 40
     batch_size: int = 64
     learning_rate: float = 0.01
@@ -98,6 +100,12 @@ class RunConfig:
             raise ValueError(f"need 0 < distillation_weight <= 1 and distillation_temperature > 0, got "
                              f"{self.distillation_weight}, {self.distillation_temperature}")
         object.__setattr__(self, "teachers", tuple(str(path) for path in self.teachers))
+        object.__setattr__(self, "resize", self.model_input.resize)  # checked against the frontend
+
+    @property
+    def model_input(self) -> ModelInput:
+        """One model input: ``clip_duration_ms`` of audio through ``frontend``, resized to ``resize``."""
+        return ModelInput(frontend=self.frontend, clip_duration_ms=self.clip_duration_ms, resize=self.resize)
 
     def to_dict(self) -> Dict[str, Any]:
         out = asdict(self)
@@ -192,8 +200,8 @@ def train_export_evaluate(config: RunConfig, splits: Splits, output_path: Path, 
     keywords = tuple(keywords) if keywords is not None else splits.labels
     if keywords != splits.labels and not config.train_on_all_words:
         raise ValueError("keywords other than the splits' labels need train_on_all_words=True")
-    params = config.frontend
-    say(f"features: {params.feature_kind} {params.feature_shape} for "
+    params = config.model_input
+    say(f"features: {params.frontend.feature_kind} {params.feature_shape} for "
         f"{len(splits.train)}/{len(splits.val)}/{len(splits.test)} clips ({feature_backend})")
     val_features = compute_features(splits.val.audio, params, backend=feature_backend)
     train_features = compute_features(splits.train.audio, params, backend=feature_backend)
@@ -253,7 +261,7 @@ def fit(config: RunConfig, splits: Splits, train_features: np.ndarray, val_featu
     rng = np.random.default_rng(config.seed)
     feature_mean = float(train_features.mean())
     feature_std = float(train_features.std()) or 1.0
-    model = build_model(config.model, config.frontend.feature_shape, len(splits.labels), alpha=config.alpha,
+    model = build_model(config.model, config.model_input.feature_shape, len(splits.labels), alpha=config.alpha,
                         feature_mean=feature_mean, feature_std=feature_std, blocks=config.blocks)
     steps_per_epoch = int(np.ceil(len(splits.train) / config.batch_size))
     callbacks = []
@@ -407,6 +415,10 @@ def epoch_data(config: RunConfig, clips: ClipSet, clean_features: np.ndarray, rn
     if augment is not None:
         if augment.changes_audio or augment.vtlp_probability > 0:
             features = augmented_features(clips.audio, augment, config.frontend, rng, backend=feature_backend)
+            if config.resize is not None:  # the frames of each augmented clip, resized as the model takes them
+                from native.frontend import resize_bilinear
+
+                features = np.stack([resize_bilinear(clip, config.resize) for clip in features])
         if augment.time_masks or augment.feature_masks:
             features = mask_features(features, augment, rng, fill_value=feature_mean)
     return features[..., np.newaxis], clips.label_ids
@@ -435,14 +447,14 @@ def export_and_evaluate(model, config: RunConfig, labels, output_path: Path, *, 
                         test_features: np.ndarray, test_label_ids: np.ndarray, latency_runs: int = 100,
                         training_info: Optional[Dict[str, Any]] = None, say=log) -> RunResult:
     """Export ``model`` with its sidecar, then measure accuracy, size and latency on the file."""
-    from pi_runtime.sidecar import new_sidecar
+    from pi_runtime.sidecar import KwsSpec
     from train.toolbox.export import export_model
     from train.toolbox.pruning import weight_sparsity
 
     labels = list(labels)
-    sidecar = new_sidecar("kws", frontend=config.frontend.to_dict(), labels=labels,
-                          keywords=list(keyword_labels(labels)), output={"kind": "logits"},
-                          training=training_info or {"config": config.to_dict()}, results={})
+    # The output kind is the exporter's to record: it reads it from the model.
+    sidecar = KwsSpec(input=config.model_input, labels=tuple(labels)).to_sidecar(
+        training=training_info or {"config": config.to_dict()}, results={})
     exported = export_model(model, output_path, quantization=config.quantization,
                             representative_data=representative[..., np.newaxis], compress=config.compress,
                             sidecar=sidecar)

@@ -129,6 +129,24 @@ def convert_to_tflite(
     return data
 
 
+def keras_output_kind(model) -> str:
+    """``"probabilities"`` when the model's output comes out of a softmax (a ``Softmax`` layer,
+    or a last layer whose activation is softmax), else ``"logits"``."""
+    last = model.layers[-1]
+    activation = getattr(getattr(last, "activation", None), "__name__", "")
+    return "probabilities" if type(last).__name__ == "Softmax" or activation == "softmax" else "logits"
+
+
+def _recorded_output_kind(model, sidecar: Dict[str, Any]) -> str:
+    from pi_runtime.sidecar import output_kind
+
+    kind = keras_output_kind(model)
+    declared = output_kind(sidecar)
+    if declared is not None and declared != kind:
+        raise ValueError(f"the sidecar declares {declared} but the model outputs {kind}")
+    return kind
+
+
 def export_model(
     model,
     path: Union[str, Path],
@@ -154,7 +172,10 @@ def export_model(
         (the file then takes/returns the same values flattened; feed and read by size).
     compress : write the zlib-compressed file instead of the plain one.
     sidecar : sidecar dict (``pi_runtime.sidecar`` schema) written beside the model;
-        its ``results`` section is filled by the caller after evaluation.
+        its ``results`` section is filled by the caller after evaluation. A
+        classifier's (one with ``labels``) gets ``"output": {"kind"}`` recorded
+        from the model (:func:`keras_output_kind`); a kind the caller declared
+        must agree with it.
 
     Returns
     -------
@@ -181,6 +202,8 @@ def export_model(
     other = path if compress else path.with_name(path.name + ".zlib")
     if other.exists():
         other.unlink()
+    if sidecar is not None and "labels" in sidecar:
+        sidecar = {**sidecar, "output": {"kind": _recorded_output_kind(model, sidecar)}}
     written_sidecar = write_sidecar(delivered, sidecar) if sidecar is not None else None
     return ExportResult(
         path=delivered,
