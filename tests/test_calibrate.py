@@ -25,6 +25,11 @@ def toy_model(tmp_path_factory):
 
 def _toy_stream(seed=0):
     """Toy words as keywords; tones between "low" and "high", two-tone chords and noise as negatives."""
+    return build_stream(*_toy_stream_parts(seed), recipe=StreamRecipe(seed=seed), name="toy validation stream")
+
+
+def _toy_stream_parts(seed=0):
+    """The keyword clips and negatives of :func:`_toy_stream`."""
     rng = np.random.default_rng(seed)
     t = np.arange(16000) / 16000
 
@@ -55,7 +60,7 @@ def _toy_stream(seed=0):
     negatives = FakeNegatives(audio=np.stack(negative_audio),
                               classes=tuple("_silence_" if kind == "noise_white" else "_unknown_" for kind in kinds),
                               kinds=tuple(kinds), sources=tuple(f"neg{k}" for k in range(40)))
-    return build_stream(keywords, negatives, recipe=StreamRecipe(seed=seed), name="toy validation stream")
+    return keywords, negatives
 
 
 def test_pick_threshold_takes_the_lowest_from_which_every_higher_one_meets_the_target():
@@ -77,7 +82,8 @@ def test_calibration_on_a_toy_stream_hits_its_target_and_writes_the_sidecar(toy_
     assert curve.false_alarms_per_hour.max() > curve.false_alarms_per_hour.min()
     target = float(np.sort(np.unique(curve.false_alarms_per_hour))[1])  # the second lowest rate: reachable
 
-    section = calibrate_model(model_path, stream, target_false_alarms_per_hour=target, smoothing_candidates=(2,))
+    section = calibrate_model(model_path, stream, target_false_alarms_per_hour=target, smoothing_candidates=(2,),
+                              gate_candidates_dbfs=(DetectorConfig().min_level_dbfs,))
     measured = section["calibration"]["measured"]
     assert measured["target_reached"] and measured["false_alarms_per_hour"] <= target + 1e-3  # rounded to 3 places
     assert section["smoothing_windows"] == 2
@@ -105,9 +111,35 @@ def test_an_unreachable_target_is_said_and_the_highest_threshold_taken(toy_model
 def test_cli_refuses_bad_input(tmp_path, capsys):
     for argv, message in ((["absent.tflite"], "no such model file"),
                           ([str(tmp_path), "--smoothing", "a,b"], "--smoothing"),
+                          ([str(tmp_path), "--gates", "-55,loud"], "--gates"),
+                          ([str(tmp_path), "--gates", "6"], "--gates"),
                           ([str(tmp_path), "--target-false-alarms-per-hour", "-1"], "must be >= 0")):
         with pytest.raises(SystemExit) as exit_info:
             calibrate.main(argv)
         assert exit_info.value.code == 2 and message in capsys.readouterr().err
     with pytest.raises(ValueError, match="smoothing_candidates"):
         calibrate_model(tmp_path / "x.tflite", _toy_stream(), smoothing_candidates=(0,))
+
+
+def test_the_gate_is_searched_and_an_open_gate_is_written_as_null(toy_model, tmp_path):
+    """Quiet keywords: a gate that shuts them out detects fewer, so the calibration opens it."""
+    model_path = tmp_path / "toy.tflite"
+    shutil.copy(toy_model, model_path)
+    shutil.copy(toy_model.with_suffix(".json"), tmp_path / "toy.json")
+    stream = _toy_stream()
+    quiet = build_stream(*_toy_stream_parts(), recipe=StreamRecipe(seed=0, peak_dbfs=(-62.0, -58.0)),
+                         name="toy validation stream, quiet")
+    shut = calibrate_model(model_path, quiet, target_false_alarms_per_hour=1e9, smoothing_candidates=(1,),
+                           gate_candidates_dbfs=(-20.0,), write=False)
+    assert shut["calibration"]["measured"]["keywords_detected_percent"] == 0.0  # every window gated
+    section = calibrate_model(model_path, quiet, target_false_alarms_per_hour=1e9, smoothing_candidates=(1,),
+                              gate_candidates_dbfs=(-20.0, -math.inf))
+    assert section["min_level_dbfs"] is None and section["calibration"]["measured"]["keywords_detected_percent"] > 0
+    assert "gate -20, -inf dBFS" in section["calibration"]["measured"]["searched"]
+    assert DetectorConfig.from_sidecar(read_sidecar(model_path)).min_level_dbfs == -math.inf
+    # Equal detection: the higher gate (fewer windows classified) wins.
+    tie = calibrate_model(model_path, stream, target_false_alarms_per_hour=1e9, smoothing_candidates=(1,),
+                          gate_candidates_dbfs=(-120.0, -math.inf), write=False)
+    assert tie["min_level_dbfs"] == -120.0
+    with pytest.raises(ValueError, match="gate_candidates_dbfs"):
+        calibrate_model(model_path, stream, gate_candidates_dbfs=(3.0,), write=False)
