@@ -23,11 +23,24 @@ def toy_splits(tmp_path_factory):
     return folder, splits_dir, splits
 
 
+def start_local_ray(attempts: int = 3) -> None:
+    """A local Ray of two CPUs, workers at the test's priority. Ray gives its raylet 30 s to register,
+    which a machine busy with other training can miss: then it is started again."""
+    for attempt in range(attempts):
+        try:
+            ray.init(address="local", num_cpus=2, object_store_memory=80 * 1024 ** 2, include_dashboard=False,
+                     log_to_driver=False, configure_logging=False, _system_config={"worker_niceness": 0})
+            return
+        except Exception as error:  # Ray raises a bare Exception for this
+            ray.shutdown()
+            if "timed out during startup" not in str(error) or attempt == attempts - 1:
+                raise
+
+
 @pytest.fixture(scope="module")
 def local_ray():
     """A local Ray of two CPUs for this module, shut down after it."""
-    ray.init(address="local", num_cpus=2, object_store_memory=80 * 1024 ** 2, include_dashboard=False,
-             log_to_driver=False, configure_logging=False)
+    start_local_ray()
     yield
     ray.shutdown()
 

@@ -274,7 +274,8 @@ def connect_ray(cluster: RayCluster) -> bool:
     """Start or join Ray as ``cluster`` says; returns whether this call started it (then shut it down).
 
     A Ray already initialised in this process is used as it is. Worker output stays in Ray's
-    session logs (``/tmp/ray/session_latest/logs``) so the progress line stays one line.
+    session logs (``/tmp/ray/session_latest/logs``) so the progress line stays one line. The
+    workers of a local Ray run at the driver's niceness (Ray's default is 15 steps lower).
     """
     import ray
 
@@ -282,8 +283,10 @@ def connect_ray(cluster: RayCluster) -> bool:
         return False
     options = dict(include_dashboard=False, log_to_driver=False, configure_logging=False)
     if cluster.workers is not None:
+        # Ray runs its workers 15 niceness steps below the driver; here they do all the training,
+        # so they keep the driver's priority (run the command under `nice` to lower both).
         ray.init(address="local", num_cpus=int(math.ceil(cluster.workers * cluster.cpus_per_point)),
-                 object_store_memory=cluster.object_store_bytes, **options)
+                 object_store_memory=cluster.object_store_bytes, _system_config={"worker_niceness": 0}, **options)
     else:
         ray.init(address=cluster.address, **options)
     return True
@@ -320,11 +323,20 @@ def _duration(seconds: float) -> str:
 
 
 def _progress_printer(verbose: bool) -> Callable[[SweepProgress], None]:
-    """One line on the terminal, rewritten in place (a new line each time when not a terminal)."""
+    """One line on a terminal, rewritten in place; into a file or pipe, a line when the counts change."""
     if not verbose:
         return lambda progress: None
-    end = "\r" if sys.stderr.isatty() else "\n"
-    return lambda progress: print(progress.line(), end=end, file=sys.stderr, flush=True)
+    if sys.stderr.isatty():
+        return lambda progress: print(progress.line(), end="\r", file=sys.stderr, flush=True)
+    last_counts = []
+
+    def print_changes(progress: SweepProgress) -> None:
+        counts = (progress.done, progress.running, progress.failed)
+        if counts != (last_counts[-1] if last_counts else None):
+            last_counts.append(counts)
+            print(progress.line(), file=sys.stderr, flush=True)
+
+    return print_changes
 
 
 def _error_reason(error: BaseException) -> str:
@@ -752,6 +764,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             state = run_sweep(points, quantizations, csv_path, splits, cluster=cluster,
                               artifacts_dir=args.artifacts, artifacts_shared=args.artifacts_shared,
                               latency_runs=args.latency_runs, batch_size=args.batch_size, verbose=not args.quiet)
+            if not args.quiet and sys.stderr.isatty():
+                print(file=sys.stderr)  # past the progress line
             if state.failed:
                 print(f"{state.failed} point(s) failed: see {failed_csv_path(csv_path)} "
                       "(tried again by the next run)", file=sys.stderr)
