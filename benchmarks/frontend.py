@@ -107,16 +107,9 @@ def numpy_scipy_pipeline():
 def tf_pipeline():
     import tensorflow as tf
 
-    mel = tf.signal.linear_to_mel_weight_matrix(PARAMS.num_mel_bins, PARAMS.num_fft_bins, PARAMS.sample_rate_hz,
-                                                PARAMS.lower_edge_hz, PARAMS.upper_edge_hz)
+    from pi_runtime.reference import tf_signal_features
 
-    def mfcc(audio):
-        stft = tf.signal.stft(audio, PARAMS.frame_length_samples, PARAMS.frame_step_samples, PARAMS.fft_length,
-                              window_fn=tf.signal.hann_window)
-        log_mel = tf.math.log(tf.tensordot(tf.abs(stft), mel, 1) + PARAMS.log_offset)
-        return tf.signal.mfccs_from_log_mel_spectrograms(log_mel)[..., :PARAMS.num_mfccs]
-
-    return tf, mfcc
+    return tf, tf_signal_features(PARAMS)  # the project's one tf.signal pipeline
 
 
 def peers(audio_f32: np.ndarray) -> Dict[str, Callable[[], object]]:

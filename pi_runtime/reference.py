@@ -1,9 +1,17 @@
-"""The course's preprocessing, kept only as a yardstick (``--reference``).
+"""The course's preprocessing, kept only as a yardstick (``--reference``), and the
+one ``tf.signal`` feature pipeline of the project.
 
 ``scipy.signal.resample_poly`` followed by eager ``tf.signal`` ops, the way the
 course's ``kws_latency.py`` computed features on the Pi. Both libraries are
-imported when a :class:`CoursePipeline` is built, never at module import, so
-``pi_runtime`` keeps running on a device that has neither.
+imported when a :class:`CoursePipeline` (or :func:`tf_signal_features`) is
+built, never at module import, so ``pi_runtime`` keeps running on a device that
+has neither.
+
+:func:`tf_signal_features` is the numerical reference of the native frontend:
+the course's (and MLPerf Tiny's) ``tf.signal`` ops for one model input. The
+latency command's ``--reference``, training's ``tf_signal`` backend
+(``train.kws.features``), the frontend tests and ``benchmarks/frontend.py`` all
+use it.
 """
 from __future__ import annotations
 
@@ -16,7 +24,7 @@ from typing import Union
 from native.params import FrontendParams, ModelInput
 from pi_runtime.quiet import tensorflow_startup_filtered
 
-__all__ = ["CoursePipeline", "reference_available"]
+__all__ = ["CoursePipeline", "reference_available", "tf_signal_features"]
 
 
 def reference_available() -> str:
@@ -39,6 +47,55 @@ def _import_quietly(module: str):
         return __import__(module, fromlist=["_"])
 
 
+def tf_signal_features(model_input: Union[ModelInput, FrontendParams]):
+    """The ``tf.signal`` features of ``model_input`` as a function of float32 tensors.
+
+    Parameters
+    ----------
+    model_input : ModelInput or FrontendParams
+        ``spectrogram`` (resized with ``tf.image.resize`` when the input is),
+        ``log_mel`` and ``mfcc``; a FrontendParams alone: its frames, not resized.
+
+    Returns
+    -------
+    callable
+        ``features(signal)``: float32 tensor ``[..., samples]`` at the
+        frontend's rate (int16 audio divided by 32768 first, as
+        ``tf.audio.decode_wav``) -> tensor ``[..., frames, features]``. The mel
+        matrix is built once, here; wrap it in ``tf.function`` to compile it.
+
+    Raises
+    ------
+    ImportError
+        Without TensorFlow. ValueError for ``pcen`` (``native.frontend.pcen_reference`` defines it).
+    """
+    tf = _import_quietly("tensorflow")
+    if isinstance(model_input, FrontendParams):
+        model_input = ModelInput(frontend=model_input)
+    p, resize = model_input.frontend, model_input.resize
+    if p.feature_kind not in ("spectrogram", "log_mel", "mfcc"):
+        raise ValueError(f"the tf.signal reference has no {p.feature_kind!r} features; "
+                         "native.frontend.pcen_reference defines PCEN")
+    mel_matrix = None
+    if p.feature_kind != "spectrogram":
+        mel_matrix = tf.signal.linear_to_mel_weight_matrix(p.num_mel_bins, p.num_fft_bins, p.sample_rate_hz,
+                                                           p.lower_edge_hz, p.upper_edge_hz)
+
+    def features(signal):
+        spectrogram = tf.abs(tf.signal.stft(signal, p.frame_length_samples, p.frame_step_samples, p.fft_length,
+                                            window_fn=tf.signal.hann_window))
+        if p.feature_kind == "spectrogram":
+            if resize is None:
+                return spectrogram
+            return tf.image.resize(spectrogram[..., tf.newaxis], list(resize))[..., 0]
+        log_mel = tf.math.log(tf.tensordot(spectrogram, mel_matrix, 1) + p.log_offset)
+        if p.feature_kind == "log_mel":
+            return log_mel
+        return tf.signal.mfccs_from_log_mel_spectrograms(log_mel)[..., :p.num_mfccs]
+
+    return features
+
+
 class CoursePipeline:
     """Audio at ``input_rate_hz`` to one model input, as the course computed it.
 
@@ -59,19 +116,15 @@ class CoursePipeline:
 
     def __init__(self, model_input: Union[ModelInput, FrontendParams], *, input_rate_hz: int = 48000) -> None:
         self._signal = _import_quietly("scipy.signal")
-        self._tf = tf = _import_quietly("tensorflow")
+        self._tf = _import_quietly("tensorflow")
         if isinstance(model_input, FrontendParams):
             model_input = ModelInput(frontend=model_input)
         self.model_input = model_input
         self.params = params = model_input.frontend
         divisor = gcd(int(input_rate_hz), params.sample_rate_hz)
         self.up, self.down = params.sample_rate_hz // divisor, int(input_rate_hz) // divisor
-        # Built once, outside the timed loop, as the course did.
-        self._mel_matrix = None
-        if params.feature_kind in ("log_mel", "mfcc"):
-            self._mel_matrix = tf.signal.linear_to_mel_weight_matrix(
-                params.num_mel_bins, params.num_fft_bins, params.sample_rate_hz,
-                params.lower_edge_hz, params.upper_edge_hz)
+        # Built once (the mel matrix), outside the timed loop, as the course did.
+        self._features = tf_signal_features(model_input)
 
     def resample(self, audio: np.ndarray) -> np.ndarray:
         """``scipy.signal.resample_poly`` to the model's rate."""
@@ -81,20 +134,5 @@ class CoursePipeline:
 
     def features(self, audio: np.ndarray) -> np.ndarray:
         """One clip at ``input_rate_hz`` -> float32[frames, features] (after any resize)."""
-        tf, p = self._tf, self.params
-        signal = tf.convert_to_tensor(self.resample(audio), dtype=tf.float32)
-        stft = tf.signal.stft(signal, frame_length=p.frame_length_samples,
-                              frame_step=p.frame_step_samples, fft_length=p.fft_length)
-        spectrogram = tf.abs(stft)
-        if p.feature_kind == "spectrogram":
-            resize = self.model_input.resize
-            if resize is None:
-                return spectrogram.numpy()
-            image = tf.image.resize(spectrogram[tf.newaxis, :, :, tf.newaxis], list(resize))
-            return image[0, :, :, 0].numpy()
-        mel = tf.tensordot(spectrogram, self._mel_matrix, 1)
-        log_mel = tf.math.log(mel + p.log_offset)
-        if p.feature_kind == "log_mel":
-            return log_mel.numpy()
-        mfccs = tf.signal.mfccs_from_log_mel_spectrograms(log_mel)
-        return mfccs[..., :p.num_mfccs].numpy()
+        signal = self._tf.convert_to_tensor(self.resample(audio), dtype=self._tf.float32)
+        return self._features(signal).numpy()

@@ -67,25 +67,13 @@ def tf():
 
 
 def tf_features(tf, audio: np.ndarray, spec) -> np.ndarray:
-    """The reference: the course's / MLPerf Tiny's tf.signal pipeline, audio [..., samples]."""
-    params, resize = (spec.frontend, spec.resize) if isinstance(spec, ModelInput) else (spec, None)
+    """The reference (pi_runtime.reference's tf.signal pipeline), audio [..., samples]."""
+    from pi_runtime.reference import tf_signal_features
+
     signal = tf.constant(audio)
     if signal.dtype == tf.int16:
         signal = tf.cast(signal, tf.float32) / 32768.0  # as tf.audio.decode_wav
-    stft = tf.signal.stft(signal, params.frame_length_samples, params.frame_step_samples,
-                          params.fft_length, window_fn=tf.signal.hann_window)
-    magnitude = tf.abs(stft)
-    if params.feature_kind == "spectrogram":
-        if resize is not None:
-            magnitude = tf.image.resize(magnitude[..., None], resize)[..., 0]
-        return magnitude.numpy()
-    mel_matrix = tf.signal.linear_to_mel_weight_matrix(params.num_mel_bins, params.num_fft_bins,
-                                                       params.sample_rate_hz, params.lower_edge_hz,
-                                                       params.upper_edge_hz)
-    log_mel = tf.math.log(tf.tensordot(magnitude, mel_matrix, 1) + params.log_offset)
-    if params.feature_kind == "log_mel":
-        return log_mel.numpy()
-    return tf.signal.mfccs_from_log_mel_spectrograms(log_mel)[..., :params.num_mfccs].numpy()
+    return tf_signal_features(spec)(signal).numpy()
 
 
 def read_int16(path) -> np.ndarray:

@@ -2,8 +2,9 @@
 
 ``backend="native"`` (the default, and what delivered models use) runs
 ``native.frontend.Frontend.compute_batch``; ``backend="tf_signal"`` computes
-the same features with ``tf.signal`` (the numerical reference), for comparison
-and for machines where the extension is not built yet.
+the same features with ``pi_runtime.reference.tf_signal_features`` (the
+numerical reference), for comparison and for machines where the extension is
+not built yet.
 """
 from __future__ import annotations
 
@@ -52,34 +53,21 @@ def compute_features(audio: np.ndarray, model_input: Union[ModelInput, FrontendP
             return np.zeros((0,) + tuple(model_input.feature_shape), dtype=np.float32)
         return Frontend(params).compute_batch(audio, resize=resize)
     if backend == "tf_signal":
-        if resize is not None:
-            raise ValueError("the tf_signal backend does not resize spectrograms; use the native backend")
-        return _tf_signal_features(audio, params)
+        return _tf_signal_features(audio, model_input)
     raise ValueError(f"unknown feature backend {backend!r}; choose from {', '.join(BACKENDS)}")
 
 
-def _tf_signal_features(audio: np.ndarray, params: FrontendParams) -> np.ndarray:
+def _tf_signal_features(audio: np.ndarray, model_input: ModelInput) -> np.ndarray:
+    """``pi_runtime.reference.tf_signal_features`` (the one tf.signal pipeline) over batches of clips."""
+    from pi_runtime.reference import tf_signal_features
     from train.keras_env import tf
 
-    if params.feature_kind not in ("spectrogram", "log_mel", "mfcc"):
-        raise ValueError(f"the tf_signal backend has no {params.feature_kind!r} features; use the native backend")
-    mel_matrix = None
-    if params.feature_kind != "spectrogram":
-        mel_matrix = tf.signal.linear_to_mel_weight_matrix(
-            num_mel_bins=params.num_mel_bins, num_spectrogram_bins=params.num_fft_bins,
-            sample_rate=params.sample_rate_hz, lower_edge_hertz=params.lower_edge_hz,
-            upper_edge_hertz=params.upper_edge_hz)
-    out = np.zeros((len(audio), params.num_frames(audio.shape[1]), params.num_features), dtype=np.float32)
+    features = tf_signal_features(model_input)  # refuses what it cannot compute (pcen) before any work
+    params = model_input.frontend
+    rows, cols = (model_input.resize if model_input.resize is not None
+                  else (params.num_frames(audio.shape[1]), params.num_features))
+    out = np.zeros((len(audio), rows, cols), dtype=np.float32)
     for start in range(0, len(audio), _BATCH_CLIPS):
         signal = tf.cast(audio[start:start + _BATCH_CLIPS], tf.float32) / 32768.0
-        spectrogram = tf.abs(tf.signal.stft(
-            signal, frame_length=params.frame_length_samples, frame_step=params.frame_step_samples,
-            fft_length=params.fft_length, window_fn=tf.signal.hann_window))
-        if mel_matrix is None:
-            features = spectrogram
-        else:
-            features = tf.math.log(tf.matmul(spectrogram, mel_matrix) + params.log_offset)
-            if params.feature_kind == "mfcc":
-                features = tf.signal.mfccs_from_log_mel_spectrograms(features)[..., :params.num_mfccs]
-        out[start:start + _BATCH_CLIPS] = features.numpy()
+        out[start:start + _BATCH_CLIPS] = features(signal).numpy()
     return out
