@@ -102,7 +102,7 @@ def load_scored_model(model_path: Path):
     model = load_model(model_path, require_sidecar=True)
     if not model.labels:
         raise ValueError(f"{model_path}: its sidecar lists no labels")
-    if model.frontend_params is None:
+    if model.model_input is None:
         raise ValueError(f"{model_path}: its sidecar has no frontend parameters")
     num_outputs = int(np.prod(model.output_shape[1:]))
     if num_outputs != len(model.labels):
@@ -256,9 +256,9 @@ def evaluate_model(model_path: Path, split: str = "test", *, keywords: Optional[
             cache[clips_key] = load_split(split, data_dir=data_dir, labels=labels, split_path=split_path,
                                           unknown_label=unknown_label), ()
     clips, unknown_folders = cache[clips_key]
-    features_key = clips_key + (model.frontend_params,)
+    features_key = clips_key + (model.model_input,)
     if features_key not in cache:
-        cache[features_key] = compute_features(clips.audio, model.frontend_params)
+        cache[features_key] = compute_features(clips.audio, model.model_input)
     return Evaluation(model_path=Path(model_path), labels=clips.labels, clip_paths=list(clips.paths),
                       label_ids=clips.label_ids, predicted_ids=predict_ids(model, cache[features_key], clips.labels),
                       peak_dbfs=peak_dbfs(clips.audio), unknown_folders=unknown_folders)

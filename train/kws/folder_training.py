@@ -199,29 +199,14 @@ def build_splits(dataset, options: FolderRunOptions, *, progress: bool = False, 
 
 
 # -- training -------------------------------------------------------------------------------------
-def model_input_of(config):
-    """What a config's model takes: its ``model_input`` (frames of its frontend, maybe resized), or, for a
-    RunConfig from before ModelInput, its frontend (whose frames are the input)."""
-    return getattr(config, "model_input", config.frontend)
-
-
-def with_model_input(config, model_input):
-    """``config`` taking ``model_input`` (a ModelInput, or a FrontendParams for an older RunConfig)."""
-    frontend = getattr(model_input, "frontend", model_input)
-    if hasattr(config, "model_input") and frontend is not model_input:
-        return config.replace(frontend=frontend, clip_duration_ms=model_input.clip_duration_ms,
-                              resize=model_input.resize)
-    return config.replace(frontend=frontend)
-
-
 def train_folder_model(dataset, output_path: Path, config, options: FolderRunOptions, *,
                        progress: bool = False, say: Callable[[str], None] = print):
     """Train on ``dataset`` (:class:`train.kws.folder_data.FolderDataset`), export to ``output_path``, measure.
 
     ``progress``: progress bars and a line per epoch (``say`` gets the rest).
-    ``config`` (:class:`train.kws.training.RunConfig`) gives the architecture from scratch, the frontend,
-    batch size, rate, augmentation, quantisation and compression; with a transfer the body's frontend and
-    layers replace its frontend and architecture. Returns the :class:`train.kws.training.RunResult`.
+    ``config`` (:class:`train.kws.training.RunConfig`) gives the architecture from scratch, the model input,
+    batch size, rate, augmentation, quantisation and compression; with a transfer the body's model input and
+    layers replace its own. Returns the :class:`train.kws.training.RunResult`.
     """
     from pi_runtime.sidecar import read_sidecar, write_sidecar
     from train.keras_env import keras
@@ -236,10 +221,12 @@ def train_folder_model(dataset, output_path: Path, config, options: FolderRunOpt
     body = None
     if options.transfer != "none":
         body = transferring.float_model_from_tflite(options.body)
-        config = with_model_input(config, body.model_input)
+        body_input = body.model_input
+        config = config.replace(frontend=body_input.frontend, clip_duration_ms=body_input.clip_duration_ms,
+                                resize=body_input.resize)
         say(f"transfer ({options.transfer}) from {options.body}: {len(body.labels)}-label body")
     splits, test_negatives, summary = build_splits(dataset, options, progress=progress, say=say)
-    params = model_input_of(config)
+    params = config.model_input
     train_features = compute_features(splits.train.audio, params, backend=options.feature_backend)
     val_features = compute_features(splits.val.audio, params, backend=options.feature_backend)
     info: Dict = {"dataset": str(dataset.root), "split_by": dataset.split_by, "open_set": options.open_set,

@@ -50,7 +50,7 @@ class Body:
         ``(frames, features, 1)`` features in, logits out (the delivered head).
     labels : tuple of str
         The delivered labels, one per output.
-    model_input : native.params.ModelInput (FrontendParams before ModelInput existed)
+    model_input : native.params.ModelInput
         The features it was trained on (a transferred model must use them too).
     path : Path
     """
@@ -113,7 +113,7 @@ def float_model_from_tflite(path) -> Body:
 
     path = Path(path)
     loaded = load_model(path, require_sidecar=True)
-    if not loaded.labels or loaded.frontend_params is None:
+    if not loaded.labels or loaded.model_input is None:
         raise ValueError(f"{path}: its sidecar needs labels and a frontend to serve as a body")
     interpreter = Interpreter(model_content=read_tflite_bytes(path),
                               experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
@@ -171,8 +171,7 @@ def float_model_from_tflite(path) -> Body:
     model = keras.Model(inputs, x, name=f"body_{path.name.split('.')[0]}")
     if model.output_shape[-1] != len(loaded.labels) or not isinstance(model.layers[-1], keras.layers.Dense):
         raise ValueError(f"{path}: expected a model ending in a fully connected layer with one output per label")
-    model_input = getattr(loaded, "model_input", None) or loaded.frontend_params
-    return Body(model=model, labels=tuple(loaded.labels), model_input=model_input, path=path)
+    return Body(model=model, labels=tuple(loaded.labels), model_input=loaded.model_input, path=path)
 
 
 def check_reconstruction(body: Body, features: np.ndarray) -> float:
