@@ -192,7 +192,7 @@ def fit_to_clip(audio: ArrayLike, num_samples: int) -> np.ndarray:
     audio : array, shape (samples,)
         Any dtype; returned with the same dtype.
     num_samples : int
-        Target length, e.g. ``params.clip_length_samples``.
+        Target length, e.g. ``ModelInput.clip_length_samples``.
 
     Returns
     -------
