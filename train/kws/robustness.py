@@ -229,9 +229,9 @@ def score_models(model_paths: Sequence[Path], audio: np.ndarray, clip_labels: Se
             if len(rows) == 0:
                 say(f"{model_name(model_path)}: no clips of its labels under {condition_name}, left out")
                 continue
-            key = (condition_name, model.frontend_params)
+            key = (condition_name, model.model_input)
             if key not in features_cache:
-                features_cache[key] = compute_features(condition_audio, model.frontend_params)
+                features_cache[key] = compute_features(condition_audio, model.model_input)
             features = features_cache[key][rows]
             evaluation = Evaluation(model_path=Path(model_path), labels=all_labels,
                                     clip_paths=[Path(paths[row]) for row in rows], label_ids=label_ids,
