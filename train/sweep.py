@@ -5,7 +5,10 @@ each trained model with every requested quantisation (float, full int8), and
 measures each exported file through ``pi_runtime`` (test accuracy, size raw and
 zlib, inference and total latency). Each measured file is one CSV row, written
 as soon as it is measured, so an interrupted sweep continues where it stopped
-(points already in the CSV are skipped).
+(points already in the CSV are skipped). With ``--workers N`` (a local Ray) or
+``--ray-address`` (a cluster) the points run as Ray tasks, their features
+computed once per feature kind and shared through Ray's object store; a point
+that fails is recorded with the reason beside the CSV and the sweep goes on.
 
 Then draws the Pareto fronts (accuracy vs zlib size, accuracy vs inference
 latency) with the efficient points marked, and writes a markdown that answers
