@@ -7,10 +7,10 @@ distil from the delivered b and c (only for their features). Before any
 training the untrained model is pruned to that sparsity, exported as int8 and
 zlib-compressed, and the trial is rejected when that file would not fit the
 version's size limit (b: also when ``invoke()`` is over its latency limit, c:
-the whole frontend + model pipeline). The untrained file is an estimate
-(the delivered a's architecture: 19567 B untrained, 21828 B trained; random
-weights compress a little better), so the trained files are held to the limit
-again before retraining and delivery. ASHA stops trials whose validation
+the whole frontend + model pipeline). Random weights compress a little better
+than trained ones (four trials of the first search: the trained file 12-21 %
+larger), so the untrained size times ``UNTRAINED_SIZE_GROWTH`` must fit, and the
+trained files are held to the limit again before retraining and delivery. ASHA stops trials whose validation
 accuracy trails at its rungs. The best few trials are trained again with three seeds;
 the best of them replaces the delivered version only if its mean validation
 accuracy is higher, and only then is it measured on the test split (once).
@@ -45,6 +45,8 @@ FEATURE_KINDS = ("mfcc", "log_mel")
 NUM_MFCCS = (10, 13)
 SPARSITIES = (0.0, 0.3, 0.5, 0.6, 0.7)
 SAMPLE_RATE_HZ = 16000
+# Trained int8 zlib file / untrained one (measured 1.12-1.21 on version a's search, 2 epochs).
+UNTRAINED_SIZE_GROWTH = 1.25
 TRIAL_COLUMNS = ("trial", "status", "reason", "blocks", "channels", "kernel_size", "first_stride", "frames",
                  "feature_kind", "num_mel_bins", "num_mfccs", "final_sparsity", "distil", "untrained_bytes",
                  "untrained_inference_ms", "epochs_trained", "val_accuracy", "file_val_accuracy", "bytes")
@@ -231,8 +233,8 @@ def precheck(candidate: Candidate, num_labels: int, train_features: np.ndarray, 
             inference, total = measure_latency(exported.path, runs=latency_runs)
             inference_ms, total_ms = inference["mean"], total["mean"]
     reasons = []
-    if exported.size_bytes >= limits.max_bytes:
-        reasons.append(f"size {exported.size_bytes} B >= {limits.max_bytes} B")
+    if exported.size_bytes * UNTRAINED_SIZE_GROWTH >= limits.max_bytes:
+        reasons.append(f"size {exported.size_bytes} B untrained, x{UNTRAINED_SIZE_GROWTH} >= {limits.max_bytes} B")
     if limits.max_inference_ms is not None and not inference_ms < limits.max_inference_ms:
         reasons.append(f"inference {inference_ms:.3f} ms >= {limits.max_inference_ms} ms")
     if limits.max_total_ms is not None and not total_ms < limits.max_total_ms:
