@@ -42,7 +42,7 @@ from pi_runtime.wav import read_wav
 STATUS_INTERVAL_S = 0.5
 # The model used without --model: the delivered open-set model (it can answer "none of my
 # words"), found beside the package in a checkout; None would make --model required.
-_DELIVERED_OPEN_SET = Path(__file__).resolve().parent.parent / "models" / "kws" / "kws_live_b.tflite.zlib"
+_DELIVERED_OPEN_SET = Path(__file__).resolve().parent.parent / "models" / "kws" / "kws_live_c.tflite.zlib"
 DEFAULT_MODEL: Optional[str] = str(_DELIVERED_OPEN_SET) if _DELIVERED_OPEN_SET.is_file() else None
 # Command-line flag of each detector setting.
 DETECTOR_FLAGS = {"threshold": "--threshold", "smoothing_windows": "--smoothing-windows", "hop_ms": "--hop-ms",

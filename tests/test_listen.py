@@ -208,7 +208,7 @@ def test_help_names_the_default_open_set_model_without_markup(capsys):
     text = capsys.readouterr().out
     assert text.startswith("usage: python -m pi_runtime.listen [--model MODEL]")
     assert "--list-devices" in text.splitlines()[1]
-    assert "kws_live_b.tflite.zlib" in " ".join(text.split()) and "`" not in text
+    assert "kws_live_c.tflite.zlib" in " ".join(text.split()) and "`" not in text
     assert Path(listen.DEFAULT_MODEL).is_file()  # the delivered open-set model, found from any folder
 
 
