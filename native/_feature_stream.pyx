@@ -2,7 +2,8 @@
 """Thin owner of the C feature stream; tables, validation and docs live in native.feature_stream."""
 from libc.stdint cimport int64_t
 
-from native._frontend cimport FrontendConfig, tmf_frontend, new_frontend, TMF_ERR_NON_FINITE, TMF_ERR_OUT_OF_RANGE
+from native._frontend cimport (FrontendConfig, tinyml_frontend, new_frontend, TINYML_ERR_NON_FINITE,
+                               TINYML_ERR_OUT_OF_RANGE)
 from native.checks import raise_for_samples
 from native._resample cimport tinyml_polyphase, polyphase_filter
 
@@ -18,7 +19,7 @@ cdef extern from "feature_stream.h" nogil:
         int flushed
         tinyml_level_meter level
     int tinyml_feature_stream_init(tinyml_feature_stream *s, const tinyml_polyphase *filter,
-                                   tmf_frontend *frontend, size_t window_rows, size_t hop_frames,
+                                   tinyml_frontend *frontend, size_t window_rows, size_t hop_frames,
                                    size_t level_window_samples, int resize_rows, int resize_cols)
     void tinyml_feature_stream_free(tinyml_feature_stream *s)
     void tinyml_feature_stream_reset(tinyml_feature_stream *s)
@@ -83,7 +84,7 @@ cdef class FeatureStreamCore:
         with nogil:
             status = tinyml_feature_stream_push(&self.stream, &chunk[0], n, &chunk_energy)
         self.busy = False
-        if status == TMF_ERR_NON_FINITE or status == TMF_ERR_OUT_OF_RANGE:
+        if status == TINYML_ERR_NON_FINITE or status == TINYML_ERR_OUT_OF_RANGE:
             raise_for_samples(status, "audio")
         if status == TINYML_FEATURE_STREAM_FLUSHED:
             raise ValueError("the stream was flushed (end of input): reset() it before pushing more audio")
@@ -109,7 +110,7 @@ cdef class FeatureStreamCore:
         self._enter()
         frame = tinyml_feature_stream_next_window(&self.stream, &self.window[0, 0])
         self.busy = False
-        if frame == TMF_ERR_NON_FINITE:
+        if frame == TINYML_ERR_NON_FINITE:
             raise ValueError("the frontend produced a NaN or infinite feature (those frames were dropped; "
                              "the next window comes once window_rows new frames exist)")
         return frame

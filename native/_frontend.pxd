@@ -3,25 +3,25 @@ from libc.stdint cimport int16_t, int64_t
 
 
 cdef extern from "fft.h" nogil:
-    ctypedef struct tmf_fft_plan:
+    ctypedef struct tinyml_fft_plan:
         pass
-    tmf_fft_plan *tmf_fft_plan_create(int n)
-    void tmf_fft_plan_destroy(tmf_fft_plan *plan)
-    int tmf_fft_largest_radix(const tmf_fft_plan *plan)
-    int tmf_fft_chirp_z_length(const tmf_fft_plan *plan)
-    size_t tmf_rfft_work_floats(const tmf_fft_plan *plan, int lanes)
-    void tmf_rfft(const tmf_fft_plan *plan, int lanes, const float *x,
-                  float *out_re, float *out_im, float *work)
+    tinyml_fft_plan *tinyml_fft_plan_create(int n)
+    void tinyml_fft_plan_destroy(tinyml_fft_plan *plan)
+    int tinyml_fft_largest_radix(const tinyml_fft_plan *plan)
+    int tinyml_fft_chirp_z_length(const tinyml_fft_plan *plan)
+    size_t tinyml_rfft_work_floats(const tinyml_fft_plan *plan, int lanes)
+    void tinyml_rfft(const tinyml_fft_plan *plan, int lanes, const float *x,
+                     float *out_re, float *out_im, float *work)
 
 
 cdef extern from "frontend.h" nogil:
-    enum: TMF_LANES
-    enum tmf_status:
-        TMF_OK, TMF_ERR_NO_MEMORY, TMF_ERR_NON_FINITE, TMF_ERR_TOO_SHORT, TMF_ERR_OUT_OF_RANGE
-    enum tmf_feature_kind:
-        TMF_SPECTROGRAM, TMF_LOG_MEL, TMF_MFCC, TMF_PCEN
+    enum: TINYML_LANES
+    enum tinyml_status:
+        TINYML_OK, TINYML_ERR_NO_MEMORY, TINYML_ERR_NON_FINITE, TINYML_ERR_TOO_SHORT, TINYML_ERR_OUT_OF_RANGE
+    enum tinyml_feature_kind:
+        TINYML_SPECTROGRAM, TINYML_LOG_MEL, TINYML_MFCC, TINYML_PCEN
 
-    ctypedef struct tmf_frontend_config:
+    ctypedef struct tinyml_frontend_config:
         int frame_length_samples
         int frame_step_samples
         int fft_length
@@ -35,33 +35,33 @@ cdef extern from "frontend.h" nogil:
         float pcen_power
         float pcen_epsilon
 
-    ctypedef struct tmf_frontend:
+    ctypedef struct tinyml_frontend:
         pass
-    ctypedef struct tmf_stream:
+    ctypedef struct tinyml_frontend_stream:
         pass
 
-    tmf_frontend *tmf_frontend_create(const tmf_frontend_config *config, const float *window,
-                                      const int *mel_first_bin, const int *mel_bin_count,
-                                      const float *mel_weights, const float *dct)
-    void tmf_frontend_destroy(tmf_frontend *frontend)
-    int tmf_frontend_num_features(const tmf_frontend *frontend)
-    int64_t tmf_frontend_num_frames(const tmf_frontend *frontend, int64_t num_samples)
-    int tmf_frontend_compute_clips(const tmf_frontend *frontend, const void *audio, int audio_is_int16,
-                                   int64_t num_clips, int64_t num_samples, int resize_rows, int resize_cols,
-                                   float *out)
-    int tmf_resize_bilinear(const float *src, int in_rows, int in_cols, float *dst, int out_rows, int out_cols)
+    tinyml_frontend *tinyml_frontend_create(const tinyml_frontend_config *config, const float *window,
+                                            const int *mel_first_bin, const int *mel_bin_count,
+                                            const float *mel_weights, const float *dct)
+    void tinyml_frontend_destroy(tinyml_frontend *frontend)
+    int tinyml_frontend_num_features(const tinyml_frontend *frontend)
+    int64_t tinyml_frontend_num_frames(const tinyml_frontend *frontend, int64_t num_samples)
+    int tinyml_frontend_compute_clips(const tinyml_frontend *frontend, const void *audio, int audio_is_int16,
+                                      int64_t num_clips, int64_t num_samples, int resize_rows, int resize_cols,
+                                      float *out)
+    int tinyml_resize_bilinear(const float *src, int in_rows, int in_cols, float *dst, int out_rows, int out_cols)
 
-    tmf_stream *tmf_stream_create(const tmf_frontend *frontend)
-    void tmf_stream_destroy(tmf_stream *stream)
-    void tmf_stream_reset(tmf_stream *stream)
-    int64_t tmf_stream_frames_after(const tmf_stream *stream, int64_t num_samples)
-    int64_t tmf_stream_push(tmf_stream *stream, const void *chunk, int chunk_is_int16,
-                            int64_t n, float *out)
+    tinyml_frontend_stream *tinyml_frontend_stream_create(const tinyml_frontend *frontend)
+    void tinyml_frontend_stream_destroy(tinyml_frontend_stream *stream)
+    void tinyml_frontend_stream_reset(tinyml_frontend_stream *stream)
+    int64_t tinyml_frontend_stream_frames_after(const tinyml_frontend_stream *stream, int64_t num_samples)
+    int64_t tinyml_frontend_stream_push(tinyml_frontend_stream *stream, const void *chunk, int chunk_is_int16,
+                                        int64_t n, float *out)
 
 
 cdef class FrontendConfig:
     """One frontend, typed: the C config and the tables it is built from (native.frontend.frontend_config)."""
-    cdef tmf_frontend_config config
+    cdef tinyml_frontend_config config
     cdef readonly object window, mel_first_bin, mel_bin_count, mel_weights, dct  # numpy arrays, kept alive
     cdef const float[::1] _window
     cdef const int[::1] _mel_first_bin
@@ -70,12 +70,12 @@ cdef class FrontendConfig:
     cdef const float[::1] _dct
 
 
-cdef inline tmf_frontend *new_frontend(FrontendConfig config):
+cdef inline tinyml_frontend *new_frontend(FrontendConfig config):
     """The C frontend of config (NULL when out of memory).
 
     Inline in this .pxd so each extension creates the frontend with its own
     copy of the C code that then runs it."""
-    return tmf_frontend_create(
+    return tinyml_frontend_create(
         &config.config, &config._window[0],
         &config._mel_first_bin[0] if config._mel_first_bin.shape[0] else NULL,
         &config._mel_bin_count[0] if config._mel_bin_count.shape[0] else NULL,

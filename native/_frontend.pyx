@@ -12,12 +12,13 @@ from libc.stdint cimport int16_t, int64_t
 from libc.stdlib cimport free, malloc
 
 # The C enums, exported once here (native.frontend and native.checks read them).
-STATUS_OK = TMF_OK
-STATUS_NO_MEMORY = TMF_ERR_NO_MEMORY
-STATUS_NON_FINITE = TMF_ERR_NON_FINITE
-STATUS_TOO_SHORT = TMF_ERR_TOO_SHORT
-STATUS_OUT_OF_RANGE = TMF_ERR_OUT_OF_RANGE
-FEATURE_KIND_CODES = {"spectrogram": TMF_SPECTROGRAM, "log_mel": TMF_LOG_MEL, "mfcc": TMF_MFCC, "pcen": TMF_PCEN}
+STATUS_OK = TINYML_OK
+STATUS_NO_MEMORY = TINYML_ERR_NO_MEMORY
+STATUS_NON_FINITE = TINYML_ERR_NON_FINITE
+STATUS_TOO_SHORT = TINYML_ERR_TOO_SHORT
+STATUS_OUT_OF_RANGE = TINYML_ERR_OUT_OF_RANGE
+FEATURE_KIND_CODES = {"spectrogram": TINYML_SPECTROGRAM, "log_mel": TINYML_LOG_MEL, "mfcc": TINYML_MFCC,
+                      "pcen": TINYML_PCEN}
 
 ctypedef fused sample_t:
     float
@@ -32,7 +33,7 @@ cdef object _float32 = np.dtype(np.float32)
 cdef class FrontendConfig:
     """The C config of one frontend and its tables, typed (built by native.frontend.frontend_config).
 
-    Keyword arguments: the fields of tmf_frontend_config (frontend.h) and the
+    Keyword arguments: the fields of tinyml_frontend_config (frontend.h) and the
     tables (float32 window[frame_length_samples]; int32 mel_first_bin and
     mel_bin_count[num_mel_bins]; float32 mel_weights[sum of bin counts];
     float32 dct[num_mfccs * num_mel_bins] or empty). Sizes are checked against
@@ -55,7 +56,7 @@ cdef class FrontendConfig:
         self.dct, self._dct = dct, dct
         if self._window.shape[0] != frame_length_samples:
             raise ValueError("window must hold frame_length_samples values")
-        uses_mel = feature_kind != TMF_SPECTROGRAM
+        uses_mel = feature_kind != TINYML_SPECTROGRAM
         if num_mel_bins < 0 or (uses_mel and num_mel_bins < 1) or self._mel_first_bin.shape[0] != (num_mel_bins if uses_mel else 0) \
                 or self._mel_bin_count.shape[0] != self._mel_first_bin.shape[0]:
             raise ValueError("mel_first_bin and mel_bin_count must hold num_mel_bins values (none for a spectrogram)")
@@ -66,15 +67,15 @@ cdef class FrontendConfig:
             covered += self._mel_bin_count[m]
         if self._mel_weights.shape[0] != covered:
             raise ValueError("mel_weights must hold one weight per bin the filters cover")
-        if num_mfccs < 0 or self._dct.shape[0] != (num_mfccs * num_mel_bins if feature_kind == TMF_MFCC else 0) \
-                or (feature_kind == TMF_MFCC and not 1 <= num_mfccs <= num_mel_bins):
+        if num_mfccs < 0 or self._dct.shape[0] != (num_mfccs * num_mel_bins if feature_kind == TINYML_MFCC else 0) \
+                or (feature_kind == TINYML_MFCC and not 1 <= num_mfccs <= num_mel_bins):
             raise ValueError("dct must be num_mfccs x num_mel_bins (MFCC only)")
         self.config.frame_length_samples = frame_length_samples
         self.config.frame_step_samples = frame_step_samples
         self.config.fft_length = fft_length
         self.config.feature_kind = feature_kind
         self.config.num_mel_bins = num_mel_bins if uses_mel else 0
-        self.config.num_mfccs = num_mfccs if feature_kind == TMF_MFCC else 0
+        self.config.num_mfccs = num_mfccs if feature_kind == TINYML_MFCC else 0
         self.config.log_offset = log_offset
         self.config.pcen_smoothing = pcen_smoothing
         self.config.pcen_alpha = pcen_alpha
@@ -85,7 +86,7 @@ cdef class FrontendConfig:
 
 cdef class FrontendCore:
     """Native frontend of one FrontendConfig."""
-    cdef tmf_frontend *_frontend
+    cdef tinyml_frontend *_frontend
     cdef readonly int num_features
     cdef readonly FrontendConfig config
 
@@ -94,58 +95,58 @@ cdef class FrontendCore:
         self._frontend = new_frontend(config)
         if self._frontend is NULL:
             raise MemoryError("could not allocate the native frontend")
-        self.num_features = tmf_frontend_num_features(self._frontend)
+        self.num_features = tinyml_frontend_num_features(self._frontend)
 
     def __dealloc__(self):
-        tmf_frontend_destroy(self._frontend)
+        tinyml_frontend_destroy(self._frontend)
 
     def num_frames(self, int64_t num_samples):
-        return tmf_frontend_num_frames(self._frontend, num_samples)
+        return tinyml_frontend_num_frames(self._frontend, num_samples)
 
     def compute(self, const sample_t[:, ::1] clips, int resize_rows, int resize_cols, float[:, :, ::1] out):
         """clips: float32 or int16 [n, samples] -> out float32[n, rows, cols] (the frames, or resized to
-        resize_rows x resize_cols when resize_rows > 0); returns a tmf_status."""
+        resize_rows x resize_cols when resize_rows > 0); returns a tinyml_status."""
         cdef int status
         cdef int is_int16 = sample_t is int16_t
         if clips.shape[0] == 0:
-            return TMF_OK
+            return TINYML_OK
         with nogil:
-            status = tmf_frontend_compute_clips(self._frontend, &clips[0, 0], is_int16, clips.shape[0],
-                                                clips.shape[1], resize_rows, resize_cols, &out[0, 0, 0])
+            status = tinyml_frontend_compute_clips(self._frontend, &clips[0, 0], is_int16, clips.shape[0],
+                                                   clips.shape[1], resize_rows, resize_cols, &out[0, 0, 0])
         return status
 
 
 def resize_bilinear(const float[:, ::1] image, float[:, ::1] out):
-    """tf.image.resize (bilinear, half-pixel centres) of image into out (both at least 1 x 1); a tmf_status."""
+    """tf.image.resize (bilinear, half-pixel centres) of image into out (both at least 1 x 1); a tinyml_status."""
     cdef int status
     if image.shape[0] < 1 or image.shape[1] < 1 or out.shape[0] < 1 or out.shape[1] < 1:
         raise ValueError("image and out must be at least 1 x 1")
     with nogil:
-        status = tmf_resize_bilinear(&image[0, 0], image.shape[0], image.shape[1], &out[0, 0],
-                                     out.shape[0], out.shape[1])
+        status = tinyml_resize_bilinear(&image[0, 0], image.shape[0], image.shape[1], &out[0, 0],
+                                        out.shape[0], out.shape[1])
     return status
 
 
 cdef class StreamCore:
     """Streaming state over a FrontendCore."""
-    cdef tmf_stream *_stream
+    cdef tinyml_frontend_stream *_stream
     cdef FrontendCore _core  # keeps the frontend alive as long as the stream
     cdef readonly int last_status  # why the last push returned None (see push)
 
     def __cinit__(self, FrontendCore core):
         self._core = core
-        self._stream = tmf_stream_create(core._frontend)
+        self._stream = tinyml_frontend_stream_create(core._frontend)
         if self._stream is NULL:
             raise MemoryError("could not allocate the streaming frontend")
 
     def __dealloc__(self):
-        tmf_stream_destroy(self._stream)
+        tinyml_frontend_stream_destroy(self._stream)
 
     def reset(self):
-        tmf_stream_reset(self._stream)
+        tinyml_frontend_stream_reset(self._stream)
 
     def frames_after(self, int64_t num_samples):
-        return tmf_stream_frames_after(self._stream, num_samples)
+        return tinyml_frontend_stream_frames_after(self._stream, num_samples)
 
     def push(self, chunk):
         """Push a C-contiguous 1-D int16 or float32 ndarray in native byte order.
@@ -153,14 +154,14 @@ cdef class StreamCore:
         Returns a new float32[frames, features] array of the frames that became
         complete, or None with nothing consumed: when chunk is not such an array
         (last_status 0: convert it and push again) or when C refused it
-        (last_status < 0, a tmf_status).  The checks read the buffer protocol's
+        (last_status < 0, a tinyml_status).  The checks read the buffer protocol's
         description of the array, cheaper per call than typed memoryviews.
         """
         cdef Py_buffer audio
         cdef Py_buffer out_view
         cdef int is_int16
         cdef int64_t frames, produced
-        self.last_status = TMF_OK
+        self.last_status = TINYML_OK
         if type(chunk) is not _ndarray:
             return None
         try:
@@ -178,14 +179,14 @@ cdef class StreamCore:
                 return None
             if audio.shape[0] > 1 and audio.strides[0] != audio.itemsize:
                 return None
-            frames = tmf_stream_frames_after(self._stream, audio.shape[0])
+            frames = tinyml_frontend_stream_frames_after(self._stream, audio.shape[0])
             out = _empty((frames, self._core.num_features), _float32)
             if audio.shape[0] == 0:
                 return out
             PyObject_GetBuffer(out, &out_view, PyBUF_WRITABLE)
             with nogil:
-                produced = tmf_stream_push(self._stream, audio.buf, is_int16, audio.shape[0],
-                                           <float *>out_view.buf)
+                produced = tinyml_frontend_stream_push(self._stream, audio.buf, is_int16, audio.shape[0],
+                                                       <float *>out_view.buf)
             PyBuffer_Release(&out_view)
             if produced < 0:
                 self.last_status = <int>produced
@@ -196,7 +197,7 @@ cdef class StreamCore:
 
 
 def rfft_lanes(const float[:, ::1] x, int lanes):
-    """One-sided FFT of the columns of x (float32[n, lanes], lanes <= TMF_LANES or any).
+    """One-sided FFT of the columns of x (float32[n, lanes], lanes <= TINYML_LANES or any).
 
     Returns (re, im), each float32[n // 2 + 1, lanes].  For tests of the FFT itself.
     """
@@ -207,17 +208,17 @@ def rfft_lanes(const float[:, ::1] x, int lanes):
     im = np.empty((n // 2 + 1, lanes), np.float32)
     cdef float[:, ::1] re_view = re
     cdef float[:, ::1] im_view = im
-    cdef tmf_fft_plan *plan = tmf_fft_plan_create(n)
+    cdef tinyml_fft_plan *plan = tinyml_fft_plan_create(n)
     if plan is NULL:
         raise MemoryError("could not plan the FFT")
-    cdef float *work = <float *>malloc(tmf_rfft_work_floats(plan, lanes) * sizeof(float) + 1)
+    cdef float *work = <float *>malloc(tinyml_rfft_work_floats(plan, lanes) * sizeof(float) + 1)
     if work is NULL:
-        tmf_fft_plan_destroy(plan)
+        tinyml_fft_plan_destroy(plan)
         raise MemoryError("could not allocate FFT scratch memory")
     with nogil:
-        tmf_rfft(plan, lanes, &x[0, 0], &re_view[0, 0], &im_view[0, 0], work)
+        tinyml_rfft(plan, lanes, &x[0, 0], &re_view[0, 0], &im_view[0, 0], work)
     free(work)
-    tmf_fft_plan_destroy(plan)
+    tinyml_fft_plan_destroy(plan)
     return re, im
 
 
@@ -225,9 +226,9 @@ def fft_plan_shape(int n):
     """(largest butterfly radix, chirp-z length or 0) of the FFT plan for length n. For tests."""
     if n < 1:
         raise ValueError("n must be >= 1")
-    cdef tmf_fft_plan *plan = tmf_fft_plan_create(n)
+    cdef tinyml_fft_plan *plan = tinyml_fft_plan_create(n)
     if plan is NULL:
         raise MemoryError("could not plan the FFT")
-    shape = (tmf_fft_largest_radix(plan), tmf_fft_chirp_z_length(plan))
-    tmf_fft_plan_destroy(plan)
+    shape = (tinyml_fft_largest_radix(plan), tinyml_fft_chirp_z_length(plan))
+    tinyml_fft_plan_destroy(plan)
     return shape

@@ -63,7 +63,7 @@ double tinyml_level_meter_dbfs(const tinyml_level_meter *m, double silence_dbfs)
 
 /* ---- feature stream ----------------------------------------------------- */
 
-int tinyml_feature_stream_init(tinyml_feature_stream *s, const tinyml_polyphase *filter, tmf_frontend *frontend,
+int tinyml_feature_stream_init(tinyml_feature_stream *s, const tinyml_polyphase *filter, tinyml_frontend *frontend,
                                size_t window_rows, size_t hop_frames, size_t level_window_samples,
                                int resize_rows, int resize_cols) {
     memset(s, 0, sizeof *s);
@@ -71,17 +71,17 @@ int tinyml_feature_stream_init(tinyml_feature_stream *s, const tinyml_polyphase 
     if (frontend == NULL || window_rows == 0 || hop_frames == 0 || window_rows > INT_MAX) goto fail;
     if (resize_rows < 0 || resize_cols < 0 || (resize_rows == 0) != (resize_cols == 0)) goto fail;
     if (tinyml_level_meter_init(&s->level, level_window_samples) != 0) goto fail;
-    s->num_features = (size_t)tmf_frontend_num_features(frontend);
-    s->frames = tmf_stream_create(frontend);
+    s->num_features = (size_t)tinyml_frontend_num_features(frontend);
+    s->frames = tinyml_frontend_stream_create(frontend);
     if (s->frames == NULL) goto fail;
     if (tinyml_row_ring_init(&s->window, window_rows, s->num_features) != 0) goto fail;
     if (resize_rows > 0) {
         s->resize_src = (float *)malloc(window_rows * s->num_features * sizeof(float));
-        s->resize_rows_index = (tmf_lerp_index *)malloc((size_t)resize_rows * sizeof(tmf_lerp_index));
-        s->resize_cols_index = (tmf_lerp_index *)malloc((size_t)resize_cols * sizeof(tmf_lerp_index));
+        s->resize_rows_index = (tinyml_lerp_index *)malloc((size_t)resize_rows * sizeof(tinyml_lerp_index));
+        s->resize_cols_index = (tinyml_lerp_index *)malloc((size_t)resize_cols * sizeof(tinyml_lerp_index));
         if (s->resize_src == NULL || s->resize_rows_index == NULL || s->resize_cols_index == NULL) goto fail;
-        tmf_resize_indices((int)window_rows, resize_rows, s->resize_rows_index);
-        tmf_resize_indices((int)s->num_features, resize_cols, s->resize_cols_index);
+        tinyml_resize_indices((int)window_rows, resize_rows, s->resize_rows_index);
+        tinyml_resize_indices((int)s->num_features, resize_cols, s->resize_cols_index);
         s->resize_rows = resize_rows;
         s->resize_cols = resize_cols;
     }
@@ -101,8 +101,8 @@ void tinyml_feature_stream_free(tinyml_feature_stream *s) {
     if (s->resampling) tinyml_resampler_free(&s->resampler);
     s->resampling = 0;
     tinyml_row_ring_free(&s->window);
-    tmf_stream_destroy(s->frames);
-    tmf_frontend_destroy(s->frontend);
+    tinyml_frontend_stream_destroy(s->frames);
+    tinyml_frontend_destroy(s->frontend);
     tinyml_level_meter_free(&s->level);
     free(s->resampled);
     free(s->pending);
@@ -114,7 +114,7 @@ void tinyml_feature_stream_free(tinyml_feature_stream *s) {
 
 void tinyml_feature_stream_reset(tinyml_feature_stream *s) {
     if (s->resampling) tinyml_resampler_reset(&s->resampler);
-    tmf_stream_reset(s->frames);
+    tinyml_frontend_stream_reset(s->frames);
     tinyml_row_ring_clear(&s->window);
     s->pending_first = s->pending_end = 0;
     s->frames_until_window = s->window.rows;
@@ -158,15 +158,15 @@ static int append_frames(tinyml_feature_stream *s, const float *samples, size_t 
     if (count == 0) return 0;
     /* Keep the frames not yet taken at the front, then append the new ones. */
     const size_t kept = s->pending_end - s->pending_first;
-    const int64_t new_frames = tmf_stream_frames_after(s->frames, (int64_t)count);
+    const int64_t new_frames = tinyml_frontend_stream_frames_after(s->frames, (int64_t)count);
     if (grow(&s->pending, &s->pending_capacity, kept + (size_t)new_frames + 1, s->num_features) != 0)
-        return TMF_ERR_NO_MEMORY;
+        return TINYML_ERR_NO_MEMORY;
     if (s->pending_first > 0 && kept > 0)
         memmove(s->pending, s->pending + s->pending_first * s->num_features, kept * s->num_features * sizeof(float));
     s->pending_first = 0;
     s->pending_end = kept;
-    const int64_t produced = tmf_stream_push(s->frames, samples, 0, (int64_t)count,
-                                             s->pending + kept * s->num_features);
+    const int64_t produced = tinyml_frontend_stream_push(s->frames, samples, 0, (int64_t)count,
+                                                         s->pending + kept * s->num_features);
     if (produced < 0) return (int)produced;
     s->pending_end += (size_t)produced;
     return 0;
@@ -181,13 +181,13 @@ int tinyml_feature_stream_push(tinyml_feature_stream *s, const float *x, size_t 
     size_t count = n;
     if (s->resampling) {
         count = tinyml_resampler_outputs_for(&s->resampler, n);
-        if (grow(&s->resampled, &s->resampled_capacity, count ? count : 1, 1) != 0) return TMF_ERR_NO_MEMORY;
-        if (tinyml_resampler_process(&s->resampler, x, n, s->resampled) != 0) return TMF_ERR_NO_MEMORY;
+        if (grow(&s->resampled, &s->resampled_capacity, count ? count : 1, 1) != 0) return TINYML_ERR_NO_MEMORY;
+        if (tinyml_resampler_process(&s->resampler, x, n, s->resampled) != 0) return TINYML_ERR_NO_MEMORY;
         samples = s->resampled;
     }
     const int status = append_frames(s, samples, count);
     if (status != 0) return status;
-    return tinyml_level_meter_add(&s->level, *energy, n) == 0 ? 0 : TMF_ERR_NO_MEMORY;
+    return tinyml_level_meter_add(&s->level, *energy, n) == 0 ? 0 : TINYML_ERR_NO_MEMORY;
 }
 
 int tinyml_feature_stream_flush(tinyml_feature_stream *s, int last_window, int64_t *new_frames) {
@@ -195,13 +195,13 @@ int tinyml_feature_stream_flush(tinyml_feature_stream *s, int last_window, int64
     if (s->flushed) return 0;
     if (s->resampling) {
         const size_t count = tinyml_resampler_flush_outputs(&s->resampler);
-        if (grow(&s->resampled, &s->resampled_capacity, count ? count : 1, 1) != 0) return TMF_ERR_NO_MEMORY;
+        if (grow(&s->resampled, &s->resampled_capacity, count ? count : 1, 1) != 0) return TINYML_ERR_NO_MEMORY;
         const int64_t frames_before = (int64_t)(s->pending_end - s->pending_first);
         /* pending room first: once the resampler has flushed, nothing may fail */
         const size_t room = s->pending_end - s->pending_first +
-                            (size_t)tmf_stream_frames_after(s->frames, (int64_t)count) + 1;
-        if (grow(&s->pending, &s->pending_capacity, room, s->num_features) != 0) return TMF_ERR_NO_MEMORY;
-        if (tinyml_resampler_flush(&s->resampler, s->resampled) != 0) return TMF_ERR_NO_MEMORY;
+                            (size_t)tinyml_frontend_stream_frames_after(s->frames, (int64_t)count) + 1;
+        if (grow(&s->pending, &s->pending_capacity, room, s->num_features) != 0) return TINYML_ERR_NO_MEMORY;
+        if (tinyml_resampler_flush(&s->resampler, s->resampled) != 0) return TINYML_ERR_NO_MEMORY;
         const int status = append_frames(s, s->resampled, count);
         if (status != 0) return status;
         *new_frames = (int64_t)(s->pending_end - s->pending_first) - frames_before;
@@ -220,7 +220,7 @@ static int take_frames(tinyml_feature_stream *s, size_t take) {
     if (status != 0) {
         tinyml_row_ring_clear(&s->window);
         s->frames_until_window = s->window.rows;
-        return TMF_ERR_NON_FINITE;
+        return TINYML_ERR_NON_FINITE;
     }
     s->frames_until_window -= take;
     return 0;
@@ -233,8 +233,8 @@ static int64_t hand_out_window(tinyml_feature_stream *s, float *out) {
         tinyml_row_ring_snapshot(&s->window, out);
     } else {
         tinyml_row_ring_snapshot(&s->window, s->resize_src);
-        tmf_resize_apply(s->resize_src, (int)s->num_features, s->resize_rows_index, s->resize_rows,
-                         s->resize_cols_index, s->resize_cols, out);
+        tinyml_resize_apply(s->resize_src, (int)s->num_features, s->resize_rows_index, s->resize_rows,
+                            s->resize_cols_index, s->resize_cols, out);
     }
     return s->frames_emitted - 1;
 }
@@ -246,10 +246,10 @@ int64_t tinyml_feature_stream_next_window(tinyml_feature_stream *s, float *out) 
         /* No decision point: after a flush with a last window, the window at
          * the last frame, once the ring is full; otherwise keep the frames. */
         if (!(s->flushed && s->last_window)) return -1;
-        if (take_frames(s, available) != 0) return TMF_ERR_NON_FINITE;
+        if (take_frames(s, available) != 0) return TINYML_ERR_NON_FINITE;
         if (s->window.count < s->window.rows) return -1;
         return hand_out_window(s, out);
     }
-    if (take_frames(s, s->frames_until_window) != 0) return TMF_ERR_NON_FINITE;
+    if (take_frames(s, s->frames_until_window) != 0) return TINYML_ERR_NON_FINITE;
     return hand_out_window(s, out);
 }

@@ -9,7 +9,7 @@
  *                        decision point (every hop_frames frames once the
  *                        ring is full); there, copy the window (oldest frame
  *                        first) into out, resized bilinearly when the model
- *                        input is (tmf_resize_bilinear), and return its last
+ *                        input is (tinyml_resize_bilinear), and return its last
  *                        frame's index;
  *   flush()              end of the input: the resampler's tail (as if
  *                        silence followed, which makes the frames those of
@@ -60,13 +60,13 @@ double tinyml_level_meter_dbfs(const tinyml_level_meter *m, double silence_dbfs)
 typedef struct {
     int resampling;            /* 0: input already at the frontend's rate */
     tinyml_resampler resampler;
-    tmf_frontend *frontend;    /* owned */
-    tmf_stream *frames;        /* owned */
+    tinyml_frontend *frontend;    /* owned */
+    tinyml_frontend_stream *frames;        /* owned */
     tinyml_row_ring window;
     size_t num_features;
     int resize_rows, resize_cols; /* the window handed out resized to this; 0, 0: as it is */
     float *resize_src;         /* window_rows x num_features, the window before its resize */
-    tmf_lerp_index *resize_rows_index, *resize_cols_index; /* computed once */
+    tinyml_lerp_index *resize_rows_index, *resize_cols_index; /* computed once */
     float *resampled;          /* one chunk after resampling */
     size_t resampled_capacity; /* floats */
     float *pending;            /* frames computed, not yet in the ring */
@@ -87,7 +87,7 @@ typedef struct {
  * over (destroyed by free, also when init fails).  resize_rows, resize_cols:
  * the shape next_window() writes (0, 0: window_rows x num_features, no
  * resize).  0, or -1 when memory is short or a size is 0 or negative. */
-int tinyml_feature_stream_init(tinyml_feature_stream *s, const tinyml_polyphase *filter, tmf_frontend *frontend,
+int tinyml_feature_stream_init(tinyml_feature_stream *s, const tinyml_polyphase *filter, tinyml_frontend *frontend,
                                size_t window_rows, size_t hop_frames, size_t level_window_samples,
                                int resize_rows, int resize_cols);
 void tinyml_feature_stream_free(tinyml_feature_stream *s);
@@ -96,10 +96,10 @@ void tinyml_feature_stream_reset(tinyml_feature_stream *s);
 /* Sum of x[i]^2 in double; NaN or infinite exactly when some x[i] is. */
 double tinyml_energy(const float *x, size_t n);
 
-/* Consumes n samples and adds them to the level meter: 0, TMF_ERR_NON_FINITE
- * (NaN or Inf), TMF_ERR_OUT_OF_RANGE (a sample beyond +-TMF_MAX_ABS_SAMPLE),
+/* Consumes n samples and adds them to the level meter: 0, TINYML_ERR_NON_FINITE
+ * (NaN or Inf), TINYML_ERR_OUT_OF_RANGE (a sample beyond +-TINYML_MAX_ABS_SAMPLE),
  * TINYML_FEATURE_STREAM_FLUSHED (all three: nothing consumed, *energy still
- * set) or TMF_ERR_NO_MEMORY.  *energy: the chunk's sum of squares. */
+ * set) or TINYML_ERR_NO_MEMORY.  *energy: the chunk's sum of squares. */
 int tinyml_feature_stream_push(tinyml_feature_stream *s, const float *x, size_t n, double *energy);
 
 /* Ends the input (see above).  *new_frames: frames the resampler's tail
@@ -107,12 +107,12 @@ int tinyml_feature_stream_push(tinyml_feature_stream *s, const float *x, size_t 
  * whether next_window() ends with a window at the last frame when the frames
  * after the last decision point do not reach the next one (the window must
  * still be full: a stream of fewer than window_rows frames gives none).
- * 0, or TMF_ERR_NO_MEMORY (nothing changed). */
+ * 0, or TINYML_ERR_NO_MEMORY (nothing changed). */
 int tinyml_feature_stream_flush(tinyml_feature_stream *s, int last_window, int64_t *new_frames);
 
 /* See above: the window's last frame index (0-based, since reset) with the
  * window in out (window_rows x num_features floats, or resize_rows x
- * resize_cols), or -1 when the pending frames reach no decision point.  TMF_ERR_NON_FINITE when a frame is NaN or
+ * resize_cols), or -1 when the pending frames reach no decision point.  TINYML_ERR_NON_FINITE when a frame is NaN or
  * infinite (bounded input never gives one): those frames are dropped and the
  * window starts filling again, so the stream goes on. */
 int64_t tinyml_feature_stream_next_window(tinyml_feature_stream *s, float *out);

@@ -7,7 +7,7 @@
 
 #define MAX_STAGES 64
 
-struct tmf_fft_plan {
+struct tinyml_fft_plan {
     int n;          /* real length */
     int m;          /* complex length: n / 2 for even n, n for odd n */
     int buffer_length; /* complex points per work buffer: m, or the chirp-z sub-plan's length */
@@ -15,7 +15,7 @@ struct tmf_fft_plan {
      * the length-m DFT as a circular convolution of length chirp_z->m (a
      * product of 2, 3 and 5 >= 2m - 1), two FFTs of that length instead of
      * O(m p) work for the prime factor p.  NULL otherwise. */
-    struct tmf_fft_plan *chirp_z;
+    struct tinyml_fft_plan *chirp_z;
     float *chirp_re, *chirp_im;   /* m: w[j] = exp(-i pi j^2 / m) */
     float *kernel_re, *kernel_im; /* chirp_z->m: FFT of conj(w) wrapped around, divided by chirp_z->m */
     int num_stages;
@@ -293,11 +293,11 @@ static int smooth_length_at_least(int n)
     }
 }
 
-void tmf_fft_plan_destroy(tmf_fft_plan *plan)
+void tinyml_fft_plan_destroy(tinyml_fft_plan *plan)
 {
     if (!plan)
         return;
-    tmf_fft_plan_destroy(plan->chirp_z);
+    tinyml_fft_plan_destroy(plan->chirp_z);
     free(plan->chirp_re);
     free(plan->chirp_im);
     free(plan->kernel_re);
@@ -312,12 +312,12 @@ void tmf_fft_plan_destroy(tmf_fft_plan *plan)
 }
 
 /* The real-FFT split step's twiddles exp(-2 pi i k / n), k = 0..m; the plan, or NULL (destroyed) when out of memory. */
-static tmf_fft_plan *plan_split(tmf_fft_plan *plan)
+static tinyml_fft_plan *plan_split(tinyml_fft_plan *plan)
 {
     plan->split_re = (float *)malloc(((size_t)plan->m + 1) * sizeof(float));
     plan->split_im = (float *)malloc(((size_t)plan->m + 1) * sizeof(float));
     if (!plan->split_re || !plan->split_im) {
-        tmf_fft_plan_destroy(plan);
+        tinyml_fft_plan_destroy(plan);
         return NULL;
     }
     for (int k = 0; k <= plan->m; k++) {
@@ -328,15 +328,15 @@ static tmf_fft_plan *plan_split(tmf_fft_plan *plan)
     return plan;
 }
 
-static int stockham_fft(const tmf_fft_plan *plan, int lanes, float *re[2], float *im[2]);
+static int stockham_fft(const tinyml_fft_plan *plan, int lanes, float *re[2], float *im[2]);
 
 /* Chirp-z tables of a plan of complex length m: 0, or -1 when out of memory.
  * With w[j] = exp(-i pi j^2 / m), X[k] = w[k] sum_j (x[j] w[j]) conj(w[k - j]):
  * a convolution with conj(w), done circularly over a length >= 2m - 1. */
-static int plan_chirp_z(tmf_fft_plan *plan)
+static int plan_chirp_z(tinyml_fft_plan *plan)
 {
     const int m = plan->m, length = smooth_length_at_least(2 * m - 1);
-    plan->chirp_z = tmf_fft_plan_create(2 * length); /* complex length `length` */
+    plan->chirp_z = tinyml_fft_plan_create(2 * length); /* complex length `length` */
     plan->chirp_re = (float *)malloc((size_t)m * sizeof(float));
     plan->chirp_im = (float *)malloc((size_t)m * sizeof(float));
     plan->kernel_re = (float *)calloc((size_t)length, sizeof(float));
@@ -369,11 +369,11 @@ static int plan_chirp_z(tmf_fft_plan *plan)
     return 0;
 }
 
-tmf_fft_plan *tmf_fft_plan_create(int n)
+tinyml_fft_plan *tinyml_fft_plan_create(int n)
 {
     if (n < 1)
         return NULL;
-    tmf_fft_plan *plan = (tmf_fft_plan *)calloc(1, sizeof(*plan));
+    tinyml_fft_plan *plan = (tinyml_fft_plan *)calloc(1, sizeof(*plan));
     if (!plan)
         return NULL;
     plan->n = n;
@@ -382,7 +382,7 @@ tmf_fft_plan *tmf_fft_plan_create(int n)
     if (largest_prime_factor(plan->m) > CHIRP_Z_MIN_PRIME) {
         plan->num_stages = 0; /* the stages are the sub-plan's */
         if (plan_chirp_z(plan) != 0) {
-            tmf_fft_plan_destroy(plan);
+            tinyml_fft_plan_destroy(plan);
             return NULL;
         }
         plan->buffer_length = plan->chirp_z->m;
@@ -406,7 +406,7 @@ tmf_fft_plan *tmf_fft_plan_create(int n)
     plan->root_re = (float *)malloc((roots + 1) * sizeof(float));
     plan->root_im = (float *)malloc((roots + 1) * sizeof(float));
     if (!plan->twiddle_re || !plan->twiddle_im || !plan->root_re || !plan->root_im) {
-        tmf_fft_plan_destroy(plan);
+        tinyml_fft_plan_destroy(plan);
         return NULL;
     }
 
@@ -434,19 +434,19 @@ tmf_fft_plan *tmf_fft_plan_create(int n)
     return plan_split(plan);
 }
 
-int tmf_fft_length(const tmf_fft_plan *plan) { return plan->n; }
+int tinyml_fft_length(const tinyml_fft_plan *plan) { return plan->n; }
 
-int tmf_fft_largest_radix(const tmf_fft_plan *plan)
+int tinyml_fft_largest_radix(const tinyml_fft_plan *plan)
 {
     if (plan->chirp_z)
-        return tmf_fft_largest_radix(plan->chirp_z);
+        return tinyml_fft_largest_radix(plan->chirp_z);
     int largest = 1;
     for (int st = 0; st < plan->num_stages; st++)
         largest = plan->radix[st] > largest ? plan->radix[st] : largest;
     return largest;
 }
 
-int tmf_fft_chirp_z_length(const tmf_fft_plan *plan) { return plan->chirp_z ? plan->chirp_z->m : 0; }
+int tinyml_fft_chirp_z_length(const tinyml_fft_plan *plan) { return plan->chirp_z ? plan->chirp_z->m : 0; }
 
 /* The four buffers of the complex FFT (re and im, twice) would lie a multiple of
  * 4 KiB apart for many lengths (320 x 8 lanes: 10 KiB), so the loads of one
@@ -456,7 +456,7 @@ int tmf_fft_chirp_z_length(const tmf_fft_plan *plan) { return plan->chirp_z ? pl
 #define SECOND_RE_SHIFT 32 /* floats */
 #define SECOND_IM_SHIFT 64
 
-size_t tmf_rfft_work_floats(const tmf_fft_plan *plan, int lanes)
+size_t tinyml_rfft_work_floats(const tinyml_fft_plan *plan, int lanes)
 {
     return 4 * (size_t)plan->buffer_length * (size_t)lanes + SECOND_RE_SHIFT + SECOND_IM_SHIFT;
 }
@@ -482,7 +482,7 @@ size_t tmf_rfft_work_floats(const tmf_fft_plan *plan, int lanes)
  * so every run is whole 8-float vectors: the butterflies then loop over them in
  * steps of 8, with no remainder code or loop set-up per run (the first stage's
  * runs are a single vector each). */
-static ALWAYS_INLINE int complex_fft_impl(const tmf_fft_plan *plan, int lanes, float *re[2], float *im[2],
+static ALWAYS_INLINE int complex_fft_impl(const tinyml_fft_plan *plan, int lanes, float *re[2], float *im[2],
                                           const int lanes_by_8)
 {
     int src = 0;
@@ -513,7 +513,7 @@ static ALWAYS_INLINE int complex_fft_impl(const tmf_fft_plan *plan, int lanes, f
     return src;
 }
 
-static ALWAYS_INLINE int stockham_fft(const tmf_fft_plan *plan, int lanes, float *re[2], float *im[2])
+static ALWAYS_INLINE int stockham_fft(const tinyml_fft_plan *plan, int lanes, float *re[2], float *im[2])
 {
     return lanes % 8 == 0 ? complex_fft_impl(plan, lanes, re, im, 1) : complex_fft_impl(plan, lanes, re, im, 0);
 }
@@ -521,8 +521,8 @@ static ALWAYS_INLINE int stockham_fft(const tmf_fft_plan *plan, int lanes, float
 /* The length-m DFT by chirp-z (see plan_chirp_z), input and result as in
  * complex_fft; the buffers hold chirp_z->m points. A function of its own, so
  * that complex_fft's common path (a Stockham FFT) compiles as it did alone. */
-TMF_WIDE_VECTOR_CLONES
-static int chirp_z_fft(const tmf_fft_plan *plan, int lanes, float *re[2], float *im[2])
+TINYML_WIDE_VECTOR_CLONES
+static int chirp_z_fft(const tinyml_fft_plan *plan, int lanes, float *re[2], float *im[2])
 {
     const size_t L = (size_t)lanes, m = (size_t)plan->m, length = (size_t)plan->chirp_z->m;
     const float *restrict wr = plan->chirp_re, *restrict wi = plan->chirp_im;
@@ -561,13 +561,13 @@ static int chirp_z_fft(const tmf_fft_plan *plan, int lanes, float *re[2], float 
     return result;
 }
 
-TMF_WIDE_VECTOR_CLONES
-static int complex_fft(const tmf_fft_plan *plan, int lanes, float *re[2], float *im[2])
+TINYML_WIDE_VECTOR_CLONES
+static int complex_fft(const tinyml_fft_plan *plan, int lanes, float *re[2], float *im[2])
 {
     return plan->chirp_z ? chirp_z_fft(plan, lanes, re, im) : stockham_fft(plan, lanes, re, im);
 }
 
-int tmf_rfft_input_index(const tmf_fft_plan *plan, int t)
+int tinyml_rfft_input_index(const tinyml_fft_plan *plan, int t)
 {
     /* even n: z[u] = x[2u] + i x[2u + 1] with the real parts first, then the
      * imaginary parts (the first Stockham buffer's re and im halves) */
@@ -575,7 +575,7 @@ int tmf_rfft_input_index(const tmf_fft_plan *plan, int t)
 }
 
 /* |X[k]| of one signal for k = 0 or k = m, where k mod m and (m - k) mod m are both 0 */
-static inline float split_magnitude_edge(const tmf_fft_plan *plan, const float *zr, const float *zi, int k)
+static inline float split_magnitude_edge(const tinyml_fft_plan *plan, const float *zr, const float *zi, int k)
 {
     const float ar = zr[0], ai = zi[0], br = zr[0], bi = zi[0];
     const float wr = plan->split_re[k], wi = plan->split_im[k];
@@ -602,10 +602,10 @@ static inline void split_magnitudes_middle(int m, int k_begin, int k_end, const 
     }
 }
 
-/* The real FFT of the input prepared in work (see tmf_rfft_input_index): bins
+/* The real FFT of the input prepared in work (see tinyml_rfft_input_index): bins
  * first_bin .. first_bin + num_bins - 1, as (re, im) or as magnitudes. */
-TMF_WIDE_VECTOR_CLONES
-static void rfft_prepared(const tmf_fft_plan *plan, int lanes, int first_bin, int num_bins,
+TINYML_WIDE_VECTOR_CLONES
+static void rfft_prepared(const tinyml_fft_plan *plan, int lanes, int first_bin, int num_bins,
                           float *out_re, float *out_im, float *out_magnitude, float *work,
                           int want_magnitude)
 {
@@ -683,17 +683,17 @@ static void rfft_prepared(const tmf_fft_plan *plan, int lanes, int first_bin, in
     }
 }
 
-void tmf_rfft(const tmf_fft_plan *plan, int lanes, const float *x,
-              float *out_re, float *out_im, float *work)
+void tinyml_rfft(const tinyml_fft_plan *plan, int lanes, const float *x,
+                 float *out_re, float *out_im, float *work)
 {
     const size_t L = (size_t)lanes;
     for (int t = 0; t < plan->n; t++)
-        memcpy(work + (size_t)tmf_rfft_input_index(plan, t) * L, x + (size_t)t * L, L * sizeof(float));
+        memcpy(work + (size_t)tinyml_rfft_input_index(plan, t) * L, x + (size_t)t * L, L * sizeof(float));
     rfft_prepared(plan, lanes, 0, plan->n / 2 + 1, out_re, out_im, NULL, work, 0);
 }
 
-void tmf_rfft_magnitude_prepared(const tmf_fft_plan *plan, int lanes, int first_bin, int num_bins,
-                                 float *out_magnitude, float *work)
+void tinyml_rfft_magnitude_prepared(const tinyml_fft_plan *plan, int lanes, int first_bin, int num_bins,
+                                    float *out_magnitude, float *work)
 {
     rfft_prepared(plan, lanes, first_bin, num_bins, NULL, NULL, out_magnitude, work, 1);
 }

@@ -35,45 +35,45 @@ extern "C" {
  * -DTINYML_NO_CLONES turns this off. */
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__GLIBC__) && \
     !defined(TINYML_NO_CLONES)
-#define TMF_WIDE_VECTOR_CLONES __attribute__((target_clones("avx2", "default")))
+#define TINYML_WIDE_VECTOR_CLONES __attribute__((target_clones("avx2", "default")))
 #else
-#define TMF_WIDE_VECTOR_CLONES
+#define TINYML_WIDE_VECTOR_CLONES
 #endif
 
-typedef struct tmf_fft_plan tmf_fft_plan;
+typedef struct tinyml_fft_plan tinyml_fft_plan;
 
 
 /* Plan for a real FFT of length n >= 1; NULL when out of memory. */
-tmf_fft_plan *tmf_fft_plan_create(int n);
-void tmf_fft_plan_destroy(tmf_fft_plan *plan);
+tinyml_fft_plan *tinyml_fft_plan_create(int n);
+void tinyml_fft_plan_destroy(tinyml_fft_plan *plan);
 
-int tmf_fft_length(const tmf_fft_plan *plan);
+int tinyml_fft_length(const tinyml_fft_plan *plan);
 
 /* The largest butterfly radix the plan runs (its chirp-z sub-plan's, if any):
  * at most 7 for every length, which is what keeps every length O(n log n). */
-int tmf_fft_largest_radix(const tmf_fft_plan *plan);
+int tinyml_fft_largest_radix(const tinyml_fft_plan *plan);
 /* The length of the chirp-z convolution, or 0 when the plan does not use it. */
-int tmf_fft_chirp_z_length(const tmf_fft_plan *plan);
+int tinyml_fft_chirp_z_length(const tinyml_fft_plan *plan);
 
-/* Floats of scratch memory tmf_rfft needs for a block of `lanes` signals. */
-size_t tmf_rfft_work_floats(const tmf_fft_plan *plan, int lanes);
+/* Floats of scratch memory tinyml_rfft needs for a block of `lanes` signals. */
+size_t tinyml_rfft_work_floats(const tinyml_fft_plan *plan, int lanes);
 
 /* One-sided spectrum of `lanes` real signals of length n.
  * x:            n * lanes floats, x[t * lanes + f]
  * out_re/out_im: (n / 2 + 1) * lanes floats each, bin k of signal f at k * lanes + f
- * work:         tmf_rfft_work_floats(plan, lanes) floats
+ * work:         tinyml_rfft_work_floats(plan, lanes) floats
  * No allocation, no locks: safe to call from several threads with separate work. */
-void tmf_rfft(const tmf_fft_plan *plan, int lanes, const float *x,
-              float *out_re, float *out_im, float *work);
+void tinyml_rfft(const tinyml_fft_plan *plan, int lanes, const float *x,
+                 float *out_re, float *out_im, float *work);
 
 /* Faster path for callers that build the input themselves (saves a copy):
- * write sample t of lane f to work[tmf_rfft_input_index(plan, t) * lanes + f]
- * for every t < n, then call tmf_rfft_magnitude_prepared, which overwrites work
+ * write sample t of lane f to work[tinyml_rfft_input_index(plan, t) * lanes + f]
+ * for every t < n, then call tinyml_rfft_magnitude_prepared, which overwrites work
  * and stores |X[k]| for k = first_bin .. first_bin + num_bins - 1 at
  * out_magnitude[(k - first_bin) * lanes + f]. */
-int tmf_rfft_input_index(const tmf_fft_plan *plan, int t);
-void tmf_rfft_magnitude_prepared(const tmf_fft_plan *plan, int lanes, int first_bin, int num_bins,
-                                 float *out_magnitude, float *work);
+int tinyml_rfft_input_index(const tinyml_fft_plan *plan, int t);
+void tinyml_rfft_magnitude_prepared(const tinyml_fft_plan *plan, int lanes, int first_bin, int num_bins,
+                                    float *out_magnitude, float *work);
 
 #ifdef __cplusplus
 }

@@ -9,8 +9,8 @@
 #include "fft.h"
 #include "samples.h"
 
-struct tmf_frontend {
-    tmf_frontend_config config;
+struct tinyml_frontend {
+    tinyml_frontend_config config;
     int num_bins;     /* fft_length / 2 + 1 */
     int num_features; /* per frame */
     float *window;
@@ -25,7 +25,7 @@ struct tmf_frontend {
     float *mel_weights;
     float *dct;
     float *dct_by_mel; /* dct transposed: num_mel_bins x num_mfccs (single frames) */
-    tmf_fft_plan *plan;
+    tinyml_fft_plan *plan;
 };
 
 /* Scratch memory of one thread. */
@@ -86,7 +86,7 @@ static inline float log_positive(float x)
 
 /* ---- construction ---------------------------------------------------------- */
 
-void tmf_frontend_destroy(tmf_frontend *fe)
+void tinyml_frontend_destroy(tinyml_frontend *fe)
 {
     if (!fe)
         return;
@@ -98,7 +98,7 @@ void tmf_frontend_destroy(tmf_frontend *fe)
     free(fe->mel_weights);
     free(fe->dct);
     free(fe->dct_by_mel);
-    tmf_fft_plan_destroy(fe->plan);
+    tinyml_fft_plan_destroy(fe->plan);
     free(fe);
 }
 
@@ -110,22 +110,22 @@ static void *copy_of(const void *src, size_t bytes)
     return dst;
 }
 
-tmf_frontend *tmf_frontend_create(const tmf_frontend_config *config, const float *window,
-                                  const int *mel_first_bin, const int *mel_bin_count,
-                                  const float *mel_weights, const float *dct)
+tinyml_frontend *tinyml_frontend_create(const tinyml_frontend_config *config, const float *window,
+                                        const int *mel_first_bin, const int *mel_bin_count,
+                                        const float *mel_weights, const float *dct)
 {
-    tmf_frontend *fe = (tmf_frontend *)calloc(1, sizeof(*fe));
+    tinyml_frontend *fe = (tinyml_frontend *)calloc(1, sizeof(*fe));
     if (!fe)
         return NULL;
     fe->config = *config;
     fe->num_bins = config->fft_length / 2 + 1;
     fe->window = (float *)copy_of(window, (size_t)config->frame_length_samples * sizeof(float));
-    fe->plan = tmf_fft_plan_create(config->fft_length);
+    fe->plan = tinyml_fft_plan_create(config->fft_length);
     fe->fft_input_index = (int *)malloc((size_t)config->fft_length * sizeof(int));
     int ok = fe->window && fe->plan && fe->fft_input_index;
     fe->input_deinterleaved = config->fft_length % 2 == 0;
     for (int t = 0; ok && t < config->fft_length; t++) {
-        fe->fft_input_index[t] = tmf_rfft_input_index(fe->plan, t);
+        fe->fft_input_index[t] = tinyml_rfft_input_index(fe->plan, t);
         fe->input_deinterleaved &= fe->fft_input_index[t] == (t % 2) * (config->fft_length / 2) + t / 2;
     }
     fe->first_used_bin = 0;
@@ -134,12 +134,12 @@ tmf_frontend *tmf_frontend_create(const tmf_frontend_config *config, const float
     fe->pcen_delta_root = powf(config->pcen_delta, config->pcen_power);
 
     switch (config->feature_kind) {
-    case TMF_SPECTROGRAM: fe->num_features = fe->num_bins; break;
-    case TMF_LOG_MEL:
-    case TMF_PCEN: fe->num_features = config->num_mel_bins; break;
+    case TINYML_SPECTROGRAM: fe->num_features = fe->num_bins; break;
+    case TINYML_LOG_MEL:
+    case TINYML_PCEN: fe->num_features = config->num_mel_bins; break;
     default: fe->num_features = config->num_mfccs; break;
     }
-    if (ok && config->feature_kind != TMF_SPECTROGRAM) {
+    if (ok && config->feature_kind != TINYML_SPECTROGRAM) {
         const int num_mel = config->num_mel_bins;
         fe->mel_first_bin = (int *)copy_of(mel_first_bin, (size_t)num_mel * sizeof(int));
         fe->mel_bin_count = (int *)copy_of(mel_bin_count, (size_t)num_mel * sizeof(int));
@@ -162,7 +162,7 @@ tmf_frontend *tmf_frontend_create(const tmf_frontend_config *config, const float
         fe->first_used_bin = first < end ? first : 0;
         fe->num_used_bins = first < end ? end - first : 1;
     }
-    if (ok && config->feature_kind == TMF_MFCC) {
+    if (ok && config->feature_kind == TINYML_MFCC) {
         fe->dct = (float *)copy_of(dct, (size_t)config->num_mfccs * config->num_mel_bins * sizeof(float));
         const int num_mfccs = config->num_mfccs, num_mel = config->num_mel_bins;
         fe->dct_by_mel = (float *)malloc((size_t)num_mfccs * num_mel * sizeof(float) + 1);
@@ -172,15 +172,15 @@ tmf_frontend *tmf_frontend_create(const tmf_frontend_config *config, const float
                 fe->dct_by_mel[(size_t)m * num_mfccs + c] = dct[(size_t)c * num_mel + m];
     }
     if (!ok) {
-        tmf_frontend_destroy(fe);
+        tinyml_frontend_destroy(fe);
         return NULL;
     }
     return fe;
 }
 
-int tmf_frontend_num_features(const tmf_frontend *fe) { return fe->num_features; }
+int tinyml_frontend_num_features(const tinyml_frontend *fe) { return fe->num_features; }
 
-int64_t tmf_frontend_num_frames(const tmf_frontend *fe, int64_t num_samples)
+int64_t tinyml_frontend_num_frames(const tinyml_frontend *fe, int64_t num_samples)
 {
     const int64_t length = fe->config.frame_length_samples;
     if (num_samples < length)
@@ -194,20 +194,20 @@ int64_t tmf_frontend_num_frames(const tmf_frontend *fe, int64_t num_samples)
 
 static size_t whole_lines(size_t floats) { return (floats + LINE_FLOATS - 1) / LINE_FLOATS * LINE_FLOATS; }
 
-static int workspace_init(workspace *ws, const tmf_frontend *fe, int64_t resize_src_floats)
+static int workspace_init(workspace *ws, const tinyml_frontend *fe, int64_t resize_src_floats)
 {
-    const size_t L = TMF_LANES;
-    const size_t fft_work = whole_lines(tmf_rfft_work_floats(fe->plan, TMF_LANES));
+    const size_t L = TINYML_LANES;
+    const size_t fft_work = whole_lines(tinyml_rfft_work_floats(fe->plan, TINYML_LANES));
     const size_t spec = whole_lines((size_t)fe->num_bins * L);
     const size_t mel = whole_lines((size_t)(fe->config.num_mel_bins > 0 ? fe->config.num_mel_bins : 1) * L);
     const size_t mfcc = whole_lines((size_t)(fe->config.num_mfccs > 0 ? fe->config.num_mfccs : 1) * L);
-    const size_t samples = whole_lines((size_t)(TMF_LANES - 1) * fe->config.frame_step_samples +
+    const size_t samples = whole_lines((size_t)(TINYML_LANES - 1) * fe->config.frame_step_samples +
                                        fe->config.frame_length_samples);
     const size_t pcen = whole_lines((size_t)(fe->config.num_mel_bins > 0 ? fe->config.num_mel_bins : 1));
     const size_t total = samples + fft_work + spec + mel + mfcc + pcen + (size_t)resize_src_floats;
     ws->memory = (float *)malloc((total + LINE_FLOATS) * sizeof(float));
     if (!ws->memory)
-        return TMF_ERR_NO_MEMORY;
+        return TINYML_ERR_NO_MEMORY;
     const size_t misalignment = ((uintptr_t)ws->memory / sizeof(float)) % LINE_FLOATS;
     ws->samples = ws->memory + (misalignment ? LINE_FLOATS - misalignment : 0);
     ws->fft_work = ws->samples + samples;
@@ -216,23 +216,23 @@ static int workspace_init(workspace *ws, const tmf_frontend *fe, int64_t resize_
     ws->mfcc = ws->mel + mel;
     ws->pcen_smooth = ws->mfcc + mfcc;
     ws->resize_src = ws->pcen_smooth + pcen;
-    return TMF_OK;
+    return TINYML_OK;
 }
 
 /* PCEN starts over: the next frame initialises each channel's smoother. */
-static void pcen_restart(const tmf_frontend *fe, const workspace *ws)
+static void pcen_restart(const tinyml_frontend *fe, const workspace *ws)
 {
     for (int m = 0; m < fe->config.num_mel_bins; m++)
         ws->pcen_smooth[m] = -1.0f;
 }
 
 /* PCEN of the mel energies of frames 0 .. stored - 1, in order, in place
- * (frame f of channel m at mel[m * lanes + f]); see tmf_frontend_config.
+ * (frame f of channel m at mel[m * lanes + f]); see tinyml_frontend_config.
  * Sequential over frames (the smoother links them), so padded lanes, never
  * stored, never touch the state. */
-static void pcen_frames(const tmf_frontend *fe, const workspace *ws, float *mel, size_t lanes, int stored)
+static void pcen_frames(const tinyml_frontend *fe, const workspace *ws, float *mel, size_t lanes, int stored)
 {
-    const tmf_frontend_config *cfg = &fe->config;
+    const tinyml_frontend_config *cfg = &fe->config;
     const float s = cfg->pcen_smoothing, keep = 1.0f - s;
     const float alpha = cfg->pcen_alpha, delta = cfg->pcen_delta, power = cfg->pcen_power;
     const float epsilon = cfg->pcen_epsilon, delta_root = fe->pcen_delta_root;
@@ -273,22 +273,22 @@ static inline void window_tile8(float *restrict frames, size_t lanes, const int 
  * clang have __builtin_shufflevector; 8-float vectors are one AVX register or two
  * NEON ones).  The int16 variant scales each sample by 1/32768 first, exactly as
  * the separate conversion pass does, so both give the same bits.
- * -DTMF_NO_VECTOR_TRANSPOSE turns this off. */
-#if defined(__has_builtin) && !defined(TMF_NO_VECTOR_TRANSPOSE)
+ * -DTINYML_NO_VECTOR_TRANSPOSE turns this off. */
+#if defined(__has_builtin) && !defined(TINYML_NO_VECTOR_TRANSPOSE)
 #if __has_builtin(__builtin_shufflevector) && __has_builtin(__builtin_convertvector)
-#define TMF_VECTOR_TRANSPOSE 1
+#define TINYML_VECTOR_TRANSPOSE 1
 #endif
 #endif
 
 /* Helpers of the hot loop are forced inline so they are compiled into each
- * vector-width copy of it (see TMF_WIDE_VECTOR_CLONES). */
+ * vector-width copy of it (see TINYML_WIDE_VECTOR_CLONES). */
 #if defined(__GNUC__)
 #define ALWAYS_INLINE inline __attribute__((always_inline))
 #else
 #define ALWAYS_INLINE inline
 #endif
 
-#ifdef TMF_VECTOR_TRANSPOSE
+#ifdef TINYML_VECTOR_TRANSPOSE
 #if defined(__GNUC__) && !defined(__clang__)
 /* the helpers below are always inlined: no call ever passes a vector by value */
 #pragma GCC diagnostic ignored "-Wpsabi"
@@ -377,12 +377,12 @@ static inline void add_scaled(float *restrict y, float a, const float *restrict 
  * features go to out + f * num_features.  Inlined with constant `lanes` for full
  * blocks and single frames (compute_frames below), so the per-lane loops become
  * whole vectors; being inlined, it is also compiled for each vector width that
- * TMF_WIDE_VECTOR_CLONES asks for. */
+ * TINYML_WIDE_VECTOR_CLONES asks for. */
 
-static ALWAYS_INLINE void compute_frames_impl(const tmf_frontend *fe, const workspace *ws, const float *f32,
+static ALWAYS_INLINE void compute_frames_impl(const tinyml_frontend *fe, const workspace *ws, const float *f32,
                                        const int16_t *s16, const int lanes, int stored, float *out)
 {
-    const tmf_frontend_config *cfg = &fe->config;
+    const tinyml_frontend_config *cfg = &fe->config;
     const size_t L = (size_t)lanes;
     const int frame_length = cfg->frame_length_samples;
     const float *restrict window = fe->window;
@@ -392,7 +392,7 @@ static ALWAYS_INLINE void compute_frames_impl(const tmf_frontend *fe, const work
     /* window the frames straight into the FFT's input, interleaved, zero-padded */
     const size_t step = (size_t)cfg->frame_step_samples;
     int t = 0;
-#ifdef TMF_VECTOR_TRANSPOSE
+#ifdef TINYML_VECTOR_TRANSPOSE
     if (L == 8 && frame_length % 8 == 0) { /* whole 8 x 8 tiles, int16 scaled on the fly */
         for (; t < frame_length; t += 8) {
             if (s16)
@@ -435,11 +435,11 @@ static ALWAYS_INLINE void compute_frames_impl(const tmf_frontend *fe, const work
 
     /* magnitude of bin first_used_bin + i at magnitude[i * L + f] */
     float *restrict magnitude = ws->magnitude;
-    tmf_rfft_magnitude_prepared(fe->plan, lanes, fe->first_used_bin, fe->num_used_bins, magnitude,
-                                ws->fft_work);
+    tinyml_rfft_magnitude_prepared(fe->plan, lanes, fe->first_used_bin, fe->num_used_bins, magnitude,
+                                   ws->fft_work);
 
     const float *features = magnitude; /* feature c of lane f at features[c * L + f] */
-    if (cfg->feature_kind != TMF_SPECTROGRAM) {
+    if (cfg->feature_kind != TINYML_SPECTROGRAM) {
         /* sparse mel projection: each filter is a run of consecutive bins */
         float *restrict mel = ws->mel;
         for (int m = 0; m < cfg->num_mel_bins; m++) {
@@ -454,7 +454,7 @@ static ALWAYS_INLINE void compute_frames_impl(const tmf_frontend *fe, const work
         /* one flat loop, so it vectorises whatever the number of lanes */
         const size_t mel_floats = (size_t)cfg->num_mel_bins * L;
         const float offset = cfg->log_offset;
-        if (cfg->feature_kind == TMF_PCEN) {
+        if (cfg->feature_kind == TINYML_PCEN) {
             pcen_frames(fe, ws, mel, L, stored);
         } else if (fe->log_offset_is_normal) {
             for (size_t i = 0; i < mel_floats; i++)
@@ -464,7 +464,7 @@ static ALWAYS_INLINE void compute_frames_impl(const tmf_frontend *fe, const work
                 mel[i] = logf(mel[i] + offset);
         }
         features = mel;
-        if (cfg->feature_kind == TMF_MFCC) {
+        if (cfg->feature_kind == TINYML_MFCC) {
             float *restrict mfcc = ws->mfcc;
             if (L == 1) {
                 /* one frame: all coefficients at once (a vector over c); each
@@ -500,12 +500,12 @@ static ALWAYS_INLINE void compute_frames_impl(const tmf_frontend *fe, const work
 /* The features of the first `stored` of `lanes` frames go to out; the others
  * are computed and dropped (a full block of lanes costs less than a partial
  * one: its loops are whole vectors). */
-TMF_WIDE_VECTOR_CLONES
-static void compute_frames(const tmf_frontend *fe, const workspace *ws, const float *f32,
+TINYML_WIDE_VECTOR_CLONES
+static void compute_frames(const tinyml_frontend *fe, const workspace *ws, const float *f32,
                            const int16_t *s16, int lanes, int stored, float *out)
 {
-    if (lanes == TMF_LANES)
-        compute_frames_impl(fe, ws, f32, s16, TMF_LANES, stored, out);
+    if (lanes == TINYML_LANES)
+        compute_frames_impl(fe, ws, f32, s16, TINYML_LANES, stored, out);
     else if (lanes == 1)
         compute_frames_impl(fe, ws, f32, s16, 1, stored, out);
     else
@@ -513,7 +513,7 @@ static void compute_frames(const tmf_frontend *fe, const workspace *ws, const fl
 }
 
 /* Bilinear resize (frontend.h). */
-void tmf_resize_indices(int in_size, int out_size, tmf_lerp_index *idx)
+void tinyml_resize_indices(int in_size, int out_size, tinyml_lerp_index *idx)
 {
     const float scale = (float)in_size / (float)out_size;
     for (int i = 0; i < out_size; i++) {
@@ -526,8 +526,8 @@ void tmf_resize_indices(int in_size, int out_size, tmf_lerp_index *idx)
     }
 }
 
-void tmf_resize_apply(const float *src, int in_cols, const tmf_lerp_index *ys, int out_rows,
-                      const tmf_lerp_index *xs, int out_cols, float *dst)
+void tinyml_resize_apply(const float *src, int in_cols, const tinyml_lerp_index *ys, int out_rows,
+                         const tinyml_lerp_index *xs, int out_cols, float *dst)
 {
     for (int y = 0; y < out_rows; y++) {
         const float *top_row = src + (size_t)ys[y].lower * in_cols;
@@ -543,35 +543,35 @@ void tmf_resize_apply(const float *src, int in_cols, const tmf_lerp_index *ys, i
     }
 }
 
-int tmf_resize_bilinear(const float *src, int in_rows, int in_cols, float *dst, int out_rows, int out_cols)
+int tinyml_resize_bilinear(const float *src, int in_rows, int in_cols, float *dst, int out_rows, int out_cols)
 {
-    tmf_lerp_index *ys = (tmf_lerp_index *)malloc((size_t)(out_rows + out_cols) * sizeof(tmf_lerp_index));
+    tinyml_lerp_index *ys = (tinyml_lerp_index *)malloc((size_t)(out_rows + out_cols) * sizeof(tinyml_lerp_index));
     if (!ys)
-        return TMF_ERR_NO_MEMORY;
-    tmf_lerp_index *xs = ys + out_rows;
-    tmf_resize_indices(in_rows, out_rows, ys);
-    tmf_resize_indices(in_cols, out_cols, xs);
-    tmf_resize_apply(src, in_cols, ys, out_rows, xs, out_cols, dst);
+        return TINYML_ERR_NO_MEMORY;
+    tinyml_lerp_index *xs = ys + out_rows;
+    tinyml_resize_indices(in_rows, out_rows, ys);
+    tinyml_resize_indices(in_cols, out_cols, xs);
+    tinyml_resize_apply(src, in_cols, ys, out_rows, xs, out_cols, dst);
     free(ys);
-    return TMF_OK;
+    return TINYML_OK;
 }
 
 /* ---- batch ------------------------------------------------------------------- */
 
 /* samples.h's check, in an AVX2 copy too where there is one (16000 samples: ~1 us) */
-TMF_WIDE_VECTOR_CLONES
+TINYML_WIDE_VECTOR_CLONES
 static int scan_samples(const float *x, size_t n, int *has_tiny)
 {
     return tinyml_scan_samples(x, n, has_tiny);
 }
 
-static void compute_clip_frames(const tmf_frontend *fe, const workspace *ws, const float *f32,
+static void compute_clip_frames(const tinyml_frontend *fe, const workspace *ws, const float *f32,
                                 const int16_t *s16, int64_t num_frames, float *out)
 {
     const int64_t step = fe->config.frame_step_samples;
     pcen_restart(fe, ws); /* each clip from its own first frame */
-    for (int64_t first = 0; first < num_frames; first += TMF_LANES) {
-        const int lanes = (int)(num_frames - first < TMF_LANES ? num_frames - first : TMF_LANES);
+    for (int64_t first = 0; first < num_frames; first += TINYML_LANES) {
+        const int lanes = (int)(num_frames - first < TINYML_LANES ? num_frames - first : TINYML_LANES);
         compute_frames(fe, ws, f32 ? f32 + first * step : NULL, s16 ? s16 + first * step : NULL,
                        lanes, lanes, out + first * fe->num_features);
     }
@@ -591,13 +591,13 @@ static void prefetch_bytes(const char *start, size_t bytes)
 #endif
 }
 
-int tmf_frontend_compute_clips(const tmf_frontend *fe, const void *audio, int audio_is_int16,
-                               int64_t num_clips, int64_t num_samples, int resize_rows, int resize_cols,
-                               float *out)
+int tinyml_frontend_compute_clips(const tinyml_frontend *fe, const void *audio, int audio_is_int16,
+                                  int64_t num_clips, int64_t num_samples, int resize_rows, int resize_cols,
+                                  float *out)
 {
-    const int64_t num_frames = tmf_frontend_num_frames(fe, num_samples);
+    const int64_t num_frames = tinyml_frontend_num_frames(fe, num_samples);
     if (num_frames == 0)
-        return TMF_ERR_TOO_SHORT;
+        return TINYML_ERR_TOO_SHORT;
     float *flushed = NULL; /* a copy without tiny samples, in the rare case there are some */
     if (!audio_is_int16) {
         int has_tiny = 0;
@@ -608,7 +608,7 @@ int tmf_frontend_compute_clips(const tmf_frontend *fe, const void *audio, int au
         if (has_tiny) {
             flushed = (float *)malloc(total * sizeof(float));
             if (!flushed)
-                return TMF_ERR_NO_MEMORY;
+                return TINYML_ERR_NO_MEMORY;
             tinyml_copy_flushing_tiny(flushed, (const float *)audio, total);
             audio = flushed;
         }
@@ -616,14 +616,14 @@ int tmf_frontend_compute_clips(const tmf_frontend *fe, const void *audio, int au
     const int rows = resize_rows, cols = resize_cols;
     const int resizing = rows > 0;
     workspace ws;
-    if (workspace_init(&ws, fe, resizing ? num_frames * fe->num_features : 0) != TMF_OK) {
+    if (workspace_init(&ws, fe, resizing ? num_frames * fe->num_features : 0) != TINYML_OK) {
         free(flushed);
-        return TMF_ERR_NO_MEMORY;
+        return TINYML_ERR_NO_MEMORY;
     }
     const int64_t out_per_clip = resizing ? (int64_t)rows * cols : num_frames * fe->num_features;
-    int status = TMF_OK;
+    int status = TINYML_OK;
     const size_t clip_bytes = (size_t)num_samples * (audio_is_int16 ? sizeof(int16_t) : sizeof(float));
-    for (int64_t c = 0; c < num_clips && status == TMF_OK; c++) {
+    for (int64_t c = 0; c < num_clips && status == TINYML_OK; c++) {
         const float *f32 = audio_is_int16 ? NULL : (const float *)audio + c * num_samples;
         const int16_t *s16 = audio_is_int16 ? (const int16_t *)audio + c * num_samples : NULL;
         if (c + 1 < num_clips)
@@ -631,7 +631,7 @@ int tmf_frontend_compute_clips(const tmf_frontend *fe, const void *audio, int au
         float *clip_out = out + c * out_per_clip;
         compute_clip_frames(fe, &ws, f32, s16, num_frames, resizing ? ws.resize_src : clip_out);
         if (resizing)
-            status = tmf_resize_bilinear(ws.resize_src, (int)num_frames, fe->num_features, clip_out, rows, cols);
+            status = tinyml_resize_bilinear(ws.resize_src, (int)num_frames, fe->num_features, clip_out, rows, cols);
     }
     free(ws.memory);
     free(flushed);
@@ -645,26 +645,26 @@ int tmf_frontend_compute_clips(const tmf_frontend *fe, const void *audio, int au
 #define STREAM_PAD_MIN_FRAMES 2
 #endif
 
-struct tmf_stream {
-    const tmf_frontend *fe;
+struct tinyml_frontend_stream {
+    const tinyml_frontend *fe;
     workspace ws;
     float *buffer;           /* samples from the start of the next frame on */
     int64_t buffered;        /* samples in buffer */
-    int64_t capacity;        /* one block of TMF_LANES frames */
+    int64_t capacity;        /* one block of TINYML_LANES frames */
     int64_t samples_seen;    /* since reset */
     int64_t frames_emitted;  /* since reset */
 };
 
-tmf_stream *tmf_stream_create(const tmf_frontend *fe)
+tinyml_frontend_stream *tinyml_frontend_stream_create(const tinyml_frontend *fe)
 {
-    tmf_stream *s = (tmf_stream *)calloc(1, sizeof(*s));
+    tinyml_frontend_stream *s = (tinyml_frontend_stream *)calloc(1, sizeof(*s));
     if (!s)
         return NULL;
     s->fe = fe;
-    s->capacity = fe->config.frame_length_samples + (int64_t)(TMF_LANES - 1) * fe->config.frame_step_samples;
+    s->capacity = fe->config.frame_length_samples + (int64_t)(TINYML_LANES - 1) * fe->config.frame_step_samples;
     /* zeroed: a padded block (below) reads past the buffered samples */
     s->buffer = (float *)calloc((size_t)s->capacity, sizeof(float));
-    if (!s->buffer || workspace_init(&s->ws, fe, 0) != TMF_OK) {
+    if (!s->buffer || workspace_init(&s->ws, fe, 0) != TINYML_OK) {
         free(s->buffer);
         free(s);
         return NULL;
@@ -673,7 +673,7 @@ tmf_stream *tmf_stream_create(const tmf_frontend *fe)
     return s;
 }
 
-void tmf_stream_destroy(tmf_stream *s)
+void tinyml_frontend_stream_destroy(tinyml_frontend_stream *s)
 {
     if (!s)
         return;
@@ -682,7 +682,7 @@ void tmf_stream_destroy(tmf_stream *s)
     free(s);
 }
 
-void tmf_stream_reset(tmf_stream *s)
+void tinyml_frontend_stream_reset(tinyml_frontend_stream *s)
 {
     pcen_restart(s->fe, &s->ws);
     s->buffered = 0;
@@ -690,14 +690,15 @@ void tmf_stream_reset(tmf_stream *s)
     s->frames_emitted = 0;
 }
 
-int64_t tmf_stream_frames_after(const tmf_stream *s, int64_t num_samples)
+int64_t tinyml_frontend_stream_frames_after(const tinyml_frontend_stream *s, int64_t num_samples)
 {
-    return tmf_frontend_num_frames(s->fe, s->samples_seen + num_samples) - s->frames_emitted;
+    return tinyml_frontend_num_frames(s->fe, s->samples_seen + num_samples) - s->frames_emitted;
 }
 
-int64_t tmf_stream_push(tmf_stream *s, const void *chunk, int chunk_is_int16, int64_t n, float *out)
+int64_t tinyml_frontend_stream_push(tinyml_frontend_stream *s, const void *chunk, int chunk_is_int16, int64_t n,
+                                    float *out)
 {
-    const tmf_frontend *fe = s->fe;
+    const tinyml_frontend *fe = s->fe;
     const int64_t step = fe->config.frame_step_samples;
     int has_tiny = 0;
     if (!chunk_is_int16) {
@@ -734,13 +735,13 @@ int64_t tmf_stream_push(tmf_stream *s, const void *chunk, int chunk_is_int16, in
         pos += take;
 
         int64_t ready;
-        while ((ready = tmf_frontend_num_frames(fe, s->buffered)) > 0) {
-            const int lanes = (int)(ready < TMF_LANES ? ready : TMF_LANES);
+        while ((ready = tinyml_frontend_num_frames(fe, s->buffered)) > 0) {
+            const int lanes = (int)(ready < TINYML_LANES ? ready : TINYML_LANES);
             /* A partial block of several frames runs as a full one (the buffer
              * holds a full block's samples: the extra lanes read older, finite
              * samples or zeros and are dropped); lanes are independent, so the
              * frames are the same bits, faster (5 frames of a 100 ms hop: -30 %). */
-            const int block = lanes >= STREAM_PAD_MIN_FRAMES ? TMF_LANES : lanes;
+            const int block = lanes >= STREAM_PAD_MIN_FRAMES ? TINYML_LANES : lanes;
             compute_frames(fe, &s->ws, s->buffer, NULL, block, lanes, out + produced * fe->num_features);
             produced += lanes;
             s->frames_emitted += lanes;

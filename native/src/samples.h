@@ -24,7 +24,7 @@
 #define TINYML_MAX_ABS_SAMPLE 1e6f
 #define TINYML_MIN_ABS_SAMPLE 5.42101086242752217e-20f /* 2^-64 */
 
-/* Status codes (the same values as tmf_status in frontend.h). */
+/* Status codes (the same values as tinyml_status in frontend.h). */
 #define TINYML_SAMPLES_NON_FINITE (-2)
 #define TINYML_SAMPLES_OUT_OF_RANGE (-4)
 
