@@ -2,8 +2,8 @@
 """Thin owner of the C feature stream; tables, validation and docs live in native.feature_stream."""
 from libc.stdint cimport int64_t
 
-from native._frontend cimport (FrontendConfig, tinyml_frontend, new_frontend, TINYML_ERR_NON_FINITE,
-                               TINYML_ERR_OUT_OF_RANGE)
+from native._frontend cimport (FrontendConfig, tinyml_frontend, new_frontend, TINYML_OK, TINYML_ERR_NON_FINITE,
+                               TINYML_ERR_OUT_OF_RANGE, TINYML_ERR_FLUSHED)
 from native.checks import raise_for_samples
 from native._resample cimport tinyml_polyphase, polyphase_filter
 
@@ -26,7 +26,6 @@ cdef extern from "feature_stream.h" nogil:
     double tinyml_energy(const float *x, size_t n)
     int tinyml_feature_stream_push(tinyml_feature_stream *s, const float *x, size_t n, double *energy)
     int tinyml_feature_stream_flush(tinyml_feature_stream *s, int last_window, int64_t *new_frames)
-    enum: TINYML_FEATURE_STREAM_FLUSHED
     int64_t tinyml_feature_stream_next_window(tinyml_feature_stream *s, float *out)
 
 
@@ -62,7 +61,7 @@ cdef class FeatureStreamCore:
             filter_pointer = &filter
         frontend = new_frontend(config)
         if tinyml_feature_stream_init(&self.stream, filter_pointer, frontend, window_rows, hop_frames,
-                                      level_window_samples, resize_rows, resize_cols) != 0:
+                                      level_window_samples, resize_rows, resize_cols) != TINYML_OK:
             raise MemoryError("could not allocate the feature stream")
         if resize_rows == 0 and self.window.shape[1] != <Py_ssize_t>self.stream.num_features:
             tinyml_feature_stream_free(&self.stream)
@@ -86,9 +85,9 @@ cdef class FeatureStreamCore:
         self.busy = False
         if status == TINYML_ERR_NON_FINITE or status == TINYML_ERR_OUT_OF_RANGE:
             raise_for_samples(status, "audio")
-        if status == TINYML_FEATURE_STREAM_FLUSHED:
+        if status == TINYML_ERR_FLUSHED:
             raise ValueError("the stream was flushed (end of input): reset() it before pushing more audio")
-        if status != 0:
+        if status != TINYML_OK:
             raise MemoryError("out of memory in the feature stream")
         return chunk_energy
 
@@ -100,7 +99,7 @@ cdef class FeatureStreamCore:
         with nogil:
             status = tinyml_feature_stream_flush(&self.stream, last_window, &new_frames)
         self.busy = False
-        if status != 0:
+        if status != TINYML_OK:
             raise MemoryError("out of memory in the feature stream")
         return new_frames
 

@@ -1,4 +1,5 @@
-# Declarations of the C frontend (native/src/fft.h, native/src/frontend.h).
+# Declarations of the C frontend (native/src/fft.h, native/src/frontend.h) and of the status codes of all
+# the native code (native/src/status.h).
 from libc.stdint cimport int16_t, int64_t
 
 
@@ -14,10 +15,14 @@ cdef extern from "fft.h" nogil:
                      float *out_re, float *out_im, float *work)
 
 
+cdef extern from "status.h" nogil:
+    enum tinyml_status:
+        TINYML_OK, TINYML_ERR_NO_MEMORY, TINYML_ERR_NON_FINITE, TINYML_ERR_TOO_SHORT, TINYML_ERR_OUT_OF_RANGE,
+        TINYML_ERR_INVALID_ARGUMENT, TINYML_ERR_FLUSHED
+
+
 cdef extern from "frontend.h" nogil:
     enum: TINYML_LANES
-    enum tinyml_status:
-        TINYML_OK, TINYML_ERR_NO_MEMORY, TINYML_ERR_NON_FINITE, TINYML_ERR_TOO_SHORT, TINYML_ERR_OUT_OF_RANGE
     enum tinyml_feature_kind:
         TINYML_SPECTROGRAM, TINYML_LOG_MEL, TINYML_MFCC, TINYML_PCEN
 

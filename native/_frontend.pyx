@@ -11,12 +11,14 @@ from cpython.buffer cimport (PyBUF_FORMAT, PyBUF_STRIDES, PyBUF_WRITABLE, PyBuff
 from libc.stdint cimport int16_t, int64_t
 from libc.stdlib cimport free, malloc
 
-# The C enums, exported once here (native.frontend and native.checks read them).
+# The C enums (status.h, frontend.h), exported once here (native.frontend and native.checks read them).
 STATUS_OK = TINYML_OK
 STATUS_NO_MEMORY = TINYML_ERR_NO_MEMORY
 STATUS_NON_FINITE = TINYML_ERR_NON_FINITE
 STATUS_TOO_SHORT = TINYML_ERR_TOO_SHORT
 STATUS_OUT_OF_RANGE = TINYML_ERR_OUT_OF_RANGE
+STATUS_INVALID_ARGUMENT = TINYML_ERR_INVALID_ARGUMENT
+STATUS_FLUSHED = TINYML_ERR_FLUSHED
 FEATURE_KIND_CODES = {"spectrogram": TINYML_SPECTROGRAM, "log_mel": TINYML_LOG_MEL, "mfcc": TINYML_MFCC,
                       "pcen": TINYML_PCEN}
 

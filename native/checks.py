@@ -9,15 +9,12 @@ from native._frontend import STATUS_NON_FINITE, STATUS_OUT_OF_RANGE
 MAX_ABS_SAMPLE = 1e6
 MIN_ABS_SAMPLE = 2.0 ** -64
 
-# The sample check's statuses (samples.h), the same values as the frontend's enum tmf_status.
-_SAMPLES_NON_FINITE, _SAMPLES_OUT_OF_RANGE = STATUS_NON_FINITE, STATUS_OUT_OF_RANGE
-
 
 def raise_for_samples(status: int, what: str) -> None:
     """ValueError for a negative status of the native sample check (NaN/Inf, or out of range)."""
-    if status == _SAMPLES_NON_FINITE:
+    if status == STATUS_NON_FINITE:
         raise ValueError(f"{what} contains NaN or Inf (NaN or infinite samples are refused)")
-    if status == _SAMPLES_OUT_OF_RANGE:
+    if status == STATUS_OUT_OF_RANGE:
         raise ValueError(f"{what} has samples beyond +-{MAX_ABS_SAMPLE:g} (float audio is expected in "
                          "[-1, 1]; scale it first)")
 

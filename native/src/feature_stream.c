@@ -11,12 +11,12 @@
 
 int tinyml_level_meter_init(tinyml_level_meter *m, size_t window_samples) {
     memset(m, 0, sizeof *m);
-    if (window_samples == 0) return -1;
+    if (window_samples == 0) return TINYML_ERR_INVALID_ARGUMENT;
     m->capacity = 16;
     m->chunks = (tinyml_level_chunk *)malloc(m->capacity * sizeof *m->chunks);
-    if (m->chunks == NULL) return -1;
+    if (m->chunks == NULL) return TINYML_ERR_NO_MEMORY;
     m->window_samples = window_samples;
-    return 0;
+    return TINYML_OK;
 }
 
 void tinyml_level_meter_free(tinyml_level_meter *m) {
@@ -31,10 +31,10 @@ void tinyml_level_meter_reset(tinyml_level_meter *m) {
 }
 
 int tinyml_level_meter_add(tinyml_level_meter *m, double energy, size_t samples) {
-    if (samples == 0) return 0;
+    if (samples == 0) return TINYML_OK;
     if (m->held == m->capacity) { /* grow, unrolling the ring to the front */
         tinyml_level_chunk *grown = (tinyml_level_chunk *)malloc(2 * m->capacity * sizeof *grown);
-        if (grown == NULL) return -1;
+        if (grown == NULL) return TINYML_ERR_NO_MEMORY;
         for (size_t i = 0; i < m->held; i++) grown[i] = m->chunks[(m->first + i) % m->capacity];
         free(m->chunks);
         m->chunks = grown;
@@ -52,7 +52,7 @@ int tinyml_level_meter_add(tinyml_level_meter *m, double energy, size_t samples)
         m->first = (m->first + 1) % m->capacity;
         m->held--;
     }
-    return 0;
+    return TINYML_OK;
 }
 
 double tinyml_level_meter_dbfs(const tinyml_level_meter *m, double silence_dbfs) {
@@ -68,13 +68,20 @@ int tinyml_feature_stream_init(tinyml_feature_stream *s, const tinyml_polyphase 
                                int resize_rows, int resize_cols) {
     memset(s, 0, sizeof *s);
     s->frontend = frontend;
-    if (frontend == NULL || window_rows == 0 || hop_frames == 0 || window_rows > INT_MAX) goto fail;
+    int status = TINYML_ERR_NO_MEMORY; /* a NULL frontend: its creation ran out of memory */
+    if (frontend == NULL) goto fail;
+    status = TINYML_ERR_INVALID_ARGUMENT;
+    if (window_rows == 0 || hop_frames == 0 || window_rows > INT_MAX) goto fail;
     if (resize_rows < 0 || resize_cols < 0 || (resize_rows == 0) != (resize_cols == 0)) goto fail;
-    if (tinyml_level_meter_init(&s->level, level_window_samples) != 0) goto fail;
+    status = tinyml_level_meter_init(&s->level, level_window_samples);
+    if (status != TINYML_OK) goto fail;
     s->num_features = (size_t)tinyml_frontend_num_features(frontend);
     s->frames = tinyml_frontend_stream_create(frontend);
+    status = TINYML_ERR_NO_MEMORY;
     if (s->frames == NULL) goto fail;
-    if (tinyml_row_ring_init(&s->window, window_rows, s->num_features) != 0) goto fail;
+    status = tinyml_row_ring_init(&s->window, window_rows, s->num_features);
+    if (status != TINYML_OK) goto fail;
+    status = TINYML_ERR_NO_MEMORY;
     if (resize_rows > 0) {
         s->resize_src = (float *)malloc(window_rows * s->num_features * sizeof(float));
         s->resize_rows_index = (tinyml_lerp_index *)malloc((size_t)resize_rows * sizeof(tinyml_lerp_index));
@@ -86,15 +93,16 @@ int tinyml_feature_stream_init(tinyml_feature_stream *s, const tinyml_polyphase 
         s->resize_cols = resize_cols;
     }
     if (filter != NULL) {
-        if (tinyml_resampler_init(&s->resampler, filter) != 0) goto fail;
+        status = tinyml_resampler_init(&s->resampler, filter);
+        if (status != TINYML_OK) goto fail;
         s->resampling = 1;
     }
     s->hop_frames = hop_frames;
     tinyml_feature_stream_reset(s);
-    return 0;
+    return TINYML_OK;
 fail:
     tinyml_feature_stream_free(s);
-    return -1;
+    return status;
 }
 
 void tinyml_feature_stream_free(tinyml_feature_stream *s) {
@@ -143,19 +151,19 @@ double tinyml_energy(const float *x, size_t n) {
 }
 
 static int grow(float **memory, size_t *capacity, size_t needed, size_t unit) {
-    if (needed <= *capacity) return 0;
+    if (needed <= *capacity) return TINYML_OK;
     size_t larger = *capacity * 2 > needed ? *capacity * 2 : needed;
     float *grown = (float *)realloc(*memory, larger * unit * sizeof(float));
-    if (grown == NULL) return -1;
+    if (grown == NULL) return TINYML_ERR_NO_MEMORY;
     *memory = grown;
     *capacity = larger;
-    return 0;
+    return TINYML_OK;
 }
 
 /* Runs `count` samples at the frontend's rate through the streaming frontend
  * into the pending frames. */
 static int append_frames(tinyml_feature_stream *s, const float *samples, size_t count) {
-    if (count == 0) return 0;
+    if (count == 0) return TINYML_OK;
     /* Keep the frames not yet taken at the front, then append the new ones. */
     const size_t kept = s->pending_end - s->pending_first;
     const int64_t new_frames = tinyml_frontend_stream_frames_after(s->frames, (int64_t)count);
@@ -169,14 +177,14 @@ static int append_frames(tinyml_feature_stream *s, const float *samples, size_t 
                                                          s->pending + kept * s->num_features);
     if (produced < 0) return (int)produced;
     s->pending_end += (size_t)produced;
-    return 0;
+    return TINYML_OK;
 }
 
 int tinyml_feature_stream_push(tinyml_feature_stream *s, const float *x, size_t n, double *energy) {
     *energy = tinyml_energy(x, n);
     const int range = tinyml_scan_samples(x, n, NULL); /* tiny samples: flushed by the next stage's copy */
-    if (range != 0) return range;
-    if (s->flushed) return TINYML_FEATURE_STREAM_FLUSHED;
+    if (range != TINYML_OK) return range;
+    if (s->flushed) return TINYML_ERR_FLUSHED;
     const float *samples = x;
     size_t count = n;
     if (s->resampling) {
@@ -187,12 +195,12 @@ int tinyml_feature_stream_push(tinyml_feature_stream *s, const float *x, size_t 
     }
     const int status = append_frames(s, samples, count);
     if (status != 0) return status;
-    return tinyml_level_meter_add(&s->level, *energy, n) == 0 ? 0 : TINYML_ERR_NO_MEMORY;
+    return tinyml_level_meter_add(&s->level, *energy, n);
 }
 
 int tinyml_feature_stream_flush(tinyml_feature_stream *s, int last_window, int64_t *new_frames) {
     *new_frames = 0;
-    if (s->flushed) return 0;
+    if (s->flushed) return TINYML_OK;
     if (s->resampling) {
         const size_t count = tinyml_resampler_flush_outputs(&s->resampler);
         if (grow(&s->resampled, &s->resampled_capacity, count ? count : 1, 1) != 0) return TINYML_ERR_NO_MEMORY;
@@ -208,7 +216,7 @@ int tinyml_feature_stream_flush(tinyml_feature_stream *s, int last_window, int64
     }
     s->flushed = 1;
     s->last_window = last_window != 0;
-    return 0;
+    return TINYML_OK;
 }
 
 /* Moves `take` pending frames into the ring; on a non-finite frame, drops
@@ -223,7 +231,7 @@ static int take_frames(tinyml_feature_stream *s, size_t take) {
         return TINYML_ERR_NON_FINITE;
     }
     s->frames_until_window -= take;
-    return 0;
+    return TINYML_OK;
 }
 
 /* The window, oldest frame first, into out: as it is, or resized. */

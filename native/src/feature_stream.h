@@ -48,11 +48,11 @@ typedef struct {
     size_t window_samples;
 } tinyml_level_meter;
 
-/* 0, or -1 when window_samples is 0 or memory is short. */
+/* TINYML_OK, TINYML_ERR_INVALID_ARGUMENT (window_samples is 0) or TINYML_ERR_NO_MEMORY. */
 int tinyml_level_meter_init(tinyml_level_meter *m, size_t window_samples);
 void tinyml_level_meter_free(tinyml_level_meter *m);
 void tinyml_level_meter_reset(tinyml_level_meter *m);
-/* Adds a chunk (nothing for samples == 0): 0, or -1 when memory is short (unchanged). */
+/* Adds a chunk (nothing for samples == 0): TINYML_OK, or TINYML_ERR_NO_MEMORY (unchanged). */
 int tinyml_level_meter_add(tinyml_level_meter *m, double energy, size_t samples);
 /* 10 log10(mean square), at least silence_dbfs (also when nothing or only zeros is held). */
 double tinyml_level_meter_dbfs(const tinyml_level_meter *m, double silence_dbfs);
@@ -80,13 +80,11 @@ typedef struct {
     tinyml_level_meter level;  /* of the input pushed */
 } tinyml_feature_stream;
 
-/* push() after flush() without a reset() in between. */
-#define TINYML_FEATURE_STREAM_FLUSHED (-10)
-
 /* filter: NULL when no resampling is needed (else copied).  frontend: taken
  * over (destroyed by free, also when init fails).  resize_rows, resize_cols:
  * the shape next_window() writes (0, 0: window_rows x num_features, no
- * resize).  0, or -1 when memory is short or a size is 0 or negative. */
+ * resize).  TINYML_OK, TINYML_ERR_NO_MEMORY, or TINYML_ERR_INVALID_ARGUMENT
+ * when a size is 0 or negative. */
 int tinyml_feature_stream_init(tinyml_feature_stream *s, const tinyml_polyphase *filter, tinyml_frontend *frontend,
                                size_t window_rows, size_t hop_frames, size_t level_window_samples,
                                int resize_rows, int resize_cols);
@@ -96,10 +94,11 @@ void tinyml_feature_stream_reset(tinyml_feature_stream *s);
 /* Sum of x[i]^2 in double; NaN or infinite exactly when some x[i] is. */
 double tinyml_energy(const float *x, size_t n);
 
-/* Consumes n samples and adds them to the level meter: 0, TINYML_ERR_NON_FINITE
- * (NaN or Inf), TINYML_ERR_OUT_OF_RANGE (a sample beyond +-TINYML_MAX_ABS_SAMPLE),
- * TINYML_FEATURE_STREAM_FLUSHED (all three: nothing consumed, *energy still
- * set) or TINYML_ERR_NO_MEMORY.  *energy: the chunk's sum of squares. */
+/* Consumes n samples and adds them to the level meter: TINYML_OK,
+ * TINYML_ERR_NON_FINITE (NaN or Inf), TINYML_ERR_OUT_OF_RANGE (a sample beyond
+ * +-TINYML_MAX_ABS_SAMPLE), TINYML_ERR_FLUSHED (push() after flush() without a
+ * reset(); all three: nothing consumed, *energy still set) or
+ * TINYML_ERR_NO_MEMORY.  *energy: the chunk's sum of squares. */
 int tinyml_feature_stream_push(tinyml_feature_stream *s, const float *x, size_t n, double *energy);
 
 /* Ends the input (see above).  *new_frames: frames the resampler's tail
@@ -107,12 +106,13 @@ int tinyml_feature_stream_push(tinyml_feature_stream *s, const float *x, size_t 
  * whether next_window() ends with a window at the last frame when the frames
  * after the last decision point do not reach the next one (the window must
  * still be full: a stream of fewer than window_rows frames gives none).
- * 0, or TINYML_ERR_NO_MEMORY (nothing changed). */
+ * TINYML_OK, or TINYML_ERR_NO_MEMORY (nothing changed). */
 int tinyml_feature_stream_flush(tinyml_feature_stream *s, int last_window, int64_t *new_frames);
 
 /* See above: the window's last frame index (0-based, since reset) with the
  * window in out (window_rows x num_features floats, or resize_rows x
- * resize_cols), or -1 when the pending frames reach no decision point.  TINYML_ERR_NON_FINITE when a frame is NaN or
+ * resize_cols), or -1 (no index, not a status) when the pending frames
+ * reach no decision point.  TINYML_ERR_NON_FINITE when a frame is NaN or
  * infinite (bounded input never gives one): those frames are dropped and the
  * window starts filling again, so the stream goes on. */
 int64_t tinyml_feature_stream_next_window(tinyml_feature_stream *s, float *out);

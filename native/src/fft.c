@@ -1,5 +1,6 @@
 /* Mixed-radix real FFT over blocks of interleaved frames; see fft.h. */
 #include "fft.h"
+#include "status.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -344,7 +345,7 @@ static int plan_chirp_z(tinyml_fft_plan *plan)
     float *work = (float *)malloc(2 * (size_t)length * sizeof(float));
     if (!plan->chirp_z || !plan->chirp_re || !plan->chirp_im || !plan->kernel_re || !plan->kernel_im || !work) {
         free(work);
-        return -1;
+        return TINYML_ERR_NO_MEMORY;
     }
     for (int j = 0; j < m; j++) {
         /* j^2 mod 2m in integers, so the angle stays exact for large j */
@@ -366,7 +367,7 @@ static int plan_chirp_z(tinyml_fft_plan *plan)
         plan->kernel_im[k] = ki;
     }
     free(work);
-    return 0;
+    return TINYML_OK;
 }
 
 tinyml_fft_plan *tinyml_fft_plan_create(int n)
@@ -381,7 +382,7 @@ tinyml_fft_plan *tinyml_fft_plan_create(int n)
     plan->buffer_length = plan->m;
     if (largest_prime_factor(plan->m) > CHIRP_Z_MIN_PRIME) {
         plan->num_stages = 0; /* the stages are the sub-plan's */
-        if (plan_chirp_z(plan) != 0) {
+        if (plan_chirp_z(plan) != TINYML_OK) {
             tinyml_fft_plan_destroy(plan);
             return NULL;
         }

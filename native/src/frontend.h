@@ -15,6 +15,8 @@
 
 #include <stdint.h>
 
+#include "status.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -22,14 +24,6 @@ extern "C" {
 #define TINYML_LANES 8
 
 enum tinyml_feature_kind { TINYML_SPECTROGRAM = 0, TINYML_LOG_MEL = 1, TINYML_MFCC = 2, TINYML_PCEN = 3 };
-
-enum tinyml_status {
-    TINYML_OK = 0,
-    TINYML_ERR_NO_MEMORY = -1,
-    TINYML_ERR_NON_FINITE = -2,  /* NaN or Inf in float input */
-    TINYML_ERR_TOO_SHORT = -3,   /* fewer samples than one frame */
-    TINYML_ERR_OUT_OF_RANGE = -4 /* a float sample beyond +-TINYML_MAX_ABS_SAMPLE (samples.h) */
-};
 
 typedef struct {
     int frame_length_samples;

@@ -203,7 +203,7 @@ static void run_outputs(const tinyml_polyphase *f, const float *x, size_t n_x, p
 }
 
 int tinyml_resample_batch(const tinyml_polyphase *f, const float *x, size_t n_in, float *y, size_t n_out) {
-    if (n_out == 0) return 0;
+    if (n_out == 0) return TINYML_OK;
     int has_tiny = 0;
     tinyml_scan_samples(x, n_in, &has_tiny);
     float *flushed = has_tiny ? (float *)malloc(n_in * sizeof(float)) : NULL; /* rare: a copy without them */
@@ -211,7 +211,7 @@ int tinyml_resample_batch(const tinyml_polyphase *f, const float *x, size_t n_in
     if (work == NULL || (has_tiny && flushed == NULL)) {
         free(work);
         free(flushed);
-        return -1;
+        return TINYML_ERR_NO_MEMORY;
     }
     if (has_tiny) {
         tinyml_copy_flushing_tiny(flushed, x, n_in);
@@ -220,7 +220,7 @@ int tinyml_resample_batch(const tinyml_polyphase *f, const float *x, size_t n_in
     run_outputs(f, x, n_in, (ptrdiff_t)(f->half_len / f->up), f->half_len % f->up, n_out, y, work);
     free(work);
     free(flushed);
-    return 0;
+    return TINYML_OK;
 }
 
 /* ---- streaming --------------------------------------------------------- */
@@ -236,13 +236,13 @@ int tinyml_resampler_init(tinyml_resampler *s, const tinyml_polyphase *filter) {
         free(phases);
         free(s->buffer);
         s->buffer = NULL;
-        return -1;
+        return TINYML_ERR_NO_MEMORY;
     }
     memcpy(phases, filter->phases, n_taps * sizeof(float));
     s->filter = *filter;
     s->filter.phases = phases;
     tinyml_resampler_reset(s);
-    return 0;
+    return TINYML_OK;
 }
 
 void tinyml_resampler_free(tinyml_resampler *s) {
@@ -281,13 +281,13 @@ size_t tinyml_resampler_flush_outputs(const tinyml_resampler *s) {
 }
 
 static int grow(float **memory, size_t *capacity, size_t needed) {
-    if (needed <= *capacity) return 0;
+    if (needed <= *capacity) return TINYML_OK;
     size_t larger = *capacity * 2 > needed ? *capacity * 2 : needed;
     float *grown = (float *)realloc(*memory, larger * sizeof(float));
-    if (grown == NULL) return -1;
+    if (grown == NULL) return TINYML_ERR_NO_MEMORY;
     *memory = grown;
     *capacity = larger;
-    return 0;
+    return TINYML_OK;
 }
 
 /* Makes sure the work memory fits `count` outputs from the current position. */
@@ -310,17 +310,17 @@ static void emit(tinyml_resampler *s, size_t count, float *y) {
 
 int tinyml_resampler_process(tinyml_resampler *s, const float *x, size_t n, float *y) {
     const size_t count = tinyml_resampler_outputs_for(s, n);
-    if (grow(&s->buffer, &s->capacity, s->length + n) != 0 || reserve_work(s, count) != 0) return -1;
+    if (grow(&s->buffer, &s->capacity, s->length + n) != 0 || reserve_work(s, count) != 0) return TINYML_ERR_NO_MEMORY;
     tinyml_copy_flushing_tiny(s->buffer + s->length, x, n);
     s->length += n;
     emit(s, count, y);
-    return 0;
+    return TINYML_OK;
 }
 
 int tinyml_resampler_flush(tinyml_resampler *s, float *y) {
     const size_t count = tinyml_resampler_flush_outputs(s);
-    if (reserve_work(s, count) != 0) return -1;
+    if (reserve_work(s, count) != 0) return TINYML_ERR_NO_MEMORY;
     emit(s, count, y); /* samples past the buffer's end read as zeros */
     tinyml_resampler_reset(s);
-    return 0;
+    return TINYML_OK;
 }

@@ -25,6 +25,8 @@
 
 #include <stddef.h>
 
+#include "status.h"
+
 /* taps_per_phase must be a multiple of this (rows padded with zero taps). */
 #define TINYML_RESAMPLE_TAP_BLOCK 4
 
@@ -39,8 +41,8 @@ typedef struct {
  * samples.h: finite, within +-TINYML_MAX_ABS_SAMPLE); tiny ones are read as 0
  * (flushed) here, so no subnormal number slows the filter down. */
 
-/* One-shot: y[0:n_out] from x[0:n_in] (x zero outside).  0, or -1 when
- * memory for the split input is short. */
+/* One-shot: y[0:n_out] from x[0:n_in] (x zero outside).  TINYML_OK, or
+ * TINYML_ERR_NO_MEMORY. */
 int tinyml_resample_batch(const tinyml_polyphase *filter, const float *x, size_t n_in,
                           float *y, size_t n_out);
 
@@ -56,7 +58,7 @@ typedef struct {
     size_t work_capacity;
 } tinyml_resampler;
 
-/* 0, or -1 when memory is short.  The phases are copied. */
+/* TINYML_OK, or TINYML_ERR_NO_MEMORY.  The phases are copied. */
 int tinyml_resampler_init(tinyml_resampler *state, const tinyml_polyphase *filter);
 void tinyml_resampler_free(tinyml_resampler *state);
 void tinyml_resampler_reset(tinyml_resampler *state);
@@ -64,16 +66,16 @@ void tinyml_resampler_reset(tinyml_resampler *state);
 /* Outputs that process() of n_new more samples will produce. */
 size_t tinyml_resampler_outputs_for(const tinyml_resampler *state, size_t n_new);
 
-/* Consumes n samples and writes outputs_for(n) outputs to y.  0, or -1 when
- * memory is short (state unchanged). */
+/* Consumes n samples and writes outputs_for(n) outputs to y.  TINYML_OK, or
+ * TINYML_ERR_NO_MEMORY (state unchanged). */
 int tinyml_resampler_process(tinyml_resampler *state, const float *x, size_t n, float *y);
 
 /* Outputs that flush() will produce: those the one-shot resampler computes
  * from the end of the input (treating what follows as zeros). */
 size_t tinyml_resampler_flush_outputs(const tinyml_resampler *state);
 
-/* Writes flush_outputs() outputs to y, then resets.  0, or -1 when memory is
- * short (state unchanged). */
+/* Writes flush_outputs() outputs to y, then resets.  TINYML_OK, or
+ * TINYML_ERR_NO_MEMORY (state unchanged). */
 int tinyml_resampler_flush(tinyml_resampler *state, float *y);
 
 #endif

@@ -1,9 +1,10 @@
 #include "ring.h"
 
-#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "samples.h"
 
 /* GCC and Clang atomic builtins (C11 memory orders) work under -std=c99 too,
  * which <stdatomic.h> does not. */
@@ -19,11 +20,11 @@ size_t tinyml_audio_ring_max_capacity(void) { return SIZE_MAX / 4; }
 
 int tinyml_audio_ring_init(tinyml_audio_ring *ring, size_t capacity) {
     memset(ring, 0, sizeof *ring);
-    if (capacity == 0 || capacity > tinyml_audio_ring_max_capacity()) return -1;
+    if (capacity == 0 || capacity > tinyml_audio_ring_max_capacity()) return TINYML_ERR_INVALID_ARGUMENT;
     ring->samples = (float *)calloc(capacity, sizeof(float));
-    if (ring->samples == NULL) return -1;
+    if (ring->samples == NULL) return TINYML_ERR_NO_MEMORY;
     ring->capacity = capacity;
-    return 0;
+    return TINYML_OK;
 }
 
 void tinyml_audio_ring_free(tinyml_audio_ring *ring) {
@@ -106,12 +107,12 @@ size_t tinyml_audio_ring_overrun_events(const tinyml_audio_ring *ring) {
 
 int tinyml_row_ring_init(tinyml_row_ring *ring, size_t rows, size_t cols) {
     memset(ring, 0, sizeof *ring);
-    if (rows == 0 || cols == 0 || rows > SIZE_MAX / sizeof(float) / cols) return -1;
+    if (rows == 0 || cols == 0 || rows > SIZE_MAX / sizeof(float) / cols) return TINYML_ERR_INVALID_ARGUMENT;
     ring->data = (float *)calloc(rows * cols, sizeof(float));
-    if (ring->data == NULL) return -1;
+    if (ring->data == NULL) return TINYML_ERR_NO_MEMORY;
     ring->rows = rows;
     ring->cols = cols;
-    return 0;
+    return TINYML_OK;
 }
 
 void tinyml_row_ring_free(tinyml_row_ring *ring) {
@@ -121,24 +122,22 @@ void tinyml_row_ring_free(tinyml_row_ring *ring) {
 
 int tinyml_row_ring_push(tinyml_row_ring *ring, const float *block, size_t n_rows) {
     const size_t rows = ring->rows, cols = ring->cols;
-    int all_finite = 1;
-    for (size_t i = 0; i < n_rows * cols; i++) all_finite &= isfinite(block[i]) != 0;
-    if (!all_finite) return -1;
-    if (n_rows == 0) return 0;
+    if (!tinyml_all_finite(block, n_rows * cols)) return TINYML_ERR_NON_FINITE;
+    if (n_rows == 0) return TINYML_OK;
     ring->total_pushed += n_rows;
     /* Only the last `rows` rows of the block can survive. */
     if (n_rows >= rows) {
         memcpy(ring->data, block + (n_rows - rows) * cols, rows * cols * sizeof(float));
         ring->next_row = 0;
         ring->count = rows;
-        return 0;
+        return TINYML_OK;
     }
     const size_t first = n_rows < rows - ring->next_row ? n_rows : rows - ring->next_row;
     memcpy(ring->data + ring->next_row * cols, block, first * cols * sizeof(float));
     memcpy(ring->data, block + first * cols, (n_rows - first) * cols * sizeof(float));
     ring->next_row = (ring->next_row + n_rows) % rows;
     ring->count = ring->count + n_rows < rows ? ring->count + n_rows : rows;
-    return 0;
+    return TINYML_OK;
 }
 
 void tinyml_row_ring_snapshot(const tinyml_row_ring *ring, float *dst) {

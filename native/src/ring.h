@@ -16,6 +16,8 @@
 
 #include <stddef.h>
 
+#include "status.h"
+
 typedef struct {
     float *samples;            /* capacity floats, owned */
     size_t capacity;           /* samples */
@@ -28,7 +30,8 @@ typedef struct {
 /* Largest capacity accepted: positions must fit 2 * capacity in size_t. */
 size_t tinyml_audio_ring_max_capacity(void);
 
-/* 0 on success, -1 when capacity is 0 or too large or memory is short. */
+/* TINYML_OK, TINYML_ERR_INVALID_ARGUMENT when capacity is 0 or too large, or
+ * TINYML_ERR_NO_MEMORY. */
 int tinyml_audio_ring_init(tinyml_audio_ring *ring, size_t capacity);
 void tinyml_audio_ring_free(tinyml_audio_ring *ring);
 
@@ -57,12 +60,14 @@ typedef struct {
     unsigned long long total_pushed;
 } tinyml_row_ring;
 
-/* 0 on success, -1 when rows or cols is 0, rows * cols overflows, or memory is short. */
+/* TINYML_OK, TINYML_ERR_INVALID_ARGUMENT when rows or cols is 0 or rows * cols
+ * overflows, or TINYML_ERR_NO_MEMORY. */
 int tinyml_row_ring_init(tinyml_row_ring *ring, size_t rows, size_t cols);
 void tinyml_row_ring_free(tinyml_row_ring *ring);
 
-/* Pushes n_rows rows (row-major, cols floats each).  Returns 0, or -1 without
- * changing anything when a value is NaN or infinite. */
+/* Pushes n_rows rows (row-major, cols floats each).  TINYML_OK, or
+ * TINYML_ERR_NON_FINITE without changing anything when a value is NaN or
+ * infinite. */
 int tinyml_row_ring_push(tinyml_row_ring *ring, const float *block, size_t n_rows);
 
 /* Copies the held rows, oldest first, into dst (count * cols floats). */

@@ -1,5 +1,7 @@
 /* The checks every float32 audio input passes where it enters the native code
- * (frontend, resampler, feature stream), header-only so each file inlines them.
+ * (frontend, resampler, feature stream), and the one finiteness check of all
+ * the native code (tinyml_all_finite, also the row ring's), header-only so
+ * each file inlines them.
  *
  * Range: float audio is expected in [-1, 1].  Samples beyond +-1e6 are refused
  * (as are NaN and Inf): far above any real recording (int16-scaled floats
@@ -21,12 +23,10 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "status.h"
+
 #define TINYML_MAX_ABS_SAMPLE 1e6f
 #define TINYML_MIN_ABS_SAMPLE 5.42101086242752217e-20f /* 2^-64 */
-
-/* Status codes (the same values as tinyml_status in frontend.h). */
-#define TINYML_SAMPLES_NON_FINITE (-2)
-#define TINYML_SAMPLES_OUT_OF_RANGE (-4)
 
 static inline uint32_t tinyml_abs_bits(float x)
 {
@@ -35,8 +35,18 @@ static inline uint32_t tinyml_abs_bits(float x)
     return bits & 0x7fffffffu;
 }
 
-/* 0 when every sample is finite with |x| <= TINYML_MAX_ABS_SAMPLE, else
- * TINYML_SAMPLES_NON_FINITE (some NaN or Inf) or TINYML_SAMPLES_OUT_OF_RANGE.
+/* Whether no x[i] is NaN or infinite: the one finiteness check of the native
+ * code (on the bits, a loop without early exit that the compiler vectorises). */
+static inline int tinyml_all_finite(const float *x, size_t n)
+{
+    uint32_t non_finite = 0;
+    for (size_t i = 0; i < n; i++)
+        non_finite |= tinyml_abs_bits(x[i]) >= 0x7f800000u;
+    return non_finite == 0;
+}
+
+/* TINYML_OK when every sample is finite with |x| <= TINYML_MAX_ABS_SAMPLE, else
+ * TINYML_ERR_NON_FINITE (some NaN or Inf) or TINYML_ERR_OUT_OF_RANGE.
  * *has_tiny (when not NULL): whether some nonzero |x| < TINYML_MIN_ABS_SAMPLE.
  * Integer compares on the bits (NaN and Inf have the largest), a loop the
  * compiler vectorises. */
@@ -53,11 +63,9 @@ static inline int tinyml_scan_samples(const float *x, size_t n, int *has_tiny)
     if (has_tiny)
         *has_tiny = tiny != 0;
     if (!big)
-        return 0;
-    for (size_t i = 0; i < n; i++) /* the rare case: say which */
-        if (tinyml_abs_bits(x[i]) >= 0x7f800000u)
-            return TINYML_SAMPLES_NON_FINITE;
-    return TINYML_SAMPLES_OUT_OF_RANGE;
+        return TINYML_OK;
+    /* the rare case: say which */
+    return tinyml_all_finite(x, n) ? TINYML_ERR_OUT_OF_RANGE : TINYML_ERR_NON_FINITE;
 }
 
 /* dst[i] = src[i], or 0 where |src[i]| < TINYML_MIN_ABS_SAMPLE (dst may be src). */
