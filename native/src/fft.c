@@ -331,7 +331,7 @@ static tinyml_fft_plan *plan_split(tinyml_fft_plan *plan)
 
 static int stockham_fft(const tinyml_fft_plan *plan, int lanes, float *re[2], float *im[2]);
 
-/* Chirp-z tables of a plan of complex length m: 0, or -1 when out of memory.
+/* Chirp-z tables of a plan of complex length m: TINYML_OK, or TINYML_ERR_NO_MEMORY.
  * With w[j] = exp(-i pi j^2 / m), X[k] = w[k] sum_j (x[j] w[j]) conj(w[k - j]):
  * a convolution with conj(w), done circularly over a length >= 2m - 1. */
 static int plan_chirp_z(tinyml_fft_plan *plan)
