@@ -512,7 +512,7 @@ def deliver(entry: Dict, version: str, splits, model_path: Path, *, latency_runs
     it on the test split (the one time the search looks at test clips)."""
     from native.params import ModelInput
     from pi_runtime.sidecar import KwsSpec, write_sidecar
-    from train.kws.training import RunResult, _update_results, measure_latency, predict_file
+    from train.kws.training import RunResult, update_results, measure_latency, predict_file
     from train.toolbox.pruning import weight_sparsity
 
     candidate: Candidate = entry["candidate"]
@@ -537,7 +537,7 @@ def deliver(entry: Dict, version: str, splits, model_path: Path, *, latency_runs
                        total_ms=total_ms, train_seconds=run["train_seconds"], run_seconds=0.0,
                        num_test_clips=len(splits.test), best_epoch=run["best_epoch"], parameters=run["parameters"],
                        keyword_accuracy=accuracy, num_keyword_clips=len(splits.test))
-    _update_results(result)
+    update_results(result)
     return {"path": str(model_path), "test_accuracy": accuracy, "bytes": len(run["model"]),
             "inference_ms": inference_ms["mean"], "total_ms": total_ms["mean"]}
 

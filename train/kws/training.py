@@ -243,7 +243,7 @@ def train_export_evaluate(config: RunConfig, splits: Splits, output_path: Path, 
     result.best_epoch = best_epoch
     result.train_seconds = train_seconds
     result.run_seconds = time.perf_counter() - started
-    _update_results(result)
+    update_results(result)
     return result
 
 
@@ -480,7 +480,7 @@ def export_and_evaluate(model, config: RunConfig, labels, output_path: Path, *, 
                        num_test_clips=len(test_label_ids), best_epoch=-1, parameters=int(model.count_params()),
                        keyword_accuracy=keyword_accuracy, num_keyword_clips=int(keywords.sum()),
                        unknown_accuracy=unknown_accuracy, num_unknown_clips=int(unknown.sum()))
-    _update_results(result)
+    update_results(result)
     return result
 
 
@@ -512,7 +512,7 @@ def measure_latency(model_path: Path, *, runs: int = 100) -> Tuple[Dict[str, flo
     return timings.inference, timings.total
 
 
-def _update_results(result: RunResult) -> None:
+def update_results(result: RunResult) -> None:
     """Write the measured results into the sidecar beside the delivered file."""
     from pi_runtime.sidecar import read_sidecar, write_sidecar
 
