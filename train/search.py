@@ -246,69 +246,28 @@ def precheck(candidate: Candidate, num_labels: int, train_features: np.ndarray, 
 def train_candidate(candidate: Candidate, splits, train_features: np.ndarray, val_features: np.ndarray, *,
                     epochs: int, seed: int = 0, batch_size: int = 64, learning_rate: float = 0.01,
                     on_epoch: Optional[Callable[[int, float], None]] = None):
-    """Train as ``train.kws.training.fit`` does (augmentation, pruning schedule, selection once the
+    """Train with ``train.kws.training.fit`` (augmentation, pruning schedule, selection once the
     masks are final), calling ``on_epoch(epoch, val_accuracy)`` after each epoch.
 
     Returns (model stripped of pruning wrappers, best validation accuracy, its epoch). A distilled
     model's logits are rescaled on validation afterwards, as the delivered a's are.
     """
-    from train.keras_env import keras, tf
-    from train.kws.training import RunConfig, epoch_data, teacher_paths
+    from train.keras_env import tf
+    from train.kws.training import RunConfig, fit
     from train.kws.versions import A_TEACHERS
-    from train.toolbox.pruning import prune_low_magnitude, strip_pruning
 
     tf.keras.utils.set_random_seed(seed)
-    rng = np.random.default_rng(seed)
     config = RunConfig(model="ds_cnn", frontend=candidate.frontend(), epochs=epochs, batch_size=batch_size,
                        learning_rate=learning_rate, final_sparsity=candidate.final_sparsity, seed=seed,
                        teachers=A_TEACHERS if candidate.distil else ())
-    feature_mean, feature_std = float(train_features.mean()), float(train_features.std()) or 1.0
-    num_labels = len(splits.labels)
-    model = candidate.build(train_features.shape[1:], num_labels, feature_mean=feature_mean, feature_std=feature_std)
-    steps_per_epoch = int(np.ceil(len(splits.train) / batch_size))
-    pruning, callbacks = candidate.final_sparsity > 0, []
-    if pruning:
-        model, callbacks = prune_low_magnitude(model, final_sparsity=candidate.final_sparsity,
-                                               steps_per_epoch=steps_per_epoch, epochs=epochs,
-                                               begin_fraction=config.pruning_begin_fraction,
-                                               end_fraction=config.pruning_end_fraction)
-    schedule = keras.optimizers.schedules.CosineDecay(learning_rate, steps_per_epoch * epochs, alpha=0.01)
-    model.compile(optimizer=keras.optimizers.Adam(schedule),
-                  loss=keras.losses.CategoricalCrossentropy(from_logits=True))
-    teachers = None
-    if candidate.distil:
-        from train.toolbox.distillation import Teachers, distillation_targets
-
-        teachers = Teachers(teacher_paths(config), splits.labels, config.frontend)
-    first_selectable = int(np.ceil(config.pruning_end_fraction * epochs)) if pruning else 0
-    best_val, best_epoch, best_weights = -1.0, -1, None
-    for epoch in range(epochs):
-        x, label_ids = epoch_data(config, splits.train, train_features, rng, feature_mean, "native")
-        targets = np.eye(num_labels, dtype=np.float32)[label_ids]
-        if teachers is not None:
-            targets = distillation_targets(targets, teachers.probabilities(
-                x[..., 0], temperature=config.distillation_temperature), weight=config.distillation_weight)
-        model.fit(x, targets, batch_size=batch_size, epochs=epoch + 1, initial_epoch=epoch, shuffle=True,
-                  verbose=0, callbacks=callbacks)
-        val_accuracy = keras_accuracy(model, val_features, splits.val.label_ids)
-        if (epoch >= first_selectable or epoch == epochs - 1) and val_accuracy > best_val:
-            best_val, best_epoch, best_weights = val_accuracy, epoch, model.get_weights()
-        if on_epoch is not None:
-            on_epoch(epoch, val_accuracy)
-    model.set_weights(best_weights)
-    if pruning:
-        model = strip_pruning(model)
+    model, best_val, best_epoch = fit(config, splits, train_features, val_features, say=lambda *_: None,
+                                      build=candidate.build, on_epoch=on_epoch)
     if candidate.distil:
         from train.toolbox.calibration import fold_logit_scale, logit_scale
 
         fold_logit_scale(model, logit_scale(model.predict(val_features[..., np.newaxis], batch_size=512, verbose=0),
                                             splits.val.label_ids))
     return model, best_val, best_epoch
-
-
-def keras_accuracy(model, features: np.ndarray, label_ids: np.ndarray) -> float:
-    logits = model.predict(features[..., np.newaxis], batch_size=512, verbose=0)
-    return float(np.mean(np.argmax(logits, axis=1) == np.asarray(label_ids)))
 
 
 def candidate_features(candidate: Candidate, clip_sets) -> List[np.ndarray]:

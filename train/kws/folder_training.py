@@ -36,6 +36,7 @@ import numpy as np
 
 from pi_runtime.labels import SILENCE_LABEL, UNKNOWN_LABEL
 from train.kws.data import CLIP_LENGTH_SAMPLES, SPLIT_NAMES, ClipSet
+from train.kws.open_set import NEGATIVES_SEED
 
 GENERATED_FOLDER = "_generated"  # under the dataset folder; "_" keeps it from being a label
 BACKGROUND_KIND = "recorded_background"
@@ -43,7 +44,6 @@ NEGATIVES_SCALE = 0.25  # of the Mini Speech Commands sizes: train 870 spoken wo
 MAX_REPEATS = 20
 MIN_CLIPS_FOR_NEGATIVES = 6
 BACKGROUND_SNR_DB = (5.0, 20.0)
-NEGATIVES_SEED = 0
 TRANSFER_MODES = ("none", "frozen", "fine-tune")
 # Transfer by default below this many training clips per word (the measured case: 30 takes a word).
 AUTO_TRANSFER_MAX_CLIPS_PER_LABEL = 300
@@ -146,9 +146,8 @@ def folder_negatives(dataset, split: str, *, scale: float, background: np.ndarra
             return first.split("/", 1)[0] != second.split("/", 1)[0]
         return True
 
-    rows = [row for row, (kind, source) in enumerate(zip(generated.kinds, generated.sources)) if usable(kind, source)]
-    parts = [GeneratedClips(generated.audio[rows], tuple(generated.classes[row] for row in rows),
-                            tuple(generated.kinds[row] for row in rows), tuple(generated.sources[row] for row in rows))]
+    parts = [generated.rows([row for row, (kind, source) in enumerate(zip(generated.kinds, generated.sources))
+                             if usable(kind, source)])]
     if len(background):
         parts.append(GeneratedClips(background, (SILENCE_LABEL,) * len(background),
                                     (BACKGROUND_KIND,) * len(background),

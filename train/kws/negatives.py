@@ -304,12 +304,12 @@ class GeneratedClips:
         """The clips of the given kind(s), in their order."""
         wanted = {kinds} if isinstance(kinds, str) else set(kinds)
         rows = [row for row, kind in enumerate(self.kinds) if kind in wanted]
-        return self._rows(rows)
+        return self.rows(rows)
 
     def select_classes(self, classes: Union[str, Iterable[str]]) -> "GeneratedClips":
         """The clips of the given class(es), in their order."""
         wanted = {classes} if isinstance(classes, str) else set(classes)
-        return self._rows([row for row, name in enumerate(self.classes) if name in wanted])
+        return self.rows([row for row, name in enumerate(self.classes) if name in wanted])
 
     def counts(self) -> Dict[str, int]:
         """Number of clips per kind, in order of first appearance."""
@@ -318,7 +318,8 @@ class GeneratedClips:
             result[kind] = result.get(kind, 0) + 1
         return result
 
-    def _rows(self, rows: Sequence[int]) -> "GeneratedClips":
+    def rows(self, rows: Sequence[int]) -> "GeneratedClips":
+        """The clips at ``rows``, in that order."""
         return GeneratedClips(audio=self.audio[list(rows)], classes=tuple(self.classes[r] for r in rows),
                               kinds=tuple(self.kinds[r] for r in rows),
                               sources=tuple(self.sources[r] for r in rows))

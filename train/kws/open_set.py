@@ -61,9 +61,7 @@ def share_of(generated, share: float, *, seed: int = NEGATIVES_SEED):
     for kind in sorted(set(generated.kinds)):
         of_kind = np.flatnonzero(kinds == kind)
         rows.extend(rng.choice(of_kind, size=max(1, int(round(share * len(of_kind)))), replace=False).tolist())
-    rows = sorted(rows)
-    return type(generated)(np.asarray(generated.audio)[rows], tuple(generated.classes[r] for r in rows),
-                           tuple(generated.kinds[r] for r in rows), tuple(generated.sources[r] for r in rows))
+    return generated.rows(sorted(rows))
 
 
 def load_open_set_splits(keywords: Sequence[str], *, train_labels: Sequence[str], data_dir: Path,

@@ -9,7 +9,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Dict, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -248,11 +248,16 @@ def train_export_evaluate(config: RunConfig, splits: Splits, output_path: Path, 
 
 
 def fit(config: RunConfig, splits: Splits, train_features: np.ndarray, val_features: np.ndarray, *,
-        feature_backend: str = "native", say=log):
+        feature_backend: str = "native", say=log,
+        build: Optional[Callable[..., object]] = None,
+        on_epoch: Optional[Callable[[int, float], None]] = None):
     """Train (with pruning and QAT as configured); returns (model, best val accuracy, its epoch).
 
     Keeps the weights of the epoch with the best validation accuracy among
-    those where pruning had reached its final sparsity.
+    those where pruning had reached its final sparsity. ``build(feature_shape,
+    num_labels, feature_mean=, feature_std=)`` replaces the configuration's
+    architecture (the search's candidates); ``on_epoch(epoch, val_accuracy)``
+    is called after each epoch (the search's early stopping).
     """
     from train.keras_env import keras
     from train.kws.models import build_model
@@ -261,8 +266,12 @@ def fit(config: RunConfig, splits: Splits, train_features: np.ndarray, val_featu
     rng = np.random.default_rng(config.seed)
     feature_mean = float(train_features.mean())
     feature_std = float(train_features.std()) or 1.0
-    model = build_model(config.model, config.model_input.feature_shape, len(splits.labels), alpha=config.alpha,
-                        feature_mean=feature_mean, feature_std=feature_std, blocks=config.blocks)
+    if build is None:
+        model = build_model(config.model, config.model_input.feature_shape, len(splits.labels), alpha=config.alpha,
+                            feature_mean=feature_mean, feature_std=feature_std, blocks=config.blocks)
+    else:
+        model = build(config.model_input.feature_shape, len(splits.labels), feature_mean=feature_mean,
+                      feature_std=feature_std)
     steps_per_epoch = int(np.ceil(len(splits.train) / config.batch_size))
     callbacks = []
     pruning = config.final_sparsity > 0
@@ -303,6 +312,8 @@ def fit(config: RunConfig, splits: Splits, train_features: np.ndarray, val_featu
         say(f"  epoch {epoch + 1:3d}/{config.epochs}: loss {history.history['loss'][-1]:.3f} "
             f"train {history.history['accuracy'][-1]:.3f} val {val_accuracy:.4f}"
             f"{' *' if best_epoch == epoch else ''}  [{time.perf_counter() - epoch_started:.0f} s]")
+        if on_epoch is not None:
+            on_epoch(epoch, val_accuracy)
     model.set_weights(best_weights)
     if pruning:
         model = strip_pruning(model)
