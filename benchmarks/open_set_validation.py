@@ -1,0 +1,81 @@
+"""Open-set models compared on the VALIDATION split only, as recipes are chosen.
+
+    python -m benchmarks.open_set_validation MODEL [MODEL ...] [--data-dir DIR] [--stream]
+
+Per model, through ``pi_runtime`` (the exported file, the native frontend):
+
+* accuracy on the 800 validation keyword clips of the course's split (an
+  answer ``_silence_``/``_unknown_`` counts as wrong);
+* the share of the validation negatives (``train.kws.negatives``, validation
+  voice and words, derived from validation clips) answered ``_silence_`` or
+  ``_unknown_``, in all and kind by kind;
+* accuracy on the eight keywords spoken by the validation split's synthetic
+  voice;
+* with ``--stream``: keywords detected, false alarms an hour and words fired
+  on the validation stream at the model's calibrated operating point (its
+  sidecar's ``detector``), as ``train.kws.calibrate`` measured it.
+
+The test split is never read. It measures and prints; it asserts nothing.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Optional, Sequence
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.open_set_validation",
+                                     description=__doc__.split("\n\n")[0])
+    parser.add_argument("models", nargs="+", type=Path, metavar="MODEL",
+                        help="open-set keyword-spotting models (.tflite or .tflite.zlib, sidecar beside)")
+    parser.add_argument("--data-dir", type=Path, default=None,
+                        help="folder holding mini_speech_commands/ and kws_generated/ "
+                             "(default $TINYML_DATA_DIR or ~/.cache/tinyml-pi)")
+    parser.add_argument("--stream", action="store_true",
+                        help="also run each model over the validation stream at its calibrated operating point")
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    missing = [str(path) for path in args.models if not path.is_file()]
+    if missing:
+        print(f"error: no such model file: {', '.join(missing)}", file=sys.stderr)
+        return 2
+    from pi_runtime.kws_pipeline import DetectorConfig
+    from pi_runtime.model import load_model
+    from train.kws.data import LABELS, load_split
+    from train.kws.evaluate import evaluate_model
+    from train.kws.negatives import build_negatives, synthetic_keywords
+    from train.kws.open_set import NEGATIVES_SEED, rejection_report
+    from train.kws.streams import realistic_stream, run_pipeline, score
+
+    clips = load_split("val", data_dir=args.data_dir, labels=LABELS)
+    negatives = build_negatives("val", split_clips=clips, data_dir=args.data_dir, seed=NEGATIVES_SEED)
+    spoken = synthetic_keywords("val", data_dir=args.data_dir, seed=NEGATIVES_SEED)
+    stream = realistic_stream("val", data_dir=args.data_dir) if args.stream else None
+    for model_path in args.models:
+        keywords = evaluate_model(model_path, "val", data_dir=args.data_dir).accuracy
+        rejected = rejection_report(model_path, negatives)
+        synthetic = rejection_report(model_path, spoken)["tts_keyword"]["correct"]
+        print(f"{model_path}: validation keywords {100 * keywords:.1f} % of {len(clips)}, "
+              f"negatives rejected {100 * rejected['all negatives']['rejected']:.1f} % of {len(negatives)}, "
+              f"synthetic-voice keywords {100 * synthetic:.1f} % of {len(spoken)}")
+        print("  negatives by kind: " + ", ".join(f"{kind} {100 * entry['rejected']:.1f} %"
+                                                   for kind, entry in rejected.items() if kind != "all negatives"))
+        if stream is not None:
+            model = load_model(model_path, require_sidecar=True)
+            config = DetectorConfig.from_sidecar(model.spec)
+            run = run_pipeline(model, stream, config=config)
+            measured = score(run.detections, stream, keywords=run.keywords).to_dict()
+            print(f"  validation stream ({config.threshold:g}, {config.smoothing_windows} windows, gate "
+                  f"{config.min_level_dbfs:g} dBFS): {measured['keywords_detected_percent']:.1f} % detected, "
+                  f"{measured['false_alarms_per_hour']:.1f} false alarms an hour, "
+                  f"{measured['non_keyword_words_fired_percent']:.1f} % of other words fired")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
