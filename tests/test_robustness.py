@@ -162,3 +162,11 @@ def test_the_command_refuses_bad_input(toy, tmp_path, capsys):
         robustness.build_parser().parse_args(["--help"])
     help_text = capsys.readouterr().out
     assert "--seed" in help_text and "--split-file" in help_text and "--no-synthetic" in help_text
+
+
+def test_the_synthetic_voices_are_the_splits_own():
+    parser = robustness.build_parser()
+    assert robustness.synthetic_voices_split(parser.parse_args(["m.tflite"])) == "test"
+    assert robustness.synthetic_voices_split(parser.parse_args(["m.tflite", "--split", "val"])) == "val"
+    assert robustness.synthetic_voices_split(parser.parse_args(["m.tflite", "--split", "val",
+                                                                "--split-file", "x.txt"])) == "test"

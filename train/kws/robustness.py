@@ -12,8 +12,9 @@ split changed as a microphone in a room would hear them:
 * **babble**: each clip mixed at 20, 10 and 5 dB SNR with babble of
   ``BABBLE_TALKERS`` OTHER clips of the split (never the clip itself);
 * **pink noise**: each clip mixed with pink noise at 20, 10 and 5 dB SNR;
-* **synthetic voices**: the keywords spoken by the held-out synthetic voices
-  (``train.kws.negatives.synthetic_keywords("test")``).
+* **synthetic voices**: the keywords spoken by the synthetic voices of the
+  split (``train.kws.negatives.synthetic_keywords``): the held-out test voice for
+  the test split or a ``--split-file``, the validation voice for ``--split val``.
 
 SNRs are measured over the active part of the word (``acoustics.mix_at_snr``).
 A reverberated or noisy clip is scaled back to the clean clip's peak, so no
@@ -397,8 +398,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--output-dir", type=Path, default=None,
                         help="where the tables and the plot go (default: benchmarks/results)")
     parser.add_argument("--no-synthetic", action="store_true",
-                        help="leave out the held-out synthetic voices (they are generated with flite/festival "
-                             "and cached under the data folder on first use)")
+                        help="leave out the synthetic voices (the split's own: the held-out test voice, or "
+                             "the validation voice with --split val; generated with flite/festival and cached "
+                             "under the data folder on first use)")
     return parser
 
 
@@ -416,6 +418,12 @@ def load_split_audio(args: argparse.Namespace, model_paths: Sequence[Path]):
                                split_path=args.split_file)
         clips = load_clips(paths, sorted({label_of(path) for path in paths}), progress=True)
     return clips.audio, [clips.labels[i] for i in clips.label_ids], list(clips.paths), data_dir
+
+
+def synthetic_voices_split(args: argparse.Namespace) -> str:
+    """Whose synthetic voices speak the keywords: the split's own (validation is never scored on the
+    held-out test voice, so choices made on it stay clean), the test voice for a split file."""
+    return args.split if args.split_file is None else "test"
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -436,8 +444,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if not args.no_synthetic:
             from train.kws.negatives import synthetic_keywords
 
-            say("the held-out synthetic voices (generated on first use)")
-            synthetic = synthetic_keywords("test", data_dir=data_dir, progress=True)
+            voices = synthetic_voices_split(args)
+            say(f"the {voices} split's synthetic voices (generated on first use)")
+            synthetic = synthetic_keywords(voices, data_dir=data_dir, progress=True)
         results = score_models(args.models, audio, clip_labels, clip_paths, synthetic=synthetic, seed=args.seed,
                                say=say)
     except (ValueError, RuntimeError, FileNotFoundError) as error:  # ModelError is a ValueError
