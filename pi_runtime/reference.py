@@ -54,7 +54,10 @@ def tf_signal_features(model_input: Union[ModelInput, FrontendParams]):
     ----------
     model_input : ModelInput or FrontendParams
         ``spectrogram`` (resized with ``tf.image.resize`` when the input is),
-        ``log_mel`` and ``mfcc``; a FrontendParams alone: its frames, not resized.
+        ``log_mel``, ``mfcc`` and ``pcen`` (the course had no PCEN: here the
+        mel energies of ``tf.signal`` smoothed along time with ``tf.scan``, the
+        definition of ``native.frontend.pcen_reference``); a FrontendParams
+        alone: its frames, not resized.
 
     Returns
     -------
@@ -67,15 +70,14 @@ def tf_signal_features(model_input: Union[ModelInput, FrontendParams]):
     Raises
     ------
     ImportError
-        Without TensorFlow. ValueError for ``pcen`` (``native.frontend.pcen_reference`` defines it).
+        Without TensorFlow.
     """
     tf = _import_quietly("tensorflow")
     if isinstance(model_input, FrontendParams):
         model_input = ModelInput(frontend=model_input)
     p, resize = model_input.frontend, model_input.resize
-    if p.feature_kind not in ("spectrogram", "log_mel", "mfcc"):
-        raise ValueError(f"the tf.signal reference has no {p.feature_kind!r} features; "
-                         "native.frontend.pcen_reference defines PCEN")
+    if p.feature_kind not in ("spectrogram", "log_mel", "mfcc", "pcen"):
+        raise ValueError(f"the tf.signal reference has no {p.feature_kind!r} features")
     mel_matrix = None
     if p.feature_kind != "spectrogram":
         mel_matrix = tf.signal.linear_to_mel_weight_matrix(p.num_mel_bins, p.num_fft_bins, p.sample_rate_hz,
@@ -88,12 +90,31 @@ def tf_signal_features(model_input: Union[ModelInput, FrontendParams]):
             if resize is None:
                 return spectrogram
             return tf.image.resize(spectrogram[..., tf.newaxis], list(resize))[..., 0]
-        log_mel = tf.math.log(tf.tensordot(spectrogram, mel_matrix, 1) + p.log_offset)
+        mel = tf.tensordot(spectrogram, mel_matrix, 1)
+        if p.feature_kind == "pcen":
+            return _tf_pcen(tf, mel, p)
+        log_mel = tf.math.log(mel + p.log_offset)
         if p.feature_kind == "log_mel":
             return log_mel
         return tf.signal.mfccs_from_log_mel_spectrograms(log_mel)[..., :p.num_mfccs]
 
     return features
+
+
+def _tf_pcen(tf, mel, p: FrontendParams):
+    """PCEN of mel energies ``[..., frames, bins]``: a first-order smoother along time from the first frame.
+
+    The smoother is unrolled into one lower-triangular matrix product (smooth[t] = (1-s)^t E[0] +
+    sum over 1 <= k <= t of s (1-s)^(t-k) E[k]), a few tensor ops instead of a per-frame loop.
+    """
+    s = p.pcen_smoothing
+    t = tf.range(tf.shape(mel)[-2])
+    age = tf.cast(t[:, tf.newaxis] - t[tf.newaxis, :], tf.float32)  # t - k
+    decay = tf.where(age >= 0, tf.pow(tf.constant(1.0 - s, tf.float32), tf.maximum(age, 0.0)), 0.0)
+    weights = tf.where(t[tf.newaxis, :] == 0, decay, s * decay)  # E[0] starts the smoother with weight 1
+    smooth = tf.linalg.matmul(weights, mel)
+    gain = tf.pow(p.pcen_epsilon + smooth, -p.pcen_alpha)
+    return tf.pow(mel * gain + p.pcen_delta, p.pcen_power) - p.pcen_delta ** p.pcen_power
 
 
 class CoursePipeline:
@@ -102,8 +123,8 @@ class CoursePipeline:
     Parameters
     ----------
     model_input : ModelInput or FrontendParams
-        The model's input: its frontend (``spectrogram``, ``log_mel`` and
-        ``mfcc`` are supported) and any resize (``tf.image.resize``); a
+        The model's input: its frontend (``spectrogram``, ``log_mel``,
+        ``mfcc`` and ``pcen``) and any resize (``tf.image.resize``); a
         FrontendParams alone means no resize.
     input_rate_hz : int
         Rate of the audio given to :meth:`features` (48 kHz in the course).

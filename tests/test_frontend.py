@@ -31,6 +31,8 @@ CONFIGS = {
     "spectrogram_prime_fft": FrontendParams(feature_kind="spectrogram", frame_length_samples=640,
                                             frame_step_samples=320, fft_length=641),
     "mfcc_chirp_z_fft": FrontendParams(frame_length_samples=1000, frame_step_samples=320, fft_length=1018),
+    # the delivered versions' features since 2026-12-02 (train.kws.versions.PCEN_FRONTEND)
+    "pcen_10": FrontendParams(feature_kind="pcen", num_mel_bins=10, lower_edge_hz=20.0, upper_edge_hz=4000.0),
 }
 # each as one second's model input (the resized one as it is)
 CONFIGS = {name: spec if isinstance(spec, ModelInput) else ModelInput(frontend=spec) for name, spec in CONFIGS.items()}
@@ -49,7 +51,10 @@ CONFIGS = {name: spec if isinstance(spec, ModelInput) else ModelInput(frontend=s
 #   (observed ~2e-6).  Any wrong window, bin, filter or coefficient is >= 1e-2.
 TOLERANCE = {"spectrogram": dict(rtol=1e-5, atol=1e-4, mean_atol=1e-5),
              "log_mel": dict(rtol=0, atol=5e-3, mean_atol=2e-5),
-             "mfcc": dict(rtol=0, atol=5e-3, mean_atol=2e-5)}
+             "mfcc": dict(rtol=0, atol=5e-3, mean_atol=2e-5),
+             # pcen: no log; values are 0-3 and the energies' rounding errors are divided by
+             # their own smoothed level (observed worst 6e-7 on random clips)
+             "pcen": dict(rtol=0, atol=1e-4, mean_atol=1e-6)}
 
 
 def assert_matches_reference(ours: np.ndarray, expected: np.ndarray, feature_kind: str) -> None:
