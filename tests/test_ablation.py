@@ -18,7 +18,7 @@ def test_variant_changes_compose_and_later_ones_win():
     assert config.augment.babble_probability == 0.3 and config.augment.gain_probability == 0.5
     assert config.augment.gain_to_peak_dbfs and config.augment.min_gain_db == -45.0
     assert config.epochs == 3 and config.seed == 4 and not synthetic
-    assert config.augment.time_shift_ms == 100.0  # the delivered parts stay
+    assert config.augment.time_shift_ms == 100.0  # the baseline parts stay
     config, _ = ablation.variant_config("b", "specaugment+none", epochs=1, seed=0)
     assert config.augment.time_masks == 0 and config.augment.feature_masks == 0
     config, synthetic = ablation.variant_config("b", "pcen_10+synthetic_keywords", epochs=1, seed=0)
@@ -26,7 +26,7 @@ def test_variant_changes_compose_and_later_ones_win():
 
 
 def test_version_a_leaves_out_its_teachers():
-    config, _ = ablation.variant_config("a", "delivered", epochs=1, seed=0)
+    config, _ = ablation.variant_config("a", "baseline", epochs=1, seed=0)
     assert config.teachers == () and not config.calibrate_temperature and config.final_sparsity == 0.5
 
 
@@ -38,7 +38,7 @@ def test_unknown_variants_are_refused(name):
 
 def test_unknown_version_is_refused():
     with pytest.raises(ValueError, match="unknown version"):
-        ablation.variant_config("z", "delivered", epochs=1, seed=0)
+        ablation.variant_config("z", "baseline", epochs=1, seed=0)
 
 
 def fake_row(name, version, epochs, seed, data_dir, output_dir, verbose=False):
@@ -55,10 +55,10 @@ def fake_row(name, version, epochs, seed, data_dir, output_dir, verbose=False):
 def test_run_appends_rows_resumes_and_reports_failures(tmp_path):
     csv_path = tmp_path / "ablation.csv"
     messages = []
-    failed = ablation.run_ablation(["delivered", "vtlp", "babble"], csv_path, version="b", epochs=2, seed=0,
+    failed = ablation.run_ablation(["baseline", "vtlp", "babble"], csv_path, version="b", epochs=2, seed=0,
                                    data_dir=tmp_path, variant_function=fake_row, say=messages.append)
     assert failed == ["vtlp"]
-    assert [row["variant"] for row in ablation.read_rows(csv_path)] == ["delivered", "babble"]
+    assert [row["variant"] for row in ablation.read_rows(csv_path)] == ["baseline", "babble"]
     assert any("vtlp failed: RuntimeError: this variant breaks" in message for message in messages)
     calls = []
 
@@ -67,25 +67,25 @@ def test_run_appends_rows_resumes_and_reports_failures(tmp_path):
         return fake_row(name, *args, **kwargs)
 
     # A rerun trains only what is missing (the failed variant is tried again); another epoch count is new.
-    ablation.run_ablation(["delivered", "vtlp", "babble", "gain"], csv_path, version="b", epochs=2, seed=0,
+    ablation.run_ablation(["baseline", "vtlp", "babble", "gain"], csv_path, version="b", epochs=2, seed=0,
                           data_dir=tmp_path, variant_function=counting)
     assert calls == ["vtlp", "gain"]
-    ablation.run_ablation(["delivered"], csv_path, version="b", epochs=3, seed=0, data_dir=tmp_path,
+    ablation.run_ablation(["baseline"], csv_path, version="b", epochs=3, seed=0, data_dir=tmp_path,
                           variant_function=counting)
-    assert calls == ["vtlp", "gain", "delivered"]
+    assert calls == ["vtlp", "gain", "baseline"]
     rows = ablation.read_rows(csv_path)
-    assert [(row["variant"], row["epochs"]) for row in rows] == [("delivered", "2"), ("babble", "2"),
-                                                                ("gain", "2"), ("delivered", "3")]
+    assert [(row["variant"], row["epochs"]) for row in rows] == [("baseline", "2"), ("babble", "2"),
+                                                                ("gain", "2"), ("baseline", "3")]
 
 
-def test_report_gives_differences_to_the_delivered_recipe(tmp_path):
+def test_report_gives_differences_to_the_baseline(tmp_path):
     csv_path = tmp_path / "ablation.csv"
-    ablation.run_ablation(["delivered", "babble", "gain+babble"], csv_path, version="b", epochs=2, seed=0,
+    ablation.run_ablation(["baseline", "babble", "gain+babble"], csv_path, version="b", epochs=2, seed=0,
                           data_dir=tmp_path, variant_function=fake_row)
     report = ablation.format_report(ablation.read_rows(csv_path), command="python -m train.kws.ablation")
-    delivered, babble = 0.5 + len("delivered") / 100, 0.5 + len("babble") / 100
-    assert f"| babble (b, 2 ep) | {100 * babble:.1f} ({100 * (babble - delivered):+.1f}) |" in report
-    assert "| delivered (b, 2 ep) | 59.0 | 59.0 |" in report  # no difference to itself
+    baseline, babble = 0.5 + len("baseline") / 100, 0.5 + len("babble") / 100
+    assert f"| babble (b, 2 ep) | {100 * babble:.1f} ({100 * (babble - baseline):+.1f}) |" in report
+    assert "| baseline (b, 2 ep) | 58.0 | 58.0 |" in report  # no difference to itself
     assert "`gain+babble`: half the clips scaled to a peak of -45..0 dBFS; babble of 4" in report
 
 
@@ -97,7 +97,7 @@ def test_a_csv_of_something_else_is_refused(tmp_path):
 
 
 def test_command_line_errors(tmp_path, capsys):
-    assert ablation.main(["--variants", "delivered,loud", "--output-dir", str(tmp_path)]) == 2
+    assert ablation.main(["--variants", "baseline,loud", "--output-dir", str(tmp_path)]) == 2
     assert "unknown variant part(s) 'loud'" in capsys.readouterr().err
     assert ablation.main(["--epochs", "0", "--output-dir", str(tmp_path)]) == 2
     assert ablation.main(["--version", "z", "--output-dir", str(tmp_path)]) == 2
@@ -111,7 +111,7 @@ def test_command_line_errors(tmp_path, capsys):
 
 def test_report_only_rewrites_the_table(tmp_path, capsys):
     csv_path = tmp_path / "ablation.csv"
-    ablation.run_ablation(["delivered", "babble"], csv_path, version="b", epochs=2, seed=0, data_dir=tmp_path,
+    ablation.run_ablation(["baseline", "babble"], csv_path, version="b", epochs=2, seed=0, data_dir=tmp_path,
                           variant_function=fake_row)
     assert ablation.main(["--report-only", "--output-dir", str(tmp_path)]) == 0
     assert "| babble (b, 2 ep) |" in (tmp_path / "ablation.md").read_text()
