@@ -1,8 +1,17 @@
-"""The results table of the delivered keyword-spotting models, built from their sidecars."""
+"""The results table of the delivered keyword-spotting models, built from their sidecars.
+
+``python -m train.kws.results [--remeasure-latency MODEL ...]`` rewrites
+``models/kws/results.md``; with models named, first measures their latency
+again (on a machine with nothing else running: a training run's own
+measurement shares the CPUs with whatever else was running then) and writes it
+into their sidecars.
+"""
 from __future__ import annotations
 
+import argparse
+import sys
 from pathlib import Path
-from typing import List
+from typing import List, Optional, Sequence
 
 from pi_runtime.sidecar import MODEL_SUFFIXES, read_sidecar
 
@@ -89,3 +98,47 @@ def write_results_markdown(folder: Path) -> Path:
     path = Path(folder) / "results.md"
     path.write_text(results_markdown(folder), encoding="utf-8")
     return path
+
+
+def remeasure_latency(model_path: Path, *, runs: int = 100) -> dict:
+    """Measure ``model_path``'s latency as training does and write it into its sidecar; returns the results."""
+    from pi_runtime.sidecar import write_sidecar
+    from train.kws.training import measure_latency
+
+    sidecar = read_sidecar(model_path)
+    if not sidecar.get("results"):
+        raise ValueError(f"{model_path}: its sidecar records no results to update (train it with python -m train.kws)")
+    inference_ms, total_ms = measure_latency(model_path, runs=runs)
+    sidecar["results"]["inference_ms"] = {key: round(value, 4) for key, value in inference_ms.items()}
+    sidecar["results"]["total_ms"] = {key: round(value, 3) for key, value in total_ms.items()}
+    write_sidecar(model_path, sidecar)
+    return sidecar["results"]
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    from train.paths import models_dir
+
+    parser = argparse.ArgumentParser(prog="python -m train.kws.results", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--remeasure-latency", nargs="+", type=Path, default=[], metavar="MODEL",
+                        help="delivered models whose latency to measure again and write into their sidecars")
+    parser.add_argument("--runs", type=int, default=100, help="runs for the latency means (default 100)")
+    parser.add_argument("--folder", type=Path, default=None, help="where results.md goes (default: models/kws)")
+    args = parser.parse_args(argv)
+    try:
+        if args.runs < 1:
+            raise ValueError(f"--runs must be >= 1, got {args.runs}")
+        for path in args.remeasure_latency:
+            if not path.is_file():
+                raise ValueError(f"no such model file: {path}")
+            results = remeasure_latency(path, runs=args.runs)
+            print(f"{path}: inference {results['inference_ms']['mean']:.3f} ms, "
+                  f"total {results['total_ms']['mean']:.2f} ms (mean of {args.runs})", file=sys.stderr)
+    except (ValueError, RuntimeError) as error:  # ModelError is a ValueError
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(write_results_markdown(args.folder if args.folder is not None else models_dir() / "kws"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
