@@ -217,9 +217,11 @@ def test_compute_features_rejects_bad_input():
         compute_features(np.zeros(16000, np.int16), TOY_FRONTEND)
     with pytest.raises(ValueError, match="backend"):
         compute_features(np.zeros((1, 16000), np.int16), TOY_FRONTEND, backend="librosa")
-    with pytest.raises(ValueError, match="no 'pcen' features"):  # not silently log-mel
-        compute_features(np.zeros((1, 16000), np.int16), TOY_FRONTEND.replace(feature_kind="pcen"),
-                         backend="tf_signal")
+    # the tf.signal backend computes PCEN too (the delivered versions' features), not silently log-mel
+    pcen = TOY_FRONTEND.replace(feature_kind="pcen", num_mel_bins=10)
+    clips = (np.random.default_rng(3).standard_normal((2, 16000)) * 3000).astype(np.int16)
+    np.testing.assert_allclose(compute_features(clips, pcen, backend="tf_signal"),
+                               compute_features(clips, pcen, backend="native"), atol=1e-4)
 
 
 def test_time_shift_moves_audio_and_zero_fills():
@@ -630,6 +632,21 @@ def test_subset_changes_apply_to_their_keywords_only():
     assert go_stop == version.config.replace(**SUBSET_CONFIG_CHANGES[("go", "stop")]) != version.config
 
 
+def test_open_set_runs_keep_the_features_their_recipe_was_chosen_on():
+    from train.kws.versions import (A_TEACHERS, LIVE_AUGMENT, OPEN_SET_A_TEACHERS, OPEN_SET_FRONTEND, VERSIONS,
+                                    config_for)
+
+    for name, version in VERSIONS.items():
+        closed, live = config_for(version, LABELS), config_for(version, LABELS, open_set=True)
+        assert live.frontend == OPEN_SET_FRONTEND and live.augment == LIVE_AUGMENT
+        assert closed.frontend == version.config.frontend
+        # a teacher must take the student's features: the closed-set b and c for a, the open-set ones for live a
+        teachers = {"a": A_TEACHERS}.get(name, ())
+        assert closed.teachers == teachers
+        assert live.teachers == (OPEN_SET_A_TEACHERS if teachers else ())
+    assert len({VERSIONS[name].config.frontend for name in "abc"}) == 1
+
+
 def test_limits_follow_the_version_and_the_keyword_bar():
     from train.kws.training import RunResult
     from train.kws.versions import VERSIONS, limits_for
@@ -651,3 +668,24 @@ def test_real_training_meets_the_version_limits(speech_commands_dir, tmp_path, v
 
     assert cli.main(["--version", version, "--data-dir", str(speech_commands_dir),
                      "--output-dir", str(tmp_path), "--quiet"]) == 0
+
+
+def test_latency_is_measured_again_into_the_sidecar(tmp_path, capsys):
+    from pi_runtime.sidecar import read_sidecar, write_sidecar
+    from tests.kws_toy import build_toy_model
+    from train.kws import results
+
+    model_path = build_toy_model(tmp_path / "model")
+    table = tmp_path / "table"  # results.md of another folder: the toy sidecar holds only the latency
+    table.mkdir()
+    assert results.main(["--remeasure-latency", str(model_path), "--folder", str(table)]) == 2
+    assert "records no results" in capsys.readouterr().err  # a toy model was never measured by training
+    sidecar = read_sidecar(model_path)
+    sidecar["results"] = {"inference_ms": {"mean": -1.0}, "total_ms": {"mean": -1.0}, "test_accuracy": 0.5}
+    write_sidecar(model_path, sidecar)
+    assert results.main(["--remeasure-latency", str(model_path), "--runs", "3", "--folder", str(table)]) == 0
+    measured = read_sidecar(model_path)["results"]
+    assert measured["test_accuracy"] == 0.5  # only the latency changes
+    assert measured["inference_ms"]["mean"] > 0 and measured["total_ms"]["mean"] > measured["inference_ms"]["mean"]
+    assert set(measured["inference_ms"]) == {"mean", "median", "p95"}
+    assert results.main(["--remeasure-latency", str(tmp_path / "missing.tflite")]) == 2

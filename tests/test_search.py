@@ -27,7 +27,9 @@ def test_the_delivered_a_is_the_first_candidate_and_distils():
     a = search.delivered_candidate("a")
     assert a.channels == (64,) * 5 and a.final_sparsity == 0.5 and a.distil
     assert search.distillable(a.frontend()) and "distil" in a.to_config()
+    assert a.feature_kind == "pcen" and a.num_mel_bins == 10
     assert not search.distillable(search.Candidate((16,) * 3, 3, "2x2", "640/320", "log_mel", 10, 0, 0).frontend())
+    assert not search.distillable(search.Candidate((16,) * 3, 3, "2x2", "640/320", "mfcc", 40, 10, 0).frontend())
 
 
 def test_the_space_offers_distillation_only_with_the_teachers_features():

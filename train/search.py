@@ -41,7 +41,7 @@ FIRST_STRIDES = ("2x2", "2x1", "1x2")  # time x frequency
 FRAMES = ("640/320", "512/256", "480/160")
 # 40 mel bins of log-mel lose to MFCCs in this DS-CNN (its receptive field spans few bins), 10 reach them.
 MEL_BINS = (10, 16, 40)
-FEATURE_KINDS = ("mfcc", "log_mel")
+FEATURE_KINDS = ("mfcc", "log_mel", "pcen")
 NUM_MFCCS = (10, 13)
 SPARSITIES = (0.0, 0.3, 0.5, 0.6, 0.7)
 SAMPLE_RATE_HZ = 16000
@@ -102,13 +102,7 @@ class Candidate:
         return config
 
     def frontend(self):
-        from native.params import FrontendParams
-
-        length, step = (int(part) for part in self.frames.split("/"))
-        options = dict(num_mfccs=self.num_mfccs) if self.feature_kind == "mfcc" else {}
-        return FrontendParams(sample_rate_hz=SAMPLE_RATE_HZ, frame_length_samples=length, frame_step_samples=step,
-                              fft_length=length, feature_kind=self.feature_kind, num_mel_bins=self.num_mel_bins,
-                              lower_edge_hz=20.0, upper_edge_hz=4000.0, **options)
+        return frontend_of(self.frames, self.feature_kind, self.num_mel_bins, self.num_mfccs)
 
     def build(self, input_shape: Tuple[int, int], num_labels: int, *, feature_mean: float = 0.0,
               feature_std: float = 1.0):
@@ -141,11 +135,22 @@ def delivered_candidate(version: str) -> Candidate:
                      config.final_sparsity, bool(config.teachers))
 
 
+def frontend_of(frames: str, feature_kind: str, num_mel_bins: int, num_mfccs: int):
+    """The FrontendParams of a point of the space (``frames`` "LENGTH/STEP" in samples at 16 kHz)."""
+    from native.params import FrontendParams
+
+    length, step = (int(part) for part in frames.split("/"))
+    options = dict(num_mfccs=num_mfccs) if feature_kind == "mfcc" else {}
+    return FrontendParams(sample_rate_hz=SAMPLE_RATE_HZ, frame_length_samples=length, frame_step_samples=step,
+                          fft_length=length, feature_kind=feature_kind, num_mel_bins=num_mel_bins,
+                          lower_edge_hz=20.0, upper_edge_hz=4000.0, **options)
+
+
 def distillable(frontend) -> bool:
     """Whether the delivered teachers (b and c) take these features."""
-    from train.kws.versions import MFCC_FRONTEND
+    from train.kws.versions import VERSIONS
 
-    return frontend == MFCC_FRONTEND
+    return all(frontend == VERSIONS[teacher].config.frontend for teacher in ("b", "c"))
 
 
 def define_space(trial) -> None:
@@ -161,7 +166,7 @@ def define_space(trial) -> None:
     mel_bins = trial.suggest_categorical("num_mel_bins", MEL_BINS)
     mfccs = trial.suggest_categorical("num_mfccs", NUM_MFCCS) if kind == "mfcc" else 0
     trial.suggest_categorical("final_sparsity", SPARSITIES)
-    if kind == "mfcc" and frames == "640/320" and mel_bins == 40 and mfccs == 10:
+    if distillable(frontend_of(frames, kind, mel_bins, min(mfccs, mel_bins))):  # as Candidate.from_config clips
         trial.suggest_categorical("distil", (False, True))
 
 
