@@ -136,3 +136,24 @@ def test_bad_ray_flags_are_errors(tmp_path, capsys):
     assert "either --workers" in capsys.readouterr().err
     assert sweep.main(["--workers", "0", "--output-dir", str(tmp_path)]) == 2
     assert sweep.main(["--artifacts-shared", "--output-dir", str(tmp_path)]) == 2
+
+
+def test_ablation_variants_run_as_ray_tasks_and_a_failing_one_is_said(local_ray, tmp_path):
+    from train.kws import ablation
+
+    def variant(name, version, epochs, seed, data_dir, output_dir, verbose=False):  # shipped by value
+        if name == "vtlp":
+            raise RuntimeError("this variant breaks")
+        row = {column: 0.5 for column in ablation.COLUMNS}
+        row.update(variant=name, version=version, epochs=epochs, seed=seed, description=ablation.describe(name),
+                   **{"worst synthetic word": "go 50.0"})
+        return row
+
+    messages = []
+    csv_path = tmp_path / "ablation.csv"
+    failed = ablation.run_ablation(["baseline", "vtlp", "babble", "gain+babble"], csv_path, version="b", epochs=1,
+                                   seed=0, data_dir=tmp_path, cluster=sweep.RayCluster(workers=2),
+                                   variant_function=variant, say=messages.append)
+    assert failed == ["vtlp"]
+    assert sorted(row["variant"] for row in ablation.read_rows(csv_path)) == ["babble", "baseline", "gain+babble"]
+    assert any("vtlp failed" in message and "this variant breaks" in message for message in messages)

@@ -27,7 +27,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 KEY_COLUMNS = ("model", "alpha", "feature_kind", "final_sparsity", "quantization", "epochs", "seed")
 MEASURED_COLUMNS = ("accuracy", "val_accuracy", "tflite_bytes", "zlib_bytes", "weight_sparsity", "parameters",
@@ -429,7 +429,6 @@ def run_sweep(points: Sequence[Point], quantizations: Sequence[str], csv_path: P
 def _run_on_ray(todo, quantizations, splits, features_by_kind, cluster: RayCluster, options, point_function,
                 record, state: SweepProgress, say) -> SweepProgress:
     import ray
-    from ray.exceptions import RayError
 
     started_here = connect_ray(cluster)
     pending: Dict = {}
@@ -446,17 +445,12 @@ def _run_on_ray(todo, quantizations, splits, features_by_kind, cluster: RayClust
                               features_refs[point.feature_kind], **options)
             pending[ref] = point
         slots = max(1, int(ray.cluster_resources().get("CPU", 1) // cluster.cpus_per_point))
-        while pending:
+
+        def show_running() -> None:
             state.running = min(len(pending), slots)
             say(state)
-            ready, _ = ray.wait(list(pending), num_returns=1, timeout=10.0)
-            for ref in ready:
-                point = pending.pop(ref)
-                try:
-                    outcome = ray.get(ref)
-                except RayError as error:
-                    outcome = error
-                record(point, outcome)
+
+        record_as_done(pending, record, timeout_s=10.0, before_wait=show_running)
         state.running = 0
         say(state)
         return state
@@ -465,6 +459,26 @@ def _run_on_ray(todo, quantizations, splits, features_by_kind, cluster: RayClust
             ray.cancel(ref, force=True)
         if started_here:
             ray.shutdown()
+
+
+def record_as_done(pending: Dict, record: Callable[[Any, Any], None], *, timeout_s: float,
+                   before_wait: Callable[[], None] = lambda: None) -> None:
+    """Hand each Ray task's outcome (its return value, or the ``RayError`` it ended with) to
+    ``record(key, outcome)`` as it finishes; ``pending`` maps object refs to their keys and is
+    emptied as they finish (what is left after an interruption is the caller's to cancel)."""
+    import ray
+    from ray.exceptions import RayError
+
+    while pending:
+        before_wait()
+        ready, _ = ray.wait(list(pending), num_returns=1, timeout=timeout_s)
+        for ref in ready:
+            key = pending.pop(ref)
+            try:
+                outcome = ray.get(ref)
+            except RayError as error:
+                outcome = error
+            record(key, outcome)
 
 
 def _point_columns(point: Point) -> Dict:

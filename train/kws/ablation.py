@@ -20,12 +20,11 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import math
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 
@@ -210,9 +209,8 @@ def run_ablation(variants: Sequence[str], csv_path: Path, *, version: str, epoch
             record(name, outcome)
         return failed
     import ray
-    from ray.exceptions import RayError
 
-    from train.sweep import _train_point_in_worker, connect_ray
+    from train.sweep import _train_point_in_worker, connect_ray, record_as_done
 
     started_here = connect_ray(cluster)
     pending: Dict = {}
@@ -222,15 +220,7 @@ def run_ablation(variants: Sequence[str], csv_path: Path, *, version: str, epoch
         # verbose: each task's epochs go to its worker's log (Ray's session logs), not to this terminal.
         pending = {task.remote(variant_function, cluster.cpus_per_point, name, *arguments, verbose=True): name
                    for name in todo}
-        while pending:
-            ready, _ = ray.wait(list(pending), num_returns=1, timeout=30.0)
-            for ref in ready:
-                name = pending.pop(ref)
-                try:
-                    outcome = ray.get(ref)
-                except RayError as error:
-                    outcome = error
-                record(name, outcome)
+        record_as_done(pending, record, timeout_s=30.0)
         return failed
     finally:
         for ref in pending:
