@@ -123,6 +123,7 @@ def train_variant(name: str, version: str, epochs: int, seed: int, data_dir: Pat
                   verbose: bool = False) -> Dict[str, Any]:
     """Train, export and score variant ``name`` on the validation split; returns its CSV row."""
     from pi_runtime.sidecar import KwsSpec
+    from train.keras_env import tf
     from train.kws.data import LABELS, load_split
     from train.kws.features import compute_features
     from train.kws.negatives import synthetic_keywords
@@ -134,8 +135,6 @@ def train_variant(name: str, version: str, epochs: int, seed: int, data_dir: Pat
     say = log if verbose else (lambda message: None)
     started = time.perf_counter()
     config, synthetic = variant_config(version, name, epochs=epochs, seed=seed)
-    from train.keras_env import tf
-
     tf.keras.utils.set_random_seed(config.seed)
     train = load_split("train", data_dir=data_dir, labels=LABELS)
     val = load_split("val", data_dir=data_dir, labels=LABELS)
