@@ -15,6 +15,7 @@ use it.
 """
 from __future__ import annotations
 
+from functools import lru_cache
 from math import gcd
 
 import numpy as np
@@ -102,19 +103,26 @@ def tf_signal_features(model_input: Union[ModelInput, FrontendParams]):
 
 
 def _tf_pcen(tf, mel, p: FrontendParams):
-    """PCEN of mel energies ``[..., frames, bins]``: a first-order smoother along time from the first frame.
-
-    The smoother is unrolled into one lower-triangular matrix product (smooth[t] = (1-s)^t E[0] +
-    sum over 1 <= k <= t of s (1-s)^(t-k) E[k]), a few tensor ops instead of a per-frame loop.
-    """
-    s = p.pcen_smoothing
-    t = tf.range(tf.shape(mel)[-2])
-    age = tf.cast(t[:, tf.newaxis] - t[tf.newaxis, :], tf.float32)  # t - k
-    decay = tf.where(age >= 0, tf.pow(tf.constant(1.0 - s, tf.float32), tf.maximum(age, 0.0)), 0.0)
-    weights = tf.where(t[tf.newaxis, :] == 0, decay, s * decay)  # E[0] starts the smoother with weight 1
-    smooth = tf.linalg.matmul(weights, mel)
+    """PCEN of mel energies ``[..., frames, bins]``: a first-order smoother along time from the first frame,
+    as one matrix product with :func:`pcen_smoother_weights` (built once per frame count)."""
+    frames = mel.shape[-2]
+    if frames is None:
+        raise ValueError("the tf.signal PCEN needs a known number of frames (a signal of static length)")
+    smooth = tf.linalg.matmul(tf.constant(pcen_smoother_weights(int(frames), p.pcen_smoothing)), mel)
     gain = tf.pow(p.pcen_epsilon + smooth, -p.pcen_alpha)
     return tf.pow(mel * gain + p.pcen_delta, p.pcen_power) - p.pcen_delta ** p.pcen_power
+
+
+@lru_cache(maxsize=16)
+def pcen_smoother_weights(frames: int, smoothing: float) -> np.ndarray:
+    """float32[frames, frames]: PCEN's smoother unrolled, smooth[t] = (1-s)^t E[0] + sum over 1 <= k <= t of
+    s (1-s)^(t-k) E[k] (it starts at the first frame's energy)."""
+    age = np.arange(frames)[:, np.newaxis] - np.arange(frames)[np.newaxis, :]  # t - k
+    weights = np.where(age >= 0, (1.0 - smoothing) ** np.maximum(age, 0), 0.0)
+    weights[:, 1:] *= smoothing
+    weights = weights.astype(np.float32)
+    weights.flags.writeable = False  # shared by every call through the cache
+    return weights
 
 
 class CoursePipeline:

@@ -103,17 +103,19 @@ def _complete_bytes(csv_path: Path) -> bytes:
     return data[:data.rfind(b"\n") + 1]
 
 
-def _read_csv(csv_path: Path, required: Sequence[str], what: str) -> List[Dict[str, str]]:
+def read_csv_rows(csv_path: Path, required: Sequence[str], what: str) -> List[Dict[str, str]]:
+    """The complete rows of a CSV appended by :func:`append_rows` ([] when absent); ValueError naming
+    ``what`` ("a sweep CSV") when ``required`` columns are missing."""
     reader = csv.DictReader(io.StringIO(_complete_bytes(csv_path).decode(), newline=""))
     missing = [column for column in required if column not in (reader.fieldnames or [])]
     if reader.fieldnames and missing:
-        raise ValueError(f"{csv_path}: not a {what} (missing columns {', '.join(missing)})")
+        raise ValueError(f"{csv_path}: not {what} (missing columns {', '.join(missing)})")
     return list(reader)
 
 
 def read_rows(csv_path: Path) -> List[Dict[str, str]]:
     """Rows of an existing sweep CSV ([] when absent; a last line cut short is left out)."""
-    return _read_csv(csv_path, KEY_COLUMNS, "sweep CSV") if Path(csv_path).is_file() else []
+    return read_csv_rows(csv_path, KEY_COLUMNS, "a sweep CSV")
 
 
 def append_rows(csv_path: Path, rows: Sequence[Dict], columns: Sequence[str] = COLUMNS) -> None:
@@ -154,7 +156,7 @@ def failed_csv_path(csv_path: Path) -> Path:
 def read_failures(csv_path: Path) -> List[Dict[str, str]]:
     """The failed points recorded for the sweep CSV ``csv_path`` (point columns and ``error``)."""
     path = failed_csv_path(csv_path)
-    return _read_csv(path, FAILED_COLUMNS, "sweep failure CSV") if path.is_file() else []
+    return read_csv_rows(path, FAILED_COLUMNS, "a sweep failure CSV")
 
 
 def numeric_rows(rows: Iterable[Dict[str, str]]) -> List[Dict]:
@@ -236,8 +238,8 @@ def limit_tensorflow_threads(cpus: float) -> None:
         pass
 
 
-def _train_point_in_worker(point_function: Callable, cpus: float, *args, **kwargs) -> Dict:
-    """A Ray task: ``point_function`` with TensorFlow held to the CPUs the task asked for."""
+def run_in_worker(point_function: Callable, cpus: float, *args, **kwargs) -> Dict:
+    """A Ray task: ``point_function`` (a sweep point, an ablation variant) with TensorFlow held to the CPUs the task asked for."""
     limit_tensorflow_threads(cpus)
     return point_function(*args, **kwargs)
 
@@ -436,7 +438,7 @@ def _run_on_ray(todo, quantizations, splits, features_by_kind, cluster: RayClust
         gpus = cluster.gpus_per_point if ray.cluster_resources().get("GPU", 0) > 0 else 0
         if cluster.gpus_per_point and not gpus:
             print("sweep: no GPU in the cluster; the points run on CPUs", file=sys.stderr)
-        task = ray.remote(_train_point_in_worker).options(
+        task = ray.remote(run_in_worker).options(
             num_cpus=cluster.cpus_per_point, num_gpus=gpus, max_retries=1, retry_exceptions=False)
         splits_ref = ray.put(splits)
         features_refs = {kind: ray.put(features) for kind, features in features_by_kind.items()}
@@ -768,7 +770,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if args.workers is not None or address is not None:
             cluster = RayCluster(workers=args.workers, address=address, cpus_per_point=args.cpus_per_point,
                                  gpus_per_point=args.gpus_per_point)
-            _require_ray()
+            require_ray()
         if not args.report_only:
             from train.kws.data import ensure_dataset, load_split, split_file
             from train.kws.training import Splits
@@ -801,7 +803,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     return 0
 
 
-def _require_ray() -> None:
+def require_ray() -> None:
     try:
         import ray  # noqa: F401
     except ImportError:

@@ -209,12 +209,12 @@ def run_ablation(variants: Sequence[str], csv_path: Path, *, version: str, epoch
         return failed
     import ray
 
-    from train.sweep import _train_point_in_worker, connect_ray, record_as_done
+    from train.sweep import connect_ray, record_as_done, run_in_worker
 
     started_here = connect_ray(cluster)
     pending: Dict = {}
     try:
-        task = ray.remote(_train_point_in_worker).options(num_cpus=cluster.cpus_per_point, max_retries=1,
+        task = ray.remote(run_in_worker).options(num_cpus=cluster.cpus_per_point, max_retries=1,
                                                           retry_exceptions=False)
         # verbose: each task's epochs go to its worker's log (Ray's session logs), not to this terminal.
         pending = {task.remote(variant_function, cluster.cpus_per_point, name, *arguments, verbose=True): name
@@ -229,17 +229,10 @@ def run_ablation(variants: Sequence[str], csv_path: Path, *, version: str, epoch
 
 
 def read_rows(csv_path: Path) -> List[Dict[str, str]]:
-    import csv
+    """Rows of an ablation CSV ([] when absent; a last line cut short is left out)."""
+    from train.sweep import read_csv_rows
 
-    from train.sweep import _complete_bytes
-
-    if not Path(csv_path).is_file():
-        return []
-    rows = list(csv.DictReader(_complete_bytes(Path(csv_path)).decode().splitlines()))
-    missing = [column for column in COLUMNS if rows and column not in rows[0]]
-    if missing:
-        raise ValueError(f"{csv_path} is not an ablation CSV (no column {', '.join(missing)})")
-    return rows
+    return read_csv_rows(csv_path, COLUMNS, "an ablation CSV")
 
 
 def format_report(rows: Sequence[Dict[str, str]], *, command: str) -> str:
@@ -324,19 +317,20 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     command = "python -m train.kws.ablation " + " ".join(sys.argv[1:] if argv is None else argv)
     try:
         variants = [name.strip() for name in args.variants.split(",") if name.strip()]
-        for name in variants:
-            variant_changes(name)
+        if not variants:
+            raise ValueError("--variants names no variant")
         if args.epochs < 1:
             raise ValueError(f"--epochs must be >= 1, got {args.epochs}")
-        variant_config(args.version, variants[0] if variants else "baseline", epochs=args.epochs, seed=args.seed)
+        for name in variants:  # every name and the version, before any data is read
+            variant_config(args.version, name, epochs=args.epochs, seed=args.seed)
         if not args.report_only:
             from train.kws.data import ensure_dataset
 
             cluster = None
             if args.workers is not None or args.ray_address is not None:
-                from train.sweep import RayCluster, _require_ray
+                from train.sweep import RayCluster, require_ray
 
-                _require_ray()
+                require_ray()
                 cluster = RayCluster(workers=args.workers, address=args.ray_address,
                                      cpus_per_point=args.cpus_per_point)
             data_dir = ensure_dataset(args.data_dir)

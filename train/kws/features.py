@@ -62,7 +62,7 @@ def _tf_signal_features(audio: np.ndarray, model_input: ModelInput) -> np.ndarra
     from pi_runtime.reference import tf_signal_features
     from train.keras_env import tf
 
-    features = tf_signal_features(model_input)  # refuses what it cannot compute (pcen) before any work
+    features = tf_signal_features(model_input)  # refuses what it cannot compute before any work
     params = model_input.frontend
     rows, cols = (model_input.resize if model_input.resize is not None
                   else (params.num_frames(audio.shape[1]), params.num_features))

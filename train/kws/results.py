@@ -103,14 +103,12 @@ def write_results_markdown(folder: Path) -> Path:
 def remeasure_latency(model_path: Path, *, runs: int = 100) -> dict:
     """Measure ``model_path``'s latency as training does and write it into its sidecar; returns the results."""
     from pi_runtime.sidecar import write_sidecar
-    from train.kws.training import measure_latency
+    from train.kws.training import latency_results, measure_latency
 
     sidecar = read_sidecar(model_path)
     if not sidecar.get("results"):
         raise ValueError(f"{model_path}: its sidecar records no results to update (train it with python -m train.kws)")
-    inference_ms, total_ms = measure_latency(model_path, runs=runs)
-    sidecar["results"]["inference_ms"] = {key: round(value, 4) for key, value in inference_ms.items()}
-    sidecar["results"]["total_ms"] = {key: round(value, 3) for key, value in total_ms.items()}
+    sidecar["results"].update(latency_results(*measure_latency(model_path, runs=runs)))
     write_sidecar(model_path, sidecar)
     return sidecar["results"]
 

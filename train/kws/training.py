@@ -541,8 +541,7 @@ def update_results(result: RunResult) -> None:
         "zlib_bytes": result.zlib_bytes,
         "weight_sparsity": round(result.sparsity, 4),
         "parameters": result.parameters,
-        "inference_ms": {key: round(value, 4) for key, value in result.inference_ms.items()},
-        "total_ms": {key: round(value, 3) for key, value in result.total_ms.items()},
+        **latency_results(result.inference_ms, result.total_ms),
         "latency_method": "mean/median/p95 of runs on this machine, one thread; total = 1 s of random "
                           "48 kHz audio -> native resample -> native frontend -> invoke()",
         "measured_on": _machine(),
@@ -551,6 +550,12 @@ def update_results(result: RunResult) -> None:
     if "training" in sidecar and result.best_epoch >= 0:
         sidecar["training"]["selected_epoch"] = result.best_epoch
     write_sidecar(result.path, sidecar)
+
+
+def latency_results(inference_ms: Dict[str, float], total_ms: Dict[str, float]) -> Dict[str, Dict[str, float]]:
+    """The sidecar's latency entries, rounded as every delivered sidecar records them."""
+    return {"inference_ms": {key: round(value, 4) for key, value in inference_ms.items()},
+            "total_ms": {key: round(value, 3) for key, value in total_ms.items()}}
 
 
 def _machine() -> str:
