@@ -65,6 +65,8 @@ CHANGES: Dict[str, Change] = {
     "babble": Change("babble of 4 other clips at 5-20 dB SNR on 30 % of clips", augment=dict(babble_probability=0.3)),
     "babble_heavy": Change("babble of 4 other clips at 5-20 dB SNR on 60 % of clips",
                            augment=dict(babble_probability=0.6)),
+    "babble_low_snr": Change("babble of 4 other clips at 0-15 dB SNR (coloured noise too, where used) on 30 % of clips",
+                             augment=dict(babble_probability=0.3, min_snr_db=0.0, max_snr_db=15.0)),
     "coloured_noise": Change("white, pink or brown noise at 5-20 dB SNR on 30 % of clips",
                              augment=dict(coloured_noise_probability=0.3)),
     "specaugment": Change("SpecAugment: two time masks of up to 8 frames and one feature mask of up to 2 "
@@ -76,6 +78,11 @@ CHANGES: Dict[str, Change] = {
                          frontend=dict(feature_kind="log_mel", num_mel_bins=10)),
     "pcen_10": Change("PCEN features on 10 mel bins instead of 10 MFCCs",
                       frontend=dict(feature_kind="pcen", num_mel_bins=10)),
+    "pcen_20": Change("PCEN features on 20 mel bins instead of 10 MFCCs",
+                      frontend=dict(feature_kind="pcen", num_mel_bins=20)),
+    "pcen_40": Change("PCEN features on 40 mel bins instead of 10 MFCCs",
+                      frontend=dict(feature_kind="pcen", num_mel_bins=40)),
+    "wideband": Change("mel filters up to 8 kHz instead of 4 kHz", frontend=dict(upper_edge_hz=8000.0)),
 }
 
 COLUMNS = (("variant", "version", "epochs", "seed", "description", "val_accuracy", "keras_val_accuracy",
