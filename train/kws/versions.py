@@ -40,6 +40,16 @@ MFCC_FRONTEND = FrontendParams(sample_rate_hz=16000, frame_length_samples=640, f
 PCEN_FRONTEND = FrontendParams(sample_rate_hz=16000, frame_length_samples=640, frame_step_samples=320,
                                feature_kind="pcen", num_mel_bins=10, lower_edge_hz=20.0, upper_edge_hz=4000.0)
 ROBUST_AUGMENT = AugmentConfig(reverb_probability=0.3, babble_probability=0.3)
+# Babble at 0-15 dB SNR instead of 5-20 (ablation, b for 20 epochs: validation babble 10 dB 86.9 % against 85.6 %,
+# within one run's noise), trained for 60 epochs instead of 40. Each version took it only where its validation
+# clean accuracy did not drop and the mean over the bar conditions rose (`python -m train.kws.robustness --split
+# val`, 2026-12-02; clean / -40 dBFS / RT60 0.6 s / babble 10 dB / validation voice):
+#   c        96.5 / 96.4 / 95.1 / 88.1 / 95.9 -> 96.8 / 97.0 / 95.4 / 89.9 / 97.5 %  (taken)
+#   b        97.0 / 96.5 / 93.6 / 88.2 / 97.5 -> 96.5 / 96.0 / 95.2 / 88.9 / 97.8 %  (not taken: 4 clean clips fewer;
+#            seed 1: 96.6 / 96.1 / 94.2 / 87.6 / 98.4 %, not taken either)
+#   a        96.4 / 96.1 / 94.9 / 86.6 / 97.8 -> 96.9 / 96.5 / 95.0 / 88.6 / 97.8 %  (taken; teachers b and the new c)
+#   go/stop  98.5 / 98.5 / 96.4 / 95.9 / 100  -> 98.5 / 98.5 / 97.0 / 95.4 / 100 %   (taken, by 0.1 point of mean)
+LOW_SNR_AUGMENT = ROBUST_AUGMENT.replace(min_snr_db=0.0, max_snr_db=15.0)
 
 
 @dataclass(frozen=True)
@@ -91,8 +101,8 @@ LIVE_TARGET_FALSE_ALARMS_PER_HOUR = 50.0
 
 VERSIONS: Dict[str, Version] = {
     "a": Version(
-        "a", RunConfig(model="ds_cnn", alpha=0.25, blocks=4, frontend=PCEN_FRONTEND, epochs=40,
-                       final_sparsity=0.5, compress=True, augment=ROBUST_AUGMENT, teachers=A_TEACHERS,
+        "a", RunConfig(model="ds_cnn", alpha=0.25, blocks=4, frontend=PCEN_FRONTEND, epochs=60,
+                       final_sparsity=0.5, compress=True, augment=LOW_SNR_AUGMENT, teachers=A_TEACHERS,
                        calibrate_temperature=True),
         max_size_kb=25, summary="accuracy > 90 %, file < 25 kB"),
     "b": Version(
@@ -100,8 +110,8 @@ VERSIONS: Dict[str, Version] = {
                        compress=True, augment=ROBUST_AUGMENT),
         max_size_kb=35, max_inference_ms=1.5, summary="accuracy > 90 %, file < 35 kB, inference < 1.5 ms"),
     "c": Version(
-        "c", RunConfig(model="ds_cnn", alpha=0.3125, blocks=4, frontend=PCEN_FRONTEND, epochs=40,
-                       label_smoothing=0.1, compress=True, augment=ROBUST_AUGMENT),
+        "c", RunConfig(model="ds_cnn", alpha=0.3125, blocks=4, frontend=PCEN_FRONTEND, epochs=60,
+                       label_smoothing=0.1, compress=True, augment=LOW_SNR_AUGMENT),
         max_size_kb=45, max_total_ms=40, summary="accuracy > 90 %, file < 45 kB, total latency < 40 ms"),
 }
 
