@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
+from native.params import FrontendParams
+
 KEY_COLUMNS = ("model", "alpha", "feature_kind", "final_sparsity", "quantization", "epochs", "seed")
 MEASURED_COLUMNS = ("accuracy", "val_accuracy", "tflite_bytes", "zlib_bytes", "weight_sparsity", "parameters",
                     "inference_ms_mean", "inference_ms_median", "total_ms_mean", "total_ms_median",
@@ -37,7 +39,14 @@ COLUMNS = KEY_COLUMNS + MEASURED_COLUMNS
 POINT_COLUMNS = tuple(column for column in KEY_COLUMNS if column != "quantization")
 FAILED_COLUMNS = POINT_COLUMNS + ("error",)
 
-FULL_GRID = dict(models=("ds_cnn", "cnn"), alphas=(0.125, 0.25, 0.5), feature_kinds=("mfcc", "log_mel"),
+# The feature configurations by name: the Lab's MFCCs and log-mel on 40 mel bins, and log-mel on 10 mel bins,
+# the MFCCs' 49 x 10 input (on 40 bins the DS-CNN's receptive field loses where in frequency a pattern was).
+SWEEP_FEATURES: Dict[str, FrontendParams] = {
+    "mfcc": FrontendParams(feature_kind="mfcc"),
+    "log_mel": FrontendParams(feature_kind="log_mel"),
+    "log_mel_10": FrontendParams(feature_kind="log_mel", num_mel_bins=10),
+}
+FULL_GRID = dict(models=("ds_cnn", "cnn"), alphas=(0.125, 0.25, 0.5), feature_kinds=("mfcc", "log_mel", "log_mel_10"),
                  sparsities=(0.0, 0.5, 0.75), quantizations=("none", "weights", "int8"), epochs=10)
 QUICK_GRID = dict(models=("ds_cnn", "cnn"), alphas=(0.125, 0.25), feature_kinds=("mfcc", "log_mel"),
                   sparsities=(0.0, 0.5), quantizations=("none", "int8"), epochs=5)
@@ -188,11 +197,10 @@ def train_point(point: Point, quantizations: Sequence[str], splits, features: Tu
     {"rows": one CSV row per quantisation, "models": {file name: bytes}} (``models`` empty
     unless ``return_models``).
     """
-    from native.params import FrontendParams
     from train.kws.training import RunConfig, export_and_evaluate, fit
 
     train_features, val_features, test_features = features
-    config = RunConfig(model=point.model, alpha=point.alpha, frontend=FrontendParams(feature_kind=point.feature_kind),
+    config = RunConfig(model=point.model, alpha=point.alpha, frontend=SWEEP_FEATURES[point.feature_kind],
                        epochs=point.epochs, final_sparsity=point.final_sparsity, seed=point.seed,
                        batch_size=batch_size)
     started = time.perf_counter()
@@ -379,7 +387,6 @@ def run_sweep(points: Sequence[Point], quantizations: Sequence[str], csv_path: P
     :func:`failed_csv_path` with the reason and the sweep goes on; it is tried again by the
     next run. Returns the final counts.
     """
-    from native.params import FrontendParams
     from train.kws.features import compute_features
 
     say = _progress_printer(verbose) if progress is None else progress
@@ -391,7 +398,7 @@ def run_sweep(points: Sequence[Point], quantizations: Sequence[str], csv_path: P
     state = SweepProgress(total=len(todo))
     if not todo:
         return state
-    features_by_kind = {kind: tuple(compute_features(clips.audio, FrontendParams(feature_kind=kind),
+    features_by_kind = {kind: tuple(compute_features(clips.audio, SWEEP_FEATURES[kind],
                                                      backend=feature_backend)
                                     for clips in (splits.train, splits.val, splits.test))
                         for kind in dict.fromkeys(point.feature_kind for point in todo)}
@@ -519,7 +526,9 @@ def plot_fronts(rows: Sequence[Dict], png_path: Path) -> Path:
     panels = (("zlib_bytes", "size after zlib (bytes)"), ("inference_ms_median", "inference latency, median (ms)"))
     markers = {"ds_cnn": "o", "cnn": "s", "ds_cnn_bn": "^"}
     colours = {("mfcc", "int8"): "tab:blue", ("mfcc", "weights"): "tab:green", ("mfcc", "none"): "tab:cyan",
-               ("log_mel", "int8"): "tab:red", ("log_mel", "weights"): "tab:olive", ("log_mel", "none"): "tab:orange"}
+               ("log_mel", "int8"): "tab:red", ("log_mel", "weights"): "tab:olive", ("log_mel", "none"): "tab:orange",
+               ("log_mel_10", "int8"): "tab:purple", ("log_mel_10", "weights"): "tab:pink",
+               ("log_mel_10", "none"): "tab:brown"}
     for axis, (cost, title) in zip(axes, panels):
         for row in rows:
             axis.scatter(row[cost], 100 * row["accuracy"], marker=markers.get(row["model"], "x"),
@@ -580,6 +589,7 @@ def strategy_effects(rows: Sequence[Dict]) -> List[Dict]:
     comparisons += [(f"width alpha {a:g} (vs {alphas[-1]:g})", "alpha", f"{alphas[-1]:g}", f"{a:g}")
                     for a in alphas[:-1]]
     comparisons += [("log-mel features (vs MFCC)", "feature_kind", "mfcc", "log_mel"),
+                    ("log-mel on 10 mel bins (vs MFCC)", "feature_kind", "mfcc", "log_mel_10"),
                     ("Lab 3 CNN (vs DS-CNN)", "model", "ds_cnn", "cnn")]
     effects = []
     for name, factor, base, changed in comparisons:
@@ -699,7 +709,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--quick", action="store_true", help="small grid, few epochs (minutes)")
     parser.add_argument("--models", help="comma-separated models (ds_cnn, cnn, ds_cnn_bn)")
     parser.add_argument("--alphas", help="comma-separated width multipliers")
-    parser.add_argument("--features", help="comma-separated feature kinds (mfcc, log_mel)")
+    parser.add_argument("--features", help=f"comma-separated feature kinds ({', '.join(SWEEP_FEATURES)}; log_mel: "
+                                           "40 mel bins, log_mel_10: 10)")
     parser.add_argument("--sparsities", help="comma-separated final sparsities, e.g. 0,0.5,0.75")
     parser.add_argument("--quantizations", help="comma-separated: none, weights, int8")
     parser.add_argument("--epochs", type=int, help="epochs per point")
@@ -817,8 +828,8 @@ def _validate(models, kinds, quantizations, sparsities, alphas) -> None:
         if model not in MODELS:
             raise ValueError(f"unknown model {model!r}; choose from {', '.join(MODELS)}")
     for kind in kinds:
-        if kind not in ("mfcc", "log_mel"):
-            raise ValueError(f"feature kind must be mfcc or log_mel, got {kind!r}")
+        if kind not in SWEEP_FEATURES:
+            raise ValueError(f"feature kind must be one of {', '.join(SWEEP_FEATURES)}, got {kind!r}")
     for quantization in quantizations:
         if quantization not in ("none", "weights", "int8"):
             raise ValueError(f"quantization must be none, weights or int8, got {quantization!r}")
