@@ -14,9 +14,9 @@ def toy_data(tmp_path_factory):
     return folder, write_toy_dataset(folder, clips_per_word=(4, 2, 2))
 
 
-def _run(toy_data, output_dir, sparsities="0,0.5"):
+def _run(toy_data, output_dir, sparsities="0,0.5", features="mfcc"):
     folder, splits_dir = toy_data
-    return sweep.main(["--models", "ds_cnn", "--alphas", "0.0625", "--features", "mfcc",
+    return sweep.main(["--models", "ds_cnn", "--alphas", "0.0625", "--features", features,
                        "--sparsities", sparsities, "--quantizations", "none,int8", "--epochs", "1", "--batch-size", "4",
                        "--latency-runs", "2", "--data-dir", str(folder), "--splits-dir", str(splits_dir),
                        "--output-dir", str(output_dir), "--quiet"])
@@ -67,6 +67,16 @@ def test_bad_grid_values_are_errors(tmp_path, capsys):
     assert sweep.main(["--models", "rnn", "--output-dir", str(tmp_path), "--report-only"]) == 2
     assert "unknown model" in capsys.readouterr().err
     assert sweep.main(["--sparsities", "1.0", "--output-dir", str(tmp_path), "--report-only"]) == 2
+
+
+def test_feature_configurations_are_chosen_by_name(toy_data, tmp_path, capsys):
+    assert sweep.main(["--features", "pcen", "--output-dir", str(tmp_path), "--report-only"]) == 2
+    assert "mfcc, log_mel, log_mel_10" in capsys.readouterr().err
+    assert _run(toy_data, tmp_path, sparsities="0", features="log_mel_10") == 0
+    rows = sweep.read_rows(tmp_path / "sweep.csv")
+    assert [row["feature_kind"] for row in rows] == ["log_mel_10", "log_mel_10"]
+    # the MFCCs' 49 x 10 input, where "log_mel" keeps the 40 bins of the Lab
+    assert sweep.SWEEP_FEATURES["log_mel_10"].num_features == 10 != sweep.SWEEP_FEATURES["log_mel"].num_features
 
 
 def test_read_rows_rejects_a_csv_that_is_not_a_sweep(tmp_path):
