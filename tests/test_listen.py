@@ -278,10 +278,16 @@ def test_empty_stdin_is_a_clean_empty_run(toy_model):
     assert code == 0 and out == "" and "0.00 s of audio" in err and "0 decisions" in err
 
 
+def _sigint_as_in_a_terminal() -> None:
+    """A job started in the background by a shell without job control (nohup cmd &) ignores SIGINT, and a
+    child inherits that; the listener is stopped from a terminal, where SIGINT has its default action."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_stops_cleanly_with_a_summary(toy_model, tone_stream):
     process = subprocess.Popen([sys.executable, "-m", "pi_runtime.listen", "--model", str(toy_model), "--input", "-",
                                 "--verbose"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               cwd=REPO_ROOT)
+                               cwd=REPO_ROOT, preexec_fn=_sigint_as_in_a_terminal)
     try:
         for line in process.stderr:  # wait until the model is loaded and the input open
             if line.startswith(b"labels:"):
