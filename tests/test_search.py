@@ -110,3 +110,27 @@ def test_bad_arguments_are_errors(capsys):
     assert search.main(["--version", "a", "--trials", "0"]) == 2
     assert "--trials" in capsys.readouterr().err
     assert search.main(["--version", "a", "--workers", "2", "--ray-address", "auto"]) == 2
+
+
+def test_candidates_learn_with_the_versions_recipe_unless_told_the_courses(monkeypatch):
+    import train.kws.training as training
+    from train.kws.versions import VERSIONS
+
+    seen = []
+
+    def fake_fit(config, splits, train_features, val_features, **_):
+        seen.append(config)
+        return TINY.build((49, 10), 8), 0.5, 0
+
+    monkeypatch.setattr(training, "fit", fake_fit)
+    features = np.zeros((2, 49, 10), np.float32)
+    for recipe in (VERSIONS["c"].config, None):
+        search.train_candidate(TINY, None, features, features, epochs=1, recipe=recipe)
+    versions, course = seen
+    assert versions.augment == VERSIONS["c"].config.augment and versions.augment.babble_probability > 0
+    assert versions.label_smoothing == VERSIONS["c"].config.label_smoothing > 0
+    assert course.augment == training.RunConfig().augment and course.augment.babble_probability == 0
+    assert course.label_smoothing == 0
+    # the rest is the candidate's, whatever the recipe
+    assert versions.frontend == course.frontend == TINY.frontend() and versions.epochs == 1
+    assert search.build_parser().parse_args(["--version", "a"]).recipe == "version"

@@ -11,7 +11,9 @@ the whole frontend + model pipeline). Random weights compress a little better
 than trained ones (four trials of the first search: the trained file 12-21 %
 larger), so the untrained size times ``UNTRAINED_SIZE_GROWTH`` must fit, and the
 trained files are held to the limit again before retraining and delivery. ASHA stops trials whose validation
-accuracy trails at its rungs. The best few trials are trained again with three seeds;
+accuracy trails at its rungs. Candidates learn with the version's augmentation (rooms and
+babble; ``--recipe course``: the course's), as the delivered model did, so that the comparison is
+on the same footing. The best few trials are trained again with three seeds;
 the best of them replaces the delivered version only if its mean validation
 accuracy is higher, and only then is it measured on the test split (once).
 
@@ -250,9 +252,13 @@ def precheck(candidate: Candidate, num_labels: int, train_features: np.ndarray, 
 # -- training ----------------------------------------------------------------------------------------
 def train_candidate(candidate: Candidate, splits, train_features: np.ndarray, val_features: np.ndarray, *,
                     epochs: int, seed: int = 0, batch_size: int = 64, learning_rate: float = 0.01,
-                    on_epoch: Optional[Callable[[int, float], None]] = None):
+                    recipe=None, on_epoch: Optional[Callable[[int, float], None]] = None):
     """Train with ``train.kws.training.fit`` (augmentation, pruning schedule, selection once the
     masks are final), calling ``on_epoch(epoch, val_accuracy)`` after each epoch.
+
+    ``recipe``: a ``RunConfig`` whose augmentation and label smoothing the candidate trains with (the
+    version's, so that a candidate is compared with the delivered model on the same footing); None:
+    ``RunConfig``'s defaults (the course's augmentation).
 
     Returns (model stripped of pruning wrappers, best validation accuracy, its epoch). A distilled
     model's logits are rescaled on validation afterwards, as the delivered a's are.
@@ -262,9 +268,11 @@ def train_candidate(candidate: Candidate, splits, train_features: np.ndarray, va
     from train.kws.versions import A_TEACHERS
 
     tf.keras.utils.set_random_seed(seed)
+    recipe = recipe or RunConfig()
     config = RunConfig(model="ds_cnn", frontend=candidate.frontend(), epochs=epochs, batch_size=batch_size,
                        learning_rate=learning_rate, final_sparsity=candidate.final_sparsity, seed=seed,
-                       teachers=A_TEACHERS if candidate.distil else ())
+                       teachers=A_TEACHERS if candidate.distil else (), augment=recipe.augment,
+                       label_smoothing=recipe.label_smoothing)
     model, best_val, best_epoch = fit(config, splits, train_features, val_features, say=lambda *_: None,
                                       build=candidate.build, on_epoch=on_epoch)
     if candidate.distil:
@@ -302,7 +310,8 @@ def file_accuracy(model_bytes: bytes, features: np.ndarray, label_ids: np.ndarra
 
 
 # -- the Tune trial ------------------------------------------------------------------------------------
-def tune_trial(config: Dict, *, splits, limits: Limits, epochs: int, batch_size: int, cpus: float) -> None:
+def tune_trial(config: Dict, *, splits, limits: Limits, epochs: int, batch_size: int, cpus: float,
+               recipe=None) -> None:
     """One trial: reject before training when the limits are missed, else train reporting each epoch."""
     from ray import tune
     from train.sweep import limit_tensorflow_threads
@@ -326,13 +335,14 @@ def tune_trial(config: Dict, *, splits, limits: Limits, epochs: int, batch_size:
         tune.report(metrics)
 
     model, best_val, _ = train_candidate(candidate, splits, train_features, val_features, epochs=epochs,
-                                         batch_size=batch_size, on_epoch=report)
+                                         batch_size=batch_size, recipe=recipe, on_epoch=report)
     model_bytes = export_bytes(model, train_features)
     tune.report({**model_holder["metrics"], "best_val_accuracy": best_val, "bytes": len(model_bytes),
                  "file_val_accuracy": file_accuracy(model_bytes, val_features, splits.val.label_ids)})
 
 
-def retrain(candidate: Candidate, splits, *, epochs: int, seed: int, batch_size: int, cpus: float) -> Dict:
+def retrain(candidate: Candidate, splits, *, epochs: int, seed: int, batch_size: int, cpus: float,
+            recipe=None) -> Dict:
     """A Ray task: train ``candidate`` with ``seed``; its validation accuracy, file and the file's size."""
     from train.sweep import limit_tensorflow_threads
 
@@ -340,7 +350,7 @@ def retrain(candidate: Candidate, splits, *, epochs: int, seed: int, batch_size:
     started = time.perf_counter()
     train_features, val_features = candidate_features(candidate, (splits.train, splits.val))
     model, best_val, best_epoch = train_candidate(candidate, splits, train_features, val_features, epochs=epochs,
-                                                  seed=seed, batch_size=batch_size)
+                                                  seed=seed, batch_size=batch_size, recipe=recipe)
     model_bytes = export_bytes(model, train_features)
     return {"seed": seed, "val_accuracy": best_val, "best_epoch": best_epoch, "bytes": len(model_bytes),
             "file_val_accuracy": file_accuracy(model_bytes, val_features, splits.val.label_ids),
@@ -359,9 +369,10 @@ class SearchOutcome:
 def run_search(splits, limits: Limits, *, trials: int, epochs: int, cluster, batch_size: int = 64,
                first: Sequence[Candidate] = (), seed: int = 0, retrain_top: int = 3,
                retrain_seeds: Sequence[int] = (0, 1, 2), retrain_epochs: Optional[int] = None,
-               verbose: bool = True) -> SearchOutcome:
+               recipe=None, verbose: bool = True) -> SearchOutcome:
     """Search ``trials`` candidates (``first`` ones first) with ASHA over ``epochs``, then train the
-    ``retrain_top`` best that fit again with each of ``retrain_seeds``.
+    ``retrain_top`` best that fit again with each of ``retrain_seeds``, all with the augmentation and
+    label smoothing of ``recipe`` (a ``RunConfig``; None: the course's augmentation).
 
     Returns the trials (rows of ``TRIAL_COLUMNS``) and the retrained runs (candidate, per-seed
     results and mean validation accuracy, best first).
@@ -384,7 +395,7 @@ def run_search(splits, limits: Limits, *, trials: int, epochs: int, cluster, bat
                                   grace_period=max(1, epochs // 4), reduction_factor=2)
         trainable = tune.with_resources(
             tune.with_parameters(tune_trial, splits=splits, limits=limits, epochs=epochs, batch_size=batch_size,
-                                 cpus=cluster.cpus_per_point),
+                                 cpus=cluster.cpus_per_point, recipe=recipe),
             {"cpu": cluster.cpus_per_point, "gpu": cluster.gpus_per_point})
         with tempfile.TemporaryDirectory() as scratch:
             tuner = tune.Tuner(trainable, tune_config=tune.TuneConfig(
@@ -395,7 +406,7 @@ def run_search(splits, limits: Limits, *, trials: int, epochs: int, cluster, bat
             rows = [_trial_row(index, result) for index, result in enumerate(results)]
         retrained = _retrain_best(rows, splits, limits, top=retrain_top, seeds=retrain_seeds,
                                   epochs=retrain_epochs or epochs, batch_size=batch_size, cluster=cluster,
-                                  verbose=verbose)
+                                  recipe=recipe, verbose=verbose)
     finally:
         if started_here:
             ray.shutdown()
@@ -427,7 +438,7 @@ def _rounded(value, digits: int):
 
 
 def _retrain_best(rows, splits, limits: Limits, *, top: int, seeds, epochs: int, batch_size: int, cluster,
-                  verbose: bool) -> List[Dict]:
+                  recipe=None, verbose: bool = True) -> List[Dict]:
     import ray
 
     fitting = [row for row in rows if row["status"] == "completed" and int(row["bytes"]) < limits.max_bytes]
@@ -439,7 +450,7 @@ def _retrain_best(rows, splits, limits: Limits, *, top: int, seeds, epochs: int,
     splits_ref = ray.put(splits)
     candidates = [_candidate_of_row(row) for row in best]
     refs = {(i, seed): task.remote(candidate, splits_ref, epochs=epochs, seed=seed, batch_size=batch_size,
-                                   cpus=cluster.cpus_per_point)
+                                   cpus=cluster.cpus_per_point, recipe=recipe)
             for i, candidate in enumerate(candidates) for seed in seeds}
     if verbose:
         print(f"search: training the best {len(candidates)} again with seeds {list(seeds)} "
@@ -471,7 +482,8 @@ def delivered_val_accuracy(model_path: Path) -> Optional[float]:
     return None if value is None else float(value)
 
 
-def deliver(entry: Dict, version: str, splits, model_path: Path, *, latency_runs: int = 100) -> Dict:
+def deliver(entry: Dict, version: str, splits, model_path: Path, *, recipe: str = "version",
+            latency_runs: int = 100) -> Dict:
     """Write the best seed's file of ``entry`` as the version's model with its sidecar, then measure
     it on the test split (the one time the search looks at test clips)."""
     from native.params import ModelInput
@@ -487,7 +499,7 @@ def deliver(entry: Dict, version: str, splits, model_path: Path, *, latency_runs
     write_sidecar(model_path, KwsSpec(input=ModelInput(frontend=candidate.frontend()), labels=tuple(splits.labels),
                                       output_kind="logits").to_sidecar(
         results={}, training={"version": version, "command": f"python -m train.search --version {version}",
-                              "search_candidate": candidate.describe(), "seed": run["seed"],
+                              "search_candidate": candidate.describe(), "recipe": recipe, "seed": run["seed"],
                               "selected_epoch": run["best_epoch"],
                               "mean_val_accuracy_of_seeds": round(entry["mean_val_accuracy"], 5)}))
     test_features = candidate_features(candidate, (splits.test,))[0]
@@ -549,7 +561,7 @@ def plot_trials(rows: Sequence[Dict], limits: Limits, png_path: Path, *,
 
 def report_markdown(outcome: SearchOutcome, *, version: str, limits: Limits, command: str, epochs: int,
                     retrain_epochs: int, delivered_val: Optional[float], decision: str,
-                    delivery: Optional[Dict]) -> str:
+                    delivery: Optional[Dict], recipe: str = "version") -> str:
     rows = outcome.trials
     counts = {status: sum(r["status"] == status for r in rows) for status in ("completed", "stopped", "rejected", "error")}
     lines = [f"# Architecture search for version {version}", "",
@@ -559,6 +571,7 @@ def report_markdown(outcome: SearchOutcome, *, version: str, limits: Limits, com
              f"size limit {limits.max_bytes} B" + (f", inference < {limits.max_inference_ms} ms"
                                                    if limits.max_inference_ms else "")
              + (f", total < {limits.max_total_ms} ms" if limits.max_total_ms else "") + ".", "",
+             f"Every trial and retraining learns with {RECIPES[recipe].format(version=version)}.", "",
              "![validation accuracy against size](val_accuracy_vs_size.png)", "",
              "## Best trials (validation accuracy, Keras float; size of the trained int8 zlib file)", "",
              "| trial | channels | kernel | stride | frames | features | sparsity | distil | epochs | val acc | "
@@ -598,6 +611,11 @@ def _percent(value) -> str:
 
 
 # -- CLI -------------------------------------------------------------------------------------------------
+# What the candidates learn with (``--recipe``): the version's augmentation, so that they are compared with
+# the delivered model on the same footing, or the course's (the search's first runs used that).
+RECIPES = {"version": "version {version}'s augmentation and label smoothing (`train/kws/versions.py`)",
+           "course": "the course's augmentation (time shift, white noise, one time mask)"}
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m train.search", description=__doc__.split("\n\n")[0],
                                      epilog="Needs the cluster extra: pip install -e '.[cluster]'.")
@@ -614,6 +632,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--cpus-per-trial", type=float, default=1.0, help="CPUs each trial asks for (default 1)")
     parser.add_argument("--gpus-per-trial", type=float, default=0.0, help="GPUs each trial asks for (default 0)")
     parser.add_argument("--batch-size", type=int, default=64, help="training batch size (default 64)")
+    parser.add_argument("--recipe", choices=tuple(RECIPES), default="version",
+                        help="augmentation the candidates learn with: the version's (default; rooms, babble) "
+                             "or the course's (shift, white noise, a time mask)")
     parser.add_argument("--seed", type=int, default=0, help="the sampler's seed")
     parser.add_argument("--output-dir", type=Path, default=None,
                         help="trials CSV, results and plot (default: models/kws/search)")
@@ -654,12 +675,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                                      split_path=args.splits_dir / split_file(split).name if args.splits_dir else None)
                           for split in ("train", "val", "test")))
         limits = Limits.of_version(args.version)
+        from train.kws.versions import VERSIONS
+
+        recipe = VERSIONS[args.version].config if args.recipe == "version" else None
         output_dir = args.output_dir or models_dir() / "kws" / "search"
         model_path = (args.deliver_dir or models_dir() / "kws") / f"kws_{args.version}.tflite.zlib"
         outcome = run_search(splits, limits, trials=args.trials, epochs=args.epochs, cluster=cluster,
                              batch_size=args.batch_size, first=[delivered_candidate(args.version)], seed=args.seed,
                              retrain_top=args.retrain_top, retrain_epochs=args.retrain_epochs,
-                             verbose=not args.quiet)
+                             recipe=recipe, verbose=not args.quiet)
     except (ValueError, FileNotFoundError, ConnectionError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -673,7 +697,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             decision = (f"The best candidate (trial {best['trial']}) came out at {best['max_bytes']} B after "
                         f"retraining, over the limit: kws_{args.version} stays.")
         elif delivered_val is None or best["mean_val_accuracy"] > delivered_val:
-            delivery = deliver(best, args.version, splits, model_path)
+            delivery = deliver(best, args.version, splits, model_path, recipe=args.recipe)
             decision = (f"Trial {best['trial']}'s mean validation accuracy {100 * best['mean_val_accuracy']:.2f} % "
                         f"is higher: its best seed replaces kws_{args.version}.")
         else:
@@ -687,7 +711,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     plot_trials(outcome.trials, limits, output_dir / "val_accuracy_vs_size.png", delivered=delivered_point)
     (output_dir / "search.md").write_text(report_markdown(
         outcome, version=args.version, limits=limits, command=command, epochs=args.epochs,
-        retrain_epochs=args.retrain_epochs, delivered_val=delivered_val, decision=decision, delivery=delivery))
+        retrain_epochs=args.retrain_epochs, delivered_val=delivered_val, decision=decision, delivery=delivery,
+        recipe=args.recipe))
     print(f"{len(outcome.trials)} trials in {outcome.seconds / 60:.1f} min; {decision}\n"
           f"results: {output_dir / 'search.md'}", file=sys.stderr)
     return 0
