@@ -25,7 +25,7 @@ def test_a_candidate_survives_the_round_trip_through_tunes_config():
 
 def test_the_delivered_a_is_the_first_candidate_and_distils():
     a = search.delivered_candidate("a")
-    assert a.channels == (64,) * 5 and a.final_sparsity == 0.5 and a.distil
+    assert a.channels == (80,) * 5 and a.final_sparsity == 0.7 and a.distil
     assert search.distillable(a.frontend()) and "distil" in a.to_config()
     assert a.feature_kind == "pcen" and a.num_mel_bins == 10
     assert not search.distillable(search.Candidate((16,) * 3, 3, "2x2", "640/320", "log_mel", 10, 0, 0).frontend())
