@@ -27,7 +27,10 @@ def test_variant_changes_compose_and_later_ones_win():
 
 def test_version_a_leaves_out_its_teachers():
     config, _ = ablation.variant_config("a", "baseline", epochs=1, seed=0)
-    assert config.teachers == () and not config.calibrate_temperature and config.final_sparsity == 0.5
+    from train.kws.versions import VERSIONS
+
+    assert config.teachers == () and not config.calibrate_temperature
+    assert config.final_sparsity == VERSIONS["a"].config.final_sparsity > 0  # the model itself is a's
 
 
 @pytest.mark.parametrize("name", ["", "babble+", "loud", "babble+loud"])
