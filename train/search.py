@@ -482,7 +482,7 @@ def delivered_val_accuracy(model_path: Path) -> Optional[float]:
     return None if value is None else float(value)
 
 
-def deliver(entry: Dict, version: str, splits, model_path: Path, *, recipe: str = "version",
+def deliver(entry: Dict, version: str, splits, model_path: Path, *, recipe_name: str = "version",
             latency_runs: int = 100) -> Dict:
     """Write the best seed's file of ``entry`` as the version's model with its sidecar, then measure
     it on the test split (the one time the search looks at test clips)."""
@@ -499,7 +499,7 @@ def deliver(entry: Dict, version: str, splits, model_path: Path, *, recipe: str 
     write_sidecar(model_path, KwsSpec(input=ModelInput(frontend=candidate.frontend()), labels=tuple(splits.labels),
                                       output_kind="logits").to_sidecar(
         results={}, training={"version": version, "command": f"python -m train.search --version {version}",
-                              "search_candidate": candidate.describe(), "recipe": recipe, "seed": run["seed"],
+                              "search_candidate": candidate.describe(), "recipe": recipe_name, "seed": run["seed"],
                               "selected_epoch": run["best_epoch"],
                               "mean_val_accuracy_of_seeds": round(entry["mean_val_accuracy"], 5)}))
     test_features = candidate_features(candidate, (splits.test,))[0]
@@ -561,7 +561,7 @@ def plot_trials(rows: Sequence[Dict], limits: Limits, png_path: Path, *,
 
 def report_markdown(outcome: SearchOutcome, *, version: str, limits: Limits, command: str, epochs: int,
                     retrain_epochs: int, delivered_val: Optional[float], decision: str,
-                    delivery: Optional[Dict], recipe: str = "version") -> str:
+                    delivery: Optional[Dict], recipe_name: str = "version") -> str:
     rows = outcome.trials
     counts = {status: sum(r["status"] == status for r in rows) for status in ("completed", "stopped", "rejected", "error")}
     lines = [f"# Architecture search for version {version}", "",
@@ -571,7 +571,7 @@ def report_markdown(outcome: SearchOutcome, *, version: str, limits: Limits, com
              f"size limit {limits.max_bytes} B" + (f", inference < {limits.max_inference_ms} ms"
                                                    if limits.max_inference_ms else "")
              + (f", total < {limits.max_total_ms} ms" if limits.max_total_ms else "") + ".", "",
-             f"Every trial and retraining learns with {RECIPES[recipe].format(version=version)}.", "",
+             f"Every trial and retraining learns with {RECIPES[recipe_name].format(version=version)}.", "",
              "![validation accuracy against size](val_accuracy_vs_size.png)", "",
              "## Best trials (validation accuracy, Keras float; size of the trained int8 zlib file)", "",
              "| trial | channels | kernel | stride | frames | features | sparsity | distil | epochs | val acc | "
@@ -615,6 +615,13 @@ def _percent(value) -> str:
 # the delivered model on the same footing, or the course's (the search's first runs used that).
 RECIPES = {"version": "version {version}'s augmentation and label smoothing (`train/kws/versions.py`)",
            "course": "the course's augmentation (time shift, white noise, one time mask)"}
+
+
+def recipe_config(version: str, recipe_name: str):
+    """The ``RunConfig`` whose augmentation and label smoothing the candidates take (None: the course's)."""
+    from train.kws.versions import VERSIONS
+
+    return VERSIONS[version].config if recipe_name == "version" else None
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m train.search", description=__doc__.split("\n\n")[0],
@@ -675,15 +682,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                                      split_path=args.splits_dir / split_file(split).name if args.splits_dir else None)
                           for split in ("train", "val", "test")))
         limits = Limits.of_version(args.version)
-        from train.kws.versions import VERSIONS
-
-        recipe = VERSIONS[args.version].config if args.recipe == "version" else None
         output_dir = args.output_dir or models_dir() / "kws" / "search"
         model_path = (args.deliver_dir or models_dir() / "kws") / f"kws_{args.version}.tflite.zlib"
         outcome = run_search(splits, limits, trials=args.trials, epochs=args.epochs, cluster=cluster,
                              batch_size=args.batch_size, first=[delivered_candidate(args.version)], seed=args.seed,
                              retrain_top=args.retrain_top, retrain_epochs=args.retrain_epochs,
-                             recipe=recipe, verbose=not args.quiet)
+                             recipe=recipe_config(args.version, args.recipe), verbose=not args.quiet)
     except (ValueError, FileNotFoundError, ConnectionError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -697,7 +701,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             decision = (f"The best candidate (trial {best['trial']}) came out at {best['max_bytes']} B after "
                         f"retraining, over the limit: kws_{args.version} stays.")
         elif delivered_val is None or best["mean_val_accuracy"] > delivered_val:
-            delivery = deliver(best, args.version, splits, model_path, recipe=args.recipe)
+            delivery = deliver(best, args.version, splits, model_path, recipe_name=args.recipe)
             decision = (f"Trial {best['trial']}'s mean validation accuracy {100 * best['mean_val_accuracy']:.2f} % "
                         f"is higher: its best seed replaces kws_{args.version}.")
         else:
@@ -712,7 +716,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     (output_dir / "search.md").write_text(report_markdown(
         outcome, version=args.version, limits=limits, command=command, epochs=args.epochs,
         retrain_epochs=args.retrain_epochs, delivered_val=delivered_val, decision=decision, delivery=delivery,
-        recipe=args.recipe))
+        recipe_name=args.recipe))
     print(f"{len(outcome.trials)} trials in {outcome.seconds / 60:.1f} min; {decision}\n"
           f"results: {output_dir / 'search.md'}", file=sys.stderr)
     return 0
