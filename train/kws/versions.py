@@ -50,6 +50,9 @@ ROBUST_AUGMENT = AugmentConfig(reverb_probability=0.3, babble_probability=0.3)
 #            c's model at b's limit (alpha 0.3125, 40 % sparsity, label smoothing, 32.6 kB), same rule:
 #              alone            96.8 / 96.4 / 95.2 / 88.1 / 98.1 %  (not taken: 2 clean clips fewer)
 #              distilled from c 96.8 / 96.6 / 94.8 / 89.5 / 98.4 %  (not taken: 2 clean clips fewer)
+#            b's own recipe distilled from c (logits rescaled, 40 epochs), seed 0 and seed 1:
+#              96.2 / 96.2 / 94.6 / 88.5 / 99.7 %  (not taken: 6 clean clips fewer)
+#              97.0 / 95.9 / 94.5 / 87.1 / 95.0 %  (not taken: clean equal, mean 93.1 against 94.0)
 #   a        96.4 / 96.1 / 94.9 / 86.6 / 97.8 -> 96.9 / 96.5 / 95.0 / 88.6 / 97.8 %  (taken; teachers b and the new c)
 #   go/stop  98.5 / 98.5 / 96.4 / 95.9 / 100  -> 98.5 / 98.5 / 97.0 / 95.4 / 100 %   (taken, by 0.1 point of mean)
 # Later, a wider a under the same rule (its teachers, recipe and 60 epochs unchanged; clean from 775 to 776 clips):
