@@ -157,7 +157,34 @@ def test_cli_open_set_flags_are_checked_before_the_data_is_read(capsys):
 
     assert cli.main(["--version", "a", "--keywords", "go,stop", "--open-set", "--unknown"]) == 2
     assert "leave out --unknown" in capsys.readouterr().err
-    assert cli.main(["--version", "a", "--synthetic-keywords"]) == 2
+    assert cli.main(["--version", "a", "--negatives-share", "0.5"]) == 2
     assert "need --open-set" in capsys.readouterr().err
     assert cli.main(["--version", "a", "--open-set", "--negatives-share", "0"]) == 2
     assert "--negatives-share" in capsys.readouterr().err
+
+
+def test_cli_closed_set_synthetic_keywords_join_training_only(toy_data, tmp_path, capsys, monkeypatch):
+    from train.kws import negatives, training
+
+    requested, seen = [], {}
+
+    def fake_synthetic_keywords(split, **kwargs):
+        requested.append(split)
+        return toy_generated(2, keyword="go")  # silence, unknown, and one synthetic "go"
+
+    def spy(config, splits, *args, **kwargs):
+        seen["clips"] = {name: len(getattr(splits, name).label_ids) for name in ("train", "val", "test")}
+        seen["train_paths"] = [str(path) for path in splits.train.paths]
+        return real(config, splits, *args, **kwargs)
+
+    real = training.train_export_evaluate
+    monkeypatch.setattr(negatives, "synthetic_keywords", fake_synthetic_keywords)
+    monkeypatch.setattr(training, "train_export_evaluate", spy)
+    run_toy_go_stop_cli(toy_data, tmp_path, monkeypatch, "--synthetic-keywords")
+    capsys.readouterr()
+    assert requested == ["train"]  # never a validation or test voice
+    # 12 toy go/stop training clips; only the synthetic "go" joins (a closed set has no unknown class)
+    assert seen["clips"] == {"train": 13, "val": 4, "test": 4}
+    assert sum("tts_keyword" in path for path in seen["train_paths"]) == 1
+    sidecar = json.loads((tmp_path / "kws_a_go_stop.json").read_text())
+    assert sidecar["labels"] == ["go", "stop"] and sidecar["training"]["synthetic_keywords"] is True

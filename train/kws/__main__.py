@@ -59,8 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="with --open-set: the share (0..1] of the generated negatives joined to training and "
                              "validation (default: the version's, LIVE_NEGATIVES_SHARE in train/kws/versions.py)")
     parser.add_argument("--synthetic-keywords", action="store_true",
-                        help="with --open-set: add the keywords spoken by the training split's synthetic voices "
-                             "as extra positives")
+                        help="add the keywords spoken by the training split's synthetic voices (flite, festival) "
+                             "as extra training positives; with --open-set the validation voice's join "
+                             "validation too")
     parser.add_argument("--target-false-alarms-per-hour", type=float, default=None,
                         help="with --open-set: calibrate the detector threshold on the validation stream for this "
                              "false-alarm rate and write it into the sidecar (default: LIVE_TARGET_FALSE_ALARMS_PER_HOUR "
@@ -138,7 +139,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
               f"<label>/*.wav)", file=sys.stderr)
         return 2
     from train.kws.data import LABELS, UNKNOWN_LABEL, ensure_dataset, load_split, parse_keywords, split_file
-    from train.kws.open_set import load_open_set_splits, open_set_labels
+    from train.kws.open_set import load_open_set_splits, open_set_labels, with_synthetic_keywords
     from train.kws.results import write_results_markdown
     from train.kws.training import Splits, log, teacher_paths, train_export_evaluate
     from train.kws.versions import LIVE_NEGATIVES_SHARE, VERSIONS, config_for, limits_for, model_file_stem
@@ -155,10 +156,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             raise ValueError("--train-on-all-words needs --keywords, without --unknown")
         if args.open_set and args.unknown:
             raise ValueError("--open-set has an _unknown_ class already: leave out --unknown")
-        if not args.open_set and (args.synthetic_keywords or args.negatives_share is not None
-                                  or args.target_false_alarms_per_hour is not None):
-            raise ValueError("--negatives-share, --synthetic-keywords and --target-false-alarms-per-hour "
-                             "need --open-set")
+        if not args.open_set and (args.negatives_share is not None or args.target_false_alarms_per_hour is not None):
+            raise ValueError("--negatives-share and --target-false-alarms-per-hour need --open-set")
         negatives_share = LIVE_NEGATIVES_SHARE if args.negatives_share is None else args.negatives_share
         if not 0 < negatives_share <= 1:
             raise ValueError(f"--negatives-share must be in (0, 1], got {negatives_share}")
@@ -197,6 +196,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                                          unknown_label=UNKNOWN_LABEL if args.unknown else None,
                                          split_path=args.splits_dir / split_file(name).name if args.splits_dir else None)
                               for name in ("train", "val", "test")))
+            if args.synthetic_keywords:  # training only: validation stays the course's clips, like for like
+                splits = with_synthetic_keywords(splits, data_dir=data_dir, progress=not args.quiet)
     except (ValueError, FileNotFoundError, RuntimeError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -212,7 +213,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                                    training_info={"command": command, "version": args.version,
                                                   **({"open_set": {"negatives_share": negatives_share,
                                                                    "synthetic_keywords": args.synthetic_keywords}}
-                                                     if args.open_set else {})})
+                                                     if args.open_set else
+                                                     {"synthetic_keywords": True} if args.synthetic_keywords
+                                                     else {})})
     if test_negatives is not None:
         report_open_set(result.path, test_negatives, data_dir=data_dir, target=args.target_false_alarms_per_hour,
                         feature_backend=args.feature_backend)

@@ -64,6 +64,20 @@ def share_of(generated, share: float, *, seed: int = NEGATIVES_SEED):
     return generated.rows(sorted(rows))
 
 
+def with_synthetic_keywords(splits, *, data_dir: Path, progress: bool = False):
+    """``splits`` with the training voices' synthetic keywords joined to training (validation and test unchanged).
+
+    A synthetic word that is not among the labels becomes ``_unknown_`` where there is that class, or is left out.
+    """
+    import dataclasses
+
+    from train.kws.negatives import synthetic_keywords
+
+    spoken = synthetic_keywords("train", data_dir=data_dir, seed=NEGATIVES_SEED, progress=progress)
+    return dataclasses.replace(splits, train=splits.train.concat(
+        generated_clip_set(spoken, splits.train.labels, split="train")))
+
+
 def load_open_set_splits(keywords: Sequence[str], *, train_labels: Sequence[str], data_dir: Path,
                          splits_dir: Optional[Path] = None, negatives_share: float = 1.0,
                          synthetic_keywords: bool = False, progress: bool = False):
