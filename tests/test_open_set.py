@@ -188,3 +188,30 @@ def test_cli_closed_set_synthetic_keywords_join_training_only(toy_data, tmp_path
     assert sum("tts_keyword" in path for path in seen["train_paths"]) == 1
     sidecar = json.loads((tmp_path / "kws_a_go_stop.json").read_text())
     assert sidecar["labels"] == ["go", "stop"] and sidecar["training"]["synthetic_keywords"] is True
+
+
+def test_cli_synthetic_keywords_default_to_the_version_and_can_be_turned_off(toy_data, tmp_path, capsys,
+                                                                              monkeypatch):
+    import dataclasses
+
+    from train.kws import __main__ as cli
+    from train.kws import negatives, versions
+
+    requested = []
+    monkeypatch.setattr(negatives, "synthetic_keywords",
+                        lambda split, **kwargs: requested.append(split) or toy_generated(2, keyword="go"))
+    folder, splits_dir = toy_data
+    monkeypatch.setitem(versions.VERSIONS, "a", versions.Version(
+        "a", toy_config(epochs=1), max_size_kb=25, summary="toy", synthetic_keywords=True))
+    monkeypatch.setattr(versions, "SUBSET_CONFIG_CHANGES", {})
+    monkeypatch.setattr(versions, "SUBSET_WIDTH_CHANGES", {})
+    common = ["--version", "a", "--keywords", "go,stop", "--data-dir", str(folder), "--splits-dir", str(splits_dir),
+              "--latency-runs", "2", "--quiet"]
+    cli.main([*common, "--output-dir", str(tmp_path / "default")])
+    cli.main([*common, "--no-synthetic-keywords", "--output-dir", str(tmp_path / "off")])
+    capsys.readouterr()
+    assert requested == ["train"]  # the version's default, once; not with --no-synthetic-keywords
+    trained = {name: json.loads((tmp_path / name / "kws_a_go_stop.json").read_text())["training"]
+               for name in ("default", "off")}
+    assert trained["default"]["synthetic_keywords"] is True and "synthetic_keywords" not in trained["off"]
+    assert not dataclasses.asdict(versions.Version("x", toy_config(), max_size_kb=1))["synthetic_keywords"]

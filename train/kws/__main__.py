@@ -58,10 +58,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--negatives-share", type=float, default=None,
                         help="with --open-set: the share (0..1] of the generated negatives joined to training and "
                              "validation (default: the version's, LIVE_NEGATIVES_SHARE in train/kws/versions.py)")
-    parser.add_argument("--synthetic-keywords", action="store_true",
+    parser.add_argument("--synthetic-keywords", action=argparse.BooleanOptionalAction, default=None,
                         help="add the keywords spoken by the training split's synthetic voices (flite, festival) "
                              "as extra training positives; with --open-set the validation voice's join "
-                             "validation too")
+                             "validation too (default: the version's, synthetic_keywords in "
+                             "train/kws/versions.py: c yes, a and b no)")
     parser.add_argument("--target-false-alarms-per-hour", type=float, default=None,
                         help="with --open-set: calibrate the detector threshold on the validation stream for this "
                              "false-alarm rate and write it into the sidecar (default: LIVE_TARGET_FALSE_ALARMS_PER_HOUR "
@@ -158,6 +159,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             raise ValueError("--open-set has an _unknown_ class already: leave out --unknown")
         if not args.open_set and (args.negatives_share is not None or args.target_false_alarms_per_hour is not None):
             raise ValueError("--negatives-share and --target-false-alarms-per-hour need --open-set")
+        synthetic = version.synthetic_keywords if args.synthetic_keywords is None else args.synthetic_keywords
         negatives_share = LIVE_NEGATIVES_SHARE if args.negatives_share is None else args.negatives_share
         if not 0 < negatives_share <= 1:
             raise ValueError(f"--negatives-share must be in (0, 1], got {negatives_share}")
@@ -190,13 +192,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             splits, test_negatives = load_open_set_splits(
                 labels, train_labels=open_set_labels(train_labels), data_dir=data_dir, splits_dir=args.splits_dir,
                 negatives_share=negatives_share,
-                synthetic_keywords=args.synthetic_keywords, progress=not args.quiet)
+                synthetic_keywords=synthetic, progress=not args.quiet)
         else:
             splits = Splits(*(load_split(name, data_dir=data_dir, labels=train_labels, progress=not args.quiet,
                                          unknown_label=UNKNOWN_LABEL if args.unknown else None,
                                          split_path=args.splits_dir / split_file(name).name if args.splits_dir else None)
                               for name in ("train", "val", "test")))
-            if args.synthetic_keywords:  # training only: validation stays the course's clips, like for like
+            if synthetic:  # training only: validation stays the course's clips, like for like
                 splits = with_synthetic_keywords(splits, data_dir=data_dir, progress=not args.quiet)
     except (ValueError, FileNotFoundError, RuntimeError) as error:
         print(f"error: {error}", file=sys.stderr)
@@ -212,9 +214,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                                    latency_runs=args.latency_runs, verbose=not args.quiet,
                                    training_info={"command": command, "version": args.version,
                                                   **({"open_set": {"negatives_share": negatives_share,
-                                                                   "synthetic_keywords": args.synthetic_keywords}}
+                                                                   "synthetic_keywords": synthetic}}
                                                      if args.open_set else
-                                                     {"synthetic_keywords": True} if args.synthetic_keywords
+                                                     {"synthetic_keywords": True} if synthetic
                                                      else {})})
     if test_negatives is not None:
         report_open_set(result.path, test_negatives, data_dir=data_dir, target=args.target_false_alarms_per_hour,
