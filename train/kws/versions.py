@@ -61,6 +61,9 @@ ROBUST_AUGMENT = AugmentConfig(reverb_probability=0.3, babble_probability=0.3)
 # Then c with the training voices' synthetic keywords (320 clips) joined to training, the same rule:
 #   c        96.8 / 97.0 / 95.4 / 89.9 / 97.5 -> 97.4 / 97.1 / 95.5 / 89.5 / 99.4 %  (taken: 5 clean clips more,
 #            mean +0.4)
+#   b        97.0 / 96.5 / 93.6 / 88.2 / 97.5 -> 95.9 / 96.1 / 94.4 / 84.9 / 96.2 %  (not taken: 9 clean clips fewer)
+#   a        97.0 / 96.5 / 95.1 / 88.4 / 98.1 -> 96.8 / 96.4 / 94.6 / 89.8 / 99.1 %  (not taken: 2 clean clips fewer;
+#            teachers b and this c)
 LOW_SNR_AUGMENT = ROBUST_AUGMENT.replace(min_snr_db=0.0, max_snr_db=15.0)
 
 
