@@ -623,6 +623,7 @@ def recipe_config(version: str, recipe_name: str):
 
     return VERSIONS[version].config if recipe_name == "version" else None
 
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m train.search", description=__doc__.split("\n\n")[0],
                                      epilog="Needs the cluster extra: pip install -e '.[cluster]'.")

@@ -140,7 +140,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
               f"<label>/*.wav)", file=sys.stderr)
         return 2
     from train.kws.data import LABELS, UNKNOWN_LABEL, ensure_dataset, load_split, parse_keywords, split_file
-    from train.kws.open_set import load_open_set_splits, open_set_labels, with_synthetic_keywords
+    from train.kws.open_set import load_open_set_splits, open_set_labels, synthetic_keyword_clips
     from train.kws.results import write_results_markdown
     from train.kws.training import Splits, log, teacher_paths, train_export_evaluate
     from train.kws.versions import LIVE_NEGATIVES_SHARE, VERSIONS, config_for, limits_for, model_file_stem
@@ -199,7 +199,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                                          split_path=args.splits_dir / split_file(name).name if args.splits_dir else None)
                               for name in ("train", "val", "test")))
             if synthetic:  # training only: validation stays the course's clips, like for like
-                splits = with_synthetic_keywords(splits, data_dir=data_dir, progress=not args.quiet)
+                splits = replace(splits, train=splits.train.concat(synthetic_keyword_clips(
+                    "train", splits.labels, data_dir=data_dir, progress=not args.quiet)))
     except (ValueError, FileNotFoundError, RuntimeError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -208,16 +209,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         config = config.replace(epochs=subset_epochs(config.epochs, len(splits.train), args.splits_dir, data_dir))
         log(f"keyword subset: {config.epochs} epochs, as many optimiser steps as the full-label run")
     command = "python -m train.kws " + " ".join(sys.argv[1:] if argv is None else argv)
+    if args.open_set:
+        data_info = {"open_set": {"negatives_share": negatives_share, "synthetic_keywords": synthetic}}
+    else:
+        data_info = {"synthetic_keywords": True} if synthetic else {}
     delivered_labels = open_set_labels(labels) if args.open_set else splits.labels if args.unknown else labels
     result = train_export_evaluate(config, splits, output_path, keywords=delivered_labels,
                                    feature_backend=args.feature_backend,
                                    latency_runs=args.latency_runs, verbose=not args.quiet,
-                                   training_info={"command": command, "version": args.version,
-                                                  **({"open_set": {"negatives_share": negatives_share,
-                                                                   "synthetic_keywords": synthetic}}
-                                                     if args.open_set else
-                                                     {"synthetic_keywords": True} if synthetic
-                                                     else {})})
+                                   training_info={"command": command, "version": args.version, **data_info})
     if test_negatives is not None:
         report_open_set(result.path, test_negatives, data_dir=data_dir, target=args.target_false_alarms_per_hour,
                         feature_backend=args.feature_backend)

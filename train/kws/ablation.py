@@ -134,7 +134,7 @@ def train_variant(name: str, version: str, epochs: int, seed: int, data_dir: Pat
     from train.kws.data import LABELS, load_split
     from train.kws.features import compute_features
     from train.kws.negatives import synthetic_keywords
-    from train.kws.open_set import NEGATIVES_SEED, generated_clip_set
+    from train.kws.open_set import NEGATIVES_SEED, synthetic_keyword_clips
     from train.kws.robustness import score_models
     from train.kws.training import Splits, fit, log
     from train.toolbox.export import export_model
@@ -146,8 +146,7 @@ def train_variant(name: str, version: str, epochs: int, seed: int, data_dir: Pat
     train = load_split("train", data_dir=data_dir, labels=LABELS)
     val = load_split("val", data_dir=data_dir, labels=LABELS)
     if synthetic:
-        spoken = synthetic_keywords("train", data_dir=data_dir, seed=NEGATIVES_SEED)
-        train = train.concat(generated_clip_set(spoken, LABELS, split="train"))
+        train = train.concat(synthetic_keyword_clips("train", LABELS, data_dir=data_dir))
     params = config.model_input
     train_features = compute_features(train.audio, params)
     val_features = compute_features(val.audio, params)

@@ -64,18 +64,12 @@ def share_of(generated, share: float, *, seed: int = NEGATIVES_SEED):
     return generated.rows(sorted(rows))
 
 
-def with_synthetic_keywords(splits, *, data_dir: Path, progress: bool = False):
-    """``splits`` with the training voices' synthetic keywords joined to training (validation and test unchanged).
-
-    A synthetic word that is not among the labels becomes ``_unknown_`` where there is that class, or is left out.
-    """
-    import dataclasses
-
+def synthetic_keyword_clips(split: str, labels: Sequence[str], *, data_dir: Path, progress: bool = False) -> ClipSet:
+    """The keywords spoken by ``split``'s synthetic voices, as clips of ``labels`` (see :func:`generated_clip_set`)."""
     from train.kws.negatives import synthetic_keywords
 
-    spoken = synthetic_keywords("train", data_dir=data_dir, seed=NEGATIVES_SEED, progress=progress)
-    return dataclasses.replace(splits, train=splits.train.concat(
-        generated_clip_set(spoken, splits.train.labels, split="train")))
+    spoken = synthetic_keywords(split, data_dir=data_dir, seed=NEGATIVES_SEED, progress=progress)
+    return generated_clip_set(spoken, labels, split=split)
 
 
 def load_open_set_splits(keywords: Sequence[str], *, train_labels: Sequence[str], data_dir: Path,
@@ -101,7 +95,7 @@ def load_open_set_splits(keywords: Sequence[str], *, train_labels: Sequence[str]
         ``test_negatives`` are the held-out generated test clips, for
         :func:`rejection_report`.
     """
-    from train.kws.negatives import build_negatives, synthetic_keywords as spoken_keywords
+    from train.kws.negatives import build_negatives
     from train.kws.training import Splits
 
     delivered = open_set_labels(keywords)
@@ -121,8 +115,7 @@ def load_open_set_splits(keywords: Sequence[str], *, train_labels: Sequence[str]
         joined = clips.relabel(train_labels).concat(
             generated_clip_set(share_of(negatives, negatives_share), train_labels, split=name))
         if synthetic_keywords:
-            spoken = spoken_keywords(name, data_dir=data_dir, seed=NEGATIVES_SEED, progress=progress)
-            joined = joined.concat(generated_clip_set(spoken, train_labels, split=name))
+            joined = joined.concat(synthetic_keyword_clips(name, train_labels, data_dir=data_dir, progress=progress))
         sets.append(joined)
     return Splits(*sets), test_negatives
 
