@@ -281,6 +281,39 @@ def test_cache_is_reused_and_rebuilt_when_the_request_or_the_audio_changes(tmp_p
     assert json.loads(manifest_path.read_text())["audio_sha256"] != "0" * 64
 
 
+def test_two_runs_generating_the_same_cache_at_once_both_succeed(tmp_path):
+    """Two trainings started together both find no cache and write it; neither may lose its file."""
+    import threading
+
+    both_generated = threading.Barrier(2)
+    clips = negatives.GeneratedClips(np.arange(3 * 16000, dtype=np.int16).reshape(3, 16000),
+                                     ("_unknown_",) * 3, ("hum",) * 3, ("a", "b", "c"))
+
+    def generate():
+        both_generated.wait(timeout=10)  # both write at the same moment
+        return clips, [{}] * 3, {}
+
+    request = {"voices": [{"speaker": "toy"}]}
+    results, errors = [], []
+
+    def run():
+        try:
+            results.append(negatives._cached("val", "negatives", request, generate, tmp_path, progress=False))
+        except Exception as error:  # noqa: BLE001 - the test reports whatever went wrong
+            errors.append(error)
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors and len(results) == 2
+    npz_path, manifest_path = negatives.cache_paths("val", "negatives", tmp_path)
+    assert sorted(path.name for path in npz_path.parent.iterdir()) == sorted([npz_path.name, manifest_path.name])
+    reused = negatives._cached("val", "negatives", request, lambda: pytest.fail("regenerated"), tmp_path, False)
+    np.testing.assert_array_equal(reused.audio, clips.audio)
+
+
 @requires_tts
 def test_synthetic_keywords_are_the_keywords_by_the_split_voices(tmp_path):
     clips = negatives.synthetic_keywords("val", keywords=("go", "stop"), data_dir=tmp_path, clips_per_word=1)

@@ -955,7 +955,10 @@ def _cached(split: str, product: str, request: dict, generate, data_dir: Optiona
     clips, settings, details = generate()
     seconds = time.perf_counter() - started
     npz_path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = npz_path.with_name(npz_path.name + ".tmp.npz")
+    # A temporary name of its own: two runs started together both generate, and neither may move
+    # the other's half-written file; the generation is deterministic, so the last rename wins nothing new.
+    handle, temporary = tempfile.mkstemp(dir=npz_path.parent, prefix=npz_path.stem + ".", suffix=".tmp.npz")
+    os.close(handle)
     np.savez_compressed(temporary, audio=clips.audio, classes=np.array(clips.classes, dtype=str),
                         kinds=np.array(clips.kinds, dtype=str), sources=np.array(clips.sources, dtype=str))
     manifest = {"format": "tinyml-pi-generated-audio", "request": request, "audio_sha256": _audio_sha256(clips.audio),
@@ -967,7 +970,10 @@ def _cached(split: str, product: str, request: dict, generate, data_dir: Optiona
                           for name, kind, source, clip_settings in zip(clips.classes, clips.kinds, clips.sources,
                                                                        settings)]}
     os.replace(temporary, npz_path)
-    manifest_path.write_text(json.dumps(manifest, indent=1))
+    handle, temporary = tempfile.mkstemp(dir=npz_path.parent, prefix=manifest_path.stem + ".", suffix=".tmp")
+    with os.fdopen(handle, "w") as file:
+        file.write(json.dumps(manifest, indent=1))
+    os.replace(temporary, manifest_path)
     return clips
 
 
