@@ -24,7 +24,9 @@ settings when it has them, else the defaults; flags override):
 keywords detected (%), substitutions, false alarms per hour of the stream and
 per hour of each kind of negative audio, the share of non-keyword words that
 fired, detection delay, real-time factor and CPU time. Detection by background
-and by level band. Then the DET curve: the stored posteriors replayed at
+and by level band, and why the keywords not detected were missed (the right
+word too unsure, taken for ``_unknown_``/``_silence_`` or another word, gated,
+held back). Then the DET curve: the stored posteriors replayed at
 thresholds from 0.3 to 0.995 (no model runs), miss rate against false alarms
 per hour, drawn with the operating point marked (``--plot``).
 
@@ -47,9 +49,9 @@ import numpy as np
 from pi_runtime.kws_pipeline import DetectorConfig
 from pi_runtime.model import load_model
 from pi_runtime.sidecar import detector_settings
-from train.kws.streams import (DEFAULT_THRESHOLDS, DetCurve, LabelledStream, PipelineRun, StreamRecipe, StreamScore,
-                               build_stream, det_curve, is_noise_or_babble, realistic_stream, replay, run_pipeline,
-                               score)
+from train.kws.streams import (DEFAULT_THRESHOLDS, MISS_REASONS, DetCurve, LabelledStream, PipelineRun, StreamRecipe,
+                               StreamScore, build_stream, det_curve, is_noise_or_babble, miss_reasons, realistic_stream,
+                               replay, run_pipeline, score)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BARS = {"detected_percent": 95.0, "words_fired_percent": 3.0, "noise_and_babble_per_hour": 2.0}
@@ -191,6 +193,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     report()
 
     results: Dict[str, Tuple[PipelineRun, StreamScore, DetectorConfig, str, DetCurve]] = {}
+    reasons: Dict[str, Dict[str, int]] = {}
     for model_path in models:
         model = load_model(model_path)
         config, origin = operating_point(model, overrides)
@@ -205,6 +208,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         curve = det_curve(posteriors.decisions, posteriors.labels, stream, config=config, keywords=live.keywords,
                           window_duration_s=posteriors.window_duration_s)
         results[model_path.name] = (live, point, config, origin + ("" if same else "; REPLAY DIFFERS"), curve)
+        reasons[model_path.name] = miss_reasons(posteriors.decisions, posteriors.labels, stream, point.missed,
+                                                config=config, keywords=live.keywords,
+                                                window_duration_s=posteriors.window_duration_s)
 
     header = (f"{'model':<24} {'operating point':<34} {'detected':>8} {'subst.':>6} {'FA/h':>6} {'FA/h n+b':>8} "
               f"{'words fired':>11} {'delay med/p90 (s)':>17} {'RTF':>8} {'CPU ms/s':>8}")
@@ -248,6 +254,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             hits, total = point.detected_by.get(key, (0, 0))
             cells.append(f"{hits}/{total} {_fmt(100 * hits / total if total else math.nan)}%")
         report(f"{key:<34} " + " ".join(f"{cell:>{width}}" for cell in cells))
+    report()
+
+    report("why keywords were missed, over the windows that end in a keyword's matching interval: count "
+           "(share of the keywords)")
+    report(f"{'':<42} " + " ".join(f"{name:>{width}}" for name in results))
+    for reason in MISS_REASONS:
+        cells = [f"{reasons[name][reason]} ({_fmt(100 * reasons[name][reason] / point.keywords)}%)"
+                 for name, (_, point, *_) in results.items()]
+        report(f"{reason:<42} " + " ".join(f"{cell:>{width}}" for cell in cells))
     report()
 
     report("DET (same posteriors replayed at other thresholds, the operating point's smoothing): "

@@ -11,8 +11,9 @@ import pytest
 from native.params import FrontendParams, ModelInput
 from pi_runtime.kws_pipeline import Decision, Detection, DetectorConfig
 from train.kws.data import ClipSet
-from train.kws.streams import (GAP_KIND, KEYWORD_CLIP_KIND, Event, LabelledStream, StreamRecipe, build_stream,
-                               det_curve, replay, replay_thresholds, run_pipeline, score)
+from train.kws.streams import (GAP_KIND, KEYWORD_CLIP_KIND, MISS_BELOW_THRESHOLD, MISS_GATED, MISS_HELD_BACK,
+                               MISS_OTHER_KEYWORD, MISS_REJECTED, Event, LabelledStream, StreamRecipe, build_stream,
+                               det_curve, miss_reasons, replay, replay_thresholds, run_pipeline, score)
 
 
 @dataclass(frozen=True)
@@ -163,6 +164,32 @@ def test_det_curve_against_a_hand_computed_example():
     np.testing.assert_allclose(curve.false_alarms_per_hour, [2 * 360.0, 360.0, 0.0])  # per hour of a 10 s stream
     assert curve.scores[0].false_alarms_by_kind == {"tts_word": 1, GAP_KIND: 1}
     assert curve.scores[1].delays_s.tolist() == pytest.approx([-0.4])
+
+
+def test_each_missed_keyword_is_given_its_reason():
+    labels = ["go", "stop", "_silence_", "_unknown_"]
+    stream = LabelledStream(audio=np.zeros(12 * 16000, np.float32), description="hand-made",
+                            events=tuple(Event(start, start + 1.0, label, KEYWORD_CLIP_KIND) for start, label in
+                                         ((1.0, "go"), (3.0, "go"), (5.0, "stop"), (7.0, "go"), (9.0, "go"))))
+
+    def decision(time_s, go, stop, unknown, level_dbfs=-20.0):
+        return Decision(time_s, level_dbfs, np.array([go, stop, 1.0 - go - stop - unknown, unknown], np.float32))
+
+    decisions = [decision(1.5, 0.6, 0.0, 0.4),                   # go leads but stays under 0.7
+                 decision(3.5, 0.2, 0.0, 0.8),                   # taken for _unknown_
+                 decision(5.5, 0.9, 0.0, 0.1),                   # "stop" heard as "go": a substitution
+                 decision(7.5, 0.9, 0.0, 0.1, level_dbfs=-80.0),  # below the energy gate
+                 decision(8.9, 0.0, 0.9, 0.1),                   # a false alarm starts the refractory period
+                 decision(9.5, 0.9, 0.0, 0.1)]                   # go, over the threshold, held back
+    config = DetectorConfig(threshold=0.7, smoothing_windows=1, refractory_ms=1000, min_level_dbfs=-60.0)
+    result = score(replay(decisions, labels, config), stream, keywords=("go", "stop"))
+    assert result.detected == 0 and result.missed == (0, 1, 2, 3, 4) and result.substitutions == 1
+    assert miss_reasons(decisions, labels, stream, result.missed, config=config) == {
+        MISS_BELOW_THRESHOLD: 1, MISS_REJECTED: 1, MISS_OTHER_KEYWORD: 1, MISS_GATED: 1, MISS_HELD_BACK: 1}
+    lower = config.replace(threshold=0.5)  # the first "go" is detected now, and no longer a reason
+    result = score(replay(decisions, labels, lower), stream, keywords=("go", "stop"))
+    assert result.missed == (1, 2, 3, 4)
+    assert miss_reasons(decisions, labels, stream, result.missed, config=lower)[MISS_BELOW_THRESHOLD] == 0
 
 
 # -- the live run and its replay ----------------------------------------------------------------------

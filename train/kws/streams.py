@@ -14,7 +14,7 @@ every window's posteriors; :func:`replay` then gives the detections any other
 threshold or smoothing would have made (no model runs), :func:`score` matches
 them to the events and :func:`det_curve` sweeps the threshold: miss rate
 against false alarms per hour, the way microWakeWord and openWakeWord judge a
-wake word.
+wake word; :func:`miss_reasons` says why each keyword not detected was missed.
 
 Matching (:func:`score`): a detection whose window ends between
 ``EARLY_S`` after a keyword event's start and ``LATE_S`` after its end belongs
@@ -459,6 +459,7 @@ class StreamScore:
     words_fired: int = 0
     delays_s: np.ndarray = field(default_factory=lambda: np.zeros(0))
     detected_by: Dict[str, Tuple[int, int]] = field(default_factory=dict)  # condition or level band -> (hits, n)
+    missed: Tuple[int, ...] = ()        # indices into the stream's events of the keywords not detected
 
     @property
     def detected_percent(self) -> float:
@@ -566,7 +567,58 @@ def score(detections: Sequence[Detection], stream: LabelledStream, *,
                        false_alarms=sum(false_alarms.values()), duration_s=stream.duration_s,
                        false_alarms_by_kind=dict(false_alarms), seconds_by_kind=dict(seconds),
                        words=int(is_word.sum()), words_fired=int((fired & is_word).sum()),
-                       delays_s=np.array(delays), detected_by=dict(sorted(detected_by.items())))
+                       delays_s=np.array(delays), detected_by=dict(sorted(detected_by.items())),
+                       missed=tuple(int(k) for k in positive[~found[positive]]))
+
+
+# -- why keywords were missed ---------------------------------------------------------------------
+MISS_GATED = "gated: every window too quiet"
+MISS_BELOW_THRESHOLD = "right word, below the threshold"
+MISS_HELD_BACK = "right word over the threshold, held back"  # refractory period or not re-armed
+MISS_REJECTED = "taken for _unknown_ or _silence_"
+MISS_OTHER_KEYWORD = "taken for another word"
+MISS_REASONS = (MISS_BELOW_THRESHOLD, MISS_REJECTED, MISS_OTHER_KEYWORD, MISS_GATED, MISS_HELD_BACK)
+
+
+def miss_reasons(decisions: Sequence[Decision], labels: Sequence[str], stream: LabelledStream,
+                 missed: Sequence[int], *, config: DetectorConfig, keywords: Optional[Sequence[str]] = None,
+                 window_duration_s: float = 1.0) -> Dict[str, int]:
+    """Why each keyword event in ``missed`` (indices into ``stream.events``, as
+    :attr:`StreamScore.missed` holds them) was not detected, counted by reason.
+
+    Over the windows whose end lies in the event's matching interval, smoothed
+    as the policy smooths them with ``config``: every window gated
+    (:data:`MISS_GATED`); else the right word led the smoothed posteriors in
+    some window but never reached the threshold (:data:`MISS_BELOW_THRESHOLD`)
+    or did and the policy held it back (:data:`MISS_HELD_BACK`); else the label
+    that led most windows was ``_unknown_``/``_silence_`` (:data:`MISS_REJECTED`)
+    or another word (:data:`MISS_OTHER_KEYWORD`).
+    """
+    policy = DetectionPolicy(labels, config, window_duration_s=window_duration_s, keywords=keywords)
+    times = np.array([decision.time_s for decision in decisions])
+    smoothed = np.zeros((len(decisions), len(policy.labels)))
+    gated = np.zeros(len(decisions), bool)
+    for row, decision in enumerate(decisions):
+        gated[row] = decision.probabilities is None or policy.is_gated(decision.level_dbfs)
+        policy.smooth(None if gated[row] else decision.probabilities)
+        smoothed[row] = policy.smoothed
+    rivals = set(policy.rival_indices)
+    counts = {reason: 0 for reason in MISS_REASONS}
+    for index in missed:
+        event = stream.events[index]
+        rows = np.flatnonzero((times >= event.start_s + EARLY_S) & (times <= event.end_s + LATE_S) & ~gated)
+        if rows.size == 0:
+            counts[MISS_GATED] += 1
+            continue
+        right = policy.labels.index(event.label)
+        leaders = smoothed[rows].argmax(axis=1)
+        if (leaders == right).any():
+            best = smoothed[rows[leaders == right], right].max()
+            counts[MISS_HELD_BACK if best >= config.threshold else MISS_BELOW_THRESHOLD] += 1
+            continue
+        winner = Counter(leaders.tolist()).most_common(1)[0][0]
+        counts[MISS_REJECTED if winner in rivals else MISS_OTHER_KEYWORD] += 1
+    return counts
 
 
 # -- the DET curve --------------------------------------------------------------------------------
