@@ -39,6 +39,14 @@ def _stem(path: Path) -> str:
     return path.stem
 
 
+def percent_of(fraction: float, clips: int) -> str:
+    """``fraction`` of ``clips`` as a percentage with two decimals, from the count of clips it stands for:
+    the sidecar keeps five digits (0.97115 for 202 of 208), which would print as 97.11 instead of 97.12."""
+    count = round(fraction * clips)
+    exact = count / clips if clips and abs(count / clips - fraction) < 1e-4 else fraction
+    return f"{100 * exact:.2f}"
+
+
 def results_markdown(folder: Path) -> str:
     """Markdown table with one row per delivered model in ``folder``."""
     rows = ["| model | labels | architecture | features | accuracy | size (kB) | .tflite / zlib (B) "
@@ -65,10 +73,10 @@ def results_markdown(folder: Path) -> str:
         if sidecar["training"].get("logit_scale"):
             architecture += f", logits x{sidecar['training']['logit_scale']:.2f}"
         labels = ",".join(sidecar["labels"]) if len(sidecar["labels"]) < 8 else "all 8"
-        accuracy = f"{100 * results['test_accuracy']:.2f} % ({results['test_clips']} clips)"
+        accuracy = f"{percent_of(results['test_accuracy'], results['test_clips'])} % ({results['test_clips']} clips)"
         if results.get("keyword_clips") and results["keyword_clips"] != results["test_clips"]:
-            accuracy = (f"{100 * results['keyword_accuracy']:.2f} % on the {results['keyword_clips']} keyword clips; "
-                        f"{accuracy} with unknown words")
+            accuracy = (f"{percent_of(results['keyword_accuracy'], results['keyword_clips'])} % on the "
+                        f"{results['keyword_clips']} keyword clips; {accuracy} with unknown words")
         rows.append(
             f"| `{path.name}` | {labels} | {architecture} | {features} "
             f"| {accuracy} "
