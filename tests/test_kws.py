@@ -624,7 +624,7 @@ def test_cli_keyword_subset_trained_on_all_words(toy_data, tmp_path, capsys, mon
 
 
 def test_subset_changes_apply_to_their_keywords_only():
-    from train.kws.versions import SUBSET_CONFIG_CHANGES, SUBSET_WIDTH_CHANGES, VERSIONS, config_for
+    from train.kws.versions import LIVE_AUGMENT, SUBSET_CONFIG_CHANGES, SUBSET_WIDTH_CHANGES, VERSIONS, config_for
 
     version = VERSIONS["a"]
     assert config_for(version, LABELS) == version.config
@@ -636,6 +636,10 @@ def test_subset_changes_apply_to_their_keywords_only():
     assert (go_stop.alpha, go_stop.final_sparsity) == (0.25, 0.5) != (version.config.alpha, version.config.final_sparsity)
     b_go_stop = config_for(VERSIONS["b"], ("go", "stop"))
     assert (b_go_stop.alpha, b_go_stop.final_sparsity) == (VERSIONS["b"].config.alpha, VERSIONS["b"].config.final_sparsity)
+    # an open-set go/stop keeps the subset's changes but listens with the live recipe's augmentation
+    live_go_stop = config_for(version, ("go", "stop"), open_set=True)
+    assert live_go_stop.augment == LIVE_AUGMENT != go_stop.augment
+    assert live_go_stop.replace(augment=go_stop.augment, frontend=go_stop.frontend) == go_stop
 
 
 def test_open_set_runs_keep_the_features_their_recipe_was_chosen_on():
@@ -695,3 +699,12 @@ def test_latency_is_measured_again_into_the_sidecar(tmp_path, capsys):
     assert measured["inference_ms"]["mean"] > 0 and measured["total_ms"]["mean"] > measured["inference_ms"]["mean"]
     assert set(measured["inference_ms"]) == {"mean", "median", "p95"}
     assert results.main(["--remeasure-latency", str(tmp_path / "missing.tflite")]) == 2
+
+
+def test_results_table_prints_the_percentage_of_the_clips_not_of_the_rounded_fraction():
+    from train.kws.results import percent_of
+
+    assert percent_of(0.97115, 208) == "97.12"  # 202 of 208, kept to five digits in the sidecar
+    assert percent_of(0.95125, 800) == "95.12"  # 761 of 800 is exactly 95.125 %
+    assert percent_of(0.5, 0) == "50.00"       # no clip count: the fraction as it is
+    assert percent_of(0.123456, 800) == "12.35"  # no whole count of clips: the fraction as it is
