@@ -956,7 +956,7 @@ def _cached(split: str, product: str, request: dict, generate, data_dir: Optiona
     seconds = time.perf_counter() - started
     npz_path.parent.mkdir(parents=True, exist_ok=True)
     # A temporary name of its own: two runs started together both generate, and neither may move
-    # the other's half-written file; the generation is deterministic, so the last rename wins nothing new.
+    # the other's half-written file; the generation is deterministic, so whichever renames last, the file is the same.
     handle, temporary = tempfile.mkstemp(dir=npz_path.parent, prefix=npz_path.stem + ".", suffix=".tmp.npz")
     os.close(handle)
     np.savez_compressed(temporary, audio=clips.audio, classes=np.array(clips.classes, dtype=str),
