@@ -148,16 +148,16 @@ SUBSET_MIN_ACCURACY: Dict[Tuple[str, ...], float] = {("go", "stop"): 0.99}
 # Training changes for keyword subsets, chosen by validation accuracy. go/stop: learn all eight words
 # (6400 training clips instead of 1600), then keep the go and stop outputs (validation, seeds 0/1/2:
 # 97.97/98.98/97.46 % against 97.97/96.95/97.46 % for the go/stop clips alone, 60 epochs with random gain).
-# Then quiet words: 30 % of training clips scaled to peaks of -60..0 dBFS (two of the three validation clips
-# the go/stop model got wrong peak at -57 and -52 dBFS), same rule as the versions (2026-12-02, clean / -40 dBFS /
-# RT60 0.6 s / babble 10 dB / validation voice, 197 clips):
-#   delivered  98.5 / 98.5 / 97.0 / 95.4 / 100 -> seed 0: 99.5 / 99.5 / 97.0 / 97.5 / 100 % (taken),
+# Then quiet words were tried: 30 % of training clips scaled to peaks of -60..0 dBFS (two of the three validation
+# clips the go/stop model got wrong peak at -57 and -52 dBFS), same rule as the versions (2026-12-02, clean /
+# -40 dBFS / RT60 0.6 s / babble 10 dB / validation voice, 197 clips):
+#   delivered  98.5 / 98.5 / 97.0 / 95.4 / 100 -> seed 0: 99.5 / 99.5 / 97.0 / 97.5 / 100 % (taken by the rule),
 #                                                 seed 1: 99.0 / 99.0 / 97.0 / 95.4 / 100 %
-QUIET_AUGMENT = LOW_SNR_AUGMENT.replace(gain_probability=0.3, gain_to_peak_dbfs=True, min_gain_db=-60.0,
-                                       max_gain_db=0.0)
+# Not delivered: seed 0 failed the live check of the delivered models (tests/test_listen.py: on a stream of
+# test-split clips it fired "go" at the start of three "stop"s and twice on two "go"s; 5 extra detections on
+# its 10 words, at most 4 allowed), a check that reads test clips (97.12 % on test against 98.08 %).
 SUBSET_CONFIG_CHANGES: Dict[Tuple[str, ...], Dict] = {
-    ("go", "stop"): dict(train_on_all_words=True, head_epochs=10, teachers=(), calibrate_temperature=False,
-                         augment=QUIET_AUGMENT),
+    ("go", "stop"): dict(train_on_all_words=True, head_epochs=10, teachers=(), calibrate_temperature=False),
 }
 # a's go/stop keeps a's earlier width (alpha 0.25, pruned 50 %): the delivered kws_a_go_stop was chosen with it.
 SUBSET_WIDTH_CHANGES: Dict[Tuple[str, Tuple[str, ...]], Dict] = {
