@@ -955,12 +955,6 @@ def _cached(split: str, product: str, request: dict, generate, data_dir: Optiona
     clips, settings, details = generate()
     seconds = time.perf_counter() - started
     npz_path.parent.mkdir(parents=True, exist_ok=True)
-    # A temporary name of its own: two runs started together both generate, and neither may move
-    # the other's half-written file; the generation is deterministic, so whichever renames last, the file is the same.
-    handle, temporary = tempfile.mkstemp(dir=npz_path.parent, prefix=npz_path.stem + ".", suffix=".tmp.npz")
-    os.close(handle)
-    np.savez_compressed(temporary, audio=clips.audio, classes=np.array(clips.classes, dtype=str),
-                        kinds=np.array(clips.kinds, dtype=str), sources=np.array(clips.sources, dtype=str))
     manifest = {"format": "tinyml-pi-generated-audio", "request": request, "audio_sha256": _audio_sha256(clips.audio),
                 "num_clips": len(clips), "counts": clips.counts(),
                 "classes": {name: clips.classes.count(name) for name in sorted(set(clips.classes))},
@@ -969,12 +963,25 @@ def _cached(split: str, product: str, request: dict, generate, data_dir: Optiona
                 "clips": [{"class": name, "kind": kind, "source": source, "settings": clip_settings}
                           for name, kind, source, clip_settings in zip(clips.classes, clips.kinds, clips.sources,
                                                                        settings)]}
-    os.replace(temporary, npz_path)
-    handle, temporary = tempfile.mkstemp(dir=npz_path.parent, prefix=manifest_path.stem + ".", suffix=".tmp")
-    with os.fdopen(handle, "w") as file:
-        file.write(json.dumps(manifest, indent=1))
-    os.replace(temporary, manifest_path)
+    _write_atomically(npz_path, lambda file: np.savez_compressed(
+        file, audio=clips.audio, classes=np.array(clips.classes, dtype=str), kinds=np.array(clips.kinds, dtype=str),
+        sources=np.array(clips.sources, dtype=str)))
+    _write_atomically(manifest_path, lambda file: file.write(json.dumps(manifest, indent=1).encode()))
     return clips
+
+
+def _write_atomically(path: Path, write) -> None:
+    """``write(file)`` into a temporary file of its own beside ``path``, then renamed over it: two runs
+    started together both generate, and neither may move the other's half-written file (the generation
+    is deterministic, so whichever renames last, the file is the same)."""
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as file:
+            write(file)
+        os.replace(temporary, path)
+    except BaseException:
+        os.unlink(temporary)
+        raise
 
 
 class _NoProgress:

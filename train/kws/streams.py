@@ -606,7 +606,9 @@ def miss_reasons(decisions: Sequence[Decision], labels: Sequence[str], stream: L
     counts = {reason: 0 for reason in MISS_REASONS}
     for index in missed:
         event = stream.events[index]
-        rows = np.flatnonzero((times >= event.start_s + EARLY_S) & (times <= event.end_s + LATE_S) & ~gated)
+        start = np.searchsorted(times, event.start_s + EARLY_S, side="left")  # decisions come in time order
+        end = np.searchsorted(times, event.end_s + LATE_S, side="right")
+        rows = start + np.flatnonzero(~gated[start:end])
         if rows.size == 0:
             counts[MISS_GATED] += 1
             continue
