@@ -504,7 +504,6 @@ def run_toy_go_stop_cli(toy_data, tmp_path, monkeypatch, *extra_args, **config_c
     monkeypatch.setitem(versions.VERSIONS, "a", versions.Version(
         "a", toy_config(epochs=1, **config_changes), max_size_kb=25, summary="toy"))
     monkeypatch.setattr(versions, "SUBSET_CONFIG_CHANGES", {})
-    monkeypatch.setattr(versions, "SUBSET_WIDTH_CHANGES", {})
     return cli.main(["--version", "a", "--keywords", "go,stop", *extra_args, "--data-dir", str(folder),
                      "--splits-dir", str(splits_dir), "--output-dir", str(tmp_path), "--latency-runs", "2",
                      "--quiet"])
@@ -624,18 +623,15 @@ def test_cli_keyword_subset_trained_on_all_words(toy_data, tmp_path, capsys, mon
 
 
 def test_subset_changes_apply_to_their_keywords_only():
-    from train.kws.versions import LIVE_AUGMENT, SUBSET_CONFIG_CHANGES, SUBSET_WIDTH_CHANGES, VERSIONS, config_for
+    from train.kws.versions import LIVE_AUGMENT, SUBSET_CONFIG_CHANGES, VERSIONS, config_for
 
     version = VERSIONS["a"]
     assert config_for(version, LABELS) == version.config
     assert config_for(version, ("go", "yes")) == version.config
     go_stop = config_for(version, ("stop", "go"))
-    assert go_stop == version.config.replace(**SUBSET_CONFIG_CHANGES[("go", "stop")],
-                                             **SUBSET_WIDTH_CHANGES[("a", ("go", "stop"))]) != version.config
-    # a's go/stop keeps the width it was delivered with; another version's go/stop keeps that version's
-    assert (go_stop.alpha, go_stop.final_sparsity) == (0.25, 0.5) != (version.config.alpha, version.config.final_sparsity)
-    b_go_stop = config_for(VERSIONS["b"], ("go", "stop"))
-    assert (b_go_stop.alpha, b_go_stop.final_sparsity) == (VERSIONS["b"].config.alpha, VERSIONS["b"].config.final_sparsity)
+    assert go_stop == version.config.replace(**SUBSET_CONFIG_CHANGES[("go", "stop")]) != version.config
+    # a subset keeps its version's width
+    assert (go_stop.alpha, go_stop.final_sparsity) == (version.config.alpha, version.config.final_sparsity)
     # an open-set go/stop keeps the subset's changes but listens with the live recipe's augmentation
     live_go_stop = config_for(version, ("go", "stop"), open_set=True)
     assert live_go_stop.augment == LIVE_AUGMENT != go_stop.augment

@@ -204,7 +204,6 @@ def test_cli_synthetic_keywords_default_to_the_version_and_can_be_turned_off(toy
     monkeypatch.setitem(versions.VERSIONS, "a", versions.Version(
         "a", toy_config(epochs=1), max_size_kb=25, summary="toy", synthetic_keywords=True))
     monkeypatch.setattr(versions, "SUBSET_CONFIG_CHANGES", {})
-    monkeypatch.setattr(versions, "SUBSET_WIDTH_CHANGES", {})
     common = ["--version", "a", "--keywords", "go,stop", "--data-dir", str(folder), "--splits-dir", str(splits_dir),
               "--latency-runs", "2", "--quiet"]
     cli.main([*common, "--output-dir", str(tmp_path / "default")])

@@ -64,6 +64,11 @@ ROBUST_AUGMENT = AugmentConfig(reverb_probability=0.3, babble_probability=0.3)
 #   b        97.0 / 96.5 / 93.6 / 88.2 / 97.5 -> 95.9 / 96.1 / 94.4 / 84.9 / 96.2 %  (not taken: 9 clean clips fewer)
 #   a        97.0 / 96.5 / 95.1 / 88.4 / 98.1 -> 96.8 / 96.4 / 94.6 / 89.8 / 99.1 %  (not taken: 2 clean clips fewer;
 #            teachers b and this c)
+# Then, for babble, c wider and c taught by a wider c, the same rule (2026-12-02, night):
+#   alpha 0.375 pruned 55 %, 38.4 kB        97.4 / 97.1 / 95.5 / 89.5 / 99.4 -> 97.0 / 96.6 / 94.8 / 89.2 / 100 %
+#                                           (not taken: 3 clean clips fewer)
+#   distilled from an alpha 0.625 c (119 kB; itself 97.4 / 96.8 / 95.6 / 90.5 / 99.4 %) and the delivered c,
+#   logits rescaled                         -> 96.8 / 96.4 / 95.2 / 89.6 / 98.8 %  (not taken: 5 clean clips fewer)
 LOW_SNR_AUGMENT = ROBUST_AUGMENT.replace(min_snr_db=0.0, max_snr_db=15.0)
 
 
@@ -117,6 +122,8 @@ LIVE_NEGATIVES_SHARE = 0.4
 # Nor did the 8-word versions' rooms and babble help here: kws_live_c's recipe with 30 % of clips in rooms and
 # babble at 0-15 dB SNR detected 72.5 % at 50 an hour on MFCC and 72.5 % on PCEN (2026-12-02, rule fixed
 # before: stream detection up, validation clips not down); babble negatives rejected fell from 45 to 25-29 %.
+# A wider kws_live_c (alpha 0.375, pruned 55 %, 38.6 kB, 60 epochs): validation stream 77.5 % at 50 an hour, 3.3 % of
+# the words fired, but validation clips 95.4 % against 95.8 %: not taken (2026-12-02, night).
 # Nor did leaving the halves of words (and the splices) out of the negatives, on the guess that a window sliding
 # over a keyword sees half a word and learns to call it _unknown_: 72.8 % (63.9 % without splices either).
 OPEN_SET_FRONTEND = MFCC_FRONTEND
@@ -159,16 +166,16 @@ SUBSET_MIN_ACCURACY: Dict[Tuple[str, ...], float] = {("go", "stop"): 0.99}
 SUBSET_CONFIG_CHANGES: Dict[Tuple[str, ...], Dict] = {
     ("go", "stop"): dict(train_on_all_words=True, head_epochs=10, teachers=(), calibrate_temperature=False),
 }
-# a's go/stop keeps a's earlier width (alpha 0.25, pruned 50 %): the delivered kws_a_go_stop was chosen with it.
-SUBSET_WIDTH_CHANGES: Dict[Tuple[str, Tuple[str, ...]], Dict] = {
-    ("a", ("go", "stop")): dict(alpha=0.25, final_sparsity=0.5),
-}
+# go/stop at a's width (alpha 0.3125, pruned 70 %, 24.3 kB) instead of a's earlier one (alpha 0.25, pruned 50 %,
+# 21.6 kB), same rule (2026-12-02, late): seed 0 99.5 / 99.0 / 97.5 / 95.9 / 100 % (taken: 2 clean clips more,
+# mean +0.6); seed 1 98.0 / 98.0 / 96.4 / 94.9 / 100 %. Test, printed by the training logs before the comparison:
+# 98.08 % (the earlier model: 98.08 %) and 97.60 %.
 
 
 def config_for(version: Version, labels: Sequence[str], *, open_set: bool = False) -> RunConfig:
     """The run configuration of ``version`` for ``labels`` (subset-specific changes applied)."""
     subset = tuple(sorted(labels))
-    changes = {**SUBSET_CONFIG_CHANGES.get(subset, {}), **SUBSET_WIDTH_CHANGES.get((version.name, subset), {})}
+    changes = SUBSET_CONFIG_CHANGES.get(subset)
     config = version.config.replace(**changes) if changes else version.config
     if open_set:  # the live recipe replaces any closed-set augmentation, a subset's too
         config = config.replace(augment=LIVE_AUGMENT, frontend=OPEN_SET_FRONTEND)
