@@ -402,13 +402,18 @@ def replay(decisions: Sequence[Decision], labels: Sequence[str], config: Detecto
 
 def replay_thresholds(decisions: Sequence[Decision], labels: Sequence[str], config: DetectorConfig,
                       thresholds: Sequence[float], *, keywords: Optional[Sequence[str]] = None,
-                      window_duration_s: float = 1.0) -> List[List[Detection]]:
+                      window_duration_s: float = 1.0,
+                      pooled: Optional[np.ndarray] = None) -> List[List[Detection]]:
     """:func:`replay` at every threshold in one pass: element k holds the detections at ``thresholds[k]``.
 
     The smoothing does not depend on the threshold, so each window is smoothed
     once (by the policy's own smoother) and the policy's rule (re-arm, refractory
     period, keywords only, beating ``_unknown_``/``_silence_``) is applied to all
     thresholds at once, as arrays. Tested equal to :func:`replay` threshold by threshold.
+
+    ``pooled`` (float[windows, labels]), when given, replaces the policy's smoothing: row k is
+    what window k's decision sees (``benchmarks.detector_variants`` compares other poolings);
+    the gate still decides which windows may fire.
     """
     policy = DetectionPolicy(labels, config, window_duration_s=window_duration_s, keywords=keywords)
     thresholds = np.asarray(thresholds, dtype=np.float64)
@@ -417,10 +422,17 @@ def replay_thresholds(decisions: Sequence[Decision], labels: Sequence[str], conf
     last_fired = np.full(thresholds.size, -1)
     rivals = list(policy.rival_indices)
     found: List[List[Detection]] = [[] for _ in thresholds]
-    for decision in decisions:
+    if pooled is not None and np.shape(pooled) != (len(decisions), len(policy.labels)):
+        raise ValueError(f"pooled must be [{len(decisions)} windows, {len(policy.labels)} labels], "
+                         f"got {np.shape(pooled)}")
+    for row, decision in enumerate(decisions):
         probabilities = None if policy.is_gated(decision.level_dbfs) else decision.probabilities
-        best = policy.smooth(probabilities)
-        smoothed = policy.smoothed
+        if pooled is None:
+            best = policy.smooth(probabilities)
+            smoothed = policy.smoothed
+        else:
+            smoothed = pooled[row]
+            best = int(np.argmax(smoothed))
         armed = last_fired >= 0
         if armed.any():  # re-arm where the label that fired has fallen below the threshold
             fallen = armed & (smoothed[np.maximum(last_fired, 0)] < thresholds)
@@ -636,15 +648,17 @@ class DetCurve:
 
 def det_curve(decisions: Sequence[Decision], labels: Sequence[str], stream: LabelledStream, *,
               config: DetectorConfig, keywords: Optional[Sequence[str]] = None,
-              thresholds: Sequence[float] = DEFAULT_THRESHOLDS, window_duration_s: float = 1.0) -> DetCurve:
-    """Replay ``decisions`` with ``config`` at each of ``thresholds`` and score each replay.
+              thresholds: Sequence[float] = DEFAULT_THRESHOLDS, window_duration_s: float = 1.0,
+              pooled: Optional[np.ndarray] = None) -> DetCurve:
+    """Replay ``decisions`` with ``config`` at each of ``thresholds`` and score each replay
+    (``pooled``: see :func:`replay_thresholds`).
 
     The miss rate counts substitutions as misses; false alarms per hour are over the whole
     stream (substitutions not included).
     """
     keywords = keyword_labels(labels, keywords)
     replays = replay_thresholds(decisions, labels, config, thresholds, keywords=keywords,
-                                window_duration_s=window_duration_s)
+                                window_duration_s=window_duration_s, pooled=pooled)
     scores = tuple(score(detections, stream, keywords=keywords) for detections in replays)
     return DetCurve(thresholds=np.asarray(thresholds, dtype=np.float64),
                     miss_rate=np.array([s.miss_rate for s in scores]),

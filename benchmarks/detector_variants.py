@@ -1,0 +1,173 @@
+"""Other ways to turn window posteriors into detections, compared on the VALIDATION stream.
+
+    python -m benchmarks.detector_variants MODEL [--verifier MODEL] [--target-false-alarms-per-hour 50]
+
+The model runs once over the validation stream (``train.kws.streams.realistic_stream("val")``;
+the test split is never read) and every window's posteriors are kept. Each
+variant pools those posteriors window by window in its own way; the delivered
+policy's rule (gate, threshold, beating the rejection classes, re-arming,
+refractory period) then replays them in place of its own mean
+(``train.kws.streams.det_curve(..., pooled=...)``), at the model's calibrated gate. Each variant's threshold is the one ``train.kws.calibrate`` would pick
+for the target on that same stream, so every row is measured in-sample, alike.
+The variants:
+
+* ``mean n``: the mean of the last n windows, the delivered policy's own
+  smoothing (at the calibrated n it reproduces the calibration);
+* ``top-k of n``: the mean of the k largest of the last n (a word that is clear
+  in a few windows only);
+* ``geometric n``: the geometric mean of the last n (one confident window
+  cannot carry the others);
+* ``_unknown_ xw``: the rejection classes' posteriors scaled by w before the
+  mean (a prior for or against rejecting);
+* with ``--verifier``: each keyword's posterior multiplied by a second model's
+  posterior for the same word to the power p before the mean (a cascade).
+
+It measures and prints; it asserts nothing.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+WINDOW_COUNTS = (3, 5, 8)
+TOP_K = (2, 3)
+REJECTION_SCALES = (0.5, 0.25)
+VERIFIER_POWERS = (0.5, 1.0, 2.0)
+THRESHOLDS = np.round(np.linspace(0.02, 0.99, 98), 2)
+
+
+def pool_posteriors(probabilities: np.ndarray, windows: int, how: str = "mean", top_k: int = 1) -> np.ndarray:
+    """Row t pooled over rows t-windows+1..t (fewer at the start, as the policy's smoother holds fewer).
+
+    ``how``: ``"mean"``, ``"top"`` (mean of the ``top_k`` largest, per label) or ``"geometric"``.
+    """
+    probabilities = np.asarray(probabilities, dtype=np.float64)
+    if probabilities.ndim != 2 or windows < 1:
+        raise ValueError(f"need [windows, labels] posteriors and windows >= 1, got {probabilities.shape}, {windows}")
+    if how not in ("mean", "top", "geometric"):
+        raise ValueError(f"how must be 'mean', 'top' or 'geometric', got {how!r}")
+    if how == "top" and not 1 <= top_k <= windows:
+        raise ValueError(f"top_k must be from 1 to windows ({windows}), got {top_k}")
+    rows, labels = probabilities.shape
+    # [windows, rows, labels]: the history each row sees, NaN where it reaches before the start
+    padded = np.concatenate([np.full((windows - 1, labels), np.nan), probabilities])
+    history = np.stack([padded[i:i + rows] for i in range(windows)])
+    if how == "mean":
+        return np.nanmean(history, axis=0)
+    if how == "geometric":
+        return np.exp(np.nanmean(np.log(np.maximum(history, 1e-6)), axis=0))
+    held = np.minimum(np.arange(rows) + 1, windows)[:, None]                # windows held at each row
+    largest = -np.sort(-np.nan_to_num(history, nan=-np.inf), axis=0)[:top_k]  # NaNs sort last
+    largest = np.where(np.isfinite(largest), largest, 0.0)
+    return largest.sum(axis=0) / np.minimum(held, top_k)
+
+
+def scale_labels(probabilities: np.ndarray, labels: Sequence[str], scales: Dict[str, float]) -> np.ndarray:
+    """Posteriors with the named labels' columns scaled, each row renormalised to sum to 1."""
+    scaled = np.array(probabilities, dtype=np.float64)
+    for label, factor in scales.items():
+        scaled[:, list(labels).index(label)] *= factor
+    return scaled / np.maximum(scaled.sum(axis=1, keepdims=True), 1e-12)
+
+
+def verified(probabilities: np.ndarray, labels: Sequence[str], verifier_probabilities: np.ndarray,
+             verifier_labels: Sequence[str], power: float) -> np.ndarray:
+    """Each label the verifier also has, multiplied by the verifier's posterior for it to ``power``."""
+    fused = np.array(probabilities, dtype=np.float64)
+    for column, label in enumerate(labels):
+        if label in verifier_labels:
+            fused[:, column] *= np.asarray(verifier_probabilities)[:, list(verifier_labels).index(label)] ** power
+    return fused
+
+
+def gated(probabilities: np.ndarray, levels_dbfs: np.ndarray, gate_dbfs: float) -> np.ndarray:
+    """Windows under the gate as the policy smooths them: all-zero posteriors."""
+    return np.where((np.asarray(levels_dbfs) < gate_dbfs)[:, None], 0.0, probabilities)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.detector_variants",
+                                     description=__doc__.split("\n\n")[0])
+    parser.add_argument("model", type=Path, help="open-set keyword-spotting model (.tflite or .tflite.zlib, "
+                                                 "sidecar beside, calibrated by train.kws.calibrate)")
+    parser.add_argument("--verifier", type=Path, default=None,
+                        help="a second model (e.g. an 8-word version) whose posteriors must agree")
+    parser.add_argument("--target-false-alarms-per-hour", type=float, default=50.0,
+                        help="false alarms per hour of the validation stream each variant may make (default 50)")
+    parser.add_argument("--data-dir", type=Path, default=None,
+                        help="folder holding mini_speech_commands/ and kws_generated/ "
+                             "(default $TINYML_DATA_DIR or ~/.cache/tinyml-pi)")
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    missing = [str(path) for path in (args.model, args.verifier) if path is not None and not path.is_file()]
+    if missing:
+        print(f"error: no such model file: {', '.join(missing)}", file=sys.stderr)
+        return 2
+    from pi_runtime.kws_pipeline import DetectorConfig
+    from pi_runtime.labels import SILENCE_LABEL, UNKNOWN_LABEL
+    from pi_runtime.model import load_model
+    from train.kws.calibrate import pick_threshold
+    from train.kws.streams import det_curve, realistic_stream, run_pipeline
+
+    stream = realistic_stream("val", data_dir=args.data_dir)
+    model = load_model(args.model, require_sidecar=True)
+    calibrated = DetectorConfig.from_sidecar(model.spec)
+    ungated = calibrated.replace(min_level_dbfs=-math.inf)
+    run = run_pipeline(model, stream, config=ungated)
+    posteriors = np.stack([decision.probabilities for decision in run.decisions]).astype(np.float64)
+    levels = np.array([decision.level_dbfs for decision in run.decisions])
+    rejection = [label for label in (UNKNOWN_LABEL, SILENCE_LABEL) if label in run.labels]
+
+    variants: List[Tuple[str, np.ndarray]] = []
+    for windows in WINDOW_COUNTS:
+        variants.append((f"mean {windows}", pool_posteriors(gated(posteriors, levels, calibrated.min_level_dbfs),
+                                                            windows)))
+    n = calibrated.smoothing_windows
+    base = gated(posteriors, levels, calibrated.min_level_dbfs)
+    variants += [(f"top-{k} of {n}", pool_posteriors(base, n, "top", k)) for k in TOP_K if k < n]
+    variants.append((f"geometric {n}", pool_posteriors(base, n, "geometric")))
+    for factor in REJECTION_SCALES if rejection else ():
+        scaled = scale_labels(posteriors, run.labels, {label: factor for label in rejection})
+        variants.append((f"{'/'.join(rejection)} x{factor:g}, mean {n}",
+                         pool_posteriors(gated(scaled, levels, calibrated.min_level_dbfs), n)))
+    if args.verifier is not None:
+        verifier = run_pipeline(load_model(args.verifier, require_sidecar=True), stream, config=ungated)
+        times = np.array([decision.time_s for decision in run.decisions])
+        if len(verifier.decisions) != len(times) or not np.allclose(
+                times, [decision.time_s for decision in verifier.decisions]):
+            print("error: the verifier's windows do not line up with the model's (different hop or window)",
+                  file=sys.stderr)
+            return 2
+        second = np.stack([decision.probabilities for decision in verifier.decisions]).astype(np.float64)
+        for power in VERIFIER_POWERS:
+            fused = verified(posteriors, run.labels, second, verifier.labels, power)
+            variants.append((f"x {args.verifier.name}^{power:g}, mean {n}",
+                             pool_posteriors(gated(fused, levels, calibrated.min_level_dbfs), n)))
+
+    print(f"{args.model}: validation stream, {stream.duration_s / 3600:.2f} h, {len(run.decisions)} windows; "
+          f"calibrated gate {calibrated.min_level_dbfs:g} dBFS, smoothing {n}; each threshold chosen for "
+          f"{args.target_false_alarms_per_hour:g} false alarms an hour on this stream")
+    print(f"{'variant':40s} {'threshold':>9s} {'detected':>9s} {'FA/h':>7s} {'words fired':>11s}")
+    for name, pooled in variants:
+        curve = det_curve(run.decisions, run.labels, stream, config=calibrated, keywords=run.keywords,
+                          thresholds=THRESHOLDS, window_duration_s=run.window_duration_s, pooled=pooled)
+        index = pick_threshold(curve.thresholds, curve.false_alarms_per_hour, args.target_false_alarms_per_hour)
+        if index is None:
+            print(f"{name:40s} {'-':>9s}  (the target is not reached at any threshold)")
+            continue
+        result = curve.scores[index]
+        print(f"{name:40s} {curve.thresholds[index]:9.2f} {result.detected_percent:8.1f}% "
+              f"{result.false_alarms_per_hour:7.1f} {result.words_fired_percent:10.1f}%")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
