@@ -106,3 +106,19 @@ def expected_window(start_s: float, word_s: float = 0.4, clip_s: float = 1.0,
     lies after most of the word and before the word has left the window (plus smoothing)."""
     return start_s + 0.5 * word_s, start_s + clip_s + slack_s
 
+
+def random_decisions(labels: Sequence[str], count: int, seed: int) -> list:
+    """Per-window posteriors for replay tests: a label that changes now and then, held with a random
+    weight over Dirichlet noise; a tenth of the windows at -70 dBFS (under a -55 dBFS gate), the rest at -20."""
+    from pi_runtime.kws_pipeline import Decision
+
+    rng = np.random.default_rng(seed)
+    decisions, current = [], 0
+    for k in range(count):
+        if rng.random() < 0.2:
+            current = int(rng.integers(len(labels)))
+        weight = rng.random()
+        probabilities = weight * np.eye(len(labels))[current] + (1 - weight) * rng.dirichlet(np.ones(len(labels)))
+        level = -70.0 if rng.random() < 0.1 else -20.0
+        decisions.append(Decision(1.0 + 0.1 * k, level, probabilities.astype(np.float32)))
+    return decisions

@@ -3,28 +3,17 @@ import numpy as np
 import pytest
 
 from benchmarks.detector_variants import build_parser, gated, main, pool_posteriors, scale_labels, verified
-from pi_runtime.kws_pipeline import Decision, DetectorConfig
+from pi_runtime.kws_pipeline import DetectorConfig
+from kws_toy import random_decisions
 from train.kws.streams import replay_thresholds
 
 LABELS = ["go", "stop", "_silence_", "_unknown_"]
 
 
-def _decisions(rng, count=600):
-    decisions, current = [], 0
-    for k in range(count):
-        if rng.random() < 0.2:
-            current = int(rng.integers(len(LABELS)))
-        weight = rng.random()
-        probabilities = weight * np.eye(len(LABELS))[current] + (1 - weight) * rng.dirichlet(np.ones(len(LABELS)))
-        level = -70.0 if rng.random() < 0.1 else -20.0  # some windows under the gate
-        decisions.append(Decision(1.0 + 0.1 * k, level, probabilities.astype(np.float32)))
-    return decisions
-
-
 @pytest.mark.parametrize("windows", [1, 3, 5])
 def test_mean_pooling_replayed_in_place_of_the_smoothing_gives_the_policys_own_detections(windows):
     # The comparison is only fair if its "mean n" row is exactly the delivered policy with smoothing n.
-    decisions = _decisions(np.random.default_rng(windows))
+    decisions = random_decisions(LABELS, 600, seed=windows)
     config = DetectorConfig(smoothing_windows=windows, refractory_ms=300, min_level_dbfs=-55.0)
     probabilities = np.stack([d.probabilities for d in decisions]).astype(np.float64)
     levels = np.array([d.level_dbfs for d in decisions])

@@ -8,6 +8,7 @@ from typing import Tuple
 import numpy as np
 import pytest
 
+from kws_toy import random_decisions
 from native.params import FrontendParams, ModelInput
 from pi_runtime.kws_pipeline import Decision, Detection, DetectorConfig
 from train.kws.data import ClipSet
@@ -223,15 +224,7 @@ def test_replay_of_a_run_gives_its_detections_and_scores_them(input_rate_hz):
 @pytest.mark.parametrize("labels, smoothing", [(["go", "stop", "_silence_", "_unknown_"], 3),
                                                (["down", "go", "left", "no", "right", "stop", "up", "yes"], 1)])
 def test_replay_at_all_thresholds_at_once_equals_replay_threshold_by_threshold(labels, smoothing):
-    rng = np.random.default_rng(1)
-    decisions, current = [], 0
-    for k in range(1500):
-        if rng.random() < 0.2:
-            current = int(rng.integers(len(labels)))
-        weight = rng.random()
-        probabilities = weight * np.eye(len(labels))[current] + (1 - weight) * rng.dirichlet(np.ones(len(labels)))
-        level = -70.0 if rng.random() < 0.1 else -20.0  # some windows under the gate
-        decisions.append(Decision(1.0 + 0.1 * k, level, probabilities.astype(np.float32)))
+    decisions = random_decisions(labels, 1500, seed=1)  # some windows under the gate
     config = DetectorConfig(smoothing_windows=smoothing, refractory_ms=300, min_level_dbfs=-55.0)
     thresholds = [0.3, 0.5, 0.62, 0.8, 0.95]
     at_once = replay_thresholds(decisions, labels, config, thresholds)
