@@ -7,8 +7,10 @@ the test split is never read) and every window's posteriors are kept. Each
 variant pools those posteriors window by window in its own way; the delivered
 policy's rule (gate, threshold, beating the rejection classes, re-arming,
 refractory period) then replays them in place of its own mean
-(``train.kws.streams.det_curve(..., pooled=...)``), at the model's calibrated gate. Each variant's threshold is the one ``train.kws.calibrate`` would pick
-for the target on that same stream, so every row is measured in-sample, alike.
+(``train.kws.streams.det_curve(..., pooled=...)``), at the model's calibrated
+gate (or the default one). Each variant's threshold is the one
+``train.kws.calibrate`` would pick for the target on that same stream, so
+every row is measured in-sample, alike.
 The variants:
 
 * ``mean n``: the mean of the last n windows, the delivered policy's own
@@ -114,30 +116,29 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     from pi_runtime.kws_pipeline import DetectorConfig
     from pi_runtime.labels import SILENCE_LABEL, UNKNOWN_LABEL
     from pi_runtime.model import load_model
+    from pi_runtime.sidecar import read_sidecar
     from train.kws.calibrate import pick_threshold
     from train.kws.streams import det_curve, realistic_stream, run_pipeline
 
     stream = realistic_stream("val", data_dir=args.data_dir)
     model = load_model(args.model, require_sidecar=True)
-    calibrated = DetectorConfig.from_sidecar(model.spec)
-    ungated = calibrated.replace(min_level_dbfs=-math.inf)
+    detector = DetectorConfig.from_sidecar(model.spec)
+    ungated = detector.replace(min_level_dbfs=-math.inf)
     run = run_pipeline(model, stream, config=ungated)
     posteriors = np.stack([decision.probabilities for decision in run.decisions]).astype(np.float64)
     levels = np.array([decision.level_dbfs for decision in run.decisions])
     rejection = [label for label in (UNKNOWN_LABEL, SILENCE_LABEL) if label in run.labels]
 
-    variants: List[Tuple[str, np.ndarray]] = []
-    for windows in WINDOW_COUNTS:
-        variants.append((f"mean {windows}", pool_posteriors(gated(posteriors, levels, calibrated.min_level_dbfs),
-                                                            windows)))
-    n = calibrated.smoothing_windows
-    base = gated(posteriors, levels, calibrated.min_level_dbfs)
+    n = detector.smoothing_windows
+    base = gated(posteriors, levels, detector.min_level_dbfs)
+    variants: List[Tuple[str, np.ndarray]] = [(f"mean {windows}", pool_posteriors(base, windows))
+                                              for windows in sorted({*WINDOW_COUNTS, n})]
     variants += [(f"top-{k} of {n}", pool_posteriors(base, n, "top", k)) for k in TOP_K if k < n]
     variants.append((f"geometric {n}", pool_posteriors(base, n, "geometric")))
     for factor in REJECTION_SCALES if rejection else ():
         scaled = scale_labels(posteriors, run.labels, {label: factor for label in rejection})
         variants.append((f"{'/'.join(rejection)} x{factor:g}, mean {n}",
-                         pool_posteriors(gated(scaled, levels, calibrated.min_level_dbfs), n)))
+                         pool_posteriors(gated(scaled, levels, detector.min_level_dbfs), n)))
     if args.verifier is not None:
         verifier = run_pipeline(load_model(args.verifier, require_sidecar=True), stream, config=ungated)
         times = np.array([decision.time_s for decision in run.decisions])
@@ -150,14 +151,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         for power in VERIFIER_POWERS:
             fused = verified(posteriors, run.labels, second, verifier.labels, power)
             variants.append((f"x {args.verifier.name}^{power:g}, mean {n}",
-                             pool_posteriors(gated(fused, levels, calibrated.min_level_dbfs), n)))
+                             pool_posteriors(gated(fused, levels, detector.min_level_dbfs), n)))
 
+    origin = "calibrated" if read_sidecar(args.model).get("detector") else "defaults: the sidecar has no calibration"
     print(f"{args.model}: validation stream, {stream.duration_s / 3600:.2f} h, {len(run.decisions)} windows; "
-          f"calibrated gate {calibrated.min_level_dbfs:g} dBFS, smoothing {n}; each threshold chosen for "
+          f"gate {detector.min_level_dbfs:g} dBFS, smoothing {n} ({origin}); each threshold chosen for "
           f"{args.target_false_alarms_per_hour:g} false alarms an hour on this stream")
     print(f"{'variant':40s} {'threshold':>9s} {'detected':>9s} {'FA/h':>7s} {'words fired':>11s}")
     for name, pooled in variants:
-        curve = det_curve(run.decisions, run.labels, stream, config=calibrated, keywords=run.keywords,
+        curve = det_curve(run.decisions, run.labels, stream, config=detector, keywords=run.keywords,
                           thresholds=THRESHOLDS, window_duration_s=run.window_duration_s, pooled=pooled)
         index = pick_threshold(curve.thresholds, curve.false_alarms_per_hour, args.target_false_alarms_per_hour)
         if index is None:
