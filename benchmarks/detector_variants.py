@@ -63,9 +63,9 @@ def pool_posteriors(probabilities: np.ndarray, windows: int, how: str = "mean", 
         return np.nanmean(history, axis=0)
     if how == "geometric":
         return np.exp(np.nanmean(np.log(np.maximum(history, 1e-6)), axis=0))
-    held = np.minimum(np.arange(rows) + 1, windows)[:, None]                # windows held at each row
-    largest = -np.sort(-np.nan_to_num(history, nan=-np.inf), axis=0)[:top_k]  # NaNs sort last
-    largest = np.where(np.isfinite(largest), largest, 0.0)
+    held = np.minimum(np.arange(rows) + 1, windows)[:, None]  # windows held at each row
+    # Posteriors are >= 0, so the padding as zeros adds nothing to the sum of the largest.
+    largest = np.sort(np.nan_to_num(history, nan=0.0), axis=0)[-top_k:]
     return largest.sum(axis=0) / np.minimum(held, top_k)
 
 
@@ -88,7 +88,8 @@ def verified(probabilities: np.ndarray, labels: Sequence[str], verifier_probabil
 
 
 def gated(probabilities: np.ndarray, levels_dbfs: np.ndarray, gate_dbfs: float) -> np.ndarray:
-    """Windows under the gate as the policy smooths them: all-zero posteriors."""
+    """Windows under the gate as the policy smooths them: all-zero posteriors (which scaling and
+    verifying leave at zero, so gating once comes first)."""
     return np.where((np.asarray(levels_dbfs) < gate_dbfs)[:, None], 0.0, probabilities)
 
 
@@ -116,7 +117,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     from pi_runtime.kws_pipeline import DetectorConfig
     from pi_runtime.labels import SILENCE_LABEL, UNKNOWN_LABEL
     from pi_runtime.model import load_model
-    from pi_runtime.sidecar import read_sidecar
     from train.kws.calibrate import pick_threshold
     from train.kws.streams import det_curve, realistic_stream, run_pipeline
 
@@ -136,9 +136,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     variants += [(f"top-{k} of {n}", pool_posteriors(base, n, "top", k)) for k in TOP_K if k < n]
     variants.append((f"geometric {n}", pool_posteriors(base, n, "geometric")))
     for factor in REJECTION_SCALES if rejection else ():
-        scaled = scale_labels(posteriors, run.labels, {label: factor for label in rejection})
-        variants.append((f"{'/'.join(rejection)} x{factor:g}, mean {n}",
-                         pool_posteriors(gated(scaled, levels, detector.min_level_dbfs), n)))
+        scaled = scale_labels(base, run.labels, {label: factor for label in rejection})
+        variants.append((f"{'/'.join(rejection)} x{factor:g}, mean {n}", pool_posteriors(scaled, n)))
     if args.verifier is not None:
         verifier = run_pipeline(load_model(args.verifier, require_sidecar=True), stream, config=ungated)
         times = np.array([decision.time_s for decision in run.decisions])
@@ -149,11 +148,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             return 2
         second = np.stack([decision.probabilities for decision in verifier.decisions]).astype(np.float64)
         for power in VERIFIER_POWERS:
-            fused = verified(posteriors, run.labels, second, verifier.labels, power)
-            variants.append((f"x {args.verifier.name}^{power:g}, mean {n}",
-                             pool_posteriors(gated(fused, levels, detector.min_level_dbfs), n)))
+            fused = verified(base, run.labels, second, verifier.labels, power)
+            variants.append((f"x {args.verifier.name}^{power:g}, mean {n}", pool_posteriors(fused, n)))
 
-    origin = "calibrated" if read_sidecar(args.model).get("detector") else "defaults: the sidecar has no calibration"
+    origin = "calibrated" if model.spec.detector else "defaults: the sidecar has no calibration"
     print(f"{args.model}: validation stream, {stream.duration_s / 3600:.2f} h, {len(run.decisions)} windows; "
           f"gate {detector.min_level_dbfs:g} dBFS, smoothing {n} ({origin}); each threshold chosen for "
           f"{args.target_false_alarms_per_hour:g} false alarms an hour on this stream")
