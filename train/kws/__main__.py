@@ -58,6 +58,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--negatives-share", type=float, default=None,
                         help="with --open-set: the share (0..1] of the generated negatives joined to training and "
                              "validation (default: the version's, LIVE_NEGATIVES_SHARE in train/kws/versions.py)")
+    parser.add_argument("--stream-windows", type=float, default=None, metavar="SHARE",
+                        help="with --open-set: add one-second windows cut from a stream of the training split, "
+                             "as the live detector sees them: one around this share (0..1] of the training "
+                             "keyword clips, as many negative windows (train/kws/stream_windows.py; default: "
+                             "the version's, LIVE_STREAM_WINDOWS_SHARE in train/kws/versions.py; 0 for none)")
     parser.add_argument("--synthetic-keywords", action=argparse.BooleanOptionalAction, default=None,
                         help="add the keywords spoken by the training split's synthetic voices (flite, festival) "
                              "as extra training positives; with --open-set the validation voice's join "
@@ -143,7 +148,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     from train.kws.open_set import load_open_set_splits, open_set_labels, synthetic_keyword_clips
     from train.kws.results import write_results_markdown
     from train.kws.training import Splits, log, teacher_paths, train_export_evaluate
-    from train.kws.versions import LIVE_NEGATIVES_SHARE, VERSIONS, config_for, limits_for, model_file_stem
+    from train.kws.versions import (LIVE_NEGATIVES_SHARE, LIVE_STREAM_WINDOWS_SHARE, VERSIONS, config_for, limits_for,
+                                    model_file_stem)
     from train.paths import models_dir
     from train.toolbox.limits import check_limits
 
@@ -157,12 +163,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             raise ValueError("--train-on-all-words needs --keywords, without --unknown")
         if args.open_set and args.unknown:
             raise ValueError("--open-set has an _unknown_ class already: leave out --unknown")
-        if not args.open_set and (args.negatives_share is not None or args.target_false_alarms_per_hour is not None):
-            raise ValueError("--negatives-share and --target-false-alarms-per-hour need --open-set")
+        if not args.open_set and (args.negatives_share is not None or args.target_false_alarms_per_hour is not None
+                                  or args.stream_windows is not None):
+            raise ValueError("--negatives-share, --stream-windows and --target-false-alarms-per-hour need --open-set")
         synthetic = version.synthetic_keywords if args.synthetic_keywords is None else args.synthetic_keywords
         negatives_share = LIVE_NEGATIVES_SHARE if args.negatives_share is None else args.negatives_share
         if not 0 < negatives_share <= 1:
             raise ValueError(f"--negatives-share must be in (0, 1], got {negatives_share}")
+        stream_windows = LIVE_STREAM_WINDOWS_SHARE if args.stream_windows is None else args.stream_windows
+        if not 0 <= stream_windows <= 1:
+            raise ValueError(f"--stream-windows must be in [0, 1], got {stream_windows}")
         config = config_for(version, labels, open_set=args.open_set)
         if args.epochs is not None:
             config = config.replace(epochs=args.epochs)
@@ -191,8 +201,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if args.open_set:
             splits, test_negatives = load_open_set_splits(
                 labels, train_labels=open_set_labels(train_labels), data_dir=data_dir, splits_dir=args.splits_dir,
-                negatives_share=negatives_share,
-                synthetic_keywords=synthetic, progress=not args.quiet)
+                negatives_share=negatives_share, synthetic_keywords=synthetic,
+                stream_windows_share=stream_windows, progress=not args.quiet)
         else:
             splits = Splits(*(load_split(name, data_dir=data_dir, labels=train_labels, progress=not args.quiet,
                                          unknown_label=UNKNOWN_LABEL if args.unknown else None,
@@ -210,7 +220,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         log(f"keyword subset: {config.epochs} epochs, as many optimiser steps as the full-label run")
     command = "python -m train.kws " + " ".join(sys.argv[1:] if argv is None else argv)
     if args.open_set:
-        data_info = {"open_set": {"negatives_share": negatives_share, "synthetic_keywords": synthetic}}
+        data_info = {"open_set": {"negatives_share": negatives_share, "synthetic_keywords": synthetic,
+                                  **({"stream_windows_share": stream_windows} if stream_windows else {})}}
     else:
         data_info = {"synthetic_keywords": True} if synthetic else {}
     delivered_labels = open_set_labels(labels) if args.open_set else splits.labels if args.unknown else labels
@@ -248,6 +259,7 @@ def main_folder(args: argparse.Namespace, argv: Optional[Sequence[str]]) -> int:
         msc_only = [flag for flag, value in (("--keywords", args.keywords), ("--unknown", args.unknown),
                                              ("--train-on-all-words", args.train_on_all_words),
                                              ("--open-set", args.open_set), ("--negatives-share", args.negatives_share),
+                                             ("--stream-windows", args.stream_windows),
                                              ("--synthetic-keywords", args.synthetic_keywords),
                                              ("--teachers", args.teachers), ("--splits-dir", args.splits_dir))
                     if value not in (None, False)]

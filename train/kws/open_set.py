@@ -74,7 +74,8 @@ def synthetic_keyword_clips(split: str, labels: Sequence[str], *, data_dir: Path
 
 def load_open_set_splits(keywords: Sequence[str], *, train_labels: Sequence[str], data_dir: Path,
                          splits_dir: Optional[Path] = None, negatives_share: float = 1.0,
-                         synthetic_keywords: bool = False, progress: bool = False):
+                         synthetic_keywords: bool = False, stream_windows_share: float = 0.0,
+                         progress: bool = False):
     """The course's splits with generated negatives, for an open-set model.
 
     Parameters
@@ -86,6 +87,9 @@ def load_open_set_splits(keywords: Sequence[str], *, train_labels: Sequence[str]
     negatives_share : the share of the generated negatives joined to training and validation
         (the same seeded share of every kind; the test negatives are always all scored)
     synthetic_keywords : add the training voices' synthetic keywords as extra positives
+    stream_windows_share : when > 0, add windows cut from a stream of the training split
+        (:mod:`train.kws.stream_windows`): one for this share of the training keyword clips, as many
+        negative windows; training only
 
     Returns
     -------
@@ -112,8 +116,15 @@ def load_open_set_splits(keywords: Sequence[str], *, train_labels: Sequence[str]
             sets.append(clips.relabel(delivered))
             test_negatives = negatives
             continue
-        joined = clips.relabel(train_labels).concat(
-            generated_clip_set(share_of(negatives, negatives_share), train_labels, split=name))
+        negatives = share_of(negatives, negatives_share)
+        joined = clips.relabel(train_labels).concat(generated_clip_set(negatives, train_labels, split=name))
+        if name == "train" and stream_windows_share > 0:
+            from train.kws.stream_windows import training_stream_windows
+
+            windows = training_stream_windows(name, split_clips=clips, negatives=negatives, data_dir=data_dir,
+                                              keyword_share=stream_windows_share, seed=NEGATIVES_SEED,
+                                              progress=progress)
+            joined = joined.concat(generated_clip_set(windows, train_labels, split=name))
         if synthetic_keywords:
             joined = joined.concat(synthetic_keyword_clips(name, train_labels, data_dir=data_dir, progress=progress))
         sets.append(joined)
