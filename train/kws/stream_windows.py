@@ -30,7 +30,7 @@ from typing import List, Optional
 import numpy as np
 
 from pi_runtime.labels import SILENCE_LABEL, UNKNOWN_LABEL
-from train.kws.negatives import (VOICES, GeneratedClips, _audio_sha256, _cached, _request, _to_int16,
+from train.kws.negatives import (VOICES, GeneratedClips, _cached, _clips_sha256, _request, _to_int16,
                                   active_span)
 from train.kws.streams import KEYWORD_CLIP_KIND, REALISTIC_RECIPE, LabelledStream, StreamRecipe, build_stream
 
@@ -46,12 +46,12 @@ MAX_TRIES_PER_WINDOW = 50
 UNKNOWN_SHARE = 0.75
 
 
-def _spoken_spans(stream: LabelledStream) -> np.ndarray:
-    """int64[events, 2]: the spoken part of each event, in stream samples (whole stretches of background)."""
+def _spoken_spans(stream: LabelledStream, bounds: np.ndarray) -> np.ndarray:
+    """int64[events, 2]: the spoken part of each event (``bounds``: its first and end sample), in stream
+    samples (whole stretches of background)."""
     rate = stream.sample_rate_hz
-    spans = np.zeros((len(stream.events), 2), np.int64)
-    for row, event in enumerate(stream.events):
-        start, end = int(round(event.start_s * rate)), int(round(event.end_s * rate))
+    spans = np.zeros_like(bounds)
+    for row, (start, end) in enumerate(bounds.tolist()):
         if end - start > 2 * int(WINDOW_S * rate):  # a stretch of babble or noise: all of it counts
             spans[row] = start, end
             continue
@@ -88,9 +88,9 @@ def cut_windows(stream: LabelledStream, *, keyword_share: float, negatives_per_k
     rate = stream.sample_rate_hz
     window = int(round(WINDOW_S * rate))
     events = stream.events
-    spans = _spoken_spans(stream)
-    is_keyword = np.array([event.kind == KEYWORD_CLIP_KIND for event in events], bool)
     clip_bounds = np.array([(round(e.start_s * rate), round(e.end_s * rate)) for e in events], np.int64).reshape(-1, 2)
+    spans = _spoken_spans(stream, clip_bounds)
+    is_keyword = np.array([event.kind == KEYWORD_CLIP_KIND for event in events], bool)
     if len(stream.audio) < window:
         raise ValueError(f"the stream is shorter than one window ({len(stream.audio)} samples)")
 
@@ -144,7 +144,7 @@ def cut_windows(stream: LabelledStream, *, keyword_share: float, negatives_per_k
 
     audio = np.stack([_to_int16(stream.audio[start:start + window]) for start in starts]) if starts \
         else np.zeros((0, window), np.int16)
-    kinds = tuple(KINDS["keyword"] if name not in KINDS else KINDS[name] for name in classes)
+    kinds = tuple(KINDS.get(name, KINDS["keyword"]) for name in classes)
     return audio, tuple(classes), kinds, settings
 
 
@@ -165,14 +165,13 @@ def training_stream_windows(split: str, *, split_clips, negatives, keyword_share
     ``split_clips`` (a :class:`train.kws.data.ClipSet`) and ``negatives`` (``GeneratedClips``) are the
     material; the cache is reused only for the same material (checksums), shares, recipe and seed.
     """
-
     names = [f"{Path(path).parent.name}/{Path(path).name}" for path in split_clips.paths]
     request = _request("stream_windows", split, seed=seed, voices=VOICES[split], extra={
         "keyword_share": float(keyword_share), "negatives_per_keyword": float(negatives_per_keyword),
         "unknown_share": float(unknown_share),
         "recipe": replace(recipe, seed=seed).describe(), "window_s": WINDOW_S, "min_speech_s": MIN_SPEECH_S,
-        "input_clips_sha256": _audio_sha256(split_clips.audio), "input_clip_names": len(names),
-        "negatives_sha256": _audio_sha256(negatives.audio)})
+        "input_clips_sha256": _clips_sha256(split_clips.audio, names, split_clips.label_ids),
+        "negatives_sha256": _clips_sha256(negatives.audio, negatives.classes, [])})
 
     def generate():
         stream = training_stream(split_clips, negatives, seed=seed, recipe=recipe)
