@@ -4,7 +4,9 @@ Speech synthesis needs Debian's flite and festival (and the wamerican word
 list); tests that speak are skipped, with the install line, where they are absent.
 """
 import json
+import os
 import shutil
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -310,6 +312,10 @@ def test_two_runs_generating_the_same_cache_at_once_both_succeed(tmp_path):
     assert not errors and len(results) == 2
     npz_path, manifest_path = negatives.cache_paths("val", "negatives", tmp_path)
     assert sorted(path.name for path in npz_path.parent.iterdir()) == sorted([npz_path.name, manifest_path.name])
+    umask = os.umask(0)
+    os.umask(umask)
+    for path in (npz_path, manifest_path):  # as readable as any file the process writes, not mkstemp's 0600
+        assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask
     reused = negatives._cached("val", "negatives", request, lambda: pytest.fail("regenerated"), tmp_path, False)
     np.testing.assert_array_equal(reused.audio, clips.audio)
 

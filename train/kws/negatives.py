@@ -970,12 +970,24 @@ def _cached(split: str, product: str, request: dict, generate, data_dir: Optiona
     return clips
 
 
+def _new_file_mode() -> int:
+    """The mode ``open()`` gives a new file under this process's umask: mkstemp's 0600 would hide a
+    shared data folder's cache from its other users."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+_NEW_FILE_MODE = _new_file_mode()
+
+
 def _write_atomically(path: Path, write) -> None:
     """``write(file)`` into a temporary file of its own beside ``path``, then renamed over it: two runs
     started together both generate, and neither may move the other's half-written file (the generation
     is deterministic, so whichever renames last, the file is the same)."""
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
     try:
+        os.fchmod(handle, _NEW_FILE_MODE)
         with os.fdopen(handle, "wb") as file:
             write(file)
         os.replace(temporary, path)
