@@ -8,7 +8,8 @@ Two streams (``--stream``):
   training never saw), reversed, halved and spliced speech, babble, clipped
   audio, noise, hum and room tone; half the items over babble or white, pink or
   brown noise at 20, 10 or 5 dB SNR; every item at a peak level from -40 to
-  0 dBFS; half an hour of babble and coloured noise on their own; gaps of
+  0 dBFS; half an hour of babble and coloured noise on their own (events of
+  kind ``babble_stretch``, ``noise_pink_stretch``, ...); gaps of
   1-2 s, half of them with faint white noise. Needs the generated negatives
   (``python -m train.kws.negatives``, cached under the data folder).
 * ``clean``: the 800 test keyword clips alone, as recorded, with the same kind
@@ -232,16 +233,18 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     report()
 
     kinds = sorted({kind for _, point, *_ in results.values() for kind in point.seconds_by_kind})
-    report("false alarms by kind of audio: count (per hour of that audio); hours: how much audio of that kind")
+    report("false alarms by kind of audio: count (per hour of that audio); hours: how much audio of that kind; "
+           "babble: one-second clips of three to six of the split's keywords overlapped; *_stretch: babble of "
+           "other words or noise alone for 30 s")
     first = next(iter(results.values()))[1]
     width = max(len(name) for name in results) + 2
-    report(f"{'kind':<16} {'hours':>6} " + " ".join(f"{name:>{width}}" for name in results))
+    report(f"{'kind':<20} {'hours':>6} " + " ".join(f"{name:>{width}}" for name in results))
     for kind in kinds:
         cells = []
         for _, point, *_ in results.values():
             count = point.false_alarms_by_kind.get(kind, 0)
             cells.append(f"{count:d} ({_fmt(point.false_alarms_per_hour_of([kind]))})")
-        report(f"{kind:<16} {first.seconds_by_kind.get(kind, 0) / 3600:6.3f} "
+        report(f"{kind:<20} {first.seconds_by_kind.get(kind, 0) / 3600:6.3f} "
                + " ".join(f"{cell:>{width}}" for cell in cells))
     report()
 

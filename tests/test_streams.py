@@ -13,8 +13,8 @@ from native.params import FrontendParams, ModelInput
 from pi_runtime.kws_pipeline import Decision, Detection, DetectorConfig
 from train.kws.data import ClipSet
 from train.kws.streams import (GAP_KIND, KEYWORD_CLIP_KIND, MISS_BELOW_THRESHOLD, MISS_GATED, MISS_HELD_BACK,
-                               MISS_OTHER_KEYWORD, MISS_REJECTED, Event, LabelledStream, StreamRecipe, build_stream,
-                               det_curve, miss_reasons, replay, replay_thresholds, run_pipeline, score)
+                               MISS_OTHER_KEYWORD, MISS_REJECTED, Event, LabelledStream, StreamRecipe,
+                               background_event_kind, build_stream, det_curve, miss_reasons, replay, replay_thresholds, run_pipeline, score)
 
 
 @dataclass(frozen=True)
@@ -85,7 +85,8 @@ def test_levels_backgrounds_and_stretches_are_applied_as_recorded():
     stream = build_stream(_keyword_clips(), _negatives(), recipe=recipe)
     stretches = [event for event in stream.events if event.source.endswith("stretch")]
     assert len(stretches) == 6 and all(event.end_s - event.start_s == pytest.approx(5.0) for event in stretches)
-    assert {event.kind for event in stretches} <= {"babble", "noise_white", "noise_pink", "noise_brown"}
+    assert {event.kind for event in stretches} <= {"babble_stretch", "noise_white_stretch", "noise_pink_stretch",
+                                                    "noise_brown_stretch"}
     for event in stream.events:
         start, end = int(round(event.start_s * 16000)), int(round(event.end_s * 16000))
         assert -40.0 <= event.peak_dbfs <= -10.0
@@ -143,6 +144,18 @@ def test_for_a_keyword_subset_model_other_words_are_non_keyword_words():
     assert result.false_alarms_by_kind == {KEYWORD_CLIP_KIND: 1}
     assert (result.words, result.words_fired) == (3, 1)  # two tts words and "stop"
 
+
+
+def test_babble_clips_and_stretches_are_charged_apart_and_both_count_as_noise_and_babble():
+    events = (Event(1.0, 2.0, "go", KEYWORD_CLIP_KIND), Event(3.0, 4.0, "_unknown_", "babble"),
+              Event(5.0, 35.0, "_unknown_", background_event_kind("babble")),
+              Event(36.0, 66.0, "_silence_", background_event_kind("pink")), Event(67.0, 68.0, "_unknown_", "tts_word"))
+    stream = LabelledStream(audio=np.zeros(70 * 16000, np.float32), events=events, description="hand-made")
+    detections = [_detection("go", 3.8), _detection("go", 10.0), _detection("go", 20.0), _detection("go", 67.9)]
+    result = score(detections, stream, keywords=("go",))
+    assert result.false_alarms_by_kind == {"babble": 1, "babble_stretch": 2, "tts_word": 1}
+    assert sorted(result.noise_and_babble_kinds) == ["babble", "babble_stretch", "noise_pink_stretch"]
+    assert result.to_dict()["false_alarms_per_hour_noise_and_babble"] == pytest.approx(3 * 3600 / 61, abs=1e-3)
 
 # -- DET: a hand-computed example -----------------------------------------------------------------
 def test_det_curve_against_a_hand_computed_example():

@@ -56,12 +56,17 @@ DEFAULT_THRESHOLDS = tuple(float(t) for t in np.round(np.concatenate(
 
 
 def background_event_kind(kind: str) -> str:
-    """The event kind of a background: ``"babble"`` or ``"noise_<colour>"`` (as the negatives name them)."""
-    return kind if kind == "babble" else f"noise_{kind}"
+    """The event kind of a background on its own: ``"babble_stretch"`` or ``"noise_<colour>_stretch"``.
+
+    Kept apart from the negatives' one-second ``babble`` and ``noise_<colour>`` clips: a
+    negative babble clip overlaps three to six of the split's keywords, a stretch is other
+    speech only, and their false alarms say different things about a model.
+    """
+    return f"{kind if kind == 'babble' else 'noise_' + kind}_stretch"
 
 
 def is_noise_or_babble(kind: str) -> bool:
-    return kind == "babble" or kind.startswith("noise_") or kind == "hum"
+    return kind.startswith(("babble", "noise_")) or kind == "hum"
 
 
 # -- the stream -----------------------------------------------------------------------------------
