@@ -48,7 +48,10 @@ as ``<product>.npz`` (int16 audio and per-clip metadata) beside
 settings of every clip, sha256 of the audio and of the input clips). A cache
 whose request differs, or whose audio checksum does not match, is rebuilt.
 
-Espeak-ng is never used here: it is kept for an independent check.
+Espeak-ng is kept for an independent check: :func:`synthesize` can speak with
+it, but no split here has an espeak-ng voice (a test guards this); only
+``benchmarks/espeak_check.py`` uses it, to measure delivered models, never to
+train or choose them.
 
 Command line: ``python -m train.kws.negatives --split all`` builds (or checks)
 the default caches.
@@ -82,6 +85,7 @@ SAMPLE_RATE_HZ = 16000
 CLIP_LENGTH_SAMPLES = 16000
 WORD_LIST_PATH = Path("/usr/share/dict/american-english")
 APT_INSTALL_LINE = "sudo apt-get install flite festival festvox-kallpc16k festvox-us-slt-hts wamerican"
+ESPEAK_INSTALL_LINE = "sudo apt-get install espeak-ng"
 GENERATOR_VERSION = 1  # bump when the generated audio changes for the same request
 CACHE_FOLDER = "kws_generated"
 
@@ -96,9 +100,10 @@ class Voice:
     ----------
     name : str
         ``<engine>_<voice>``, as it appears in manifests.
-    engine : "flite" or "festival"
+    engine : "flite", "festival" or "espeak-ng" (the last for the independent check only)
     engine_voice : str
-        flite's ``-voice`` name, or festival's voice (``kal_diphone`` selects ``(voice_kal_diphone)``).
+        flite's ``-voice`` name, festival's voice (``kal_diphone`` selects ``(voice_kal_diphone)``), or
+        espeak-ng's ``-v`` voice with its variant (``en-gb-scotland+f2``).
     speaker : str
         The person behind the voice: splits are disjoint in speakers, not only in voices.
     native_pitch : bool
@@ -107,7 +112,8 @@ class Voice:
         ``int_f0_target_mean`` / ``-fm``), the pitch is changed by resampling,
         which changes the tempo by the same factor.
     base_f0_hz : float
-        The voice's measured median pitch, the reference of the pitch factor.
+        The voice's measured median pitch, the reference of the pitch factor (espeak-ng takes the
+        factor as its own pitch setting instead, see :data:`ESPEAK_DEFAULT_PITCH`).
     """
 
     name: str
@@ -133,6 +139,10 @@ DURATION_STRETCH_RANGE = (0.8, 1.3)       # > 1 speaks more slowly
 NATIVE_PITCH_FACTOR_RANGE = (0.85, 1.2)   # times the voice's base pitch
 RESAMPLED_PITCH_FACTOR_RANGE = (0.9, 1.1)  # pitch and tempo together, where the engine cannot move its pitch
 PEAK_DBFS_RANGE = (-30.0, -3.0)
+# espeak-ng's rate and pitch settings at a stretch and a pitch factor of 1 (its defaults); a stretch divides
+# the rate (words per minute), a pitch factor multiplies its pitch setting (0-99).
+ESPEAK_DEFAULT_WORDS_PER_MINUTE = 175
+ESPEAK_DEFAULT_PITCH = 50
 NOISE_FLOOR_DBFS_RANGE = (-80.0, -55.0)
 NOISE_FLOOR_BELOW_PEAK_DB = 30.0
 
@@ -414,8 +424,9 @@ def synthesize(utterances: Sequence[Utterance], *, progress: bool = False,
                num_workers: Optional[int] = None) -> List[Optional[np.ndarray]]:
     """Speak each utterance and bring it to 16 kHz, trimmed to its spoken part.
 
-    flite runs once per word; festival once per batch of up to 64 words of one
-    voice; up to ``num_workers`` (default ``os.cpu_count()``) programs run at once.
+    flite and espeak-ng run once per word; festival once per batch of up to 64
+    words of one voice; up to ``num_workers`` (default ``os.cpu_count()``)
+    programs run at once.
 
     Returns
     -------
@@ -424,8 +435,9 @@ def synthesize(utterances: Sequence[Utterance], *, progress: bool = False,
     _require_programs(sorted({utterance.voice.engine for utterance in utterances}))
     results: List[Optional[np.ndarray]] = [None] * len(utterances)
     with tempfile.TemporaryDirectory(prefix="kws_tts_") as folder:
-        jobs = [([row], _flite_job(utterance, Path(folder) / f"{row}.wav"))
-                for row, utterance in enumerate(utterances) if utterance.voice.engine == "flite"]
+        one_per_word = {"flite": _flite_job, "espeak-ng": _espeak_job}
+        jobs = [([row], one_per_word[utterance.voice.engine](utterance, Path(folder) / f"{row}.wav"))
+                for row, utterance in enumerate(utterances) if utterance.voice.engine in one_per_word]
         festival_rows: Dict[str, List[int]] = {}
         for row, utterance in enumerate(utterances):
             if utterance.voice.engine == "festival":
@@ -451,6 +463,14 @@ def _flite_job(utterance: Utterance, path: Path):
         command += ["--setf", f"int_f0_target_mean={voice.base_f0_hz * utterance.pitch_factor:.1f}"]
     command += ["-t", utterance.text, "-o", str(path)]
     return lambda: _run(command, "flite")
+
+
+def _espeak_job(utterance: Utterance, path: Path):
+    words_per_minute = int(round(ESPEAK_DEFAULT_WORDS_PER_MINUTE / utterance.duration_stretch))
+    pitch = min(99, max(0, int(round(ESPEAK_DEFAULT_PITCH * utterance.pitch_factor))))
+    command = ["espeak-ng", "-v", utterance.voice.engine_voice, "-s", str(words_per_minute), "-p", str(pitch),
+               "-w", str(path), "--", utterance.text]
+    return lambda: _run(command, "espeak-ng")
 
 
 def _festival_job(utterances: Sequence[Utterance], rows: Sequence[int], folder: Path):
@@ -481,7 +501,7 @@ def _run(command: Sequence[str], program: str) -> None:
     if completed.returncode != 0 or "SIOD ERROR" in completed.stderr or "SIOD ERROR" in completed.stdout:
         raise RuntimeError(f"{program} failed ({' '.join(command[:4])} ...): "
                            f"{(completed.stderr or completed.stdout).strip()[-500:]}\n"
-                           f"Are its voices installed?  {APT_INSTALL_LINE}")
+                           f"Are its voices installed?  {_install_line(program)}")
 
 
 def _to_16k_trimmed(path: Path, utterance: Utterance) -> Optional[np.ndarray]:
@@ -850,9 +870,15 @@ def _check_split(split: str) -> None:
         raise ValueError(f"unknown split {split!r}; choose from {', '.join(SPLITS)}")
 
 
+def _install_line(program: str) -> str:
+    return ESPEAK_INSTALL_LINE if program == "espeak-ng" else APT_INSTALL_LINE
+
+
 def _missing_message(programs: Sequence[str]) -> str:
+    lines = "\n  ".join(sorted({_install_line(program) for program in programs}))
     return (f"{', '.join(programs)} not found: the synthetic speech needs the Debian packages flite and "
-            f"festival with two festival voices and the word list; install them with:\n  {APT_INSTALL_LINE}")
+            f"festival with two festival voices and the word list (espeak-ng only for the independent "
+            f"check); install them with:\n  {lines}")
 
 
 def _require_programs(programs: Sequence[str]) -> None:
@@ -862,10 +888,12 @@ def _require_programs(programs: Sequence[str]) -> None:
 
 
 def engine_versions(voices: Sequence[Voice]) -> Dict[str, str]:
-    """Versions of flite (always: its lexicon checks homophones) and of festival when ``voices`` use it."""
+    """Versions of flite (always: its lexicon checks homophones) and of festival or espeak-ng when ``voices``
+    use them."""
     programs = {"flite": ["flite", "--version"]}
-    if any(voice.engine == "festival" for voice in voices):
-        programs["festival"] = ["festival", "--version"]
+    for engine in ("festival", "espeak-ng"):
+        if any(voice.engine == engine for voice in voices):
+            programs[engine] = [engine, "--version"]
     _require_programs(list(programs))
     return {name: " ".join(subprocess.run(command, capture_output=True, text=True).stdout.split())
             for name, command in programs.items()}

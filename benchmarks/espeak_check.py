@@ -1,0 +1,300 @@
+"""The independent check: delivered keyword models on speech from espeak-ng.
+
+No model learnt from espeak-ng or was chosen with it (training and selection
+use flite and festival only, :mod:`train.kws.negatives`), so this measures how
+the models carry to an engine, and voices, they have never met:
+
+* the eight keywords spoken by eight espeak-ng voices (American, British,
+  Scottish, Caribbean, Received Pronunciation, Lancaster and West Midlands
+  English, male and female variants), 40 clips a word, each with its own
+  voice, rate, pitch, level, place in the clip and noise floor, made as the
+  synthetic keywords of the splits are;
+* for models with ``_unknown_``: 400 non-keyword words of the test split's
+  word list and 100 hard ones (town, goal, lift, ...), spoken by the same
+  voices, and the share answered ``_unknown_`` or ``_silence_``.
+
+Every model runs from its exported file through ``pi_runtime`` with the native
+frontend. An answer ``_silence_`` or ``_unknown_`` to a keyword is wrong; a
+keyword subset (go/stop) is scored on its own words, and, when it has
+``_unknown_``, on the other six as ``_unknown_``. The audio is seeded and
+cached under ``<data folder>/kws_generated/espeak_check/`` with a manifest.
+
+This measures and prints; it must not be used to choose a model or a recipe.
+
+    python -m benchmarks.espeak_check [--model M ...] [--markdown benchmarks/results/espeak_check.md]
+"""
+from __future__ import annotations
+
+import argparse
+import platform
+import sys
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from pi_runtime.labels import NON_KEYWORD_LABELS, UNKNOWN_LABEL
+from train.kws import negatives
+from train.kws.negatives import KEYWORDS, GeneratedClips, Voice
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+CHECK_FOLDER = "espeak_check"  # under <data folder>/kws_generated/
+CHECK_SEED = 0
+KEYWORD_CLIPS_PER_WORD = 40
+OTHER_WORDS = 400
+HARD_WORDS = 100
+WORD_SPLIT = "test"  # words no model trained on or was chosen with
+
+
+def _espeak_voice(engine_voice: str) -> Voice:
+    # Each variant is its own speaker; espeak-ng moves its own pitch (see negatives.ESPEAK_DEFAULT_PITCH).
+    return Voice(f"espeak_{engine_voice}", "espeak-ng", engine_voice, engine_voice, True, 0.0)
+
+
+# What the spoken audio depends on beyond the request of train.kws.negatives: a change rebuilds the cache.
+_ESPEAK_SETTINGS = {"espeak_default_words_per_minute": negatives.ESPEAK_DEFAULT_WORDS_PER_MINUTE,
+                    "espeak_default_pitch": negatives.ESPEAK_DEFAULT_PITCH}
+
+VOICES: Tuple[Voice, ...] = tuple(_espeak_voice(name) for name in (
+    "en-us", "en-us+f3", "en-gb+m3", "en-gb-scotland+f2", "en-029", "en-gb-x-rp+f4", "en-gb-x-gbclan+m5",
+    "en-gb-x-gbcwmd+f1"))
+
+
+# -- the audio ------------------------------------------------------------------------------------
+def espeak_keywords(*, data_dir: Optional[Path] = None, clips_per_word: int = KEYWORD_CLIPS_PER_WORD,
+                    voices: Sequence[Voice] = VOICES, seed: int = CHECK_SEED,
+                    progress: bool = False) -> GeneratedClips:
+    """The eight keywords spoken by ``voices``: ``clips_per_word`` clips a word, class = the keyword."""
+    if isinstance(clips_per_word, bool) or int(clips_per_word) != clips_per_word or clips_per_word < 1:
+        raise ValueError(f"clips_per_word must be a positive integer, got {clips_per_word!r}")
+    request = negatives._request("keywords", CHECK_FOLDER, seed=seed, voices=voices,
+                                 extra={"clips_per_word": int(clips_per_word), **_ESPEAK_SETTINGS})
+
+    def generate():
+        words = [word for word in KEYWORDS for _ in range(negatives._with_spares(int(clips_per_word)))]
+        rng = np.random.default_rng([seed, 101])
+        clips, settings, details = negatives._speak(negatives.draw_utterances(words, voices, rng), words,
+                                                    {word: int(clips_per_word) for word in KEYWORDS},
+                                                    progress=progress)
+        clips = GeneratedClips(clips.audio, tuple(s["word"] for s in settings), ("espeak_keyword",) * len(clips),
+                               clips.sources)
+        return clips, settings, {**details, "words": list(KEYWORDS)}
+
+    return negatives._cached(CHECK_FOLDER, "keywords", request, generate, data_dir, progress)
+
+
+def espeak_words(*, data_dir: Optional[Path] = None, count: int = OTHER_WORDS, hard_count: int = HARD_WORDS,
+                 voices: Sequence[Voice] = VOICES, seed: int = CHECK_SEED, progress: bool = False) -> GeneratedClips:
+    """Non-keyword words of the test split's word list (homophones of a keyword left out) spoken by
+    ``voices``: class ``_unknown_``, kinds ``tts_word`` and ``tts_hard``."""
+    for name, value in (("count", count), ("hard_count", hard_count)):
+        if isinstance(value, bool) or int(value) != value or value < 0:
+            raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
+    if count + hard_count == 0:
+        raise ValueError("ask for at least one word")
+    request = negatives._request("words", CHECK_FOLDER, seed=seed, voices=voices,
+                                 extra={"count": int(count), "hard_count": int(hard_count), "word_split": WORD_SPLIT,
+                                        **_ESPEAK_SETTINGS})
+
+    def generate():
+        plain = negatives.split_words(WORD_SPLIT, negatives._with_spares(int(count)), seed=seed) if count else []
+        hard = (negatives.split_words(WORD_SPLIT, negatives._with_spares(int(hard_count)), seed=seed, hard=True)
+                if hard_count else [])
+        groups = ["tts_word"] * len(plain) + ["tts_hard"] * len(hard)
+        rng = np.random.default_rng([seed, 102])
+        clips, settings, details = negatives._speak(negatives.draw_utterances(plain + hard, voices, rng), groups,
+                                                    {"tts_word": int(count), "tts_hard": int(hard_count)},
+                                                    progress=progress)
+        kinds = tuple(clip_settings["group"] for clip_settings in settings)
+        clips = GeneratedClips(clips.audio, (UNKNOWN_LABEL,) * len(clips), kinds, clips.sources)
+        return clips, settings, {**details, "words": sorted({s["word"] for s in settings})}
+
+    return negatives._cached(CHECK_FOLDER, "words", request, generate, data_dir, progress)
+
+
+def voice_of(source: str) -> str:
+    """The voice in a generated clip's source (``word|voice|stretch=...|pitch=...``)."""
+    parts = source.split("|")
+    if len(parts) < 2 or not parts[1]:
+        raise ValueError(f"no voice in source {source!r}")
+    return parts[1]
+
+
+# -- scoring --------------------------------------------------------------------------------------
+@dataclass
+class CheckScore:
+    """One model's answers: keywords right (by word and by voice) and non-keyword words rejected."""
+
+    by_word: Dict[str, Tuple[int, int]] = field(default_factory=dict)    # word -> (right, clips)
+    by_voice: Dict[str, Tuple[int, int]] = field(default_factory=dict)   # voice -> (right, clips)
+    rejected_by_kind: Dict[str, Tuple[int, int]] = field(default_factory=dict)  # kind -> (rejected, clips)
+
+    @property
+    def keyword_accuracy(self) -> float:
+        right = sum(r for r, _ in self.by_word.values())
+        clips = sum(n for _, n in self.by_word.values())
+        return right / clips if clips else float("nan")
+
+    def worst(self, table: str) -> Tuple[str, float]:
+        """The word (``table="by_word"``) or voice (``"by_voice"``) answered worst, and its accuracy."""
+        entries = getattr(self, table)
+        name = min(entries, key=lambda key: (entries[key][0] / entries[key][1], key))
+        return name, entries[name][0] / entries[name][1]
+
+
+def score_answers(labels: Sequence[str], keyword_answers: Sequence[str], keyword_classes: Sequence[str],
+                  keyword_voices: Sequence[str], word_answers: Sequence[str] = (),
+                  word_kinds: Sequence[str] = ()) -> CheckScore:
+    """Score a model with outputs ``labels`` from its answers (labels) to the keyword and word clips.
+
+    A keyword the model has must be answered with itself; one it lacks must be answered ``_unknown_``
+    when the model has that output, and is not scored when it has not. Non-keyword words are scored
+    (answered ``_unknown_`` or ``_silence_``) only for a model with ``_unknown_``.
+    """
+    labels = tuple(labels)
+    if not (len(keyword_answers) == len(keyword_classes) == len(keyword_voices)):
+        raise ValueError("keyword answers, classes and voices differ in length")
+    if len(word_answers) != len(word_kinds):
+        raise ValueError("word answers and kinds differ in length")
+    has_unknown = UNKNOWN_LABEL in labels
+    result = CheckScore()
+    for answer, word, voice in zip(keyword_answers, keyword_classes, keyword_voices):
+        expected = word if word in labels else (UNKNOWN_LABEL if has_unknown else None)
+        if expected is None:
+            continue
+        right = int(answer == expected)
+        for table, key in ((result.by_word, word), (result.by_voice, voice)):
+            hits, clips = table.get(key, (0, 0))
+            table[key] = (hits + right, clips + 1)
+    if has_unknown:
+        for answer, kind in zip(word_answers, word_kinds):
+            rejected, clips = result.rejected_by_kind.get(kind, (0, 0))
+            result.rejected_by_kind[kind] = (rejected + int(answer in NON_KEYWORD_LABELS), clips + 1)
+    return result
+
+
+def answers_of(model_path: Path, audio: np.ndarray) -> List[str]:
+    """The labels ``model_path`` answers for int16 clips, through pi_runtime and the native frontend."""
+    from pi_runtime.sidecar import read_kws_spec
+    from train.kws.features import compute_features
+    from train.kws.training import predict_file
+
+    spec = read_kws_spec(model_path)
+    if len(audio) == 0:
+        return []
+    features = compute_features(np.asarray(audio), spec.input, backend="native")
+    return [spec.labels[k] for k in predict_file(model_path, features)]
+
+
+def check_model(model_path: Path, keywords: GeneratedClips, words: Optional[GeneratedClips]) -> CheckScore:
+    from pi_runtime.sidecar import read_kws_spec
+
+    labels = read_kws_spec(model_path).labels
+    voices = [voice_of(source) for source in keywords.sources]
+    word_answers, word_kinds = [], []
+    if words is not None and UNKNOWN_LABEL in labels:
+        word_answers, word_kinds = answers_of(model_path, words.audio), list(words.kinds)
+    return score_answers(labels, answers_of(model_path, keywords.audio), keywords.classes, voices,
+                         word_answers, word_kinds)
+
+
+# -- the report -----------------------------------------------------------------------------------
+def _percent(hits: int, total: int) -> str:
+    return f"{100 * hits / total:.1f}" if total else "-"
+
+
+def report_lines(results: Dict[str, CheckScore], keywords: GeneratedClips, words: Optional[GeneratedClips],
+                 manifest: dict) -> List[str]:
+    engines = manifest.get("request", {}).get("engines", {})
+    lines = [f"- espeak-ng: {engines.get('espeak-ng', '?')}; voices: "
+             + ", ".join(voice.engine_voice for voice in VOICES),
+             f"- {len(keywords)} keyword clips"
+             + (f", {len(words)} non-keyword word clips ({', '.join(f'{n} {k}' for k, n in words.counts().items())})"
+                if words is not None else ""),
+             "", "| model | espeak-ng keywords | worst word | worst voice | non-keyword words answered "
+             "`_unknown_`/`_silence_` (all / hard) |", "| --- | ---: | --- | --- | ---: |"]
+    for name, result in results.items():
+        if not result.by_word:
+            continue
+        word, word_accuracy = result.worst("by_word")
+        voice, voice_accuracy = result.worst("by_voice")
+        clips = sum(n for _, n in result.by_word.values())
+        rejected = "-"
+        if result.rejected_by_kind:
+            all_rejected = sum(r for r, _ in result.rejected_by_kind.values())
+            all_clips = sum(n for _, n in result.rejected_by_kind.values())
+            rejected = f"{_percent(all_rejected, all_clips)} / {_percent(*result.rejected_by_kind.get('tts_hard', (0, 0)))}"
+        lines.append(f"| {name} | {100 * result.keyword_accuracy:.1f} % of {clips} | {word} "
+                     f"{100 * word_accuracy:.1f} | {voice.removeprefix('espeak_')} {100 * voice_accuracy:.1f} "
+                     f"| {rejected} |")
+    for table, title in (("by_word", "word"), ("by_voice", "voice")):
+        keys = sorted({key for result in results.values() for key in getattr(result, table)})
+        lines += ["", f"Keywords answered right by {title} (%):", "",
+                  "| model | " + " | ".join(key.removeprefix("espeak_") for key in keys) + " |",
+                  "| --- |" + " ---: |" * len(keys)]
+        for name, result in results.items():
+            entries = getattr(result, table)
+            lines.append(f"| {name} | " + " | ".join(_percent(*entries[key]) if key in entries else "-"
+                                                      for key in keys) + " |")
+    return lines
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.espeak_check", description=__doc__.split("\n\n")[0],
+                                     epilog="Measures only: never choose a model or a recipe with it.")
+    parser.add_argument("--model", type=Path, action="append",
+                        help="a keyword-spotting model (.tflite or .tflite.zlib, sidecar beside); repeat for "
+                             "several (default: every model in models/kws/)")
+    parser.add_argument("--data-dir", type=Path, default=None,
+                        help="where the generated audio is cached (default $TINYML_DATA_DIR or ~/.cache/tinyml-pi)")
+    parser.add_argument("--clips-per-word", type=int, default=KEYWORD_CLIPS_PER_WORD,
+                        help=f"espeak-ng clips of each keyword (default {KEYWORD_CLIPS_PER_WORD})")
+    parser.add_argument("--words", type=int, default=OTHER_WORDS,
+                        help=f"non-keyword words (default {OTHER_WORDS}; 0 with --hard-words 0: none)")
+    parser.add_argument("--hard-words", type=int, default=HARD_WORDS,
+                        help=f"hard non-keyword words such as town or goal (default {HARD_WORDS})")
+    parser.add_argument("--markdown", type=Path, help="also write the report to this markdown file")
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    models = args.model or sorted(path for path in (REPO_ROOT / "models" / "kws").glob("*.tflite*")
+                                  if path.name.endswith((".tflite", ".tflite.zlib")))
+    missing = [str(path) for path in models if not Path(path).is_file()]
+    if missing:
+        print(f"error: no such model file: {', '.join(missing)}", file=sys.stderr)
+        return 2
+    if not models:
+        print("error: no models given and none in models/kws/", file=sys.stderr)
+        return 2
+    try:
+        keywords = espeak_keywords(data_dir=args.data_dir, clips_per_word=args.clips_per_word, progress=True)
+        words = (espeak_words(data_dir=args.data_dir, count=args.words, hard_count=args.hard_words, progress=True)
+                 if args.words or args.hard_words else None)
+    except (RuntimeError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    manifest = negatives.read_manifest(CHECK_FOLDER, "keywords", args.data_dir)
+    results: Dict[str, CheckScore] = {}
+    for path in models:
+        print(f"{Path(path).name}: scoring ...", file=sys.stderr)
+        results[Path(path).name] = check_model(Path(path), keywords, words)
+    header = [f"- python {platform.python_version()}, {platform.machine()} {platform.system()}"]
+    lines = header + report_lines(results, keywords, words, manifest)
+    print("\n".join(lines))
+    if args.markdown:
+        command = "python -m benchmarks.espeak_check" + "".join(f" {arg}" for arg in (argv or sys.argv[1:]))
+        args.markdown.parent.mkdir(parents=True, exist_ok=True)
+        args.markdown.write_text(
+            "# The independent check: keyword models on espeak-ng speech\n\n"
+            f"Produced on {date.today().isoformat()} by `{command}` (see the module docstring). No model was "
+            "trained or chosen with espeak-ng; these figures must not be used to choose one either.\n\n"
+            + "\n".join(lines) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
