@@ -70,12 +70,15 @@ def test_bad_requests_are_refused(tmp_path):
         espeak_check.espeak_words(data_dir=tmp_path, count=0, hard_count=0)
 
 
-def test_a_missing_espeak_ng_names_its_package(monkeypatch):
+def test_a_missing_espeak_ng_names_its_package_and_an_unknown_engine_is_refused(monkeypatch):
     real_which = shutil.which
     monkeypatch.setattr(negatives.shutil, "which", lambda name: None if name == "espeak-ng" else real_which(name))
     with pytest.raises(RuntimeError) as error:
         negatives.synthesize(negatives.draw_utterances(["go"], ONE_VOICE, np.random.default_rng(0)))
     assert negatives.ESPEAK_INSTALL_LINE in str(error.value)
+    made_up = negatives.Voice("sapi_anna", "sapi", "anna", "anna", True, 200.0)
+    with pytest.raises(ValueError, match="unknown speech engine"):
+        negatives.synthesize(negatives.draw_utterances(["go"], [made_up], np.random.default_rng(0)))
 
 
 @requires_espeak

@@ -86,6 +86,7 @@ CLIP_LENGTH_SAMPLES = 16000
 WORD_LIST_PATH = Path("/usr/share/dict/american-english")
 APT_INSTALL_LINE = "sudo apt-get install flite festival festvox-kallpc16k festvox-us-slt-hts wamerican"
 ESPEAK_INSTALL_LINE = "sudo apt-get install espeak-ng"
+ENGINES = ("flite", "festival", "espeak-ng")
 GENERATOR_VERSION = 1  # bump when the generated audio changes for the same request
 CACHE_FOLDER = "kws_generated"
 
@@ -432,7 +433,11 @@ def synthesize(utterances: Sequence[Utterance], *, progress: bool = False,
     -------
     list of float32[samples] (16 kHz, trimmed; not yet levelled or placed), ``None`` where the engine gave silence
     """
-    _require_programs(sorted({utterance.voice.engine for utterance in utterances}))
+    engines = {utterance.voice.engine for utterance in utterances}
+    if engines - set(ENGINES):
+        raise ValueError(f"unknown speech engine(s) {', '.join(sorted(engines - set(ENGINES)))}; "
+                         f"choose from {', '.join(ENGINES)}")
+    _require_programs(sorted(engines))
     results: List[Optional[np.ndarray]] = [None] * len(utterances)
     with tempfile.TemporaryDirectory(prefix="kws_tts_") as folder:
         one_per_word = {"flite": _flite_job, "espeak-ng": _espeak_job}
