@@ -639,17 +639,24 @@ def test_subset_changes_apply_to_their_keywords_only():
 
 
 def test_open_set_runs_keep_the_features_their_recipe_was_chosen_on():
-    from train.kws.versions import (A_TEACHERS, LIVE_AUGMENT, OPEN_SET_A_TEACHERS, OPEN_SET_FRONTEND, VERSIONS,
-                                    config_for)
+    live_labels = tuple(LABELS) + ("_silence_", "_unknown_")
+    from pi_runtime.model import load_model
+    from train.kws.training import teacher_paths
+    from train.kws.versions import (A_TEACHERS, LIVE_AUGMENT, OPEN_SET_A_TEACHERS, OPEN_SET_C_TEACHERS,
+                                    OPEN_SET_FRONTEND, VERSIONS, config_for)
 
     for name, version in VERSIONS.items():
         closed, live = config_for(version, LABELS), config_for(version, LABELS, open_set=True)
         assert live.frontend == OPEN_SET_FRONTEND and live.augment == LIVE_AUGMENT
         assert closed.frontend == version.config.frontend
-        # a teacher must take the student's features: the closed-set b and c for a, the open-set ones for live a
-        teachers = {"a": A_TEACHERS}.get(name, ())
-        assert closed.teachers == teachers
-        assert live.teachers == (OPEN_SET_A_TEACHERS if teachers else ())
+        # a teacher must take the student's features: the closed-set b and c for a, the open-set ones for live
+        # a and c (c's own recipe has none closed)
+        assert closed.teachers == {"a": A_TEACHERS}.get(name, ())
+        assert live.teachers == {"a": OPEN_SET_A_TEACHERS, "c": OPEN_SET_C_TEACHERS}.get(name, ())
+        for path in teacher_paths(live):  # delivered, with the live features and every open-set label
+            teacher = load_model(path, require_sidecar=True)
+            assert teacher.frontend_params == OPEN_SET_FRONTEND and len(teacher.output_indices(live_labels)) == 10
+    assert config_for(VERSIONS["c"], ("go", "stop"), open_set=True).teachers == ()  # a subset trains on its own
     assert len({VERSIONS[name].config.frontend for name in "abc"}) == 1
 
 
