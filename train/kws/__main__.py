@@ -74,7 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
                              "in train/kws/versions.py)")
     parser.add_argument("--teachers", default=None,
                         help="comma-separated exported models to distil from (relative paths under models/, "
-                             "e.g. kws/kws_c.tflite.zlib; default: none, labels only)")
+                             "e.g. kws/kws_c.tflite.zlib; default: the version's recipe, for a the delivered b and "
+                             "c, for c's open-set model the first kws_live_c and kws_live_b; '' for labels only)")
     parser.add_argument("--data-dir", type=Path, default=None,
                         help="folder holding mini_speech_commands/ (default: $TINYML_DATA_DIR or ~/.cache/tinyml-pi; "
                              "downloaded there when absent), or a dataset folder of <label>/*.wav to train on "
