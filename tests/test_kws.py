@@ -639,11 +639,12 @@ def test_subset_changes_apply_to_their_keywords_only():
 
 
 def test_open_set_runs_keep_the_features_their_recipe_was_chosen_on():
-    live_labels = tuple(LABELS) + ("_silence_", "_unknown_")
     from pi_runtime.model import load_model
     from train.kws.training import teacher_paths
     from train.kws.versions import (A_TEACHERS, LIVE_AUGMENT, OPEN_SET_A_TEACHERS, OPEN_SET_C_TEACHERS,
                                     OPEN_SET_FRONTEND, VERSIONS, config_for)
+
+    live_labels = tuple(LABELS) + ("_silence_", "_unknown_")
 
     for name, version in VERSIONS.items():
         closed, live = config_for(version, LABELS), config_for(version, LABELS, open_set=True)

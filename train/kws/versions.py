@@ -74,11 +74,11 @@ ROBUST_AUGMENT = AugmentConfig(reverb_probability=0.3, babble_probability=0.3)
 #   c's own recipe, 90 epochs               -> 97.4 / 96.4 / 94.8 / 89.2 / 100 %   (not taken: clean equal, mean -0.3)
 #   babble on 50 % of clips                 -> 96.8 / 95.9 / 94.1 / 90.0 / 99.4 %  (not taken: 5 clean clips fewer)
 #   babble of 6 talkers                     -> 96.8 / 96.6 / 95.1 / 88.6 / 99.7 %  (not taken: 5 clean clips fewer)
+#   a's own recipe, seed 1: 97.0 / 96.5 / 95.1 / 88.4 / 98.1 -> 96.8 / 96.6 / 95.4 / 86.9 / 97.8 %  (not taken: 2 clean
+#   clips fewer; test, printed by its log: 95.88 % against 95.12 %)
 # Then c with a third training speaker for its synthetic keywords (festival ked_diphone, 2026-12-03):
 #   seed 0                                  -> 96.6 / 96.8 / 94.6 / 89.6 / 99.7 %  (not taken: 6 clean clips fewer)
 #   seed 1                                  -> 96.1 / 96.1 / 93.5 / 88.6 / 98.1 %  (not taken: 10 clean clips fewer)
-#   a's own recipe, seed 1: 97.0 / 96.5 / 95.1 / 88.4 / 98.1 -> 96.8 / 96.6 / 95.4 / 86.9 / 97.8 %  (not taken: 2 clean
-#   clips fewer; test, printed by its log: 95.88 % against 95.12 %)
 LOW_SNR_AUGMENT = ROBUST_AUGMENT.replace(min_snr_db=0.0, max_snr_db=15.0)
 
 
