@@ -37,7 +37,8 @@ import numpy as np
 
 from pi_runtime.labels import NON_KEYWORD_LABELS, UNKNOWN_LABEL
 from train.kws import negatives
-from train.kws.negatives import KEYWORDS, GeneratedClips, Voice
+from train.kws.negatives import GeneratedClips, Voice
+from train.kws.results import delivered_models
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CHECK_FOLDER = "espeak_check"  # under <data folder>/kws_generated/
@@ -73,14 +74,8 @@ def espeak_keywords(*, data_dir: Optional[Path] = None, clips_per_word: int = KE
                                  extra={"clips_per_word": int(clips_per_word), **_ESPEAK_SETTINGS})
 
     def generate():
-        words = [word for word in KEYWORDS for _ in range(negatives._with_spares(int(clips_per_word)))]
-        rng = np.random.default_rng([seed, 101])
-        clips, settings, details = negatives._speak(negatives.draw_utterances(words, voices, rng), words,
-                                                    {word: int(clips_per_word) for word in KEYWORDS},
-                                                    progress=progress)
-        clips = GeneratedClips(clips.audio, tuple(s["word"] for s in settings), ("espeak_keyword",) * len(clips),
-                               clips.sources)
-        return clips, settings, {**details, "words": list(KEYWORDS)}
+        return negatives.speak_keywords(voices, int(clips_per_word), np.random.default_rng([seed, 101]),
+                                        kind="espeak_keyword", progress=progress)
 
     return negatives._cached(CHECK_FOLDER, "keywords", request, generate, data_dir, progress)
 
@@ -102,14 +97,8 @@ def espeak_words(*, data_dir: Optional[Path] = None, count: int = OTHER_WORDS, h
         plain = negatives.split_words(WORD_SPLIT, negatives._with_spares(int(count)), seed=seed) if count else []
         hard = (negatives.split_words(WORD_SPLIT, negatives._with_spares(int(hard_count)), seed=seed, hard=True)
                 if hard_count else [])
-        groups = ["tts_word"] * len(plain) + ["tts_hard"] * len(hard)
-        rng = np.random.default_rng([seed, 102])
-        clips, settings, details = negatives._speak(negatives.draw_utterances(plain + hard, voices, rng), groups,
-                                                    {"tts_word": int(count), "tts_hard": int(hard_count)},
-                                                    progress=progress)
-        kinds = tuple(clip_settings["group"] for clip_settings in settings)
-        clips = GeneratedClips(clips.audio, (UNKNOWN_LABEL,) * len(clips), kinds, clips.sources)
-        return clips, settings, {**details, "words": sorted({s["word"] for s in settings})}
+        return negatives.speak_words(plain, hard, voices, int(count), int(hard_count),
+                                     np.random.default_rng([seed, 102]), progress=progress)
 
     return negatives._cached(CHECK_FOLDER, "words", request, generate, data_dir, progress)
 
@@ -175,29 +164,18 @@ def score_answers(labels: Sequence[str], keyword_answers: Sequence[str], keyword
     return result
 
 
-def answers_of(model_path: Path, audio: np.ndarray) -> List[str]:
-    """The labels ``model_path`` answers for int16 clips, through pi_runtime and the native frontend."""
-    from pi_runtime.sidecar import read_kws_spec
-    from train.kws.features import compute_features
-    from train.kws.training import predict_file
-
-    spec = read_kws_spec(model_path)
-    if len(audio) == 0:
-        return []
-    features = compute_features(np.asarray(audio), spec.input, backend="native")
-    return [spec.labels[k] for k in predict_file(model_path, features)]
-
-
 def check_model(model_path: Path, keywords: GeneratedClips, words: Optional[GeneratedClips]) -> CheckScore:
+    """Score ``model_path`` on the keyword clips and, when it can answer ``_unknown_``, the word clips."""
     from pi_runtime.sidecar import read_kws_spec
+    from train.kws.open_set import predicted_labels
 
     labels = read_kws_spec(model_path).labels
-    voices = [voice_of(source) for source in keywords.sources]
-    word_answers, word_kinds = [], []
-    if words is not None and UNKNOWN_LABEL in labels:
-        word_answers, word_kinds = answers_of(model_path, words.audio), list(words.kinds)
-    return score_answers(labels, answers_of(model_path, keywords.audio), keywords.classes, voices,
-                         word_answers, word_kinds)
+    scored_words = words if words is not None and UNKNOWN_LABEL in labels else None
+    audio = keywords.audio if scored_words is None else np.concatenate([keywords.audio, scored_words.audio])
+    answers = predicted_labels(model_path, audio)  # one pass: the model is loaded once
+    return score_answers(labels, answers[:len(keywords)], keywords.classes,
+                         [voice_of(source) for source in keywords.sources], answers[len(keywords):],
+                         [] if scored_words is None else list(scored_words.kinds))
 
 
 # -- the report -----------------------------------------------------------------------------------
@@ -261,8 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
-    models = args.model or sorted(path for path in (REPO_ROOT / "models" / "kws").glob("*.tflite*")
-                                  if path.name.endswith((".tflite", ".tflite.zlib")))
+    models = args.model or delivered_models(REPO_ROOT / "models" / "kws")
     missing = [str(path) for path in models if not Path(path).is_file()]
     if missing:
         print(f"error: no such model file: {', '.join(missing)}", file=sys.stderr)

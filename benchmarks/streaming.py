@@ -50,17 +50,13 @@ import numpy as np
 from pi_runtime.kws_pipeline import DetectorConfig
 from pi_runtime.model import load_model
 from pi_runtime.sidecar import detector_settings
-from train.kws.streams import (DEFAULT_THRESHOLDS, MISS_REASONS, DetCurve, LabelledStream, PipelineRun, StreamRecipe,
-                               StreamScore, build_stream, det_curve, is_noise_or_babble, miss_reasons, realistic_stream,
+from train.kws.results import delivered_models
+from train.kws.streams import (MISS_REASONS, DetCurve, LabelledStream, PipelineRun, StreamRecipe,
+                               StreamScore, build_stream, det_curve, miss_reasons, realistic_stream,
                                replay, run_pipeline, score)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BARS = {"detected_percent": 95.0, "words_fired_percent": 3.0, "noise_and_babble_per_hour": 2.0}
-
-
-def delivered_models() -> List[Path]:
-    folder = REPO_ROOT / "models" / "kws"
-    return sorted(p for p in folder.glob("*.tflite*") if p.name.endswith((".tflite", ".tflite.zlib")))
 
 
 def build_test_stream(kind: str, *, data_dir: Optional[Path], seed: int) -> LabelledStream:
@@ -159,7 +155,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--plot", type=Path, help="draw the DET curves into this PNG")
     args = parser.parse_args(argv)
 
-    models = args.model or delivered_models()
+    models = args.model or delivered_models(REPO_ROOT / "models" / "kws")
     if not models:
         print("no model given and none delivered in models/kws/", file=sys.stderr)
         return 2
@@ -188,9 +184,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     report(f"python {platform.python_version()}, numpy {np.__version__}, ai-edge-litert {litert}, "
            f"{platform.machine()} {platform.system()}, {os.cpu_count()} CPUs")
     report(f"stream: {stream.description}; fed at {args.input_rate} Hz")
-    report(f"matching: a keyword is detected when a detection with its label has its window end within "
-           f"[clip start + 0.1 s, clip end + 0.8 s]; any other detection is a false alarm, charged to the kind of "
-           f"audio its window overlaps most ('gap' when none)")
+    report("matching: a keyword is detected when a detection with its label has its window end within "
+           "[clip start + 0.1 s, clip end + 0.8 s]; any other detection is a false alarm, charged to the kind of "
+           "audio its window overlaps most ('gap' when none)")
     report()
 
     results: Dict[str, Tuple[PipelineRun, StreamScore, DetectorConfig, str, DetCurve]] = {}

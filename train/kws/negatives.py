@@ -780,13 +780,8 @@ def synthetic_keywords(split: str, *, keywords: Sequence[str] = KEYWORDS, data_d
                        extra={"clips_per_word": int(clips_per_word)})
 
     def generate():
-        words = [word for word in KEYWORDS for _ in range(_with_spares(int(clips_per_word)))]
-        rng = np.random.default_rng([seed, SPLITS.index(split), 3])
-        clips, settings, details = _speak(draw_utterances(words, VOICES[split], rng), words,
-                                          {word: int(clips_per_word) for word in KEYWORDS}, progress=progress)
-        clips = GeneratedClips(clips.audio, tuple(s["word"] for s in settings), ("tts_keyword",) * len(clips),
-                               clips.sources)
-        return clips, settings, {**details, "words": list(KEYWORDS)}
+        return speak_keywords(VOICES[split], int(clips_per_word), np.random.default_rng([seed, SPLITS.index(split), 3]),
+                              kind="tts_keyword", progress=progress)
 
     everything = _cached(split, "keywords", request, generate, data_dir, progress)
     return everything.select_classes(keywords)
@@ -828,13 +823,31 @@ def _with_spares(count: int) -> int:
 
 
 def _spoken_words(split: str, sizes: Dict[str, int], *, seed: int, progress: bool):
-    rng = np.random.default_rng([seed, SPLITS.index(split), 4])
     plain = split_words(split, _with_spares(sizes["tts_word"]), seed=seed)
     hard = split_words(split, _with_spares(sizes["tts_hard"]), seed=seed, hard=True)
-    utterances = draw_utterances(plain + hard, VOICES[split], rng)
+    return speak_words(plain, hard, VOICES[split], sizes["tts_word"], sizes["tts_hard"],
+                       np.random.default_rng([seed, SPLITS.index(split), 4]), progress=progress)
+
+
+def speak_keywords(voices: Sequence[Voice], clips_per_word: int, rng: np.random.Generator, *, kind: str,
+                   progress: bool = False):
+    """The eight keywords spoken by ``voices``, ``clips_per_word`` clips a word (spares drawn for the words
+    too long for a clip): ``(clips, settings, details)`` for :func:`_cached`, class = the keyword."""
+    words = [word for word in KEYWORDS for _ in range(_with_spares(clips_per_word))]
+    clips, settings, details = _speak(draw_utterances(words, voices, rng), words,
+                                      {word: clips_per_word for word in KEYWORDS}, progress=progress)
+    clips = GeneratedClips(clips.audio, tuple(s["word"] for s in settings), (kind,) * len(clips), clips.sources)
+    return clips, settings, {**details, "words": list(KEYWORDS)}
+
+
+def speak_words(plain: Sequence[str], hard: Sequence[str], voices: Sequence[Voice], plain_count: int,
+                hard_count: int, rng: np.random.Generator, *, progress: bool = False):
+    """The first ``plain_count`` of ``plain`` and ``hard_count`` of ``hard`` words that fit a clip, spoken by
+    ``voices``: ``(clips, settings, details)`` for :func:`_cached`, class ``_unknown_``, kinds ``tts_word``
+    and ``tts_hard``."""
     groups = ["tts_word"] * len(plain) + ["tts_hard"] * len(hard)
-    clips, settings, details = _speak(utterances, groups, {kind: sizes[kind] for kind in ("tts_word", "tts_hard")},
-                                      progress=progress)
+    clips, settings, details = _speak(draw_utterances(list(plain) + list(hard), voices, rng), groups,
+                                      {"tts_word": plain_count, "tts_hard": hard_count}, progress=progress)
     kinds = tuple(clip_settings["group"] for clip_settings in settings)
     clips = GeneratedClips(clips.audio, (UNKNOWN_LABEL,) * len(clips), kinds, clips.sources)
     details["words"] = sorted({s["word"] for s in settings if s["group"] == "tts_word"})

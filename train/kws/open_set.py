@@ -13,7 +13,7 @@ kind by kind (:func:`rejection_report`).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -131,6 +131,19 @@ def load_open_set_splits(keywords: Sequence[str], *, train_labels: Sequence[str]
     return Splits(*sets), test_negatives
 
 
+def predicted_labels(model_path: Path, audio: np.ndarray, *, feature_backend: str = "native") -> List[str]:
+    """The label the exported model answers for each int16 clip, through pi_runtime."""
+    from pi_runtime.sidecar import read_kws_spec
+    from train.kws.features import compute_features
+    from train.kws.training import predict_file
+
+    spec = read_kws_spec(model_path)  # labels and model input; predict_file loads the model itself
+    if len(audio) == 0:
+        return []
+    features = compute_features(np.asarray(audio), spec.input, backend=feature_backend)
+    return [spec.labels[k] for k in predict_file(model_path, features)]
+
+
 def rejection_report(model_path: Path, generated, *, feature_backend: str = "native") -> Dict[str, Dict]:
     """How an exported model answers generated clips, kind by kind.
 
@@ -140,13 +153,9 @@ def rejection_report(model_path: Path, generated, *, feature_backend: str = "nat
     each kind, plus ``"all negatives"``.
     """
     from pi_runtime.sidecar import read_kws_spec
-    from train.kws.features import compute_features
-    from train.kws.training import predict_file
 
-    spec = read_kws_spec(model_path)  # labels and model input; predict_file loads the model itself
-    labels = list(spec.labels)
-    features = compute_features(np.asarray(generated.audio), spec.input, backend=feature_backend)
-    answers = np.array(labels)[predict_file(model_path, features)] if len(features) else np.array([], str)
+    labels = list(read_kws_spec(model_path).labels)
+    answers = np.array(predicted_labels(model_path, generated.audio, feature_backend=feature_backend), dtype=str)
     classes, kinds = np.array(generated.classes), np.array(generated.kinds)
     answered_non_keyword = np.isin(answers, NON_KEYWORD_LABELS)
     report: Dict[str, Dict] = {}
