@@ -115,10 +115,13 @@ class DetectorConfig:
         return asdict(self)
 
     @classmethod
-    def from_sidecar(cls, sidecar: Union[dict, KwsSpec, None], **overrides) -> "DetectorConfig":
+    def from_sidecar(cls, sidecar: Union[dict, KwsSpec, None], *, keywords: Optional[Sequence[str]] = None,
+                     **overrides) -> "DetectorConfig":
         """Settings from ``overrides`` (``None`` values ignored), then the sidecar's
-        ``"detector"`` section (a sidecar dict or its :class:`KwsSpec`), then the defaults of this class."""
-        settings = sidecar.detector_settings() if isinstance(sidecar, KwsSpec) else detector_settings(sidecar)
+        ``"detector"`` section (a sidecar dict or its :class:`KwsSpec`; with ``keywords``, a subset
+        listened for, that subset's calibration when the sidecar has one), then the defaults of this class."""
+        settings = (sidecar.detector_settings(keywords) if isinstance(sidecar, KwsSpec)
+                    else detector_settings(sidecar, keywords))
         values = {key: value for key, value in settings.items() if key in cls.__dataclass_fields__}
         values.update({key: value for key, value in overrides.items() if value is not None})
         return cls(**values)
@@ -294,6 +297,11 @@ class KeywordSpotter:
     config : DetectorConfig
     on_decision : callable, optional
         Called with every :class:`Decision` (tests, benchmarks, status lines).
+    keywords : sequence of str, optional
+        Listen for these of the model's keywords only (e.g. go and stop of an
+        eight-word model): the others never fire, and a window where one of
+        them leads fires nothing, as if it were ``_unknown_``. Default: all of
+        the sidecar's keywords.
 
     Examples
     --------
@@ -304,7 +312,8 @@ class KeywordSpotter:
     """
 
     def __init__(self, model, *, input_rate_hz: int, config: DetectorConfig = DetectorConfig(),
-                 on_decision: Optional[Callable[[Decision], None]] = None) -> None:
+                 on_decision: Optional[Callable[[Decision], None]] = None,
+                 keywords: Optional[Sequence[str]] = None) -> None:
         model_input: Optional[ModelInput] = model.model_input
         if model_input is None:
             raise ValueError("the model has no frontend parameters (no sidecar and none given)")
@@ -343,8 +352,10 @@ class KeywordSpotter:
         # Push audio in pieces of at most one hop so the level meter follows the stream closely.
         self._max_piece_samples = max(1, int(round(self.hop_s * self.input_rate_hz)))
         spec = getattr(model, "spec", None)
+        if spec is not None:
+            keywords = spec.listened_keywords(keywords)
         self.policy = DetectionPolicy(self.labels, config, window_duration_s=model_input.clip_duration_ms / 1000.0,
-                                      keywords=None if spec is None else spec.keywords)
+                                      keywords=keywords)
         self.keywords = self.policy.keywords
         self.output_kind: str = model.output_kind  # decided once: the sidecar's, checked against the graph
         self._outputs_are_logits = self.output_kind == "logits"

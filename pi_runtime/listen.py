@@ -21,6 +21,12 @@ by Ctrl-C is not flushed (the recording was cut, not finished).
 The detector's settings come from the command line, else from the model's
 sidecar (its ``"detector"`` section, calibrated by ``python -m
 train.kws.calibrate``), else from :class:`DetectorConfig`'s defaults.
+
+``--keywords go,stop`` listens for some of the model's keywords only: the
+others never fire, and a window where one of them leads fires nothing, as if
+it were ``_unknown_`` (an eight-word open-set model becomes a go/stop spotter
+that ignores other speech). The sidecar's settings calibrated for that subset
+(``python -m train.kws.calibrate --keywords go,stop``) are used when it has them.
 """
 from __future__ import annotations
 
@@ -269,6 +275,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--mic-rate", type=int,
                         help="capture rate, Hz (default: the device's native rate, often 48000)")
     parser.add_argument("--json", action="store_true", help="print one JSON object per detection")
+    parser.add_argument("--keywords", type=parse_keywords,
+                        help="listen for these of the model's keywords only, comma-separated (e.g. go,stop); "
+                             "the others are treated as _unknown_ (default: all of them)")
     defaults = DetectorConfig()
     parser.add_argument("--hop-ms", type=float,
                         help=f"time between model runs, ms (default: the sidecar's, else {defaults.hop_ms:g})")
@@ -295,14 +304,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def parse_keywords(text: str) -> List[str]:
+    """``"go, stop"`` -> ``["go", "stop"]``; an empty or repeated word is a usage error."""
+    words = [word.strip() for word in text.split(",")]
+    if not all(words):
+        raise argparse.ArgumentTypeError(f"expected comma-separated keywords, got {text!r}")
+    if len(set(words)) != len(words):
+        raise argparse.ArgumentTypeError(f"a keyword is named twice in {text!r}")
+    return words
+
+
 def detector_config(args: argparse.Namespace, spec: Optional[KwsSpec]) -> DetectorConfig:
-    """Flags given on the command line, then the sidecar's "detector" section, then the defaults."""
-    return DetectorConfig.from_sidecar(spec, **{key: getattr(args, key) for key in DETECTOR_FLAGS})
+    """Flags given on the command line, then the sidecar's "detector" section (the one calibrated
+    for ``--keywords`` when it has one), then the defaults."""
+    return DetectorConfig.from_sidecar(spec, keywords=args.keywords,
+                                       **{key: getattr(args, key) for key in DETECTOR_FLAGS})
 
 
 def describe_detector(args: argparse.Namespace, config: DetectorConfig, spec: Optional[KwsSpec]) -> List[str]:
     """Lines for --verbose: each setting with where it came from, and the calibration behind the sidecar's."""
-    from_sidecar = spec.detector_settings() if spec is not None else {}
+    from_sidecar = spec.detector_settings(args.keywords) if spec is not None else {}
 
     def origin(key):
         if getattr(args, key) is not None:
@@ -312,7 +333,11 @@ def describe_detector(args: argparse.Namespace, config: DetectorConfig, spec: Op
              "min_level_dbfs": " dBFS"}
     settings = ", ".join(f"{key} {getattr(config, key):g}{units[key]} ({origin(key)})" for key in DETECTOR_FLAGS)
     lines = [f"detector: {settings}"]
-    calibration = spec.detector.get("calibration") if spec is not None else None
+    calibration = from_sidecar.get("calibration")
+    if args.keywords is not None and spec is not None and not spec.has_subset_calibration(args.keywords):
+        lines.append(f"the sidecar has no calibration for {','.join(args.keywords)} alone: the settings "
+                     "calibrated for all its keywords are used (python -m train.kws.calibrate --keywords "
+                     "writes one)")
     if calibration:
         measured = calibration.get("measured", {})
         lines.append(f"calibration: target {calibration.get('target_false_alarms_per_hour')} false alarms/hour on "
@@ -362,7 +387,7 @@ def run(args: argparse.Namespace, *, stdin: BinaryIO, out: TextIO, err: TextIO) 
     config = detector_config(args, model.spec)
     source = open_source(args, stdin, chunk_ms=config.hop_ms)
     try:
-        spotter = KeywordSpotter(model, input_rate_hz=source.rate_hz, config=config)
+        spotter = KeywordSpotter(model, input_rate_hz=source.rate_hz, config=config, keywords=args.keywords)
     except ValueError:  # e.g. a WAV file at an implausible rate: release a microphone already opened
         source.close()
         raise

@@ -32,7 +32,10 @@ Optional keys (absent from older files, checked when present):
     an integer from 1 to 100, ``hop_ms`` > 0, ``refractory_ms`` >= 0 (finite),
     ``min_level_dbfs`` a number, or ``null`` for "no energy gate" (JSON has no
     -inf; :func:`detector_settings` turns ``null`` into ``-inf``), and a free
-    ``calibration`` object saying how they were chosen.
+    ``calibration`` object saying how they were chosen. Optionally
+    ``keyword_subsets``: for listening to some of the keywords only (the others
+    then count as ``_unknown_``), settings calibrated for that subset, keyed by
+    :func:`subset_key` (``"go,stop"``), each checked like the section itself.
 
 JSON's ``NaN`` and ``Infinity`` are refused anywhere in the file.
 """
@@ -123,10 +126,44 @@ def _check_output(data: Dict[str, Any], source: str) -> None:
         raise SidecarError(f"{source}: {error}") from None
 
 
+def subset_key(keywords) -> str:
+    """How a sidecar names a subset of its keywords: ``"go,stop"`` (in the order given)."""
+    return ",".join(keywords)
+
+
+def _subset_settings(section: Dict[str, Any], keywords) -> Optional[Dict[str, Any]]:
+    """The ``keyword_subsets`` entry of a detector section for ``keywords`` (any order), or None."""
+    for key, settings in (section.get("keyword_subsets") or {}).items():
+        if set(key.split(",")) == set(keywords):
+            return settings
+    return None
+
+
 def _check_detector(data: Dict[str, Any], source: str) -> None:
     detector = data["detector"]
+    _check_detector_settings(detector, source, "detector")
+    subsets = detector.get("keyword_subsets", {})
+    if not isinstance(subsets, dict):
+        raise SidecarError(f"{source}: detector.keyword_subsets must be an object, got {subsets!r}")
+    if not subsets:
+        return
+    try:
+        keywords = keyword_labels(data.get("labels") or (), data.get("keywords"))
+    except ValueError as error:
+        raise SidecarError(f"{source}: detector.keyword_subsets: {error}") from None
+    for key, settings in subsets.items():
+        words = key.split(",")
+        if not all(word in keywords for word in words) or len(set(words)) != len(words):
+            raise SidecarError(f"{source}: detector.keyword_subsets names {key!r}, not distinct keywords of "
+                               f"{', '.join(keywords)}")
+        _check_detector_settings(settings, source, f"detector.keyword_subsets[{key!r}]")
+        if "keyword_subsets" in settings:
+            raise SidecarError(f"{source}: detector.keyword_subsets[{key!r}] may not hold subsets of its own")
+
+
+def _check_detector_settings(detector: Any, source: str, where: str) -> None:
     if not isinstance(detector, dict):
-        raise SidecarError(f"{source}: 'detector' must be an object, got {detector!r}")
+        raise SidecarError(f"{source}: {where} must be an object, got {detector!r}")
     checks = {
         "threshold": (lambda v: _is_number(v) and 0 <= v <= 1, "a number in [0, 1]"),
         "smoothing_windows": (lambda v: _is_count(v, 1, MAX_SMOOTHING_WINDOWS),
@@ -138,7 +175,7 @@ def _check_detector(data: Dict[str, Any], source: str) -> None:
     }
     for key, value in detector.items():
         if key in checks and not checks[key][0](value):
-            raise SidecarError(f"{source}: detector.{key} must be {checks[key][1]}, got {value!r}")
+            raise SidecarError(f"{source}: {where}.{key} must be {checks[key][1]}, got {value!r}")
 
 
 def _check_forecast(data: Dict[str, Any], source: str) -> None:
@@ -223,9 +260,16 @@ def output_kind(sidecar: Optional[Dict[str, Any]]) -> Optional[str]:
     return kind
 
 
-def detector_settings(sidecar: Optional[Dict[str, Any]]) -> Dict[str, Any]:
-    """The sidecar's ``"detector"`` settings (``{}`` when absent), ``min_level_dbfs: null`` as ``-inf``."""
-    settings = dict((sidecar or {}).get("detector") or {})
+def detector_settings(sidecar: Optional[Dict[str, Any]], keywords=None) -> Dict[str, Any]:
+    """The sidecar's ``"detector"`` settings (``{}`` when absent), ``min_level_dbfs: null`` as ``-inf``.
+
+    With ``keywords`` (a subset listened for), the settings calibrated for that
+    subset (``keyword_subsets``) when the sidecar has them, else the section's own.
+    """
+    section = (sidecar or {}).get("detector") or {}
+    subset = _subset_settings(section, keywords) if keywords is not None else None
+    settings = dict(subset if subset is not None else section)
+    settings.pop("keyword_subsets", None)
     if "min_level_dbfs" in settings and settings["min_level_dbfs"] is None:
         settings["min_level_dbfs"] = -math.inf
     return settings
@@ -331,9 +375,31 @@ class KwsSpec:
         """The frames: ``input.frontend``."""
         return self.input.frontend
 
-    def detector_settings(self) -> Dict[str, Any]:
-        """The detector section with ``min_level_dbfs: null`` as ``-inf`` (see :func:`detector_settings`)."""
-        return detector_settings({"detector": self.detector})
+    def detector_settings(self, keywords=None) -> Dict[str, Any]:
+        """The detector section with ``min_level_dbfs: null`` as ``-inf`` (see :func:`detector_settings`;
+        ``keywords``: a subset's own calibration when there is one)."""
+        return detector_settings({"detector": self.detector}, keywords)
+
+    def has_subset_calibration(self, keywords) -> bool:
+        """Whether the sidecar holds detector settings calibrated for exactly ``keywords``."""
+        return _subset_settings(self.detector, keywords) is not None
+
+    def listened_keywords(self, keywords=None) -> Tuple[str, ...]:
+        """``keywords`` (a subset of this model's keywords to listen for) in label order, or all of them.
+
+        Raises
+        ------
+        ValueError
+            For a word that is not one of the model's keywords, or an empty subset.
+        """
+        if keywords is None:
+            return self.keywords
+        wanted = [word.strip() for word in keywords]
+        others = [word for word in wanted if word not in self.keywords]
+        if others or not wanted:
+            raise ValueError(f"{', '.join(map(repr, others)) or 'no keyword'}: a model can listen only for "
+                             f"its own keywords ({', '.join(self.keywords)})")
+        return tuple(label for label in self.keywords if label in set(wanted))
 
     @classmethod
     def from_sidecar(cls, sidecar: Dict[str, Any], *, source: str = "sidecar") -> "KwsSpec":

@@ -143,3 +143,34 @@ def test_the_gate_is_searched_and_an_open_gate_is_written_as_null(toy_model, tmp
     assert tie["min_level_dbfs"] == -120.0
     with pytest.raises(ValueError, match="gate_candidates_dbfs"):
         calibrate_model(model_path, stream, gate_candidates_dbfs=(3.0,), write=False)
+
+
+def test_a_subset_of_the_keywords_is_calibrated_beside_the_models_own_settings(toy_model, tmp_path):
+    """--keywords low: the other words' clips are words that must not fire; the model's own settings stay."""
+    model_path = tmp_path / "toy.tflite"
+    shutil.copy(toy_model, model_path)
+    shutil.copy(toy_model.with_suffix(".json"), tmp_path / "toy.json")
+    stream = _toy_stream()
+    own = calibrate_model(model_path, stream, target_false_alarms_per_hour=1e9, smoothing_candidates=(2,),
+                          gate_candidates_dbfs=(-55.0,))
+    subset = calibrate_model(model_path, stream, target_false_alarms_per_hour=1e9, smoothing_candidates=(1,),
+                             gate_candidates_dbfs=(-55.0,), keywords=["low"])
+    measured, measured_own = subset["calibration"]["measured"], own["calibration"]["measured"]
+    assert subset["calibration"]["keywords"] == ["low"] and "keywords" not in own["calibration"]
+    assert measured["keywords"] == 10 and measured_own["keywords"] == 30  # every third clip is "low"
+    assert measured["non_keyword_words"] == measured_own["non_keyword_words"] + 20  # "high" and "chirp" clips
+    run = run_pipeline(load_model(model_path), stream, config=DetectorConfig(), keywords=["low"])
+    assert run.keywords == ("low",) and run.detections and {d.label for d in run.detections} == {"low"}
+    written = read_sidecar(model_path)["detector"]
+    assert written["keyword_subsets"] == {"low": subset}
+    assert {key: value for key, value in written.items() if key != "keyword_subsets"} == own
+    assert DetectorConfig.from_sidecar(read_sidecar(model_path), keywords=["low"]).smoothing_windows == 1
+    assert DetectorConfig.from_sidecar(read_sidecar(model_path)).smoothing_windows == 2
+    # Calibrating the model's own settings again keeps the subset's.
+    calibrate_model(model_path, stream, target_false_alarms_per_hour=1e9, smoothing_candidates=(3,),
+                    gate_candidates_dbfs=(-55.0,))
+    written = read_sidecar(model_path)["detector"]
+    assert written["smoothing_windows"] == 3 and written["keyword_subsets"] == {"low": subset}
+    assert calibrate.describe(subset).startswith("for low alone: threshold")
+    with pytest.raises(ValueError, match="'zebra': a model can listen only for its own keywords"):
+        calibrate_model(model_path, stream, keywords=["zebra"], write=False)

@@ -72,6 +72,32 @@ def test_keywords_restrict_the_clips_and_the_outputs(toy_model, capsys):
     assert "on the 4 val clips of go, stop" in capsys.readouterr().out
 
 
+def test_others_unknown_scores_every_clip_the_top_output_deciding(toy_model, capsys):
+    """go/stop listened for with a 3-word model: a "yes" clip is right when "yes" is the top output."""
+    from pi_runtime.model import load_model
+    from train.kws.data import load_split
+    from train.kws.features import compute_features
+
+    folder, splits_dir, model_path = toy_model
+    split_path = splits_dir / "kws_val_split.txt"
+    clips = load_split("val", data_dir=folder, labels=TOY_WORDS, split_path=split_path)
+    model = load_model(model_path)
+    top = np.array([model.labels[int(np.argmax(model.predict(x)))] for x in compute_features(clips.audio, TOY_FRONTEND)])
+    truth = np.array([TOY_WORDS[k] for k in clips.label_ids])
+    expected = np.where(truth == "yes", top == "yes", top == truth)  # right: the word, or any other output for "yes"
+    evaluation = cli.evaluate_model(model_path, "val", keywords=("go", "stop"), data_dir=folder,
+                                    split_path=split_path, others_unknown=True)
+    assert evaluation.labels == ("go", "stop", "_unknown_") and len(evaluation.label_ids) == len(clips)
+    assert [evaluation.labels[k] for k in evaluation.label_ids] == [w if w != "yes" else "_unknown_" for w in truth]
+    np.testing.assert_array_equal(evaluation.predicted_ids == evaluation.label_ids, expected)
+    assert run_cli(toy_model, "--split", "val", "--keywords", "go,stop", "--others-unknown") == 0
+    out = capsys.readouterr().out
+    keyword_rows = truth != "yes"
+    assert (f"keyword clips: {expected[keyword_rows].mean():.2%} right ({int(expected[keyword_rows].sum())} of "
+            f"{int(keyword_rows.sum())}); other clips answered _unknown_: {expected[~keyword_rows].mean():.2%}") in out
+    assert run_cli(toy_model, "--others-unknown") == 2
+    assert "--others-unknown needs --keywords" in capsys.readouterr().err
+
 
 def test_a_model_with_an_unknown_class_is_scored_on_every_clip(toy_model, tmp_path):
     from pi_runtime.sidecar import read_sidecar

@@ -320,6 +320,20 @@ def test_spotter_takes_its_keywords_from_the_sidecar():
     assert spotter.push(_speechy_audio(2.0, 16000)) == []  # "go" is the model's answer, not a keyword here
 
 
+def test_spotter_listens_for_a_subset_of_the_sidecars_keywords():
+    """keywords=("stop",): "go" leading fires nothing (it counts as _unknown_), "stop" leading fires."""
+    for answer, expected in (([0.7, 0.1, 0.1, 0.1], []), ([0.1, 0.7, 0.1, 0.1], ["stop"])):
+        model = RecordingModel(MFCC, labels=OPEN_SET, answer=np.array(answer, np.float32))
+        model.spec = KwsSpec(input=model.model_input, labels=tuple(OPEN_SET), output_kind="probabilities")
+        everything = KeywordSpotter(model, input_rate_hz=16000, config=DetectorConfig(threshold=0.5))
+        assert everything.keywords == ("go", "stop") and len(everything.push(_speechy_audio(2.0, 16000))) == 1
+        spotter = KeywordSpotter(model, input_rate_hz=16000, config=DetectorConfig(threshold=0.5), keywords=["stop"])
+        assert spotter.keywords == ("stop",)
+        assert [d.label for d in spotter.push(_speechy_audio(2.0, 16000))] == expected
+    with pytest.raises(ValueError, match="'_unknown_': a model can listen only for its own keywords"):
+        KeywordSpotter(model, input_rate_hz=16000, keywords=["stop", UNKNOWN_LABEL])
+
+
 def test_8_word_policy_is_unchanged_by_the_open_set_rule():
     """Without _unknown_/_silence_ outputs the open-set rule adds nothing: a replay of random
     posteriors gives the detections of the plain rule (best label, threshold, refractory, re-arm)."""

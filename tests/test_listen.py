@@ -202,6 +202,35 @@ def test_verbose_shows_model_output_kind_detector_origins_and_calibration(calibr
     assert code == 2
 
 
+def test_keywords_option_listens_for_some_words_only(calibrated_toy_model, tone_stream, tmp_path, capsys):
+    """--keywords high: the other words never fire, and while one of them leads "high" cannot either."""
+    wav = tmp_path / "tones.wav"
+    write_wav(wav, tone_stream, 16000)
+    base = ["--model", calibrated_toy_model, "--input", wav, "--json", "--refractory-ms", "1000"]
+    _, out, _ = _run(base)
+    everything = _detections(out)
+    code, out, err = _run(base + ["--keywords", "high", "--verbose"])
+    assert code == 0, err
+    assert _detections(out) == [d for d in everything if d["label"] == "high"]
+    _assert_events_found(_detections(out), [event for event in EVENTS if event[1] == "high"])
+    assert "keywords: high" in err and "no calibration for high alone" in err
+    assert "threshold 0.85 (sidecar)" in err  # the model's own calibration stands in
+    # A calibration for "high" alone is taken when the sidecar has one.
+    sidecar = read_sidecar(calibrated_toy_model)
+    sidecar["detector"]["keyword_subsets"] = {"high": {"threshold": 0.999, "smoothing_windows": 1,
+                                                       "calibration": {"keywords": ["high"]}}}
+    write_sidecar(calibrated_toy_model, sidecar)
+    code, out, err = _run(base + ["--keywords", "high", "--verbose"])
+    assert code == 0 and "threshold 0.999 (sidecar)" in err and "no calibration" not in err
+    assert "smoothing_windows 1 windows (sidecar)" in err
+    code, _, err = _run(base + ["--keywords", "high,zebra"])
+    assert code == 2 and "'zebra': a model can listen only for its own keywords (low, high, chirp)" in err
+    for text, message in (("high,,low", "comma-separated keywords"), ("high,high", "named twice")):
+        with pytest.raises(SystemExit) as exit_info:
+            _run(base + ["--keywords", text])
+        assert exit_info.value.code == 2 and message in capsys.readouterr().err
+
+
 def test_help_names_the_default_open_set_model_without_markup(capsys):
     with pytest.raises(SystemExit):
         listen.main(["--help"])

@@ -173,6 +173,11 @@ def test_sidecar_refuses_non_finite_numbers(tmp_path, constant):
     ({"detector": {"refractory_ms": -1}}, "detector.refractory_ms"),
     ({"detector": {"min_level_dbfs": "quiet"}}, "detector.min_level_dbfs"),
     ({"detector": [0.8]}, "detector"),
+    ({"detector": {"keyword_subsets": {"a,zebra": {}}}}, "keyword_subsets names 'a,zebra'"),
+    ({"detector": {"keyword_subsets": {"a,a": {}}}}, "keyword_subsets names 'a,a'"),
+    ({"detector": {"keyword_subsets": {"a": {"threshold": 2}}}}, r"keyword_subsets\['a'\].threshold"),
+    ({"detector": {"keyword_subsets": {"a": {"keyword_subsets": {}}}}}, "subsets of its own"),
+    ({"detector": {"keyword_subsets": ["a"]}}, "keyword_subsets must be an object"),
     ({"labels": ["a", "a"]}, "repeats"),
 ])
 def test_sidecar_optional_keys_are_checked(tmp_path, extra, message):
@@ -251,6 +256,29 @@ def test_output_kind_and_detector_settings(tmp_path):
     assert detector_settings(_kws_sidecar()) == {}
     with pytest.raises(SidecarError, match="output"):
         output_kind({"output": {"kind": "scores"}})
+
+
+def test_a_keyword_subset_has_its_own_detector_settings(tmp_path):
+    """listen --keywords takes the subset's calibration when the sidecar has one, else the model's own."""
+    from pi_runtime.kws_pipeline import DetectorConfig
+    from pi_runtime.sidecar import detector_settings
+
+    own = {"threshold": 0.7, "smoothing_windows": 3}
+    subset = {"threshold": 0.4, "smoothing_windows": 5, "min_level_dbfs": None}
+    write_sidecar(tmp_path / "m.tflite", _kws_sidecar(detector={**own, "keyword_subsets": {"b,a": subset}}))
+    read = read_sidecar(tmp_path / "m.tflite")
+    assert detector_settings(read) == own  # the subsets are not settings of the model's own
+    assert detector_settings(read, ["a", "b"]) == {**subset, "min_level_dbfs": -np.inf}  # any order
+    assert detector_settings(read, ["a"]) == own  # no calibration for "a" alone
+    spec = KwsSpec.from_sidecar(read)
+    assert spec.has_subset_calibration(("a", "b")) and not spec.has_subset_calibration(("a",))
+    assert DetectorConfig.from_sidecar(spec, keywords=("a", "b")).threshold == 0.4
+    assert DetectorConfig.from_sidecar(spec, keywords=("a", "b"), threshold=0.9).threshold == 0.9
+    assert DetectorConfig.from_sidecar(spec).threshold == 0.7
+    assert spec.listened_keywords(None) == spec.keywords and spec.listened_keywords([" b", "a"]) == ("a", "b")
+    for bad in (["zebra"], [], ["a", "_unknown_"]):
+        with pytest.raises(ValueError, match="its own keywords"):
+            spec.listened_keywords(bad)
 
 
 def test_forecast_section_types_are_checked(tmp_path):

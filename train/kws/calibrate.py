@@ -1,6 +1,6 @@
 """Calibrate a keyword spotter's detector on a validation stream and write it into the sidecar.
 
-``python -m train.kws.calibrate models/kws/kws_a.tflite.zlib [--target-false-alarms-per-hour 1]``
+``python -m train.kws.calibrate models/kws/kws_a.tflite.zlib [--target-false-alarms-per-hour 1] [--keywords go,stop]``
 
 Per model: the live pipeline runs once over the validation stream
 (:func:`train.kws.streams.realistic_stream` of the "val" split: validation
@@ -20,7 +20,10 @@ Why the gate is searched too: the validation stream says words at a peak of
 opening the gate to -65 dBFS detected 71 % of the validation keywords instead
 of 67 % for 1.8 more false alarms an hour. The result goes into the
 sidecar's ``"detector"`` section, with its provenance, and ``listen`` uses it
-by default.
+by default. With ``--keywords go,stop`` the detector is calibrated for
+listening to those words alone (``listen --keywords go,stop``: the stream's
+clips of the other keywords are then words that must not fire) and written
+into the section's ``keyword_subsets``, beside the model's own settings.
 
 Why a target of 1 false alarm per hour of the whole validation stream by
 default: the bars on the test stream are at most 2 false alarms an hour on
@@ -42,8 +45,9 @@ from typing import Optional, Sequence
 import numpy as np
 
 from pi_runtime.kws_pipeline import MAX_SMOOTHING_WINDOWS, DetectorConfig
+from pi_runtime.listen import parse_keywords
 from pi_runtime.model import load_model
-from pi_runtime.sidecar import read_sidecar, write_sidecar
+from pi_runtime.sidecar import read_sidecar, subset_key, write_sidecar
 from train.kws.streams import DEFAULT_THRESHOLDS, LabelledStream, det_curve, run_pipeline
 
 DEFAULT_TARGET_FALSE_ALARMS_PER_HOUR = 1.0
@@ -71,7 +75,7 @@ def calibrate_model(model_path, stream: LabelledStream, *,
                     gate_candidates_dbfs: Optional[Sequence[float]] = DEFAULT_GATE_CANDIDATES_DBFS,
                     thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
                     base_config: DetectorConfig = DetectorConfig(), input_rate_hz: int = 16000,
-                    write: bool = True) -> dict:
+                    keywords: Optional[Sequence[str]] = None, write: bool = True) -> dict:
     """Choose the threshold and smoothing of ``model_path`` on ``stream`` and write them into its sidecar.
 
     Parameters
@@ -93,6 +97,10 @@ def calibrate_model(model_path, stream: LabelledStream, *,
         Hop and refractory period (kept as they are), and the gate when no candidates are given.
     input_rate_hz : int
         Rate the stream is fed at (16 kHz: no resampling).
+    keywords : sequence of str, optional
+        Calibrate for listening to these of the model's keywords only (the
+        stream's clips of the others count as non-keyword words); the result
+        goes into ``"detector"``'s ``keyword_subsets``, beside the model's own.
     write : bool
         Write the result into the sidecar's ``"detector"`` section.
 
@@ -115,7 +123,7 @@ def calibrate_model(model_path, stream: LabelledStream, *,
     model = load_model(model_path, require_sidecar=True)
     # One run with the gate open keeps every window's posteriors; the replay applies the gate.
     run = run_pipeline(model, stream, config=base_config.replace(min_level_dbfs=-math.inf),
-                       input_rate_hz=input_rate_hz)
+                       input_rate_hz=input_rate_hz, keywords=keywords)
     choices = []
     for gate, smoothing in itertools.product(gates, candidates):
         config = base_config.replace(smoothing_windows=smoothing, min_level_dbfs=gate)
@@ -145,9 +153,17 @@ def calibrate_model(model_path, stream: LabelledStream, *,
         "stream": stream.description,
         "measured": measured,
     }}
+    if keywords is not None:
+        section["calibration"]["keywords"] = list(run.keywords)
     if write:
         sidecar = read_sidecar(model_path)
-        sidecar["detector"] = section
+        detector = dict(sidecar.get("detector") or {})
+        if keywords is None:  # the model's own settings; those of subsets are kept
+            detector = {**section, **({"keyword_subsets": detector["keyword_subsets"]}
+                                      if "keyword_subsets" in detector else {})}
+        else:
+            detector["keyword_subsets"] = {**detector.get("keyword_subsets", {}), subset_key(run.keywords): section}
+        sidecar["detector"] = detector
         write_sidecar(model_path, sidecar)
     return section
 
@@ -158,7 +174,9 @@ def describe(section: dict) -> str:
     words = measured.get("non_keyword_words_fired_percent")
     noise = measured.get("false_alarms_per_hour_noise_and_babble")
     gate = section.get("min_level_dbfs")
-    return (f"threshold {section['threshold']:.3f}, smoothing {section['smoothing_windows']} windows, "
+    subset = section["calibration"].get("keywords")
+    return ((f"for {','.join(subset)} alone: " if subset else "")
+            + f"threshold {section['threshold']:.3f}, smoothing {section['smoothing_windows']} windows, "
             f"gate {'off' if gate is None else f'{gate:g} dBFS'}: "
             f"{measured['keywords_detected_percent']:.1f} % of {measured['keywords']} keywords detected, "
             f"{measured['false_alarms_per_hour']:.2f} false alarms/hour (target "
@@ -190,6 +208,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--data-dir", type=Path,
                         help="folder holding mini_speech_commands/ and the generated negatives "
                              "(default $TINYML_DATA_DIR or ~/.cache/tinyml-pi)")
+    parser.add_argument("--keywords", type=parse_keywords,
+                        help="calibrate for listening to these of each model's keywords only, comma-separated "
+                             "(listen --keywords; e.g. go,stop): written beside the model's own settings")
     parser.add_argument("--seed", type=int, default=0, help="seed of the validation stream (default 0)")
     parser.add_argument("--dry-run", action="store_true", help="print the calibration without writing sidecars")
     return parser
@@ -223,7 +244,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             print(f"{model_path}: calibrating ...", file=sys.stderr, flush=True)
             section = calibrate_model(model_path, stream, target_false_alarms_per_hour=args.target_false_alarms_per_hour,
                                       smoothing_candidates=smoothing, gate_candidates_dbfs=gates,
-                                      write=not args.dry_run)
+                                      keywords=args.keywords, write=not args.dry_run)
             print(f"{model_path.name}: {describe(section)}" + (" (not written: --dry-run)" if args.dry_run else ""))
     except (ValueError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)

@@ -6,8 +6,12 @@ measures it, and prints the accuracy, the confusion matrix and, with
 ``--errors``, every misclassified clip with its level. ``--keywords go,stop``
 evaluates a model on a subset of its words: only those clips, and the answer is
 the highest-scoring of those words' outputs (how an eight-word model serves as
-a go/stop classifier). With several models, a last table counts in how many of
-them each clip is wrong, which tells hard clips from unlucky runs.
+a go/stop classifier). With ``--others-unknown`` as well, the other words'
+clips are scored too and must be answered ``_unknown_``: the answer is the
+model's top output, and any output that is not one of the keywords counts as
+``_unknown_`` (how ``listen --keywords go,stop`` decides). With several models,
+a last table counts in how many of them each clip is wrong, which tells hard
+clips from unlucky runs.
 
 ``--split-file FILE`` evaluates on any list of clips: one WAV per line, relative
 to the data folder (``--data-dir``; for a folder dataset its root, as the
@@ -110,18 +114,22 @@ def load_scored_model(model_path: Path):
     return model
 
 
-def answer_labels(model, keywords: Optional[Sequence[str]] = None) -> Tuple[Tuple[str, ...], Optional[str]]:
+def answer_labels(model, keywords: Optional[Sequence[str]] = None, *,
+                  others_unknown: bool = False) -> Tuple[Tuple[str, ...], Optional[str]]:
     """(the labels a model answers among, its unknown class or None).
 
-    With ``keywords``, only those words (the highest-scoring of their outputs);
-    otherwise every output, ``_unknown_`` last when the model has it.
+    With ``keywords``, only those words (the highest-scoring of their outputs),
+    and with ``others_unknown`` as well an ``_unknown_`` class for every other
+    answer; otherwise every output, ``_unknown_`` last when the model has it.
     """
     if keywords is not None:
         labels = tuple(keywords)
         if UNKNOWN_LABEL in labels:
             raise ValueError(f"{model.path}: {UNKNOWN_LABEL} is not a word to evaluate on")
         model.output_indices(labels)  # every keyword has an output, before the clips are read
-        return labels, None
+        return labels, UNKNOWN_LABEL if others_unknown else None
+    if others_unknown:
+        raise ValueError("others_unknown needs keywords: with all of a model's words there is no other word")
     unknown_label = UNKNOWN_LABEL if UNKNOWN_LABEL in model.labels else None
     return tuple(label for label in model.labels if label != UNKNOWN_LABEL), unknown_label
 
@@ -131,6 +139,15 @@ def predict_ids(model, features: np.ndarray, labels: Sequence[str]) -> np.ndarra
     ``labels`` of the highest-scoring of those labels' outputs."""
     scores = model.predict_many(features).reshape(len(features), -1)
     return np.argmax(scores[:, model.output_indices(labels)], axis=1)
+
+
+def listened_ids(model, features: np.ndarray, keywords: Sequence[str]) -> np.ndarray:
+    """int[n]: the index in ``keywords`` of each example's top output over all of the model's
+    outputs, or ``len(keywords)`` (the ``_unknown_`` row) when that output is none of them."""
+    scores = model.predict_many(features).reshape(len(features), -1)
+    top = np.asarray(model.labels)[np.argmax(scores, axis=1)]
+    return np.array([list(keywords).index(label) if label in keywords else len(keywords) for label in top],
+                    dtype=np.int64)
 
 
 def peak_dbfs(audio: np.ndarray) -> np.ndarray:
@@ -216,8 +233,10 @@ def check_split_labels(paths: Sequence[Path], labels: Sequence[str], unknown_lab
 
 def evaluate_model(model_path: Path, split: str = "test", *, keywords: Optional[Sequence[str]] = None,
                    data_dir: Optional[Path] = None, split_path: Optional[Path] = None,
-                   split_file: Optional[Path] = None, clip_cache: Optional[Dict] = None) -> Evaluation:
-    """Evaluate the exported ``model_path`` on ``split`` (optionally on ``keywords`` only).
+                   split_file: Optional[Path] = None, clip_cache: Optional[Dict] = None,
+                   others_unknown: bool = False) -> Evaluation:
+    """Evaluate the exported ``model_path`` on ``split`` (optionally on ``keywords`` only, and with
+    ``others_unknown`` the other words' clips as ``_unknown_``: see the module docstring).
 
     ``split_path`` replaces the course's file for ``split`` (the course's
     format: clips of the eight words, others skipped or unknown). ``split_file``
@@ -239,7 +258,7 @@ def evaluate_model(model_path: Path, split: str = "test", *, keywords: Optional[
     from train.paths import data_dir as default_data_dir
 
     model = load_scored_model(model_path)
-    labels, unknown_label = answer_labels(model, keywords)
+    labels, unknown_label = answer_labels(model, keywords, others_unknown=others_unknown)
     cache = clip_cache if clip_cache is not None else {}
     clips_key = (split, labels, unknown_label, data_dir, split_path, split_file)
     if clips_key not in cache:
@@ -247,7 +266,8 @@ def evaluate_model(model_path: Path, split: str = "test", *, keywords: Optional[
             folder = Path(data_dir) if data_dir is not None else default_data_dir()
             paths = read_split_file(split_file, folder)
             unknown_folders = check_split_labels(paths, labels, unknown_label, model_path=model_path,
-                                                 split_path=split_file, keywords_only=keywords is not None)
+                                                 split_path=split_file,
+                                                 keywords_only=keywords is not None and not others_unknown)
             clips, _ = read_clips(paths, labels, unknown_label=unknown_label)  # any rate and channel count
             if len(clips) == 0:
                 raise ValueError(f"{split_file} lists no clips of {', '.join(labels)}")
@@ -259,8 +279,10 @@ def evaluate_model(model_path: Path, split: str = "test", *, keywords: Optional[
     features_key = clips_key + (model.model_input,)
     if features_key not in cache:
         cache[features_key] = compute_features(clips.audio, model.model_input)
+    predicted = (listened_ids(model, cache[features_key], labels) if others_unknown
+                 else predict_ids(model, cache[features_key], clips.labels))
     return Evaluation(model_path=Path(model_path), labels=clips.labels, clip_paths=list(clips.paths),
-                      label_ids=clips.label_ids, predicted_ids=predict_ids(model, cache[features_key], clips.labels),
+                      label_ids=clips.label_ids, predicted_ids=predicted,
                       peak_dbfs=peak_dbfs(clips.audio), unknown_folders=unknown_folders)
 
 
@@ -278,6 +300,13 @@ def format_report(evaluation: Evaluation, split: str, *, show_errors: bool = Fal
              f"of {', '.join(labels)} ({len(errors)} wrong)"]
     if evaluation.unknown_folders:
         lines.append(f"clips of {', '.join(evaluation.unknown_folders)} scored as {UNKNOWN_LABEL}")
+    if UNKNOWN_LABEL in labels:
+        is_other = evaluation.label_ids == labels.index(UNKNOWN_LABEL)
+        right = evaluation.predicted_ids == evaluation.label_ids
+        if is_other.any() and (~is_other).any():
+            lines.append(f"keyword clips: {right[~is_other].mean():.2%} right ({int(right[~is_other].sum())} of "
+                         f"{int((~is_other).sum())}); other clips answered {UNKNOWN_LABEL}: "
+                         f"{right[is_other].mean():.2%} ({int(right[is_other].sum())} of {int(is_other.sum())})")
     rejections = [label for label in NON_KEYWORD_LABELS if label in labels]
     if rejections:
         rejected = evaluation.rejected_keyword_rows
@@ -327,6 +356,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--keywords", default=None,
                         help="comma-separated subset of the models' words to evaluate on, e.g. go,stop "
                              "(default: all of each model's words)")
+    parser.add_argument("--others-unknown", action="store_true",
+                        help="with --keywords: score the other words' clips too, as _unknown_; the answer is the "
+                             "model's top output, any output not among the keywords counting as _unknown_ (how "
+                             "listen --keywords decides)")
     parser.add_argument("--errors", action="store_true", help="list every misclassified clip with its peak level")
     return parser
 
@@ -370,6 +403,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     try:
         keywords = parse_keywords(args.keywords) if args.keywords else None
+        if args.others_unknown and keywords is None:
+            raise ValueError("--others-unknown needs --keywords (the words listened for)")
         missing = [str(path) for path in args.models if not path.is_file()]
         if missing:
             raise ValueError(f"no such model file: {', '.join(missing)}")
@@ -379,7 +414,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         evaluations = []
         for path in args.models:
             evaluation = evaluate_model(path, args.split, keywords=keywords, data_dir=data_dir,
-                                        split_path=split_path, split_file=args.split_file, clip_cache=cache)
+                                        split_path=split_path, split_file=args.split_file, clip_cache=cache,
+                                        others_unknown=args.others_unknown)
             print(format_report(evaluation, split_name, show_errors=args.errors) + "\n", flush=True)
             evaluations.append(evaluation)
     except (ValueError, RuntimeError, FileNotFoundError) as error:  # ModelError is a ValueError

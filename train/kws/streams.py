@@ -344,7 +344,7 @@ class PipelineRun:
 
 def run_pipeline(model, stream: LabelledStream, *, config: DetectorConfig = DetectorConfig(),
                  input_rate_hz: int = SAMPLE_RATE_HZ, block_ms: float = 10.0,
-                 chunk_s: float = 10.0) -> PipelineRun:
+                 chunk_s: float = 10.0, keywords: Optional[Sequence[str]] = None) -> PipelineRun:
     """The listen pipeline over ``stream``: blocks into a native AudioRing (as the audio
     callback does), read back one hop at a time into a KeywordSpotter, flushed at the end.
 
@@ -358,9 +358,13 @@ def run_pipeline(model, stream: LabelledStream, *, config: DetectorConfig = Dete
     input_rate_hz : int
         The stream is resampled to this rate piece by piece (a streaming
         resampler: a long stream never exists at 48 kHz in memory).
+    keywords : sequence of str, optional
+        Listen for these of the model's keywords only (``KeywordSpotter``'s
+        ``keywords``); the stream's clips of the others are then non-keyword words.
     """
     decisions: List[Decision] = []
-    spotter = KeywordSpotter(model, input_rate_hz=input_rate_hz, config=config, on_decision=decisions.append)
+    spotter = KeywordSpotter(model, input_rate_hz=input_rate_hz, config=config, on_decision=decisions.append,
+                             keywords=keywords)
     up, down = ratio_for(stream.sample_rate_hz, input_rate_hz)
     resampler = Resampler(up, down) if up != down else None
     ring = AudioRing(2 * input_rate_hz)
