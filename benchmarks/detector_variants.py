@@ -24,6 +24,16 @@ The variants:
 * with ``--verifier``: each keyword's posterior multiplied by a second model's
   posterior for the same word to the power p before the mean (a cascade).
 
+Then one threshold per keyword instead of one for all, measured out of sample:
+the stream is cut into its two halves in time; on one half the thresholds
+that detect the most keywords within the half's false-alarm budget are
+chosen (:func:`thresholds_per_keyword`, exact over the grid, each keyword's
+detections and false alarms counted from its own detections), and they are
+scored on the other half beside the single threshold the calibration's rule
+picks on the same half, then the halves swap; last, for a like-for-like
+comparison, the most keywords a single threshold detects on the scored half
+with no more false alarms there (a point of its DET curve).
+
 It measures and prints; it asserts nothing.
 """
 from __future__ import annotations
@@ -93,6 +103,51 @@ def gated(probabilities: np.ndarray, levels_dbfs: np.ndarray, gate_dbfs: float) 
     return np.where((np.asarray(levels_dbfs) < gate_dbfs)[:, None], 0.0, probabilities)
 
 
+def thresholds_per_keyword(detected: np.ndarray, false_alarms: np.ndarray, budget: int) -> List[int]:
+    """For each keyword (row) the index of a threshold (column) so that the detections summed
+    over the keywords are the most with the false alarms summed at most ``budget``.
+
+    Exact (dynamic programming over the false alarms spent); ties keep the fewer false
+    alarms, then the higher thresholds. Raises ValueError when even the highest
+    thresholds spend more than ``budget``.
+    """
+    detected, false_alarms = np.asarray(detected), np.asarray(false_alarms)
+    if detected.shape != false_alarms.shape or detected.ndim != 2 or budget < 0:
+        raise ValueError(f"need [keywords, thresholds] counts of one shape and a budget >= 0, got "
+                         f"{detected.shape}, {false_alarms.shape}, {budget}")
+    best: Dict[int, Tuple[int, Tuple[int, ...]]] = {0: (0, ())}  # false alarms spent -> (detected, choice)
+    for row in range(detected.shape[0]):
+        following: Dict[int, Tuple[int, Tuple[int, ...]]] = {}
+        for spent, (found, choice) in best.items():
+            for column in range(detected.shape[1] - 1, -1, -1):  # the higher thresholds first win ties
+                total = spent + int(false_alarms[row, column])
+                if total > budget:
+                    continue
+                candidate = (found + int(detected[row, column]), choice + (column,))
+                if total not in following or candidate[0] > following[total][0]:
+                    following[total] = candidate
+        best = following
+        if not best:
+            raise ValueError(f"no thresholds keep the false alarms within {budget}")
+    found, choice = max(((found, -spent, choice) for spent, (found, choice) in best.items()))[::2]
+    return list(choice)
+
+
+def counts_per_keyword(replays, stream, keywords: Sequence[str], start_s: float, end_s: float):
+    """(detected, false alarms): int[keywords, thresholds], counting the detections with window ends in
+    [start_s, end_s) of each replay (one per threshold), each keyword from its own detections."""
+    from train.kws.streams import score
+
+    detected = np.zeros((len(keywords), len(replays)), np.int64)
+    false_alarms = np.zeros_like(detected)
+    for column, detections in enumerate(replays):
+        for row, keyword in enumerate(keywords):
+            result = score([d for d in detections if d.label == keyword and start_s <= d.time_s < end_s],
+                           stream, keywords=keywords)
+            detected[row, column], false_alarms[row, column] = result.detected, result.false_alarms
+    return detected, false_alarms
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.detector_variants",
                                      description=__doc__.split("\n\n")[0])
@@ -118,7 +173,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     from pi_runtime.labels import SILENCE_LABEL, UNKNOWN_LABEL
     from pi_runtime.model import load_model
     from train.kws.calibrate import pick_threshold
-    from train.kws.streams import det_curve, realistic_stream, run_pipeline
+    from train.kws.streams import det_curve, realistic_stream, replay_thresholds, run_pipeline
 
     stream = realistic_stream("val", data_dir=args.data_dir)
     model = load_model(args.model, require_sidecar=True)
@@ -166,6 +221,39 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         result = curve.scores[index]
         print(f"{name:40s} {curve.thresholds[index]:9.2f} {result.detected_percent:8.1f}% "
               f"{result.false_alarms_per_hour:7.1f} {result.words_fired_percent:10.1f}%")
+
+    print()
+    print(f"one threshold per keyword, chosen on one half of the stream ({args.target_false_alarms_per_hour:g} "
+          "false alarms an hour of it), scored on the other half:")
+    replays = replay_thresholds(run.decisions, run.labels, detector, THRESHOLDS, keywords=run.keywords,
+                                window_duration_s=run.window_duration_s)
+    middle_s = stream.duration_s / 2
+    halves = [counts_per_keyword(replays, stream, run.keywords, start, end)
+              for start, end in ((0.0, middle_s), (middle_s, math.inf))]
+    budget = int(math.floor(args.target_false_alarms_per_hour * middle_s / 3600.0))
+    print(f"{'chosen on':10s} {'rule':32s} {'detected':>9s} {'false alarms':>12s}  (on the other half)")
+    for chosen, scored in ((0, 1), (1, 0)):
+        detected, false_alarms = halves[chosen]
+        other_detected, other_false_alarms = halves[scored]
+        one = pick_threshold(THRESHOLDS, false_alarms.sum(axis=0), budget)
+        if one is not None:
+            print(f"half {chosen + 1:<5d} {f'one threshold ({THRESHOLDS[one]:.2f})':32s} "
+                  f"{int(other_detected[:, one].sum()):9d} {int(other_false_alarms[:, one].sum()):12d}")
+        try:
+            columns = thresholds_per_keyword(detected, false_alarms, budget)
+        except ValueError as error:
+            print(f"half {chosen + 1:<5d} {'one per keyword':32s} ({error})")
+            continue
+        rows = range(len(run.keywords))
+        spent = sum(int(other_false_alarms[row, column]) for row, column in zip(rows, columns))
+        print(f"half {chosen + 1:<5d} {'one per keyword':32s} "
+              f"{sum(int(other_detected[row, column]) for row, column in zip(rows, columns)):9d} {spent:12d}  "
+              + ", ".join(f"{keyword} {THRESHOLDS[column]:.2f}" for keyword, column in zip(run.keywords, columns)))
+        # Like for like: the most one threshold detects there with no more false alarms (a DET point).
+        within = other_false_alarms.sum(axis=0) <= spent
+        if within.any():
+            most = int(np.max(other_detected.sum(axis=0)[within]))
+            print(f"{'':10s} {'(one threshold, as many FAs)':32s} {most:9d} {f'<= {spent}':>12s}")
     return 0
 
 

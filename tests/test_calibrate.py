@@ -174,3 +174,11 @@ def test_a_subset_of_the_keywords_is_calibrated_beside_the_models_own_settings(t
     assert calibrate.describe(subset).startswith("for low alone: threshold")
     with pytest.raises(ValueError, match="'zebra': a model can listen only for its own keywords"):
         calibrate_model(model_path, stream, keywords=["zebra"], write=False)
+
+
+def test_cli_refuses_a_keyword_the_model_lacks_before_building_the_stream(toy_model, capsys, monkeypatch):
+    import train.kws.streams as streams
+
+    monkeypatch.setattr(streams, "realistic_stream", lambda *a, **k: pytest.fail("the stream was built"))
+    assert calibrate.main([str(toy_model), "--keywords", "low,zebra"]) == 2
+    assert "'zebra': a model can listen only for its own keywords (low, high, chirp)" in capsys.readouterr().err

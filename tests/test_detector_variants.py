@@ -2,7 +2,10 @@
 import numpy as np
 import pytest
 
-from benchmarks.detector_variants import build_parser, gated, main, pool_posteriors, scale_labels, verified
+import itertools
+
+from benchmarks.detector_variants import (build_parser, counts_per_keyword, gated, main, pool_posteriors,
+                                         scale_labels, thresholds_per_keyword, verified)
 from pi_runtime.kws_pipeline import DetectorConfig
 from kws_toy import random_decisions
 from train.kws.streams import replay_thresholds
@@ -49,6 +52,47 @@ def test_pooling_rejects_bad_arguments():
         pool_posteriors(np.ones((3, 2)), 2, "median")
     with pytest.raises(ValueError, match="top_k"):
         pool_posteriors(np.ones((3, 2)), 2, "top", 3)
+
+
+def test_thresholds_per_keyword_are_the_best_within_the_budget():
+    """Against every combination, on random counts that fall as the threshold rises."""
+    rng = np.random.default_rng(0)
+    for trial in range(30):
+        detected = np.sort(rng.integers(0, 20, size=(3, 4)), axis=1)[:, ::-1]
+        false_alarms = np.sort(rng.integers(0, 9, size=(3, 4)), axis=1)[:, ::-1]
+        budget = int(rng.integers(false_alarms[:, -1].sum(), false_alarms[:, 0].sum() + 1))
+        columns = thresholds_per_keyword(detected, false_alarms, budget)
+        spent = sum(false_alarms[row, column] for row, column in enumerate(columns))
+        found = sum(detected[row, column] for row, column in enumerate(columns))
+        assert spent <= budget
+        assert found == max(sum(detected[row, c] for row, c in enumerate(combo))
+                            for combo in itertools.product(range(4), repeat=3)
+                            if sum(false_alarms[row, c] for row, c in enumerate(combo)) <= budget)
+    # By hand: the second keyword's lower threshold buys 5 detections for 2 false alarms, the first's 1 for 2.
+    assert thresholds_per_keyword(np.array([[11, 10], [15, 10]]), np.array([[2, 0], [2, 0]]), 2) == [1, 0]
+    assert thresholds_per_keyword(np.array([[10, 10]]), np.array([[1, 0]]), 5) == [1]  # a tie: the higher one
+    with pytest.raises(ValueError, match="within 1"):
+        thresholds_per_keyword(np.array([[3, 2]]), np.array([[4, 2]]), 1)
+    with pytest.raises(ValueError, match="one shape"):
+        thresholds_per_keyword(np.ones((2, 3)), np.ones((2, 2)), 1)
+
+
+def test_counts_per_keyword_split_a_replay_by_label_and_time():
+    from pi_runtime.kws_pipeline import Detection
+    from train.kws.streams import Event, LabelledStream
+
+    events = (Event(1.0, 2.0, "go", "speech_commands", "a", "clean", -10.0),
+              Event(5.0, 6.0, "stop", "speech_commands", "b", "clean", -10.0),
+              Event(8.0, 9.0, "dog", "tts_word", "c", "clean", -10.0))
+    stream = LabelledStream(audio=np.zeros(16000 * 10, np.float32), sample_rate_hz=16000, events=events,
+                            description="hand-made")
+    detection = lambda label, t: Detection(label=label, score=0.9, time_s=t, window_start_s=t - 1.0)
+    replays = [[detection("go", 1.8), detection("go", 8.9), detection("stop", 5.7)],  # a low threshold
+               [detection("stop", 5.7)]]                                              # a high one
+    detected, false_alarms = counts_per_keyword(replays, stream, ("go", "stop"), 0.0, 10.0)
+    assert detected.tolist() == [[1, 0], [1, 1]] and false_alarms.tolist() == [[1, 0], [0, 0]]
+    detected, false_alarms = counts_per_keyword(replays, stream, ("go", "stop"), 5.0, 10.0)
+    assert detected.tolist() == [[0, 0], [1, 1]] and false_alarms.tolist() == [[1, 0], [0, 0]]
 
 
 def test_scaling_and_verifying_posteriors():

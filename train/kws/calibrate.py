@@ -234,9 +234,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     missing = [str(path) for path in args.models if not path.is_file()]
     if missing:
         parser.error(f"no such model file: {', '.join(missing)}")
+    from pi_runtime.sidecar import read_kws_spec
     from train.kws.streams import realistic_stream
 
     try:
+        if args.keywords is not None:  # a word some model lacks: said before the stream is built
+            for model_path in args.models:
+                read_kws_spec(model_path).listened_keywords(args.keywords)
         print("building the validation stream ...", file=sys.stderr, flush=True)
         stream = realistic_stream("val", data_dir=args.data_dir, seed=args.seed, progress=True)
         print(stream.description, file=sys.stderr, flush=True)
