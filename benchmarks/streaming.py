@@ -94,7 +94,7 @@ def operating_point(model, overrides: Dict[str, Optional[float]],
     if keywords is not None and model.spec is not None:
         model.spec.listened_keywords(keywords)  # a word the model lacks: an error before the long part
     origin = "calibrated (sidecar)" if detector_settings(model.sidecar, keywords) else "defaults"
-    if keywords is not None and model.spec is not None and not model.spec.has_subset_calibration(keywords):
+    if keywords is not None and model.spec is not None and not model.spec.calibrated_for(keywords):
         origin = origin.replace("calibrated", "calibrated for all words")
     if any(value is not None for value in overrides.values()):
         origin += " + flags"

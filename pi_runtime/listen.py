@@ -334,7 +334,8 @@ def describe_detector(args: argparse.Namespace, config: DetectorConfig, spec: Op
     settings = ", ".join(f"{key} {getattr(config, key):g}{units[key]} ({origin(key)})" for key in DETECTOR_FLAGS)
     lines = [f"detector: {settings}"]
     calibration = from_sidecar.get("calibration")
-    if args.keywords is not None and spec is not None and not spec.has_subset_calibration(args.keywords):
+    if (args.keywords is not None and spec is not None and set(args.keywords) != set(spec.keywords)
+            and not spec.calibrated_for(args.keywords)):
         lines.append(f"the sidecar has no calibration for {','.join(args.keywords)} alone: the settings "
                      "calibrated for all its keywords are used (python -m train.kws.calibrate --keywords "
                      "writes one)")

@@ -380,8 +380,11 @@ class KwsSpec:
         ``keywords``: a subset's own calibration when there is one)."""
         return detector_settings({"detector": self.detector}, keywords)
 
-    def has_subset_calibration(self, keywords) -> bool:
-        """Whether the sidecar holds detector settings calibrated for exactly ``keywords``."""
+    def calibrated_for(self, keywords) -> bool:
+        """Whether the sidecar holds detector settings calibrated for listening to exactly
+        ``keywords``: the model's own for all its keywords, a ``keyword_subsets`` entry for fewer."""
+        if set(keywords) == set(self.keywords):
+            return "calibration" in self.detector
         return _subset_settings(self.detector, keywords) is not None
 
     def listened_keywords(self, keywords=None) -> Tuple[str, ...]:

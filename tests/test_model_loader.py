@@ -271,7 +271,9 @@ def test_a_keyword_subset_has_its_own_detector_settings(tmp_path):
     assert detector_settings(read, ["a", "b"]) == {**subset, "min_level_dbfs": -np.inf}  # any order
     assert detector_settings(read, ["a"]) == own  # no calibration for "a" alone
     spec = KwsSpec.from_sidecar(read)
-    assert spec.has_subset_calibration(("a", "b")) and not spec.has_subset_calibration(("a",))
+    assert spec.calibrated_for(("a", "b")) and not spec.calibrated_for(("a",))
+    assert not spec.calibrated_for(("c", "b", "a"))  # all the keywords: the model's own, which names no calibration
+    assert KwsSpec(input=spec.input, labels=spec.labels, detector={"calibration": {}}).calibrated_for(spec.keywords)
     assert DetectorConfig.from_sidecar(spec, keywords=("a", "b")).threshold == 0.4
     assert DetectorConfig.from_sidecar(spec, keywords=("a", "b"), threshold=0.9).threshold == 0.9
     assert DetectorConfig.from_sidecar(spec).threshold == 0.7
