@@ -16,8 +16,12 @@ the models carry to an engine, and voices, they have never met:
 Every model runs from its exported file through ``pi_runtime`` with the native
 frontend. An answer ``_silence_`` or ``_unknown_`` to a keyword is wrong; a
 keyword subset (go/stop) is scored on its own words, and, when it has
-``_unknown_``, on the other six as ``_unknown_``. The audio is seeded and
-cached under ``<data folder>/kws_generated/espeak_check/`` with a manifest.
+``_unknown_``, on the other six as ``_unknown_``. With ``--keywords go,stop``
+every model is listened to for those words only, as ``listen --keywords``
+does: an answer naming one of its other keywords counts as ``_unknown_``, the
+other keywords' clips must be answered so, and the non-keyword words are
+scored for every model. The audio is seeded and cached under ``<data
+folder>/kws_generated/espeak_check/`` with a manifest.
 
 This measures and prints; it must not be used to choose a model or a recipe.
 
@@ -36,6 +40,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from pi_runtime.labels import NON_KEYWORD_LABELS, UNKNOWN_LABEL
+from pi_runtime.listen import parse_keywords
 from train.kws import negatives
 from train.kws.negatives import GeneratedClips, Voice
 from train.kws.results import delivered_models
@@ -164,15 +169,27 @@ def score_answers(labels: Sequence[str], keyword_answers: Sequence[str], keyword
     return result
 
 
-def check_model(model_path: Path, keywords: GeneratedClips, words: Optional[GeneratedClips]) -> CheckScore:
-    """Score ``model_path`` on the keyword clips and, when it can answer ``_unknown_``, the word clips."""
+def listened_answers(answers: Sequence[str], model_keywords: Sequence[str], listened: Sequence[str]) -> List[str]:
+    """The answers of a model listened to for ``listened`` only: another of its keywords becomes ``_unknown_``."""
+    return [UNKNOWN_LABEL if answer in model_keywords and answer not in listened else answer for answer in answers]
+
+
+def check_model(model_path: Path, keywords: GeneratedClips, words: Optional[GeneratedClips],
+                listened: Optional[Sequence[str]] = None) -> CheckScore:
+    """Score ``model_path`` on the keyword clips and, when it can answer ``_unknown_`` (or is
+    listened to for ``listened`` only, its other keywords then meaning ``_unknown_``), the word clips."""
     from pi_runtime.sidecar import read_kws_spec
     from train.kws.open_set import predicted_labels
 
-    labels = read_kws_spec(model_path).labels
+    spec = read_kws_spec(model_path)
+    labels = spec.labels
+    if listened is not None:
+        labels = spec.listened_keywords(listened) + (UNKNOWN_LABEL,)
     scored_words = words if words is not None and UNKNOWN_LABEL in labels else None
     audio = keywords.audio if scored_words is None else np.concatenate([keywords.audio, scored_words.audio])
     answers = predicted_labels(model_path, audio)  # one pass: the model is loaded once
+    if listened is not None:
+        answers = listened_answers(answers, spec.keywords, labels)
     return score_answers(labels, answers[:len(keywords)], keywords.classes,
                          [voice_of(source) for source in keywords.sources], answers[len(keywords):],
                          [] if scored_words is None else list(scored_words.kinds))
@@ -233,6 +250,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help=f"non-keyword words (default {OTHER_WORDS}; 0 with --hard-words 0: none)")
     parser.add_argument("--hard-words", type=int, default=HARD_WORDS,
                         help=f"hard non-keyword words such as town or goal (default {HARD_WORDS})")
+    parser.add_argument("--keywords", type=parse_keywords,
+                        help="listen to every model for these of its keywords only, comma-separated (e.g. "
+                             "go,stop; as listen --keywords): its other keywords count as _unknown_")
     parser.add_argument("--markdown", type=Path, help="also write the report to this markdown file")
     return parser
 
@@ -248,6 +268,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print("error: no models given and none in models/kws/", file=sys.stderr)
         return 2
     try:
+        if args.keywords is not None:  # a word some model lacks: said before any audio is made
+            from pi_runtime.sidecar import read_kws_spec
+
+            for path in models:
+                read_kws_spec(path).listened_keywords(args.keywords)
         keywords = espeak_keywords(data_dir=args.data_dir, clips_per_word=args.clips_per_word, progress=True)
         words = (espeak_words(data_dir=args.data_dir, count=args.words, hard_count=args.hard_words, progress=True)
                  if args.words or args.hard_words else None)
@@ -258,8 +283,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     results: Dict[str, CheckScore] = {}
     for path in models:
         print(f"{Path(path).name}: scoring ...", file=sys.stderr)
-        results[Path(path).name] = check_model(Path(path), keywords, words)
+        results[Path(path).name] = check_model(Path(path), keywords, words, args.keywords)
     header = [f"- python {platform.python_version()}, {platform.machine()} {platform.system()}"]
+    if args.keywords is not None:
+        header.append(f"- every model listened to for {', '.join(args.keywords)} only: its other keywords' "
+                      "clips must be answered `_unknown_`, and an answer naming one of them counts as `_unknown_`")
     lines = header + report_lines(results, keywords, words, manifest)
     print("\n".join(lines))
     if args.markdown:

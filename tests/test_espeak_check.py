@@ -55,6 +55,18 @@ def test_a_subset_scores_its_own_words_and_the_others_only_when_it_can_answer_un
     assert np.isnan(CheckScore().keyword_accuracy)
 
 
+def test_listening_for_some_keywords_makes_the_others_unknown():
+    from benchmarks.espeak_check import listened_answers
+
+    model_keywords = ("down", "go", "stop", "yes")
+    answers = ["go", "down", "_silence_", "stop", "yes", "_unknown_"]
+    assert listened_answers(answers, model_keywords, ("go", "stop")) == [
+        "go", "_unknown_", "_silence_", "stop", "_unknown_", "_unknown_"]
+    scored = score_answers(("go", "stop", "_unknown_"), listened_answers(answers[:4], model_keywords, ("go", "stop")),
+                           ["go", "down", "yes", "go"], ["v"] * 4)
+    assert scored.by_word == {"go": (1, 2), "down": (1, 1), "yes": (0, 1)}  # "_silence_" for "yes" is not unknown
+
+
 def test_voice_of_reads_the_source():
     assert voice_of("stop|espeak_en-gb+m3|stretch=1.000|pitch=1.000") == "espeak_en-gb+m3"
     with pytest.raises(ValueError, match="no voice"):
@@ -120,6 +132,14 @@ def test_the_command_scores_a_model_and_writes_its_report(tmp_path, tmp_path_fac
     text = report.read_text()
     assert "| go_stop.tflite | " in text and f"% of {len(LABELS)} |" in text  # go, stop and six as _unknown_
     assert "must not be used to choose" in text and "--clips-per-word 1" in text
+
+    # Listened to for "go" alone: its "stop" clip must now be answered _unknown_, and the report says so.
+    assert main(["--model", str(model), "--data-dir", str(tmp_path / "data"), "--clips-per-word", "1",
+                 "--words", "2", "--hard-words", "0", "--keywords", "go", "--markdown", str(report)]) == 0
+    text = report.read_text()
+    assert "listened to for go only" in text and "| go_stop.tflite | " in text and f"% of {len(LABELS)} |" in text
+    assert main(["--model", str(model), "--keywords", "go,yes"]) == 2
+    assert "'yes': a model can listen only for its own keywords" in capsys.readouterr().err
 
     assert main(["--model", str(tmp_path / "absent.tflite")]) == 2
     assert "no such model file" in capsys.readouterr().err
