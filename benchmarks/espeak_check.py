@@ -39,8 +39,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from pi_runtime.labels import NON_KEYWORD_LABELS, UNKNOWN_LABEL
-from pi_runtime.listen import parse_keywords
+from pi_runtime.labels import NON_KEYWORD_LABELS, UNKNOWN_LABEL, keyword_list
 from train.kws import negatives
 from train.kws.negatives import GeneratedClips, Voice
 from train.kws.results import delivered_models
@@ -250,7 +249,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help=f"non-keyword words (default {OTHER_WORDS}; 0 with --hard-words 0: none)")
     parser.add_argument("--hard-words", type=int, default=HARD_WORDS,
                         help=f"hard non-keyword words such as town or goal (default {HARD_WORDS})")
-    parser.add_argument("--keywords", type=parse_keywords,
+    parser.add_argument("--keywords", type=keyword_list,
                         help="listen to every model for these of its keywords only, comma-separated (e.g. "
                              "go,stop; as listen --keywords): its other keywords count as _unknown_")
     parser.add_argument("--markdown", type=Path, help="also write the report to this markdown file")

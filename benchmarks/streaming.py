@@ -52,7 +52,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from pi_runtime.kws_pipeline import DetectorConfig
-from pi_runtime.listen import parse_keywords
+from pi_runtime.labels import keyword_list
 from pi_runtime.model import load_model
 from pi_runtime.sidecar import detector_settings
 from train.kws.results import delivered_models
@@ -161,7 +161,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--smoothing-windows", type=int, help="override the operating point's smoothing")
     parser.add_argument("--refractory-ms", type=float, help="override the operating point's refractory period (ms)")
     parser.add_argument("--min-level-dbfs", type=float, help="override the operating point's energy gate (dBFS)")
-    parser.add_argument("--keywords", type=parse_keywords,
+    parser.add_argument("--keywords", type=keyword_list,
                         help="listen for these keywords only, comma-separated (e.g. go,stop; the other keywords' "
                              "clips are then non-keyword words); default: each model's own keywords")
     parser.add_argument("--markdown", type=Path, help="also write the report to this markdown file")

@@ -8,7 +8,8 @@ these two is a keyword.
 """
 from __future__ import annotations
 
-from typing import Optional, Sequence, Tuple
+import argparse
+from typing import List, Optional, Sequence, Tuple
 
 SILENCE_LABEL = "_silence_"
 UNKNOWN_LABEL = "_unknown_"
@@ -39,3 +40,14 @@ def keyword_labels(labels: Sequence[str], declared: Optional[Sequence[str]] = No
     if not keywords:
         raise ValueError(f"no keyword among the labels {', '.join(labels)}")
     return keywords
+
+
+def keyword_list(text: str) -> List[str]:
+    """``"go, stop"`` -> ``["go", "stop"]`` (an argparse type: the words listened for, checked
+    against a model later); an empty or repeated word is a usage error."""
+    words = [word.strip() for word in text.split(",")]
+    if not all(words):
+        raise argparse.ArgumentTypeError(f"expected comma-separated keywords, got {text!r}")
+    if len(set(words)) != len(words):
+        raise argparse.ArgumentTypeError(f"a keyword is named twice in {text!r}")
+    return words

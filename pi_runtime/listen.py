@@ -41,6 +41,7 @@ import numpy as np
 
 from native.ring import AudioRing
 from pi_runtime.kws_pipeline import Detection, DetectorConfig, KeywordSpotter
+from pi_runtime.labels import keyword_list
 from pi_runtime.model import load_model
 from pi_runtime.sidecar import MAX_SMOOTHING_WINDOWS, KwsSpec
 from pi_runtime.wav import read_wav
@@ -275,7 +276,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--mic-rate", type=int,
                         help="capture rate, Hz (default: the device's native rate, often 48000)")
     parser.add_argument("--json", action="store_true", help="print one JSON object per detection")
-    parser.add_argument("--keywords", type=parse_keywords,
+    parser.add_argument("--keywords", type=keyword_list,
                         help="listen for these of the model's keywords only, comma-separated (e.g. go,stop); "
                              "the others are treated as _unknown_ (default: all of them)")
     defaults = DetectorConfig()
@@ -302,16 +303,6 @@ def build_parser() -> argparse.ArgumentParser:
                         help="print the model, interpreter, input, detector settings (and where each comes "
                              "from) and the calibration in use")
     return parser
-
-
-def parse_keywords(text: str) -> List[str]:
-    """``"go, stop"`` -> ``["go", "stop"]``; an empty or repeated word is a usage error."""
-    words = [word.strip() for word in text.split(",")]
-    if not all(words):
-        raise argparse.ArgumentTypeError(f"expected comma-separated keywords, got {text!r}")
-    if len(set(words)) != len(words):
-        raise argparse.ArgumentTypeError(f"a keyword is named twice in {text!r}")
-    return words
 
 
 def detector_config(args: argparse.Namespace, spec: Optional[KwsSpec]) -> DetectorConfig:

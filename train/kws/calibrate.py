@@ -45,7 +45,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 from pi_runtime.kws_pipeline import MAX_SMOOTHING_WINDOWS, DetectorConfig
-from pi_runtime.listen import parse_keywords
+from pi_runtime.labels import keyword_list
 from pi_runtime.model import load_model
 from pi_runtime.sidecar import read_sidecar, subset_key, write_sidecar
 from train.kws.streams import DEFAULT_THRESHOLDS, LabelledStream, det_curve, run_pipeline
@@ -208,7 +208,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--data-dir", type=Path,
                         help="folder holding mini_speech_commands/ and the generated negatives "
                              "(default $TINYML_DATA_DIR or ~/.cache/tinyml-pi)")
-    parser.add_argument("--keywords", type=parse_keywords,
+    parser.add_argument("--keywords", type=keyword_list,
                         help="calibrate for listening to these of each model's keywords only, comma-separated "
                              "(listen --keywords; e.g. go,stop): written beside the model's own settings")
     parser.add_argument("--seed", type=int, default=0, help="seed of the validation stream (default 0)")
