@@ -91,11 +91,11 @@ def _fmt(value: float, digits: int = 1) -> str:
 def operating_point(model, overrides: Dict[str, Optional[float]],
                     keywords: Optional[Sequence[str]] = None) -> Tuple[DetectorConfig, str]:
     config = DetectorConfig.from_sidecar(model.sidecar, keywords=keywords, **overrides)
+    origin = "calibrated (sidecar)" if detector_settings(model.sidecar, keywords) else "defaults"
     if keywords is not None and model.spec is not None:
         model.spec.listened_keywords(keywords)  # a word the model lacks: an error before the long part
-    origin = "calibrated (sidecar)" if detector_settings(model.sidecar, keywords) else "defaults"
-    if keywords is not None and model.spec is not None and not model.spec.calibrated_for(keywords):
-        origin = origin.replace("calibrated", "calibrated for all words")
+        if not model.spec.calibrated_for(keywords):
+            origin = origin.replace("calibrated", "calibrated for all words")
     if any(value is not None for value in overrides.values()):
         origin += " + flags"
     return config, origin

@@ -158,12 +158,12 @@ def calibrate_model(model_path, stream: LabelledStream, *,
     if write:
         sidecar = read_sidecar(model_path)
         detector = dict(sidecar.get("detector") or {})
-        if keywords is None:  # the model's own settings; those of subsets are kept
-            detector = {**section, **({"keyword_subsets": detector["keyword_subsets"]}
-                                      if "keyword_subsets" in detector else {})}
+        subsets = detector.pop("keyword_subsets", {})  # kept whichever settings are written
+        if keywords is None:
+            detector = dict(section)
         else:
-            detector["keyword_subsets"] = {**detector.get("keyword_subsets", {}), subset_key(run.keywords): section}
-        sidecar["detector"] = detector
+            subsets = {**subsets, subset_key(run.keywords): section}
+        sidecar["detector"] = {**detector, **({"keyword_subsets": subsets} if subsets else {})}
         write_sidecar(model_path, sidecar)
     return section
 

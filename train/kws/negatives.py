@@ -68,6 +68,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -1016,25 +1017,16 @@ def _cached(split: str, product: str, request: dict, generate, data_dir: Optiona
     return clips
 
 
-def _new_file_mode() -> int:
-    """The mode ``open()`` gives a new file under this process's umask: mkstemp's 0600 would hide a
-    shared data folder's cache from its other users."""
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask
-
-
-_NEW_FILE_MODE = _new_file_mode()
-
-
 def _write_atomically(path: Path, write) -> None:
     """``write(file)`` into a temporary file of its own beside ``path``, then renamed over it: two runs
     started together both generate, and neither may move the other's half-written file (the generation
-    is deterministic, so whichever renames last, the file is the same)."""
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    is deterministic, so whichever renames last, the file is the same). The temporary file is created
+    as any new file is (its mode from the umask; mkstemp's 0600 would hide a shared data folder's cache
+    from its other users), under a name no other writer uses ("x": never an existing file)."""
+    temporary = path.with_name(f"{path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
+    file = open(temporary, "xb")  # outside the try: a file this call did not create is never removed
     try:
-        os.fchmod(handle, _NEW_FILE_MODE)
-        with os.fdopen(handle, "wb") as file:
+        with file:
             write(file)
         os.replace(temporary, path)
     except BaseException:
