@@ -113,7 +113,8 @@ def test_cli_refuses_bad_input(tmp_path, capsys):
                           ([str(tmp_path), "--smoothing", "a,b"], "--smoothing"),
                           ([str(tmp_path), "--gates", "-55,loud"], "--gates"),
                           ([str(tmp_path), "--gates", "6"], "--gates"),
-                          ([str(tmp_path), "--target-false-alarms-per-hour", "-1"], "must be >= 0")):
+                          ([str(tmp_path), "--target-false-alarms-per-hour", "-1"], "must be >= 0"),
+                          ([str(tmp_path), "--hop-ms", "0"], "--hop-ms")):
         with pytest.raises(SystemExit) as exit_info:
             calibrate.main(argv)
         assert exit_info.value.code == 2 and message in capsys.readouterr().err
@@ -182,3 +183,10 @@ def test_cli_refuses_a_keyword_the_model_lacks_before_building_the_stream(toy_mo
     monkeypatch.setattr(streams, "realistic_stream", lambda *a, **k: pytest.fail("the stream was built"))
     assert calibrate.main([str(toy_model), "--keywords", "low,zebra"]) == 2
     assert "'zebra': a model can listen only for its own keywords (low, high, chirp)" in capsys.readouterr().err
+
+
+def test_the_hop_is_kept_as_given_and_written(toy_model):
+    section = calibrate_model(toy_model, _toy_stream(), target_false_alarms_per_hour=1e9, smoothing_candidates=(1,),
+                              gate_candidates_dbfs=(-55.0,), base_config=DetectorConfig(hop_ms=200.0), write=False)
+    assert section["hop_ms"] == 200.0
+    assert calibrate.build_parser().parse_args(["m.tflite", "--hop-ms", "50"]).hop_ms == 50.0

@@ -205,6 +205,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="energy gates to try (min_level_dbfs: windows quieter than this are not "
                              "classified), dBFS, comma-separated; 'off' for no gate "
                              f"(default {','.join(f'{gate:g}' for gate in DEFAULT_GATE_CANDIDATES_DBFS)})")
+    parser.add_argument("--hop-ms", type=float, default=DetectorConfig().hop_ms,
+                        help=f"time between model runs, ms, kept as it is (default {DetectorConfig().hop_ms:g})")
     parser.add_argument("--data-dir", type=Path,
                         help="folder holding mini_speech_commands/ and the generated negatives "
                              "(default $TINYML_DATA_DIR or ~/.cache/tinyml-pi)")
@@ -231,6 +233,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         parser.error(f"--gates must be levels at or under 0 dBFS, got {args.gates!r}")
     if not args.target_false_alarms_per_hour >= 0:
         parser.error("--target-false-alarms-per-hour must be >= 0")
+    try:
+        base_config = DetectorConfig(hop_ms=args.hop_ms)
+    except ValueError as error:
+        parser.error(f"--hop-ms: {error}")
     missing = [str(path) for path in args.models if not path.is_file()]
     if missing:
         parser.error(f"no such model file: {', '.join(missing)}")
@@ -248,7 +254,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             print(f"{model_path}: calibrating ...", file=sys.stderr, flush=True)
             section = calibrate_model(model_path, stream, target_false_alarms_per_hour=args.target_false_alarms_per_hour,
                                       smoothing_candidates=smoothing, gate_candidates_dbfs=gates,
-                                      keywords=args.keywords, write=not args.dry_run)
+                                      base_config=base_config, keywords=args.keywords, write=not args.dry_run)
             print(f"{model_path.name}: {describe(section)}" + (" (not written: --dry-run)" if args.dry_run else ""))
     except (ValueError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
