@@ -466,6 +466,32 @@ def test_toy_run_distils_from_its_teachers(toy_data, toy_teacher, tmp_path, monk
     assert "distilled from teacher" in results_markdown(tmp_path)
 
 
+def test_teachers_hearing_clean_clips_answer_once_for_the_clean_features(toy_data, toy_teacher, tmp_path,
+                                                                        monkeypatch):
+    from train.kws.augment import AugmentConfig
+    from train.kws.features import compute_features
+    from train.kws.training import train_export_evaluate
+    from train.toolbox import distillation
+
+    heard = []
+    answer = distillation.Teachers.probabilities
+    monkeypatch.setattr(distillation.Teachers, "probabilities", lambda self, features, *, temperature: heard.append(
+        np.array(features)) or answer(self, features, temperature=temperature))
+    folder, splits_dir = toy_data
+    splits = toy_splits(folder, splits_dir)
+    noisy = AugmentConfig(noise_probability=1.0, noise_max_amplitude=0.2, time_shift_ms=100.0)
+    config = toy_config(epochs=3, teachers=(toy_teacher,), distillation_input="clean", augment=noisy)
+    train_export_evaluate(config, splits, tmp_path / "student.tflite", latency_runs=2, verbose=False)
+    assert len(heard) == 1  # three epochs, one hearing
+    np.testing.assert_allclose(heard[0], compute_features(splits.train.audio, TOY_FRONTEND), rtol=1e-5, atol=1e-5)
+    heard.clear()
+    train_export_evaluate(config.replace(distillation_input="augmented"), splits, tmp_path / "other.tflite",
+                          latency_runs=2, verbose=False)
+    assert len(heard) == 3 and not np.allclose(heard[0], heard[1])  # each epoch's own noisy inputs
+    with pytest.raises(ValueError, match="distillation_input"):
+        toy_config(distillation_input="noisy")
+
+
 def test_toy_run_with_calibration_folds_the_validation_scale_into_the_exported_model(toy_data, tmp_path,
                                                                                    monkeypatch):
     from pi_runtime.sidecar import read_sidecar
@@ -492,6 +518,13 @@ def test_cli_names_a_missing_teacher_before_reading_the_data(capsys):
 
     assert cli.main(["--version", "a", "--teachers", "kws/no_such_teacher.tflite.zlib"]) == 2
     assert "no_such_teacher.tflite.zlib" in capsys.readouterr().err
+
+
+def test_cli_refuses_teachers_hear_without_teachers(capsys):
+    from train.kws import __main__ as cli
+
+    assert cli.main(["--version", "b", "--teachers-hear", "clean"]) == 2
+    assert "--teachers-hear needs teachers" in capsys.readouterr().err
 
 
 def run_toy_go_stop_cli(toy_data, tmp_path, monkeypatch, *extra_args, **config_changes):

@@ -31,6 +31,7 @@ DEFAULT_BODY = "kws/kws_live_b.tflite.zlib"
 
 def build_parser() -> argparse.ArgumentParser:
     from train.kws.folder_training import AUTO_TRANSFER_MAX_CLIPS_PER_LABEL, TRANSFER_MODES
+    from train.kws.training import DISTILLATION_INPUTS
     from train.kws.versions import VERSIONS
 
     parser = argparse.ArgumentParser(
@@ -76,6 +77,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="comma-separated exported models to distil from (relative paths under models/, "
                              "e.g. kws/kws_c.tflite.zlib; default: the version's recipe, for a the delivered b and "
                              "c, for c's open-set model the first kws_live_c and kws_live_b; '' for labels only)")
+    parser.add_argument("--teachers-hear", choices=DISTILLATION_INPUTS, default=None,
+                        help="what the teachers hear: the student's augmented clips of each epoch, or the clean "
+                             "clips, so the student learns to answer under noise as they do without it "
+                             "(default: the version's recipe, augmented)")
     parser.add_argument("--data-dir", type=Path, default=None,
                         help="folder holding mini_speech_commands/ (default: $TINYML_DATA_DIR or ~/.cache/tinyml-pi; "
                              "downloaded there when absent), or a dataset folder of <label>/*.wav to train on "
@@ -182,6 +187,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if args.teachers is not None:
             config = config.replace(teachers=tuple(path.strip() for path in args.teachers.split(",")
                                                    if path.strip()))
+        if args.teachers_hear is not None:
+            if not config.teachers:
+                raise ValueError("--teachers-hear needs teachers (--teachers, or a version that has them)")
+            config = config.replace(distillation_input=args.teachers_hear)
         teacher_paths(config)  # a missing teacher is said before the data is fetched and read
         data_dir = ensure_dataset(args.data_dir)
     except (ValueError, RuntimeError) as error:

@@ -19,6 +19,9 @@ from pi_runtime.labels import NON_KEYWORD_LABELS, UNKNOWN_LABEL
 from train.kws.data import ClipSet
 from train.kws.features import compute_features
 
+# What distillation's teachers hear (RunConfig.distillation_input).
+DISTILLATION_INPUTS = ("augmented", "clean")
+
 
 @dataclass(frozen=True)
 class RunConfig:
@@ -44,6 +47,9 @@ class RunConfig:
     teachers : exported models to distil from during training (paths; relative ones are
         under ``models/``), their softened answers (``distillation_temperature``) mixed into
         the targets with ``distillation_weight``; empty for plain labels
+    distillation_input : what the teachers hear: ``"augmented"``, the student's inputs of the
+        epoch, or ``"clean"``, the clean clips, so that a student under noise learns what the
+        teachers answer without it (teacher-student learning on parallel data, Li et al., 2017)
     calibrate_temperature : multiply the logits by the factor that minimises the validation
         negative log-likelihood, folded into the output layer before export (same answers,
         calibrated probabilities for a detector's fixed threshold; see ``train.toolbox.calibration``)
@@ -73,6 +79,7 @@ class RunConfig:
     teachers: Tuple[str, ...] = ()
     distillation_weight: float = 0.5
     distillation_temperature: float = 2.0
+    distillation_input: str = "augmented"
     calibrate_temperature: bool = False
     seed: int = 0
 
@@ -99,6 +106,9 @@ class RunConfig:
         if not 0.0 < self.distillation_weight <= 1.0 or self.distillation_temperature <= 0:
             raise ValueError(f"need 0 < distillation_weight <= 1 and distillation_temperature > 0, got "
                              f"{self.distillation_weight}, {self.distillation_temperature}")
+        if self.distillation_input not in DISTILLATION_INPUTS:
+            raise ValueError(f"distillation_input must be one of {', '.join(DISTILLATION_INPUTS)}, "
+                             f"got {self.distillation_input!r}")
         object.__setattr__(self, "teachers", tuple(str(path) for path in self.teachers))
         object.__setattr__(self, "resize", self.model_input.resize)  # checked against the frontend
 
@@ -285,13 +295,16 @@ def fit(config: RunConfig, splits: Splits, train_features: np.ndarray, val_featu
     schedule = keras.optimizers.schedules.CosineDecay(config.learning_rate, steps_per_epoch * config.epochs, alpha=0.01)
     model.compile(optimizer=keras.optimizers.Adam(schedule),
                   loss=_loss(len(splits.labels), config.label_smoothing), metrics=["accuracy"])
-    teachers = None
+    teachers = clean_answers = None
     if config.teachers:
         from train.toolbox.distillation import Teachers, distillation_targets
 
         teachers = Teachers(teacher_paths(config), splits.labels, config.frontend)
         say(f"distilling from {', '.join(str(path) for path in teachers.paths)} "
-            f"(weight {config.distillation_weight}, temperature {config.distillation_temperature})")
+            f"(weight {config.distillation_weight}, temperature {config.distillation_temperature}, "
+            f"the teachers hearing the {config.distillation_input} clips)")
+        if config.distillation_input == "clean":  # the same answers every epoch: computed once
+            clean_answers = teachers.probabilities(train_features, temperature=config.distillation_temperature)
     # Model selection only once the masks are final (a denser checkpoint would be a different model).
     first_selectable_epoch = int(np.ceil(config.pruning_end_fraction * config.epochs)) if pruning else 0
     best_val, best_epoch, best_weights = -1.0, -1, None
@@ -300,9 +313,9 @@ def fit(config: RunConfig, splits: Splits, train_features: np.ndarray, val_featu
         x, y = epoch_data(config, splits.train, train_features, rng, feature_mean, feature_backend)
         targets = _targets(y, len(splits.labels))
         if teachers is not None:
-            targets = distillation_targets(
-                targets, teachers.probabilities(x[..., 0], temperature=config.distillation_temperature),
-                weight=config.distillation_weight)
+            answers = clean_answers if clean_answers is not None else teachers.probabilities(
+                x[..., 0], temperature=config.distillation_temperature)
+            targets = distillation_targets(targets, answers, weight=config.distillation_weight)
         history = model.fit(x, targets, batch_size=config.batch_size, epochs=epoch + 1,
                             initial_epoch=epoch, shuffle=True, verbose=0, callbacks=callbacks)
         val_accuracy = _keras_accuracy(model, val_features, splits.val.label_ids)
