@@ -50,9 +50,10 @@ GAP_KIND = "gap"                         # false alarms whose window overlaps no
 WORD_KINDS = ("tts_word", "tts_hard")
 BACKGROUND_KINDS = ("babble", "white", "pink", "brown")
 STRETCH_PEAK_DBFS = -6.0  # level of a background stretch when the recipe sets no levels
-# Finer near 1, where a confident model's false alarms are decided.
+# Finer near 1, where a confident model's false alarms are decided; down to 0.1, where a model listened
+# to for a few of its words (their posteriors smoothed over several windows) may find its best point.
 DEFAULT_THRESHOLDS = tuple(float(t) for t in np.round(np.concatenate(
-    [np.arange(30, 90, 2) / 100, np.arange(900, 995, 5) / 1000, [0.995, 0.998, 0.999]]), 4))
+    [np.arange(10, 90, 2) / 100, np.arange(900, 995, 5) / 1000, [0.995, 0.998, 0.999]]), 4))
 
 
 def background_event_kind(kind: str) -> str:
