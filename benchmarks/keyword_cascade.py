@@ -105,6 +105,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     from pi_runtime.model import load_model
     from train.kws.data import LABELS, ensure_dataset, load_split
+    from train.kws.evaluate import top_listened_ids
 
     thresholds = args.threshold or list(DEFAULT_THRESHOLDS)
     try:
@@ -130,8 +131,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     rows: List[Tuple[str, Tuple[int, int, int, int]]] = []
     alone = np.asarray(keywords, dtype=object)[np.argmax(specialist_scores, axis=1)]
     rows.append((f"{args.specialist.name} alone", score(alone, truth, keywords)))
-    top = np.asarray(gate.labels, dtype=object)[np.argmax(gate_probabilities, axis=1)]
-    listened = np.where(np.isin(top, list(keywords)), top, UNKNOWN_LABEL)
+    listened = np.asarray(keywords + (UNKNOWN_LABEL,), dtype=object)[
+        top_listened_ids(gate_probabilities, gate.labels, keywords)]
     rows.append((f"{args.gate.name} alone, its other outputs `_unknown_`", score(listened, truth, keywords)))
     for threshold in thresholds:
         answers = cascade_answers(gate_probabilities, gate.labels, specialist_scores, keywords, threshold=threshold)

@@ -144,8 +144,13 @@ def predict_ids(model, features: np.ndarray, labels: Sequence[str]) -> np.ndarra
 def listened_ids(model, features: np.ndarray, keywords: Sequence[str]) -> np.ndarray:
     """int[n]: the index in ``keywords`` of each example's top output over all of the model's
     outputs, or ``len(keywords)`` (the ``_unknown_`` row) when that output is none of them."""
-    scores = model.predict_many(features).reshape(len(features), -1)
-    top = np.asarray(model.labels)[np.argmax(scores, axis=1)]
+    return top_listened_ids(model.predict_many(features).reshape(len(features), -1), model.labels, keywords)
+
+
+def top_listened_ids(scores: np.ndarray, labels: Sequence[str], keywords: Sequence[str]) -> np.ndarray:
+    """int[n]: for each row of ``scores`` (float[n, len(labels)]), the index in ``keywords`` of its
+    top label, or ``len(keywords)`` when that label is none of them (how ``listen --keywords`` decides)."""
+    top = np.asarray(labels)[np.argmax(scores, axis=1)]
     return np.array([list(keywords).index(label) if label in keywords else len(keywords) for label in top],
                     dtype=np.int64)
 
