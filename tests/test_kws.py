@@ -397,10 +397,36 @@ def test_toy_run_with_quantisation_aware_training_exports_int8(toy_data, tmp_pat
     (dict(head_epochs=-1), "head_epochs"),
     (dict(distillation_weight=0.0), "distillation_weight"), (dict(distillation_temperature=0.0), "temperature"),
     (dict(calibrate_temperature=True, qat_epochs=1, final_sparsity=0.0), "calibrate_temperature"),
+    (dict(weight_average_decay=1.0), "weight_average_decay"), (dict(weight_average_decay=-0.1), "weight_average"),
 ])
 def test_run_config_rejects_impossible_combinations(changes, message):
     with pytest.raises(ValueError, match=message):
         toy_config(**changes)
+
+
+def test_toy_run_selects_and_delivers_the_averaged_weights_of_a_pruned_model(toy_data, tmp_path, monkeypatch):
+    from pi_runtime.sidecar import read_sidecar
+    from train.kws import training
+    from train.toolbox import weight_averaging
+
+    resets, swaps = [], []
+    reset, swapped_in = weight_averaging.WeightAverage.reset, weight_averaging.WeightAverage.swapped_in
+    monkeypatch.setattr(weight_averaging.WeightAverage, "reset", lambda self: resets.append(self.steps) or reset(self))
+    monkeypatch.setattr(weight_averaging.WeightAverage, "swapped_in",
+                        lambda self: swaps.append(self.steps) or swapped_in(self))
+    folder, splits_dir = toy_data
+    lines = []
+    monkeypatch.setattr(training, "log", lines.append)
+    config = toy_config(epochs=4, weight_average_decay=0.9)  # masks final after epoch 2 of 4
+    result = training.train_export_evaluate(config, toy_splits(folder, splits_dir), tmp_path / "avg.tflite",
+                                            latency_runs=2)
+    steps_per_epoch = int(np.ceil(len(toy_splits(folder, splits_dir).train) / config.batch_size))
+    assert resets[-1] == 2 * steps_per_epoch  # restarted once the masks were final
+    assert swaps == [steps_per_epoch * k for k in (1, 2, 1, 2)]  # each epoch's average competes
+    assert any("moving average" in line for line in lines)
+    assert sum("the step's weights" in line for line in lines) == 4
+    assert read_sidecar(result.path)["training"]["config"]["weight_average_decay"] == 0.9
+    assert 0.25 < result.sparsity < 0.55  # averaging pruned kernels keeps their zeros
 
 
 def test_distillation_targets_mix_the_labels_and_the_teachers_answers():

@@ -336,3 +336,74 @@ def test_the_exporter_records_a_classifiers_output_kind(tmp_path):
     declared = KwsSpec(input=ModelInput(), labels=("a", "b", "c"), output_kind="probabilities")
     with pytest.raises(ValueError, match="declares probabilities but the model outputs logits"):
         export_model(logits, tmp_path / "wrong.tflite", sidecar=declared.to_sidecar())
+
+
+# --- weight averaging -------------------------------------------------------------------
+
+
+class _WeightRecorder(keras.callbacks.Callback):
+    """Every variable's value after every training batch."""
+
+    def __init__(self, variables):
+        super().__init__()
+        self.variables, self.values = variables, []
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.values.append([variable.numpy().copy() for variable in self.variables])
+
+
+def test_weight_average_is_the_exponential_moving_average_of_every_steps_weights():
+    from train.toolbox.weight_averaging import WeightAverage, averaged_variables
+
+    x, y = _toy_data(examples=64)
+    keras.utils.set_random_seed(1)
+    inputs = keras.Input((6, 2))
+    hidden = keras.layers.BatchNormalization()(keras.layers.Dense(8, activation="relu")(keras.layers.Flatten()(inputs)))
+    model = keras.Model(inputs, keras.layers.Reshape((6, 2))(keras.layers.Dense(12)(hidden)))
+    model.compile(optimizer=keras.optimizers.Adam(0.05), loss="mse")
+    variables = averaged_variables(model)
+    names = [variable.name for variable in variables]
+    assert any("moving_mean" in name for name in names) and any("moving_variance" in name for name in names)
+    assert len(variables) == len(model.weights)  # nothing else in this model is left out
+
+    recorder, average = _WeightRecorder(variables), WeightAverage(decay=0.9)
+    model.fit(x, y, epochs=2, batch_size=16, verbose=0, shuffle=False, callbacks=[recorder, average])
+    assert average.steps == len(recorder.values) == 8
+    expected = [value.astype(np.float64) for value in recorder.values[0]]
+    for n, step in enumerate(recorder.values[1:], start=1):
+        decay = min(0.9, (1 + n) / (10 + n))  # the warm-up: 2/11, 3/12, ... until 0.9
+        expected = [decay * mean + (1 - decay) * value for mean, value in zip(expected, step)]
+    assert average.decay_at(1) == pytest.approx(2 / 11) and average.decay_at(1000) == 0.9
+    for got, want in zip(average.averages, expected):
+        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7)
+    assert not np.allclose(expected[0], recorder.values[-1][0])  # the average is not the last step
+
+    own = [variable.numpy().copy() for variable in variables]
+    with average.swapped_in():
+        for variable, want in zip(variables, expected):
+            np.testing.assert_allclose(variable.numpy(), want, rtol=1e-6, atol=1e-6)
+        averaged_output = model.predict(x, verbose=0)
+    for variable, value in zip(variables, own):  # the model's own weights come back
+        np.testing.assert_array_equal(variable.numpy(), value)
+    assert not np.allclose(averaged_output, model.predict(x, verbose=0))
+
+    average.reset()
+    assert average.steps == 0 and not average.averages
+    with pytest.raises(RuntimeError, match="no average yet"):
+        with average.swapped_in():
+            pass
+    for decay in (0.0, 1.0, -0.5):
+        with pytest.raises(ValueError, match="decay"):
+            WeightAverage(decay)
+
+
+def test_weight_average_leaves_pruning_masks_and_steps_alone(trained):
+    from train.toolbox.pruning import prune_low_magnitude
+    from train.toolbox.weight_averaging import averaged_variables
+
+    model, x, _ = trained
+    pruned, _ = prune_low_magnitude(model, final_sparsity=0.5, steps_per_epoch=4, epochs=2,
+                                    begin_fraction=0.0, end_fraction=0.5)
+    names = [variable.name for variable in averaged_variables(pruned)]
+    assert any("kernel" in name for name in names)
+    assert not any("mask" in name or "threshold" in name or "pruning_step" in name for name in names)

@@ -81,6 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="what the teachers hear: the student's augmented clips of each epoch, or the clean "
                              "clips, so the student learns to answer under noise as they do without it "
                              "(default: the version's recipe, augmented)")
+    parser.add_argument("--weight-average", type=float, default=None, metavar="DECAY",
+                        help="select and deliver an exponential moving average of the weights, updated every "
+                             "step with this decay (e.g. 0.999; 0 for none; default: the version's recipe, none)")
     parser.add_argument("--data-dir", type=Path, default=None,
                         help="folder holding mini_speech_commands/ (default: $TINYML_DATA_DIR or ~/.cache/tinyml-pi; "
                              "downloaded there when absent), or a dataset folder of <label>/*.wav to train on "
@@ -191,6 +194,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             if not config.teachers:
                 raise ValueError("--teachers-hear needs teachers (--teachers, or a version that has them)")
             config = config.replace(distillation_input=args.teachers_hear)
+        if args.weight_average is not None:
+            config = config.replace(weight_average_decay=args.weight_average)
         teacher_paths(config)  # a missing teacher is said before the data is fetched and read
         data_dir = ensure_dataset(args.data_dir)
     except (ValueError, RuntimeError) as error:

@@ -50,6 +50,9 @@ class RunConfig:
     distillation_input : what the teachers hear: ``"augmented"``, the student's inputs of the
         epoch, or ``"clean"``, the clean clips, so that a student under noise learns what the
         teachers answer without it (teacher-student learning on parallel data, Li et al., 2017)
+    weight_average_decay : above 0, keep an exponential moving average of the weights with this
+        decay per step (``train.toolbox.weight_averaging``; from the step pruning masks are final)
+        and select and deliver the averaged weights instead of the last step's
     calibrate_temperature : multiply the logits by the factor that minimises the validation
         negative log-likelihood, folded into the output layer before export (same answers,
         calibrated probabilities for a detector's fixed threshold; see ``train.toolbox.calibration``)
@@ -80,6 +83,7 @@ class RunConfig:
     distillation_weight: float = 0.5
     distillation_temperature: float = 2.0
     distillation_input: str = "augmented"
+    weight_average_decay: float = 0.0
     calibrate_temperature: bool = False
     seed: int = 0
 
@@ -106,6 +110,8 @@ class RunConfig:
         if not 0.0 < self.distillation_weight <= 1.0 or self.distillation_temperature <= 0:
             raise ValueError(f"need 0 < distillation_weight <= 1 and distillation_temperature > 0, got "
                              f"{self.distillation_weight}, {self.distillation_temperature}")
+        if not 0.0 <= self.weight_average_decay < 1.0:
+            raise ValueError(f"weight_average_decay must be in [0, 1), got {self.weight_average_decay}")
         if self.distillation_input not in DISTILLATION_INPUTS:
             raise ValueError(f"distillation_input must be one of {', '.join(DISTILLATION_INPUTS)}, "
                              f"got {self.distillation_input!r}")
@@ -307,9 +313,19 @@ def fit(config: RunConfig, splits: Splits, train_features: np.ndarray, val_featu
             clean_answers = teachers.probabilities(train_features, temperature=config.distillation_temperature)
     # Model selection only once the masks are final (a denser checkpoint would be a different model).
     first_selectable_epoch = int(np.ceil(config.pruning_end_fraction * config.epochs)) if pruning else 0
+    average = None
+    if config.weight_average_decay > 0:
+        from train.toolbox.weight_averaging import WeightAverage
+
+        average = WeightAverage(config.weight_average_decay)
+        callbacks = callbacks + [average]
+        say(f"selecting from an exponential moving average of the weights (decay {config.weight_average_decay} "
+            f"per step)")
     best_val, best_epoch, best_weights = -1.0, -1, None
     epoch_started = time.perf_counter()
     for epoch in range(config.epochs):
+        if average is not None and epoch == first_selectable_epoch:
+            average.reset()  # from here the masks are final: the average holds only pruned weights
         x, y = epoch_data(config, splits.train, train_features, rng, feature_mean, feature_backend)
         targets = _targets(y, len(splits.labels))
         if teachers is not None:
@@ -320,10 +336,17 @@ def fit(config: RunConfig, splits: Splits, train_features: np.ndarray, val_featu
                             initial_epoch=epoch, shuffle=True, verbose=0, callbacks=callbacks)
         val_accuracy = _keras_accuracy(model, val_features, splits.val.label_ids)
         selectable = epoch >= first_selectable_epoch or epoch == config.epochs - 1
-        if selectable and val_accuracy > best_val:
+        averaged = ""
+        if average is not None and average.steps:  # the averaged weights compete instead of the step's
+            with average.swapped_in():
+                raw_accuracy, val_accuracy = val_accuracy, _keras_accuracy(model, val_features, splits.val.label_ids)
+                if selectable and val_accuracy > best_val:
+                    best_val, best_epoch, best_weights = val_accuracy, epoch, model.get_weights()
+            averaged = f" (the step's weights {raw_accuracy:.4f})"
+        elif selectable and val_accuracy > best_val:
             best_val, best_epoch, best_weights = val_accuracy, epoch, model.get_weights()
         say(f"  epoch {epoch + 1:3d}/{config.epochs}: loss {history.history['loss'][-1]:.3f} "
-            f"train {history.history['accuracy'][-1]:.3f} val {val_accuracy:.4f}"
+            f"train {history.history['accuracy'][-1]:.3f} val {val_accuracy:.4f}{averaged}"
             f"{' *' if best_epoch == epoch else ''}  [{time.perf_counter() - epoch_started:.0f} s]")
         if on_epoch is not None:
             on_epoch(epoch, val_accuracy)
