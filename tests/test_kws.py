@@ -15,7 +15,7 @@ from native.params import FrontendParams, ModelInput
 from pi_runtime.wav import write_wav
 from train.kws import data as kws_data
 from train.kws.augment import NO_AUGMENTATION, AugmentConfig, augment_audio, mask_features
-from train.kws.data import LABELS, ClipSet, load_clips, load_split, parse_keywords, read_clip, read_split
+from train.kws.data import LABELS, load_clips, load_split, parse_keywords, read_clip, read_split
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TOY_WORDS = ("go", "stop", "yes")
@@ -427,6 +427,9 @@ def test_toy_run_selects_and_delivers_the_averaged_weights_of_a_pruned_model(toy
     assert sum("the step's weights" in line for line in lines) == 4
     assert read_sidecar(result.path)["training"]["config"]["weight_average_decay"] == 0.9
     assert 0.25 < result.sparsity < 0.55  # averaging pruned kernels keeps their zeros
+    from train.kws.results import results_markdown
+
+    assert "weights averaged (decay 0.9)" in results_markdown(tmp_path)
 
 
 def test_distillation_targets_mix_the_labels_and_the_teachers_answers():
@@ -551,6 +554,13 @@ def test_cli_refuses_teachers_hear_without_teachers(capsys):
 
     assert cli.main(["--version", "b", "--teachers-hear", "clean"]) == 2
     assert "--teachers-hear needs teachers" in capsys.readouterr().err
+
+
+def test_cli_refuses_a_weight_average_decay_outside_0_to_1(capsys):
+    from train.kws import __main__ as cli
+
+    assert cli.main(["--version", "b", "--weight-average", "1.5"]) == 2
+    assert "weight_average_decay must be in [0, 1)" in capsys.readouterr().err
 
 
 def run_toy_go_stop_cli(toy_data, tmp_path, monkeypatch, *extra_args, **config_changes):
@@ -701,7 +711,8 @@ def test_open_set_runs_keep_the_features_their_recipe_was_chosen_on():
     from pi_runtime.model import load_model
     from train.kws.training import teacher_paths
     from train.kws.versions import (A_TEACHERS, LIVE_AUGMENT, OPEN_SET_A_TEACHERS, OPEN_SET_C_TEACHERS,
-                                    OPEN_SET_FRONTEND, VERSIONS, config_for)
+                                    OPEN_SET_FRONTEND, OPEN_SET_WEIGHT_AVERAGE_DECAY, VERSIONS,
+                                    WEIGHT_AVERAGE_DECAY, config_for)
 
     live_labels = tuple(LABELS) + ("_silence_", "_unknown_")
 
@@ -709,6 +720,9 @@ def test_open_set_runs_keep_the_features_their_recipe_was_chosen_on():
         closed, live = config_for(version, LABELS), config_for(version, LABELS, open_set=True)
         assert live.frontend == OPEN_SET_FRONTEND and live.augment == LIVE_AUGMENT
         assert closed.frontend == version.config.frontend
+        # the weight average was taken for c alone, and not for the open-set recipes
+        assert closed.weight_average_decay == {"c": WEIGHT_AVERAGE_DECAY}.get(name, 0.0)
+        assert live.weight_average_decay == OPEN_SET_WEIGHT_AVERAGE_DECAY == 0.0
         # a teacher must take the student's features: the closed-set b and c for a, the open-set ones for live
         # a and c (c's own recipe has none closed)
         assert closed.teachers == {"a": A_TEACHERS}.get(name, ())

@@ -151,6 +151,8 @@ def test_folder_errors_exit_2_and_say_why(toy_run, tmp_path, capsys):
     root, _, _ = toy_run
     assert cli.main(["--data-dir", str(root), "--keywords", "go,stop"] + FAST) == 2
     assert "--keywords apply to Mini Speech Commands" in capsys.readouterr().err
+    assert cli.main(["--data-dir", str(root), "--weight-average", "0.999"] + FAST) == 2
+    assert "--weight-average apply to Mini Speech Commands" in capsys.readouterr().err
     assert cli.main(["--data-dir", str(root), "--labels", "high,nope"] + FAST) == 2
     assert "nope" in capsys.readouterr().err
     assert cli.main(["--data-dir", str(root), "--closed-set", "--labels", "high", "--split-by", "clip"] + FAST) == 2

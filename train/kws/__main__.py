@@ -83,7 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
                              "(default: the version's recipe, augmented)")
     parser.add_argument("--weight-average", type=float, default=None, metavar="DECAY",
                         help="select and deliver an exponential moving average of the weights, updated every "
-                             "step with this decay (e.g. 0.999; 0 for none; default: the version's recipe, none)")
+                             "step with this decay (e.g. 0.999; 0 for none; default: the version's recipe, "
+                             "weight_average_decay in train/kws/versions.py: c 0.999, a and b none)")
     parser.add_argument("--data-dir", type=Path, default=None,
                         help="folder holding mini_speech_commands/ (default: $TINYML_DATA_DIR or ~/.cache/tinyml-pi; "
                              "downloaded there when absent), or a dataset folder of <label>/*.wav to train on "
@@ -276,7 +277,8 @@ def main_folder(args: argparse.Namespace, argv: Optional[Sequence[str]]) -> int:
                                              ("--open-set", args.open_set), ("--negatives-share", args.negatives_share),
                                              ("--stream-windows", args.stream_windows),
                                              ("--synthetic-keywords", args.synthetic_keywords),
-                                             ("--teachers", args.teachers), ("--splits-dir", args.splits_dir))
+                                             ("--teachers", args.teachers), ("--splits-dir", args.splits_dir),
+                                             ("--weight-average", args.weight_average))
                     if value not in (None, False)]
         if msc_only:
             raise ValueError(f"{', '.join(msc_only)} apply to Mini Speech Commands; a folder dataset is open-set "

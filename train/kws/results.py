@@ -70,6 +70,8 @@ def results_markdown(folder: Path) -> str:
             architecture += f", learnt on all words ({sidecar['training'].get('train_clips', '?')} clips)"
         if config.get("teachers"):
             architecture += ", distilled from " + " and ".join(Path(path).name.split(".")[0] for path in config["teachers"])
+        if config.get("weight_average_decay"):
+            architecture += f", weights averaged (decay {config['weight_average_decay']:g})"
         if sidecar["training"].get("logit_scale"):
             architecture += f", logits x{sidecar['training']['logit_scale']:.2f}"
         labels = ",".join(sidecar["labels"]) if len(sidecar["labels"]) < 8 else "all 8"
