@@ -14,7 +14,7 @@ validation split (the default, which sweeps several), then measure the test
 split once with that one threshold::
 
     python -m benchmarks.keyword_cascade                        # validation, a sweep
-    python -m benchmarks.keyword_cascade --split test --threshold 0.2   # the one chosen on validation
+    python -m benchmarks.keyword_cascade --split test --threshold 0.1   # the one chosen on validation
 """
 from __future__ import annotations
 
@@ -30,8 +30,10 @@ from pi_runtime.labels import UNKNOWN_LABEL
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # Chosen on validation (2026-12-03; rule fixed before: of the gates kws_a, kws_b, kws_c and kws_live_c at
 # these thresholds, the most go/stop clips right with at least 97 % of the others answered _unknown_, then the
-# most of those): kws_a at 0.2, 98.98 % and 98.18 % (kws_c at 0.2: 98.98 / 97.35 %).
-DEFAULT_GATE = REPO_ROOT / "models" / "kws" / "kws_a.tflite.zlib"
+# most of those): kws_a at 0.2, 98.98 % and 98.18 % (kws_c at 0.2: 98.98 / 97.35 %). The same rule with the
+# a, b and c delivered later that day: kws_b at 0.1, 98.98 % and 97.84 % (kws_a at 0.3: 98.48 / 98.51 %; kws_c
+# at 0.3: 97.97 / 98.67 %; kws_live_c at 0.3: 97.97 / 98.34 %).
+DEFAULT_GATE = REPO_ROOT / "models" / "kws" / "kws_b.tflite.zlib"
 DEFAULT_SPECIALIST = REPO_ROOT / "models" / "kws" / "kws_a_go_stop.tflite.zlib"
 DEFAULT_THRESHOLDS = (0.5, 0.3, 0.2, 0.1, 0.05)
 
@@ -87,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
                                      description=__doc__.split("\n\n")[0],
                                      epilog="Choose the threshold on validation; measure test once.")
     parser.add_argument("--gate", type=Path, default=DEFAULT_GATE,
-                        help="the model saying whether a clip is one of the subset's words (default: kws_a)")
+                        help="the model saying whether a clip is one of the subset's words (default: kws_b)")
     parser.add_argument("--specialist", type=Path, default=DEFAULT_SPECIALIST,
                         help="the subset's classifier; its labels are the subset (default: kws_a_go_stop)")
     parser.add_argument("--split", choices=("val", "test"), default="val",

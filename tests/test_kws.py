@@ -552,7 +552,7 @@ def test_cli_names_a_missing_teacher_before_reading_the_data(capsys):
 def test_cli_refuses_teachers_hear_without_teachers(capsys):
     from train.kws import __main__ as cli
 
-    assert cli.main(["--version", "b", "--teachers-hear", "clean"]) == 2
+    assert cli.main(["--version", "b", "--teachers", "", "--teachers-hear", "clean"]) == 2
     assert "--teachers-hear needs teachers" in capsys.readouterr().err
 
 
@@ -699,8 +699,9 @@ def test_subset_changes_apply_to_their_keywords_only():
     assert config_for(version, ("go", "yes")) == version.config
     go_stop = config_for(version, ("stop", "go"))
     assert go_stop == version.config.replace(**SUBSET_CONFIG_CHANGES[("go", "stop")]) != version.config
-    # a subset keeps its version's width
+    # a subset keeps its version's width; go/stop did not take the weight average a did
     assert (go_stop.alpha, go_stop.final_sparsity) == (version.config.alpha, version.config.final_sparsity)
+    assert go_stop.weight_average_decay == 0.0 < version.config.weight_average_decay
     # an open-set go/stop keeps the subset's changes but listens with the live recipe's augmentation
     live_go_stop = config_for(version, ("go", "stop"), open_set=True)
     assert live_go_stop.augment == LIVE_AUGMENT != go_stop.augment
@@ -710,7 +711,7 @@ def test_subset_changes_apply_to_their_keywords_only():
 def test_open_set_runs_keep_the_features_their_recipe_was_chosen_on():
     from pi_runtime.model import load_model
     from train.kws.training import teacher_paths
-    from train.kws.versions import (A_TEACHERS, LIVE_AUGMENT, OPEN_SET_A_TEACHERS, OPEN_SET_C_TEACHERS,
+    from train.kws.versions import (A_TEACHERS, B_TEACHERS, LIVE_AUGMENT, OPEN_SET_A_TEACHERS, OPEN_SET_C_TEACHERS,
                                     OPEN_SET_FRONTEND, OPEN_SET_WEIGHT_AVERAGE_DECAY, VERSIONS,
                                     WEIGHT_AVERAGE_DECAY, config_for)
 
@@ -720,18 +721,37 @@ def test_open_set_runs_keep_the_features_their_recipe_was_chosen_on():
         closed, live = config_for(version, LABELS), config_for(version, LABELS, open_set=True)
         assert live.frontend == OPEN_SET_FRONTEND and live.augment == LIVE_AUGMENT
         assert closed.frontend == version.config.frontend
-        # the weight average was taken for c alone, and not for the open-set recipes
-        assert closed.weight_average_decay == {"c": WEIGHT_AVERAGE_DECAY}.get(name, 0.0)
+        # the weight average was taken for the three versions, and not for the open-set recipes
+        assert closed.weight_average_decay == WEIGHT_AVERAGE_DECAY
         assert live.weight_average_decay == OPEN_SET_WEIGHT_AVERAGE_DECAY == 0.0
-        # a teacher must take the student's features: the closed-set b and c for a, the open-set ones for live
-        # a and c (c's own recipe has none closed)
-        assert closed.teachers == {"a": A_TEACHERS}.get(name, ())
+        # a teacher must take the student's features: the closed-set b and c for a, c for b, the open-set ones for
+        # live a and c (c's own recipe has none closed)
+        assert closed.teachers == {"a": A_TEACHERS, "b": B_TEACHERS}.get(name, ())
         assert live.teachers == {"a": OPEN_SET_A_TEACHERS, "c": OPEN_SET_C_TEACHERS}.get(name, ())
         for path in teacher_paths(live):  # delivered, with the live features and every open-set label
             teacher = load_model(path, require_sidecar=True)
             assert teacher.frontend_params == OPEN_SET_FRONTEND and len(teacher.output_indices(live_labels)) == 10
     assert config_for(VERSIONS["c"], ("go", "stop"), open_set=True).teachers == ()  # a subset trains on its own
     assert len({VERSIONS[name].config.frontend for name in "abc"}) == 1
+
+
+def test_b_open_set_folder_and_ablation_runs_start_from_the_model_they_were_chosen_on():
+    from pi_runtime.sidecar import read_sidecar
+    from train.kws.ablation import variant_config
+    from train.kws.versions import B_BASE, LIVE_AUGMENT, OPEN_SET_FRONTEND, VERSIONS, config_for
+
+    b = VERSIONS["b"]
+    assert b.base_config == B_BASE != b.config and VERSIONS["c"].base_config == VERSIONS["c"].config
+    assert (b.config.alpha, B_BASE.alpha) == (0.3125, 0.25)
+    live = config_for(b, LABELS, open_set=True)
+    assert live == B_BASE.replace(augment=LIVE_AUGMENT, frontend=OPEN_SET_FRONTEND)
+    # the delivered kws_live_b was trained on that run: its recipe still reproduces it
+    trained = read_sidecar(REPO_ROOT / "models" / "kws" / "kws_live_b.tflite.zlib")["training"]["config"]
+    for field in ("model", "alpha", "blocks", "epochs", "final_sparsity", "label_smoothing", "teachers",
+                  "weight_average_decay"):
+        value = getattr(live, field)
+        assert trained.get(field, 0.0) == (list(value) if isinstance(value, tuple) else value), field
+    assert variant_config("b", "baseline", epochs=20, seed=0)[0].alpha == 0.25
 
 
 def test_limits_follow_the_version_and_the_keyword_bar():

@@ -68,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="add the keywords spoken by the training split's synthetic voices (flite, festival) "
                              "as extra training positives; with --open-set the validation voice's join "
                              "validation too (default: the version's, synthetic_keywords in "
-                             "train/kws/versions.py: c yes, a and b no)")
+                             "train/kws/versions.py: b and c yes, a no)")
     parser.add_argument("--target-false-alarms-per-hour", type=float, default=None,
                         help="with --open-set: calibrate the detector threshold on the validation stream for this "
                              "false-alarm rate and write it into the sidecar (default: LIVE_TARGET_FALSE_ALARMS_PER_HOUR "
@@ -76,7 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--teachers", default=None,
                         help="comma-separated exported models to distil from (relative paths under models/, "
                              "e.g. kws/kws_c.tflite.zlib; default: the version's recipe, for a the delivered b and "
-                             "c, for c's open-set model the first kws_live_c and kws_live_b; '' for labels only)")
+                             "c, for b the delivered c, for c's open-set model the first kws_live_c and kws_live_b; "
+                             "'' for labels only)")
     parser.add_argument("--teachers-hear", choices=DISTILLATION_INPUTS, default=None,
                         help="what the teachers hear: the student's augmented clips of each epoch, or the clean "
                              "clips, so the student learns to answer under noise as they do without it "
@@ -84,7 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--weight-average", type=float, default=None, metavar="DECAY",
                         help="select and deliver an exponential moving average of the weights, updated every "
                              "step with this decay (e.g. 0.999; 0 for none; default: the version's recipe, "
-                             "weight_average_decay in train/kws/versions.py: c 0.999, a and b none)")
+                             "weight_average_decay in train/kws/versions.py: 0.999 for a, b and c, none for go/stop "
+                             "and the open-set models)")
     parser.add_argument("--data-dir", type=Path, default=None,
                         help="folder holding mini_speech_commands/ (default: $TINYML_DATA_DIR or ~/.cache/tinyml-pi; "
                              "downloaded there when absent), or a dataset folder of <label>/*.wav to train on "
@@ -231,7 +233,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     if (args.epochs is None and subset and not config.train_on_all_words
-            and config.epochs == version.config.epochs):
+            and config.epochs == (version.base_config if args.open_set else version.config).epochs):
         config = config.replace(epochs=subset_epochs(config.epochs, len(splits.train), args.splits_dir, data_dir))
         log(f"keyword subset: {config.epochs} epochs, as many optimiser steps as the full-label run")
     command = "python -m train.kws " + " ".join(sys.argv[1:] if argv is None else argv)
@@ -303,7 +305,7 @@ def main_folder(args: argparse.Namespace, argv: Optional[Sequence[str]]) -> int:
         if transfer != "none" and not body.is_file():
             raise ValueError(f"body model {body} not found (train it first, or --transfer none)")
         version = VERSIONS[args.version or "b"]
-        config = version.config.replace(teachers=(), calibrate_temperature=False, final_sparsity=0.0, qat_epochs=0,
+        config = version.base_config.replace(teachers=(), calibrate_temperature=False, final_sparsity=0.0, qat_epochs=0,
                                         train_on_all_words=False, compress=True)
         if not args.closed_set:
             config = config.replace(augment=LIVE_AUGMENT)

@@ -112,7 +112,7 @@ def variant_config(version: str, name: str, *, epochs: int, seed: int):
     if version not in VERSIONS:
         raise ValueError(f"unknown version {version!r}; choose from {', '.join(VERSIONS)}")
     # Every variant starts from the MFCC baseline, whatever the version delivers now, so rows stay comparable.
-    config = VERSIONS[version].config.replace(epochs=epochs, seed=seed, teachers=(), calibrate_temperature=False)
+    config = VERSIONS[version].base_config.replace(epochs=epochs, seed=seed, teachers=(), calibrate_temperature=False)
     augment, frontend, synthetic = AugmentConfig(), MFCC_FRONTEND, False
     for change in variant_changes(name):
         augment = augment.replace(**change.augment)
