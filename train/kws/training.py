@@ -5,6 +5,7 @@ so every number reported is what the device gets from that file.
 """
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
 from dataclasses import asdict, dataclass, field, replace
@@ -337,14 +338,13 @@ def fit(config: RunConfig, splits: Splits, train_features: np.ndarray, val_featu
         val_accuracy = _keras_accuracy(model, val_features, splits.val.label_ids)
         selectable = epoch >= first_selectable_epoch or epoch == config.epochs - 1
         averaged = ""
-        if average is not None and average.steps:  # the averaged weights compete instead of the step's
-            with average.swapped_in():
-                raw_accuracy, val_accuracy = val_accuracy, _keras_accuracy(model, val_features, splits.val.label_ids)
-                if selectable and val_accuracy > best_val:
-                    best_val, best_epoch, best_weights = val_accuracy, epoch, model.get_weights()
-            averaged = f" (the step's weights {raw_accuracy:.4f})"
-        elif selectable and val_accuracy > best_val:
-            best_val, best_epoch, best_weights = val_accuracy, epoch, model.get_weights()
+        # With an average, the averaged weights compete instead of the step's (the step's are logged).
+        with average.swapped_in() if average is not None else contextlib.nullcontext():
+            if average is not None:
+                averaged = f" (the step's weights {val_accuracy:.4f})"
+                val_accuracy = _keras_accuracy(model, val_features, splits.val.label_ids)
+            if selectable and val_accuracy > best_val:
+                best_val, best_epoch, best_weights = val_accuracy, epoch, model.get_weights()
         say(f"  epoch {epoch + 1:3d}/{config.epochs}: loss {history.history['loss'][-1]:.3f} "
             f"train {history.history['accuracy'][-1]:.3f} val {val_accuracy:.4f}{averaged}"
             f"{' *' if best_epoch == epoch else ''}  [{time.perf_counter() - epoch_started:.0f} s]")

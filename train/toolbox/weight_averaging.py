@@ -51,13 +51,18 @@ class WeightAverage(keras.callbacks.Callback):
         self.decay = float(decay)
         self.averages: List[np.ndarray] = []
         self.steps = 0
+        self.variables: List = []
+
+    def set_model(self, model) -> None:
+        super().set_model(model)
+        self.variables = averaged_variables(model)  # found once, not on every batch
 
     def reset(self) -> None:
         """Forget the average; the next batch starts a new one."""
         self.averages, self.steps = [], 0
 
     def on_train_batch_end(self, batch, logs=None) -> None:
-        values = keras.backend.batch_get_value(averaged_variables(self.model))
+        values = keras.backend.batch_get_value(self.variables)
         if not self.averages:
             self.averages = [np.array(value, dtype=np.float64) for value in values]
         else:
@@ -76,11 +81,10 @@ class WeightAverage(keras.callbacks.Callback):
         """Within the block the model holds the averaged weights; its own come back after."""
         if not self.averages:
             raise RuntimeError("no average yet: train at least one batch with this callback")
-        variables = averaged_variables(self.model)
-        own = keras.backend.batch_get_value(variables)
+        own = keras.backend.batch_get_value(self.variables)
         keras.backend.batch_set_value([(variable, average.astype(variable.dtype.as_numpy_dtype))
-                                       for variable, average in zip(variables, self.averages)])
+                                       for variable, average in zip(self.variables, self.averages)])
         try:
             yield
         finally:
-            keras.backend.batch_set_value(list(zip(variables, own)))
+            keras.backend.batch_set_value(list(zip(self.variables, own)))
