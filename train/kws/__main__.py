@@ -233,7 +233,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     if (args.epochs is None and subset and not config.train_on_all_words
-            and config.epochs == (version.base_config if args.open_set else version.config).epochs):
+            and config.epochs == config_for(version, LABELS, open_set=args.open_set).epochs):
         config = config.replace(epochs=subset_epochs(config.epochs, len(splits.train), args.splits_dir, data_dir))
         log(f"keyword subset: {config.epochs} epochs, as many optimiser steps as the full-label run")
     command = "python -m train.kws " + " ".join(sys.argv[1:] if argv is None else argv)
