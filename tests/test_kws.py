@@ -270,6 +270,29 @@ def test_spec_masks_fill_whole_frames_and_bins():
     np.testing.assert_array_equal(masked[~is_fill], features[~is_fill])
 
 
+def test_mix_up_blends_each_example_with_one_partner_by_the_same_weight_in_features_and_targets():
+    from train.kws.augment import mix_up
+
+    count = 12
+    features = np.random.default_rng(1).standard_normal((count, 49, 10, 1)).astype(np.float32)
+    targets = np.eye(count, dtype=np.float32)  # one label per example: the targets tell who was mixed
+    mixed, mixed_targets = mix_up(features, targets, 0.4, np.random.default_rng(0))
+    assert mixed.shape == features.shape and mixed_targets.shape == targets.shape
+    np.testing.assert_allclose(mixed_targets.sum(axis=1), 1.0, rtol=1e-6)
+    for row, target in enumerate(mixed_targets):
+        weight = target[row]
+        partner = row if np.isclose(weight, 1.0) else int(np.argmax(np.where(np.arange(count) == row, -1, target)))
+        expected = weight * features[row] + (1 - weight) * features[partner] if partner != row else features[row]
+        np.testing.assert_allclose(mixed[row], expected, rtol=1e-5, atol=1e-6)
+    assert not np.allclose(mixed, features)  # some example really was blended
+    again, _ = mix_up(features, targets, 0.4, np.random.default_rng(0))
+    np.testing.assert_array_equal(again, mixed)  # seeded
+    with pytest.raises(ValueError, match="alpha"):
+        mix_up(features, targets, 0.0, np.random.default_rng(0))
+    with pytest.raises(ValueError, match="target rows"):
+        mix_up(features, targets[:-1], 0.4, np.random.default_rng(0))
+
+
 # -- models ----------------------------------------------------------------------------------
 @pytest.mark.parametrize("name", ["ds_cnn", "ds_cnn_bn", "cnn"])
 def test_models_build_with_width_multiplier(name):
@@ -398,6 +421,7 @@ def test_toy_run_with_quantisation_aware_training_exports_int8(toy_data, tmp_pat
     (dict(distillation_weight=0.0), "distillation_weight"), (dict(distillation_temperature=0.0), "temperature"),
     (dict(calibrate_temperature=True, qat_epochs=1, final_sparsity=0.0), "calibrate_temperature"),
     (dict(weight_average_decay=1.0), "weight_average_decay"), (dict(weight_average_decay=-0.1), "weight_average"),
+    (dict(mixup_alpha=-0.2), "mixup_alpha"), (dict(mixup_alpha=float("nan")), "mixup_alpha"),
 ])
 def test_run_config_rejects_impossible_combinations(changes, message):
     with pytest.raises(ValueError, match=message):
@@ -430,6 +454,21 @@ def test_toy_run_selects_and_delivers_the_averaged_weights_of_a_pruned_model(toy
     from train.kws.results import results_markdown
 
     assert "weights averaged (decay 0.9)" in results_markdown(tmp_path)
+
+
+def test_toy_run_mixes_up_each_epoch_of_the_main_phase_and_records_it(toy_data, tmp_path, monkeypatch):
+    from pi_runtime.sidecar import read_sidecar
+    from train.kws import training
+
+    calls, mix_up = [], training.mix_up
+    monkeypatch.setattr(training, "mix_up", lambda x, targets, alpha, rng: calls.append(alpha) or mix_up(
+        x, targets, alpha, rng))
+    folder, splits_dir = toy_data
+    config = toy_config(epochs=2, final_sparsity=0.0, mixup_alpha=0.3, compress=False)
+    result = training.train_export_evaluate(config, toy_splits(folder, splits_dir), tmp_path / "mixup.tflite",
+                                            latency_runs=2, verbose=False)
+    assert calls == [0.3, 0.3]
+    assert read_sidecar(result.path)["training"]["config"]["mixup_alpha"] == 0.3
 
 
 def test_distillation_targets_mix_the_labels_and_the_teachers_answers():

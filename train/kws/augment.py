@@ -535,3 +535,22 @@ def mask_features(features: np.ndarray, config: AugmentConfig, rng: np.random.Ge
             else:
                 out[masked[:, None, :].repeat(num_frames, axis=1)] = fill_value
     return out
+
+
+def mix_up(features: np.ndarray, targets: np.ndarray, alpha: float,
+           rng: np.random.Generator) -> Tuple[np.ndarray, np.ndarray]:
+    """Mixup (Zhang et al., 2018): each example blended with a random partner of the batch.
+
+    ``features`` float32[n, ...] and ``targets`` float32[n, labels] are blended with the same
+    weight per example, drawn from Beta(alpha, alpha); returns new arrays.
+    """
+    if alpha <= 0:
+        raise ValueError(f"mixup alpha must be > 0, got {alpha}")
+    if len(features) != len(targets):
+        raise ValueError(f"{len(features)} feature rows but {len(targets)} target rows")
+    weights = rng.beta(alpha, alpha, size=len(features)).astype(np.float32)
+    partners = rng.permutation(len(features))
+    feature_weights = weights.reshape((-1,) + (1,) * (features.ndim - 1))
+    mixed_features = feature_weights * features + (1 - feature_weights) * features[partners]
+    mixed_targets = weights[:, None] * targets + (1 - weights[:, None]) * targets[partners]
+    return mixed_features.astype(np.float32), mixed_targets.astype(np.float32)

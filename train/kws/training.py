@@ -6,6 +6,7 @@ so every number reported is what the device gets from that file.
 from __future__ import annotations
 
 import contextlib
+import math
 import sys
 import time
 from dataclasses import asdict, dataclass, field, replace
@@ -15,7 +16,7 @@ from typing import Any, Callable, Dict, Optional, Sequence, Tuple
 import numpy as np
 
 from native.params import FrontendParams, ModelInput
-from train.kws.augment import AugmentConfig, augmented_features, mask_features
+from train.kws.augment import AugmentConfig, augmented_features, mask_features, mix_up
 from pi_runtime.labels import NON_KEYWORD_LABELS, UNKNOWN_LABEL
 from train.kws.data import ClipSet
 from train.kws.features import compute_features
@@ -57,6 +58,9 @@ class RunConfig:
     calibrate_temperature : multiply the logits by the factor that minimises the validation
         negative log-likelihood, folded into the output layer before export (same answers,
         calibrated probabilities for a detector's fixed threshold; see ``train.toolbox.calibration``)
+    mixup_alpha : above 0, blend each training example's features and targets with another's
+        (``train.kws.augment.mix_up``, weights from Beta(mixup_alpha, mixup_alpha)) in the main
+        training phase
     seed : for weights, shuffling and augmentation
     """
 
@@ -86,6 +90,7 @@ class RunConfig:
     distillation_input: str = "augmented"
     weight_average_decay: float = 0.0
     calibrate_temperature: bool = False
+    mixup_alpha: float = 0.0
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -113,6 +118,8 @@ class RunConfig:
                              f"{self.distillation_weight}, {self.distillation_temperature}")
         if not 0.0 <= self.weight_average_decay < 1.0:
             raise ValueError(f"weight_average_decay must be in [0, 1), got {self.weight_average_decay}")
+        if not (self.mixup_alpha >= 0 and math.isfinite(self.mixup_alpha)):
+            raise ValueError(f"mixup_alpha must be a finite number >= 0, got {self.mixup_alpha}")
         if self.distillation_input not in DISTILLATION_INPUTS:
             raise ValueError(f"distillation_input must be one of {', '.join(DISTILLATION_INPUTS)}, "
                              f"got {self.distillation_input!r}")
@@ -333,6 +340,8 @@ def fit(config: RunConfig, splits: Splits, train_features: np.ndarray, val_featu
             answers = clean_answers if clean_answers is not None else teachers.probabilities(
                 x[..., 0], temperature=config.distillation_temperature)
             targets = distillation_targets(targets, answers, weight=config.distillation_weight)
+        if config.mixup_alpha > 0:
+            x, targets = mix_up(x, targets, config.mixup_alpha, rng)
         history = model.fit(x, targets, batch_size=config.batch_size, epochs=epoch + 1,
                             initial_epoch=epoch, shuffle=True, verbose=0, callbacks=callbacks)
         val_accuracy = _keras_accuracy(model, val_features, splits.val.label_ids)
