@@ -282,7 +282,7 @@ def test_mix_up_blends_each_example_with_one_partner_by_the_same_weight_in_featu
     for row, target in enumerate(mixed_targets):
         weight = target[row]
         partner = row if np.isclose(weight, 1.0) else int(np.argmax(np.where(np.arange(count) == row, -1, target)))
-        expected = weight * features[row] + (1 - weight) * features[partner] if partner != row else features[row]
+        expected = weight * features[row] + (1 - weight) * features[partner]
         np.testing.assert_allclose(mixed[row], expected, rtol=1e-5, atol=1e-6)
     assert not np.allclose(mixed, features)  # some example really was blended
     again, _ = mix_up(features, targets, 0.4, np.random.default_rng(0))

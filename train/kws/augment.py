@@ -539,10 +539,10 @@ def mask_features(features: np.ndarray, config: AugmentConfig, rng: np.random.Ge
 
 def mix_up(features: np.ndarray, targets: np.ndarray, alpha: float,
            rng: np.random.Generator) -> Tuple[np.ndarray, np.ndarray]:
-    """Mixup (Zhang et al., 2018): each example blended with a random partner of the batch.
+    """Mixup (Zhang et al., 2018): each example blended with a random partner among the ``n`` given.
 
     ``features`` float32[n, ...] and ``targets`` float32[n, labels] are blended with the same
-    weight per example, drawn from Beta(alpha, alpha); returns new arrays.
+    weight per example, drawn from Beta(alpha, alpha); returns new float32 arrays.
     """
     if alpha <= 0:
         raise ValueError(f"mixup alpha must be > 0, got {alpha}")
@@ -550,7 +550,8 @@ def mix_up(features: np.ndarray, targets: np.ndarray, alpha: float,
         raise ValueError(f"{len(features)} feature rows but {len(targets)} target rows")
     weights = rng.beta(alpha, alpha, size=len(features)).astype(np.float32)
     partners = rng.permutation(len(features))
+    # float32 weights keep float32 inputs float32: no second copy of an epoch's features
     feature_weights = weights.reshape((-1,) + (1,) * (features.ndim - 1))
     mixed_features = feature_weights * features + (1 - feature_weights) * features[partners]
     mixed_targets = weights[:, None] * targets + (1 - weights[:, None]) * targets[partners]
-    return mixed_features.astype(np.float32), mixed_targets.astype(np.float32)
+    return mixed_features.astype(np.float32, copy=False), mixed_targets.astype(np.float32, copy=False)
