@@ -25,6 +25,16 @@ def test_variant_changes_compose_and_later_ones_win():
     assert config.frontend.feature_kind == "pcen" and config.frontend.num_mel_bins == 10 and synthetic
 
 
+def test_pcen_settings_change_pcen_only_and_need_pcen_features():
+    config, _ = ablation.variant_config("b", "pcen_10+pcen_fast+pcen_power_0.25", epochs=1, seed=0)
+    assert config.frontend.pcen_time_constant_ms == 100.0 and config.frontend.pcen_power == 0.25
+    assert config.frontend.pcen_alpha == 0.98 and config.frontend.num_mel_bins == 10  # the rest as pcen_10
+    with pytest.raises(ValueError, match="changes PCEN's settings but its features are mfcc"):
+        ablation.variant_config("b", "pcen_slow", epochs=1, seed=0)
+    with pytest.raises(ValueError, match="features are log_mel"):
+        ablation.variant_config("b", "log_mel_10+pcen_alpha_0.8", epochs=1, seed=0)
+
+
 def test_version_a_leaves_out_its_teachers():
     config, _ = ablation.variant_config("a", "baseline", epochs=1, seed=0)
     from train.kws.versions import VERSIONS

@@ -83,6 +83,15 @@ CHANGES: Dict[str, Change] = {
     "pcen_40": Change("PCEN features on 40 mel bins instead of 10 MFCCs",
                       frontend=dict(feature_kind="pcen", num_mel_bins=40)),
     "wideband": Change("mel filters up to 8 kHz instead of 4 kHz", frontend=dict(upper_edge_hz=8000.0)),
+    # PCEN's own settings (defaults: Wang et al. 2017), each alone; they need a pcen_* change before them.
+    "pcen_fast": Change("PCEN's smoothing time constant 100 ms instead of 395 ms (a faster gain control)",
+                        frontend=dict(pcen_time_constant_ms=100.0)),
+    "pcen_slow": Change("PCEN's smoothing time constant 1000 ms instead of 395 ms (a slower gain control)",
+                        frontend=dict(pcen_time_constant_ms=1000.0)),
+    "pcen_alpha_0.8": Change("PCEN's gain exponent 0.8 instead of 0.98 (less of the level removed)",
+                             frontend=dict(pcen_alpha=0.8)),
+    "pcen_power_0.25": Change("PCEN's root 0.25 instead of 0.5 (stronger compression)",
+                              frontend=dict(pcen_power=0.25)),
 }
 
 COLUMNS = (("variant", "version", "epochs", "seed", "description", "val_accuracy", "keras_val_accuracy",
@@ -114,10 +123,15 @@ def variant_config(version: str, name: str, *, epochs: int, seed: int):
     # Every variant starts from the MFCC baseline, whatever the version delivers now, so rows stay comparable.
     config = VERSIONS[version].base_config.replace(epochs=epochs, seed=seed, teachers=(), calibrate_temperature=False)
     augment, frontend, synthetic = AugmentConfig(), MFCC_FRONTEND, False
-    for change in variant_changes(name):
+    changes = variant_changes(name)
+    for change in changes:
         augment = augment.replace(**change.augment)
         frontend = dataclasses.replace(frontend, **change.frontend)
         synthetic = synthetic or change.synthetic_keywords
+    if frontend.feature_kind != "pcen" and any(key.startswith("pcen_") for change in changes
+                                               for key in change.frontend):
+        raise ValueError(f"variant {name!r} changes PCEN's settings but its features are {frontend.feature_kind}; "
+                         f"put a pcen_* change before it (e.g. pcen_10+pcen_fast)")
     return config.replace(augment=augment, frontend=frontend), synthetic
 
 
