@@ -98,6 +98,10 @@ def test_report_gives_differences_to_the_baseline(tmp_path):
     report = ablation.format_report(ablation.read_rows(csv_path), command="python -m train.kws.ablation")
     baseline, babble = 0.5 + len("baseline") / 100, 0.5 + len("babble") / 100
     assert f"| babble (b, 2 ep) | {100 * babble:.1f} ({100 * (babble - baseline):+.1f}) |" in report
+    ablation.run_ablation(["babble"], csv_path, version="b", epochs=2, seed=1, data_dir=tmp_path,
+                          variant_function=fake_row)  # another seed: named, and no baseline of its own
+    report = ablation.format_report(ablation.read_rows(csv_path), command="python -m train.kws.ablation")
+    assert f"| babble (b, 2 ep, seed 1) | {100 * babble:.1f} |" in report
     assert "| baseline (b, 2 ep) | 58.0 | 58.0 |" in report  # no difference to itself
     assert "`gain+babble`: half the clips scaled to a peak of -45..0 dBFS; babble of 4" in report
 

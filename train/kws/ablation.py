@@ -287,7 +287,8 @@ def format_report(rows: Sequence[Dict[str, str]], *, command: str) -> str:
                 text += f" ({100 * (value(row, column) - value(base, column)):+.1f})"
             cells.append(text)
         size_kb = int(row["size_bytes"]) / 1000
-        lines.append(f"| {row['variant']} ({row['version']}, {row['epochs']} ep) | " + " | ".join(cells)
+        seed = "" if row["seed"] == "0" else f", seed {row['seed']}"
+        lines.append(f"| {row['variant']} ({row['version']}, {row['epochs']} ep{seed}) | " + " | ".join(cells)
                      + f" | {row['worst synthetic word']} | {size_kb:.1f} | {row['best_epoch']} |")
     lines += ["", "In brackets: the difference to `baseline` (same version, epochs and seed) in points. "
               "The robustness bars, measured on the test split by `python -m train.kws.robustness`: "

@@ -16,12 +16,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Dict, List, Optional, Sequence, Tuple
 
 from native.params import FrontendParams
 from train.kws.augment import AugmentConfig
 from train.kws.data import LABELS
 from train.kws.training import RunConfig, RunResult
+
+if TYPE_CHECKING:  # the annotations only; the functions import it when called
+    from train.toolbox.limits import Limit
 
 KB = 1000  # bytes; the stricter reading of "kB"
 
@@ -33,7 +36,9 @@ MFCC_FRONTEND = FrontendParams(sample_rate_hz=16000, frame_length_samples=640, f
 # validation voice is higher (`python -m train.kws.robustness --split val OLD NEW`). The ablation
 # (models/kws/ablation/ablation.md) found PCEN the largest single gain (log-mel on the same 10 bins lost 6 points
 # at -40 dBFS: PCEN's per-channel gain control makes the level matter less) and babble in training the largest
-# under babble (+21 points). Every run since, taken or not, with its figures: models/kws/README.md.
+# under babble (+21 points); PCEN's own settings are Wang et al.'s (a faster or slower gain control, a smaller
+# exponent or root did not help, 2026-12-03). Every run since, taken or not, with its figures:
+# models/kws/README.md.
 PCEN_FRONTEND = FrontendParams(sample_rate_hz=16000, frame_length_samples=640, frame_step_samples=320,
                                feature_kind="pcen", num_mel_bins=10, lower_edge_hz=20.0, upper_edge_hz=4000.0)
 ROBUST_AUGMENT = AugmentConfig(reverb_probability=0.3, babble_probability=0.3)
@@ -175,7 +180,7 @@ def min_accuracy_for(version: Version, labels: Sequence[str]) -> Tuple[float, st
     return (bar, ">=") if bar is not None else (version.min_accuracy, ">")
 
 
-def limits_for(version: Version, result: RunResult, labels: Sequence[str]) -> List["Limit"]:
+def limits_for(version: Version, result: RunResult, labels: Sequence[str]) -> List[Limit]:
     """One :class:`~train.toolbox.limits.Limit` per requirement of ``version``."""
     from pi_runtime.labels import UNKNOWN_LABEL, keyword_labels
     from train.toolbox.limits import Limit
@@ -197,7 +202,7 @@ def limits_for(version: Version, result: RunResult, labels: Sequence[str]) -> Li
     return limits
 
 
-def limits_from_sidecar(sidecar: Dict) -> Optional[List["Limit"]]:
+def limits_from_sidecar(sidecar: Dict) -> Optional[List[Limit]]:
     """The limits of a delivered model, from the results its sidecar records (None if it names no version)."""
     from train.kws.training import RunResult
 
