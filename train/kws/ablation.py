@@ -130,8 +130,9 @@ def variant_config(version: str, name: str, *, epochs: int, seed: int):
         synthetic = synthetic or change.synthetic_keywords
     if frontend.feature_kind != "pcen" and any(key.startswith("pcen_") for change in changes
                                                for key in change.frontend):
+        pcen_features = [key for key, change in CHANGES.items() if change.frontend.get("feature_kind") == "pcen"]
         raise ValueError(f"variant {name!r} changes PCEN's settings but its features are {frontend.feature_kind}; "
-                         f"put a pcen_* change before it (e.g. pcen_10+pcen_fast)")
+                         f"put {' or '.join(pcen_features)} before it (e.g. pcen_10+pcen_fast)")
     return config.replace(augment=augment, frontend=frontend), synthetic
 
 
