@@ -35,6 +35,15 @@ def test_pcen_settings_change_pcen_only_and_need_pcen_features():
         ablation.variant_config("b", "log_mel_10+pcen_alpha_0.8", epochs=1, seed=0)
 
 
+def test_kernel_variants_change_the_model_and_keep_the_recipe():
+    config, _ = ablation.variant_config("b", "pcen_10+first_kernel_10x4+kernel_5+first_stride_2x1", epochs=1,
+                                        seed=0)
+    assert config.first_kernel == (10, 4) and config.kernel_size == 5 and config.first_stride == (2, 1)
+    assert config.frontend.feature_kind == "pcen" and config.alpha == 0.25  # b's model of then, otherwise
+    config, _ = ablation.variant_config("b", "pcen_10", epochs=1, seed=0)
+    assert config.first_kernel is None and config.kernel_size is None and config.first_stride is None
+
+
 def test_version_a_leaves_out_its_teachers():
     config, _ = ablation.variant_config("a", "baseline", epochs=1, seed=0)
     from train.kws.versions import VERSIONS

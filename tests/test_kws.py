@@ -315,6 +315,33 @@ def test_lab4_ds_cnn_has_the_course_layout():
     assert model.get_layer("conv1").strides == (2, 2) and model.get_layer("conv1").filters == 64
 
 
+def test_ds_cnn_kernels_are_configurable_and_checked():
+    from train.kws.models import build_model
+    from train.kws.training import RunConfig
+
+    model = build_model("ds_cnn", (49, 10), 8, alpha=0.25, blocks=2, first_kernel=(10, 4), kernel_size=5,
+                        first_stride=(2, 1))
+    assert model.get_layer("conv1").kernel_size == (10, 4) and model.get_layer("conv1").strides == (2, 1)
+    assert model.get_layer("conv1").output_shape == (None, 25, 10, 64)  # every mel band kept
+    assert model.get_layer("dw1").kernel_size == model.get_layer("dw2").kernel_size == (5, 5)
+    assert model.output_shape == (None, 8)
+    plain = build_model("ds_cnn", (49, 10), 8, alpha=0.25, blocks=2)
+    assert plain.get_layer("conv1").output_shape == (None, 25, 5, 64)
+    # 64 filters x (40 - 9) more in the first convolution, 64 channels x (25 - 9) in each depthwise one
+    assert model.count_params() - plain.count_params() == 64 * 31 + 2 * 64 * 16
+    for name in ("ds_cnn_bn", "cnn"):
+        with pytest.raises(ValueError, match="plain DS-CNN"):
+            build_model(name, (49, 10), 8, alpha=0.25, kernel_size=5)
+    assert RunConfig(first_kernel=[10, 4]).first_kernel == (10, 4)  # as a sidecar's JSON gives it back
+    for bad in ((0, 3), (3,), (2.5, 3)):
+        for option in ("first_kernel", "first_stride"):
+            with pytest.raises(ValueError, match=option):
+                RunConfig(**{option: bad})
+    for bad in (0, 1.5):
+        with pytest.raises(ValueError, match="kernel_size"):
+            RunConfig(kernel_size=bad)
+
+
 def test_build_model_rejects_bad_arguments():
     from train.kws.models import build_model
 
@@ -835,6 +862,18 @@ def test_latency_is_measured_again_into_the_sidecar(tmp_path, capsys):
     assert measured["inference_ms"]["mean"] > 0 and measured["total_ms"]["mean"] > measured["inference_ms"]["mean"]
     assert set(measured["inference_ms"]) == {"mean", "median", "p95"}
     assert results.main(["--remeasure-latency", str(tmp_path / "missing.tflite")]) == 2
+
+
+def test_results_table_names_the_layers_that_differ_from_the_ds_cnn_defaults():
+    from train.kws.results import describe_architecture
+    from train.kws.training import RunConfig
+
+    plain = RunConfig(alpha=0.3125, blocks=4).to_dict()
+    assert describe_architecture({"config": plain}) == "ds_cnn alpha=0.3125 blocks=4, int8"
+    changed = RunConfig(alpha=0.3125, blocks=4, first_kernel=(10, 4), first_stride=(2, 1), kernel_size=5,
+                        final_sparsity=0.4).to_dict()
+    assert describe_architecture({"config": changed, "logit_scale": 2.5}) == (
+        "ds_cnn alpha=0.3125 blocks=4 first conv 10x4 first stride 2x1 depthwise 5x5, pruned 40%, int8, logits x2.50")
 
 
 def test_results_table_prints_the_percentage_of_the_clips_not_of_the_rounded_fraction():

@@ -37,12 +37,13 @@ DEFAULT_EPOCHS = 20
 
 @dataclass(frozen=True)
 class Change:
-    """One change to a recipe: fields of its ``AugmentConfig`` and ``FrontendParams``, and whether the
-    training voices' synthetic keywords join the training clips."""
+    """One change to a recipe: fields of its ``AugmentConfig``, ``FrontendParams`` and ``RunConfig``
+    (the model), and whether the training voices' synthetic keywords join the training clips."""
 
     description: str
     augment: Dict[str, Any] = field(default_factory=dict)
     frontend: Dict[str, Any] = field(default_factory=dict)
+    model: Dict[str, Any] = field(default_factory=dict)
     synthetic_keywords: bool = False
 
 
@@ -92,6 +93,13 @@ CHANGES: Dict[str, Change] = {
                              frontend=dict(pcen_alpha=0.8)),
     "pcen_power_0.25": Change("PCEN's root 0.25 instead of 0.5 (stronger compression)",
                               frontend=dict(pcen_power=0.25)),
+    # The DS-CNN's kernels: 3 x 3 everywhere sees about 19 frames (0.38 s) before the global pooling.
+    "first_kernel_10x4": Change("the first convolution 10 x 4 (time x frequency, as MLPerf Tiny's DS-CNN) "
+                                "instead of 3 x 3", model=dict(first_kernel=(10, 4))),
+    "kernel_5": Change("depthwise convolutions 5 x 5 instead of 3 x 3 (about 35 frames seen, 0.7 s)",
+                       model=dict(kernel_size=5)),
+    "first_stride_2x1": Change("the first convolution's stride 2 x 1 instead of 2 x 2 (every mel band kept: "
+                               "the same weights, twice the work after it)", model=dict(first_stride=(2, 1))),
 }
 
 COLUMNS = (("variant", "version", "epochs", "seed", "description", "val_accuracy", "keras_val_accuracy",
@@ -127,6 +135,7 @@ def variant_config(version: str, name: str, *, epochs: int, seed: int):
     for change in changes:
         augment = augment.replace(**change.augment)
         frontend = dataclasses.replace(frontend, **change.frontend)
+        config = config.replace(**change.model)
         synthetic = synthetic or change.synthetic_keywords
     if frontend.feature_kind != "pcen" and any(key.startswith("pcen_") for change in changes
                                                for key in change.frontend):

@@ -234,7 +234,9 @@ def train_folder_model(dataset, output_path: Path, config, options: FolderRunOpt
         epochs = options.epochs or config.epochs
         model = build_model(config.model, params.feature_shape, len(splits.labels), alpha=config.alpha,
                             feature_mean=float(train_features.mean()),
-                            feature_std=float(train_features.std()) or 1.0, blocks=config.blocks)
+                            feature_std=float(train_features.std()) or 1.0, blocks=config.blocks,
+                            first_kernel=config.first_kernel, kernel_size=config.kernel_size,
+                            first_stride=config.first_stride)
         say(f"model {config.model} alpha={config.alpha} from scratch: {model.count_params()} parameters, "
             f"{epochs} epochs")
         best_val, best_epoch = transferring.fit_classifier(

@@ -118,8 +118,11 @@ MODELS: Dict[str, Callable[..., keras.Model]] = {
 
 def build_model(name: str, input_shape: Tuple[int, int], num_labels: int, *, alpha: float,
                 feature_mean: float = 0.0, feature_std: float = 1.0,
-                blocks: Optional[int] = None) -> keras.Model:
-    """Build model ``name`` (a key of ``MODELS``)."""
+                blocks: Optional[int] = None, first_kernel: Optional[Sequence[int]] = None,
+                kernel_size: Optional[int] = None, first_stride: Optional[Sequence[int]] = None) -> keras.Model:
+    """Build model ``name`` (a key of ``MODELS``); ``first_kernel`` and ``first_stride`` (time,
+    frequency) and ``kernel_size`` (the depthwise convolutions') apply to the plain DS-CNN, None
+    keeps its 3 x 3 kernels and stride 2 x 2."""
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; choose from {', '.join(MODELS)}")
     if num_labels < 2:
@@ -129,4 +132,10 @@ def build_model(name: str, input_shape: Tuple[int, int], num_labels: int, *, alp
         if name == "cnn":
             raise ValueError("the Lab 3 CNN has a fixed depth; 'blocks' applies to the DS-CNNs")
         kwargs["blocks"] = blocks
+    for option, value in (("first_kernel", first_kernel), ("kernel_size", kernel_size),
+                          ("first_stride", first_stride)):
+        if value is not None:
+            if name != "ds_cnn":
+                raise ValueError(f"{option!r} applies to the plain DS-CNN ('ds_cnn'), not {name!r}")
+            kwargs[option] = value if option == "kernel_size" else tuple(value)
     return MODELS[name](tuple(input_shape), num_labels, **kwargs)

@@ -47,6 +47,32 @@ def percent_of(fraction: float, clips: int) -> str:
     return f"{100 * exact:.2f}"
 
 
+def describe_architecture(training: dict) -> str:
+    """The model of a sidecar's ``"training"`` section in words: layers, pruning, quantisation, teachers."""
+    config = training.get("config", {})
+    architecture = f"{config.get('model', '?')} alpha={config.get('alpha', '?')}"
+    if config.get("blocks"):
+        architecture += f" blocks={config['blocks']}"
+    if config.get("first_kernel"):
+        architecture += f" first conv {'x'.join(map(str, config['first_kernel']))}"
+    if config.get("first_stride"):
+        architecture += f" first stride {'x'.join(map(str, config['first_stride']))}"
+    if config.get("kernel_size"):
+        architecture += f" depthwise {config['kernel_size']}x{config['kernel_size']}"
+    if config.get("final_sparsity"):
+        architecture += f", pruned {config['final_sparsity']:.0%}"
+    architecture += f", {config.get('quantization', '?')}"
+    if config.get("train_on_all_words"):
+        architecture += f", learnt on all words ({training.get('train_clips', '?')} clips)"
+    if config.get("teachers"):
+        architecture += ", distilled from " + " and ".join(Path(path).name.split(".")[0] for path in config["teachers"])
+    if config.get("weight_average_decay"):
+        architecture += f", weights averaged (decay {config['weight_average_decay']:g})"
+    if training.get("logit_scale"):
+        architecture += f", logits x{training['logit_scale']:.2f}"
+    return architecture
+
+
 def results_markdown(folder: Path) -> str:
     """Markdown table with one row per delivered model in ``folder``."""
     rows = ["| model | labels | architecture | features | accuracy | size (kB) | .tflite / zlib (B) "
@@ -55,25 +81,11 @@ def results_markdown(folder: Path) -> str:
     for path in delivered_models(folder):
         sidecar = read_sidecar(path)
         results = sidecar.get("results", {})
-        config = sidecar.get("training", {}).get("config", {})
         frontend = sidecar["frontend"]
         if not results:
             continue
         features = f"{frontend['feature_kind']} {frontend.get('num_mfccs') if frontend['feature_kind'] == 'mfcc' else frontend.get('num_mel_bins')}"
-        architecture = f"{config.get('model', '?')} alpha={config.get('alpha', '?')}"
-        if config.get("blocks"):
-            architecture += f" blocks={config['blocks']}"
-        if config.get("final_sparsity"):
-            architecture += f", pruned {config['final_sparsity']:.0%}"
-        architecture += f", {config.get('quantization', '?')}"
-        if config.get("train_on_all_words"):
-            architecture += f", learnt on all words ({sidecar['training'].get('train_clips', '?')} clips)"
-        if config.get("teachers"):
-            architecture += ", distilled from " + " and ".join(Path(path).name.split(".")[0] for path in config["teachers"])
-        if config.get("weight_average_decay"):
-            architecture += f", weights averaged (decay {config['weight_average_decay']:g})"
-        if sidecar["training"].get("logit_scale"):
-            architecture += f", logits x{sidecar['training']['logit_scale']:.2f}"
+        architecture = describe_architecture(sidecar["training"])
         labels = ",".join(sidecar["labels"]) if len(sidecar["labels"]) < 8 else "all 8"
         accuracy = f"{percent_of(results['test_accuracy'], results['test_clips'])} % ({results['test_clips']} clips)"
         if results.get("keyword_clips") and results["keyword_clips"] != results["test_clips"]:

@@ -34,6 +34,8 @@ class RunConfig:
     model : name in ``train.kws.models.MODELS``
     alpha : width multiplier
     blocks : depthwise-separable blocks (DS-CNNs; None = the model's default)
+    first_kernel, first_stride, kernel_size : the plain DS-CNN's first convolution and its
+        stride (time, frequency) and its depthwise convolutions (square); None = 3 x 3, 2 x 2, 3
     frontend : the features the model is trained on and deployed with
     epochs, batch_size, learning_rate : training (Adam, cosine decay to 1 % of the rate)
     final_sparsity : magnitude pruning target (0 = no pruning), reached with
@@ -67,6 +69,9 @@ class RunConfig:
     model: str = "ds_cnn"
     alpha: float = 0.25
     blocks: Optional[int] = None
+    first_kernel: Optional[Tuple[int, int]] = None
+    first_stride: Optional[Tuple[int, int]] = None
+    kernel_size: Optional[int] = None
     frontend: FrontendParams = field(default_factory=FrontendParams)
     clip_duration_ms: int = 1000
     resize: Optional[Tuple[int, int]] = None
@@ -123,6 +128,14 @@ class RunConfig:
         if self.distillation_input not in DISTILLATION_INPUTS:
             raise ValueError(f"distillation_input must be one of {', '.join(DISTILLATION_INPUTS)}, "
                              f"got {self.distillation_input!r}")
+        for option in ("first_kernel", "first_stride"):
+            value = getattr(self, option)
+            if value is not None:
+                if len(value) != 2 or not all(int(k) == k >= 1 for k in value):
+                    raise ValueError(f"{option} must be two positive integers (time, frequency), got {value!r}")
+                object.__setattr__(self, option, tuple(int(k) for k in value))
+        if self.kernel_size is not None and not int(self.kernel_size) == self.kernel_size >= 1:
+            raise ValueError(f"kernel_size must be a positive integer, got {self.kernel_size!r}")
         object.__setattr__(self, "teachers", tuple(str(path) for path in self.teachers))
         object.__setattr__(self, "resize", self.model_input.resize)  # checked against the frontend
 
@@ -292,7 +305,9 @@ def fit(config: RunConfig, splits: Splits, train_features: np.ndarray, val_featu
     feature_std = float(train_features.std()) or 1.0
     if build is None:
         model = build_model(config.model, config.model_input.feature_shape, len(splits.labels), alpha=config.alpha,
-                            feature_mean=feature_mean, feature_std=feature_std, blocks=config.blocks)
+                            feature_mean=feature_mean, feature_std=feature_std, blocks=config.blocks,
+                            first_kernel=config.first_kernel, kernel_size=config.kernel_size,
+                            first_stride=config.first_stride)
     else:
         model = build(config.model_input.feature_shape, len(splits.labels), feature_mean=feature_mean,
                       feature_std=feature_std)
