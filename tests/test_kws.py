@@ -333,11 +333,11 @@ def test_ds_cnn_kernels_are_configurable_and_checked():
         with pytest.raises(ValueError, match="plain DS-CNN"):
             build_model(name, (49, 10), 8, alpha=0.25, kernel_size=5)
     assert RunConfig(first_kernel=[10, 4]).first_kernel == (10, 4)  # as a sidecar's JSON gives it back
-    for bad in ((0, 3), (3,), (2.5, 3)):
+    for bad in ((0, 3), (3,), (2.5, 3), ("3", 3), (None, 3), 3, True):
         for option in ("first_kernel", "first_stride"):
             with pytest.raises(ValueError, match=option):
                 RunConfig(**{option: bad})
-    for bad in (0, 1.5):
+    for bad in (0, 1.5, "5", True, (5, 5)):
         with pytest.raises(ValueError, match="kernel_size"):
             RunConfig(kernel_size=bad)
 

@@ -25,6 +25,10 @@ from train.kws.features import compute_features
 DISTILLATION_INPUTS = ("augmented", "clean")
 
 
+def _is_positive_int(value) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= 1
+
+
 @dataclass(frozen=True)
 class RunConfig:
     """Everything that defines one trained and exported model.
@@ -131,10 +135,10 @@ class RunConfig:
         for option in ("first_kernel", "first_stride"):
             value = getattr(self, option)
             if value is not None:
-                if len(value) != 2 or not all(int(k) == k >= 1 for k in value):
+                if not (isinstance(value, (tuple, list)) and len(value) == 2 and all(map(_is_positive_int, value))):
                     raise ValueError(f"{option} must be two positive integers (time, frequency), got {value!r}")
                 object.__setattr__(self, option, tuple(int(k) for k in value))
-        if self.kernel_size is not None and not int(self.kernel_size) == self.kernel_size >= 1:
+        if self.kernel_size is not None and not _is_positive_int(self.kernel_size):
             raise ValueError(f"kernel_size must be a positive integer, got {self.kernel_size!r}")
         object.__setattr__(self, "teachers", tuple(str(path) for path in self.teachers))
         object.__setattr__(self, "resize", self.model_input.resize)  # checked against the frontend
