@@ -226,11 +226,10 @@ def precheck(candidate: Candidate, num_labels: int, train_features: np.ndarray, 
     ``train_features``: float32[n, frames, features], a few training examples (the int8 ranges
     and the standardisation). Latency is measured only where a latency limit exists.
     """
-    from train.kws.training import measure_latency
+    from train.kws.training import measure_latency, standardisation
     from train.toolbox.export import export_model
 
-    model = candidate.build(train_features.shape[1:], num_labels, feature_mean=float(train_features.mean()),
-                            feature_std=float(train_features.std()) or 1.0)
+    model = candidate.build(train_features.shape[1:], num_labels, **standardisation(train_features))
     prune_by_magnitude(model, candidate.final_sparsity)
     with tempfile.TemporaryDirectory() as scratch:
         exported = export_model(model, Path(scratch) / "untrained.tflite", quantization="int8",

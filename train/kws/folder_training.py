@@ -210,7 +210,6 @@ def train_folder_model(dataset, output_path: Path, config, options: FolderRunOpt
     from pi_runtime.sidecar import read_sidecar, write_sidecar
     from train.keras_env import keras
     from train.kws.features import compute_features
-    from train.kws.models import build_model
     from train.kws.training import export_and_evaluate
     from train.kws import transfer as transferring
 
@@ -232,11 +231,7 @@ def train_folder_model(dataset, output_path: Path, config, options: FolderRunOpt
                   "transfer": options.transfer, **summary, **options.extra_training_info}
     if body is None:
         epochs = options.epochs or config.epochs
-        model = build_model(config.model, params.feature_shape, len(splits.labels), alpha=config.alpha,
-                            feature_mean=float(train_features.mean()),
-                            feature_std=float(train_features.std()) or 1.0, blocks=config.blocks,
-                            first_kernel=config.first_kernel, kernel_size=config.kernel_size,
-                            first_stride=config.first_stride)
+        model = config.build_model(len(splits.labels), train_features)
         say(f"model {config.model} alpha={config.alpha} from scratch: {model.count_params()} parameters, "
             f"{epochs} epochs")
         best_val, best_epoch = transferring.fit_classifier(

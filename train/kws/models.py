@@ -137,5 +137,5 @@ def build_model(name: str, input_shape: Tuple[int, int], num_labels: int, *, alp
         if value is not None:
             if name != "ds_cnn":
                 raise ValueError(f"{option!r} applies to the plain DS-CNN ('ds_cnn'), not {name!r}")
-            kwargs[option] = value if option == "kernel_size" else tuple(value)
+            kwargs[option] = value
     return MODELS[name](tuple(input_shape), num_labels, **kwargs)

@@ -25,6 +25,12 @@ from train.kws.features import compute_features
 DISTILLATION_INPUTS = ("augmented", "clean")
 
 
+def standardisation(train_features: np.ndarray) -> Dict[str, float]:
+    """``feature_mean`` and ``feature_std`` for the model builders: the training features' scalar mean
+    and deviation (1 where they do not vary)."""
+    return {"feature_mean": float(train_features.mean()), "feature_std": float(train_features.std()) or 1.0}
+
+
 def _is_positive_int(value) -> bool:
     return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= 1
 
@@ -147,6 +153,15 @@ class RunConfig:
     def model_input(self) -> ModelInput:
         """One model input: ``clip_duration_ms`` of audio through ``frontend``, resized to ``resize``."""
         return ModelInput(frontend=self.frontend, clip_duration_ms=self.clip_duration_ms, resize=self.resize)
+
+    def build_model(self, num_labels: int, train_features: np.ndarray):
+        """The untrained model this configuration names, its input standardised by the training
+        features (:func:`standardisation`, folded into the model)."""
+        from train.kws.models import build_model
+
+        return build_model(self.model, self.model_input.feature_shape, num_labels, alpha=self.alpha,
+                           blocks=self.blocks, first_kernel=self.first_kernel, kernel_size=self.kernel_size,
+                           first_stride=self.first_stride, **standardisation(train_features))
 
     def to_dict(self) -> Dict[str, Any]:
         out = asdict(self)
@@ -301,20 +316,14 @@ def fit(config: RunConfig, splits: Splits, train_features: np.ndarray, val_featu
     is called after each epoch (the search's early stopping).
     """
     from train.keras_env import keras
-    from train.kws.models import build_model
     from train.toolbox.pruning import prune_low_magnitude, strip_pruning
 
     rng = np.random.default_rng(config.seed)
     feature_mean = float(train_features.mean())
-    feature_std = float(train_features.std()) or 1.0
     if build is None:
-        model = build_model(config.model, config.model_input.feature_shape, len(splits.labels), alpha=config.alpha,
-                            feature_mean=feature_mean, feature_std=feature_std, blocks=config.blocks,
-                            first_kernel=config.first_kernel, kernel_size=config.kernel_size,
-                            first_stride=config.first_stride)
+        model = config.build_model(len(splits.labels), train_features)
     else:
-        model = build(config.model_input.feature_shape, len(splits.labels), feature_mean=feature_mean,
-                      feature_std=feature_std)
+        model = build(config.model_input.feature_shape, len(splits.labels), **standardisation(train_features))
     steps_per_epoch = int(np.ceil(len(splits.train) / config.batch_size))
     callbacks = []
     pruning = config.final_sparsity > 0
