@@ -44,6 +44,17 @@ def test_kernel_variants_change_the_model_and_keep_the_recipe():
     assert config.first_kernel is None and config.kernel_size is None and config.first_stride is None
 
 
+def test_framing_variants_give_twice_the_frames_and_a_consistent_fft():
+    base, _ = ablation.variant_config("b", "pcen_10", epochs=1, seed=0)
+    for name, frame_length, fft_length in (("frame_step_10ms", 640, 640), ("frame_25ms_step_10ms", 400, 512)):
+        config, _ = ablation.variant_config("b", f"pcen_10+{name}", epochs=1, seed=0)
+        frontend = config.frontend
+        assert (frontend.frame_length_samples, frontend.fft_length, frontend.frame_step_ms) == (frame_length,
+                                                                                               fft_length, 10.0)
+        assert frontend.feature_kind == "pcen" and frontend.pcen_time_constant_ms == 395.0  # the rest as pcen_10
+        assert frontend.num_frames(16000) >= 2 * base.frontend.num_frames(16000) - 2
+
+
 def test_version_a_leaves_out_its_teachers():
     config, _ = ablation.variant_config("a", "baseline", epochs=1, seed=0)
     from train.kws.versions import VERSIONS
