@@ -44,6 +44,13 @@ def test_kernel_variants_change_the_model_and_keep_the_recipe():
     assert config.first_kernel is None and config.kernel_size is None and config.first_stride is None
 
 
+def test_bn_after_depthwise_is_mlperf_tinys_ds_cnn_at_the_same_width():
+    config, _ = ablation.variant_config("b", "pcen_10+bn_after_depthwise", epochs=1, seed=0)
+    base, _ = ablation.variant_config("b", "pcen_10", epochs=1, seed=0)
+    assert (config.model, base.model) == ("ds_cnn_bn", "ds_cnn")
+    assert (config.alpha, config.blocks, config.frontend) == (base.alpha, base.blocks, base.frontend)
+
+
 def test_framing_variants_give_twice_the_frames_and_a_consistent_fft():
     base, _ = ablation.variant_config("b", "pcen_10", epochs=1, seed=0)
     for name, frame_length, fft_length in (("frame_step_10ms", 640, 640), ("frame_25ms_step_10ms", 400, 512)):

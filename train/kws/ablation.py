@@ -106,6 +106,9 @@ CHANGES: Dict[str, Change] = {
                                 "instead of 3 x 3", model=dict(first_kernel=(10, 4))),
     "kernel_5": Change("depthwise convolutions 5 x 5 instead of 3 x 3 (about 35 frames seen, 0.7 s)",
                        model=dict(kernel_size=5)),
+    "bn_after_depthwise": Change("batch norm and ReLU after each depthwise convolution too, as MLPerf Tiny's DS-CNN "
+                                 "(a non-linearity between the depthwise and pointwise halves of each block)",
+                                 model=dict(model="ds_cnn_bn")),
     "first_stride_2x1": Change("the first convolution's stride 2 x 1 instead of 2 x 2 (every mel band kept: "
                                "the same weights, twice the work after it)", model=dict(first_stride=(2, 1))),
 }
