@@ -51,6 +51,13 @@ def test_bn_after_depthwise_is_mlperf_tinys_ds_cnn_at_the_same_width():
     assert (config.alpha, config.blocks, config.frontend) == (base.alpha, base.blocks, base.frontend)
 
 
+def test_weight_decay_variants_set_only_the_decay():
+    config, _ = ablation.variant_config("b", "pcen_10+weight_decay_0.05", epochs=1, seed=0)
+    base, _ = ablation.variant_config("b", "pcen_10", epochs=1, seed=0)
+    assert (config.weight_decay, base.weight_decay) == (0.05, 0.0)
+    assert config.replace(weight_decay=0.0) == base
+
+
 def test_framing_variants_give_twice_the_frames_and_a_consistent_fft():
     base, _ = ablation.variant_config("b", "pcen_10", epochs=1, seed=0)
     for name, frame_length, fft_length in (("frame_step_10ms", 640, 640), ("frame_25ms_step_10ms", 400, 512)):

@@ -449,10 +449,28 @@ def test_toy_run_with_quantisation_aware_training_exports_int8(toy_data, tmp_pat
     (dict(calibrate_temperature=True, qat_epochs=1, final_sparsity=0.0), "calibrate_temperature"),
     (dict(weight_average_decay=1.0), "weight_average_decay"), (dict(weight_average_decay=-0.1), "weight_average"),
     (dict(mixup_alpha=-0.2), "mixup_alpha"), (dict(mixup_alpha=float("nan")), "mixup_alpha"),
+    (dict(weight_decay=-0.1), "weight_decay"), (dict(weight_decay=1.0), "weight_decay"),
+    (dict(weight_decay=float("nan")), "weight_decay"),
 ])
 def test_run_config_rejects_impossible_combinations(changes, message):
     with pytest.raises(ValueError, match=message):
         toy_config(**changes)
+
+
+def test_weight_decay_shrinks_the_kernels_and_leaves_batch_norm_and_biases():
+    from train.keras_env import keras
+    from train.kws.models import build_model
+    from train.kws.training import _optimizer
+
+    model = build_model("ds_cnn", (9, 4), 3, alpha=0.05, blocks=1)
+    before = {v.name: v.numpy().copy() for v in model.trainable_variables}
+    model.compile(optimizer=_optimizer(0.1, 0.5), loss=lambda y, p: 0.0 * keras.backend.sum(p))  # no gradient
+    model.train_on_batch(np.ones((2, 9, 4, 1), np.float32), np.zeros((2, 3), np.float32))
+    for v in model.trainable_variables:
+        shrunk = "kernel" in v.name
+        np.testing.assert_allclose(v.numpy(), before[v.name] * (1 - 0.1 * 0.5 if shrunk else 1.0), rtol=1e-5,
+                                   err_msg=v.name)
+    assert isinstance(_optimizer(0.1, 0.0), keras.optimizers.Adam)
 
 
 def test_toy_run_selects_and_delivers_the_averaged_weights_of_a_pruned_model(toy_data, tmp_path, monkeypatch):

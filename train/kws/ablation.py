@@ -106,6 +106,11 @@ CHANGES: Dict[str, Change] = {
                                 "instead of 3 x 3", model=dict(first_kernel=(10, 4))),
     "kernel_5": Change("depthwise convolutions 5 x 5 instead of 3 x 3 (about 35 frames seen, 0.7 s)",
                        model=dict(kernel_size=5)),
+    # Regularisation as MLPerf Tiny's DS-CNN has it (an L2 penalty there; decoupled decay here, AdamW).
+    "weight_decay_0.01": Change("decoupled weight decay 0.01 of the kernels (AdamW) instead of none",
+                                model=dict(weight_decay=0.01)),
+    "weight_decay_0.05": Change("decoupled weight decay 0.05 of the kernels (AdamW) instead of none",
+                                model=dict(weight_decay=0.05)),
     "bn_after_depthwise": Change("batch norm and ReLU after each depthwise convolution too, as MLPerf Tiny's DS-CNN "
                                  "(a non-linearity between the depthwise and pointwise halves of each block)",
                                  model=dict(model="ds_cnn_bn")),

@@ -48,6 +48,8 @@ class RunConfig:
         stride (time, frequency) and its depthwise convolutions (square); None = 3 x 3, 2 x 2, 3
     frontend : the features the model is trained on and deployed with
     epochs, batch_size, learning_rate : training (Adam, cosine decay to 1 % of the rate)
+    weight_decay : above 0, decoupled weight decay of the convolution and dense kernels (AdamW;
+        each step shrinks them by ``weight_decay`` times the step's learning rate)
     final_sparsity : magnitude pruning target (0 = no pruning), reached with
         PolynomialDecay between ``pruning_begin_fraction`` and ``pruning_end_fraction`` of training
     qat_epochs : quantisation-aware fine-tuning epochs after training (0 = post-training quantisation)
@@ -88,6 +90,7 @@ class RunConfig:
     epochs: int = 40
     batch_size: int = 64
     learning_rate: float = 0.01
+    weight_decay: float = 0.0
     final_sparsity: float = 0.0
     initial_sparsity: float = 0.0
     pruning_begin_fraction: float = 0.2
@@ -131,6 +134,8 @@ class RunConfig:
         if not 0.0 < self.distillation_weight <= 1.0 or self.distillation_temperature <= 0:
             raise ValueError(f"need 0 < distillation_weight <= 1 and distillation_temperature > 0, got "
                              f"{self.distillation_weight}, {self.distillation_temperature}")
+        if not (0.0 <= self.weight_decay < 1.0):
+            raise ValueError(f"weight_decay must be in [0, 1), got {self.weight_decay!r}")
         if not 0.0 <= self.weight_average_decay < 1.0:
             raise ValueError(f"weight_average_decay must be in [0, 1), got {self.weight_average_decay}")
         if not (self.mixup_alpha >= 0 and math.isfinite(self.mixup_alpha)):
@@ -303,6 +308,18 @@ def train_export_evaluate(config: RunConfig, splits: Splits, output_path: Path, 
     return result
 
 
+def _optimizer(learning_rate, weight_decay: float):
+    """Adam, or AdamW decaying only the kernels (batch norm's scales and shifts and the biases keep
+    their values: shrinking them changes what the layer computes, not how large its weights grow)."""
+    from train.keras_env import keras
+
+    if weight_decay <= 0:
+        return keras.optimizers.Adam(learning_rate)
+    optimizer = keras.optimizers.AdamW(learning_rate, weight_decay=weight_decay)
+    optimizer.exclude_from_weight_decay(var_names=["gamma", "beta", "bias"])
+    return optimizer
+
+
 def fit(config: RunConfig, splits: Splits, train_features: np.ndarray, val_features: np.ndarray, *,
         feature_backend: str = "native", say=log,
         build: Optional[Callable[..., object]] = None,
@@ -335,7 +352,7 @@ def fit(config: RunConfig, splits: Splits, train_features: np.ndarray, val_featu
             steps_per_epoch=steps_per_epoch, epochs=config.epochs,
             begin_fraction=config.pruning_begin_fraction, end_fraction=config.pruning_end_fraction)
     schedule = keras.optimizers.schedules.CosineDecay(config.learning_rate, steps_per_epoch * config.epochs, alpha=0.01)
-    model.compile(optimizer=keras.optimizers.Adam(schedule),
+    model.compile(optimizer=_optimizer(schedule, config.weight_decay),
                   loss=_loss(len(splits.labels), config.label_smoothing), metrics=["accuracy"])
     teachers = clean_answers = None
     if config.teachers:
