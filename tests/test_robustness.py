@@ -6,7 +6,8 @@ import pytest
 
 from kws_toy import TOY_LABELS, build_toy_model, tone_word
 from train.kws import robustness
-from train.kws.robustness import CONDITIONS, SYNTHETIC, Condition, apply_condition, other_clips
+from train.kws.robustness import (CONDITIONS, HELD_OUT_CONDITIONS, SYNTHETIC, Condition, apply_condition,
+                                  other_clips)
 
 CLIPS_PER_WORD = 4
 
@@ -68,6 +69,51 @@ def test_every_condition_keeps_shape_and_level_and_is_seeded():
     for group in ("babble", "pink"):
         assert residual(Condition(group, 5.0)) > residual(Condition(group, 10.0)) > residual(Condition(group, 20.0))
     assert residual(Condition("reverb", 1.0)) > residual(Condition("reverb", 0.3))
+
+
+def test_held_out_conditions_keep_shape_and_level_and_do_what_they_say():
+    audio, _ = toy_clips()
+    clean_peaks = np.abs(audio.astype(np.int32)).max(axis=1)
+    names = [condition.name for condition in HELD_OUT_CONDITIONS]
+    assert len(set(names)) == len(names) and not set(names) & {condition.name for condition in CONDITIONS}
+    for condition in HELD_OUT_CONDITIONS:
+        out = apply_condition(audio, condition, seed=3)
+        assert out.shape == audio.shape and out.dtype == np.int16, condition.name
+        assert not np.array_equal(out, audio), condition.name
+        np.testing.assert_array_equal(out, apply_condition(audio, condition, seed=3))
+        peaks = np.abs(out.astype(np.int32)).max(axis=1)
+        tolerance = 0.05 * clean_peaks if condition.group == "speed" else 1  # resampling moves a peak a little
+        assert np.all(np.abs(peaks - clean_peaks) <= tolerance), condition.name
+    assert not np.array_equal(apply_condition(audio, Condition("room_babble", 10.0), seed=3),
+                              apply_condition(audio, Condition("room_babble", 10.0), seed=4))
+
+    def band_energy(clips, low_hz, high_hz):
+        spectrum = np.abs(np.fft.rfft(clips.astype(np.float64), axis=1)) ** 2
+        frequency = np.fft.rfftfreq(clips.shape[1], 1 / 16000)
+        return spectrum[:, (frequency >= low_hz) & (frequency < high_hz)].sum()
+
+    # a telephone keeps the voice band and drops what lies outside it
+    noise = np.random.default_rng(0).normal(scale=3000, size=(6, 16000)).astype(np.int16)
+    phone = apply_condition(noise, Condition("telephone"))
+    def outside_against_inside(clips, low_hz, high_hz):
+        return band_energy(clips, low_hz, high_hz) / band_energy(clips, 1000, 2000)
+
+    for low_hz, high_hz in ((6000, 8000), (0, 100)):
+        assert outside_against_inside(phone, low_hz, high_hz) < 0.01 * outside_against_inside(noise, low_hz, high_hz)
+    assert outside_against_inside(phone, 500, 3000) > 0.8 * outside_against_inside(noise, 500, 3000)
+    # faster speech is higher and shorter: a centred 1 kHz tone burst comes out at 1.15 kHz, 1/1.15 as long
+    tone = np.zeros((6, 16000), np.int16)
+    time_s = np.arange(8000) / 16000
+    tone[:, 4000:12000] = (10000 * np.sin(2 * np.pi * 1000 * time_s)).astype(np.int16)
+    fast = apply_condition(tone, Condition("speed", 1.15))
+    assert np.argmax(np.abs(np.fft.rfft(fast[0]))) == pytest.approx(1150, abs=3)  # 1 Hz bins
+    assert np.count_nonzero(fast[0]) == pytest.approx(8000 / 1.15, rel=0.01)
+    # clipping: the loud and the quiet clip are flattened alike, at the clean clip's peak
+    clipped = apply_condition(np.stack([tone[0], tone[0] // 100, tone[0], tone[0], tone[0], tone[0]]),
+                              Condition("overdrive", 12.0)).astype(np.int32)
+    for row in (0, 1):
+        peak = np.abs(clipped[row]).max()
+        assert np.mean(np.abs(clipped[row, 4000:12000]) >= peak - 1) > 0.5  # most samples sit at the rails
 
 
 def test_quiet_levels_round_to_int16_as_a_device_would():
@@ -142,6 +188,26 @@ def test_the_command_writes_tables_and_plot(toy, tmp_path, capsys):
     assert "| toy_tones |" in summary and "babble 10 dB SNR >= 88 %" in summary
     assert (output_dir / "robustness_summary.png").read_bytes()[:4] == b"\x89PNG"
     assert "| toy_tones |" in capsys.readouterr().out
+
+
+def test_held_out_conditions_come_after_the_ones_the_bars_read(toy, tmp_path):
+    data_dir, split_file, model_path = toy
+    audio, labels = toy_clips()
+    paths = [f"{label}/clip{row}.wav" for row, label in enumerate(labels)]
+    synthetic_audio, synthetic_labels = toy_clips(seed=7, clips_per_word=2)
+    synthetic = SimpleNamespace(audio=synthetic_audio, classes=tuple(synthetic_labels))
+    result = robustness.score_models([model_path], audio, labels, paths, synthetic=synthetic,
+                                     conditions=CONDITIONS + HELD_OUT_CONDITIONS)[0]
+    assert list(result.evaluations) == ([condition.name for condition in CONDITIONS] + [SYNTHETIC]
+                                        + [condition.name for condition in HELD_OUT_CONDITIONS])
+    output_dir = tmp_path / "results"
+    assert robustness.main([str(model_path), "--split-file", str(split_file), "--data-dir", str(data_dir),
+                            "--output-dir", str(output_dir), "--no-synthetic", "--held-out"]) == 0
+    summary = (output_dir / "robustness_summary.md").read_text()
+    header = next(line for line in summary.splitlines() if line.startswith("| model | clean"))
+    assert header.rstrip(" |").endswith(HELD_OUT_CONDITIONS[-1].name) and "Held out (`--held-out`" in summary
+    assert "Held out" not in robustness.format_summary([robustness.score_models(
+        [model_path], audio, labels, paths, conditions=CONDITIONS[:2])[0]], command="x")
 
 
 def test_the_command_refuses_bad_input(toy, tmp_path, capsys):

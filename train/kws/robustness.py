@@ -16,6 +16,17 @@ split changed as a microphone in a room would hear them:
   split (``train.kws.negatives.synthetic_keywords``): the held-out test voice for
   the test split or a ``--split-file``, the validation voice for ``--split val``.
 
+With ``--held-out``, also conditions no recipe was chosen on (:data:`HELD_OUT_CONDITIONS`; the
+versions' rule reads only the ones above, on validation), as a check of what the models learned
+beyond them:
+
+* **room and babble at once**: babble at 10 dB SNR, the mixture then in a room of RT60 0.6 s (a
+  kitchen with people talking; training drew rooms and babble each on its own share of the clips);
+* **telephone band**: 300-3400 Hz (fourth-order high- and low-pass), as a cheap microphone or a call;
+* **speech rate**: each clip played 0.85 and 1.15 times as fast (pitch moves with it), centred again;
+* **overdrive**: each clip amplified until its peak lies 12 dB over full scale, clipped there (a
+  microphone gain set too high), then brought back to its own peak.
+
 SNRs are measured over the active part of the word (``acoustics.mix_at_snr``).
 A reverberated or noisy clip is scaled back to the clean clip's peak, so no
 condition adds clipping or changes the level; every clip is rounded to int16.
@@ -54,8 +65,9 @@ SYNTHETIC_WORD_BAR = 0.75
 
 @dataclass(frozen=True)
 class Condition:
-    """One way of changing the clips: ``group`` ("clean", "level", "reverb", "babble", "pink") and its value
-    (peak dBFS, RT60 in s, SNR in dB; None for clean)."""
+    """One way of changing the clips: ``group`` ("clean", "level", "reverb", "babble", "pink"; the held-out
+    "room_babble", "telephone", "speed", "overdrive") and its value (peak dBFS, RT60 in s, SNR in dB, speed
+    factor, gain in dB; None for clean and telephone)."""
 
     group: str
     value: Optional[float] = None
@@ -68,6 +80,14 @@ class Condition:
             return f"peak {self.value:g} dBFS"
         if self.group == "reverb":
             return f"RT60 {self.value:g} s"
+        if self.group == "room_babble":
+            return f"RT60 {ROOM_WITH_BABBLE_RT60_S:g} s + babble {self.value:g} dB SNR"
+        if self.group == "telephone":
+            return f"telephone {TELEPHONE_BAND_HZ[0]:g}-{TELEPHONE_BAND_HZ[1]:g} Hz"
+        if self.group == "speed":
+            return f"speech {self.value:g}x speed"
+        if self.group == "overdrive":
+            return f"clipped {self.value:g} dB over full scale"
         return f"{self.group} {self.value:g} dB SNR"
 
     def rng(self, seed: int) -> np.random.Generator:
@@ -81,6 +101,12 @@ CONDITIONS: Tuple[Condition, ...] = (
     + tuple(Condition("reverb", rt60) for rt60 in RT60S_S)
     + tuple(Condition("babble", snr) for snr in SNRS_DB)
     + tuple(Condition("pink", snr) for snr in SNRS_DB))
+# Conditions no recipe was chosen on (``--held-out``); see the module's docstring.
+ROOM_WITH_BABBLE_RT60_S = 0.6
+TELEPHONE_BAND_HZ = (300.0, 3400.0)
+HELD_OUT_CONDITIONS: Tuple[Condition, ...] = (
+    Condition("room_babble", 10.0), Condition("telephone"), Condition("speed", 0.85), Condition("speed", 1.15),
+    Condition("overdrive", 12.0))
 
 
 # -- the conditions -----------------------------------------------------------------------------
@@ -114,6 +140,10 @@ def apply_condition(audio: np.ndarray, condition: Condition, *, seed: int = 0,
     clean = audio.astype(np.float32) / 32768.0
     if condition.group == "level":
         return to_int16(np.stack([acoustics.scale_to_peak_dbfs(clip, condition.value) for clip in clean]))
+    if condition.group == "speed":
+        from train.kws.augment import perturb_speed
+
+        return perturb_speed(audio, np.ones(len(audio), bool), np.full(len(audio), condition.value))
     rng = condition.rng(seed)
     if condition.group == "reverb":
         def change(row, clip):
@@ -129,6 +159,28 @@ def apply_condition(audio: np.ndarray, condition: Condition, *, seed: int = 0,
         def change(row, clip):
             noise = acoustics.coloured_noise("pink", clip.size, rng)
             return acoustics.mix_at_snr(clip, noise, condition.value, sample_rate_hz=sample_rate_hz)
+    elif condition.group == "room_babble":  # both in one room: the mixture is reverberated
+        sources = other_clips(len(clean), BABBLE_TALKERS, rng)
+
+        def change(row, clip):
+            noise = acoustics.babble(clean[sources[row]], talkers=BABBLE_TALKERS, rng=rng)
+            mixture = acoustics.mix_at_snr(clip, noise, condition.value, sample_rate_hz=sample_rate_hz)
+            response = acoustics.room_impulse_response(rt60_s=ROOM_WITH_BABBLE_RT60_S,
+                                                       sample_rate_hz=sample_rate_hz, rng=rng)
+            return acoustics.reverberate(mixture, response)
+    elif condition.group == "telephone":
+        from train.kws.augment import microphone_response
+
+        response = microphone_response(clean.shape[1] // 2 + 1, sample_rate_hz, [TELEPHONE_BAND_HZ[0]],
+                                       [TELEPHONE_BAND_HZ[1]], [0.0])[0] ** 2  # twice: fourth-order edges
+
+        def change(row, clip):
+            return np.fft.irfft(np.fft.rfft(clip) * response, clip.size).astype(np.float32)
+    elif condition.group == "overdrive":
+        over = np.float32(10.0 ** (condition.value / 20.0))
+
+        def change(row, clip):  # every clip as far over, whatever its level (its peak is kept below)
+            return np.clip(clip * (over / np.max(np.abs(clip))), -1.0, 1.0)
     else:
         raise ValueError(f"unknown condition group {condition.group!r}")
     out = np.zeros_like(clean)
@@ -199,7 +251,8 @@ def score_models(model_paths: Sequence[Path], audio: np.ndarray, clip_labels: Se
     synthetic : ``train.kws.negatives.GeneratedClips`` (anything with ``.audio`` int16[m, samples]
         and ``.classes`` str[m]) of held-out voices, or None to leave that condition out
     seed : for the random parts of the conditions
-    conditions : which conditions (default: all of :data:`CONDITIONS`)
+    conditions : which conditions (default: all of :data:`CONDITIONS`; those of :data:`HELD_OUT_CONDITIONS`
+        are reported after the synthetic voices)
     say : progress messages
 
     Returns
@@ -218,6 +271,9 @@ def score_models(model_paths: Sequence[Path], audio: np.ndarray, clip_labels: Se
         audio_by_condition[SYNTHETIC] = (np.asarray(synthetic.audio), tuple(synthetic.classes),
                                          [Path(label) / f"synthetic_{row}" for row, label in
                                           enumerate(synthetic.classes)])
+    held_out = [condition.name for condition in conditions if condition in HELD_OUT_CONDITIONS]
+    for name in held_out:  # after the synthetic voices: the columns the bars read come first
+        audio_by_condition[name] = audio_by_condition.pop(name)
     results = []
     features_cache: Dict[Tuple, np.ndarray] = {}
     for model_path, model in zip(model_paths, models):
@@ -292,7 +348,7 @@ def format_model_report(result: ModelRobustness, *, split: str, command: str) ->
             f"{condition} {_percent(accuracy)} % (bar {100 * bar:.0f} %"
             + (f", every word >= {100 * SYNTHETIC_WORD_BAR:.0f} %" if condition == SYNTHETIC else "")
             + f"): {'met' if met else 'NOT met'}" for condition, accuracy, bar, met in bars), ""]
-    lines += [CONDITIONS_TEXT, ""]
+    lines += [conditions_text([result]), ""]
     return "\n".join(lines)
 
 
@@ -303,6 +359,18 @@ CONDITIONS_TEXT = (
     f"{BABBLE_TALKERS} other clips of the split, shifted and summed, mixed at that SNR over the word's active part; "
     "pink = pink noise at that SNR. Reverberant and noisy clips are scaled back to the clean clip's peak. "
     "Random choices are seeded (`--seed`).")
+HELD_OUT_TEXT = (
+    "Held out (`--held-out`; no recipe was chosen on them): babble at 10 dB SNR with the mixture in a room of "
+    f"RT60 {ROOM_WITH_BABBLE_RT60_S:g} s; a telephone band ({TELEPHONE_BAND_HZ[0]:g}-{TELEPHONE_BAND_HZ[1]:g} Hz, "
+    "fourth-order filters); each clip played 0.85 and 1.15 times as fast (pitch with it), centred again; each "
+    "clip amplified until its peak lies 12 dB over full scale and clipped there, then brought back to its peak.")
+
+
+def conditions_text(results: Sequence[ModelRobustness]) -> str:
+    """How the conditions were made, the held-out ones too where any was scored."""
+    held_out = {condition.name for condition in HELD_OUT_CONDITIONS}
+    scored = any(held_out & set(result.evaluations) for result in results)
+    return CONDITIONS_TEXT + (" " + HELD_OUT_TEXT if scored else "")
 
 
 def format_summary(results: Sequence[ModelRobustness], *, command: str) -> str:
@@ -330,7 +398,7 @@ def format_summary(results: Sequence[ModelRobustness], *, command: str) -> str:
             word, accuracy = min(result.evaluations[SYNTHETIC].word_accuracy().items(), key=lambda item: item[1])
             worst = f"{word} {_percent(accuracy)}"
         lines.append(f"| {result.name} | " + " | ".join(cells) + f" | {worst} |")
-    lines += ["", CONDITIONS_TEXT, "", "![accuracy against SNR, level and RT60](robustness_summary.png)", ""]
+    lines += ["", conditions_text(results), "", "![accuracy against SNR, level and RT60](robustness_summary.png)", ""]
     return "\n".join(lines)
 
 
@@ -401,6 +469,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="leave out the synthetic voices (the split's own: the held-out test voice, or "
                              "the validation voice with --split val; generated with flite/festival and cached "
                              "under the data folder on first use)")
+    parser.add_argument("--held-out", action="store_true",
+                        help="also score conditions no recipe was chosen on: babble in a room, a telephone band, "
+                             "faster and slower speech, clipping (columns after the others)")
     return parser
 
 
@@ -447,8 +518,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             voices = synthetic_voices_split(args)
             say(f"the {voices} split's synthetic voices (generated on first use)")
             synthetic = synthetic_keywords(voices, data_dir=data_dir, progress=True)
+        conditions = CONDITIONS + (HELD_OUT_CONDITIONS if args.held_out else ())
         results = score_models(args.models, audio, clip_labels, clip_paths, synthetic=synthetic, seed=args.seed,
-                               say=say)
+                               conditions=conditions, say=say)
     except (ValueError, RuntimeError, FileNotFoundError) as error:  # ModelError is a ValueError
         print(f"error: {error}", file=sys.stderr)
         return 2
