@@ -138,6 +138,27 @@ def test_babble_and_coloured_noise_at_the_drawn_snr(part):
     assert not np.array_equal(run(config, audio, seed=1), run(config, audio, seed=2))
 
 
+def test_noise_in_the_room_rings_with_the_word_and_changes_nothing_without_a_room():
+    audio = tone_clips()
+    noisy = OFF.replace(coloured_noise_probability=1.0, min_snr_db=10.0, max_snr_db=10.0)
+    # without a room or a microphone the order of the stages is all that changes: the same audio
+    np.testing.assert_array_equal(run(noisy.replace(noise_in_room=True), audio), run(noisy, audio))
+    in_room = noisy.replace(reverb_probability=1.0, min_rt60_s=1.0, max_rt60_s=1.0, reverb_bank_size=1)
+    dry, wet = run(in_room, audio), run(in_room.replace(noise_in_room=True), audio)
+    assert np.all(np.abs(peaks(wet) - peaks(audio)) <= 1) and not np.array_equal(dry, wet)
+    # babble of words that end by 0.6 s (0.35 s, shifted by up to a quarter second): heard dry it stops there,
+    # heard in the room it rings on after it, with the word's own tail
+    early = tone_clips(seconds=(0.05, 0.35))
+    talkers = OFF.replace(babble_probability=1.0, min_snr_db=0.0, max_snr_db=0.0, reverb_probability=1.0,
+                          min_rt60_s=1.0, max_rt60_s=1.0)
+    after = slice(int(0.65 * RATE_HZ), int(0.95 * RATE_HZ))
+
+    def tail_energy(clips):
+        return np.sum(clips[:, after].astype(np.float64) ** 2)
+
+    assert tail_energy(run(talkers.replace(noise_in_room=True), early)) > 1.5 * tail_energy(run(talkers, early))
+
+
 def test_babble_is_made_of_the_other_clips_of_the_batch():
     """One loud clip among silent ones: no other clip has anything to add, so it stays as it was."""
     audio = np.zeros((5, RATE_HZ), np.int16)

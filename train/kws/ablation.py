@@ -68,6 +68,10 @@ CHANGES: Dict[str, Change] = {
                            augment=dict(babble_probability=0.6)),
     "babble_low_snr": Change("babble of 4 other clips at 0-15 dB SNR (coloured noise too, where used) on 30 % of clips",
                              augment=dict(babble_probability=0.3, min_snr_db=0.0, max_snr_db=15.0)),
+    "babble_in_room": Change("babble or noise added before the room, so a clip drawn for both hears the talkers "
+                             "ring in its room", augment=dict(noise_in_room=True)),
+    "reverb_often": Change("a simulated room (RT60 0.2-1.0 s) for 60 % of clips instead of 30 %",
+                           augment=dict(reverb_probability=0.6)),
     "coloured_noise": Change("white, pink or brown noise at 5-20 dB SNR on 30 % of clips",
                              augment=dict(coloured_noise_probability=0.3)),
     "specaugment": Change("SpecAugment: two time masks of up to 8 frames and one feature mask of up to 2 "

@@ -97,6 +97,10 @@ class AugmentConfig:
         batch, or with white, pink or brown noise; a clip gets at most one of the two.
     min_snr_db, max_snr_db : float
         Range of their signal-to-noise ratio.
+    noise_in_room : bool
+        Add the babble or noise before the room, so that a clip drawn for both hears the other
+        talkers ring in the same room as the word (and through the same microphone); off, the room
+        reverberates the word alone and the noise is added dry, after the microphone.
     vtlp_probability, min_vtlp_warp, max_vtlp_warp : float
         Fraction of clips whose mel frequency axis is warped by a factor in that range
         (see :func:`warp_mel_axis`; log-mel and MFCC features only).
@@ -131,6 +135,7 @@ class AugmentConfig:
     babble_talkers: int = 4
     min_snr_db: float = 5.0
     max_snr_db: float = 20.0
+    noise_in_room: bool = False
     vtlp_probability: float = 0.0
     min_vtlp_warp: float = 0.9
     max_vtlp_warp: float = 1.1
@@ -385,7 +390,8 @@ def _draw_room(n: int, num_samples: int, config: AugmentConfig, sample_rate_hz: 
 
 def _room_microphone_and_noise(audio: np.ndarray, config: AugmentConfig, sample_rate_hz: int,
                                rng: np.random.Generator) -> np.ndarray:
-    """Parts 3-5 on int16 clips: reverberation, microphone, babble or coloured noise (peaks kept).
+    """Parts 3-5 on int16 clips: reverberation, microphone, babble or coloured noise (peaks kept); with
+    ``noise_in_room`` the babble or noise first, then the room and the microphone.
 
     The random choices are drawn first; the clips are then processed in
     chunks of ``_CHUNK_CLIPS`` (FFT convolution in batches).
@@ -400,16 +406,14 @@ def _room_microphone_and_noise(audio: np.ndarray, config: AugmentConfig, sample_
     microphone_size = sfft.next_fast_len(num_samples + _FILTER_TAIL_SAMPLES, real=True)
     bank_spectra = np.stack([sfft.rfft(response, n=reverb_size) for response in draws.bank]) if draws.bank else None
     source_levels = active_rms(audio.astype(np.float32) / 32768.0, sample_rate_hz) if draws.babble.any() else None
-    out = audio.copy()
-    for start in range(0, n, _CHUNK_CLIPS):
-        chunk = np.arange(start, min(start + _CHUNK_CLIPS, n))
-        clips = audio[chunk].astype(np.float32) / 32768.0
-        peaks = np.abs(clips).max(axis=1)
-        alive = peaks > 0  # silent clips stay silent
+
+    def room(clips, chunk, alive):
         rows = np.flatnonzero(draws.reverb[chunk] & alive)
         if len(rows):
             spectra = sfft.rfft(clips[rows], n=reverb_size, axis=1) * bank_spectra[draws.room[chunk[rows]]]
             clips[rows] = sfft.irfft(spectra, n=reverb_size, axis=1)[:, :num_samples]
+
+    def microphone(clips, chunk, alive):
         rows = np.flatnonzero(draws.microphone[chunk] & alive)
         if len(rows):
             picked = chunk[rows]
@@ -417,6 +421,8 @@ def _room_microphone_and_noise(audio: np.ndarray, config: AugmentConfig, sample_
                                            draws.lowpass_hz[picked], draws.tilt_db_per_octave[picked])
             clips[rows] = sfft.irfft(sfft.rfft(clips[rows], n=microphone_size, axis=1) * response,
                                      n=microphone_size, axis=1)[:, :num_samples]
+
+    def babble_or_noise(clips, chunk, alive):  # at the drawn SNR against the word as it is then
         babble_rows = np.flatnonzero(draws.babble[chunk] & alive)
         noise_rows = np.flatnonzero(draws.coloured[chunk] & alive)
         if len(babble_rows) or len(noise_rows):
@@ -438,6 +444,16 @@ def _room_microphone_and_noise(audio: np.ndarray, config: AugmentConfig, sample_
             gains = np.where(noise_rms > 0, signal_rms / np.maximum(noise_rms, 1e-12)
                              * 10.0 ** (-draws.snr_db[chunk[rows]] / 20.0), 0.0)
             clips[rows] += (gains[:, None] * noise).astype(np.float32)
+
+    stages = (babble_or_noise, room, microphone) if config.noise_in_room else (room, microphone, babble_or_noise)
+    out = audio.copy()
+    for start in range(0, n, _CHUNK_CLIPS):
+        chunk = np.arange(start, min(start + _CHUNK_CLIPS, n))
+        clips = audio[chunk].astype(np.float32) / 32768.0
+        peaks = np.abs(clips).max(axis=1)
+        alive = peaks > 0  # silent clips stay silent
+        for stage in stages:
+            stage(clips, chunk, alive)
         changed_peaks = np.abs(clips).max(axis=1)
         clips *= np.where(changed_peaks > 0, peaks / np.maximum(changed_peaks, 1e-12), 0.0)[:, None].astype(np.float32)
         out[chunk] = np.clip(np.rint(clips * 32768.0), -32768, 32767).astype(np.int16)
