@@ -99,8 +99,8 @@ CHANGES: Dict[str, Change] = {
                               frontend=dict(pcen_power=0.25)),
     # The frames' timing: 40 ms frames every 20 ms are MLPerf Tiny's; a finer step gives the convolutions twice
     # the frames (and twice the work) over the same second.
-    "frame_step_10ms": Change("frames every 10 ms instead of 20 ms (97 frames of a one-second clip instead of 49, 40 ms long)",
-                              frontend=dict(frame_step_samples=160)),
+    "frame_step_10ms": Change("frames every 10 ms instead of 20 ms (97 frames of a one-second clip instead of "
+                              "49, 40 ms long)", frontend=dict(frame_step_samples=160)),
     "frame_25ms_step_10ms": Change("frames 25 ms long every 10 ms instead of 40 ms every 20 ms (the classic "
                                    "speech-recognition framing; 512-point FFT)",
                                    frontend=dict(frame_length_samples=400, frame_step_samples=160,
