@@ -58,6 +58,13 @@ def test_weight_decay_variants_set_only_the_decay():
     assert config.replace(weight_decay=0.0) == base
 
 
+def test_speed_wide_widens_only_the_range():
+    wide, _ = ablation.variant_config("b", "pcen_10+speed_wide", epochs=1, seed=0)
+    narrow, _ = ablation.variant_config("b", "pcen_10+speed", epochs=1, seed=0)
+    assert (wide.augment.min_speed, wide.augment.max_speed) == (0.8, 1.2)
+    assert wide.augment.replace(min_speed=0.9, max_speed=1.1) == narrow.augment
+
+
 def test_framing_variants_give_twice_the_frames_and_a_consistent_fft():
     base, _ = ablation.variant_config("b", "pcen_10", epochs=1, seed=0)
     for name, frame_length, fft_length in (("frame_step_10ms", 640, 640), ("frame_25ms_step_10ms", 400, 512)):

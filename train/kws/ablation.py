@@ -56,6 +56,8 @@ CHANGES: Dict[str, Change] = {
     "none": Change("no augmentation at all",
                    augment=dict(time_shift_ms=0.0, noise_probability=0.0, time_masks=0, feature_masks=0)),
     "speed": Change("speed perturbation 0.9-1.1 on half the clips", augment=dict(speed_probability=0.5)),
+    "speed_wide": Change("speed perturbation 0.8-1.2 on half the clips",
+                         augment=dict(speed_probability=0.5, min_speed=0.8, max_speed=1.2)),
     "vtlp": Change("vocal tract length perturbation (mel axis warped by 0.9-1.1) on half the clips",
                    augment=dict(vtlp_probability=0.5)),
     "reverb": Change("a simulated room (RT60 0.2-1.0 s) for 30 % of clips", augment=dict(reverb_probability=0.3)),
