@@ -149,25 +149,22 @@ def apply_condition(audio: np.ndarray, condition: Condition, *, seed: int = 0,
         def change(row, clip):
             response = acoustics.room_impulse_response(rt60_s=condition.value, sample_rate_hz=sample_rate_hz, rng=rng)
             return acoustics.reverberate(clip, response)
-    elif condition.group == "babble":
-        sources = other_clips(len(clean), BABBLE_TALKERS, rng)
-
-        def change(row, clip):
-            noise = acoustics.babble(clean[sources[row]], talkers=BABBLE_TALKERS, rng=rng)
-            return acoustics.mix_at_snr(clip, noise, condition.value, sample_rate_hz=sample_rate_hz)
-    elif condition.group == "pink":
-        def change(row, clip):
-            noise = acoustics.coloured_noise("pink", clip.size, rng)
-            return acoustics.mix_at_snr(clip, noise, condition.value, sample_rate_hz=sample_rate_hz)
-    elif condition.group == "room_babble":  # both in one room: the mixture is reverberated
+    elif condition.group in ("babble", "room_babble"):
         sources = other_clips(len(clean), BABBLE_TALKERS, rng)
 
         def change(row, clip):
             noise = acoustics.babble(clean[sources[row]], talkers=BABBLE_TALKERS, rng=rng)
             mixture = acoustics.mix_at_snr(clip, noise, condition.value, sample_rate_hz=sample_rate_hz)
+            if condition.group == "babble":
+                return mixture
+            # the talkers in the word's room: the mixture is reverberated
             response = acoustics.room_impulse_response(rt60_s=ROOM_WITH_BABBLE_RT60_S,
                                                        sample_rate_hz=sample_rate_hz, rng=rng)
             return acoustics.reverberate(mixture, response)
+    elif condition.group == "pink":
+        def change(row, clip):
+            noise = acoustics.coloured_noise("pink", clip.size, rng)
+            return acoustics.mix_at_snr(clip, noise, condition.value, sample_rate_hz=sample_rate_hz)
     elif condition.group == "telephone":
         from train.kws.augment import microphone_response
 
