@@ -225,3 +225,11 @@ def test_one_variant_trains_exports_and_scores_on_validation_only(tmp_path, monk
                           variant_function=lambda *args, **kwargs: row)
     with open(csv_path) as handle:
         assert next(csv.DictReader(handle))["variant"] == "synthetic_keywords"
+
+
+def test_pooling_variants_change_only_the_pooling():
+    base, _ = ablation.variant_config("b", "pcen_10", epochs=1, seed=0)
+    for variant, pooling in (("pooling_max", "max"), ("pooling_average_max", "average_max")):
+        config, _ = ablation.variant_config("b", f"pcen_10+{variant}", epochs=1, seed=0)
+        assert (config.global_pooling, base.global_pooling) == (pooling, "average")
+        assert config.replace(global_pooling="average") == base

@@ -892,6 +892,8 @@ def test_results_table_names_the_layers_that_differ_from_the_ds_cnn_defaults():
                         final_sparsity=0.4).to_dict()
     assert describe_architecture({"config": changed, "logit_scale": 2.5}) == (
         "ds_cnn alpha=0.3125 blocks=4 first conv 10x4 first stride 2x1 depthwise 5x5, pruned 40%, int8, logits x2.50")
+    pooled = RunConfig(alpha=0.3125, blocks=4, global_pooling="average_max").to_dict()
+    assert describe_architecture({"config": pooled}) == "ds_cnn alpha=0.3125 blocks=4 average+max pooling, int8"
 
 
 def test_results_table_prints_the_percentage_of_the_clips_not_of_the_rounded_fraction():
@@ -901,3 +903,31 @@ def test_results_table_prints_the_percentage_of_the_clips_not_of_the_rounded_fra
     assert percent_of(0.95125, 800) == "95.12"  # 761 of 800 is exactly 95.125 %
     assert percent_of(0.5, 0) == "50.00"       # no clip count: the fraction as it is
     assert percent_of(0.123456, 800) == "12.35"  # no whole count of clips: the fraction as it is
+
+
+def test_global_pooling_is_configurable_and_checked():
+    from train.kws.models import build_model
+    from train.kws.training import RunConfig
+
+    for name in ("ds_cnn", "ds_cnn_bn", "cnn"):
+        average = build_model(name, (49, 10), 8, alpha=0.25)
+        maximum = build_model(name, (49, 10), 8, alpha=0.25, global_pooling="max")
+        both = build_model(name, (49, 10), 8, alpha=0.25, global_pooling="average_max")
+        channels = average.get_layer("logits").input_shape[-1]
+        assert maximum.get_layer("logits").input_shape[-1] == channels
+        assert both.get_layer("logits").input_shape[-1] == 2 * channels
+        assert both.count_params() - average.count_params() == channels * 8  # the output layer's new inputs
+        assert "gmp" in [layer.name for layer in maximum.layers] and "gmp" not in [l.name for l in average.layers]
+    # The maximum answers to the strongest frame alone: a second frame as strong changes nothing.
+    model = build_model("cnn", (49, 10), 8, alpha=0.25, global_pooling="max")
+    features = np.zeros((1, 49, 10, 1), np.float32)
+    features[0, 10:14, 3:6, 0] = 5.0
+    once = model.predict(features, verbose=0)
+    features[0, 30:34, 3:6, 0] = 5.0
+    np.testing.assert_allclose(model.predict(features, verbose=0), once, rtol=1e-5, atol=1e-5)
+    for bad in ("mean", "", None, "MAX"):
+        with pytest.raises(ValueError, match="global_pooling"):
+            build_model("ds_cnn", (49, 10), 8, alpha=0.25, global_pooling=bad)
+        with pytest.raises(ValueError, match="global_pooling"):
+            RunConfig(global_pooling=bad)
+    assert RunConfig(global_pooling="max").to_dict()["global_pooling"] == "max"

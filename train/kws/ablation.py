@@ -122,6 +122,11 @@ CHANGES: Dict[str, Change] = {
                                  model=dict(model="ds_cnn_bn")),
     "first_stride_2x1": Change("the first convolution's stride 2 x 1 instead of 2 x 2 (every mel band kept: "
                                "the same weights, twice the work after it)", model=dict(first_stride=(2, 1))),
+    # The pooling before the output layer: the average dilutes a word's evidence with the frames around it.
+    "pooling_max": Change("global max pooling before the output layer instead of the average",
+                          model=dict(global_pooling="max")),
+    "pooling_average_max": Change("global average and max pooling, concatenated, before the output layer "
+                                  "(twice the output layer's inputs)", model=dict(global_pooling="average_max")),
 }
 
 COLUMNS = (("variant", "version", "epochs", "seed", "description", "val_accuracy", "keras_val_accuracy",

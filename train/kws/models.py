@@ -11,6 +11,11 @@ take ``(frames, features, 1)`` features and return logits.
 * ``ds_cnn_bn`` - the DS-CNN of MLPerf Tiny's reference, which serves the
   limits better: BN ReLU after every depthwise convolution too, and a
   configurable number of blocks (4 by default).
+
+Each ends in a global pooling over time and frequency (:data:`GLOBAL_POOLINGS`):
+the average by default; the maximum keeps each channel's strongest evidence
+wherever in the second it lies, instead of diluting it with the frames around
+the word.
 """
 from __future__ import annotations
 
@@ -19,6 +24,8 @@ from typing import Callable, Dict, Optional, Sequence, Tuple
 from train.keras_env import keras
 
 BASE_FILTERS = {"ds_cnn": 256, "cnn": 128, "ds_cnn_bn": 256}
+# The pooling before the output layer: "average_max" hands the output layer both, concatenated.
+GLOBAL_POOLINGS = ("average", "max", "average_max")
 
 
 def scaled_filters(base: int, alpha: float) -> int:
@@ -37,6 +44,17 @@ def _input_layers(input_shape: Tuple[int, int], feature_mean: float, feature_std
     return inputs, x
 
 
+def _global_pooling(x, kind: str):
+    if kind not in GLOBAL_POOLINGS:
+        raise ValueError(f"global_pooling must be one of {', '.join(GLOBAL_POOLINGS)}, got {kind!r}")
+    if kind == "average":
+        return keras.layers.GlobalAveragePooling2D(name="gap")(x)
+    if kind == "max":
+        return keras.layers.GlobalMaxPooling2D(name="gmp")(x)
+    return keras.layers.Concatenate(name="gap_gmp")([keras.layers.GlobalAveragePooling2D(name="gap")(x),
+                                                     keras.layers.GlobalMaxPooling2D(name="gmp")(x)])
+
+
 def _bn_relu(x, name: str):
     x = keras.layers.BatchNormalization(name=f"{name}_bn")(x)
     return keras.layers.ReLU(name=f"{name}_relu")(x)
@@ -46,7 +64,8 @@ def build_ds_cnn(input_shape: Tuple[int, int], num_labels: int, *, alpha: float 
                  feature_mean: float = 0.0, feature_std: float = 1.0, blocks: int = 2,
                  bn_after_depthwise: bool = False, first_kernel: Sequence[int] = (3, 3),
                  channels: Optional[Sequence[int]] = None, kernel_size: int = 3,
-                 first_stride: Sequence[int] = (2, 2), name: str = "ds_cnn") -> keras.Model:
+                 first_stride: Sequence[int] = (2, 2), global_pooling: str = "average",
+                 name: str = "ds_cnn") -> keras.Model:
     """Depthwise-separable CNN.
 
     Parameters
@@ -68,6 +87,7 @@ def build_ds_cnn(input_shape: Tuple[int, int], num_labels: int, *, alpha: float 
         Of the depthwise convolutions (square).
     first_stride : (time, frequency)
         Stride of the first convolution.
+    global_pooling : one of :data:`GLOBAL_POOLINGS`
     """
     if channels is None:
         channels = [scaled_filters(BASE_FILTERS["ds_cnn"], alpha)] * (blocks + 1)
@@ -84,27 +104,28 @@ def build_ds_cnn(input_shape: Tuple[int, int], num_labels: int, *, alpha: float 
             x = _bn_relu(x, f"dw{block}")
         x = keras.layers.Conv2D(int(channels[block]), 1, use_bias=False, name=f"pw{block}")(x)
         x = _bn_relu(x, f"pw{block}")
-    x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
+    x = _global_pooling(x, global_pooling)
     outputs = keras.layers.Dense(num_labels, name="logits")(x)
     return keras.Model(inputs, outputs, name=name)
 
 
 def build_ds_cnn_bn(input_shape: Tuple[int, int], num_labels: int, *, alpha: float = 0.25,
-                    feature_mean: float = 0.0, feature_std: float = 1.0, blocks: int = 4) -> keras.Model:
+                    feature_mean: float = 0.0, feature_std: float = 1.0, blocks: int = 4,
+                    global_pooling: str = "average") -> keras.Model:
     """MLPerf-Tiny-style DS-CNN: BN ReLU after depthwise and pointwise, ``blocks`` blocks."""
     return build_ds_cnn(input_shape, num_labels, alpha=alpha, feature_mean=feature_mean, feature_std=feature_std,
-                        blocks=blocks, bn_after_depthwise=True, name="ds_cnn_bn")
+                        blocks=blocks, bn_after_depthwise=True, global_pooling=global_pooling, name="ds_cnn_bn")
 
 
 def build_cnn(input_shape: Tuple[int, int], num_labels: int, *, alpha: float = 0.5,
-              feature_mean: float = 0.0, feature_std: float = 1.0) -> keras.Model:
+              feature_mean: float = 0.0, feature_std: float = 1.0, global_pooling: str = "average") -> keras.Model:
     """The Lab 3 CNN: three 3x3 convolutions (first stride 2) on 128 x ``alpha`` channels."""
     filters = scaled_filters(BASE_FILTERS["cnn"], alpha)
     inputs, x = _input_layers(input_shape, feature_mean, feature_std)
     for layer, strides in enumerate((2, 1, 1), start=1):
         x = keras.layers.Conv2D(filters, 3, strides=strides, padding="same", use_bias=False, name=f"conv{layer}")(x)
         x = _bn_relu(x, f"conv{layer}")
-    x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
+    x = _global_pooling(x, global_pooling)
     outputs = keras.layers.Dense(num_labels, name="logits")(x)
     return keras.Model(inputs, outputs, name="cnn")
 
@@ -119,15 +140,17 @@ MODELS: Dict[str, Callable[..., keras.Model]] = {
 def build_model(name: str, input_shape: Tuple[int, int], num_labels: int, *, alpha: float,
                 feature_mean: float = 0.0, feature_std: float = 1.0,
                 blocks: Optional[int] = None, first_kernel: Optional[Sequence[int]] = None,
-                kernel_size: Optional[int] = None, first_stride: Optional[Sequence[int]] = None) -> keras.Model:
+                kernel_size: Optional[int] = None, first_stride: Optional[Sequence[int]] = None,
+                global_pooling: str = "average") -> keras.Model:
     """Build model ``name`` (a key of ``MODELS``); ``first_kernel`` and ``first_stride`` (time,
     frequency) and ``kernel_size`` (the depthwise convolutions') apply to the plain DS-CNN, None
-    keeps its 3 x 3 kernels and stride 2 x 2."""
+    keeps its 3 x 3 kernels and stride 2 x 2; ``global_pooling`` (:data:`GLOBAL_POOLINGS`) to every
+    model."""
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; choose from {', '.join(MODELS)}")
     if num_labels < 2:
         raise ValueError(f"need at least two labels, got {num_labels}")
-    kwargs = dict(alpha=alpha, feature_mean=feature_mean, feature_std=feature_std)
+    kwargs = dict(alpha=alpha, feature_mean=feature_mean, feature_std=feature_std, global_pooling=global_pooling)
     if blocks is not None:
         if name == "cnn":
             raise ValueError("the Lab 3 CNN has a fixed depth; 'blocks' applies to the DS-CNNs")

@@ -59,6 +59,8 @@ def describe_architecture(training: dict) -> str:
         architecture += f" first stride {'x'.join(map(str, config['first_stride']))}"
     if config.get("kernel_size"):
         architecture += f" depthwise {config['kernel_size']}x{config['kernel_size']}"
+    if config.get("global_pooling", "average") != "average":
+        architecture += f" {config['global_pooling'].replace('_', '+')} pooling"
     if config.get("final_sparsity"):
         architecture += f", pruned {config['final_sparsity']:.0%}"
     architecture += f", {config.get('quantization', '?')}"

@@ -46,6 +46,7 @@ class RunConfig:
     blocks : depthwise-separable blocks (DS-CNNs; None = the model's default)
     first_kernel, first_stride, kernel_size : the plain DS-CNN's first convolution and its
         stride (time, frequency) and its depthwise convolutions (square); None = 3 x 3, 2 x 2, 3
+    global_pooling : before the output layer, one of ``train.kws.models.GLOBAL_POOLINGS``
     frontend : the features the model is trained on and deployed with
     epochs, batch_size, learning_rate : training (Adam, cosine decay to 1 % of the rate)
     weight_decay : above 0, decoupled weight decay of the convolution and dense kernels (AdamW;
@@ -84,6 +85,7 @@ class RunConfig:
     first_kernel: Optional[Tuple[int, int]] = None
     first_stride: Optional[Tuple[int, int]] = None
     kernel_size: Optional[int] = None
+    global_pooling: str = "average"
     frontend: FrontendParams = field(default_factory=FrontendParams)
     clip_duration_ms: int = 1000
     resize: Optional[Tuple[int, int]] = None
@@ -151,6 +153,12 @@ class RunConfig:
                 object.__setattr__(self, option, tuple(int(k) for k in value))
         if self.kernel_size is not None and not _is_positive_int(self.kernel_size):
             raise ValueError(f"kernel_size must be a positive integer, got {self.kernel_size!r}")
+        if self.global_pooling != "average":  # the check needs the models module, and with it TensorFlow
+            from train.kws.models import GLOBAL_POOLINGS
+
+            if self.global_pooling not in GLOBAL_POOLINGS:
+                raise ValueError(f"global_pooling must be one of {', '.join(GLOBAL_POOLINGS)}, "
+                                 f"got {self.global_pooling!r}")
         object.__setattr__(self, "teachers", tuple(str(path) for path in self.teachers))
         object.__setattr__(self, "resize", self.model_input.resize)  # checked against the frontend
 
@@ -166,7 +174,8 @@ class RunConfig:
 
         return build_model(self.model, self.model_input.feature_shape, num_labels, alpha=self.alpha,
                            blocks=self.blocks, first_kernel=self.first_kernel, kernel_size=self.kernel_size,
-                           first_stride=self.first_stride, **standardisation(train_features))
+                           first_stride=self.first_stride, global_pooling=self.global_pooling,
+                           **standardisation(train_features))
 
     def to_dict(self) -> Dict[str, Any]:
         out = asdict(self)
