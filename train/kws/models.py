@@ -12,7 +12,7 @@ take ``(frames, features, 1)`` features and return logits.
   limits better: BN ReLU after every depthwise convolution too, and a
   configurable number of blocks (4 by default).
 
-Each ends in a global pooling over time and frequency (:data:`GLOBAL_POOLINGS`):
+Each ends in a global pooling over time and frequency (``train.kws.training.GLOBAL_POOLINGS``):
 the average by default; the maximum keeps each channel's strongest evidence
 wherever in the second it lies, instead of diluting it with the frames around
 the word.
@@ -22,10 +22,9 @@ from __future__ import annotations
 from typing import Callable, Dict, Optional, Sequence, Tuple
 
 from train.keras_env import keras
+from train.kws.training import check_global_pooling
 
 BASE_FILTERS = {"ds_cnn": 256, "cnn": 128, "ds_cnn_bn": 256}
-# The pooling before the output layer: "average_max" hands the output layer both, concatenated.
-GLOBAL_POOLINGS = ("average", "max", "average_max")
 
 
 def scaled_filters(base: int, alpha: float) -> int:
@@ -45,9 +44,7 @@ def _input_layers(input_shape: Tuple[int, int], feature_mean: float, feature_std
 
 
 def _global_pooling(x, kind: str):
-    if kind not in GLOBAL_POOLINGS:
-        raise ValueError(f"global_pooling must be one of {', '.join(GLOBAL_POOLINGS)}, got {kind!r}")
-    if kind == "average":
+    if check_global_pooling(kind) == "average":
         return keras.layers.GlobalAveragePooling2D(name="gap")(x)
     if kind == "max":
         return keras.layers.GlobalMaxPooling2D(name="gmp")(x)
@@ -87,7 +84,7 @@ def build_ds_cnn(input_shape: Tuple[int, int], num_labels: int, *, alpha: float 
         Of the depthwise convolutions (square).
     first_stride : (time, frequency)
         Stride of the first convolution.
-    global_pooling : one of :data:`GLOBAL_POOLINGS`
+    global_pooling : one of ``train.kws.training.GLOBAL_POOLINGS``
     """
     if channels is None:
         channels = [scaled_filters(BASE_FILTERS["ds_cnn"], alpha)] * (blocks + 1)
@@ -144,7 +141,7 @@ def build_model(name: str, input_shape: Tuple[int, int], num_labels: int, *, alp
                 global_pooling: str = "average") -> keras.Model:
     """Build model ``name`` (a key of ``MODELS``); ``first_kernel`` and ``first_stride`` (time,
     frequency) and ``kernel_size`` (the depthwise convolutions') apply to the plain DS-CNN, None
-    keeps its 3 x 3 kernels and stride 2 x 2; ``global_pooling`` (:data:`GLOBAL_POOLINGS`) to every
+    keeps its 3 x 3 kernels and stride 2 x 2; ``global_pooling`` (``train.kws.training.GLOBAL_POOLINGS``) to every
     model."""
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; choose from {', '.join(MODELS)}")

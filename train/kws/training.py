@@ -23,6 +23,15 @@ from train.kws.features import compute_features
 
 # What distillation's teachers hear (RunConfig.distillation_input).
 DISTILLATION_INPUTS = ("augmented", "clean")
+# The pooling before a model's output layer (train.kws.models): "average_max" hands it both, concatenated.
+GLOBAL_POOLINGS = ("average", "max", "average_max")
+
+
+def check_global_pooling(kind) -> str:
+    """``kind`` if it names one of :data:`GLOBAL_POOLINGS`, else a ValueError naming them."""
+    if kind not in GLOBAL_POOLINGS:
+        raise ValueError(f"global_pooling must be one of {', '.join(GLOBAL_POOLINGS)}, got {kind!r}")
+    return kind
 
 
 def standardisation(train_features: np.ndarray) -> Dict[str, float]:
@@ -46,7 +55,7 @@ class RunConfig:
     blocks : depthwise-separable blocks (DS-CNNs; None = the model's default)
     first_kernel, first_stride, kernel_size : the plain DS-CNN's first convolution and its
         stride (time, frequency) and its depthwise convolutions (square); None = 3 x 3, 2 x 2, 3
-    global_pooling : before the output layer, one of ``train.kws.models.GLOBAL_POOLINGS``
+    global_pooling : before the output layer, one of :data:`GLOBAL_POOLINGS`
     frontend : the features the model is trained on and deployed with
     epochs, batch_size, learning_rate : training (Adam, cosine decay to 1 % of the rate)
     weight_decay : above 0, decoupled weight decay of the convolution and dense kernels (AdamW;
@@ -153,12 +162,7 @@ class RunConfig:
                 object.__setattr__(self, option, tuple(int(k) for k in value))
         if self.kernel_size is not None and not _is_positive_int(self.kernel_size):
             raise ValueError(f"kernel_size must be a positive integer, got {self.kernel_size!r}")
-        if self.global_pooling != "average":  # the check needs the models module, and with it TensorFlow
-            from train.kws.models import GLOBAL_POOLINGS
-
-            if self.global_pooling not in GLOBAL_POOLINGS:
-                raise ValueError(f"global_pooling must be one of {', '.join(GLOBAL_POOLINGS)}, "
-                                 f"got {self.global_pooling!r}")
+        check_global_pooling(self.global_pooling)
         object.__setattr__(self, "teachers", tuple(str(path) for path in self.teachers))
         object.__setattr__(self, "resize", self.model_input.resize)  # checked against the frontend
 
