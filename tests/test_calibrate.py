@@ -1,5 +1,6 @@
 """train.kws.calibrate: on a toy stream the chosen threshold meets its false-alarm target (and is the
 lowest that does), and the sidecar gets the detector section that listen reads."""
+import argparse
 import math
 import shutil
 from pathlib import Path
@@ -12,7 +13,7 @@ from pi_runtime.kws_pipeline import DetectorConfig
 from pi_runtime.model import load_model
 from pi_runtime.sidecar import read_sidecar
 from train.kws import calibrate
-from train.kws.calibrate import calibrate_model, pick_threshold
+from train.kws.calibrate import calibrate_model, join_list_values, parse_gates, pick_threshold
 from train.kws.data import ClipSet
 from train.kws.streams import StreamRecipe, build_stream, det_curve, run_pipeline
 from test_streams import FakeNegatives
@@ -106,6 +107,17 @@ def test_an_unreachable_target_is_said_and_the_highest_threshold_taken(toy_model
     if section["calibration"]["measured"]["false_alarms"]:
         assert not section["calibration"]["measured"]["target_reached"] and section["threshold"] == 0.4
     assert "detector" not in read_sidecar(toy_model)  # write=False leaves the sidecar alone
+
+
+def test_gate_lists_parse_with_or_without_the_equals_sign():
+    # argparse reads "-55,-60" after an option as an option of its own unless written "--gates=-55,-60"
+    assert parse_gates("-55,-65,off") == (-55.0, -65.0, -math.inf)
+    assert join_list_values(["m", "--gates", "-55,-60", "--dry-run"]) == ["m", "--gates=-55,-60", "--dry-run"]
+    assert join_list_values(["--gates", "off", "--gates"]) == ["--gates", "off", "--gates"]  # left as it is
+    assert calibrate.build_parser().parse_args(join_list_values(["m", "--gates", "-55,-60"])).gates == (-55.0, -60.0)
+    for bad in ("-55,loud", "6", "nan"):
+        with pytest.raises(argparse.ArgumentTypeError, match="expected"):
+            parse_gates(bad)
 
 
 def test_cli_refuses_bad_input(tmp_path, capsys):

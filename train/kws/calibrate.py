@@ -40,7 +40,7 @@ import itertools
 import math
 import sys
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -186,6 +186,32 @@ def describe(section: dict) -> str:
             + (f", {noise:.2f}/hour on noise and babble" if noise is not None else ""))
 
 
+def parse_gates(text: str) -> Tuple[float, ...]:
+    """``"-55,-65,off"`` -> ``(-55.0, -65.0, -inf)``: energy gates in dBFS at or under 0 (an argparse type)."""
+    try:
+        gates = tuple(-math.inf if part.strip() == "off" else float(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"levels in dBFS or 'off', separated by commas, expected; got {text!r}")
+    if any(math.isnan(gate) or gate > 0 for gate in gates):
+        raise argparse.ArgumentTypeError(f"levels at or under 0 dBFS expected, got {text!r}")
+    return gates
+
+
+def join_list_values(argv: Sequence[str], options: Sequence[str] = ("--gates",)) -> List[str]:
+    """``["--gates", "-55,-60"]`` -> ``["--gates=-55,-60"]``.
+
+    argparse takes a value that starts with "-" for an option unless it is one
+    number, so a list of negative levels needs the ``=`` form; this writes it.
+    """
+    argv, joined = list(argv), []
+    while argv:
+        token = argv.pop(0)
+        if token in options and argv and argv[0].startswith("-") and argv[0][1:2].isdigit():
+            token = f"{token}={argv.pop(0)}"
+        joined.append(token)
+    return joined
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m train.kws.calibrate",
@@ -201,7 +227,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--smoothing", default=",".join(map(str, DEFAULT_SMOOTHING_CANDIDATES)),
                         help="smoothing lengths to try, in windows, comma-separated "
                              f"(default {','.join(map(str, DEFAULT_SMOOTHING_CANDIDATES))})")
-    parser.add_argument("--gates", default=",".join(f"{gate:g}" for gate in DEFAULT_GATE_CANDIDATES_DBFS),
+    parser.add_argument("--gates", type=parse_gates, default=DEFAULT_GATE_CANDIDATES_DBFS,
                         help="energy gates to try (min_level_dbfs: windows quieter than this are not "
                              "classified), dBFS, comma-separated; 'off' for no gate "
                              f"(default {','.join(f'{gate:g}' for gate in DEFAULT_GATE_CANDIDATES_DBFS)})")
@@ -220,17 +246,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(join_list_values(sys.argv[1:] if argv is None else argv))
     try:
         smoothing = tuple(int(text) for text in args.smoothing.split(","))
     except ValueError:
         parser.error(f"--smoothing must be integers separated by commas, got {args.smoothing!r}")
-    try:
-        gates = tuple(-math.inf if text.strip() == "off" else float(text) for text in args.gates.split(","))
-    except ValueError:
-        parser.error(f"--gates must be levels in dBFS or 'off', separated by commas, got {args.gates!r}")
-    if any(math.isnan(gate) or gate > 0 for gate in gates):
-        parser.error(f"--gates must be levels at or under 0 dBFS, got {args.gates!r}")
     if not args.target_false_alarms_per_hour >= 0:
         parser.error("--target-false-alarms-per-hour must be >= 0")
     try:
@@ -253,7 +273,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         for model_path in args.models:
             print(f"{model_path}: calibrating ...", file=sys.stderr, flush=True)
             section = calibrate_model(model_path, stream, target_false_alarms_per_hour=args.target_false_alarms_per_hour,
-                                      smoothing_candidates=smoothing, gate_candidates_dbfs=gates,
+                                      smoothing_candidates=smoothing, gate_candidates_dbfs=args.gates,
                                       base_config=base_config, keywords=args.keywords, write=not args.dry_run)
             print(f"{model_path.name}: {describe(section)}" + (" (not written: --dry-run)" if args.dry_run else ""))
     except (ValueError, OSError) as error:
