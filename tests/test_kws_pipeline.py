@@ -158,6 +158,25 @@ def test_quiet_input_never_reaches_the_model():
     assert [d.label for d in detections] == ["b"]  # the model always says "b"; refractory keeps it to one
 
 
+@pytest.mark.realdata
+def test_the_default_gate_lets_through_words_at_the_robustness_bars_level(speech_commands_dir):
+    """A word at a peak of -40 dBFS (the robustness bar's level) must reach the model: its
+    one-second window is far quieter than its peak (-58.5 dBFS RMS at the median)."""
+    from train.kws.data import load_split
+
+    clips = load_split("val", data_dir=speech_commands_dir).audio[::8].astype(np.float32) / 32768
+    peaks = np.abs(clips).max(axis=1)
+    clips = clips[peaks > 0] / peaks[peaks > 0, None] * np.float32(10 ** (-40 / 20))
+    model = RecordingModel(MFCC)
+    spotter = KeywordSpotter(model, input_rate_hz=16000)  # the default DetectorConfig
+    reached = 0
+    for clip in clips:
+        spotter.reset()
+        spotter.push(clip)
+        reached += spotter.invocations > 0
+    assert reached >= 0.95 * len(clips), f"{reached} of {len(clips)} clips at -40 dBFS peak passed the gate"
+
+
 # -- detection policy ---------------------------------------------------------------------------
 def _policy(**config):
     return DetectionPolicy(["x", "y"], DetectorConfig(**config), window_duration_s=1.0)
