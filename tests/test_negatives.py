@@ -192,6 +192,27 @@ def test_derived_negatives_have_their_classes_shapes_and_levels():
             assert np.abs(clip).max() >= 32767 and (np.abs(clip) >= 32767).mean() > 0.001
         elif kind == "babble":
             assert 3 <= int(source.split()[-1]) <= 6 and acoustics.peak_dbfs(clip) < -6
+        elif kind == "tonal":  # a peak of -35 to -3 dBFS, its floor 30-45 dB under it
+            assert -36 <= acoustics.peak_dbfs(clip) <= -2.5 and source.startswith("tonal ")
+
+
+def test_tonal_negatives_are_training_only_and_tonal():
+    """Tonal clips train the rejection of beeps and music; the evaluation negatives (and so the
+    calibration and benchmark streams) keep the kinds they had."""
+    assert "tonal" in negatives.DEFAULT_SIZES["train"] and negatives.sizes_for("train", 0.01)["tonal"] == 3
+    assert all("tonal" not in negatives.sizes_for(split, 1.0) for split in ("val", "test"))
+    split = toy_split_clips()
+    names = [f"{p.parent.name}/{p.name}" for p in split.paths]
+    clips, settings = negatives.derive_negatives(split.audio, names, split.label_ids, {"tonal": 40},
+                                                 np.random.default_rng(1))
+    assert set(clips.classes) == {negatives.SILENCE_LABEL} and len(clips.without_kinds(["tonal"])) == 0
+    assert {entry["shape"] for entry in settings} == {"held", "pulsed", "struck"}
+    assert {entry["motion"] for entry in settings} == {"steady", "glide", "warble"}
+    for clip in clips.audio:  # the loudest 40 ms frame has its energy in a few narrow peaks (noise: ~30 %)
+        frames = np.lib.stride_tricks.sliding_window_view(clip.astype(np.float64), 640)[::320]
+        loudest = frames[np.argmax((frames ** 2).sum(axis=1))]
+        spectrum = np.abs(np.fft.rfft(loudest * np.hanning(640))) ** 2
+        assert np.sort(spectrum)[-24:].sum() > 0.9 * spectrum.sum()
 
 
 def test_derived_negatives_refuse_too_few_clips():

@@ -21,12 +21,13 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Optional, Sequence
 
+from train.kws.versions import FIRST_LIVE_B
 
 # A Pi 4 budget for your own words when no --version is asked for: version c's limits (the largest
 # course deliverable), which b's architecture (26 kB, well under 1 ms per inference here) meets with room.
 PI4_MAX_SIZE_KB = 45.0
 PI4_MAX_TOTAL_MS = 40.0
-DEFAULT_BODY = "kws/kws_live_b.tflite.zlib"
+DEFAULT_BODY = FIRST_LIVE_B  # the body the own-words results were measured with
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -64,6 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
                              "as the live detector sees them: one around this share (0..1] of the training "
                              "keyword clips, as many negative windows (train/kws/stream_windows.py; default: "
                              "the version's, LIVE_STREAM_WINDOWS_SHARE in train/kws/versions.py; 0 for none)")
+    parser.add_argument("--tonal-negatives", action="store_true",
+                        help="with --open-set: join the tonal training negatives (tones, beeps, alarms, whistles, "
+                             "music: train/kws/negatives.py) as _silence_; kws_live_b's recipe")
     parser.add_argument("--synthetic-keywords", action=argparse.BooleanOptionalAction, default=None,
                         help="add the keywords spoken by the training split's synthetic voices (flite, festival) "
                              "as extra training positives; with --open-set the validation voice's join "
@@ -76,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--teachers", default=None,
                         help="comma-separated exported models to distil from (relative paths under models/, "
                              "e.g. kws/kws_c.tflite.zlib; default: the version's recipe, for a the delivered b and "
-                             "c, for b the delivered c, for c's open-set model the first kws_live_c and kws_live_b; "
+                             "c, for b the delivered c, for c's open-set model the first kws_live_c and the first kws_live_b; "
                              "'' for labels only)")
     parser.add_argument("--teachers-hear", choices=DISTILLATION_INPUTS, default=None,
                         help="what the teachers hear: the student's augmented clips of each epoch, or the clean "
@@ -176,8 +180,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if args.open_set and args.unknown:
             raise ValueError("--open-set has an _unknown_ class already: leave out --unknown")
         if not args.open_set and (args.negatives_share is not None or args.target_false_alarms_per_hour is not None
-                                  or args.stream_windows is not None):
-            raise ValueError("--negatives-share, --stream-windows and --target-false-alarms-per-hour need --open-set")
+                                  or args.stream_windows is not None or args.tonal_negatives):
+            raise ValueError("--negatives-share, --stream-windows, --tonal-negatives and "
+                             "--target-false-alarms-per-hour need --open-set")
         synthetic = version.synthetic_keywords if args.synthetic_keywords is None else args.synthetic_keywords
         negatives_share = LIVE_NEGATIVES_SHARE if args.negatives_share is None else args.negatives_share
         if not 0 < negatives_share <= 1:
@@ -220,7 +225,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             splits, test_negatives = load_open_set_splits(
                 labels, train_labels=open_set_labels(train_labels), data_dir=data_dir, splits_dir=args.splits_dir,
                 negatives_share=negatives_share, synthetic_keywords=synthetic,
-                stream_windows_share=stream_windows, progress=not args.quiet)
+                stream_windows_share=stream_windows, tonal_negatives=args.tonal_negatives, progress=not args.quiet)
         else:
             splits = Splits(*(load_split(name, data_dir=data_dir, labels=train_labels, progress=not args.quiet,
                                          unknown_label=UNKNOWN_LABEL if args.unknown else None,
@@ -239,7 +244,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     command = "python -m train.kws " + " ".join(sys.argv[1:] if argv is None else argv)
     if args.open_set:
         data_info = {"open_set": {"negatives_share": negatives_share, "synthetic_keywords": synthetic,
-                                  **({"stream_windows_share": stream_windows} if stream_windows else {})}}
+                                  **({"stream_windows_share": stream_windows} if stream_windows else {}),
+                                  **({"tonal_negatives": True} if args.tonal_negatives else {})}}
     else:
         data_info = {"synthetic_keywords": True} if synthetic else {}
     delivered_labels = open_set_labels(labels) if args.open_set else splits.labels if args.unknown else labels
@@ -278,6 +284,7 @@ def main_folder(args: argparse.Namespace, argv: Optional[Sequence[str]]) -> int:
                                              ("--train-on-all-words", args.train_on_all_words),
                                              ("--open-set", args.open_set), ("--negatives-share", args.negatives_share),
                                              ("--stream-windows", args.stream_windows),
+                                             ("--tonal-negatives", args.tonal_negatives),
                                              ("--synthetic-keywords", args.synthetic_keywords),
                                              ("--teachers", args.teachers), ("--splits-dir", args.splits_dir),
                                              ("--weight-average", args.weight_average))

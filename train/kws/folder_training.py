@@ -124,7 +124,7 @@ def mixed_with_background(clips: ClipSet, background: np.ndarray, rng: np.random
 def folder_negatives(dataset, split: str, *, scale: float, background: np.ndarray, progress: bool = False):
     """The generated negatives of ``split`` for the folder's words (:class:`GeneratedClips`), with the
     recorded background pieces as ``_silence_``."""
-    from train.kws.negatives import GeneratedClips, build_negatives, concatenate
+    from train.kws.negatives import OPT_IN_KINDS, GeneratedClips, build_negatives, concatenate
 
     clips = dataset.splits[split]
     if len(clips) < MIN_CLIPS_FOR_NEGATIVES:
@@ -146,6 +146,7 @@ def folder_negatives(dataset, split: str, *, scale: float, background: np.ndarra
             return first.split("/", 1)[0] != second.split("/", 1)[0]
         return True
 
+    generated = generated.without_kinds(OPT_IN_KINDS)  # not measured on your own words yet
     parts = [generated.rows([row for row, (kind, source) in enumerate(zip(generated.kinds, generated.sources))
                              if usable(kind, source)])]
     if len(background):

@@ -22,7 +22,11 @@ from what Debian installs:
   ``noise_brown`` at -75 to -30 dBFS RMS, ``hum`` (50/60 Hz mains and
   harmonics, -70 to -35 dBFS), ``room_tone`` (pink or brown noise at -85 to
   -60 dBFS: a quiet room) and ``quiet`` (digital silence or 1-2 LSB of
-  dither: a muted microphone).
+  dither: a muted microphone); for training only and where a recipe asks for
+  it (:data:`OPT_IN_KINDS`), ``tonal`` (one to four partials, steady, gliding
+  or warbling, held, pulsed or struck, at peaks of -35 to -3 dBFS: beeps,
+  alarms, whistles, music, machines; the models fired on such sounds,
+  ``benchmarks/non_speech.py``, which measures them on sounds of its own making).
 * **Synthetic keywords** (:func:`synthetic_keywords`, class = the keyword,
   kind ``tts_keyword``): the eight keywords spoken by the split's voices.
 
@@ -323,6 +327,11 @@ class GeneratedClips:
         wanted = {classes} if isinstance(classes, str) else set(classes)
         return self.rows([row for row, name in enumerate(self.classes) if name in wanted])
 
+    def without_kinds(self, kinds: Iterable[str]) -> "GeneratedClips":
+        """The clips of every other kind, in their order."""
+        unwanted = set(kinds)
+        return self.rows([row for row, kind in enumerate(self.kinds) if kind not in unwanted])
+
     def counts(self) -> Dict[str, int]:
         """Number of clips per kind, in order of first appearance."""
         result: Dict[str, int] = {}
@@ -352,15 +361,19 @@ def concatenate(parts: Sequence[GeneratedClips]) -> GeneratedClips:
 
 _TRAIN_SIZES = {"tts_word": 3000, "tts_hard": 480, "reversed": 400, "half": 400, "splice": 400, "babble": 300,
                 "clipped": 100, "noise_white": 150, "noise_pink": 150, "noise_brown": 150, "hum": 150,
-                "room_tone": 120, "quiet": 80}
+                "room_tone": 120, "quiet": 80, "tonal": 300}
 _EVAL_SIZES = {"tts_word": 800, "tts_hard": 160, "reversed": 100, "half": 100, "splice": 100, "babble": 75,
                "clipped": 25, "noise_white": 50, "noise_pink": 50, "noise_brown": 50, "hum": 50,
                "room_tone": 40, "quiet": 20}
 DEFAULT_SIZES: Dict[str, Dict[str, int]] = {"train": _TRAIN_SIZES, "val": _EVAL_SIZES, "test": _EVAL_SIZES}
-"""Clips per kind at ``scale=1``: train 3480 spoken words, 1600 derived unknown, 800 silence;
-validation and test 960 spoken words, 400 derived unknown, 260 silence each."""
+"""Clips per kind at ``scale=1``: train 3480 spoken words, 1600 derived unknown, 1100 silence (300 of
+them tonal); validation and test 960 spoken words, 400 derived unknown, 260 silence each (no tonal:
+the streams the detectors are calibrated and benchmarked on are unchanged by it)."""
 SYNTHETIC_KEYWORD_CLIPS_PER_WORD = 40
-SILENCE_KINDS = ("noise_white", "noise_pink", "noise_brown", "hum", "room_tone", "quiet")
+SILENCE_KINDS = ("noise_white", "noise_pink", "noise_brown", "hum", "room_tone", "quiet", "tonal")
+OPT_IN_KINDS = ("tonal",)
+"""Kinds made for training only and joined to it when a recipe asks (``python -m train.kws
+--tonal-negatives``); the recipes delivered without them leave them out, and so read the same data."""
 
 
 def sizes_for(split: str, scale: float) -> Dict[str, int]:
@@ -591,7 +604,7 @@ def derive_negatives(clips: np.ndarray, names: Sequence[str], label_ids: np.ndar
         raise ValueError("splices need clips of at least two different words")
     makers = {"reversed": _reversed, "half": _half, "splice": _splice, "babble": _babble, "clipped": _clipped,
               "noise_white": _noise, "noise_pink": _noise, "noise_brown": _noise, "hum": _hum,
-              "room_tone": _room_tone, "quiet": _quiet}
+              "room_tone": _room_tone, "quiet": _quiet, "tonal": _tonal}
     audio, classes, kinds, sources, settings = [], [], [], [], []
     for kind, maker in makers.items():
         for _ in range(sizes.get(kind, 0)):
@@ -708,6 +721,42 @@ def _quiet(kind, clips, names, label_ids, rng):
     dither_lsb = int(rng.integers(0, 3))
     audio = rng.integers(-dither_lsb, dither_lsb + 1, size=CLIP_LENGTH_SAMPLES).astype(np.int16)
     return audio, f"quiet (+-{dither_lsb} LSB)", {"dither_lsb": dither_lsb}
+
+
+def _tonal(kind, clips, names, label_ids, rng):
+    """One to four partials (harmonic or not) on a base of 80-4000 Hz, steady, gliding by up to an
+    octave or warbling, held, pulsed or struck; a peak of -35 to -3 dBFS over a faint noise floor."""
+    t = np.arange(CLIP_LENGTH_SAMPLES) / SAMPLE_RATE_HZ
+    base_hz = float(np.exp(rng.uniform(np.log(80.0), np.log(4000.0))))
+    motion = ("steady", "glide", "warble")[int(rng.integers(3))]
+    if motion == "glide":
+        track = base_hz * float(np.exp(rng.uniform(-np.log(2.0), np.log(2.0)))) ** t
+    elif motion == "warble":
+        track = base_hz * (1 + rng.uniform(0.01, 0.1) * np.sin(2 * np.pi * rng.uniform(2.0, 12.0) * t))
+    else:
+        track = np.full(t.size, base_hz)
+    track = np.minimum(track, 7000.0)  # the fundamental stays under the Nyquist frequency
+    partials = int(rng.integers(1, 5))
+    ratios = [1.0] + [float(rng.integers(2, 6)) if rng.integers(2) else float(rng.uniform(1.1, 3.0))
+                      for _ in range(partials - 1)]
+    phase = 2 * np.pi * np.cumsum(track) / SAMPLE_RATE_HZ
+    audio = sum((np.sin(ratio * phase + rng.uniform(0, 2 * np.pi)) * rng.uniform(0.2, 1.0) / ratio
+                 for ratio in ratios if ratio * track.max() < SAMPLE_RATE_HZ / 2), np.zeros(t.size))
+    shape = ("held", "pulsed", "struck")[int(rng.integers(3))]
+    if shape == "pulsed":
+        on_s, off_s = rng.uniform(0.05, 0.5, size=2)
+        audio = audio * (((t + rng.uniform(0, on_s + off_s)) % (on_s + off_s)) < on_s)
+    elif shape == "struck":
+        onset = int(rng.uniform(0.0, 0.5) * SAMPLE_RATE_HZ)
+        decay = np.exp(-(t - t[onset]) / rng.uniform(0.1, 1.0))
+        audio = audio * np.where(np.arange(t.size) >= onset, decay, 0.0)
+    peak_dbfs = float(rng.uniform(-35.0, -3.0))
+    floor_dbfs = peak_dbfs - float(rng.uniform(30.0, 45.0))
+    audio = (acoustics.scale_to_peak_dbfs(np.asarray(audio, np.float32), peak_dbfs)
+             + acoustics.coloured_noise("white", CLIP_LENGTH_SAMPLES, rng) * np.float32(10 ** (floor_dbfs / 20)))
+    return audio, f"tonal {base_hz:.0f} Hz, {partials} partials, {motion}, {shape}", {
+        "base_hz": round(base_hz, 1), "partials": partials, "motion": motion, "shape": shape,
+        "peak_dbfs": round(peak_dbfs, 2)}
 
 
 def _to_int16(audio: np.ndarray) -> np.ndarray:

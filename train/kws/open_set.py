@@ -75,7 +75,7 @@ def synthetic_keyword_clips(split: str, labels: Sequence[str], *, data_dir: Path
 def load_open_set_splits(keywords: Sequence[str], *, train_labels: Sequence[str], data_dir: Path,
                          splits_dir: Optional[Path] = None, negatives_share: float = 1.0,
                          synthetic_keywords: bool = False, stream_windows_share: float = 0.0,
-                         progress: bool = False):
+                         tonal_negatives: bool = False, progress: bool = False):
     """The course's splits with generated negatives, for an open-set model.
 
     Parameters
@@ -90,6 +90,8 @@ def load_open_set_splits(keywords: Sequence[str], *, train_labels: Sequence[str]
     stream_windows_share : when > 0, add windows cut from a stream of the training split
         (:mod:`train.kws.stream_windows`): one for this share of the training keyword clips, as many
         negative windows; training only
+    tonal_negatives : join the training negatives made for training only
+        (:data:`train.kws.negatives.OPT_IN_KINDS`: tones, beeps, music)
 
     Returns
     -------
@@ -99,7 +101,7 @@ def load_open_set_splits(keywords: Sequence[str], *, train_labels: Sequence[str]
         ``test_negatives`` are the held-out generated test clips, for
         :func:`rejection_report`.
     """
-    from train.kws.negatives import build_negatives
+    from train.kws.negatives import OPT_IN_KINDS, build_negatives
     from train.kws.training import Splits
 
     delivered = open_set_labels(keywords)
@@ -116,6 +118,8 @@ def load_open_set_splits(keywords: Sequence[str], *, train_labels: Sequence[str]
             sets.append(clips.relabel(delivered))
             test_negatives = negatives
             continue
+        if not tonal_negatives:
+            negatives = negatives.without_kinds(OPT_IN_KINDS)
         negatives = share_of(negatives, negatives_share)
         joined = clips.relabel(train_labels).concat(generated_clip_set(negatives, train_labels, split=name))
         if name == "train" and stream_windows_share > 0:
