@@ -24,15 +24,14 @@ from __future__ import annotations
 import argparse
 import math
 import sys
-from datetime import date
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
 import numpy as np
 
+from benchmarks.reporting import Report, models_to_run
 from train.kws.calibrate import join_list_values, parse_gates
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_GATES_DBFS = (-55.0, -60.0, -65.0, -70.0, -math.inf)
 PERCENTILES = (1, 5, 50, 95)
 
@@ -110,33 +109,18 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parser.parse_args(join_list_values(sys.argv[1:] if argv is None else argv))
     if not args.peak_dbfs <= 0:
         parser.error(f"--peak-dbfs must be at or under 0 dBFS, got {args.peak_dbfs:g}")
-    from train.kws.results import delivered_models
-
-    models = args.models or delivered_models(REPO_ROOT / "models" / "kws")
-    missing = [str(path) for path in models if not path.is_file()]
-    if missing or not models:
-        print(f"error: no such model file: {', '.join(missing)}" if missing else "error: no model given or delivered",
-              file=sys.stderr)
-        return 2
-
-    lines = []
-
-    def report(line: str = "") -> None:
-        print(line, flush=True)
-        lines.append(line)
-
+    report = Report()
     try:
-        measure(args, models, report)
-    except (ValueError, OSError) as error:  # a corrupt model or sidecar, missing data
+        measure(args, models_to_run(args.models), report)
+    except (ValueError, OSError) as error:  # a missing or corrupt model or sidecar, missing data
         print(f"error: {error}", file=sys.stderr)
         return 2
     if args.markdown is not None:
-        command = " ".join(["python -m benchmarks.energy_gate", *(sys.argv[1:] if argv is None else argv)])
-        args.markdown.parent.mkdir(parents=True, exist_ok=True)
-        args.markdown.write_text(f"# The energy gate on the validation stream (`python -m benchmarks.energy_gate`)\n\n"
-                                 f"Produced on {date.today().isoformat()} by `{command}` (see the module docstring "
-                                 f"for what is measured; the test split is not read).\n\n```\n"
-                                 + "\n".join(lines) + "\n```\n")
+        report.write_markdown(args.markdown, title="The energy gate on the validation stream "
+                              "(`python -m benchmarks.energy_gate`)",
+                              command=" ".join(["python -m benchmarks.energy_gate",
+                                                *(sys.argv[1:] if argv is None else argv)]),
+                              note="see the module docstring for what is measured; the test split is not read")
     return 0
 
 

@@ -30,13 +30,13 @@ from __future__ import annotations
 import argparse
 import math
 import sys
-from datetime import date
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from benchmarks.reporting import Report, models_to_run
+
 SAMPLE_RATE_HZ = 16000
 CLIP_SAMPLES = SAMPLE_RATE_HZ
 PEAK_DBFS_RANGE = (-30.0, -3.0)
@@ -166,16 +166,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         parser.error(f"--clips-per-kind must be at least 1, got {args.clips_per_kind}")
     from pi_runtime.kws_pipeline import DetectorConfig
     from pi_runtime.model import load_model
-    from train.kws.results import delivered_models
     from train.kws.streams import StreamRecipe, build_stream, run_pipeline, score
 
-    models = args.model or delivered_models(REPO_ROOT / "models" / "kws")
-    missing = [str(path) for path in models if not path.is_file()]
-    if missing or not models:
-        print(f"error: no such model file: {', '.join(missing)}" if missing else "error: no model given or delivered",
-              file=sys.stderr)
-        return 2
     try:
+        models = models_to_run(args.model)
         loaded = [load_model(path, require_sidecar=True) for path in models]
     except (ValueError, OSError) as error:  # a truncated model, a broken sidecar
         print(f"error: {error}", file=sys.stderr)
@@ -184,12 +178,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     sounds = make_sounds(args.clips_per_kind, args.seed)
     recipe = StreamRecipe(seed=args.seed, gap_s=(0.5, 1.5))  # levels set per clip above; faint noise in half the gaps
     stream = build_stream(None, sounds, recipe=recipe, name="non-speech stream")
-    lines: List[str] = []
-
-    def report(line: str = "") -> None:
-        print(line, flush=True)
-        lines.append(line)
-
+    report = Report()
     kinds = list(SOUNDS)
     report(f"stream: {stream.description}")
     report(f"clips at peaks {PEAK_DBFS_RANGE[0]:g}..{PEAK_DBFS_RANGE[1]:g} dBFS; false alarms per hour of that "
@@ -210,11 +199,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                  f"{config.min_level_dbfs:g} dBFS" if math.isfinite(config.min_level_dbfs) else "no gate")
         report(f"{path.name:28s} {point:34s} " + " ".join(f"{cell:>14s}" for cell in cells))
     if args.markdown is not None:
-        command = " ".join(["python -m benchmarks.non_speech", *(sys.argv[1:] if argv is None else argv)])
-        args.markdown.parent.mkdir(parents=True, exist_ok=True)
-        args.markdown.write_text(f"# Everyday non-speech sounds (`python -m benchmarks.non_speech`)\n\n"
-                                 f"Produced on {date.today().isoformat()} by `{command}` (see the module docstring "
-                                 f"for the sounds).\n\n```\n" + "\n".join(lines) + "\n```\n")
+        report.write_markdown(args.markdown, title="Everyday non-speech sounds (`python -m benchmarks.non_speech`)",
+                              command=" ".join(["python -m benchmarks.non_speech",
+                                                *(sys.argv[1:] if argv is None else argv)]),
+                              note="see the module docstring for the sounds")
     return 0
 
 

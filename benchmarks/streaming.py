@@ -47,10 +47,11 @@ import platform
 import sys
 from datetime import date
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
+from benchmarks.reporting import Report
 from pi_runtime.kws_pipeline import DetectorConfig
 from pi_runtime.labels import keyword_list
 from pi_runtime.model import load_model
@@ -71,17 +72,6 @@ def build_test_stream(kind: str, *, data_dir: Optional[Path], seed: int) -> Labe
 
     clips = load_split("test", data_dir=data_dir)
     return build_stream(clips, None, recipe=StreamRecipe(seed=seed), name="clean test stream (test split only)")
-
-
-class Report:
-    """Lines printed as they come and kept for the markdown file."""
-
-    def __init__(self) -> None:
-        self.lines: List[str] = []
-
-    def __call__(self, line: str = "") -> None:
-        print(line, flush=True)
-        self.lines.append(line)
 
 
 def _fmt(value: float, digits: int = 1) -> str:

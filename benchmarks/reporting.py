@@ -1,0 +1,39 @@
+"""What the keyword-spotting benchmarks share: the models they run by default, and a report
+printed as it comes and kept for a markdown file."""
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import List, Optional, Sequence
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def models_to_run(given: Optional[Sequence[Path]]) -> List[Path]:
+    """``given``, else every model delivered in ``models/kws/``; ``ValueError`` naming any missing file."""
+    from train.kws.results import delivered_models
+
+    models = list(given) if given else delivered_models(REPO_ROOT / "models" / "kws")
+    missing = [str(path) for path in models if not Path(path).is_file()]
+    if missing:
+        raise ValueError(f"no such model file: {', '.join(missing)}")
+    if not models:
+        raise ValueError("no model given and none delivered in models/kws/")
+    return models
+
+
+class Report:
+    """Lines printed as they come and kept for the markdown file."""
+
+    def __init__(self) -> None:
+        self.lines: List[str] = []
+
+    def __call__(self, line: str = "") -> None:
+        print(line, flush=True)
+        self.lines.append(line)
+
+    def write_markdown(self, path: Path, *, title: str, command: str, note: str) -> None:
+        """The lines as a code block under ``title``, with the date and the ``command`` that made them."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(f"# {title}\n\nProduced on {date.today().isoformat()} by `{command}` ({note}).\n\n```\n"
+                        + "\n".join(self.lines) + "\n```\n", encoding="utf-8")
