@@ -89,6 +89,7 @@ def measure(args: argparse.Namespace, models: Sequence[Path], report: Callable[[
     for path, model in zip(models, loaded):
         config = DetectorConfig.from_sidecar(model.spec)
         run = run_pipeline(model, stream, config=config.replace(min_level_dbfs=-math.inf))
+        window_levels_dbfs = np.array([decision.level_dbfs for decision in run.decisions])
         report("")
         report(f"{path.name}: threshold {config.threshold:g}, {config.smoothing_windows} windows, "
                f"gate {_gate_name(config.min_level_dbfs)} (its operating point: sidecar, else the defaults)")
@@ -96,7 +97,7 @@ def measure(args: argparse.Namespace, models: Sequence[Path], report: Callable[[
             detections = replay(run.decisions, run.labels, config.replace(min_level_dbfs=gate),
                                 keywords=run.keywords, window_duration_s=run.window_duration_s)
             measured = score(detections, stream, keywords=run.keywords)
-            gated = np.mean([decision.level_dbfs < gate for decision in run.decisions])
+            gated = np.mean(window_levels_dbfs < gate)
             bands = ", ".join(f"{key.removeprefix('level: peak ')} {100 * hits / total:.1f} %"
                               for key, (hits, total) in measured.detected_by.items() if key.startswith("level"))
             report(f"  gate {_gate_name(gate):>10}: {measured.detected_percent:5.1f} % detected ({bands}), "

@@ -39,12 +39,11 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from benchmarks.reporting import models_to_run
 from pi_runtime.labels import NON_KEYWORD_LABELS, UNKNOWN_LABEL, keyword_list
 from train.kws import negatives
 from train.kws.negatives import GeneratedClips, Voice
-from train.kws.results import delivered_models
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 CHECK_FOLDER = "espeak_check"  # under <data folder>/kws_generated/
 CHECK_SEED = 0
 KEYWORD_CLIPS_PER_WORD = 40
@@ -258,13 +257,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
-    models = args.model or delivered_models(REPO_ROOT / "models" / "kws")
-    missing = [str(path) for path in models if not Path(path).is_file()]
-    if missing:
-        print(f"error: no such model file: {', '.join(missing)}", file=sys.stderr)
-        return 2
-    if not models:
-        print("error: no models given and none in models/kws/", file=sys.stderr)
+    try:
+        models = models_to_run(args.model)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
         return 2
     try:
         if args.keywords is not None:  # a word some model lacks: said before any audio is made

@@ -51,6 +51,11 @@ def _log_uniform(rng: np.random.Generator, low: float, high: float) -> float:
     return float(np.exp(rng.uniform(np.log(low), np.log(high))))
 
 
+def _sine(frequency_hz: np.ndarray) -> np.ndarray:
+    """A sine following ``frequency_hz`` sample by sample, its phase continuous."""
+    return np.sin(2 * np.pi * np.cumsum(frequency_hz) / SAMPLE_RATE_HZ)
+
+
 def _tone(rng: np.random.Generator) -> Tuple[np.ndarray, str]:
     frequency_hz = _log_uniform(rng, 100.0, 4000.0)
     return np.sin(2 * np.pi * frequency_hz * _time() + rng.uniform(0, 2 * np.pi)), f"tone {frequency_hz:.0f} Hz"
@@ -70,9 +75,7 @@ def _alarm(rng: np.random.Generator) -> Tuple[np.ndarray, str]:
     high_hz = low_hz * rng.uniform(1.2, 1.6)
     step_s = rng.uniform(0.1, 0.5)
     which = (np.floor(_time() / step_s) % 2).astype(bool)
-    frequency_hz = np.where(which, high_hz, low_hz)
-    phase = 2 * np.pi * np.cumsum(frequency_hz) / SAMPLE_RATE_HZ  # continuous phase across the switches
-    return np.sin(phase), f"alarm {low_hz:.0f}/{high_hz:.0f} Hz every {1000 * step_s:.0f} ms"
+    return _sine(np.where(which, high_hz, low_hz)), f"alarm {low_hz:.0f}/{high_hz:.0f} Hz every {1000 * step_s:.0f} ms"
 
 
 def _sweep(rng: np.random.Generator) -> Tuple[np.ndarray, str]:
@@ -80,14 +83,14 @@ def _sweep(rng: np.random.Generator) -> Tuple[np.ndarray, str]:
     if rng.integers(2):
         start_hz, end_hz = end_hz, start_hz
     frequency_hz = start_hz * (end_hz / start_hz) ** (_time() / _time()[-1])
-    return np.sin(2 * np.pi * np.cumsum(frequency_hz) / SAMPLE_RATE_HZ), f"sweep {start_hz:.0f} -> {end_hz:.0f} Hz"
+    return _sine(frequency_hz), f"sweep {start_hz:.0f} -> {end_hz:.0f} Hz"
 
 
 def _whistle(rng: np.random.Generator) -> Tuple[np.ndarray, str]:
     centre_hz = rng.uniform(1000.0, 3000.0)
     vibrato_hz, depth = rng.uniform(4.0, 7.0), rng.uniform(0.02, 0.05)
     frequency_hz = centre_hz * (1 + depth * np.sin(2 * np.pi * vibrato_hz * _time()))
-    return np.sin(2 * np.pi * np.cumsum(frequency_hz) / SAMPLE_RATE_HZ), f"whistle {centre_hz:.0f} Hz"
+    return _sine(frequency_hz), f"whistle {centre_hz:.0f} Hz"
 
 
 def _chord(rng: np.random.Generator) -> Tuple[np.ndarray, str]:

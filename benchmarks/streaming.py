@@ -51,17 +51,15 @@ from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
-from benchmarks.reporting import Report
+from benchmarks.reporting import Report, models_to_run
 from pi_runtime.kws_pipeline import DetectorConfig
 from pi_runtime.labels import keyword_list
 from pi_runtime.model import load_model
 from pi_runtime.sidecar import detector_settings
-from train.kws.results import delivered_models
 from train.kws.streams import (MISS_REASONS, DetCurve, LabelledStream, PipelineRun, StreamRecipe,
                                StreamScore, build_stream, det_curve, miss_reasons, realistic_stream,
                                replay, run_pipeline, score)
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 BARS = {"detected_percent": 95.0, "words_fired_percent": 3.0, "noise_and_babble_per_hour": 2.0}
 
 
@@ -158,13 +156,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--plot", type=Path, help="draw the DET curves into this PNG")
     args = parser.parse_args(argv)
 
-    models = args.model or delivered_models(REPO_ROOT / "models" / "kws")
-    if not models:
-        print("no model given and none delivered in models/kws/", file=sys.stderr)
-        return 2
-    missing = [str(path) for path in models if not path.is_file()]
-    if missing:
-        print(f"no such model file: {', '.join(missing)}", file=sys.stderr)
+    try:
+        models = models_to_run(args.model)
+    except ValueError as error:
+        print(error, file=sys.stderr)
         return 2
     overrides = {"hop_ms": args.hop_ms, "threshold": args.threshold, "smoothing_windows": args.smoothing_windows,
                  "refractory_ms": args.refractory_ms, "min_level_dbfs": args.min_level_dbfs}
