@@ -73,6 +73,10 @@ def build_parser() -> argparse.ArgumentParser:
                              "as extra training positives; with --open-set the validation voice's join "
                              "validation too (default: the version's, synthetic_keywords in "
                              "train/kws/versions.py: b and c yes, a no)")
+    parser.add_argument("--raised-voices", action="store_true",
+                        help="training only: add the training voices' keywords spoken higher (pitch 1.4-2x, "
+                             "formants up to 1.2x: every synthetic training voice is a man's) as extra positives; "
+                             "with --open-set their other words spoken so too, as _unknown_")
     parser.add_argument("--target-false-alarms-per-hour", type=float, default=None,
                         help="with --open-set: calibrate the detector threshold on the validation stream for this "
                              "false-alarm rate and write it into the sidecar (default: LIVE_TARGET_FALSE_ALARMS_PER_HOUR "
@@ -225,15 +229,17 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             splits, test_negatives = load_open_set_splits(
                 labels, train_labels=open_set_labels(train_labels), data_dir=data_dir, splits_dir=args.splits_dir,
                 negatives_share=negatives_share, synthetic_keywords=synthetic,
-                stream_windows_share=stream_windows, tonal_negatives=args.tonal_negatives, progress=not args.quiet)
+                stream_windows_share=stream_windows, tonal_negatives=args.tonal_negatives,
+                raised_voices=args.raised_voices, progress=not args.quiet)
         else:
             splits = Splits(*(load_split(name, data_dir=data_dir, labels=train_labels, progress=not args.quiet,
                                          unknown_label=UNKNOWN_LABEL if args.unknown else None,
                                          split_path=args.splits_dir / split_file(name).name if args.splits_dir else None)
                               for name in ("train", "val", "test")))
-            if synthetic:  # training only: validation stays the course's clips, like for like
+            registers = (("natural",) if synthetic else ()) + (("raised",) if args.raised_voices else ())
+            for register in registers:  # training only: validation stays the course's clips, like for like
                 splits = replace(splits, train=splits.train.concat(synthetic_keyword_clips(
-                    "train", splits.labels, data_dir=data_dir, progress=not args.quiet)))
+                    "train", splits.labels, data_dir=data_dir, progress=not args.quiet, register=register)))
     except (ValueError, FileNotFoundError, RuntimeError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -245,9 +251,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.open_set:
         data_info = {"open_set": {"negatives_share": negatives_share, "synthetic_keywords": synthetic,
                                   **({"stream_windows_share": stream_windows} if stream_windows else {}),
-                                  **({"tonal_negatives": True} if args.tonal_negatives else {})}}
+                                  **({"tonal_negatives": True} if args.tonal_negatives else {}),
+                                  **({"raised_voices": True} if args.raised_voices else {})}}
     else:
-        data_info = {"synthetic_keywords": True} if synthetic else {}
+        data_info = {**({"synthetic_keywords": True} if synthetic else {}),
+                     **({"raised_voices": True} if args.raised_voices else {})}
     delivered_labels = open_set_labels(labels) if args.open_set else splits.labels if args.unknown else labels
     result = train_export_evaluate(config, splits, output_path, keywords=delivered_labels,
                                    feature_backend=args.feature_backend,
@@ -285,6 +293,7 @@ def main_folder(args: argparse.Namespace, argv: Optional[Sequence[str]]) -> int:
                                              ("--open-set", args.open_set), ("--negatives-share", args.negatives_share),
                                              ("--stream-windows", args.stream_windows),
                                              ("--tonal-negatives", args.tonal_negatives),
+                                             ("--raised-voices", args.raised_voices),
                                              ("--synthetic-keywords", args.synthetic_keywords),
                                              ("--teachers", args.teachers), ("--splits-dir", args.splits_dir),
                                              ("--weight-average", args.weight_average))

@@ -144,6 +144,13 @@ VOICES: Dict[str, Tuple[Voice, ...]] = {
 DURATION_STRETCH_RANGE = (0.8, 1.3)       # > 1 speaks more slowly
 NATIVE_PITCH_FACTOR_RANGE = (0.85, 1.2)   # times the voice's base pitch
 RESAMPLED_PITCH_FACTOR_RANGE = (0.9, 1.1)  # pitch and tempo together, where the engine cannot move its pitch
+# The raised register of the synthetic keywords (``register="raised"``): every training voice is a man's
+# (median pitch 99-128 Hz, at most ~150 Hz with the factors above) while half of the people who speak to a
+# microphone are women and children. The engine lifts the pitch into their range (kal 139-198 Hz, awb
+# 179-256 Hz) and playing the result faster lifts the formants too, as shorter vocal tracts do.
+REGISTERS = ("natural", "raised")
+RAISED_PITCH_FACTOR_RANGE = (1.4, 2.0)     # times the voice's base pitch, where the engine moves it
+RAISED_SPEED_FACTOR_RANGE = (1.0, 1.2)     # played faster: formants, pitch and tempo together
 PEAK_DBFS_RANGE = (-30.0, -3.0)
 # espeak-ng's rate and pitch settings at a stretch and a pitch factor of 1 (its defaults); a stretch divides
 # the rate (words per minute), a pitch factor multiplies its pitch setting (0-99).
@@ -400,29 +407,38 @@ class Utterance:
     floor_kind: str
     floor_dbfs: float
     noise_seed: int
+    speed_factor: float = 1.0  # > 1: played faster after synthesis (the raised register only)
 
     def settings(self) -> dict:
-        return {"word": self.text, "voice": self.voice.name, "speaker": self.voice.speaker,
-                "duration_stretch": self.duration_stretch, "pitch_factor": self.pitch_factor,
-                "pitch_method": "engine" if self.voice.native_pitch else "resample",
-                "offset_fraction": self.offset_fraction, "peak_dbfs": self.peak_dbfs,
-                "floor_kind": self.floor_kind, "floor_dbfs": self.floor_dbfs}
+        settings = {"word": self.text, "voice": self.voice.name, "speaker": self.voice.speaker,
+                    "duration_stretch": self.duration_stretch, "pitch_factor": self.pitch_factor,
+                    "pitch_method": "engine" if self.voice.native_pitch else "resample",
+                    "offset_fraction": self.offset_fraction, "peak_dbfs": self.peak_dbfs,
+                    "floor_kind": self.floor_kind, "floor_dbfs": self.floor_dbfs}
+        return settings if self.speed_factor == 1.0 else {**settings, "speed_factor": self.speed_factor}
 
     def source(self) -> str:
+        speed = "" if self.speed_factor == 1.0 else f"|speed={self.speed_factor:.3f}"
         return (f"{self.text}|{self.voice.name}|stretch={self.duration_stretch:.3f}|"
-                f"pitch={self.pitch_factor:.3f}")
+                f"pitch={self.pitch_factor:.3f}{speed}")
 
 
-def draw_utterances(words: Sequence[str], voices: Sequence[Voice], rng: np.random.Generator) -> List[Utterance]:
+def draw_utterances(words: Sequence[str], voices: Sequence[Voice], rng: np.random.Generator, *,
+                    register: str = "natural") -> List[Utterance]:
     """One :class:`Utterance` per word: a speaker drawn evenly, then one of its voices, then rate, pitch,
-    offset, level and noise floor."""
+    offset, level and noise floor; in the ``"raised"`` register (:data:`REGISTERS`) a higher pitch and a
+    speed-up as well."""
+    if register not in REGISTERS:
+        raise ValueError(f"unknown register {register!r}; choose from {', '.join(REGISTERS)}")
+    raised = register == "raised"
     speakers = sorted({voice.speaker for voice in voices})
     utterances = []
     for word in words:
         speaker = speakers[rng.integers(len(speakers))]
         speaker_voices = [voice for voice in voices if voice.speaker == speaker]
         voice = speaker_voices[rng.integers(len(speaker_voices))]
-        pitch_range = NATIVE_PITCH_FACTOR_RANGE if voice.native_pitch else RESAMPLED_PITCH_FACTOR_RANGE
+        pitch_range = ((RAISED_PITCH_FACTOR_RANGE if raised else NATIVE_PITCH_FACTOR_RANGE) if voice.native_pitch
+                       else RESAMPLED_PITCH_FACTOR_RANGE)
         peak_dbfs = round(float(rng.uniform(*PEAK_DBFS_RANGE)), 2)
         floor_dbfs = min(round(float(rng.uniform(*NOISE_FLOOR_DBFS_RANGE)), 2), peak_dbfs - NOISE_FLOOR_BELOW_PEAK_DB)
         utterances.append(Utterance(
@@ -431,7 +447,9 @@ def draw_utterances(words: Sequence[str], voices: Sequence[Voice], rng: np.rando
             pitch_factor=round(float(rng.uniform(*pitch_range)), 3),
             offset_fraction=round(float(rng.random()), 4), peak_dbfs=peak_dbfs,
             floor_kind=acoustics.NOISE_KINDS[rng.integers(len(acoustics.NOISE_KINDS))],
-            floor_dbfs=floor_dbfs, noise_seed=int(rng.integers(2**31))))
+            floor_dbfs=floor_dbfs, noise_seed=int(rng.integers(2**31)),
+            # drawn last, so the natural register's draws are those of before
+            speed_factor=round(float(rng.uniform(*RAISED_SPEED_FACTOR_RANGE)), 3) if raised else 1.0))
     return utterances
 
 
@@ -528,10 +546,11 @@ def _to_16k_trimmed(path: Path, utterance: Utterance) -> Optional[np.ndarray]:
     from pi_runtime.wav import read_wav
 
     samples, rate_hz = read_wav(path)
-    if not utterance.voice.native_pitch:
-        # Played faster by the pitch factor: the audio is read as if recorded at a higher rate (multiples
-        # of 80 Hz keep the resampling ratio small).
-        rate_hz = int(round(rate_hz * utterance.pitch_factor / 80.0)) * 80
+    speed_factor = utterance.speed_factor * (1.0 if utterance.voice.native_pitch else utterance.pitch_factor)
+    if speed_factor != 1.0:
+        # Played faster (by the pitch factor where the engine cannot move its pitch): the audio is read as
+        # if recorded at a higher rate (multiples of 80 Hz keep the resampling ratio small).
+        rate_hz = int(round(rate_hz * speed_factor / 80.0)) * 80
     audio = resample_poly(samples, *ratio_for(rate_hz, SAMPLE_RATE_HZ)) if rate_hz != SAMPLE_RATE_HZ \
         else samples.astype(np.float32) / np.float32(32768.0)
     start, end = active_span(audio, relative_db=40.0)
@@ -813,28 +832,70 @@ def build_negatives(split: str, *, split_clips, data_dir: Optional[Path] = None,
 
 def synthetic_keywords(split: str, *, keywords: Sequence[str] = KEYWORDS, data_dir: Optional[Path] = None,
                        seed: int = 0, progress: bool = False,
-                       clips_per_word: int = SYNTHETIC_KEYWORD_CLIPS_PER_WORD) -> GeneratedClips:
+                       clips_per_word: int = SYNTHETIC_KEYWORD_CLIPS_PER_WORD, register: str = "natural") -> GeneratedClips:
     """The keywords spoken by ``split``'s synthetic voices: ``clips_per_word`` clips per word, each with
     its own voice, rate, pitch, level and offset; class = the keyword, kind ``tts_keyword``.
 
+    ``register="raised"`` speaks them higher (:data:`RAISED_PITCH_FACTOR_RANGE`,
+    :data:`RAISED_SPEED_FACTOR_RANGE`), a set of clips of its own, cached beside the natural one.
     All eight keywords are generated and cached; ``keywords`` selects among them (so the clips of a word
     do not depend on which others are asked for).
     """
     _check_split(split)
+    if register not in REGISTERS:
+        raise ValueError(f"unknown register {register!r}; choose from {', '.join(REGISTERS)}")
     unknown = [word for word in keywords if word not in KEYWORDS]
     if unknown:
         raise ValueError(f"unknown keyword(s) {', '.join(unknown)}; choose from {', '.join(KEYWORDS)}")
     if isinstance(clips_per_word, bool) or int(clips_per_word) != clips_per_word or clips_per_word < 1:
         raise ValueError(f"clips_per_word must be a positive integer, got {clips_per_word!r}")
-    request = _request("keywords", split, seed=seed, voices=VOICES[split],
-                       extra={"clips_per_word": int(clips_per_word)})
+    raised = register == "raised"
+    extra = {"clips_per_word": int(clips_per_word)}
+    if raised:  # the natural register's request is unchanged, so its caches stay valid
+        extra.update(register=register, raised_pitch_factor=RAISED_PITCH_FACTOR_RANGE,
+                     raised_speed_factor=RAISED_SPEED_FACTOR_RANGE)
+    product = "keywords_raised" if raised else "keywords"
+    request = _request(product, split, seed=seed, voices=VOICES[split], extra=extra)
 
     def generate():
-        return speak_keywords(VOICES[split], int(clips_per_word), np.random.default_rng([seed, SPLITS.index(split), 3]),
-                              kind="tts_keyword", progress=progress)
+        rng = np.random.default_rng([seed, SPLITS.index(split), 4 if raised else 3])
+        return speak_keywords(VOICES[split], int(clips_per_word), rng, kind="tts_keyword", register=register,
+                              progress=progress)
 
-    everything = _cached(split, "keywords", request, generate, data_dir, progress)
+    everything = _cached(split, product, request, generate, data_dir, progress)
     return everything.select_classes(keywords)
+
+
+RAISED_WORD_SIZES = {"tts_word": 1000, "tts_hard": 160}
+"""Non-keyword words spoken in the raised register (:func:`raised_words`), training only: keywords in a
+higher voice and no other words in it would teach a model that a higher voice means a keyword."""
+
+
+def raised_words(split: str, *, data_dir: Optional[Path] = None, seed: int = 0, progress: bool = False,
+                 sizes: Optional[Dict[str, int]] = None) -> GeneratedClips:
+    """Words of ``split`` (:func:`split_words`, drawn anew) spoken by its voices in the raised register:
+    class ``_unknown_``, kinds ``tts_word_raised`` and ``tts_hard_raised``; cached as ``words_raised``."""
+    _check_split(split)
+    sizes = dict(RAISED_WORD_SIZES if sizes is None else sizes)
+    if sorted(sizes) != sorted(RAISED_WORD_SIZES) or any(
+            isinstance(count, bool) or int(count) != count or count < 1 for count in sizes.values()):
+        raise ValueError(f"sizes must give a positive count for each of {', '.join(RAISED_WORD_SIZES)}, "
+                         f"got {sizes!r}")
+    request = _request("words_raised", split, seed=seed, voices=VOICES[split], extra={
+        "sizes": sizes, "register": "raised", "raised_pitch_factor": RAISED_PITCH_FACTOR_RANGE,
+        "raised_speed_factor": RAISED_SPEED_FACTOR_RANGE})
+
+    def generate():
+        # Another draw of the split's words than the natural register's (seed + 1), the same pool.
+        plain = split_words(split, _with_spares(sizes["tts_word"]), seed=seed + 1)
+        hard = split_words(split, _with_spares(sizes["tts_hard"]), seed=seed + 1, hard=True)
+        clips, settings, details = speak_words(plain, hard, VOICES[split], sizes["tts_word"], sizes["tts_hard"],
+                                               np.random.default_rng([seed, SPLITS.index(split), 5]),
+                                               register="raised", progress=progress)
+        kinds = tuple(f"{kind}_raised" for kind in clips.kinds)
+        return GeneratedClips(clips.audio, clips.classes, kinds, clips.sources), settings, details
+
+    return _cached(split, "words_raised", request, generate, data_dir, progress)
 
 
 def split_words(split: str, count: int, *, seed: int = 0, hard: bool = False) -> List[str]:
@@ -880,24 +941,26 @@ def _spoken_words(split: str, sizes: Dict[str, int], *, seed: int, progress: boo
 
 
 def speak_keywords(voices: Sequence[Voice], clips_per_word: int, rng: np.random.Generator, *, kind: str,
-                   progress: bool = False):
-    """The eight keywords spoken by ``voices``, ``clips_per_word`` clips a word (spares drawn for the words
-    too long for a clip): ``(clips, settings, details)`` for :func:`_cached`, class = the keyword."""
+                   register: str = "natural", progress: bool = False):
+    """The eight keywords spoken by ``voices`` in ``register``, ``clips_per_word`` clips a word (spares drawn
+    for the words too long for a clip): ``(clips, settings, details)`` for :func:`_cached`, class = the
+    keyword."""
     words = [word for word in KEYWORDS for _ in range(_with_spares(clips_per_word))]
-    clips, settings, details = _speak(draw_utterances(words, voices, rng), words,
+    clips, settings, details = _speak(draw_utterances(words, voices, rng, register=register), words,
                                       {word: clips_per_word for word in KEYWORDS}, progress=progress)
     clips = GeneratedClips(clips.audio, tuple(s["word"] for s in settings), (kind,) * len(clips), clips.sources)
     return clips, settings, {**details, "words": list(KEYWORDS)}
 
 
 def speak_words(plain: Sequence[str], hard: Sequence[str], voices: Sequence[Voice], plain_count: int,
-                hard_count: int, rng: np.random.Generator, *, progress: bool = False):
+                hard_count: int, rng: np.random.Generator, *, register: str = "natural", progress: bool = False):
     """The first ``plain_count`` of ``plain`` and ``hard_count`` of ``hard`` words that fit a clip, spoken by
     ``voices``: ``(clips, settings, details)`` for :func:`_cached`, class ``_unknown_``, kinds ``tts_word``
     and ``tts_hard``."""
     groups = ["tts_word"] * len(plain) + ["tts_hard"] * len(hard)
-    clips, settings, details = _speak(draw_utterances(list(plain) + list(hard), voices, rng), groups,
-                                      {"tts_word": plain_count, "tts_hard": hard_count}, progress=progress)
+    utterances = draw_utterances(list(plain) + list(hard), voices, rng, register=register)
+    clips, settings, details = _speak(utterances, groups, {"tts_word": plain_count, "tts_hard": hard_count},
+                                      progress=progress)
     kinds = tuple(clip_settings["group"] for clip_settings in settings)
     clips = GeneratedClips(clips.audio, (UNKNOWN_LABEL,) * len(clips), kinds, clips.sources)
     details["words"] = sorted({s["word"] for s in settings if s["group"] == "tts_word"})

@@ -64,18 +64,20 @@ def share_of(generated, share: float, *, seed: int = NEGATIVES_SEED):
     return generated.rows(sorted(rows))
 
 
-def synthetic_keyword_clips(split: str, labels: Sequence[str], *, data_dir: Path, progress: bool = False) -> ClipSet:
-    """The keywords spoken by ``split``'s synthetic voices, as clips of ``labels`` (see :func:`generated_clip_set`)."""
+def synthetic_keyword_clips(split: str, labels: Sequence[str], *, data_dir: Path, progress: bool = False,
+                            register: str = "natural") -> ClipSet:
+    """The keywords spoken by ``split``'s synthetic voices in ``register``, as clips of ``labels`` (see
+    :func:`generated_clip_set`)."""
     from train.kws.negatives import synthetic_keywords
 
-    spoken = synthetic_keywords(split, data_dir=data_dir, seed=NEGATIVES_SEED, progress=progress)
+    spoken = synthetic_keywords(split, data_dir=data_dir, seed=NEGATIVES_SEED, progress=progress, register=register)
     return generated_clip_set(spoken, labels, split=split)
 
 
 def load_open_set_splits(keywords: Sequence[str], *, train_labels: Sequence[str], data_dir: Path,
                          splits_dir: Optional[Path] = None, negatives_share: float = 1.0,
                          synthetic_keywords: bool = False, stream_windows_share: float = 0.0,
-                         tonal_negatives: bool = False, progress: bool = False):
+                         tonal_negatives: bool = False, raised_voices: bool = False, progress: bool = False):
     """The course's splits with generated negatives, for an open-set model.
 
     Parameters
@@ -92,6 +94,9 @@ def load_open_set_splits(keywords: Sequence[str], *, train_labels: Sequence[str]
         negative windows; training only
     tonal_negatives : join the training negatives made for training only
         (:data:`train.kws.negatives.OPT_IN_KINDS`: tones, beeps, music)
+    raised_voices : training only: add the training voices' keywords in the raised register (higher
+        pitch and formants, :func:`train.kws.negatives.synthetic_keywords`) as positives and the same
+        share of their words in it (:func:`train.kws.negatives.raised_words`) as ``_unknown_``
 
     Returns
     -------
@@ -101,7 +106,7 @@ def load_open_set_splits(keywords: Sequence[str], *, train_labels: Sequence[str]
         ``test_negatives`` are the held-out generated test clips, for
         :func:`rejection_report`.
     """
-    from train.kws.negatives import OPT_IN_KINDS, build_negatives
+    from train.kws.negatives import OPT_IN_KINDS, build_negatives, raised_words
     from train.kws.training import Splits
 
     delivered = open_set_labels(keywords)
@@ -131,6 +136,11 @@ def load_open_set_splits(keywords: Sequence[str], *, train_labels: Sequence[str]
             joined = joined.concat(generated_clip_set(windows, train_labels, split=name))
         if synthetic_keywords:
             joined = joined.concat(synthetic_keyword_clips(name, train_labels, data_dir=data_dir, progress=progress))
+        if raised_voices and name == "train":
+            words = share_of(raised_words(name, data_dir=data_dir, seed=NEGATIVES_SEED, progress=progress),
+                             negatives_share)
+            joined = joined.concat(generated_clip_set(words, train_labels, split=name)).concat(
+                synthetic_keyword_clips(name, train_labels, data_dir=data_dir, progress=progress, register="raised"))
         sets.append(joined)
     return Splits(*sets), test_negatives
 
