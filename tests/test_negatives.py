@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from train.kws import acoustics, negatives
-from train.kws.data import LABELS, ClipSet
+from train.kws.data import LABELS, UNKNOWN_LABEL, ClipSet
 
 TTS_MISSING = [program for program in ("flite", "t2p", "festival") if shutil.which(program) is None]
 if not negatives.WORD_LIST_PATH.is_file():
@@ -359,3 +359,56 @@ def test_bad_requests_are_refused():
         negatives.sizes_for("dev", 1.0)
     with pytest.raises(ValueError, match="scale"):
         negatives.sizes_for("val", 0.0)
+
+
+def test_raised_register_lifts_the_pitch_range_and_leaves_the_other_draws_alone():
+    voices = negatives.VOICES["train"]
+    words = ["gopher", "town", "cup", "light"] * 10
+    natural = negatives.draw_utterances(words, voices, np.random.default_rng(3))
+    raised = negatives.draw_utterances(words, voices, np.random.default_rng(3), register="raised")
+    low, high = negatives.RAISED_PITCH_FACTOR_RANGE
+    for before, after in zip(natural, raised):
+        assert before.speed_factor == 1.0 and "speed=" not in before.source()
+        assert "speed_factor" not in before.settings()
+        assert low <= after.pitch_factor <= high and before.pitch_factor < low  # every training voice is native
+        assert 1.0 <= after.speed_factor <= negatives.RAISED_SPEED_FACTOR_RANGE[1]
+        assert f"speed={after.speed_factor:.3f}" in after.source()
+    # The speed-up is drawn after everything else of its word: the first word's voice, rate, place and
+    # level are the natural register's (later words follow another stream of draws).
+    first, first_raised = natural[0], raised[0]
+    assert (first_raised.voice, first_raised.duration_stretch, first_raised.offset_fraction,
+            first_raised.peak_dbfs) == (first.voice, first.duration_stretch, first.offset_fraction, first.peak_dbfs)
+    with pytest.raises(ValueError, match="register"):
+        negatives.draw_utterances(words, voices, np.random.default_rng(3), register="falsetto")
+
+
+@requires_tts
+def test_a_raised_word_is_higher_and_shorter():
+    voice, = [voice for voice in negatives.VOICES["train"] if voice.name == "flite_kal"]
+    base, = negatives.draw_utterances(["gopher"], [voice], np.random.default_rng(0))
+    plain = negatives.Utterance(**{**base.__dict__, "pitch_factor": 1.0, "speed_factor": 1.0})
+    raised = negatives.Utterance(**{**base.__dict__, "pitch_factor": 1.6, "speed_factor": 1.2})
+    plain_word, raised_word = negatives.synthesize([plain, raised])
+    assert median_f0_hz(raised_word) / median_f0_hz(plain_word) == pytest.approx(1.6 * 1.2, rel=0.1)
+    assert len(raised_word) / len(plain_word) == pytest.approx(1 / 1.2, rel=0.1)
+
+
+@requires_tts
+def test_raised_keywords_and_words_are_cached_beside_the_natural_ones(tmp_path):
+    keywords = negatives.synthetic_keywords("train", keywords=("go",), data_dir=tmp_path, clips_per_word=1,
+                                            register="raised")
+    assert keywords.classes == ("go",) and all("speed=" in source for source in keywords.sources)
+    assert negatives.read_manifest("train", "keywords_raised", tmp_path)["request"]["register"] == "raised"
+    assert not negatives.cache_paths("train", "keywords", tmp_path)[0].exists()
+    with pytest.raises(ValueError, match="register"):
+        negatives.synthetic_keywords("train", data_dir=tmp_path, register="falsetto")
+
+    words = negatives.raised_words("train", data_dir=tmp_path, sizes={"tts_word": 2, "tts_hard": 1})
+    assert words.counts() == {"tts_word_raised": 2, "tts_hard_raised": 1}
+    assert set(words.classes) == {UNKNOWN_LABEL}
+    spoken = [source.split("|")[0] for source in words.sources]
+    assert all(negatives.word_split(word, hard=kind == "tts_hard_raised") == "train"
+               for word, kind in zip(spoken, words.kinds))
+    for bad in ({"tts_word": 2}, {"tts_word": 0, "tts_hard": 1}, {"tts_word": 2, "tts_hard": 1.5}):
+        with pytest.raises(ValueError, match="sizes"):
+            negatives.raised_words("train", data_dir=tmp_path, sizes=bad)

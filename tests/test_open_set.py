@@ -237,3 +237,49 @@ def test_cli_synthetic_keywords_default_to_the_version_and_can_be_turned_off(toy
                for name in ("default", "off")}
     assert trained["default"]["synthetic_keywords"] is True and "synthetic_keywords" not in trained["off"]
     assert not dataclasses.asdict(versions.Version("x", toy_config(), max_size_kb=1))["synthetic_keywords"]
+
+
+def test_raised_voices_join_training_only_keywords_and_words_alike(toy_data, monkeypatch):
+    from train.kws import negatives
+    from train.kws.open_set import load_open_set_splits
+
+    asked = []
+
+    def raised_keywords(split, *, register="natural", **kwargs):
+        asked.append(("keywords", split, register))
+        return toy_generated(2, keyword="go").select_classes(("go",))
+
+    def raised_words(split, **kwargs):
+        asked.append(("words", split, "raised"))
+        words = toy_generated(10, seed=2).select_classes((UNKNOWN_LABEL,))
+        return GeneratedClips(words.audio, words.classes, ("tts_word_raised",) * len(words), words.sources)
+
+    monkeypatch.setattr(negatives, "build_negatives", lambda split, **kwargs: toy_generated(6, seed=1))
+    monkeypatch.setattr(negatives, "synthetic_keywords", raised_keywords)
+    monkeypatch.setattr(negatives, "raised_words", raised_words)
+    folder, splits_dir = toy_data
+    sizes = {}
+    for raised in (False, True):
+        splits, _ = load_open_set_splits(TOY_WORDS, train_labels=open_set_labels(TOY_WORDS), data_dir=folder,
+                                         splits_dir=splits_dir, negatives_share=0.4, raised_voices=raised)
+        sizes[raised] = (len(splits.train), len(splits.val), len(splits.test))
+    assert asked == [("words", "train", "raised"), ("keywords", "train", "raised")]
+    # 2 of the 5 raised words (the negatives' share) and the one raised "go", in training only
+    assert sizes[True][0] == sizes[False][0] + 3 and sizes[True][1:] == sizes[False][1:]
+
+
+def test_cli_closed_set_raised_voices_join_training_and_are_recorded(toy_data, tmp_path, capsys, monkeypatch):
+    from train.kws import negatives
+
+    registers = []
+
+    def fake_synthetic_keywords(split, *, register="natural", **kwargs):
+        registers.append((split, register))
+        return toy_generated(2, keyword="go")
+
+    monkeypatch.setattr(negatives, "synthetic_keywords", fake_synthetic_keywords)
+    run_toy_go_stop_cli(toy_data, tmp_path, monkeypatch, "--raised-voices")
+    capsys.readouterr()
+    assert registers == [("train", "raised")]
+    training = json.loads((tmp_path / "kws_a_go_stop.json").read_text())["training"]
+    assert training["raised_voices"] is True and "synthetic_keywords" not in training
