@@ -9,16 +9,18 @@ with pauses of 0.6-1.2 s of faint noise, and split back into takes by
 phone recording); 30 s of faint pink noise becomes the recorded background
 (``record --background``). The folder is then trained on with
 ``python -m train.kws --data-dir`` once per transfer mode (default: fine-tune
-from the delivered kws_live_b body, and from scratch), every model is scored
+from a delivered model's body, ``DEFAULT_BODY`` of train/kws/__main__.py, and from
+scratch), every model is scored
 through pi_runtime on the course's TEST-split clips of those words (other
-speakers; an answer _silence_/_unknown_ counts wrong), and, with
+speakers; an answer _silence_/_unknown_ counts wrong; ``--split val`` scores the
+validation split's instead, for choices), and, with
 ``--streaming``, run through the streaming benchmark's realistic test stream
 (keywords = the chosen words; the other five words are non-keyword speech).
 Times: the record step, each training command, and the whole path from the
 recording to the delivered model.
 
     nice -n 15 python -m benchmarks.own_words [--words go,no,yes] [--modes fine-tune,none]
-        [--work-dir /tmp/own_words] [--streaming] [--epochs N] [--closed-set]
+        [--work-dir /tmp/own_words] [--streaming] [--epochs N] [--closed-set] [--tonal-negatives] [--split val]
 
 It measures and prints; it asserts nothing. The words are ones the delivered
 body was trained on (Mini Speech Commands has no others), which flatters
@@ -104,6 +106,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--epochs", type=int, default=None, help="passed to train.kws (default: its defaults)")
     parser.add_argument("--closed-set", action="store_true",
                         help="train closed-set models (no _silence_/_unknown_, no negatives) instead, for comparison")
+    parser.add_argument("--tonal-negatives", action="store_true",
+                        help="train with the tonal negatives too (train.kws --tonal-negatives)")
+    parser.add_argument("--split", choices=("test", "val"), default="test",
+                        help="the course split whose clips of the words score the models (default test; val "
+                             "for choices)")
     parser.add_argument("--streaming", action="store_true",
                         help="also run benchmarks.streaming's realistic test stream on every model")
     parser.add_argument("--seed", type=int, default=0, help="seed of the pauses and noise (default 0)")
@@ -146,9 +153,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     print(f"record --from-recording: {counts} takes kept; {record_seconds:.1f} s for "
           f"{sum(map(len, takes.values()))} recordings and the background")
 
-    course_test = [path for path in read_split(split_file("test"), data_dir) if path.parent.name in words]
-    test_list = work / "course_test_split.txt"
-    test_list.write_text("".join(f"{path.relative_to(data_dir).as_posix()}\n" for path in course_test))
+    course_clips = [path for path in read_split(split_file(args.split), data_dir) if path.parent.name in words]
+    score_list = work / f"course_{args.split}_split.txt"
+    score_list.write_text("".join(f"{path.relative_to(data_dir).as_posix()}\n" for path in course_clips))
     results = {}
     for mode in modes:
         tag = f"{mode}_closed" if args.closed_set else mode
@@ -156,17 +163,18 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         # 7-10 speakers a word: a speaker-aware 15/15 split would often leave a split without a word.
         command = [sys.executable, "-m", "train.kws", "--data-dir", str(dataset), "--split-by", "clip",
                    "--val-percent", "15", "--test-percent", "15", "--transfer", mode, "--output-dir", str(out),
-                   "--quiet"] + (["--closed-set"] if args.closed_set else [])
+                   "--quiet"] + (["--closed-set"] if args.closed_set else []) \
+            + (["--tonal-negatives"] if args.tonal_negatives else [])
         if args.epochs is not None:
             command += ["--epochs", str(args.epochs)]
         seconds = run(command, log=logs / f"train_{tag}.txt")
         model = next(out.glob("*.tflite.zlib"))
-        evaluation = evaluate_model(model, data_dir=data_dir, split_file=test_list)
+        evaluation = evaluate_model(model, data_dir=data_dir, split_file=score_list)
         rejected = len(evaluation.rejected_keyword_rows)
         words_accuracy = ", ".join(f"{word} {100 * share:.1f} %" for word, share in evaluation.word_accuracy().items())
         results[tag] = (model, seconds, evaluation.accuracy)
         print(f"\n--transfer {mode}{' --closed-set' if args.closed_set else ''}: trained and delivered in {seconds:.0f} s -> {model}")
-        print(f"  course test clips of {', '.join(words)} ({len(evaluation.label_ids)}): "
+        print(f"  course {args.split} clips of {', '.join(words)} ({len(evaluation.label_ids)}): "
               f"{100 * evaluation.accuracy:.2f} % ({words_accuracy}; {rejected} answered _silence_/_unknown_)")
         print(f"  whole path (record + train): {record_seconds + seconds:.0f} s; "
               f"training log {logs / f'train_{tag}.txt'}")

@@ -170,6 +170,8 @@ def test_folder_errors_exit_2_and_say_why(toy_run, tmp_path, capsys):
     assert "spk99_nohash_0.wav" in capsys.readouterr().err
     assert cli.main(["--data-dir", str(root), "--closed-set", "--target-false-alarms-per-hour", "5"] + FAST) == 2
     assert "leave out --closed-set" in capsys.readouterr().err
+    assert cli.main(["--data-dir", str(root), "--closed-set", "--tonal-negatives"] + FAST) == 2
+    assert "leave out --closed-set" in capsys.readouterr().err
     assert cli.main(["--labels", "a,b", "--version", "b"] + FAST) == 2
     assert "--labels apply to a folder dataset" in capsys.readouterr().err
 
@@ -180,9 +182,9 @@ def test_negatives_drop_the_users_words_and_same_word_splices(tmp_path, monkeypa
 
     def fake_build(split, *, split_clips, data_dir, seed, scale, progress):
         sources = ("lamp|flite_kal|stretch=1", "table|flite_kal|stretch=1", "lamp/a.wav+lamp/b.wav",
-                   "lamp/a.wav+fan/b.wav", "noise_white")
-        return GeneratedClips(np.zeros((5, 16000), np.int16), (UNKNOWN_LABEL,) * 4 + (SILENCE_LABEL,),
-                              ("tts_word", "tts_word", "splice", "splice", "noise_white"), sources)
+                   "lamp/a.wav+fan/b.wav", "noise_white", "tonal 1")
+        return GeneratedClips(np.zeros((6, 16000), np.int16), (UNKNOWN_LABEL,) * 4 + (SILENCE_LABEL,) * 2,
+                              ("tts_word", "tts_word", "splice", "splice", "noise_white", "tonal"), sources)
 
     monkeypatch.setattr(negatives, "build_negatives", fake_build)
     clips = ClipSet(np.zeros((6, 16000), np.int16), np.array([0, 1] * 3, np.int32), ("fan", "lamp"),
@@ -193,6 +195,10 @@ def test_negatives_drop_the_users_words_and_same_word_splices(tmp_path, monkeypa
     assert made.sources[:3] == ("table|flite_kal|stretch=1", "lamp/a.wav+fan/b.wav", "noise_white")
     assert made.kinds[3:] == (folder_training.BACKGROUND_KIND,) * 2
     assert made.classes[3:] == (SILENCE_LABEL,) * 2
+    # The tonal negatives join only when asked (--tonal-negatives), before the background pieces.
+    tonal = folder_training.folder_negatives(dataset, "train", scale=0.1, background=background, tonal=True)
+    assert tonal.sources[:4] == made.sources[:3] + ("tonal 1",) and tonal.kinds[3] == "tonal"
+    assert len(tonal) == len(made) + 1
     too_few = ClipSet(clips.audio[:5], clips.label_ids[:5], clips.labels, clips.paths[:5])
     dataset.splits = {"val": too_few}
     with pytest.raises(ValueError, match="the val split has 5 clips.*--closed-set"):

@@ -66,8 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
                              "keyword clips, as many negative windows (train/kws/stream_windows.py; default: "
                              "the version's, LIVE_STREAM_WINDOWS_SHARE in train/kws/versions.py; 0 for none)")
     parser.add_argument("--tonal-negatives", action="store_true",
-                        help="with --open-set: join the tonal training negatives (tones, beeps, alarms, whistles, "
-                             "music: train/kws/negatives.py) as _silence_; kws_live_b's recipe")
+                        help="with --open-set, or on a folder dataset: join the tonal training negatives (tones, "
+                             "beeps, alarms, whistles, music: train/kws/negatives.py) as _silence_; the recipe of "
+                             "kws_live_b and kws_live_c")
     parser.add_argument("--synthetic-keywords", action=argparse.BooleanOptionalAction, default=None,
                         help="add the keywords spoken by the training split's synthetic voices (flite, festival) "
                              "as extra training positives; with --open-set the validation voice's join "
@@ -292,7 +293,6 @@ def main_folder(args: argparse.Namespace, argv: Optional[Sequence[str]]) -> int:
                                              ("--train-on-all-words", args.train_on_all_words),
                                              ("--open-set", args.open_set), ("--negatives-share", args.negatives_share),
                                              ("--stream-windows", args.stream_windows),
-                                             ("--tonal-negatives", args.tonal_negatives),
                                              ("--raised-voices", args.raised_voices),
                                              ("--synthetic-keywords", args.synthetic_keywords),
                                              ("--teachers", args.teachers), ("--splits-dir", args.splits_dir),
@@ -308,6 +308,8 @@ def main_folder(args: argparse.Namespace, argv: Optional[Sequence[str]]) -> int:
                 raise ValueError(f"a closed-set classifier needs at least two labels, got {args.labels!r}")
         if args.closed_set and args.target_false_alarms_per_hour is not None:
             raise ValueError("--target-false-alarms-per-hour calibrates an open-set detector: leave out --closed-set")
+        if args.closed_set and args.tonal_negatives:
+            raise ValueError("--tonal-negatives are open-set negatives: leave out --closed-set")
         body = args.body if args.body is not None else models_dir() / DEFAULT_BODY
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -333,6 +335,7 @@ def main_folder(args: argparse.Namespace, argv: Optional[Sequence[str]]) -> int:
             epochs=args.epochs, feature_backend=args.feature_backend, latency_runs=args.latency_runs,
             target_false_alarms_per_hour=(LIVE_TARGET_FALSE_ALARMS_PER_HOUR if args.target_false_alarms_per_hour
                                           is None else args.target_false_alarms_per_hour),
+            tonal_negatives=args.tonal_negatives,
             extra_training_info={"command": "python -m train.kws " + " ".join(
                 sys.argv[1:] if argv is None else argv), **({"version": args.version} if args.version else {})})
     except (ValueError, FileNotFoundError, RuntimeError) as error:

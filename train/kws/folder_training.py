@@ -64,6 +64,7 @@ class FolderRunOptions:
     body : the delivered model to transfer from
     epochs : from scratch: all epochs; transferred: head epochs + fine-tune epochs (None: the defaults)
     target_false_alarms_per_hour : the detector's calibration target (open set)
+    tonal_negatives : join the tonal training negatives (tones, beeps, music) as ``_silence_``
     """
 
     open_set: bool = True
@@ -72,6 +73,7 @@ class FolderRunOptions:
     body: Optional[Path] = None
     epochs: Optional[int] = None
     target_false_alarms_per_hour: float = 50.0
+    tonal_negatives: bool = False
     feature_backend: str = "native"
     latency_runs: int = 100
     extra_training_info: Dict = field(default_factory=dict)
@@ -121,9 +123,10 @@ def mixed_with_background(clips: ClipSet, background: np.ndarray, rng: np.random
                    paths=[Path(f"{path}+background") for path in clips.paths])
 
 
-def folder_negatives(dataset, split: str, *, scale: float, background: np.ndarray, progress: bool = False):
+def folder_negatives(dataset, split: str, *, scale: float, background: np.ndarray, tonal: bool = False,
+                     progress: bool = False):
     """The generated negatives of ``split`` for the folder's words (:class:`GeneratedClips`), with the
-    recorded background pieces as ``_silence_``."""
+    recorded background pieces as ``_silence_``; the tonal ones of training only when ``tonal``."""
     from train.kws.negatives import OPT_IN_KINDS, GeneratedClips, build_negatives, concatenate
 
     clips = dataset.splits[split]
@@ -146,7 +149,8 @@ def folder_negatives(dataset, split: str, *, scale: float, background: np.ndarra
             return first.split("/", 1)[0] != second.split("/", 1)[0]
         return True
 
-    generated = generated.without_kinds(OPT_IN_KINDS)  # not measured on your own words yet
+    if not tonal:
+        generated = generated.without_kinds(OPT_IN_KINDS)
     parts = [generated.rows([row for row, (kind, source) in enumerate(zip(generated.kinds, generated.sources))
                              if usable(kind, source)])]
     if len(background):
@@ -179,7 +183,8 @@ def build_splits(dataset, options: FolderRunOptions, *, progress: bool = False, 
         if options.open_set:
             started = time.perf_counter()
             negatives = folder_negatives(dataset, name, scale=options.negatives_scale,
-                                         background=background[name], progress=progress)
+                                         background=background[name], tonal=options.tonal_negatives,
+                                         progress=progress)
             summary[f"{name}_negatives"] = len(negatives)
             summary[f"{name}_negatives_seconds"] = round(time.perf_counter() - started, 1)
         if name == "test":
@@ -229,7 +234,8 @@ def train_folder_model(dataset, output_path: Path, config, options: FolderRunOpt
     train_features = compute_features(splits.train.audio, params, backend=options.feature_backend)
     val_features = compute_features(splits.val.audio, params, backend=options.feature_backend)
     info: Dict = {"dataset": str(dataset.root), "split_by": dataset.split_by, "open_set": options.open_set,
-                  "transfer": options.transfer, **summary, **options.extra_training_info}
+                  "transfer": options.transfer, **({"tonal_negatives": True} if options.tonal_negatives else {}),
+                  **summary, **options.extra_training_info}
     if body is None:
         epochs = options.epochs or config.epochs
         model = config.build_model(len(splits.labels), train_features)
