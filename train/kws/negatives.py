@@ -831,8 +831,8 @@ def build_negatives(split: str, *, split_clips, data_dir: Optional[Path] = None,
 
 
 def synthetic_keywords(split: str, *, keywords: Sequence[str] = KEYWORDS, data_dir: Optional[Path] = None,
-                       seed: int = 0, progress: bool = False,
-                       clips_per_word: int = SYNTHETIC_KEYWORD_CLIPS_PER_WORD, register: str = "natural") -> GeneratedClips:
+                       seed: int = 0, progress: bool = False, clips_per_word: int = SYNTHETIC_KEYWORD_CLIPS_PER_WORD,
+                       register: str = "natural") -> GeneratedClips:
     """The keywords spoken by ``split``'s synthetic voices: ``clips_per_word`` clips per word, each with
     its own voice, rate, pitch, level and offset; class = the keyword, kind ``tts_keyword``.
 
