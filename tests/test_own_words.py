@@ -231,3 +231,22 @@ def test_balanced_accuracy_on_known_answers():
     truth = np.array([0, 0, 0, 0, 1, 2])
     assert balanced_accuracy(np.array([0, 0, 0, 0, 1, 0]), truth) == pytest.approx((1 + 1 + 0) / 3)
     assert balanced_accuracy(np.array([1, 1, 1, 1, 1, 2]), truth) == pytest.approx((0 + 1 + 1) / 3)
+
+
+@pytest.mark.parametrize("flags, expected", [([], True), (["--no-tonal-negatives"], False),
+                                             (["--closed-set"], False)])
+def test_a_folder_trains_with_the_tonal_negatives_unless_told_otherwise(toy_run, monkeypatch, capsys, flags,
+                                                                          expected):
+    from train.kws import folder_training
+
+    seen = {}
+
+    def capture(dataset, path, config, options, **kwargs):
+        seen["options"] = options
+        raise ValueError("stopped before training")
+
+    monkeypatch.setattr(folder_training, "train_folder_model", capture)
+    root, _, _ = toy_run
+    assert cli.main(["--data-dir", str(root), "--split-by", "clip", "--transfer", "none", *flags] + FAST) == 2
+    assert "stopped before training" in capsys.readouterr().err
+    assert seen["options"].tonal_negatives is expected

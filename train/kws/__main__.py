@@ -65,10 +65,10 @@ def build_parser() -> argparse.ArgumentParser:
                              "as the live detector sees them: one around this share (0..1] of the training "
                              "keyword clips, as many negative windows (train/kws/stream_windows.py; default: "
                              "the version's, LIVE_STREAM_WINDOWS_SHARE in train/kws/versions.py; 0 for none)")
-    parser.add_argument("--tonal-negatives", action="store_true",
-                        help="with --open-set, or on a folder dataset: join the tonal training negatives (tones, "
-                             "beeps, alarms, whistles, music: train/kws/negatives.py) as _silence_; the recipe of "
-                             "kws_live_b and kws_live_c")
+    parser.add_argument("--tonal-negatives", action=argparse.BooleanOptionalAction, default=None,
+                        help="join the tonal training negatives (tones, beeps, alarms, whistles, music: "
+                             "train/kws/negatives.py) as _silence_: with --open-set (default no; the recipe of "
+                             "kws_live_b and kws_live_c says it), and on a folder dataset (default yes)")
     parser.add_argument("--synthetic-keywords", action=argparse.BooleanOptionalAction, default=None,
                         help="add the keywords spoken by the training split's synthetic voices (flite, festival) "
                              "as extra training positives; with --open-set the validation voice's join "
@@ -230,7 +230,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             splits, test_negatives = load_open_set_splits(
                 labels, train_labels=open_set_labels(train_labels), data_dir=data_dir, splits_dir=args.splits_dir,
                 negatives_share=negatives_share, synthetic_keywords=synthetic,
-                stream_windows_share=stream_windows, tonal_negatives=args.tonal_negatives,
+                stream_windows_share=stream_windows, tonal_negatives=bool(args.tonal_negatives),
                 raised_voices=args.raised_voices, progress=not args.quiet)
         else:
             splits = Splits(*(load_split(name, data_dir=data_dir, labels=train_labels, progress=not args.quiet,
@@ -310,6 +310,7 @@ def main_folder(args: argparse.Namespace, argv: Optional[Sequence[str]]) -> int:
             raise ValueError("--target-false-alarms-per-hour calibrates an open-set detector: leave out --closed-set")
         if args.closed_set and args.tonal_negatives:
             raise ValueError("--tonal-negatives are open-set negatives: leave out --closed-set")
+        tonal = not args.closed_set if args.tonal_negatives is None else args.tonal_negatives
         body = args.body if args.body is not None else models_dir() / DEFAULT_BODY
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -335,7 +336,7 @@ def main_folder(args: argparse.Namespace, argv: Optional[Sequence[str]]) -> int:
             epochs=args.epochs, feature_backend=args.feature_backend, latency_runs=args.latency_runs,
             target_false_alarms_per_hour=(LIVE_TARGET_FALSE_ALARMS_PER_HOUR if args.target_false_alarms_per_hour
                                           is None else args.target_false_alarms_per_hour),
-            tonal_negatives=args.tonal_negatives,
+            tonal_negatives=tonal,
             extra_training_info={"command": "python -m train.kws " + " ".join(
                 sys.argv[1:] if argv is None else argv), **({"version": args.version} if args.version else {})})
     except (ValueError, FileNotFoundError, RuntimeError) as error:
