@@ -236,7 +236,8 @@ def train_folder_model(dataset, output_path: Path, config, options: FolderRunOpt
     train_features = compute_features(splits.train.audio, params, backend=options.feature_backend)
     val_features = compute_features(splits.val.audio, params, backend=options.feature_backend)
     info: Dict = {"dataset": str(dataset.root), "split_by": dataset.split_by, "open_set": options.open_set,
-                  "transfer": options.transfer, **({"tonal_negatives": True} if options.tonal_negatives else {}),
+                  "transfer": options.transfer,
+                  **({"tonal_negatives": True} if options.open_set and options.tonal_negatives else {}),
                   **summary, **options.extra_training_info}
     if body is None:
         epochs = options.epochs or config.epochs
