@@ -20,7 +20,8 @@ Times: the record step, each training command, and the whole path from the
 recording to the delivered model.
 
     nice -n 15 python -m benchmarks.own_words [--words go,no,yes] [--modes fine-tune,none]
-        [--work-dir /tmp/own_words] [--streaming] [--epochs N] [--closed-set] [--no-tonal-negatives] [--split val]
+        [--work-dir /tmp/own_words] [--streaming] [--epochs N] [--closed-set] [--no-tonal-negatives] [--body MODEL]
+        [--split val]
 
 It measures and prints; it asserts nothing. The words are ones the delivered
 body was trained on (Mini Speech Commands has no others), which flatters
@@ -106,6 +107,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--epochs", type=int, default=None, help="passed to train.kws (default: its defaults)")
     parser.add_argument("--closed-set", action="store_true",
                         help="train closed-set models (no _silence_/_unknown_, no negatives) instead, for comparison")
+    parser.add_argument("--body", type=Path, default=None,
+                        help="the delivered model to transfer from (train.kws --body; default its DEFAULT_BODY)")
     parser.add_argument("--no-tonal-negatives", action="store_true",
                         help="train without the tonal negatives (train.kws --no-tonal-negatives; the default "
                              "before 2026-12-04)")
@@ -165,7 +168,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         command = [sys.executable, "-m", "train.kws", "--data-dir", str(dataset), "--split-by", "clip",
                    "--val-percent", "15", "--test-percent", "15", "--transfer", mode, "--output-dir", str(out),
                    "--quiet"] + (["--closed-set"] if args.closed_set else []) \
-            + (["--no-tonal-negatives"] if args.no_tonal_negatives else [])
+            + (["--no-tonal-negatives"] if args.no_tonal_negatives else []) \
+            + (["--body", str(args.body.resolve())] if args.body else [])
         if args.epochs is not None:
             command += ["--epochs", str(args.epochs)]
         seconds = run(command, log=logs / f"train_{tag}.txt")
