@@ -9,8 +9,9 @@ What ``python -m train.kws --data-dir DIR`` runs on a folder dataset
   clips, at ``negatives_scale`` of its default sizes, cached under
   ``DIR/_generated/``): synthetic speech of other words (a word equal to one
   of the labels is dropped), the folder's own words reversed, halved, spliced
-  (two different words only), babbled and clipped, noise, hum and room tone;
-  plus the recorded background (``DIR/_background_noise_/*.wav``, cut into
+  (two different words only), babbled and clipped, noise, hum and room tone,
+  tones, beeps and music in training (``tonal_negatives``; ``--no-tonal-negatives``
+  leaves them out); plus the recorded background (``DIR/_background_noise_/*.wav``, cut into
   one-second pieces) as ``_silence_``.
 * **Recorded background** is also mixed under a copy of every training
   keyword clip at 5-20 dB SNR (with or without the open set).
