@@ -119,6 +119,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                         help="also run benchmarks.streaming's realistic test stream on every model")
     parser.add_argument("--seed", type=int, default=0, help="seed of the pauses and noise (default 0)")
     args = parser.parse_args(argv)
+    if args.streaming and args.split != "test":
+        parser.error("--streaming runs the test stream; for choices on validation, calibrate on the validation "
+                     "stream instead (python -m train.kws.calibrate MODEL --target-false-alarms-per-hour 50 "
+                     "--dry-run)")
 
     from train.kws.data import ensure_dataset, read_split, split_file
     from train.kws.evaluate import evaluate_model

@@ -250,3 +250,12 @@ def test_a_folder_trains_with_the_tonal_negatives_unless_told_otherwise(toy_run,
     assert cli.main(["--data-dir", str(root), "--split-by", "clip", "--transfer", "none", *flags] + FAST) == 2
     assert "stopped before training" in capsys.readouterr().err
     assert seen["options"].tonal_negatives is expected
+
+
+def test_the_benchmark_refuses_the_test_stream_for_a_validation_choice(capsys):
+    from benchmarks import own_words
+
+    with pytest.raises(SystemExit) as exit_info:
+        own_words.main(["--split", "val", "--streaming"])
+    assert exit_info.value.code == 2
+    assert "train.kws.calibrate" in capsys.readouterr().err
