@@ -412,3 +412,20 @@ def test_raised_keywords_and_words_are_cached_beside_the_natural_ones(tmp_path):
     for bad in ({"tts_word": 2}, {"tts_word": 0, "tts_hard": 1}, {"tts_word": 2, "tts_hard": 1.5}):
         with pytest.raises(ValueError, match="sizes"):
             negatives.raised_words("train", data_dir=tmp_path, sizes=bad)
+
+
+@requires_tts
+def test_counts_of_their_own_for_some_kinds_leave_the_others_alone(tmp_path):
+    scaled = negatives.build_negatives("train", split_clips=toy_split_clips(), data_dir=tmp_path / "a", seed=0,
+                                       scale=TOY_SCALE)
+    more = negatives.build_negatives("train", split_clips=toy_split_clips(), data_dir=tmp_path / "b", seed=0,
+                                     scale=TOY_SCALE, sizes={"tonal": 3})
+    assert more.counts() == {**scaled.counts(), "tonal": 3}
+    # The tonal clips are made last, so every other clip is the same.
+    others = [kind for kind in scaled.counts() if kind != "tonal"]
+    np.testing.assert_array_equal(more.select(others).audio, scaled.select(others).audio)
+    assert negatives.read_manifest("train", data_dir=tmp_path / "b")["request"]["sizes"]["tonal"] == 3
+    for bad in ({"tonal": 0}, {"chirps": 2}, {"tonal": 1.5}):
+        with pytest.raises(ValueError, match="sizes"):
+            negatives.build_negatives("train", split_clips=toy_split_clips(), data_dir=tmp_path / "c",
+                                      scale=TOY_SCALE, sizes=bad)

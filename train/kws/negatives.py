@@ -786,7 +786,8 @@ def _to_int16(audio: np.ndarray) -> np.ndarray:
 
 
 def build_negatives(split: str, *, split_clips, data_dir: Optional[Path] = None, seed: int = 0,
-                    scale: float = 1.0, progress: bool = False) -> GeneratedClips:
+                    scale: float = 1.0, sizes: Optional[Dict[str, int]] = None,
+                    progress: bool = False) -> GeneratedClips:
     """The negatives of ``split``: synthetic non-keyword speech, derived near-speech and non-speech.
 
     Parameters
@@ -799,6 +800,8 @@ def build_negatives(split: str, *, split_clips, data_dir: Optional[Path] = None,
     seed : int
     scale : float
         Multiplies every count of :data:`DEFAULT_SIZES` (at least one clip per kind).
+    sizes : dict, optional
+        Counts of their own for some kinds of ``split`` (the others as ``scale`` gives them).
     progress : bool
         Show progress bars (tqdm) on stderr.
 
@@ -813,7 +816,13 @@ def build_negatives(split: str, *, split_clips, data_dir: Optional[Path] = None,
         Naming flite / festival / the word list and the apt-get line, when one is missing.
     """
     _check_split(split)
+    wanted = dict(sizes or {})
     sizes = sizes_for(split, scale)
+    bad = {kind: count for kind, count in wanted.items()
+           if kind not in sizes or isinstance(count, bool) or int(count) != count or count < 1}
+    if bad:
+        raise ValueError(f"sizes must give positive counts of {split}'s kinds ({', '.join(sizes)}), got {bad}")
+    sizes.update({kind: int(count) for kind, count in wanted.items()})
     names = [f"{Path(path).parent.name}/{Path(path).name}" for path in split_clips.paths]
     request = _request("negatives", split, seed=seed, voices=VOICES[split], extra={
         "scale": scale, "sizes": sizes, "input_clips_sha256": _clips_sha256(split_clips.audio, names,
