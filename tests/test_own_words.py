@@ -180,7 +180,10 @@ def test_negatives_drop_the_users_words_and_same_word_splices(tmp_path, monkeypa
     from train.kws import folder_training, negatives
     from train.kws.negatives import GeneratedClips
 
-    def fake_build(split, *, split_clips, data_dir, seed, scale, progress):
+    asked_sizes = []
+
+    def fake_build(split, *, split_clips, data_dir, seed, scale, progress, sizes=None):
+        asked_sizes.append(sizes)
         sources = ("lamp|flite_kal|stretch=1", "table|flite_kal|stretch=1", "lamp/a.wav+lamp/b.wav",
                    "lamp/a.wav+fan/b.wav", "noise_white", "tonal 1")
         return GeneratedClips(np.zeros((6, 16000), np.int16), (UNKNOWN_LABEL,) * 4 + (SILENCE_LABEL,) * 2,
@@ -199,6 +202,8 @@ def test_negatives_drop_the_users_words_and_same_word_splices(tmp_path, monkeypa
     tonal = folder_training.folder_negatives(dataset, "train", scale=0.1, background=background, tonal=True)
     assert tonal.sources[:4] == made.sources[:3] + ("tonal 1",) and tonal.kinds[3] == "tonal"
     assert len(tonal) == len(made) + 1
+    # Training asks the generator for FOLDER_TONAL_CLIPS tonal clips, whatever the scale; only when it uses them.
+    assert asked_sizes == [None, {"tonal": folder_training.FOLDER_TONAL_CLIPS}]
     too_few = ClipSet(clips.audio[:5], clips.label_ids[:5], clips.labels, clips.paths[:5])
     dataset.splits = {"val": too_few}
     with pytest.raises(ValueError, match="the val split has 5 clips.*--closed-set"):
