@@ -28,7 +28,10 @@ from what Debian installs:
   alarms, whistles, music, machines; the models fired on such sounds,
   ``benchmarks/non_speech.py``, which measures them on sounds of its own making).
 * **Synthetic keywords** (:func:`synthetic_keywords`, class = the keyword,
-  kind ``tts_keyword``): the eight keywords spoken by the split's voices.
+  kind ``tts_keyword``): the eight keywords spoken by the split's voices;
+  ``register="raised"`` speaks them higher (pitch and formants), and
+  :func:`raised_words` other words so, for training that asks for it
+  (``python -m train.kws --raised-voices``).
 
 Splits keep evaluation honest. Voices are speaker-disjoint (:data:`VOICES`):
 train speaks with kal (flite ``kal``, ``kal16``, festival ``kal_diphone``)
