@@ -2,9 +2,10 @@
 printed as it comes and kept for a markdown file."""
 from __future__ import annotations
 
+import os
 from datetime import date
 from pathlib import Path
-from typing import List, Optional, Sequence
+from typing import List, Optional, Sequence, Tuple
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -32,8 +33,12 @@ class Report:
         print(line, flush=True)
         self.lines.append(line)
 
-    def write_markdown(self, path: Path, *, title: str, command: str, note: str) -> None:
-        """The lines as a code block under ``title``, with the date and the ``command`` that made them."""
+    def write_markdown(self, path: Path, *, title: str, command: str, note: str, remark: str = "",
+                       image: Optional[Tuple[str, Path]] = None) -> None:
+        """The lines as a code block under ``title``, with the date and the ``command`` that made them, a
+        ``remark`` after that sentence and an ``image`` (alt text, file) above the block."""
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(f"# {title}\n\nProduced on {date.today().isoformat()} by `{command}` ({note}).\n\n```\n"
-                        + "\n".join(self.lines) + "\n```\n", encoding="utf-8")
+        header = f"Produced on {date.today().isoformat()} by `{command}` ({note})." + (f" {remark}" if remark else "")
+        figure = f"![{image[0]}]({os.path.relpath(image[1], path.parent)})\n\n" if image else ""
+        path.write_text(f"# {title}\n\n{header}\n\n{figure}```\n" + "\n".join(self.lines) + "\n```\n",
+                        encoding="utf-8")

@@ -45,7 +45,6 @@ import math
 import os
 import platform
 import sys
-from datetime import date
 from pathlib import Path
 from typing import Dict, Optional, Sequence, Tuple
 
@@ -284,15 +283,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         report(f"DET curves drawn in {args.plot}")
     if args.markdown:
         command = "python -m benchmarks.streaming " + " ".join(argv if argv is not None else sys.argv[1:])
-        text = [f"# Keyword spotting on a long {args.stream} stream (`python -m benchmarks.streaming`)", "",
-                f"Produced on {date.today().isoformat()} by `{command.strip()}` (see the module docstring for what "
-                "is measured). Detection numbers do not depend on the machine; RTF and CPU ms per second of audio "
-                "do.", ""]
-        if args.plot:
-            text += [f"![DET curves]({os.path.relpath(args.plot, args.markdown.parent)})", ""]
-        text += ["```"] + report.lines + ["```", ""]
-        args.markdown.parent.mkdir(parents=True, exist_ok=True)
-        args.markdown.write_text("\n".join(text), encoding="utf-8")
+        title = f"Keyword spotting on a long {args.stream} stream (`python -m benchmarks.streaming`)"
+        report.write_markdown(args.markdown, title=title,
+                              command=command.strip(), note="see the module docstring for what is measured",
+                              remark="Detection numbers do not depend on the machine; RTF and CPU ms per second of "
+                                     "audio do.",
+                              image=("DET curves", args.plot) if args.plot else None)
     return 0
 
 

@@ -154,6 +154,9 @@ RESAMPLED_PITCH_FACTOR_RANGE = (0.9, 1.1)  # pitch and tempo together, where the
 REGISTERS = ("natural", "raised")
 RAISED_PITCH_FACTOR_RANGE = (1.4, 2.0)     # times the voice's base pitch, where the engine moves it
 RAISED_SPEED_FACTOR_RANGE = (1.0, 1.2)     # played faster: formants, pitch and tempo together
+# What a cached product in the raised register depends on beyond the natural one's request.
+RAISED_REQUEST = {"register": "raised", "raised_pitch_factor": RAISED_PITCH_FACTOR_RANGE,
+                  "raised_speed_factor": RAISED_SPEED_FACTOR_RANGE}
 PEAK_DBFS_RANGE = (-30.0, -3.0)
 # espeak-ng's rate and pitch settings at a stretch and a pitch factor of 1 (its defaults); a stretch divides
 # the rate (words per minute), a pitch factor multiplies its pitch setting (0-99).
@@ -431,8 +434,7 @@ def draw_utterances(words: Sequence[str], voices: Sequence[Voice], rng: np.rando
     """One :class:`Utterance` per word: a speaker drawn evenly, then one of its voices, then rate, pitch,
     offset, level and noise floor; in the ``"raised"`` register (:data:`REGISTERS`) a higher pitch and a
     speed-up as well."""
-    if register not in REGISTERS:
-        raise ValueError(f"unknown register {register!r}; choose from {', '.join(REGISTERS)}")
+    _check_register(register)
     raised = register == "raised"
     speakers = sorted({voice.speaker for voice in voices})
     utterances = []
@@ -821,8 +823,7 @@ def build_negatives(split: str, *, split_clips, data_dir: Optional[Path] = None,
     _check_split(split)
     wanted = dict(sizes or {})
     sizes = sizes_for(split, scale)
-    bad = {kind: count for kind, count in wanted.items()
-           if kind not in sizes or isinstance(count, bool) or int(count) != count or count < 1}
+    bad = {kind: count for kind, count in wanted.items() if kind not in sizes or not _is_count(count)}
     if bad:
         raise ValueError(f"sizes must give positive counts of {split}'s kinds ({', '.join(sizes)}), got {bad}")
     sizes.update({kind: int(count) for kind, count in wanted.items()})
@@ -854,18 +855,16 @@ def synthetic_keywords(split: str, *, keywords: Sequence[str] = KEYWORDS, data_d
     do not depend on which others are asked for).
     """
     _check_split(split)
-    if register not in REGISTERS:
-        raise ValueError(f"unknown register {register!r}; choose from {', '.join(REGISTERS)}")
+    _check_register(register)
     unknown = [word for word in keywords if word not in KEYWORDS]
     if unknown:
         raise ValueError(f"unknown keyword(s) {', '.join(unknown)}; choose from {', '.join(KEYWORDS)}")
-    if isinstance(clips_per_word, bool) or int(clips_per_word) != clips_per_word or clips_per_word < 1:
+    if not _is_count(clips_per_word):
         raise ValueError(f"clips_per_word must be a positive integer, got {clips_per_word!r}")
     raised = register == "raised"
     extra = {"clips_per_word": int(clips_per_word)}
     if raised:  # the natural register's request is unchanged, so its caches stay valid
-        extra.update(register=register, raised_pitch_factor=RAISED_PITCH_FACTOR_RANGE,
-                     raised_speed_factor=RAISED_SPEED_FACTOR_RANGE)
+        extra.update(RAISED_REQUEST)
     product = "keywords_raised" if raised else "keywords"
     request = _request(product, split, seed=seed, voices=VOICES[split], extra=extra)
 
@@ -889,13 +888,11 @@ def raised_words(split: str, *, data_dir: Optional[Path] = None, seed: int = 0, 
     class ``_unknown_``, kinds ``tts_word_raised`` and ``tts_hard_raised``; cached as ``words_raised``."""
     _check_split(split)
     sizes = dict(RAISED_WORD_SIZES if sizes is None else sizes)
-    if sorted(sizes) != sorted(RAISED_WORD_SIZES) or any(
-            isinstance(count, bool) or int(count) != count or count < 1 for count in sizes.values()):
+    if sorted(sizes) != sorted(RAISED_WORD_SIZES) or not all(map(_is_count, sizes.values())):
         raise ValueError(f"sizes must give a positive count for each of {', '.join(RAISED_WORD_SIZES)}, "
                          f"got {sizes!r}")
-    request = _request("words_raised", split, seed=seed, voices=VOICES[split], extra={
-        "sizes": sizes, "register": "raised", "raised_pitch_factor": RAISED_PITCH_FACTOR_RANGE,
-        "raised_speed_factor": RAISED_SPEED_FACTOR_RANGE})
+    request = _request("words_raised", split, seed=seed, voices=VOICES[split],
+                       extra={"sizes": sizes, **RAISED_REQUEST})
 
     def generate():
         # Another draw of the split's words than the natural register's (seed + 1), the same pool.
@@ -1011,6 +1008,16 @@ def _speak(utterances: Sequence[Utterance], groups: Sequence[str], wanted: Dict[
 def _check_split(split: str) -> None:
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; choose from {', '.join(SPLITS)}")
+
+
+def _check_register(register: str) -> None:
+    if register not in REGISTERS:
+        raise ValueError(f"unknown register {register!r}; choose from {', '.join(REGISTERS)}")
+
+
+def _is_count(value) -> bool:
+    """Whether ``value`` is a positive whole number (not a bool)."""
+    return not isinstance(value, bool) and int(value) == value and value >= 1
 
 
 def _install_line(program: str) -> str:
