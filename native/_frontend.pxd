@@ -39,6 +39,8 @@ cdef extern from "frontend.h" nogil:
         float pcen_delta
         float pcen_power
         float pcen_epsilon
+        float noise_smoothing
+        float noise_min_remaining
 
     ctypedef struct tinyml_frontend:
         pass

@@ -45,7 +45,7 @@ cdef class FrontendConfig:
     def __init__(self, *, int frame_length_samples, int frame_step_samples, int fft_length, int feature_kind,
                  int num_mel_bins, int num_mfccs, float log_offset, float pcen_smoothing, float pcen_alpha,
                  float pcen_delta, float pcen_power, float pcen_epsilon, window, mel_first_bin, mel_bin_count,
-                 mel_weights, dct):
+                 mel_weights, dct, float noise_smoothing=0.0, float noise_min_remaining=0.0):
         cdef Py_ssize_t m, covered = 0
         if not (2 <= frame_length_samples <= fft_length and frame_step_samples >= 1):
             raise ValueError("need 2 <= frame_length_samples <= fft_length and frame_step_samples >= 1")
@@ -84,6 +84,12 @@ cdef class FrontendConfig:
         self.config.pcen_delta = pcen_delta
         self.config.pcen_power = pcen_power
         self.config.pcen_epsilon = pcen_epsilon
+        if not (0.0 <= noise_smoothing <= 1.0 and 0.0 <= noise_min_remaining <= 1.0):
+            raise ValueError("noise_smoothing and noise_min_remaining must be in [0, 1]")
+        if noise_smoothing > 0.0 and feature_kind != TINYML_PCEN:
+            raise ValueError("noise reduction is a stage of PCEN only")
+        self.config.noise_smoothing = noise_smoothing
+        self.config.noise_min_remaining = noise_min_remaining
 
 
 cdef class FrontendCore:

@@ -122,21 +122,30 @@ def pcen_reference(mel_energies: np.ndarray, params: FrontendParams) -> np.ndarr
     mel_energies : array, shape (frames, num_mel_bins)
         Non-negative mel energies (``magnitude @ mel_weight_matrix(params)``), oldest frame first.
     params : FrontendParams
-        Supplies ``pcen_smoothing``, ``pcen_alpha``, ``pcen_delta``, ``pcen_power``, ``pcen_epsilon``.
+        Supplies ``pcen_smoothing``, ``pcen_alpha``, ``pcen_delta``, ``pcen_power``, ``pcen_epsilon``
+        and the noise reduction's ``noise_reduction_smoothing`` and ``noise_reduction_min_remaining``.
 
     Returns
     -------
     float64 array, shape (frames, num_mel_bins)
-        The smoother starts at the first frame's energy. (The native code also
-        sets a smoother below ``FLT_MIN`` to 0, which changes no output.)
+        The smoother (and the noise estimate) starts at the first frame's
+        energy. (The native code also sets either below ``FLT_MIN`` to 0,
+        which changes no output.)
     """
     energies = np.asarray(mel_energies, np.float64)
-    s = params.pcen_smoothing
+    gain = (params.pcen_epsilon + first_order_smoother(energies, params.pcen_smoothing)) ** -params.pcen_alpha
+    if params.noise_reduction_time_constant_ms > 0:  # the numerator only
+        noise = first_order_smoother(energies, params.noise_reduction_smoothing)
+        energies = np.maximum(energies - noise, params.noise_reduction_min_remaining * energies)
+    return (energies * gain + params.pcen_delta) ** params.pcen_power - params.pcen_delta ** params.pcen_power
+
+
+def first_order_smoother(energies: np.ndarray, s: float) -> np.ndarray:
+    """float64 ``y[0] = x[0]``, ``y[t] = (1 - s) y[t-1] + s x[t]`` along the first axis."""
     smooth = np.empty_like(energies)
     for t in range(energies.shape[0]):
         smooth[t] = energies[0] if t == 0 else (1.0 - s) * smooth[t - 1] + s * energies[t]
-    gain = (params.pcen_epsilon + smooth) ** -params.pcen_alpha
-    return (energies * gain + params.pcen_delta) ** params.pcen_power - params.pcen_delta ** params.pcen_power
+    return smooth
 
 
 def _sparse_filters(weights: np.ndarray) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -251,6 +260,8 @@ def frontend_config(params: FrontendParams) -> "_frontend.FrontendConfig":
         num_mel_bins=params.num_mel_bins, num_mfccs=params.num_mfccs, log_offset=params.log_offset,
         pcen_smoothing=params.pcen_smoothing, pcen_alpha=params.pcen_alpha, pcen_delta=params.pcen_delta,
         pcen_power=params.pcen_power, pcen_epsilon=params.pcen_epsilon,
+        noise_smoothing=params.noise_reduction_smoothing,
+        noise_min_remaining=params.noise_reduction_min_remaining,
         window=hann_window(params.frame_length_samples), mel_first_bin=first_bin, mel_bin_count=bin_count,
         mel_weights=weights, dct=dct)
 

@@ -93,6 +93,22 @@ class FrontendParams:
         or :meth:`reset`, and then carries it on: a live window therefore
         differs from the batch features of the same second by the history,
         a difference that decays by a factor ``(1 - s)`` per frame.
+    noise_reduction_time_constant_ms, noise_reduction_min_remaining : float
+        PCEN only, off by default (time constant 0): the energy PCEN divides
+        loses a slow estimate ``N`` of its channel's level first, as
+        tflite-micro's microfrontend reduces noise before its PCAN::
+
+            N[t] = E[0] at t = 0, else (1 - n) N[t-1] + n E[t]
+            pcen[t] = (max(E[t] - N[t], noise_reduction_min_remaining * E[t])
+                       / (pcen_epsilon + M[t]) ** pcen_alpha + pcen_delta) ** pcen_power
+                      - pcen_delta ** pcen_power
+
+        with ``n`` from the time constant as ``s`` from PCEN's
+        (:attr:`noise_reduction_smoothing`) and ``M`` still the smoothed
+        whole energy: steady noise falls toward ``pcen_delta``'s floor (0),
+        onsets pass. ``noise_reduction_min_remaining`` (0..1, default 0.05,
+        the microfrontend's) is the share of each energy always kept. ``N``
+        starts and carries as ``M`` does.
 
     Ranges (checked at construction, so a sidecar cannot make the device
     allocate gigabytes): ``sample_rate_hz`` 1000 to 192000, ``fft_length`` at
@@ -116,6 +132,8 @@ class FrontendParams:
     pcen_delta: float = 2.0
     pcen_power: float = 0.5
     pcen_epsilon: float = 1e-6
+    noise_reduction_time_constant_ms: float = 0.0
+    noise_reduction_min_remaining: float = 0.05
 
     def __init__(self, **kwargs: Any) -> None:  # keyword-only, validated
         names = {f.name for f in dataclasses.fields(self)}
@@ -136,7 +154,8 @@ class FrontendParams:
         set_("fft_length", self.frame_length_samples if self.fft_length is None
              else _as_int("fft_length", self.fft_length))
         for name in ("lower_edge_hz", "upper_edge_hz", "log_offset", "pcen_time_constant_ms", "pcen_alpha",
-                     "pcen_delta", "pcen_power", "pcen_epsilon"):
+                     "pcen_delta", "pcen_power", "pcen_epsilon", "noise_reduction_time_constant_ms",
+                     "noise_reduction_min_remaining"):
             set_(name, _as_float(name, getattr(self, name)))
 
     def _validate(self) -> None:
@@ -162,6 +181,13 @@ class FrontendParams:
         need(1e-6 <= self.pcen_delta <= 1e3, f"pcen_delta must be in [1e-6, 1e3], got {self.pcen_delta}")
         need(0 < self.pcen_power <= 1, f"pcen_power must be in (0, 1], got {self.pcen_power}")
         need(1e-12 <= self.pcen_epsilon <= 1, f"pcen_epsilon must be in [1e-12, 1], got {self.pcen_epsilon}")
+        need(0 <= self.noise_reduction_time_constant_ms <= 1e6,
+             f"noise_reduction_time_constant_ms must be in [0, 1e6] (0: none), "
+             f"got {self.noise_reduction_time_constant_ms}")
+        need(0 <= self.noise_reduction_min_remaining <= 1,
+             f"noise_reduction_min_remaining must be in [0, 1], got {self.noise_reduction_min_remaining}")
+        need(self.noise_reduction_time_constant_ms == 0 or self.feature_kind == "pcen",
+             f"noise reduction is a stage of PCEN; feature_kind is {self.feature_kind!r}")
         if self.feature_kind in MEL_KINDS:
             nyquist = self.sample_rate_hz / 2
             need(1 <= self.num_mel_bins <= MAX_NUM_MEL_BINS,
@@ -207,6 +233,13 @@ class FrontendParams:
     def pcen_smoothing(self) -> float:
         """PCEN's smoothing coefficient per frame, ``1 - exp(-frame_step_ms / pcen_time_constant_ms)``."""
         return -math.expm1(-self.frame_step_ms / self.pcen_time_constant_ms)
+
+    @property
+    def noise_reduction_smoothing(self) -> float:
+        """The noise estimate's coefficient per frame (0: no noise reduction), as :attr:`pcen_smoothing`."""
+        if self.noise_reduction_time_constant_ms == 0:
+            return 0.0
+        return -math.expm1(-self.frame_step_ms / self.noise_reduction_time_constant_ms)
 
     # -- serialisation -----------------------------------------------------------
     def to_dict(self) -> dict:

@@ -110,6 +110,9 @@ def _tf_pcen(tf, mel, p: FrontendParams):
         raise ValueError("the tf.signal PCEN needs a known number of frames (a signal of static length)")
     smooth = tf.linalg.matmul(tf.constant(pcen_smoother_weights(int(frames), p.pcen_smoothing)), mel)
     gain = tf.pow(p.pcen_epsilon + smooth, -p.pcen_alpha)
+    if p.noise_reduction_time_constant_ms > 0:  # the same smoother with the noise's coefficient; the numerator only
+        noise = tf.linalg.matmul(tf.constant(pcen_smoother_weights(int(frames), p.noise_reduction_smoothing)), mel)
+        mel = tf.maximum(mel - noise, p.noise_reduction_min_remaining * mel)
     return tf.pow(mel * gain + p.pcen_delta, p.pcen_power) - p.pcen_delta ** p.pcen_power
 
 

@@ -33,6 +33,8 @@ CONFIGS = {
     "mfcc_chirp_z_fft": FrontendParams(frame_length_samples=1000, frame_step_samples=320, fft_length=1018),
     # the delivered versions' features since 2026-12-02 (train.kws.versions.PCEN_FRONTEND)
     "pcen_10": FrontendParams(feature_kind="pcen", num_mel_bins=10, lower_edge_hz=20.0, upper_edge_hz=4000.0),
+    "pcen_10_noise_reduction": FrontendParams(feature_kind="pcen", num_mel_bins=10,
+                                              noise_reduction_time_constant_ms=395.0),
 }
 # each as one second's model input (the resized one as it is)
 CONFIGS = {name: spec if isinstance(spec, ModelInput) else ModelInput(frontend=spec) for name, spec in CONFIGS.items()}

@@ -39,7 +39,9 @@ def frontend_params(draw, kinds=("spectrogram", "log_mel", "mfcc", "pcen")):
         sample_rate_hz=8000, frame_length_samples=frame_length, fft_length=fft_length,
         frame_step_samples=draw(st.integers(1, 2 * frame_length)), feature_kind=kind,
         num_mel_bins=num_mel_bins, num_mfccs=draw(st.integers(1, num_mel_bins)),
-        lower_edge_hz=draw(st.sampled_from([0.0, 20.0, 300.0])), upper_edge_hz=draw(st.sampled_from([2000.0, 4000.0])), pcen_time_constant_ms=draw(st.sampled_from([5.0, 50.0, 400.0])))
+        lower_edge_hz=draw(st.sampled_from([0.0, 20.0, 300.0])), upper_edge_hz=draw(st.sampled_from([2000.0, 4000.0])), pcen_time_constant_ms=draw(st.sampled_from([5.0, 50.0, 400.0])),
+        noise_reduction_time_constant_ms=draw(st.sampled_from([0.0, 5.0, 400.0])) if kind == "pcen" else 0.0,
+        noise_reduction_min_remaining=draw(st.sampled_from([0.0, 0.05, 1.0])))
 
 
 def audio(max_samples, min_samples=0):

@@ -14,7 +14,7 @@ def test_defaults_are_the_course_configuration():
         "fft_length": 640, "window": "hann", "feature_kind": "mfcc", "num_mel_bins": 40,
         "lower_edge_hz": 20.0, "upper_edge_hz": 4000.0, "num_mfccs": 10, "log_offset": 1e-6,
         "pcen_time_constant_ms": 395.0, "pcen_alpha": 0.98, "pcen_delta": 2.0, "pcen_power": 0.5,
-        "pcen_epsilon": 1e-6,
+        "pcen_epsilon": 1e-6, "noise_reduction_time_constant_ms": 0.0, "noise_reduction_min_remaining": 0.05,
     }
 
 

@@ -11,7 +11,9 @@ PCEN = FrontendParams(feature_kind="pcen")  # the course's framing, 40 mel bins 
 PCEN_8K_PADDED = FrontendParams(feature_kind="pcen", sample_rate_hz=8000, frame_length_samples=200,
                                 frame_step_samples=80, fft_length=256, num_mel_bins=24, upper_edge_hz=3800.0,
                                 pcen_time_constant_ms=60.0, pcen_alpha=0.8, pcen_delta=10.0, pcen_power=0.25)
-CONFIGS = {"course": PCEN, "8khz_padded": PCEN_8K_PADDED}
+PCEN_NOISE_REDUCTION = FrontendParams(feature_kind="pcen", num_mel_bins=10, noise_reduction_time_constant_ms=200.0,
+                                      noise_reduction_min_remaining=0.1)
+CONFIGS = {"course": PCEN, "8khz_padded": PCEN_8K_PADDED, "noise_reduction": PCEN_NOISE_REDUCTION}
 
 
 def speech_like(params, seed, seconds=1.0, level=0.3):
@@ -43,7 +45,8 @@ def test_pcen_stage_matches_its_reference(name):
     """
     params = CONFIGS[name]
     audio = speech_like(params, 1)
-    magnitude = Frontend(params.replace(feature_kind="spectrogram")).compute(audio).astype(np.float64)
+    magnitude = Frontend(params.replace(feature_kind="spectrogram", noise_reduction_time_constant_ms=0.0)
+                         ).compute(audio).astype(np.float64)
     expected = pcen_reference(magnitude @ mel_weight_matrix(params).astype(np.float64), params)
     ours = Frontend(params).compute(audio)
     assert ours.shape == expected.shape == (params.num_frames(audio.size), params.num_mel_bins)
@@ -76,6 +79,37 @@ def test_reference_follows_the_formula_by_hand():
     smooth = [4.0, (1 - s) * 4.0 + s * 1.0, (1 - s) ** 2 * 4.0 + (1 - s) * s * 1.0]
     expected = [(e / (eps + m) ** alpha + delta) ** r - delta ** r for e, m in zip([4.0, 1.0, 0.0], smooth)]
     np.testing.assert_allclose(pcen_reference(energies, params)[:, 0], expected, rtol=1e-12)
+
+
+def test_noise_reduction_follows_its_formula_by_hand():
+    params = FrontendParams(feature_kind="pcen", frame_step_samples=160, noise_reduction_time_constant_ms=100.0,
+                            noise_reduction_min_remaining=0.25)
+    n = params.noise_reduction_smoothing
+    assert n == pytest.approx(1 - np.exp(-0.1), rel=1e-12)
+    s, alpha, delta, r, eps = params.pcen_smoothing, 0.98, 2.0, 0.5, 1e-6
+    energies = [2.0, 4.0, 1.0]
+    noise = [2.0, (1 - n) * 2.0 + n * 4.0, (1 - n) ** 2 * 2.0 + (1 - n) * n * 4.0 + n * 1.0]
+    smooth = [2.0, (1 - s) * 2.0 + s * 4.0, (1 - s) ** 2 * 2.0 + (1 - s) * s * 4.0 + s * 1.0]  # the whole energy
+    left = [max(e - m, 0.25 * e) for e, m in zip(energies, noise)]  # the first frame keeps its quarter
+    expected = [(e / (eps + m) ** alpha + delta) ** r - delta ** r for e, m in zip(left, smooth)]
+    np.testing.assert_allclose(pcen_reference(np.array(energies)[:, None], params)[:, 0], expected, rtol=1e-12)
+    assert params.replace(noise_reduction_time_constant_ms=0.0).noise_reduction_smoothing == 0.0
+
+
+def test_noise_reduction_takes_out_steady_noise_and_keeps_onsets():
+    rng = np.random.default_rng(9)
+    noise = (0.05 * rng.standard_normal(32000)).astype(np.float32)
+    burst = noise.copy()
+    burst[24000:27200] += (0.5 * rng.standard_normal(3200)).astype(np.float32)  # 200 ms, 20 dB over the noise
+    plain = Frontend(PCEN_NOISE_REDUCTION.replace(noise_reduction_time_constant_ms=0.0))
+    reduced = Frontend(PCEN_NOISE_REDUCTION)
+    steady = slice(20, 70)  # frames of noise alone, after the estimate has settled
+    onset = slice(76, 84)
+    # the noise alone falls toward zero, where PCEN alone keeps it near a constant (observed 0.04 against 0.32)
+    assert reduced.compute(noise)[steady].mean() < 0.25 * plain.compute(noise)[steady].mean()
+    # and the burst stands out of it further (observed 11.6 times the floor against 2.7)
+    ratio = lambda features: features[onset].mean() / features[steady].mean()  # noqa: E731
+    assert ratio(reduced.compute(burst)) > 3 * ratio(plain.compute(burst)) > 3
 
 
 @pytest.mark.parametrize("name", sorted(CONFIGS))
@@ -164,11 +198,13 @@ def test_sidecar_round_trip_and_old_dicts_get_the_defaults():
     params = PCEN.replace(pcen_time_constant_ms=100.0, pcen_alpha=0.9, pcen_delta=1.5, pcen_power=0.3,
                           pcen_epsilon=1e-5)
     assert FrontendParams.from_json(params.to_json()) == params
+    assert FrontendParams.from_json(PCEN_NOISE_REDUCTION.to_json()) == PCEN_NOISE_REDUCTION
     old = FrontendParams().to_dict()
-    for key in [k for k in old if k.startswith("pcen_")]:
+    for key in [k for k in old if k.startswith(("pcen_", "noise_reduction_"))]:
         del old[key]
     restored = FrontendParams.from_dict(old)
     assert restored == FrontendParams() and restored.pcen_alpha == 0.98 and restored.pcen_time_constant_ms == 395.0
+    assert restored.noise_reduction_time_constant_ms == 0.0  # sidecars before it: no noise reduction
 
 
 @pytest.mark.parametrize("kwargs, message", [
@@ -180,10 +216,18 @@ def test_sidecar_round_trip_and_old_dicts_get_the_defaults():
     ({"pcen_time_constant_ms": float("inf")}, "finite"),
     ({"num_mel_bins": 0}, "num_mel_bins"),
     ({"upper_edge_hz": 9000.0}, "above Nyquist"),
+    ({"noise_reduction_time_constant_ms": -5.0}, "noise_reduction_time_constant_ms"),
+    ({"noise_reduction_time_constant_ms": float("nan")}, "finite"),
+    ({"noise_reduction_min_remaining": 1.5}, "noise_reduction_min_remaining"),
 ])
 def test_bad_pcen_parameters_are_clear_errors(kwargs, message):
     with pytest.raises(ValueError, match=message):
         FrontendParams(feature_kind="pcen", **kwargs)
+
+
+def test_noise_reduction_needs_pcen():
+    with pytest.raises(ValueError, match="noise reduction is a stage of PCEN"):
+        FrontendParams(feature_kind="log_mel", noise_reduction_time_constant_ms=395.0)
 
 
 def test_the_smoothing_follows_the_time_constant_at_any_hop():

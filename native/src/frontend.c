@@ -36,6 +36,7 @@ typedef struct {
     float *mel;      /* num_mel_bins x lanes: mel energies, then their log */
     float *mfcc;     /* num_mfccs x lanes */
     float *pcen_smooth; /* num_mel_bins: PCEN's smoother M per channel, < 0 before the first frame */
+    float *noise_estimate; /* num_mel_bins: the noise reduction's N per channel, < 0 likewise */
     float *resize_src; /* frames x num_bins of one clip (resize only) */
     float *memory;
 } workspace;
@@ -204,7 +205,7 @@ static int workspace_init(workspace *ws, const tinyml_frontend *fe, int64_t resi
     const size_t samples = whole_lines((size_t)(TINYML_LANES - 1) * fe->config.frame_step_samples +
                                        fe->config.frame_length_samples);
     const size_t pcen = whole_lines((size_t)(fe->config.num_mel_bins > 0 ? fe->config.num_mel_bins : 1));
-    const size_t total = samples + fft_work + spec + mel + mfcc + pcen + (size_t)resize_src_floats;
+    const size_t total = samples + fft_work + spec + mel + mfcc + 2 * pcen + (size_t)resize_src_floats;
     ws->memory = (float *)malloc((total + LINE_FLOATS) * sizeof(float));
     if (!ws->memory)
         return TINYML_ERR_NO_MEMORY;
@@ -215,15 +216,16 @@ static int workspace_init(workspace *ws, const tinyml_frontend *fe, int64_t resi
     ws->mel = ws->magnitude + spec;
     ws->mfcc = ws->mel + mel;
     ws->pcen_smooth = ws->mfcc + mfcc;
-    ws->resize_src = ws->pcen_smooth + pcen;
+    ws->noise_estimate = ws->pcen_smooth + pcen;
+    ws->resize_src = ws->noise_estimate + pcen;
     return TINYML_OK;
 }
 
-/* PCEN starts over: the next frame initialises each channel's smoother. */
+/* PCEN starts over: the next frame initialises each channel's smoother and noise estimate. */
 static void pcen_restart(const tinyml_frontend *fe, const workspace *ws)
 {
     for (int m = 0; m < fe->config.num_mel_bins; m++)
-        ws->pcen_smooth[m] = -1.0f;
+        ws->pcen_smooth[m] = ws->noise_estimate[m] = -1.0f;
 }
 
 /* PCEN of the mel energies of frames 0 .. stored - 1, in order, in place
@@ -236,15 +238,26 @@ static void pcen_frames(const tinyml_frontend *fe, const workspace *ws, float *m
     const float s = cfg->pcen_smoothing, keep = 1.0f - s;
     const float alpha = cfg->pcen_alpha, delta = cfg->pcen_delta, power = cfg->pcen_power;
     const float epsilon = cfg->pcen_epsilon, delta_root = fe->pcen_delta_root;
+    const float n = cfg->noise_smoothing, noise_keep = 1.0f - n, min_remaining = cfg->noise_min_remaining;
     float *restrict smooth = ws->pcen_smooth;
+    float *restrict noise = ws->noise_estimate;
     for (int f = 0; f < stored; f++)
         for (int m = 0; m < cfg->num_mel_bins; m++) {
             float *energy = mel + (size_t)m * lanes + (size_t)f;
-            const float e = *energy;
-            float smoothed = smooth[m] < 0.0f ? e : keep * smooth[m] + s * e;
+            const float raw = *energy;
+            float smoothed = smooth[m] < 0.0f ? raw : keep * smooth[m] + s * raw;
             if (smoothed < FLT_MIN) /* digital silence: no subnormal decay */
                 smoothed = 0.0f;
             smooth[m] = smoothed;
+            float e = raw;
+            if (n > 0.0f) { /* the numerator only: the gain still follows the whole energy */
+                float estimate = noise[m] < 0.0f ? raw : noise_keep * noise[m] + n * raw;
+                if (estimate < FLT_MIN)
+                    estimate = 0.0f;
+                noise[m] = estimate;
+                const float left = raw - estimate, floor = min_remaining * raw;
+                e = left > floor ? left : floor;
+            }
             const float gain = powf(epsilon + smoothed, -alpha);
             *energy = powf(e * gain + delta, power) - delta_root;
         }

@@ -40,6 +40,14 @@ typedef struct {
      * reset); in batch, from each clip's first frame. */
     float pcen_smoothing; /* s, per frame, in (0, 1] */
     float pcen_alpha, pcen_delta, pcen_power, pcen_epsilon;
+    /* Noise reduction inside PCEN (as tflite-micro's microfrontend reduces
+     * noise before its PCAN): a slow estimate N of each channel's energy,
+     * carried like M,
+     *   N = E on the first frame, then N = (1 - n) N + n E   (N < FLT_MIN: 0)
+     * and the numerator above takes max(E - N, noise_min_remaining * E) in
+     * place of E (M still follows the whole E).  noise_smoothing 0: none. */
+    float noise_smoothing;     /* n, per frame, in [0, 1] */
+    float noise_min_remaining; /* in [0, 1] */
 } tinyml_frontend_config;
 
 typedef struct tinyml_frontend tinyml_frontend;
