@@ -192,6 +192,12 @@ class Forecaster:
         if size != self.spec.input_size:
             raise ValueError(f"{self.model.path.name}: the model takes {size} input values, the sidecar describes "
                              f"{self.spec.input_size} ({self.spec.layout} layout)")
+        outputs = int(np.prod(self.model.output_shape))
+        described = self.spec.out_steps * len(self.spec.features)
+        if outputs != described:
+            raise ValueError(f"{self.model.path.name}: the model outputs {outputs} values (shape "
+                             f"{self.model.output_shape}), the sidecar describes {described} (out_steps "
+                             f"{self.spec.out_steps} x {len(self.spec.features)} features)")
 
     def predict_rows(self, rows: np.ndarray) -> np.ndarray:
         """Window rows [input_width, row_width] -> forecast [out_steps, features] (physical units)."""

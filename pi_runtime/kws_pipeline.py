@@ -42,6 +42,7 @@ __all__ = [
     "DetectionPolicy",
     "KeywordSpotter",
     "as_float_audio",
+    "frames_per_hop",
     "to_probabilities",
     "MAX_SMOOTHING_WINDOWS",
 ]
@@ -61,8 +62,9 @@ class DetectorConfig:
     Parameters
     ----------
     hop_ms : float
-        Time between two model runs; rounded to a whole number of frontend
-        frames (100 ms = 5 frames of 20 ms).
+        Time between two model runs: a whole number of frontend frames (100 ms
+        = 5 frames of 20 ms), at most one model window; :func:`frames_per_hop`
+        checks it against a model.
     threshold : float
         Smoothed posterior (0..1) a keyword needs to be reported.
     smoothing_windows : int
@@ -290,6 +292,25 @@ def _checked_input_rate(input_rate_hz) -> int:
     return int(input_rate_hz)
 
 
+def frames_per_hop(hop_ms: float, model_input: ModelInput) -> int:
+    """Frontend frames in ``hop_ms``; ValueError unless it is a whole number of them and at most one window.
+
+    A hop between frames cannot be run (the model sees whole frames), and one
+    longer than the model's window would leave audio no window hears.
+    """
+    step_ms = model_input.frontend.frame_step_ms
+    frames = hop_ms / step_ms
+    whole = int(round(frames))
+    if whole < 1 or abs(frames - whole) > 1e-6 * frames:
+        nearest = [f"{n * step_ms:g}" for n in (int(frames), int(frames) + 1) if n >= 1]
+        raise ValueError(f"hop_ms {hop_ms:g} is not a whole number of the frontend's {step_ms:g} ms frames "
+                         f"(e.g. {' or '.join(nearest)})")
+    if hop_ms > model_input.clip_duration_ms:
+        raise ValueError(f"hop_ms {hop_ms:g} is longer than the model's {model_input.clip_duration_ms} ms window: "
+                         "audio between two windows would never be heard")
+    return whole
+
+
 class KeywordSpotter:
     """The whole live pipeline around one loaded model.
 
@@ -338,7 +359,7 @@ class KeywordSpotter:
         self.input_rate_hz = _checked_input_rate(input_rate_hz)
 
         self.window_shape = model_input.feature_shape  # what the model takes: the frames, or resized
-        self.hop_frames = max(1, int(round(config.hop_ms / params.frame_step_ms)))
+        self.hop_frames = frames_per_hop(config.hop_ms, model_input)
         self.hop_s = self.hop_frames * params.frame_step_samples / params.sample_rate_hz
         # Each window (resized in C when the model input is) is written straight
         # into the model's input buffer: no copy per hop.

@@ -42,6 +42,7 @@ from native.frontend import Frontend
 from native.params import FrontendParams, ModelInput
 from native.resample import ratio_for, resample_poly
 from native.feature_stream import FeatureStream
+from pi_runtime.arguments import non_negative_int
 from pi_runtime.kws_pipeline import MAX_INPUT_RATE_HZ, MIN_INPUT_RATE_HZ, DetectorConfig, KeywordSpotter
 from pi_runtime.model import LoadedModel, load_model
 from pi_runtime.sidecar import sidecar_path
@@ -312,7 +313,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--input-rate", type=int, default=48000,
                         help=f"rate of the random audio in Hz (default 48000, a USB microphone's; "
                              f"{MIN_INPUT_RATE_HZ} to {MAX_INPUT_RATE_HZ})")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the random audio")
+    parser.add_argument("--seed", type=non_negative_int, default=0, help="seed of the random audio")
     parser.add_argument("--reference", action="store_true",
                         help="also run the course's pipeline (scipy.signal.resample_poly + eager tf.signal) "
                              "on the same audio and print the ratio; needs TensorFlow and scipy")

@@ -281,7 +281,8 @@ def build_parser() -> argparse.ArgumentParser:
                              "the others are treated as _unknown_ (default: all of them)")
     defaults = DetectorConfig()
     parser.add_argument("--hop-ms", type=float,
-                        help=f"time between model runs, ms (default: the sidecar's, else {defaults.hop_ms:g})")
+                        help=f"time between model runs, ms: whole frames of the model's frontend (20 ms for the "
+                             f"delivered models), at most one window (default: the sidecar's, else {defaults.hop_ms:g})")
     parser.add_argument("--threshold", type=float,
                         help="smoothed score needed for a detection, 0..1 (default: the sidecar's calibrated "
                              f"threshold, else {defaults.threshold:g})")

@@ -418,9 +418,11 @@ def split_words(args: argparse.Namespace, folder: Path, prefix: str, *, settings
                 out: TextIO, saved: List[Path], problems: Counter) -> None:
     """The words of ``--from-recording``, the first ``--count`` accepted ones saved (as :func:`record_words`)."""
     samples, rate_hz = read_wav(args.from_recording)
+    if samples.size == 0:
+        raise ValueError(f"{args.from_recording}: holds no samples")
     takes = split_recording(samples, rate_hz, settings=settings)
-    print(f"{args.from_recording}: {samples.size / rate_hz:.1f} s at {rate_hz} Hz, {len(takes)} stretches of speech",
-          file=out)
+    print(f"{args.from_recording}: {samples.size / rate_hz:.1f} s at {rate_hz} Hz, {len(takes)} "
+          f"stretch{'' if len(takes) == 1 else 'es'} of speech", file=out)
     for number, take in enumerate(takes, start=1):
         if args.count is not None and len(saved) == args.count:
             print(f"  --count {args.count} reached: the remaining {len(takes) - number + 1} left out", file=out)
@@ -501,6 +503,9 @@ def main(argv: Optional[Sequence[str]] = None, *, stdin: Optional[TextIO] = None
         return 2
     finally:
         print(summary(args.label, folder, saved, problems), file=out)
+    if args.from_recording is not None and not saved:
+        print(f"error: no word of {args.from_recording} was kept (the lines above say why)", file=err)
+        return 1
     return 0
 
 

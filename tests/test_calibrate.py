@@ -202,3 +202,31 @@ def test_the_hop_is_kept_as_given_and_written(toy_model):
                               gate_candidates_dbfs=(-55.0,), base_config=DetectorConfig(hop_ms=200.0), write=False)
     assert section["hop_ms"] == 200.0
     assert calibrate.build_parser().parse_args(["m.tflite", "--hop-ms", "50"]).hop_ms == 50.0
+
+
+def test_cli_refuses_a_hop_the_model_cannot_run_before_building_the_stream(toy_model, capsys, monkeypatch):
+    import train.kws.streams as streams
+
+    monkeypatch.setattr(streams, "realistic_stream", lambda *a, **k: pytest.fail("the stream was built"))
+    assert calibrate.main([str(toy_model), "--hop-ms", "50"]) == 2
+    assert "hop_ms 50 is not a whole number of the frontend's 20 ms frames (e.g. 40 or 60)" in capsys.readouterr().err
+    assert calibrate.main([str(toy_model), "--hop-ms", "100000"]) == 2
+    assert "longer than the model's 1000 ms window" in capsys.readouterr().err
+
+
+def test_cli_keeps_the_sidecar_when_the_calibration_detects_too_little(toy_model, tmp_path, capsys, monkeypatch):
+    import train.kws.streams as streams
+
+    model_path = tmp_path / "toy.tflite"
+    shutil.copy(toy_model, model_path)
+    shutil.copy(toy_model.with_suffix(".json"), tmp_path / "toy.json")
+    before = read_sidecar(model_path)
+    monkeypatch.setattr(streams, "realistic_stream", lambda *a, **k: _toy_stream())
+    monkeypatch.setattr(calibrate, "MIN_DETECTED_PERCENT", 101.0)  # no point can detect enough
+    assert calibrate.main([str(model_path), "--smoothing", "1"]) == 1
+    captured = capsys.readouterr()
+    assert "NOT written: it detects under 101 % of the keywords" in captured.out
+    assert "the sidecar of" in captured.err and "keeps its detector" in captured.err
+    assert read_sidecar(model_path) == before
+    assert calibrate.main([str(model_path), "--smoothing", "1", "--force"]) == 0
+    assert read_sidecar(model_path)["detector"]["smoothing_windows"] == 1

@@ -688,6 +688,28 @@ def test_example_readings_through_the_delivered_model(capsys):
     assert "# 43 forecast, 5 filling, 0 invalid, 0 gap" in captured.err
 
 
+@pytest.mark.parametrize("changes, described", [
+    ({"out_steps": 3}, "the sidecar describes 6 (out_steps 3 x 2 features)"),
+    # same 14 input values (4 x 3 + 2 time features), but 6 x 3 outputs
+    ({"features": ["T (degC)", "rh (%)", "p (mbar)"], "mean": [0, 0, 0], "std": [1, 1, 1], "input_width": 4},
+     "the sidecar describes 18 (out_steps 6 x 3 features)"),
+])
+def test_sidecar_disagreeing_with_the_model_output_is_refused_at_load(tmp_path, capsys, changes, described):
+    import json
+
+    from pi_runtime.forecast import main
+
+    model = tmp_path / DELIVERED_B.name
+    model.write_bytes(DELIVERED_B.read_bytes())
+    sidecar = json.loads((DELIVERED_B.parent / "forecast_b.json").read_text())
+    sidecar["forecast"].update(changes)
+    (tmp_path / "forecast_b.json").write_text(json.dumps(sidecar))
+    assert main(["--model", str(model), "--csv", str(EXAMPLE_READINGS)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""  # refused before any reading
+    assert captured.err == (f"error: {model.name}: the model outputs 12 values (shape (1, 12)), {described}\n")
+
+
 def test_forecast_cli_keeps_the_interpreter_quiet_unless_verbose():
     import subprocess
     import sys

@@ -10,7 +10,7 @@ from native.frontend import Frontend
 from native.params import FrontendParams, ModelInput
 from native.resample import Resampler, ratio_for
 from native.resample import resample_poly
-from pi_runtime.kws_pipeline import (MAX_SMOOTHING_WINDOWS, DetectionPolicy, DetectorConfig,
+from pi_runtime.kws_pipeline import (MAX_SMOOTHING_WINDOWS, DetectionPolicy, DetectorConfig, frames_per_hop,
                                      KeywordSpotter, as_float_audio, to_probabilities)
 from pi_runtime.labels import SILENCE_LABEL, UNKNOWN_LABEL
 from pi_runtime.sidecar import KwsSpec
@@ -122,11 +122,17 @@ def test_times_do_not_depend_on_the_input_rate():
     np.testing.assert_allclose(times, [1.0, 1.1, 1.2, 1.3, 1.4, 1.5])
 
 
-def test_hop_is_rounded_to_whole_frames():
-    spotter = KeywordSpotter(RecordingModel(MFCC), input_rate_hz=16000, config=DetectorConfig(hop_ms=50))
-    assert (spotter.hop_frames, spotter.hop_s) == (2, pytest.approx(0.04))  # 50 ms -> 2.5 frames -> 2 (banker's)
-    spotter = KeywordSpotter(RecordingModel(MFCC), input_rate_hz=16000, config=DetectorConfig(hop_ms=1))
-    assert spotter.hop_frames == 1
+def test_the_hop_is_whole_frames_and_at_most_one_window():
+    spotter = KeywordSpotter(RecordingModel(MFCC), input_rate_hz=16000, config=DetectorConfig(hop_ms=60))
+    assert (spotter.hop_frames, spotter.hop_s) == (3, pytest.approx(0.06))
+    assert frames_per_hop(1000.0, ModelInput(frontend=MFCC)) == 50
+    # 2.5 frames used to become 2 without a word; 1 ms became one 20 ms frame
+    with pytest.raises(ValueError, match=r"hop_ms 50 is not a whole number of the frontend's 20 ms frames \(e.g. 40 or 60\)"):
+        KeywordSpotter(RecordingModel(MFCC), input_rate_hz=16000, config=DetectorConfig(hop_ms=50))
+    with pytest.raises(ValueError, match=r"hop_ms 1 is not a whole number .* \(e.g. 20\)"):
+        frames_per_hop(1.0, ModelInput(frontend=MFCC))
+    with pytest.raises(ValueError, match="longer than the model's 1000 ms window"):
+        frames_per_hop(1020.0, ModelInput(frontend=MFCC))
 
 
 def test_reset_gives_the_same_windows_again():

@@ -223,6 +223,18 @@ def test_bad_input_exits_with_2_and_says_why(argv, message, capsys):
     assert code == 2 and message in err, err
 
 
+def test_a_recording_with_no_word_kept_is_an_error(tmp_path):
+    empty = tmp_path / "empty.wav"
+    write_wav(empty, np.zeros(0, np.int16), 16000)
+    code, out, err = _run(["--label", "yes", "--out", str(tmp_path / "d"), "--from-recording", str(empty)])
+    assert code == 2 and "empty.wav: holds no samples" in err and "stretch" not in out
+    quiet = tmp_path / "quiet.wav"
+    write_wav(quiet, np.zeros(3 * 16000, np.int16), 16000)  # three seconds of digital silence
+    code, out, err = _run(["--label", "yes", "--out", str(tmp_path / "d"), "--from-recording", str(quiet)])
+    assert code == 1 and "summary: 0 takes of 'yes' saved" in out
+    assert "no word of" in err and "quiet.wav was kept" in err
+
+
 def test_a_recording_that_is_not_16_bit_mono_is_named(tmp_path):
     import wave
 

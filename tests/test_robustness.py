@@ -1,4 +1,5 @@
 """``python -m train.kws.robustness``: the conditions, and the command on the toy tone model and a toy split."""
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -236,3 +237,39 @@ def test_the_synthetic_voices_are_the_splits_own():
     assert robustness.synthetic_voices_split(parser.parse_args(["m.tflite", "--split", "val"])) == "val"
     assert robustness.synthetic_voices_split(parser.parse_args(["m.tflite", "--split", "val",
                                                                 "--split-file", "x.txt"])) == "test"
+
+
+def test_a_split_file_is_read_as_the_evaluation_tool_reads_it(toy, tmp_path, capsys):
+    """Any rate and channel count converted, an empty file refused, too few clips for babble said first."""
+    import soundfile
+
+    from pi_runtime.wav import read_wav, write_wav
+    from train.kws.evaluate import evaluate_model
+
+    data_dir, split_file, model_path = toy
+    lines = split_file.read_text().split()
+    samples, _ = read_wav(data_dir / lines[0])
+    other = data_dir / "toy" / Path(lines[0]).parent.name / "stereo_8k.wav"
+    eight_khz = samples[::2]  # a 16 kHz clip played as 8 kHz: a different but readable clip
+    soundfile.write(str(other), np.stack([eight_khz, eight_khz], axis=1), 8000, subtype="PCM_16")
+    converted = tmp_path / "converted.txt"
+    converted.write_text("\n".join(lines + [other.relative_to(data_dir).as_posix()]) + "\n")
+    args = ["--split-file", str(converted), "--data-dir", str(data_dir), "--output-dir", str(tmp_path / "out"),
+            "--no-synthetic"]
+    assert robustness.main([str(model_path), *args]) == 0
+    scored = evaluate_model(model_path, data_dir=data_dir, split_file=converted)
+    assert f"| clean | {len(lines) + 1} | {100 * scored.accuracy:.1f} |" in (
+        tmp_path / "out" / "robustness_toy_tones.md").read_text()
+
+    empty = data_dir / "toy" / Path(lines[0]).parent.name / "empty.wav"
+    write_wav(empty, np.zeros(0, np.int16), 16000)
+    with_empty = tmp_path / "with_empty.txt"
+    with_empty.write_text("\n".join(lines + [empty.relative_to(data_dir).as_posix()]) + "\n")
+    assert robustness.main([str(model_path), *args[:1], str(with_empty), *args[2:]]) == 2
+    assert "empty.wav: holds no samples" in capsys.readouterr().err
+
+    few = tmp_path / "few.txt"
+    few.write_text("\n".join(lines[:3]) + "\n")
+    assert robustness.main([str(model_path), *args[:1], str(few), *args[2:]]) == 2
+    assert "lists 3 clip(s); the babble conditions mix 5 other clips into each, so it needs at least 6" in (
+        capsys.readouterr().err)

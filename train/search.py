@@ -35,6 +35,8 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from pi_runtime.arguments import non_negative_int
+
 # The space. Frames as (length, step) in samples at 16 kHz: 40/20 ms (the course's), 32/16 ms, 30/10 ms.
 BLOCKS = (2, 3, 4, 5)
 CHANNELS = (16, 24, 32, 48, 64, 80)
@@ -642,7 +644,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--recipe", choices=tuple(RECIPES), default="version",
                         help="augmentation the candidates learn with: the version's (default; rooms, babble) "
                              "or the course's (shift, white noise, a time mask)")
-    parser.add_argument("--seed", type=int, default=0, help="the sampler's seed")
+    parser.add_argument("--seed", type=non_negative_int, default=0, help="the sampler's seed")
     parser.add_argument("--output-dir", type=Path, default=None,
                         help="trials CSV, results and plot (default: models/kws/search)")
     parser.add_argument("--deliver-dir", type=Path, default=None,

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from native.params import FrontendParams
+from pi_runtime.arguments import non_negative_int
 
 KEY_COLUMNS = ("model", "alpha", "feature_kind", "final_sparsity", "quantization", "epochs", "seed")
 MEASURED_COLUMNS = ("accuracy", "val_accuracy", "tflite_bytes", "zlib_bytes", "weight_sparsity", "parameters",
@@ -715,7 +716,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--quantizations", help="comma-separated: none, weights, int8")
     parser.add_argument("--epochs", type=int, help="epochs per point")
     parser.add_argument("--batch-size", type=int, default=64, help="training batch size (default 64)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed of every point")
+    parser.add_argument("--seed", type=non_negative_int, default=0, help="random seed of every point")
     parser.add_argument("--output-dir", type=Path, default=None,
                         help="where the CSV, PNG and markdown go (default: models/kws/sweep)")
     parser.add_argument("--data-dir", type=Path, default=None, help="folder holding mini_speech_commands/")

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 from typing import Optional, Sequence
 
+from pi_runtime.arguments import non_negative_int
 from train.forecast.data import DEFAULT_FEATURES, find_jena_csv, read_jena_csv
 from train.forecast.models import MODEL_KINDS
 from train.forecast.versions import REFERENCE, VERSIONS, with_overrides
@@ -44,7 +45,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         help="predict the change from the last reading (delta) or the values")
     parser.add_argument("--no-compress", action="store_true", help="deliver the plain .tflite instead of .tflite.zlib")
     parser.add_argument("--no-reference", action="store_true", help="skip the unconstrained reference model")
-    parser.add_argument("--seed", type=int, default=0,
+    parser.add_argument("--seed", type=non_negative_int, default=0,
                         help="seed of the weight initialisation and the shuffling (default 0)")
     parser.add_argument("--verbose", type=int, default=0, choices=[0, 1, 2], help="Keras fit verbosity")
     args = parser.parse_args(argv)

@@ -21,6 +21,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Optional, Sequence
 
+from pi_runtime.arguments import non_negative_int
 from train.kws.versions import FIRST_LIVE_B
 
 # A Pi 4 budget for your own words when no --version is asked for: version c's limits (the largest
@@ -133,7 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--output-dir", type=Path, default=None,
                         help="where to write the model (default: models/kws; for a folder dataset DIR/_models)")
     parser.add_argument("--epochs", type=int, default=None, help="override the version's number of epochs")
-    parser.add_argument("--seed", type=int, default=None, help="override the version's random seed")
+    parser.add_argument("--seed", type=non_negative_int, default=None, help="override the version's random seed")
     parser.add_argument("--feature-backend", default="native", choices=("native", "tf_signal"),
                         help="native frontend (default; what the device runs) or the tf.signal reference")
     parser.add_argument("--latency-runs", type=int, default=100, help="runs for the latency means (default 100)")

@@ -28,6 +28,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 
+from pi_runtime.arguments import non_negative_int
 from train.kws.robustness import CONDITIONS, SYNTHETIC
 
 DEFAULT_VARIANTS = ("baseline", "speed", "vtlp", "reverb", "gain", "microphone", "babble", "coloured_noise",
@@ -348,7 +349,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", default="b", help="whose recipe and model (default: b)")
     parser.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS,
                         help=f"epochs of every variant (default: {DEFAULT_EPOCHS})")
-    parser.add_argument("--seed", type=int, default=0, help="seed of every variant (default: 0)")
+    parser.add_argument("--seed", type=non_negative_int, default=0, help="seed of every variant (default: 0)")
     parser.add_argument("--data-dir", type=Path, default=None,
                         help="folder holding mini_speech_commands/ "
                              "(default: $TINYML_DATA_DIR or ~/.cache/tinyml-pi)")

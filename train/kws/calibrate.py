@@ -1,6 +1,6 @@
 """Calibrate a keyword spotter's detector on a validation stream and write it into the sidecar.
 
-``python -m train.kws.calibrate models/kws/kws_a.tflite.zlib [--target-false-alarms-per-hour 1] [--keywords go,stop]``
+``python -m train.kws.calibrate models/kws/kws_live_c.tflite.zlib [--target-false-alarms-per-hour 50] [--keywords go,stop]``
 
 Per model: the live pipeline runs once over the validation stream
 (:func:`train.kws.streams.realistic_stream` of the "val" split: validation
@@ -25,13 +25,15 @@ listening to those words alone (``listen --keywords go,stop``: the stream's
 clips of the other keywords are then words that must not fire) and written
 into the section's ``keyword_subsets``, beside the model's own settings.
 
-Why a target of 1 false alarm per hour of the whole validation stream by
-default: the bars on the test stream are at most 2 false alarms an hour on
-noise and babble and at most 3 % of non-keyword words firing. The validation
-stream holds both, and the non-keyword words are where most false alarms
-come from; a budget of one an hour over everything (two or three false alarms
-in a two-hour stream) leaves the noise bar a factor of two and keeps the words
-far under 3 %, while the thresholds below it buy the detection rate.
+Why a target of 50 false alarms per hour of the whole validation stream by
+default: it is what the delivered open-set models are calibrated for, and
+most of those false alarms are other words, not noise. The test-stream bars
+ask for at most 2 an hour on noise and babble and 3 % of non-keyword words
+firing; a budget of 1 an hour over everything would keep to them, but the
+delivered models then detect under a fifth of the validation keywords, no
+use to a listener. A calibration that detects under half of them
+(``MIN_DETECTED_PERCENT``) is printed and not written unless ``--force``:
+the sidecar keeps the detector it had.
 """
 from __future__ import annotations
 
@@ -44,13 +46,16 @@ from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from pi_runtime.kws_pipeline import MAX_SMOOTHING_WINDOWS, DetectorConfig
+from pi_runtime.arguments import non_negative_int
+from pi_runtime.kws_pipeline import MAX_SMOOTHING_WINDOWS, DetectorConfig, frames_per_hop
 from pi_runtime.labels import keyword_list
 from pi_runtime.model import load_model
 from pi_runtime.sidecar import read_sidecar, subset_key, write_sidecar
 from train.kws.streams import DEFAULT_THRESHOLDS, LabelledStream, det_curve, run_pipeline
 
-DEFAULT_TARGET_FALSE_ALARMS_PER_HOUR = 1.0
+DEFAULT_TARGET_FALSE_ALARMS_PER_HOUR = 50.0
+# A point that detects fewer of the validation keywords is no listener; main refuses to write it.
+MIN_DETECTED_PERCENT = 50.0
 DEFAULT_SMOOTHING_CANDIDATES = (1, 2, 3, 4, 5)
 DEFAULT_GATE_CANDIDATES_DBFS = (-55.0, -60.0, -65.0, -70.0)
 
@@ -156,16 +161,23 @@ def calibrate_model(model_path, stream: LabelledStream, *,
     if keywords is not None:
         section["calibration"]["keywords"] = list(run.keywords)
     if write:
-        sidecar = read_sidecar(model_path)
-        detector = dict(sidecar.get("detector") or {})
-        subsets = detector.pop("keyword_subsets", {})  # kept whichever settings are written
-        if keywords is None:
-            detector = dict(section)
-        else:
-            subsets = {**subsets, subset_key(run.keywords): section}
-        sidecar["detector"] = {**detector, **({"keyword_subsets": subsets} if subsets else {})}
-        write_sidecar(model_path, sidecar)
+        write_calibration(model_path, section)
     return section
+
+
+def write_calibration(model_path, section: dict) -> None:
+    """Put a section of :func:`calibrate_model` into the model's sidecar: the model's own settings, or, for
+    a section calibrated for some keywords alone, theirs in ``keyword_subsets`` (the other settings kept)."""
+    sidecar = read_sidecar(model_path)
+    detector = dict(sidecar.get("detector") or {})
+    subsets = detector.pop("keyword_subsets", {})  # kept whichever settings are written
+    keywords = section["calibration"].get("keywords")
+    if keywords is None:
+        detector = dict(section)
+    else:
+        subsets = {**subsets, subset_key(keywords): section}
+    sidecar["detector"] = {**detector, **({"keyword_subsets": subsets} if subsets else {})}
+    write_sidecar(model_path, sidecar)
 
 
 def describe(section: dict) -> str:
@@ -232,15 +244,19 @@ def build_parser() -> argparse.ArgumentParser:
                              "classified), dBFS, comma-separated; 'off' for no gate "
                              f"(default {','.join(f'{gate:g}' for gate in DEFAULT_GATE_CANDIDATES_DBFS)})")
     parser.add_argument("--hop-ms", type=float, default=DetectorConfig().hop_ms,
-                        help=f"time between model runs, ms, kept as it is (default {DetectorConfig().hop_ms:g})")
+                        help=f"time between model runs, ms, kept as it is: whole frames of the model's frontend (20 ms "
+                             f"for the delivered models), at most one window (default {DetectorConfig().hop_ms:g})")
     parser.add_argument("--data-dir", type=Path,
                         help="folder holding mini_speech_commands/ and the generated negatives "
                              "(default $TINYML_DATA_DIR or ~/.cache/tinyml-pi)")
     parser.add_argument("--keywords", type=keyword_list,
                         help="calibrate for listening to these of each model's keywords only, comma-separated "
                              "(listen --keywords; e.g. go,stop): written beside the model's own settings")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the validation stream (default 0)")
+    parser.add_argument("--seed", type=non_negative_int, default=0, help="seed of the validation stream (default 0)")
     parser.add_argument("--dry-run", action="store_true", help="print the calibration without writing sidecars")
+    parser.add_argument("--force", action="store_true",
+                        help=f"write a calibration even when it detects under {MIN_DETECTED_PERCENT:g} %% of the "
+                             "validation keywords (refused otherwise: the sidecar keeps its detector)")
     return parser
 
 
@@ -264,9 +280,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     from train.kws.streams import realistic_stream
 
     try:
-        if args.keywords is not None:  # a word some model lacks: said before the stream is built
-            for model_path in args.models:
-                read_kws_spec(model_path).listened_keywords(args.keywords)
+        for model_path in args.models:  # a word some model lacks, a hop it cannot run: said before the stream is built
+            spec = read_kws_spec(model_path)
+            frames_per_hop(args.hop_ms, spec.input)
+            if args.keywords is not None:
+                spec.listened_keywords(args.keywords)
+        refused: List[Path] = []
         print("building the validation stream ...", file=sys.stderr, flush=True)
         stream = realistic_stream("val", data_dir=args.data_dir, seed=args.seed, progress=True)
         print(stream.description, file=sys.stderr, flush=True)
@@ -274,11 +293,25 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             print(f"{model_path}: calibrating ...", file=sys.stderr, flush=True)
             section = calibrate_model(model_path, stream, target_false_alarms_per_hour=args.target_false_alarms_per_hour,
                                       smoothing_candidates=smoothing, gate_candidates_dbfs=args.gates,
-                                      base_config=base_config, keywords=args.keywords, write=not args.dry_run)
-            print(f"{model_path.name}: {describe(section)}" + (" (not written: --dry-run)" if args.dry_run else ""))
+                                      base_config=base_config, keywords=args.keywords, write=False)
+            detected = section["calibration"]["measured"]["keywords_detected_percent"]
+            if args.dry_run:
+                note = " (not written: --dry-run)"
+            elif detected < MIN_DETECTED_PERCENT and not args.force:
+                note = (f" (NOT written: it detects under {MIN_DETECTED_PERCENT:g} % of the keywords; allow more "
+                        "false alarms with --target-false-alarms-per-hour, or --force to write it all the same)")
+                refused.append(model_path)
+            else:
+                write_calibration(model_path, section)
+                note = ""
+            print(f"{model_path.name}: {describe(section)}{note}")
     except (ValueError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    if refused:
+        print(f"error: not written, the sidecar of {', '.join(map(str, refused))} keeps its detector",
+              file=sys.stderr)
+        return 1
     return 0
 
 

@@ -83,6 +83,7 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
+from pi_runtime.arguments import non_negative_int
 from pi_runtime.labels import SILENCE_LABEL, UNKNOWN_LABEL
 from train.kws import acoustics
 from train.kws.data import LABELS
@@ -1193,7 +1194,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--data-dir", type=Path, default=None,
                         help="data folder holding mini_speech_commands/ and the cache kws_generated/ "
                              "(default: $TINYML_DATA_DIR or ~/.cache/tinyml-pi)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed of every choice (default 0)")
+    parser.add_argument("--seed", type=non_negative_int, default=0, help="random seed of every choice (default 0)")
     parser.add_argument("--scale", type=float, default=1.0,
                         help="multiplies the number of negatives of every kind (default 1.0)")
     parser.add_argument("--no-keywords", action="store_true", help="skip the synthetic keywords")

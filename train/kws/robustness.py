@@ -49,6 +49,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from pi_runtime.arguments import non_negative_int
 from train.kws.evaluate import (Evaluation, add_data_arguments, answer_labels, check_split_labels,
                                 load_scored_model, peak_dbfs, predict_ids, read_split_file, resolve_data)
 
@@ -459,7 +460,7 @@ def build_parser() -> argparse.ArgumentParser:
                "models/kws/kws_b.tflite.zlib")
     parser.add_argument("models", nargs="+", type=Path, help="exported models (.tflite or .tflite.zlib, sidecar beside)")
     add_data_arguments(parser)
-    parser.add_argument("--seed", type=int, default=0, help="seed of the random parts of the conditions (default: 0)")
+    parser.add_argument("--seed", type=non_negative_int, default=0, help="seed of the random parts of the conditions (default: 0)")
     parser.add_argument("--output-dir", type=Path, default=None,
                         help="where the tables and the plot go (default: benchmarks/results)")
     parser.add_argument("--no-synthetic", action="store_true",
@@ -474,17 +475,22 @@ def build_parser() -> argparse.ArgumentParser:
 
 def load_split_audio(args: argparse.Namespace, model_paths: Sequence[Path]):
     """(int16 audio, clip labels, clip paths, data folder) of the split the arguments name."""
-    from train.kws.data import LABELS, label_of, load_clips, load_split
+    from train.kws.data import LABELS, label_of, load_split
+    from train.kws.folder_data import read_clips
 
     data_dir, split_path = resolve_data(args)
     if args.split_file is None:
         clips = load_split(args.split, data_dir=data_dir, labels=LABELS, split_path=split_path, progress=True)
     else:
         paths = read_split_file(args.split_file, data_dir)
+        if len(paths) <= BABBLE_TALKERS:  # said now, not at the babble conditions
+            raise ValueError(f"{args.split_file} lists {len(paths)} clip(s); the babble conditions mix "
+                             f"{BABBLE_TALKERS} other clips into each, so it needs at least {BABBLE_TALKERS + 1}")
         for model_path in model_paths:  # every folder label is one the model answers (or its unknown class)
             check_split_labels(paths, *answer_labels(load_scored_model(model_path)), model_path=model_path,
                                split_path=args.split_file)
-        clips = load_clips(paths, sorted({label_of(path) for path in paths}), progress=True)
+        # any rate and channel count, as evaluate reads a split file; an empty or unreadable file is an error
+        clips, _ = read_clips(paths, sorted({label_of(path) for path in paths}), progress=True)
     return clips.audio, [clips.labels[i] for i in clips.label_ids], list(clips.paths), data_dir
 
 

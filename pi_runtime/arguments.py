@@ -1,0 +1,54 @@
+"""Command-line value types shared by the commands: a bad number is refused by argparse, naming its option.
+
+    parser.add_argument("--seed", type=non_negative_int, default=0)
+
+argparse turns the ``ValueError`` of a ``type`` into ``error: argument --seed:
+invalid non_negative_int value: '-1'``; these raise ``argparse.ArgumentTypeError``
+instead, whose text argparse prints as it is, after the option's name.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+
+__all__ = ["non_negative_int", "positive_int", "positive_float", "non_negative_float"]
+
+
+def _integer(text: str, least: int, what: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+    if value < least:
+        raise argparse.ArgumentTypeError(f"expected {what}, got {value}")
+    return value
+
+
+def _number(text: str, positive: bool, what: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+    if not math.isfinite(value) or value < 0 or (positive and value == 0):
+        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    """An integer >= 0 (a seed, a count that may be zero)."""
+    return _integer(text, 0, "an integer >= 0")
+
+
+def positive_int(text: str) -> int:
+    """An integer >= 1."""
+    return _integer(text, 1, "an integer >= 1")
+
+
+def positive_float(text: str) -> float:
+    """A finite number > 0."""
+    return _number(text, True, "a finite number > 0")
+
+
+def non_negative_float(text: str) -> float:
+    """A finite number >= 0."""
+    return _number(text, False, "a finite number >= 0")
