@@ -46,6 +46,9 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from benchmarks.reporting import load_kws_models
+from pi_runtime.arguments import non_negative_float
+
 WINDOW_COUNTS = (3, 5, 8)
 TOP_K = (2, 3)
 REJECTION_SCALES = (0.5, 0.25)
@@ -155,7 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                  "sidecar beside, calibrated by train.kws.calibrate)")
     parser.add_argument("--verifier", type=Path, default=None,
                         help="a second model (e.g. an 8-word version) whose posteriors must agree")
-    parser.add_argument("--target-false-alarms-per-hour", type=float, default=50.0,
+    parser.add_argument("--target-false-alarms-per-hour", type=non_negative_float, default=50.0,
                         help="false alarms per hour of the validation stream each variant may make (default 50)")
     parser.add_argument("--data-dir", type=Path, default=None,
                         help="folder holding mini_speech_commands/ and kws_generated/ "
@@ -165,18 +168,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
-    missing = [str(path) for path in (args.model, args.verifier) if path is not None and not path.is_file()]
-    if missing:
-        print(f"error: no such model file: {', '.join(missing)}", file=sys.stderr)
-        return 2
     from pi_runtime.kws_pipeline import DetectorConfig
     from pi_runtime.labels import SILENCE_LABEL, UNKNOWN_LABEL
-    from pi_runtime.model import load_model
     from train.kws.calibrate import pick_threshold
     from train.kws.streams import det_curve, realistic_stream, replay_thresholds, run_pipeline
 
-    stream = realistic_stream("val", data_dir=args.data_dir)
-    model = load_model(args.model, require_sidecar=True)
+    try:  # a missing, truncated or other task's model or sidecar, missing data
+        loaded = load_kws_models([path for path in (args.model, args.verifier) if path is not None])
+        stream = realistic_stream("val", data_dir=args.data_dir)
+    except (ValueError, OSError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    model = loaded[0]
     detector = DetectorConfig.from_sidecar(model.spec)
     ungated = detector.replace(min_level_dbfs=-math.inf)
     run = run_pipeline(model, stream, config=ungated)
@@ -194,7 +197,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         scaled = scale_labels(base, run.labels, {label: factor for label in rejection})
         variants.append((f"{'/'.join(rejection)} x{factor:g}, mean {n}", pool_posteriors(scaled, n)))
     if args.verifier is not None:
-        verifier = run_pipeline(load_model(args.verifier, require_sidecar=True), stream, config=ungated)
+        verifier = run_pipeline(loaded[1], stream, config=ungated)
         times = np.array([decision.time_s for decision in run.decisions])
         if len(verifier.decisions) != len(times) or not np.allclose(
                 times, [decision.time_s for decision in verifier.decisions]):

@@ -39,7 +39,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from benchmarks.reporting import models_to_run
+from benchmarks.reporting import load_kws_models, models_to_run
+from pi_runtime.arguments import non_negative_int, positive_int
 from pi_runtime.labels import NON_KEYWORD_LABELS, UNKNOWN_LABEL, keyword_list
 from train.kws import negatives
 from train.kws.negatives import GeneratedClips, Voice
@@ -242,11 +243,11 @@ def build_parser() -> argparse.ArgumentParser:
                              "several (default: every model in models/kws/)")
     parser.add_argument("--data-dir", type=Path, default=None,
                         help="where the generated audio is cached (default $TINYML_DATA_DIR or ~/.cache/tinyml-pi)")
-    parser.add_argument("--clips-per-word", type=int, default=KEYWORD_CLIPS_PER_WORD,
+    parser.add_argument("--clips-per-word", type=positive_int, default=KEYWORD_CLIPS_PER_WORD,
                         help=f"espeak-ng clips of each keyword (default {KEYWORD_CLIPS_PER_WORD})")
-    parser.add_argument("--words", type=int, default=OTHER_WORDS,
+    parser.add_argument("--words", type=non_negative_int, default=OTHER_WORDS,
                         help=f"non-keyword words (default {OTHER_WORDS}; 0 with --hard-words 0: none)")
-    parser.add_argument("--hard-words", type=int, default=HARD_WORDS,
+    parser.add_argument("--hard-words", type=non_negative_int, default=HARD_WORDS,
                         help=f"hard non-keyword words such as town or goal (default {HARD_WORDS})")
     parser.add_argument("--keywords", type=keyword_list,
                         help="listen to every model for these of its keywords only, comma-separated (e.g. "
@@ -259,19 +260,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         models = models_to_run(args.model)
-    except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    try:
-        if args.keywords is not None:  # a word some model lacks: said before any audio is made
-            from pi_runtime.sidecar import read_kws_spec
-
-            for path in models:
-                read_kws_spec(path).listened_keywords(args.keywords)
+        for model in load_kws_models(models):  # a bad model, or a word some model lacks: said before any audio
+            if args.keywords is not None:
+                model.spec.listened_keywords(args.keywords)
         keywords = espeak_keywords(data_dir=args.data_dir, clips_per_word=args.clips_per_word, progress=True)
         words = (espeak_words(data_dir=args.data_dir, count=args.words, hard_count=args.hard_words, progress=True)
                  if args.words or args.hard_words else None)
-    except (RuntimeError, ValueError) as error:
+    except (RuntimeError, ValueError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     manifest = negatives.read_manifest(CHECK_FOLDER, "keywords", args.data_dir)

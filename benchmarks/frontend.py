@@ -29,8 +29,12 @@ import numpy as np
 
 from native.frontend import Frontend, StreamingFrontend, hann_window, mel_weight_matrix, mfcc_dct_matrix
 from native.params import FrontendParams
+from pi_runtime.arguments import non_negative_int, positive_int
 
 PARAMS = FrontendParams()  # the course's configuration
+# The names peers() gives the pipelines it times, whether installed here or not.
+PEER_NAMES = ("tf.signal eager", "tf.signal tf.function", "numpy + scipy.fft", "librosa", "python_speech_features",
+              "kaldi-native-fbank")
 
 
 class Case:
@@ -72,13 +76,18 @@ def run_interleaved(cases: List[Case], rounds: int, warmup: int, warmup_s: float
 
 
 def load_clip(path: Optional[str]) -> tuple:
-    """int16[16000] and where it came from: --clip, a real clip under TINYML_DATA_DIR, or seeded noise."""
+    """int16[16000] and where it came from: --clip, a real clip under TINYML_DATA_DIR, or seeded noise;
+    ValueError for a --clip that cannot be read or is not one second at 16 kHz."""
     from pi_runtime.wav import read_wav
 
-    candidates = [Path(path)] if path else []
+    if path:
+        audio, rate_hz = read_wav(path)
+        if rate_hz != 16000 or len(audio) != 16000:
+            raise ValueError(f"{path}: {len(audio)} samples at {rate_hz} Hz; --clip takes one second at 16 kHz "
+                             "(16000 samples)")
+        return audio, path
     data_dir = os.environ.get("TINYML_DATA_DIR")
-    if data_dir and not path:
-        candidates += sorted((Path(data_dir) / "mini_speech_commands" / "yes").glob("*.wav"))[:50]
+    candidates = sorted((Path(data_dir) / "mini_speech_commands" / "yes").glob("*.wav"))[:50] if data_dir else []
     for candidate in candidates:
         audio, rate_hz = read_wav(candidate)
         if rate_hz == 16000 and len(audio) == 16000:
@@ -181,22 +190,42 @@ def versions() -> Dict[str, str]:
     return found
 
 
-def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+def peer_fragments(text: str) -> Optional[List[str]]:
+    """``--peers``: None for "all" (every peer), [] for "none", else its lower-case name fragments, each part
+    of some peer's name."""
+    if text == "all":
+        return None
+    if text == "none":
+        return []
+    wanted = [word.strip().lower() for word in text.split(",") if word.strip()]
+    unknown = [word for word in wanted if not any(word in name.lower() for name in PEER_NAMES)]
+    if unknown or not wanted:
+        raise argparse.ArgumentTypeError(f"no peer matches {', '.join(map(repr, unknown or [text]))} "
+                                         f"(the peers: {', '.join(PEER_NAMES)}; or all, or none)")
+    return wanted
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.frontend", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--runs", type=int, default=300, help="timed calls per pipeline (median reported)")
-    parser.add_argument("--warmup", type=int, default=20, help="untimed calls before timing (and at least 0.3 s)")
-    parser.add_argument("--rounds", type=int, default=5,
+    parser.add_argument("--runs", type=positive_int, default=300, help="timed calls per pipeline (median reported)")
+    parser.add_argument("--warmup", type=non_negative_int, default=20,
+                        help="untimed calls before timing (and at least 0.3 s)")
+    parser.add_argument("--rounds", type=positive_int, default=5,
                         help="interleaved timing rounds the runs are split into (spreads bursts of load)")
-    parser.add_argument("--peers", default="all",
+    parser.add_argument("--peers", type=peer_fragments, default="all",
                         help="comma-separated name fragments of the peers to time, e.g. 'numpy' or "
-                             "'numpy,tf.function' (default: all; native and the rfft floor always run)")
-    parser.add_argument("--clip", help="16 kHz mono 16-bit WAV of 16000 samples (default: a real clip "
-                                       "under $TINYML_DATA_DIR, else seeded noise)")
+                             "'numpy,tf.function', or none (default: all; native and the rfft floor always run)")
+    parser.add_argument("--clip", help="16 kHz mono 16-bit WAV of 16000 samples, refused otherwise (default: a "
+                                       "real clip under $TINYML_DATA_DIR, else seeded noise)")
     args = parser.parse_args(argv)
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    audio, source = load_clip(args.clip)
+    try:
+        audio, source = load_clip(args.clip)
+    except ValueError as error:  # an unreadable --clip, or one of another rate or length
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     audio_f32 = audio.astype(np.float32) / 32768.0
 
     print("== versions")
@@ -219,9 +248,8 @@ def main(argv=None) -> None:
                                       "streaming: one 20 ms hop (320 samples -> 1 frame)")
     cases.append(Case(full, "native (float32 input)", lambda: frontend.compute(audio_f32), args.runs))
     cases.append(Case(full, "native (int16 input)", lambda: frontend.compute(audio), args.runs))
-    wanted = None if args.peers == "all" else [word.strip().lower() for word in args.peers.split(",") if word.strip()]
     for name, function in peers(audio_f32).items():
-        if wanted is not None and not any(word in name.lower() for word in wanted):
+        if args.peers is not None and not any(word in name.lower() for word in args.peers):
             continue
         slow = name.startswith(("tf.signal eager", "librosa", "python_speech", "kaldi"))
         cases.append(Case(full, name, function, max(20, args.runs // 5) if slow else args.runs))
@@ -270,7 +298,8 @@ def main(argv=None) -> None:
     print(f"  streaming hop: {results['StreamingFrontend.push(hop)']:.2f} us total; "
           f"Python-level overhead (push of an empty chunk) {results['StreamingFrontend.push(empty)']:.2f} us "
           "(goal: overhead < 3 us)")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

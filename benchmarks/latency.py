@@ -22,11 +22,11 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from benchmarks.reporting import load_kws_models, models_to_run
+from pi_runtime.arguments import non_negative_int, positive_float, positive_int
+from pi_runtime.kws_pipeline import frames_per_hop
 from pi_runtime.latency import governor_hint, measure_native, measure_reference, measure_streaming
-from pi_runtime.model import load_model
 from pi_runtime.reference import reference_available
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 def _version(module: str) -> str:
@@ -37,23 +37,28 @@ def _version(module: str) -> str:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = argparse.ArgumentParser(description="Latency of every delivered KWS model, native vs the course's "
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.latency",
+                                     description="Latency of every delivered KWS model, native vs the course's "
                                                  "pipeline, and the cost of one live decision.")
-    parser.add_argument("--model", action="append", type=Path, help="model(s) (default: models/kws/*)")
-    parser.add_argument("--runs", type=int, default=100, help="timed runs per measurement (default 100)")
-    parser.add_argument("--warmup", type=int, default=5, help="untimed runs first (default 5)")
-    parser.add_argument("--threads", type=int, default=1, help="interpreter threads (default 1)")
-    parser.add_argument("--hop-ms", type=float, default=100.0, help="hop of the streaming decision (default 100)")
-    parser.add_argument("--streaming-runs", type=int, default=2000,
+    parser.add_argument("--model", action="append", type=Path,
+                        help="model(s), sidecar beside; repeat for several (default: every model in models/kws/)")
+    parser.add_argument("--runs", type=positive_int, default=100, help="timed runs per measurement (default 100)")
+    parser.add_argument("--warmup", type=non_negative_int, default=5, help="untimed runs first (default 5)")
+    parser.add_argument("--threads", type=positive_int, default=1, help="interpreter threads (default 1)")
+    parser.add_argument("--hop-ms", type=positive_float, default=100.0,
+                        help="hop of the streaming decision in ms, whole frames of each model's frontend "
+                             "(default 100)")
+    parser.add_argument("--streaming-runs", type=positive_int, default=2000,
                         help="timed hops of the streaming decision (default 2000)")
     args = parser.parse_args(argv)
-    if min(args.runs, args.streaming_runs, args.threads) < 1 or args.warmup < 0:
-        parser.error("--runs, --streaming-runs and --threads must be >= 1, --warmup >= 0")
 
-    models = args.model or sorted(p for p in (REPO_ROOT / "models" / "kws").glob("*.tflite*")
-                                  if p.name.endswith((".tflite", ".tflite.zlib")))
-    if not models:
-        print("no model given and none delivered in models/kws/", file=sys.stderr)
+    try:  # a missing, truncated or other task's model or sidecar, too many threads, a hop a model cannot run
+        models = models_to_run(args.model)
+        loaded = load_kws_models(models, num_threads=args.threads)
+        for model in loaded:
+            frames_per_hop(args.hop_ms, model.model_input)
+    except (ValueError, OSError) as error:
+        print(f"error: {error}", file=sys.stderr)
         return 2
     missing_reference = reference_available()
     print(f"python {platform.python_version()}, numpy {np.__version__}, ai-edge-litert {_version('ai_edge_litert')}, "
@@ -74,8 +79,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     print(f"{'':<{name_width}} {'':>6} {'median':>7} {'mean / median':>14} {'mean / median':>14} {'mean / median':>14} "
           f"{'median':>9} {'features':>9} {'glue':>7} {'(median)':>16}")
     print("-" * len(header))
-    for path in models:
-        model = load_model(path, num_threads=args.threads)
+    for path, model in zip(models, loaded):
         native = measure_native(model, runs=args.runs, warmup=args.warmup)
         course_cells = (f"{'-':>14}", f"{'-':>14}")
         if not missing_reference:

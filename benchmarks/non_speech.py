@@ -35,7 +35,8 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from benchmarks.reporting import Report, models_to_run
+from benchmarks.reporting import Report, load_kws_models, models_to_run
+from pi_runtime.arguments import non_negative_int, positive_int
 
 SAMPLE_RATE_HZ = 16000
 CLIP_SAMPLES = SAMPLE_RATE_HZ
@@ -155,26 +156,23 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.non_speech", description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", action="append", type=Path,
                         help="model(s) to run (default: every model delivered in models/kws/)")
-    parser.add_argument("--clips-per-kind", type=int, default=60,
+    parser.add_argument("--clips-per-kind", type=positive_int, default=60,
                         help="one-second clips of each kind of sound (default 60)")
-    parser.add_argument("--seed", type=int, default=1, help="seed of the sounds and the stream (default 1)")
+    parser.add_argument("--seed", type=non_negative_int, default=1,
+                        help="seed of the sounds and the stream (default 1)")
     parser.add_argument("--markdown", type=Path, help="also write the report to this markdown file")
     return parser
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.clips_per_kind < 1:
-        parser.error(f"--clips-per-kind must be at least 1, got {args.clips_per_kind}")
+    args = build_parser().parse_args(argv)
     from pi_runtime.kws_pipeline import DetectorConfig
-    from pi_runtime.model import load_model
     from train.kws.streams import StreamRecipe, build_stream, run_pipeline, score
 
     try:
         models = models_to_run(args.model)
-        loaded = [load_model(path, require_sidecar=True) for path in models]
-    except (ValueError, OSError) as error:  # a truncated model, a broken sidecar
+        loaded = load_kws_models(models)
+    except (ValueError, OSError) as error:  # a truncated or other task's model, a broken sidecar
         print(f"error: {error}", file=sys.stderr)
         return 2
 

@@ -24,6 +24,9 @@ import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
+from benchmarks.reporting import load_kws_models
+from pi_runtime.labels import NON_KEYWORD_LABELS
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.open_set_validation",
@@ -40,12 +43,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
-    missing = [str(path) for path in args.models if not path.is_file()]
-    if missing:
-        print(f"error: no such model file: {', '.join(missing)}", file=sys.stderr)
+    try:
+        loaded = load_kws_models(args.models)
+    except (ValueError, OSError) as error:  # a missing, truncated or other task's model or sidecar
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    closed = [str(model.path) for model in loaded if not set(NON_KEYWORD_LABELS) & set(model.spec.labels)]
+    if closed:
+        print(f"error: {', '.join(closed)}: not an open-set model (no {' or '.join(NON_KEYWORD_LABELS)} output); "
+              "this benchmark measures how open-set models reject what is not a keyword", file=sys.stderr)
         return 2
     from pi_runtime.kws_pipeline import DetectorConfig
-    from pi_runtime.model import load_model
     from train.kws.data import LABELS, load_split
     from train.kws.evaluate import evaluate_model
     from train.kws.negatives import build_negatives, synthetic_keywords
@@ -56,7 +64,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     negatives = build_negatives("val", split_clips=clips, data_dir=args.data_dir, seed=NEGATIVES_SEED)
     spoken = synthetic_keywords("val", data_dir=args.data_dir, seed=NEGATIVES_SEED)
     stream = realistic_stream("val", data_dir=args.data_dir) if args.stream else None
-    for model_path in args.models:
+    for model_path, model in zip(args.models, loaded):
         keywords = evaluate_model(model_path, "val", data_dir=args.data_dir).accuracy
         rejected = rejection_report(model_path, negatives)
         synthetic = rejection_report(model_path, spoken)["tts_keyword"]["correct"]
@@ -66,7 +74,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print("  negatives by kind: " + ", ".join(f"{kind} {100 * entry['rejected']:.1f} %"
                                                    for kind, entry in rejected.items() if kind != "all negatives"))
         if stream is not None:
-            model = load_model(model_path, require_sidecar=True)
             config = DetectorConfig.from_sidecar(model.spec)
             run = run_pipeline(model, stream, config=config)
             measured = score(run.detections, stream, keywords=run.keywords).to_dict()

@@ -42,6 +42,8 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
+from pi_runtime.arguments import non_negative_int
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TAKES_PER_WORD = 30  # Mini Speech Commands has at most 4-7 takes of a word by one speaker
 
@@ -117,7 +119,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                              "for choices)")
     parser.add_argument("--streaming", action="store_true",
                         help="also run benchmarks.streaming's realistic test stream on every model")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the pauses and noise (default 0)")
+    parser.add_argument("--seed", type=non_negative_int, default=0, help="seed of the pauses and noise (default 0)")
     args = parser.parse_args(argv)
     if args.streaming and args.split != "test":
         parser.error("--streaming runs the test stream; for choices on validation, calibrate on the validation "

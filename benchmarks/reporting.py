@@ -23,6 +23,20 @@ def models_to_run(given: Optional[Sequence[Path]]) -> List[Path]:
     return models
 
 
+def load_kws_models(paths: Sequence[Path], *, num_threads: int = 1) -> list:
+    """Each keyword-spotting model loaded with its sidecar (a ``LoadedModel``), to refuse a bad one before any
+    long work; ``ValueError`` naming a missing or truncated model, a broken sidecar, or a model of another task."""
+    from pi_runtime.model import load_model
+
+    loaded = []
+    for path in paths:
+        model = load_model(path, num_threads=num_threads, require_sidecar=True)
+        if model.spec is None:
+            raise ValueError(f"{path}: not a keyword-spotting model (its sidecar's task is {model.sidecar['task']!r})")
+        loaded.append(model)
+    return loaded
+
+
 class Report:
     """Lines printed as they come and kept for the markdown file."""
 

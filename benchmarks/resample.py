@@ -13,11 +13,13 @@ from __future__ import annotations
 import argparse
 import platform
 import time
+from typing import Optional, Sequence
 
 import numpy as np
 
 import native
 from native.resample import Resampler, ratio_for, resample_poly
+from pi_runtime.arguments import non_negative_int, positive_float, positive_int
 
 CASES_HZ = [(48000, 16000), (48000, 8000), (16000, 8000), (44100, 16000)]
 STREAM_CHUNK_S = 0.02  # 20 ms callbacks, a typical audio block
@@ -34,12 +36,17 @@ def median_us(function, *, iterations: int, warmup: int) -> float:
     return float(np.median(times_ns)) / 1000.0
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--iterations", type=int, default=200, help="timed calls per measurement (median reported)")
-    parser.add_argument("--warmup", type=int, default=10, help="untimed calls before each measurement")
-    parser.add_argument("--seconds", type=float, default=1.0, help="length of the input signal in seconds")
-    args = parser.parse_args()
+def main(argv: Optional[Sequence[str]] = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.resample", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--iterations", type=positive_int, default=200,
+                        help="timed calls per measurement (median reported)")
+    parser.add_argument("--warmup", type=non_negative_int, default=10, help="untimed calls before each measurement")
+    parser.add_argument("--seconds", type=positive_float, default=1.0,
+                        help=f"length of the input signal in seconds (at least {2 * STREAM_CHUNK_S:g}: two "
+                             f"{STREAM_CHUNK_S * 1000:g} ms chunks)")
+    args = parser.parse_args(argv)
+    if args.seconds < 2 * STREAM_CHUNK_S:  # the one-chunk timing pushes the second chunk
+        parser.error(f"--seconds must be at least {2 * STREAM_CHUNK_S:g}, got {args.seconds:g}")
 
     import scipy
     import scipy.signal

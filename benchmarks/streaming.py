@@ -51,7 +51,8 @@ from typing import Dict, Optional, Sequence, Tuple
 import numpy as np
 
 from benchmarks.reporting import Report, models_to_run
-from pi_runtime.kws_pipeline import DetectorConfig
+from pi_runtime.arguments import non_negative_int
+from pi_runtime.kws_pipeline import MAX_INPUT_RATE_HZ, MIN_INPUT_RATE_HZ, DetectorConfig
 from pi_runtime.labels import keyword_list
 from pi_runtime.model import load_model
 from pi_runtime.sidecar import detector_settings
@@ -141,8 +142,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--data-dir", type=Path,
                         help="folder holding mini_speech_commands/ and kws_generated/ (default $TINYML_DATA_DIR "
                              "or ~/.cache/tinyml-pi)")
-    parser.add_argument("--input-rate", type=int, default=48000, help="rate of the stream, Hz (default 48000)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the stream (default 0)")
+    parser.add_argument("--input-rate", type=int, default=48000,
+                        help=f"rate of the stream, Hz, from {MIN_INPUT_RATE_HZ} to {MAX_INPUT_RATE_HZ} (default 48000)")
+    parser.add_argument("--seed", type=non_negative_int, default=0, help="seed of the stream (default 0)")
     parser.add_argument("--hop-ms", type=float, help="override the operating point's hop (ms)")
     parser.add_argument("--threshold", type=float, help="override the operating point's threshold")
     parser.add_argument("--smoothing-windows", type=int, help="override the operating point's smoothing")
@@ -154,11 +156,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--markdown", type=Path, help="also write the report to this markdown file")
     parser.add_argument("--plot", type=Path, help="draw the DET curves into this PNG")
     args = parser.parse_args(argv)
+    if not MIN_INPUT_RATE_HZ <= args.input_rate <= MAX_INPUT_RATE_HZ:
+        parser.error(f"--input-rate must be from {MIN_INPUT_RATE_HZ} to {MAX_INPUT_RATE_HZ} Hz, got {args.input_rate}")
 
     try:
         models = models_to_run(args.model)
     except ValueError as error:
-        print(error, file=sys.stderr)
+        print(f"error: {error}", file=sys.stderr)
         return 2
     overrides = {"hop_ms": args.hop_ms, "threshold": args.threshold, "smoothing_windows": args.smoothing_windows,
                  "refractory_ms": args.refractory_ms, "min_level_dbfs": args.min_level_dbfs}

@@ -8,6 +8,7 @@ from benchmarks.detector_variants import (build_parser, counts_per_keyword, gate
                                          scale_labels, thresholds_per_keyword, verified)
 from pi_runtime.kws_pipeline import DetectorConfig
 from kws_toy import random_decisions
+from test_benchmark_commands import KWS_MODELS, bad_models, refusal
 from train.kws.streams import replay_thresholds
 
 LABELS = ["go", "stop", "_silence_", "_unknown_"]
@@ -111,3 +112,13 @@ def test_command_line_has_help_and_names_a_missing_model(tmp_path, capsys):
     assert "--verifier" in build_parser().format_help()
     assert main([str(tmp_path / "absent.tflite")]) == 2
     assert "absent.tflite" in capsys.readouterr().err
+
+
+def test_command_line_refuses_bad_models_and_targets(tmp_path, capsys):
+    model = str(KWS_MODELS / "kws_live_c.tflite.zlib")
+    for path, message in bad_models(tmp_path).values():
+        assert message in refusal(main, [str(path)], capsys)
+        assert message in refusal(main, [model, "--verifier", str(path)], capsys)
+    for target in ("-1", "inf", "nan"):
+        line = refusal(main, [model, "--target-false-alarms-per-hour", target], capsys)
+        assert "--target-false-alarms-per-hour: expected a finite number >= 0" in line

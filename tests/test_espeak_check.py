@@ -8,6 +8,7 @@ import pytest
 
 from benchmarks import espeak_check
 from benchmarks.espeak_check import CheckScore, main, score_answers, voice_of
+from test_benchmark_commands import bad_models, refusal
 from train.kws import negatives
 from train.kws.data import LABELS
 
@@ -149,3 +150,12 @@ def test_help_names_the_rule(capsys):
     with pytest.raises(SystemExit):
         main(["--help"])
     assert "never choose a model" in capsys.readouterr().out
+
+
+def test_bad_models_and_counts_are_refused_before_any_audio_is_made(tmp_path, capsys):
+    data = tmp_path / "data"
+    for path, message in bad_models(tmp_path / "models").values():
+        assert message in refusal(main, ["--model", str(path), "--data-dir", str(data)], capsys)
+    for option, value in (("--clips-per-word", "0"), ("--words", "-1"), ("--hard-words", "-1")):
+        assert option in refusal(main, [option, value, "--data-dir", str(data)], capsys)
+    assert not data.exists()

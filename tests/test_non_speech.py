@@ -4,6 +4,7 @@ import pytest
 
 from benchmarks import non_speech
 from kws_toy import build_toy_model
+from test_benchmark_commands import bad_models
 from benchmarks.non_speech import PEAK_DBFS_RANGE, SOUNDS, make_sounds
 from train.kws import acoustics
 
@@ -45,6 +46,12 @@ def test_cli_refuses_bad_input(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         non_speech.main(["--clips-per-kind", "0"])
     assert exit_info.value.code == 2 and "--clips-per-kind" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:
+        non_speech.main(["--seed", "-1"])
+    assert exit_info.value.code == 2 and "--seed: expected an integer >= 0, got -1" in capsys.readouterr().err
+    for path, message in bad_models(tmp_path / "models").values():
+        assert non_speech.main(["--model", str(path)]) == 2
+        assert message in capsys.readouterr().err
 
 
 def test_a_model_is_run_over_every_kind_and_reported(tmp_path_factory, tmp_path, capsys):

@@ -264,3 +264,12 @@ def test_the_benchmark_refuses_the_test_stream_for_a_validation_choice(capsys):
         own_words.main(["--split", "val", "--streaming"])
     assert exit_info.value.code == 2
     assert "train.kws.calibrate" in capsys.readouterr().err
+
+
+def test_the_benchmark_refuses_a_negative_seed(capsys):
+    from benchmarks import own_words
+
+    with pytest.raises(SystemExit) as exit_info:
+        own_words.main(["--seed", "-1"])
+    assert exit_info.value.code == 2
+    assert "--seed: expected an integer >= 0, got -1" in capsys.readouterr().err
