@@ -42,9 +42,12 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
-from pi_runtime.arguments import non_negative_int
+from pi_runtime.arguments import non_negative_int, output_folder, positive_int
+from train.kws.folder_training import TRANSFER_MODES
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+# Left in the work folder, so that a later run clears only a folder this benchmark made.
+WORK_DIR_MARK = ".own_words_benchmark"
 TAKES_PER_WORD = 30  # Mini Speech Commands has at most 4-7 takes of a word by one speaker
 
 
@@ -98,15 +101,19 @@ def run(command: List[str], *, log: Path) -> float:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.own_words", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--words", default="go,no,yes", help="Mini Speech Commands words to treat as your own")
+    parser.add_argument("--words", default="go,no,yes",
+                        help="Mini Speech Commands words to treat as your own, comma-separated (default go,no,yes)")
     parser.add_argument("--modes", default="fine-tune,none",
-                        help="comma-separated --transfer modes to train (fine-tune, frozen, none)")
-    parser.add_argument("--work-dir", type=Path, default=Path("/tmp/own_words"),
-                        help="where the recordings, the dataset and the models go (default /tmp/own_words)")
+                        help=f"comma-separated --transfer modes to train, of {', '.join(TRANSFER_MODES)} "
+                             "(default fine-tune,none)")
+    parser.add_argument("--work-dir", type=output_folder, default=Path("/tmp/own_words"),
+                        help="where the recordings, the dataset and the models go, cleared first if an earlier "
+                             "run of this benchmark made it; any other folder must be empty (default "
+                             "/tmp/own_words)")
     parser.add_argument("--data-dir", type=Path, default=None,
                         help="the folder holding mini_speech_commands/ (default: $TINYML_DATA_DIR or "
                              "~/.cache/tinyml-pi)")
-    parser.add_argument("--epochs", type=int, default=None, help="passed to train.kws (default: its defaults)")
+    parser.add_argument("--epochs", type=positive_int, default=None, help="passed to train.kws (default: its defaults)")
     parser.add_argument("--closed-set", action="store_true",
                         help="train closed-set models (no _silence_/_unknown_, no negatives) instead, for comparison")
     parser.add_argument("--body", type=Path, default=None,
@@ -126,23 +133,32 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                      "stream instead (python -m train.kws.calibrate MODEL --target-false-alarms-per-hour 50 "
                      "--dry-run)")
 
-    from train.kws.data import ensure_dataset, read_split, split_file
+    from train.kws.data import LABELS, ensure_dataset, read_split, split_file
     from train.kws.evaluate import evaluate_model
     from pi_runtime.wav import write_wav
 
     words = sorted(word.strip() for word in args.words.split(",") if word.strip())
     modes = [mode.strip() for mode in args.modes.split(",") if mode.strip()]
+    unknown = [word for word in words if word not in LABELS] + [mode for mode in modes if mode not in TRANSFER_MODES]
+    if not words or not modes or unknown:
+        parser.error(f"--words takes words of {', '.join(LABELS)} and --modes modes of {', '.join(TRANSFER_MODES)}; "
+                     f"got {', '.join(map(repr, unknown)) or 'none'}")
+    work = args.work_dir
+    if work.is_dir() and any(work.iterdir()) and not (work / WORK_DIR_MARK).is_file():
+        parser.error(f"--work-dir {work} holds files this benchmark did not make, and it clears its folder "
+                     "first: give an empty or new folder")
     data_dir = ensure_dataset(args.data_dir)
     print(f"own words benchmark: {', '.join(words)}; modes {', '.join(modes)}; {platform.machine()} "
           f"{platform.processor() or platform.system()}, {os.cpu_count()} cores; python {platform.python_version()}")
-    work = args.work_dir
-    if work.exists():
+    if work.exists():  # an earlier run's folder (marked) or an empty one
         import shutil
 
         shutil.rmtree(work)
     recordings, dataset, logs = work / "recordings", work / "dataset", work / "logs"
     for folder in (recordings, logs):
         folder.mkdir(parents=True)
+    (work / WORK_DIR_MARK).write_text("made by python -m benchmarks.own_words, which clears this folder when run "
+                                      "on it again\n")
     rng = np.random.default_rng(args.seed)
     takes = choose_takes(words, data_dir)
     record_seconds, kept = 0.0, Counter()

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import argparse
 import math
+from pathlib import Path
 
-__all__ = ["non_negative_int", "positive_int", "positive_float", "non_negative_float"]
+__all__ = ["non_negative_int", "positive_int", "positive_float", "non_negative_float", "fraction",
+           "output_folder"]
 
 
 def _integer(text: str, least: int, what: str) -> int:
@@ -52,3 +54,19 @@ def positive_float(text: str) -> float:
 def non_negative_float(text: str) -> float:
     """A finite number >= 0."""
     return _number(text, False, "a finite number >= 0")
+
+
+def fraction(text: str) -> float:
+    """A number in [0, 1): a share that may be none but never all (a final sparsity)."""
+    value = _number(text, False, "a number in [0, 1)")
+    if value >= 1:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}")
+    return value
+
+
+def output_folder(text: str) -> Path:
+    """A folder to write into: absent (made later) or a folder, never an existing file, said before any work."""
+    path = Path(text)
+    if path.exists() and not path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text} exists and is not a folder")
+    return path

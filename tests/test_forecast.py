@@ -742,3 +742,51 @@ def test_training_cli_checks_the_quantisation(capsys):
     with pytest.raises(SystemExit) as stopped:
         parse_args(["--version", "b", "--quantization", "int4"])
     assert stopped.value.code == 2 and "--quantization must be one of none, weights, int8" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("option, value, message", [
+    ("--epochs", "0", "expected an integer >= 1, got 0"),
+    ("--width", "0", "expected a finite number > 0, got '0'"),
+    ("--sparsity", "1.5", "expected a number in [0, 1), got '1.5'"),
+    ("--qat-epochs", "-1", "expected an integer >= 0, got -1"),
+    ("--every", "0", "expected an integer >= 1, got 0"),
+])
+def test_training_cli_refuses_bad_numbers_before_reading_the_csv(option, value, message, capsys):
+    from train.forecast.__main__ import parse_args
+
+    with pytest.raises(SystemExit) as stopped:
+        parse_args(["--version", "b", option, value])
+    assert stopped.value.code == 2 and f"argument {option}: {message}" in capsys.readouterr().err
+
+
+def test_training_cli_takes_zero_as_none_where_zero_means_none():
+    from train.forecast.__main__ import parse_args
+
+    args = parse_args(["--version", "b", "--qat-epochs", "0", "--sparsity", "0"])
+    assert args.qat_epochs == 0 and args.sparsity == 0
+
+
+def test_training_cli_refuses_an_out_dir_that_is_a_file(tmp_path, capsys):
+    from train.forecast.__main__ import parse_args
+
+    (tmp_path / "a_file").write_text("x")
+    with pytest.raises(SystemExit) as stopped:
+        parse_args(["--version", "b", "--out-dir", str(tmp_path / "a_file")])
+    assert stopped.value.code == 2 and "argument --out-dir:" in capsys.readouterr().err
+
+
+def test_training_cli_names_the_column_that_holds_text(tmp_path, capsys):
+    from train.forecast.__main__ import main
+
+    timestamps, temperature, humidity = toy_series(100)
+    path = write_jena_csv(tmp_path / "words.csv", timestamps, temperature, ["high"] * 100)
+    assert main(["--version", "b", "--csv", str(path), "--out-dir", str(tmp_path / "m")]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("error: need at least two valid rows") and error.count("\n") == 1
+    assert "column 'rh (%)': 70 of 70 cells are empty, not numbers or -9999" in error
+    assert "T (degC)" not in error
+    humidity = [value if row % 4 else "damp" for row, value in enumerate(humidity)]
+    path = write_jena_csv(tmp_path / "some.csv", timestamps, temperature, humidity)
+    assert main(["--version", "b", "--csv", str(path), "--out-dir", str(tmp_path / "m")]) == 2
+    assert ("no clean window in the train part (column 'rh (%)': 18 of 70 cells are empty, not numbers or -9999)"
+            in capsys.readouterr().err)

@@ -668,6 +668,9 @@ def test_cli_trains_a_keyword_subset_and_reports_limits(toy_data, tmp_path, caps
     assert (tmp_path / "kws_a_go_stop.tflite.zlib").is_file() and (tmp_path / "kws_a_go_stop.json").is_file()
     assert "| test accuracy" in out and ">= 99" in out and "| file size" in out
     assert status == (0 if "PASS: all" in out else 1)
+    assert "replacing" not in out
+    run_toy_go_stop_cli(toy_data, tmp_path, monkeypatch)  # again: the model there is replaced, and it says so
+    assert f"replacing {tmp_path / 'kws_a_go_stop.tflite.zlib'} and its sidecar" in capsys.readouterr().err
     sidecar = json.loads((tmp_path / "kws_a_go_stop.json").read_text())
     assert sidecar["labels"] == ["go", "stop"]
     # 2 of the 3 toy words: 1.5x the epochs keeps the full-label run's number of optimiser steps
@@ -748,6 +751,25 @@ def test_unknown_class_collects_the_other_words(toy_data):
     assert sorted(clips.label_ids.tolist()) == [0, 0, 1, 1, 1, 1]
     with pytest.raises(ValueError, match="already one of the labels"):
         load_clips(clips.paths, ("go", "stop"), unknown_label="stop")
+
+
+def test_cli_refuses_bad_folders_and_numbers_before_any_work(tmp_path, capsys):
+    from train.kws import __main__ as cli
+
+    a_file = tmp_path / "a_file"
+    a_file.write_text("x")
+    for argv, message in ((["--version", "b", "--output-dir", str(a_file)], "a_file exists and is not a folder"),
+                          (["--version", "b", "--open-set", "--target-false-alarms-per-hour", "-5"],
+                           "--target-false-alarms-per-hour: expected a finite number >= 0"),
+                          (["--version", "b", "--epochs", "0"], "--epochs: expected an integer >= 1"),
+                          (["--version", "b", "--latency-runs", "0"], "--latency-runs: expected an integer >= 1"),
+                          (["--data-dir", "x", "--negatives-scale", "0"], "--negatives-scale: expected")):
+        with pytest.raises(SystemExit) as exit_info:
+            cli.main(argv)
+        assert exit_info.value.code == 2 and message in capsys.readouterr().err
+    # a mistyped data folder is not made and downloaded into
+    assert cli.main(["--version", "b", "--data-dir", str(tmp_path / "typo")]) == 2
+    assert "typo is not a folder" in capsys.readouterr().err and not (tmp_path / "typo").exists()
 
 
 def test_cli_reports_bad_keywords_without_a_traceback(capsys):

@@ -86,6 +86,15 @@ def test_the_written_splits_repeat_and_evaluate(toy_run, capsys):
     # The evaluation tool's accuracy is the one training measured on the same test clips.
     accuracy = read_sidecar(model)["results"]["test_accuracy"]
     assert f"{accuracy:.2%}" in report
+    # your own words are words to evaluate on too, not only the course's eight
+    assert evaluate.main([str(model), "--data-dir", str(root), "--split-file", str(test_file),
+                          "--keywords", "low,high"]) == 0
+    assert "clips of high, low" in capsys.readouterr().out
+    # without --split-file, the words folder is not taken for a place to download the course's dataset into
+    assert evaluate.main([str(model), "--data-dir", str(root)]) == 2
+    assert "holds no mini_speech_commands/; to evaluate on a folder of your own words, give --split-file" in (
+        capsys.readouterr().err)
+    assert not (root / "mini_speech_commands").exists()
 
 
 def test_listen_runs_the_new_model_on_a_wav(toy_run, tmp_path):
@@ -174,6 +183,10 @@ def test_folder_errors_exit_2_and_say_why(toy_run, tmp_path, capsys):
     assert "leave out --closed-set" in capsys.readouterr().err
     assert cli.main(["--labels", "a,b", "--version", "b"] + FAST) == 2
     assert "--labels apply to a folder dataset" in capsys.readouterr().err
+    assert cli.main(["--data-dir", str(root), "--teachers-hear", "clean"] + FAST) == 2
+    assert "--teachers-hear apply to Mini Speech Commands" in capsys.readouterr().err
+    assert cli.main(["--data-dir", str(root), "--transfer", "none", "--body", str(tmp_path / "m.tflite")] + FAST) == 2
+    assert "leave it out with --transfer none" in capsys.readouterr().err
 
 
 def test_negatives_drop_the_users_words_and_same_word_splices(tmp_path, monkeypatch):
@@ -273,3 +286,35 @@ def test_the_benchmark_refuses_a_negative_seed(capsys):
         own_words.main(["--seed", "-1"])
     assert exit_info.value.code == 2
     assert "--seed: expected an integer >= 0, got -1" in capsys.readouterr().err
+
+
+def test_the_benchmark_never_clears_a_folder_it_did_not_make(tmp_path, capsys, monkeypatch):
+    from benchmarks import own_words
+    import train.kws.data as data
+
+    monkeypatch.setattr(data, "ensure_dataset", lambda *a, **k: pytest.fail("went on to the dataset"))
+    precious = tmp_path / "my_words"
+    (precious / "sub").mkdir(parents=True)
+    (precious / "sub" / "thesis.wav").write_bytes(b"RIFF")
+    for argv, message in ((["--work-dir", str(precious)], "holds files this benchmark did not make"),
+                          (["--work-dir", str(tmp_path / "new"), "--modes", "bogus"], "'bogus'"),
+                          (["--work-dir", str(tmp_path / "new"), "--words", "go,zebra"], "'zebra'"),
+                          (["--epochs", "0"], "--epochs: expected an integer >= 1")):
+        with pytest.raises(SystemExit) as exit_info:
+            own_words.main(argv)
+        assert exit_info.value.code == 2 and message in capsys.readouterr().err
+    assert (precious / "sub" / "thesis.wav").read_bytes() == b"RIFF"
+    a_file = tmp_path / "a_file"
+    a_file.write_text("x")
+    with pytest.raises(SystemExit):
+        own_words.main(["--work-dir", str(a_file)])
+    assert "exists and is not a folder" in capsys.readouterr().err
+    # a folder an earlier run made is cleared again; an empty folder is taken as it is
+    marked = tmp_path / "earlier"
+    marked.mkdir()
+    (marked / own_words.WORK_DIR_MARK).write_text("")
+    (marked / "old.txt").write_text("x")
+    for folder in (marked, tmp_path / "empty"):
+        folder.mkdir(exist_ok=True)
+        with pytest.raises(pytest.fail.Exception, match="went on to the dataset"):
+            own_words.main(["--work-dir", str(folder)])

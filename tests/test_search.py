@@ -106,10 +106,28 @@ def test_the_reports_are_written(toy_search, tmp_path):
     assert f"{rejected} rejected before training" in text and "kws_a stays." in text
 
 
-def test_bad_arguments_are_errors(capsys):
-    assert search.main(["--version", "a", "--trials", "0"]) == 2
-    assert "--trials" in capsys.readouterr().err
+def test_bad_arguments_are_errors(tmp_path, capsys):
+    (tmp_path / "a_file").write_text("x")
+    for arguments, message in [(["--trials", "0"], "argument --trials: expected an integer >= 1, got 0"),
+                               (["--retrain-top", "-1"], "argument --retrain-top: expected an integer >= 0, got -1"),
+                               (["--output-dir", str(tmp_path / "a_file")], "a_file exists and is not a folder"),
+                               (["--deliver-dir", str(tmp_path / "a_file")], "a_file exists and is not a folder")]:
+        with pytest.raises(SystemExit) as stopped:  # the flags that follow stop main before any work if not
+            search.main(["--version", "a"] + arguments + ["--workers", "2", "--ray-address", "auto"])
+        assert stopped.value.code == 2 and message in capsys.readouterr().err
     assert search.main(["--version", "a", "--workers", "2", "--ray-address", "auto"]) == 2
+
+
+def test_missing_data_is_a_one_line_error(tmp_path, monkeypatch, capsys):
+    from train.kws import data as kws_data
+
+    def offline(url, destination):
+        raise OSError("offline")
+
+    monkeypatch.setattr(kws_data, "_download", offline)
+    assert search.main(["--version", "a", "--data-dir", str(tmp_path), "--output-dir", str(tmp_path / "out"),
+                        "--quiet"]) == 2
+    assert capsys.readouterr().err.startswith("error: could not download Mini Speech Commands")
 
 
 def test_candidates_learn_with_the_versions_recipe_unless_told_the_courses(monkeypatch):

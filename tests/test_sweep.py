@@ -66,7 +66,41 @@ def test_report_only_redraws_from_the_csv(swept, tmp_path):
 def test_bad_grid_values_are_errors(tmp_path, capsys):
     assert sweep.main(["--models", "rnn", "--output-dir", str(tmp_path), "--report-only"]) == 2
     assert "unknown model" in capsys.readouterr().err
-    assert sweep.main(["--sparsities", "1.0", "--output-dir", str(tmp_path), "--report-only"]) == 2
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (["--epochs", "0"], "argument --epochs: expected an integer >= 1, got 0"),
+    (["--latency-runs", "0"], "argument --latency-runs: expected an integer >= 1, got 0"),
+    (["--batch-size", "0"], "argument --batch-size: expected an integer >= 1, got 0"),
+    (["--alphas=abc"], "argument --alphas: expected a finite number > 0, got 'abc'"),
+    (["--alphas", "0.25,0"], "argument --alphas: expected a finite number > 0, got '0'"),
+    (["--sparsities", "0,half"], "argument --sparsities: expected a number in [0, 1), got 'half'"),
+    (["--sparsities", "1.0"], "argument --sparsities: expected a number in [0, 1), got '1.0'"),
+    (["--models", ","], "argument --models: expected a comma-separated list, got ','"),
+])
+def test_bad_numbers_and_lists_are_refused_before_any_work(arguments, message, tmp_path, capsys):
+    with pytest.raises(SystemExit) as stopped:
+        sweep.main(arguments + ["--output-dir", str(tmp_path), "--report-only"])
+    assert stopped.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_lists_are_read_by_the_parser():
+    args = sweep.build_parser().parse_args(["--alphas", "0.25, 0.5", "--sparsities", "0,0.5", "--models", "ds_cnn"])
+    assert args.alphas == (0.25, 0.5) and args.sparsities == (0.0, 0.5) and args.models == ("ds_cnn",)
+    assert sweep.build_parser().parse_args([]).epochs is None
+
+
+@pytest.mark.parametrize("option", ["--output-dir", "--artifacts"])
+def test_an_output_folder_that_is_a_file_is_refused_before_any_work(option, tmp_path, capsys):
+    (tmp_path / "a_file").write_text("x")
+    with pytest.raises(SystemExit) as stopped:  # the output folder first: the last one given counts
+        sweep.main(["--output-dir", str(tmp_path), option, str(tmp_path / "a_file"), "--report-only"])
+    assert stopped.value.code == 2
+    assert f"argument {option}: {tmp_path / 'a_file'} exists and is not a folder" in capsys.readouterr().err
+
+
+def test_the_help_gives_the_quick_sweeps_time_as_the_readme_does():
+    assert "about 25 minutes" in sweep.build_parser().format_help()
 
 
 def test_feature_configurations_are_chosen_by_name(toy_data, tmp_path, capsys):

@@ -35,7 +35,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from pi_runtime.arguments import non_negative_int
+from pi_runtime.arguments import non_negative_int, output_folder, positive_int
 
 # The space. Frames as (length, step) in samples at 16 kHz: 40/20 ms (the course's), 32/16 ms, 30/10 ms.
 BLOCKS = (2, 3, 4, 5)
@@ -629,10 +629,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m train.search", description=__doc__.split("\n\n")[0],
                                      epilog="Needs the cluster extra: pip install -e '.[cluster]'.")
     parser.add_argument("--version", required=True, choices=("a", "b", "c"), help="whose limits to search under")
-    parser.add_argument("--trials", type=int, default=32, help="trials to sample (default 32)")
-    parser.add_argument("--epochs", type=int, default=10, help="epochs of a trial, ASHA's maximum (default 10)")
-    parser.add_argument("--retrain-top", type=int, default=3, help="best trials trained again (default 3)")
-    parser.add_argument("--retrain-epochs", type=int, default=40,
+    parser.add_argument("--trials", type=positive_int, default=32, help="trials to sample (default 32)")
+    parser.add_argument("--epochs", type=positive_int, default=10,
+                        help="epochs of a trial, ASHA's maximum (default 10)")
+    parser.add_argument("--retrain-top", type=non_negative_int, default=3,
+                        help="best trials trained again (default 3)")
+    parser.add_argument("--retrain-epochs", type=positive_int, default=40,
                         help="epochs of each retraining, seeds 0, 1 and 2 (default 40, as delivered)")
     parser.add_argument("--workers", type=int, default=None, help="start a local Ray running this many trials at once")
     parser.add_argument("--ray-address", default=None,
@@ -640,14 +642,14 @@ def build_parser() -> argparse.ArgumentParser:
                              "default: $RAY_ADDRESS, else a local Ray of one worker)")
     parser.add_argument("--cpus-per-trial", type=float, default=1.0, help="CPUs each trial asks for (default 1)")
     parser.add_argument("--gpus-per-trial", type=float, default=0.0, help="GPUs each trial asks for (default 0)")
-    parser.add_argument("--batch-size", type=int, default=64, help="training batch size (default 64)")
+    parser.add_argument("--batch-size", type=positive_int, default=64, help="training batch size (default 64)")
     parser.add_argument("--recipe", choices=tuple(RECIPES), default="version",
                         help="augmentation the candidates learn with: the version's (default; rooms, babble) "
                              "or the course's (shift, white noise, a time mask)")
     parser.add_argument("--seed", type=non_negative_int, default=0, help="the sampler's seed")
-    parser.add_argument("--output-dir", type=Path, default=None,
+    parser.add_argument("--output-dir", type=output_folder, default=None,
                         help="trials CSV, results and plot (default: models/kws/search)")
-    parser.add_argument("--deliver-dir", type=Path, default=None,
+    parser.add_argument("--deliver-dir", type=output_folder, default=None,
                         help="where a better candidate replaces kws_<version>.tflite.zlib (default: models/kws); the bar "
                              "is the model already there, else the one in models/kws")
     parser.add_argument("--data-dir", type=Path, default=None, help="folder holding mini_speech_commands/")
@@ -662,8 +664,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     command = "python -m train.search " + " ".join(sys.argv[1:] if argv is None else argv)
     try:
-        if min(args.trials, args.epochs, args.retrain_epochs) < 1 or args.retrain_top < 0:
-            raise ValueError("--trials, --epochs and --retrain-epochs must be >= 1, --retrain-top >= 0")
         if args.workers is not None and args.ray_address:
             raise ValueError("give either --workers (a local Ray) or --ray-address (a cluster), not both")
         try:
@@ -690,7 +690,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                              batch_size=args.batch_size, first=[delivered_candidate(args.version)], seed=args.seed,
                              retrain_top=args.retrain_top, retrain_epochs=args.retrain_epochs,
                              recipe=recipe_config(args.version, args.recipe), verbose=not args.quiet)
-    except (ValueError, FileNotFoundError, ConnectionError) as error:
+    except (ValueError, RuntimeError, FileNotFoundError, ConnectionError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     # The bar: the model at the delivery path, else the delivered one in models/kws.

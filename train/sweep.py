@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from native.params import FrontendParams
-from pi_runtime.arguments import non_negative_int
+from pi_runtime.arguments import fraction, non_negative_int, output_folder, positive_float, positive_int
 
 KEY_COLUMNS = ("model", "alpha", "feature_kind", "final_sparsity", "quantization", "epochs", "seed")
 MEASURED_COLUMNS = ("accuracy", "val_accuracy", "tflite_bytes", "zlib_bytes", "weight_sparsity", "parameters",
@@ -707,21 +707,24 @@ def build_parser() -> argparse.ArgumentParser:
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
                                      epilog="Default grid: " + _describe(FULL_GRID) + "\n--quick grid: "
                                             + _describe(QUICK_GRID))
-    parser.add_argument("--quick", action="store_true", help="small grid, few epochs (minutes)")
-    parser.add_argument("--models", help="comma-separated models (ds_cnn, cnn, ds_cnn_bn)")
-    parser.add_argument("--alphas", help="comma-separated width multipliers")
-    parser.add_argument("--features", help=f"comma-separated feature kinds ({', '.join(SWEEP_FEATURES)}; log_mel: "
-                                           "40 mel bins, log_mel_10: 10)")
-    parser.add_argument("--sparsities", help="comma-separated final sparsities, e.g. 0,0.5,0.75")
-    parser.add_argument("--quantizations", help="comma-separated: none, weights, int8")
-    parser.add_argument("--epochs", type=int, help="epochs per point")
-    parser.add_argument("--batch-size", type=int, default=64, help="training batch size (default 64)")
+    parser.add_argument("--quick", action="store_true", help="small grid, few epochs (about 25 minutes)")
+    parser.add_argument("--models", type=comma_separated(str), help="comma-separated models (ds_cnn, cnn, ds_cnn_bn)")
+    parser.add_argument("--alphas", type=comma_separated(positive_float), help="comma-separated width multipliers")
+    parser.add_argument("--features", type=comma_separated(str),
+                        help=f"comma-separated feature kinds ({', '.join(SWEEP_FEATURES)}; log_mel: 40 mel bins, "
+                             "log_mel_10: 10)")
+    parser.add_argument("--sparsities", type=comma_separated(fraction),
+                        help="comma-separated final sparsities in [0, 1), e.g. 0,0.5,0.75")
+    parser.add_argument("--quantizations", type=comma_separated(str), help="comma-separated: none, weights, int8")
+    parser.add_argument("--epochs", type=positive_int, help="epochs per point")
+    parser.add_argument("--batch-size", type=positive_int, default=64, help="training batch size (default 64)")
     parser.add_argument("--seed", type=non_negative_int, default=0, help="random seed of every point")
-    parser.add_argument("--output-dir", type=Path, default=None,
+    parser.add_argument("--output-dir", type=output_folder, default=None,
                         help="where the CSV, PNG and markdown go (default: models/kws/sweep)")
     parser.add_argument("--data-dir", type=Path, default=None, help="folder holding mini_speech_commands/")
     parser.add_argument("--splits-dir", type=Path, default=None, help="folder with kws_{train,val,test}_split.txt")
-    parser.add_argument("--latency-runs", type=int, default=100, help="runs for each latency mean (default 100)")
+    parser.add_argument("--latency-runs", type=positive_int, default=100,
+                        help="runs for each latency mean (default 100)")
     parser.add_argument("--report-only", action="store_true", help="only redraw the plot and markdown from the CSV")
     ray_group = parser.add_argument_group(
         "Ray (pip install -e '.[cluster]')",
@@ -736,7 +739,7 @@ def build_parser() -> argparse.ArgumentParser:
                            help="CPUs each point's task asks for; TensorFlow uses that many threads (default 1)")
     ray_group.add_argument("--gpus-per-point", type=float, default=0.0,
                            help="GPUs each point's task asks for, where the cluster has any (default 0)")
-    ray_group.add_argument("--artifacts", type=Path, default=None,
+    ray_group.add_argument("--artifacts", type=output_folder, default=None,
                            help="keep every exported model and its sidecar in this folder (they travel back "
                                 "from the workers as bytes; default: not kept)")
     ray_group.add_argument("--artifacts-shared", action="store_true",
@@ -751,8 +754,15 @@ def _describe(grid: Dict) -> str:
                      for name, value in grid.items())
 
 
-def _split_list(text: Optional[str], default, cast=str):
-    return tuple(cast(item.strip()) for item in text.split(",") if item.strip()) if text else default
+def comma_separated(item_type: Callable[[str], Any]) -> Callable[[str], Tuple]:
+    """An argparse type: a comma-separated list, each item read by ``item_type`` (whose error argparse prints)."""
+    def parse(text: str) -> Tuple:
+        items = tuple(item_type(item.strip()) for item in text.split(",") if item.strip())
+        if not items:
+            raise argparse.ArgumentTypeError(f"expected a comma-separated list, got {text!r}")
+        return items
+
+    return parse
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -760,19 +770,19 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     from train.paths import models_dir
 
     grid = QUICK_GRID if args.quick else FULL_GRID
-    models = _split_list(args.models, grid["models"])
-    alphas = _split_list(args.alphas, grid["alphas"], float)
-    kinds = _split_list(args.features, grid["feature_kinds"])
-    sparsities = _split_list(args.sparsities, grid["sparsities"], float)
-    quantizations = _split_list(args.quantizations, grid["quantizations"])
-    epochs = args.epochs or grid["epochs"]
+    models = args.models or grid["models"]
+    alphas = args.alphas or grid["alphas"]
+    kinds = args.features or grid["feature_kinds"]
+    sparsities = args.sparsities or grid["sparsities"]
+    quantizations = args.quantizations or grid["quantizations"]
+    epochs = grid["epochs"] if args.epochs is None else args.epochs
     output_dir = args.output_dir or models_dir() / "kws" / "sweep"
     name = "sweep_quick" if args.quick else "sweep"
     csv_path = output_dir / f"{name}.csv"
     command = "python -m train.sweep " + " ".join(sys.argv[1:] if argv is None else argv)
     started = time.perf_counter()
     try:
-        _validate(models, kinds, quantizations, sparsities, alphas)
+        _validate(models, kinds, quantizations)
         if args.artifacts_shared and args.artifacts is None:
             raise ValueError("--artifacts-shared needs --artifacts DIR")
         if args.workers is not None and args.ray_address:
@@ -822,7 +832,7 @@ def require_ray() -> None:
         raise ValueError("--workers and --ray-address need Ray: pip install -e '.[cluster]'") from None
 
 
-def _validate(models, kinds, quantizations, sparsities, alphas) -> None:
+def _validate(models, kinds, quantizations) -> None:
     from train.kws.models import MODELS
 
     for model in models:
@@ -834,12 +844,6 @@ def _validate(models, kinds, quantizations, sparsities, alphas) -> None:
     for quantization in quantizations:
         if quantization not in ("none", "weights", "int8"):
             raise ValueError(f"quantization must be none, weights or int8, got {quantization!r}")
-    for sparsity in sparsities:
-        if not 0 <= sparsity < 1:
-            raise ValueError(f"final sparsity must be in [0, 1), got {sparsity}")
-    for alpha in alphas:
-        if not alpha > 0:
-            raise ValueError(f"alpha must be positive, got {alpha}")
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Optional, Sequence
 
-from pi_runtime.arguments import non_negative_int
+from pi_runtime.arguments import fraction, non_negative_int, output_folder, positive_float, positive_int
 from train.forecast.data import DEFAULT_FEATURES, find_jena_csv, read_jena_csv
 from train.forecast.models import MODEL_KINDS
 from train.forecast.versions import REFERENCE, VERSIONS, with_overrides
@@ -28,18 +28,22 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument("--csv", type=Path, default=None,
                         help="Jena-style CSV (.csv/.csv.gz/.zip); default: the 10-minute file in "
                              "$TINYML_DATA_DIR/jena, downloaded if absent")
-    parser.add_argument("--every", type=int, default=1, help="keep every N-th row (6: 10-minute -> hourly)")
+    parser.add_argument("--every", type=positive_int, default=1, help="keep every N-th row (6: 10-minute -> hourly)")
     parser.add_argument("--features", default=",".join(DEFAULT_FEATURES),
                         help="comma-separated columns to forecast (default: %(default)s)")
-    parser.add_argument("--out-dir", type=Path, default=None, help="where to write the model (default models/forecast)")
-    parser.add_argument("--epochs", type=int, default=None, help="maximum training epochs (early stopping on validation)")
+    parser.add_argument("--out-dir", type=output_folder, default=None,
+                        help="where to write the model (default models/forecast)")
+    parser.add_argument("--epochs", type=positive_int, default=None,
+                        help="maximum training epochs (early stopping on validation)")
     parser.add_argument("--kind", choices=MODEL_KINDS, default=None, help="override the version's model kind")
-    parser.add_argument("--width", type=float, default=None, help="override the width multiplier")
+    parser.add_argument("--width", type=positive_float, default=None, help="override the width multiplier")
     parser.add_argument("--quantization", default=None,
                         help="override the quantisation: none (float32), weights (int8 weights, float activations) "
                              "or int8 (full integer)")
-    parser.add_argument("--sparsity", type=float, default=None, help="final sparsity of magnitude pruning (0: none)")
-    parser.add_argument("--qat-epochs", type=int, default=None, help="quantisation-aware fine-tuning epochs")
+    parser.add_argument("--sparsity", type=fraction, default=None,
+                        help="final sparsity of magnitude pruning, in [0, 1) (0: none)")
+    parser.add_argument("--qat-epochs", type=non_negative_int, default=None,
+                        help="quantisation-aware fine-tuning epochs (0: none)")
     parser.add_argument("--no-time-features", action="store_true", help="feed the readings only, without time of day")
     parser.add_argument("--target", choices=["delta", "value"], default=None,
                         help="predict the change from the last reading (delta) or the values")

@@ -81,6 +81,14 @@ class JenaRecord:
         return JenaRecord(self.timestamps_s[start:stop], self.values[start:stop], self.features,
                           self.valid[start:stop], self.source, list(self.notes))
 
+    def invalid_cells(self) -> str:
+        """For an error message: ``" (column 'rh (%)': 70 of 70 cells are ...)"``, each column that holds an
+        invalid cell and how many, or "" when none does."""
+        counts = np.isnan(self.values).sum(axis=0)
+        columns = [f"column {name!r}: {count} of {len(self)} cells are empty, not numbers or {ERROR_CODE:g}"
+                   for name, count in zip(self.features, counts) if count]
+        return f" ({'; '.join(columns)})" if columns else ""
+
 
 def time_step_of(timestamps_s: np.ndarray) -> int:
     """Most common positive difference between consecutive timestamps, in seconds."""
@@ -311,7 +319,8 @@ class Normalisation:
     def fit(cls, record: JenaRecord) -> "Normalisation":
         values = record.values[record.valid].astype(np.float64)
         if len(values) < 2:
-            raise ValueError("need at least two valid rows to compute normalisation statistics")
+            raise ValueError("need at least two valid rows to compute normalisation statistics"
+                             + record.invalid_cells())
         std = values.std(axis=0)
         if np.any(std == 0):
             constant = [name for name, s in zip(record.features, std) if s == 0]

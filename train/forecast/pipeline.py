@@ -84,7 +84,7 @@ def prepare_data(record: JenaRecord, *, input_width: int = 6, out_steps: int = 6
         parts[name] = PartWindows(windows.inputs, windows.labels, windows.last_timestamps_s[:, None] + offsets,
                                   windows.counts)
         if len(windows) == 0:
-            raise ValueError(f"{record.source}: no clean window in the {name} part")
+            raise ValueError(f"{record.source}: no clean window in the {name} part{part.invalid_cells()}")
     return PreparedData(parts, normalisation, record.features, step, input_width, out_steps, len(record),
                         record.source)
 

@@ -21,7 +21,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Optional, Sequence
 
-from pi_runtime.arguments import non_negative_int
+from pi_runtime.arguments import non_negative_float, non_negative_int, output_folder, positive_float, positive_int
 from train.kws.versions import FIRST_LIVE_B
 
 # A Pi 4 budget for your own words when no --version is asked for: version c's limits (the largest
@@ -32,7 +32,7 @@ DEFAULT_BODY = FIRST_LIVE_B  # the body the own-words results were measured with
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from train.kws.folder_training import AUTO_TRANSFER_MAX_CLIPS_PER_LABEL, TRANSFER_MODES
+    from train.kws.folder_training import AUTO_TRANSFER_MAX_CLIPS_PER_LABEL, NEGATIVES_SCALE, TRANSFER_MODES
     from train.kws.training import DISTILLATION_INPUTS
     from train.kws.versions import VERSIONS
 
@@ -79,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="training only: add the training voices' keywords spoken higher (pitch 1.4-2x, "
                              "formants up to 1.2x: every synthetic training voice is a man's) as extra positives; "
                              "with --open-set their other words spoken so too, as _unknown_")
-    parser.add_argument("--target-false-alarms-per-hour", type=float, default=None,
+    parser.add_argument("--target-false-alarms-per-hour", type=non_negative_float, default=None,
                         help="with --open-set: calibrate the detector threshold on the validation stream for this "
                              "false-alarm rate and write it into the sidecar (default: LIVE_TARGET_FALSE_ALARMS_PER_HOUR "
                              "in train/kws/versions.py)")
@@ -118,9 +118,9 @@ def build_parser() -> argparse.ArgumentParser:
     folder.add_argument("--closed-set", action="store_true",
                         help="no _silence_/_unknown_ classes and no negatives (default: open set, what listening "
                              "needs; negatives are generated once and cached under DIR/_generated)")
-    folder.add_argument("--negatives-scale", type=float, default=None,
+    folder.add_argument("--negatives-scale", type=positive_float, default=None,
                         help="share of the open-set generator's default sizes (default "
-                             "train.kws.folder_training.NEGATIVES_SCALE)")
+                             f"{NEGATIVES_SCALE:g}, NEGATIVES_SCALE in train/kws/folder_training.py)")
     folder.add_argument("--transfer", choices=("auto",) + TRANSFER_MODES, default="auto",
                         help="start from the body of a delivered model (--body): frozen (a new head only) or "
                              "fine-tune (the head, then everything at a tenth of the rate); none: from scratch; "
@@ -131,27 +131,25 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--splits-dir", type=Path, default=None,
                         help="folder with kws_train_split.txt, kws_val_split.txt, kws_test_split.txt "
                              "(default: the course's splits shipped in train/splits)")
-    parser.add_argument("--output-dir", type=Path, default=None,
+    parser.add_argument("--output-dir", type=output_folder, default=None,
                         help="where to write the model (default: models/kws; for a folder dataset DIR/_models)")
-    parser.add_argument("--epochs", type=int, default=None, help="override the version's number of epochs")
+    parser.add_argument("--epochs", type=positive_int, default=None, help="override the version's number of epochs")
     parser.add_argument("--seed", type=non_negative_int, default=None, help="override the version's random seed")
     parser.add_argument("--feature-backend", default="native", choices=("native", "tf_signal"),
                         help="native frontend (default; what the device runs) or the tf.signal reference")
-    parser.add_argument("--latency-runs", type=int, default=100, help="runs for the latency means (default 100)")
+    parser.add_argument("--latency-runs", type=positive_int, default=100, help="runs for the latency means (default 100)")
     parser.add_argument("--quiet", action="store_true", help="no per-epoch progress")
     return parser
 
 
-def is_folder_dataset(data_dir: Optional[Path]) -> bool:
-    """Whether ``--data-dir`` names a dataset of label folders rather than the folder holding
-    mini_speech_commands/."""
-    from train.kws.data import DATASET_FOLDER
-
-    return data_dir is not None and data_dir.is_dir() and not (data_dir / DATASET_FOLDER).is_dir()
-
-
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    from train.kws.folder_data import is_folder_dataset
+
     args = build_parser().parse_args(argv)
+    if args.data_dir is not None and not args.data_dir.is_dir():  # a typo, not a place to download into
+        print(f"error: --data-dir {args.data_dir} is not a folder (a dataset of <label>/*.wav, or the folder "
+              "that holds or will hold mini_speech_commands/: make it first)", file=sys.stderr)
+        return 2
     if is_folder_dataset(args.data_dir):
         return main_folder(args, argv)
     if args.version is None:
@@ -296,7 +294,8 @@ def main_folder(args: argparse.Namespace, argv: Optional[Sequence[str]]) -> int:
                                              ("--stream-windows", args.stream_windows),
                                              ("--raised-voices", args.raised_voices),
                                              ("--synthetic-keywords", args.synthetic_keywords),
-                                             ("--teachers", args.teachers), ("--splits-dir", args.splits_dir),
+                                             ("--teachers", args.teachers), ("--teachers-hear", args.teachers_hear),
+                                             ("--splits-dir", args.splits_dir),
                                              ("--weight-average", args.weight_average))
                     if value not in (None, False)]
         if msc_only:
@@ -311,6 +310,8 @@ def main_folder(args: argparse.Namespace, argv: Optional[Sequence[str]]) -> int:
             raise ValueError("--target-false-alarms-per-hour calibrates an open-set detector: leave out --closed-set")
         if args.closed_set and args.tonal_negatives:
             raise ValueError("--tonal-negatives are open-set negatives: leave out --closed-set")
+        if args.body is not None and args.transfer == "none":
+            raise ValueError("--body is the model --transfer starts from: leave it out with --transfer none")
         tonal = not args.closed_set if args.tonal_negatives is None else args.tonal_negatives
         body = args.body if args.body is not None else models_dir() / DEFAULT_BODY
         with warnings.catch_warnings(record=True) as caught:

@@ -37,7 +37,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from pi_runtime.labels import NON_KEYWORD_LABELS, UNKNOWN_LABEL
+from pi_runtime.labels import NON_KEYWORD_LABELS, UNKNOWN_LABEL, keyword_list
 
 
 @dataclass(frozen=True)
@@ -358,9 +358,9 @@ def build_parser() -> argparse.ArgumentParser:
                "Example: python -m train.kws.evaluate models/kws/kws_a.tflite.zlib --keywords go,stop --errors")
     parser.add_argument("models", nargs="+", type=Path, help="exported models (.tflite or .tflite.zlib, sidecar beside)")
     add_data_arguments(parser)
-    parser.add_argument("--keywords", default=None,
-                        help="comma-separated subset of the models' words to evaluate on, e.g. go,stop "
-                             "(default: all of each model's words)")
+    parser.add_argument("--keywords", type=keyword_list, default=None,
+                        help="comma-separated subset of the models' words to evaluate on, e.g. go,stop, each one "
+                             "every model has (default: all of each model's words)")
     parser.add_argument("--others-unknown", action="store_true",
                         help="with --keywords: score the other words' clips too, as _unknown_; the answer is the "
                              "model's top output, any output not among the keywords counting as _unknown_ (how "
@@ -392,6 +392,13 @@ def resolve_data(args: argparse.Namespace) -> Tuple[Path, Optional[Path]]:
     from train.paths import data_dir as default_data_dir
 
     if args.split_file is None:
+        from train.kws.folder_data import is_folder_dataset
+
+        if args.data_dir is not None and not Path(args.data_dir).is_dir():
+            raise ValueError(f"--data-dir {args.data_dir} is not a folder")
+        if is_folder_dataset(args.data_dir):  # your own words: not a place to download the course's into
+            raise ValueError(f"{args.data_dir} holds no mini_speech_commands/; to evaluate on a folder of your "
+                             "own words, give --split-file (training wrote kws_test_split.txt beside its model)")
         split_path = args.splits_dir / split_file(args.split).name if args.splits_dir else None
         return ensure_dataset(args.data_dir), split_path
     if args.splits_dir is not None:
@@ -404,10 +411,8 @@ def resolve_data(args: argparse.Namespace) -> Tuple[Path, Optional[Path]]:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
-    from train.kws.data import parse_keywords
-
     try:
-        keywords = parse_keywords(args.keywords) if args.keywords else None
+        keywords = tuple(sorted(args.keywords)) if args.keywords else None  # checked against each model
         if args.others_unknown and keywords is None:
             raise ValueError("--others-unknown needs --keywords (the words listened for)")
         missing = [str(path) for path in args.models if not path.is_file()]

@@ -192,6 +192,14 @@ def read_clip_16k(path, num_samples: int = CLIP_LENGTH_SAMPLES) -> Tuple[np.ndar
 
 
 # -- the dataset ----------------------------------------------------------------------------------
+def is_folder_dataset(data_dir: Optional[Path]) -> bool:
+    """Whether ``--data-dir`` names a dataset of label folders rather than the folder holding
+    mini_speech_commands/."""
+    from train.kws.data import DATASET_FOLDER
+
+    return data_dir is not None and Path(data_dir).is_dir() and not (Path(data_dir) / DATASET_FOLDER).is_dir()
+
+
 def folder_labels(root) -> Tuple[str, ...]:
     """The label folders of ``root``: its subfolders not starting with ``_`` or ``.``, sorted."""
     root = Path(root)

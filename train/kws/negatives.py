@@ -83,7 +83,7 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from pi_runtime.arguments import non_negative_int
+from pi_runtime.arguments import non_negative_int, positive_float
 from pi_runtime.labels import SILENCE_LABEL, UNKNOWN_LABEL
 from train.kws import acoustics
 from train.kws.data import LABELS
@@ -1195,12 +1195,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                         help="data folder holding mini_speech_commands/ and the cache kws_generated/ "
                              "(default: $TINYML_DATA_DIR or ~/.cache/tinyml-pi)")
     parser.add_argument("--seed", type=non_negative_int, default=0, help="random seed of every choice (default 0)")
-    parser.add_argument("--scale", type=float, default=1.0,
+    parser.add_argument("--scale", type=positive_float, default=1.0,
                         help="multiplies the number of negatives of every kind (default 1.0)")
     parser.add_argument("--no-keywords", action="store_true", help="skip the synthetic keywords")
     args = parser.parse_args(argv)
-    if not args.scale > 0:
-        parser.error(f"--scale must be positive, got {args.scale}")
     from train.kws.data import load_split
 
     try:
