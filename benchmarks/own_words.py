@@ -144,7 +144,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         parser.error(f"--words takes words of {', '.join(LABELS)} and --modes modes of {', '.join(TRANSFER_MODES)}; "
                      f"got {', '.join(map(repr, unknown)) or 'none'}")
     work = args.work_dir
-    if work.is_dir() and any(work.iterdir()) and not (work / WORK_DIR_MARK).is_file():
+    if work.is_dir() and not made_by_this_benchmark(work):
         parser.error(f"--work-dir {work} holds files this benchmark did not make, and it clears its folder "
                      "first: give an empty or new folder")
     data_dir = ensure_dataset(args.data_dir)
@@ -211,6 +211,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             subprocess.run([sys.executable, "-m", "benchmarks.streaming", "--model", str(model)]
                            + (["--data-dir", str(args.data_dir)] if args.data_dir else []), cwd=REPO_ROOT)
     return 0
+
+
+def made_by_this_benchmark(folder: Path) -> bool:
+    """Whether clearing ``folder`` loses nothing: it is empty, carries the mark a run leaves, or holds only
+    what a run writes (an earlier run's, from before the mark)."""
+    if (folder / WORK_DIR_MARK).is_file():
+        return True
+    return all(entry.name in ("recordings", "dataset", "logs") or entry.name.startswith(("model_", "course_"))
+               for entry in folder.iterdir())
 
 
 def _pink(num_samples: int, rng: np.random.Generator) -> np.ndarray:

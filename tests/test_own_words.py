@@ -314,7 +314,11 @@ def test_the_benchmark_never_clears_a_folder_it_did_not_make(tmp_path, capsys, m
     marked.mkdir()
     (marked / own_words.WORK_DIR_MARK).write_text("")
     (marked / "old.txt").write_text("x")
-    for folder in (marked, tmp_path / "empty"):
+    before_the_mark = tmp_path / "before"  # a run of before the mark left only what a run writes
+    for name in ("recordings", "dataset", "logs", "model_fine-tune"):
+        (before_the_mark / name).mkdir(parents=True)
+    (before_the_mark / "course_test_split.txt").write_text("")
+    for folder in (marked, tmp_path / "empty", before_the_mark):
         folder.mkdir(exist_ok=True)
         with pytest.raises(pytest.fail.Exception, match="went on to the dataset"):
             own_words.main(["--work-dir", str(folder)])
