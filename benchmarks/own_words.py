@@ -145,8 +145,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                      f"got {', '.join(map(repr, unknown)) or 'none'}")
     work = args.work_dir
     if work.is_dir() and not made_by_this_benchmark(work):
-        parser.error(f"--work-dir {work} holds files this benchmark did not make, and it clears its folder "
-                     "first: give an empty or new folder")
+        parser.error(f"--work-dir {work} holds files this benchmark did not make (no {WORK_DIR_MARK} in it), "
+                     "and it clears its folder first: give an empty or new folder, or remove that one")
     data_dir = ensure_dataset(args.data_dir)
     print(f"own words benchmark: {', '.join(words)}; modes {', '.join(modes)}; {platform.machine()} "
           f"{platform.processor() or platform.system()}, {os.cpu_count()} cores; python {platform.python_version()}")
@@ -214,12 +214,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 def made_by_this_benchmark(folder: Path) -> bool:
-    """Whether clearing ``folder`` loses nothing: it is empty, carries the mark a run leaves, or holds only
-    what a run writes (an earlier run's, from before the mark)."""
-    if (folder / WORK_DIR_MARK).is_file():
-        return True
-    return all(entry.name in ("recordings", "dataset", "logs") or entry.name.startswith(("model_", "course_"))
-               for entry in folder.iterdir())
+    """Whether clearing ``folder`` loses nothing: it is empty or carries the mark a run leaves (a folder
+    of the same layout without it may be a user's own words: ``dataset/`` is what training reads)."""
+    return (folder / WORK_DIR_MARK).is_file() or not any(folder.iterdir())
 
 
 def _pink(num_samples: int, rng: np.random.Generator) -> np.ndarray:

@@ -52,7 +52,7 @@ import numpy as np
 
 from benchmarks.reporting import Report, models_to_run
 from pi_runtime.arguments import non_negative_int
-from pi_runtime.kws_pipeline import MAX_INPUT_RATE_HZ, MIN_INPUT_RATE_HZ, DetectorConfig
+from pi_runtime.kws_pipeline import MAX_INPUT_RATE_HZ, MIN_INPUT_RATE_HZ, DetectorConfig, frames_per_hop
 from pi_runtime.labels import keyword_list
 from pi_runtime.model import load_model
 from pi_runtime.sidecar import detector_settings
@@ -86,6 +86,7 @@ def operating_point(model, overrides: Dict[str, Optional[float]],
             origin = origin.replace("calibrated", "calibrated for all words")
     if any(value is not None for value in overrides.values()):
         origin += " + flags"
+    frames_per_hop(config.hop_ms, model.model_input)  # a hop the model cannot run: an error before the long part
     return config, origin
 
 

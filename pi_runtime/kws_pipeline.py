@@ -50,6 +50,8 @@ __all__ = [
 # Audio rates accepted: those the WAV reader accepts, anything a sound card or
 # file plausibly has; the bounds catch a sample count or a typo passed as a rate.
 MIN_INPUT_RATE_HZ, MAX_INPUT_RATE_HZ = MIN_SAMPLE_RATE_HZ, MAX_SAMPLE_RATE_HZ
+# The time between model runs unless told: 5 frames of 20 ms (the nearest whole frames for other frontends).
+DEFAULT_HOP_MS = 100.0
 # Smoothing is bounded by pi_runtime.sidecar.MAX_SMOOTHING_WINDOWS (100: ten seconds
 # of 100 ms windows), so that a typo (10**9) is an error, not a numpy allocation.
 _FLOAT32 = np.dtype(np.float32)
@@ -64,7 +66,7 @@ class DetectorConfig:
     hop_ms : float
         Time between two model runs: a whole number of frontend frames (100 ms
         = 5 frames of 20 ms), at most one model window; :func:`frames_per_hop`
-        checks it against a model.
+        checks it against a model (the default rounds to whole frames).
     threshold : float
         Smoothed posterior (0..1) a keyword needs to be reported.
     smoothing_windows : int
@@ -93,7 +95,7 @@ class DetectorConfig:
     written by ``python -m train.kws.calibrate``); :meth:`from_sidecar` reads them.
     """
 
-    hop_ms: float = 100.0
+    hop_ms: float = DEFAULT_HOP_MS
     threshold: float = 0.8
     smoothing_windows: int = 3
     refractory_ms: float = 1000.0
@@ -296,12 +298,16 @@ def frames_per_hop(hop_ms: float, model_input: ModelInput) -> int:
     """Frontend frames in ``hop_ms``; ValueError unless it is a whole number of them and at most one window.
 
     A hop between frames cannot be run (the model sees whole frames), and one
-    longer than the model's window would leave audio no window hears.
+    longer than the model's window would leave audio no window hears. The
+    default, ``DEFAULT_HOP_MS``, is the exception: it means "about 100 ms" and
+    becomes the nearest whole number of frames (96 ms with 16 ms frames).
     """
     step_ms = model_input.frontend.frame_step_ms
     frames = hop_ms / step_ms
-    whole = int(round(frames))
-    if whole < 1 or abs(frames - whole) > 1e-6 * frames:
+    whole = max(1, int(round(frames)))
+    if hop_ms == DEFAULT_HOP_MS and whole * step_ms <= model_input.clip_duration_ms:
+        return whole
+    if abs(frames - whole) > 1e-6 * frames:
         nearest = [f"{n * step_ms:g}" for n in (int(frames), int(frames) + 1) if n >= 1]
         raise ValueError(f"hop_ms {hop_ms:g} is not a whole number of the frontend's {step_ms:g} ms frames "
                          f"(e.g. {' or '.join(nearest)})")

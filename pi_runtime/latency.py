@@ -43,7 +43,8 @@ from native.params import FrontendParams, ModelInput
 from native.resample import ratio_for, resample_poly
 from native.feature_stream import FeatureStream
 from pi_runtime.arguments import non_negative_int
-from pi_runtime.kws_pipeline import MAX_INPUT_RATE_HZ, MIN_INPUT_RATE_HZ, DetectorConfig, KeywordSpotter
+from pi_runtime.kws_pipeline import (MAX_INPUT_RATE_HZ, MIN_INPUT_RATE_HZ, DetectorConfig, KeywordSpotter,
+                                     frames_per_hop)
 from pi_runtime.model import LoadedModel, load_model
 from pi_runtime.sidecar import sidecar_path
 
@@ -377,6 +378,8 @@ def _run(args: argparse.Namespace) -> int:
         model_input = model.model_input
     if args.streaming and args.hop_ms > model_input.clip_duration_ms:
         raise ValueError(f"--hop-ms {args.hop_ms:g} is longer than the model's {model_input.clip_duration_ms} ms clip")
+    if args.streaming:
+        frames_per_hop(args.hop_ms, model_input)  # before the timings, not after them
     if args.verbose:
         if model is None:
             print("model: none (preprocessing only; inference latency is zero)")

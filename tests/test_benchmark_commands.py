@@ -65,6 +65,8 @@ def test_streaming_refuses_bad_numbers_and_models(tmp_path, capsys):
     for rate in ("0", "-8000", "999"):
         assert "--input-rate" in refusal(streaming.main, ["--input-rate", rate], capsys)
     assert "--seed: expected an integer >= 0, got -1" in refusal(streaming.main, ["--seed", "-1"], capsys)
+    line = refusal(streaming.main, ["--hop-ms", "50", "--model", str(KWS_MODELS / "kws_live_c.tflite.zlib")], capsys)
+    assert "hop_ms 50 is not a whole number of the frontend's 20 ms frames" in line  # before the stream is built
     line = refusal(streaming.main, ["--model", str(tmp_path / "absent.tflite")], capsys)
     assert line.startswith("error: no such model file")
 

@@ -151,6 +151,8 @@ def test_bad_requests_are_clear_errors(toy_model, tmp_path, capsys):
     with pytest.raises(SystemExit):
         cli.main([str(model_path), "--keywords", "go,go"])
     assert "a keyword is named twice" in capsys.readouterr().err
+    assert run_cli(toy_model, "--keywords", "go") == 2
+    assert "one word against itself is always right" in capsys.readouterr().err
     assert run_cli(toy_model, "--keywords", "go,left") == 2
     assert "no output for left" in capsys.readouterr().err
     assert cli.main([str(tmp_path / "missing.tflite"), "--data-dir", str(folder)]) == 2

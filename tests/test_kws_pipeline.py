@@ -133,6 +133,12 @@ def test_the_hop_is_whole_frames_and_at_most_one_window():
         frames_per_hop(1.0, ModelInput(frontend=MFCC))
     with pytest.raises(ValueError, match="longer than the model's 1000 ms window"):
         frames_per_hop(1020.0, ModelInput(frontend=MFCC))
+    # the default means about 100 ms: whole frames of any frontend (16 ms frames: 6, 96 ms); 100 ms given to
+    # such a frontend is the default too, and 90 ms is refused
+    sixteen = ModelInput(frontend=FrontendParams(frame_length_samples=512, frame_step_samples=256, fft_length=512))
+    assert frames_per_hop(DetectorConfig().hop_ms, sixteen) == 6
+    with pytest.raises(ValueError, match="hop_ms 90 is not a whole number of the frontend's 16 ms frames"):
+        frames_per_hop(90.0, sixteen)
 
 
 def test_reset_gives_the_same_windows_again():

@@ -183,6 +183,8 @@ def test_sizes_beyond_the_clip_or_the_cores_are_refused(toy_model, capsys):
     assert code == 2 and "--hop-ms 1e+09 is longer than the model's 1000 ms clip" in err
     code, out, err = _run(capsys, "--model", toy_model, "--threads", "33000", "--runs", "1")
     assert code == 2 and "num_threads must be an integer from 1 to" in err
+    code, out, err = _run(capsys, "--model", toy_model, "--streaming", "--hop-ms", "50", "--runs", "1")
+    assert code == 2 and "hop_ms 50 is not a whole number" in err and "median" not in out  # before any timing
 
 
 def test_clips_drawn_one_at_a_time_are_the_same_audio():

@@ -296,7 +296,11 @@ def test_the_benchmark_never_clears_a_folder_it_did_not_make(tmp_path, capsys, m
     precious = tmp_path / "my_words"
     (precious / "sub").mkdir(parents=True)
     (precious / "sub" / "thesis.wav").write_bytes(b"RIFF")
+    own = tmp_path / "own"  # the layout a run writes, but the user's own recordings
+    (own / "dataset" / "go").mkdir(parents=True)
+    (own / "dataset" / "go" / "mine.wav").write_bytes(b"RIFF")
     for argv, message in ((["--work-dir", str(precious)], "holds files this benchmark did not make"),
+                          (["--work-dir", str(own)], "holds files this benchmark did not make"),
                           (["--work-dir", str(tmp_path / "new"), "--modes", "bogus"], "'bogus'"),
                           (["--work-dir", str(tmp_path / "new"), "--words", "go,zebra"], "'zebra'"),
                           (["--epochs", "0"], "--epochs: expected an integer >= 1")):
@@ -304,6 +308,7 @@ def test_the_benchmark_never_clears_a_folder_it_did_not_make(tmp_path, capsys, m
             own_words.main(argv)
         assert exit_info.value.code == 2 and message in capsys.readouterr().err
     assert (precious / "sub" / "thesis.wav").read_bytes() == b"RIFF"
+    assert (own / "dataset" / "go" / "mine.wav").read_bytes() == b"RIFF"
     a_file = tmp_path / "a_file"
     a_file.write_text("x")
     with pytest.raises(SystemExit):
@@ -314,11 +319,21 @@ def test_the_benchmark_never_clears_a_folder_it_did_not_make(tmp_path, capsys, m
     marked.mkdir()
     (marked / own_words.WORK_DIR_MARK).write_text("")
     (marked / "old.txt").write_text("x")
-    before_the_mark = tmp_path / "before"  # a run of before the mark left only what a run writes
-    for name in ("recordings", "dataset", "logs", "model_fine-tune"):
-        (before_the_mark / name).mkdir(parents=True)
-    (before_the_mark / "course_test_split.txt").write_text("")
-    for folder in (marked, tmp_path / "empty", before_the_mark):
+    for folder in (marked, tmp_path / "empty"):
         folder.mkdir(exist_ok=True)
         with pytest.raises(pytest.fail.Exception, match="went on to the dataset"):
             own_words.main(["--work-dir", str(folder)])
+
+
+def test_a_folder_of_words_is_told_from_a_place_for_the_course_dataset(tmp_path):
+    from train.kws.folder_data import is_folder_dataset
+
+    assert not is_folder_dataset(None) and not is_folder_dataset(tmp_path / "absent")
+    assert not is_folder_dataset(tmp_path)  # empty: where Mini Speech Commands may be downloaded
+    (tmp_path / "_background_noise_").mkdir()
+    (tmp_path / "notes.txt").write_text("")
+    assert not is_folder_dataset(tmp_path)
+    (tmp_path / "marvin").mkdir()
+    assert is_folder_dataset(tmp_path)
+    (tmp_path / "mini_speech_commands").mkdir()
+    assert not is_folder_dataset(tmp_path)

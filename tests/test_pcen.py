@@ -127,15 +127,18 @@ def test_streaming_equals_batch_bit_for_bit(name, chunk_size):
         np.testing.assert_array_equal(streamed, frontend.compute(clip))
 
 
-def test_stream_reset_restarts_the_smoother_and_batch_clips_are_independent():
-    audio = speech_like(PCEN, 4, seconds=2.0)
-    stream = StreamingFrontend(PCEN)
+@pytest.mark.parametrize("name", sorted(CONFIGS))
+def test_stream_reset_restarts_the_smoother_and_batch_clips_are_independent(name):
+    params = CONFIGS[name]  # with noise reduction, its estimate restarts too
+    second = params.sample_rate_hz
+    audio = speech_like(params, 4, seconds=2.0)
+    stream = StreamingFrontend(params)
     stream.push(audio)
     stream.reset()
-    np.testing.assert_array_equal(stream.push(audio[:16000]), Frontend(PCEN).compute(audio[:16000]))
-    clips = np.stack([audio[:16000], audio[16000:]])
-    batch = Frontend(PCEN).compute_batch(clips, num_threads=2)
-    np.testing.assert_array_equal(batch[1], Frontend(PCEN).compute(audio[16000:]))
+    np.testing.assert_array_equal(stream.push(audio[:second]), Frontend(params).compute(audio[:second]))
+    clips = np.stack([audio[:second], audio[second:2 * second]])
+    batch = Frontend(params).compute_batch(clips, num_threads=2)
+    np.testing.assert_array_equal(batch[1], Frontend(params).compute(audio[second:2 * second]))
 
 
 def test_feature_stream_with_pcen_equals_the_one_shot_chain():

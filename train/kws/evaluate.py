@@ -415,6 +415,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         keywords = tuple(sorted(args.keywords)) if args.keywords else None  # checked against each model
         if args.others_unknown and keywords is None:
             raise ValueError("--others-unknown needs --keywords (the words listened for)")
+        if keywords is not None and len(keywords) < 2 and not args.others_unknown:
+            raise ValueError(f"--keywords {keywords[0]} alone: one word against itself is always right; name two "
+                             "or more, or add --others-unknown to score the other words' clips as _unknown_")
         missing = [str(path) for path in args.models if not path.is_file()]
         if missing:
             raise ValueError(f"no such model file: {', '.join(missing)}")

@@ -193,11 +193,13 @@ def read_clip_16k(path, num_samples: int = CLIP_LENGTH_SAMPLES) -> Tuple[np.ndar
 
 # -- the dataset ----------------------------------------------------------------------------------
 def is_folder_dataset(data_dir: Optional[Path]) -> bool:
-    """Whether ``--data-dir`` names a dataset of label folders rather than the folder holding
-    mini_speech_commands/."""
+    """Whether ``--data-dir`` names a dataset of label folders rather than the folder holding (or, empty,
+    about to hold) mini_speech_commands/: a folder with a subfolder not starting with ``_`` or ``.``."""
     from train.kws.data import DATASET_FOLDER
 
-    return data_dir is not None and Path(data_dir).is_dir() and not (Path(data_dir) / DATASET_FOLDER).is_dir()
+    if data_dir is None or not Path(data_dir).is_dir() or (Path(data_dir) / DATASET_FOLDER).is_dir():
+        return False
+    return any(path.is_dir() and path.name[0] not in "_." for path in Path(data_dir).iterdir())
 
 
 def folder_labels(root) -> Tuple[str, ...]:
