@@ -369,6 +369,8 @@ def open_source(args: argparse.Namespace, stdin: BinaryIO, *, chunk_ms: float):
             raise ValueError(f"--input-rate must be a positive rate in Hz, got {args.input_rate}")
         return RawPcmSource(stdin, rate_hz=args.input_rate, chunk_ms=chunk_ms)
     if args.input is not None:
+        if Path(args.input).is_dir():
+            raise ValueError(f"{args.input}: is a folder, not a WAV file")
         if not Path(args.input).is_file():
             raise ValueError(f"{args.input}: no such file")
         return WavSource(args.input, chunk_ms=chunk_ms, realtime=args.realtime)

@@ -371,6 +371,8 @@ def load_model(path: Union[str, Path], *, num_threads: int = 1,
         A sidecar that is unreadable or breaks the schema.
     """
     path = Path(path)
+    if path.is_dir():
+        raise ModelError(f"{path}: is a folder, not a model file (.tflite or .tflite.zlib)")
     if not path.is_file():
         raise ModelError(f"{path}: no such model file")
     return LoadedModel(path, num_threads=num_threads, frontend=frontend, require_sidecar=require_sidecar,

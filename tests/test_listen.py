@@ -475,6 +475,13 @@ def test_bad_wav_input_is_refused(toy_model, tmp_path, content, message):
     assert code == 2 and out == "" and message in err and err.startswith("error:")
 
 
+def test_a_folder_is_no_wav_and_no_model(toy_model, tmp_path):
+    code, out, err = _run(["--model", toy_model, "--input", tmp_path])
+    assert code == 2 and "is a folder, not a WAV file" in err
+    code, out, err = _run(["--model", tmp_path, "--input", tmp_path])
+    assert code == 2 and "is a folder, not a model file" in err
+
+
 def test_bad_models_are_refused(toy_model, tmp_path):
     truncated = tmp_path / "truncated.tflite"
     truncated.write_bytes(toy_model.read_bytes()[:200])

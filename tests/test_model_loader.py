@@ -95,6 +95,8 @@ def test_truncated_corrupt_and_wrong_files(toy_models, tmp_path):
         load_model(tmp_path / "bad.tflite.zlib")
     with pytest.raises(ModelError, match="no such model"):
         load_model(tmp_path / "missing.tflite")
+    with pytest.raises(ModelError, match="is a folder, not a model file"):
+        load_model(tmp_path)
     (tmp_path / "model.onnx").write_bytes(b"x")
     with pytest.raises(ValueError, match=".tflite"):
         load_model(tmp_path / "model.onnx")
