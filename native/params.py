@@ -232,14 +232,16 @@ class FrontendParams:
     @property
     def pcen_smoothing(self) -> float:
         """PCEN's smoothing coefficient per frame, ``1 - exp(-frame_step_ms / pcen_time_constant_ms)``."""
-        return -math.expm1(-self.frame_step_ms / self.pcen_time_constant_ms)
+        return self._per_frame(self.pcen_time_constant_ms)
 
     @property
     def noise_reduction_smoothing(self) -> float:
         """The noise estimate's coefficient per frame (0: no noise reduction), as :attr:`pcen_smoothing`."""
-        if self.noise_reduction_time_constant_ms == 0:
-            return 0.0
-        return -math.expm1(-self.frame_step_ms / self.noise_reduction_time_constant_ms)
+        return self._per_frame(self.noise_reduction_time_constant_ms) if self.noise_reduction_time_constant_ms else 0.0
+
+    def _per_frame(self, time_constant_ms: float) -> float:
+        """A first-order smoother's coefficient per frame for ``time_constant_ms``, the same at any hop."""
+        return -math.expm1(-self.frame_step_ms / time_constant_ms)
 
     # -- serialisation -----------------------------------------------------------
     def to_dict(self) -> dict:

@@ -143,12 +143,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    from train.kws.folder_data import is_folder_dataset
+    from train.kws.folder_data import check_data_dir, is_folder_dataset
 
     args = build_parser().parse_args(argv)
-    if args.data_dir is not None and not args.data_dir.is_dir():  # a typo, not a place to download into
-        print(f"error: --data-dir {args.data_dir} is not a folder (a dataset of <label>/*.wav, or the folder "
-              "that holds or will hold mini_speech_commands/: make it first)", file=sys.stderr)
+    try:
+        check_data_dir(args.data_dir)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
         return 2
     if is_folder_dataset(args.data_dir):
         return main_folder(args, argv)

@@ -392,10 +392,9 @@ def resolve_data(args: argparse.Namespace) -> Tuple[Path, Optional[Path]]:
     from train.paths import data_dir as default_data_dir
 
     if args.split_file is None:
-        from train.kws.folder_data import is_folder_dataset
+        from train.kws.folder_data import check_data_dir, is_folder_dataset
 
-        if args.data_dir is not None and not Path(args.data_dir).is_dir():
-            raise ValueError(f"--data-dir {args.data_dir} is not a folder")
+        check_data_dir(args.data_dir)
         if is_folder_dataset(args.data_dir):  # your own words: not a place to download the course's into
             raise ValueError(f"{args.data_dir} holds no mini_speech_commands/; to evaluate on a folder of your "
                              "own words, give --split-file (training wrote kws_test_split.txt beside its model)")

@@ -192,6 +192,13 @@ def read_clip_16k(path, num_samples: int = CLIP_LENGTH_SAMPLES) -> Tuple[np.ndar
 
 
 # -- the dataset ----------------------------------------------------------------------------------
+def check_data_dir(data_dir: Optional[Path]) -> None:
+    """ValueError for a ``--data-dir`` that is not a folder: a typo, not a place to make and download into."""
+    if data_dir is not None and not Path(data_dir).is_dir():
+        raise ValueError(f"--data-dir {data_dir} is not a folder (a dataset of <label>/*.wav, or the folder that "
+                         "holds or will hold mini_speech_commands/: make it first)")
+
+
 def is_folder_dataset(data_dir: Optional[Path]) -> bool:
     """Whether ``--data-dir`` names a dataset of label folders rather than the folder holding (or, empty,
     about to hold) mini_speech_commands/: a folder with a subfolder not starting with ``_`` or ``.``."""

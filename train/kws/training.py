@@ -569,12 +569,11 @@ def export_and_evaluate(model, config: RunConfig, labels, output_path: Path, *, 
     # The output kind is the exporter's to record: it reads it from the model.
     sidecar = KwsSpec(input=config.model_input, labels=tuple(labels)).to_sidecar(
         training=training_info or {"config": config.to_dict()}, results={})
-    written = output_path.with_name(output_path.name + ".zlib") if config.compress else output_path
-    if written.exists():  # said even when quiet: a run over a delivered model is a way to reproduce it
-        log(f"replacing {written} and its sidecar with this run's")
     exported = export_model(model, output_path, quantization=config.quantization,
                             representative_data=representative[..., np.newaxis], compress=config.compress,
                             sidecar=sidecar)
+    if exported.replaced:  # said even when quiet: a run over a delivered model is a way to reproduce it
+        log(f"replacing {exported.path} and its sidecar with this run's")
     say(f"exported {exported.path} ({exported.size_bytes} bytes; .tflite {exported.tflite_bytes}, "
         f"zlib {exported.zlib_bytes})")
     predictions = predict_file(exported.path, test_features)

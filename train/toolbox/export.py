@@ -47,6 +47,7 @@ class ExportResult:
     zlib_bytes : size of the flatbuffer after zlib (level 9), whether or not it was written.
     size_bytes : size of the delivered file (``zlib_bytes`` if compressed, else ``tflite_bytes``).
     sidecar_path : the sidecar written beside it, or None.
+    replaced : whether a model was at ``path`` before and is now overwritten.
     details : the options used, ``converter_bytes`` and ``converter_breakdown``
         (:func:`train.toolbox.tflite_slim.byte_breakdown` of the converter's file).
     """
@@ -55,6 +56,7 @@ class ExportResult:
     tflite_bytes: int
     zlib_bytes: int
     sidecar_path: Optional[Path] = None
+    replaced: bool = False
     details: Dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -197,6 +199,7 @@ def export_model(
     compressed = zlib.compress(data, ZLIB_LEVEL)
     path.parent.mkdir(parents=True, exist_ok=True)
     delivered = path.with_name(path.name + ".zlib") if compress else path
+    replaced = delivered.exists()
     delivered.write_bytes(compressed if compress else data)
     # A stale file of the other kind beside it would be loaded by mistake.
     other = path if compress else path.with_name(path.name + ".zlib")
@@ -210,6 +213,7 @@ def export_model(
         tflite_bytes=len(data),
         zlib_bytes=len(compressed),
         sidecar_path=written_sidecar,
+        replaced=replaced,
         details={"converter_bytes": converter_bytes, "converter_breakdown": converter_breakdown,
                  "quantization": quantization, "int8_io": int8_io,
                  "per_channel": per_channel, "slim": slim,
