@@ -47,7 +47,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from benchmarks.reporting import load_kws_models
-from pi_runtime.arguments import non_negative_float
+from pi_runtime.arguments import non_negative_float, run_command
 
 WINDOW_COUNTS = (3, 5, 8)
 TOP_K = (2, 3)
@@ -261,4 +261,4 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_command(main)

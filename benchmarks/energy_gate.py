@@ -30,6 +30,7 @@ from typing import Callable, Optional, Sequence
 import numpy as np
 
 from benchmarks.reporting import Report, models_to_run
+from pi_runtime.arguments import run_command
 from train.kws.calibrate import join_list_values, parse_gates
 
 DEFAULT_GATES_DBFS = (-55.0, -60.0, -65.0, -70.0, -math.inf)
@@ -126,4 +127,4 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_command(main)

@@ -40,7 +40,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from benchmarks.reporting import load_kws_models, models_to_run
-from pi_runtime.arguments import non_negative_int, positive_int
+from pi_runtime.arguments import non_negative_int, positive_int, run_command
 from pi_runtime.labels import NON_KEYWORD_LABELS, UNKNOWN_LABEL, keyword_list
 from train.kws import negatives
 from train.kws.negatives import GeneratedClips, Voice
@@ -292,4 +292,4 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_command(main)

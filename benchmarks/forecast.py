@@ -19,13 +19,14 @@ import argparse
 import csv
 import platform
 import statistics
-import sys
 import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+
+from pi_runtime.arguments import run_command
 
 OPTIMISATIONS = ("float", "weights", "int8", "prune50+int8", "qat+int8")
 
@@ -245,4 +246,4 @@ def plot(path, rows, persistence, reference, data):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_command(main)

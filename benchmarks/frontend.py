@@ -29,7 +29,7 @@ import numpy as np
 
 from native.frontend import Frontend, StreamingFrontend, hann_window, mel_weight_matrix, mfcc_dct_matrix
 from native.params import FrontendParams
-from pi_runtime.arguments import non_negative_int, positive_int
+from pi_runtime.arguments import non_negative_int, positive_int, run_command
 
 PARAMS = FrontendParams()  # the course's configuration
 # The names peers() gives the pipelines it times, whether installed here or not.
@@ -302,4 +302,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_command(main)

@@ -25,6 +25,7 @@ from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from pi_runtime.arguments import run_command
 from pi_runtime.labels import UNKNOWN_LABEL
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -156,4 +157,4 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_command(main)

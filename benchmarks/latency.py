@@ -23,7 +23,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 from benchmarks.reporting import load_kws_models, models_to_run
-from pi_runtime.arguments import non_negative_int, positive_float, positive_int
+from pi_runtime.arguments import non_negative_int, positive_float, positive_int, run_command
 from pi_runtime.kws_pipeline import frames_per_hop
 from pi_runtime.latency import governor_hint, measure_native, measure_reference, measure_streaming
 from pi_runtime.reference import reference_available
@@ -103,4 +103,4 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_command(main)

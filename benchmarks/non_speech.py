@@ -36,7 +36,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from benchmarks.reporting import Report, load_kws_models, models_to_run
-from pi_runtime.arguments import non_negative_int, positive_int
+from pi_runtime.arguments import non_negative_int, positive_int, run_command
 
 SAMPLE_RATE_HZ = 16000
 CLIP_SAMPLES = SAMPLE_RATE_HZ
@@ -208,4 +208,4 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_command(main)

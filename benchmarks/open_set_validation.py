@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from benchmarks.reporting import load_kws_models
+from pi_runtime.arguments import run_command
 from pi_runtime.labels import NON_KEYWORD_LABELS
 
 
@@ -85,4 +86,4 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_command(main)

@@ -42,7 +42,7 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
-from pi_runtime.arguments import non_negative_int, output_folder, positive_int
+from pi_runtime.arguments import non_negative_int, output_folder, positive_int, run_command
 from train.kws.folder_training import TRANSFER_MODES
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -226,4 +226,4 @@ def _pink(num_samples: int, rng: np.random.Generator) -> np.ndarray:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_command(main)

@@ -19,7 +19,7 @@ import numpy as np
 
 import native
 from native.resample import Resampler, ratio_for, resample_poly
-from pi_runtime.arguments import non_negative_int, positive_float, positive_int
+from pi_runtime.arguments import non_negative_int, positive_float, positive_int, run_command
 
 CASES_HZ = [(48000, 16000), (48000, 8000), (16000, 8000), (44100, 16000)]
 STREAM_CHUNK_S = 0.02  # 20 ms callbacks, a typical audio block
@@ -103,4 +103,4 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_command(main)

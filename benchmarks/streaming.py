@@ -51,7 +51,7 @@ from typing import Dict, Optional, Sequence, Tuple
 import numpy as np
 
 from benchmarks.reporting import Report, models_to_run
-from pi_runtime.arguments import non_negative_int
+from pi_runtime.arguments import non_negative_int, run_command
 from pi_runtime.kws_pipeline import MAX_INPUT_RATE_HZ, MIN_INPUT_RATE_HZ, DetectorConfig, frames_per_hop
 from pi_runtime.labels import keyword_list
 from pi_runtime.model import load_model
@@ -298,4 +298,4 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_command(main)

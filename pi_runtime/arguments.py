@@ -10,10 +10,15 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
+import sys
 from pathlib import Path
+from typing import Callable, NoReturn, Optional
 
 __all__ = ["non_negative_int", "positive_int", "positive_float", "non_negative_float", "fraction",
-           "output_folder"]
+           "output_folder", "run_command", "EXIT_BROKEN_PIPE", "add_builtin_kernels_argument"]
+
+EXIT_BROKEN_PIPE = 128 + 13  # a shell's status for a command stopped by SIGPIPE
 
 
 def _integer(text: str, least: int, what: str) -> int:
@@ -70,3 +75,24 @@ def output_folder(text: str) -> Path:
     if path.exists() and not path.is_dir():
         raise argparse.ArgumentTypeError(f"{text} exists and is not a folder")
     return path
+
+
+def run_command(main: Callable[[], Optional[int]]) -> NoReturn:
+    """Run a command's ``main`` and exit with its status; when the reader of its output goes
+    away (``| head``), stop quietly with :data:`EXIT_BROKEN_PIPE` instead of a traceback."""
+    try:
+        status = main()
+        sys.stdout.flush()  # inside the try: a pipe closed during the last lines breaks here
+    except BrokenPipeError:
+        # Python flushes stdout again at exit and would complain about the closed pipe there.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(EXIT_BROKEN_PIPE)
+    sys.exit(status)
+
+
+def add_builtin_kernels_argument(parser: argparse.ArgumentParser) -> None:
+    """``--builtin-kernels``, for the commands that run a model (``load_model(builtin_kernels=...)``)."""
+    parser.add_argument("--builtin-kernels", action="store_true",
+                        help="run the interpreter's own kernels without its default delegate (XNNPACK), as "
+                             "tflite_runtime 2.14 runs integer models: its answers differ by a few quantisation "
+                             "steps (python -m benchmarks.kernels)")

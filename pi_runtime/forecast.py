@@ -44,11 +44,13 @@ import time
 import zipfile
 import zlib
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import IO, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
+
+from pi_runtime.arguments import add_builtin_kernels_argument, run_command
 
 SECONDS_PER_DAY = 86400
 KNOWN_TIME_FEATURES = ("hour_sin", "hour_cos")
@@ -64,6 +66,7 @@ TIME_COLUMNS = ("timestamp", "time", "date time", "datetime", "date")
 # A readings line is tens of characters (Jena's header about 200): longer is not a reading.
 MAX_LINE_CHARS = 65536
 # The timestamps datetime can print: years 1 to 9999, in seconds since 1970.
+UNIX_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 MIN_TIMESTAMP_S = int(datetime(1, 1, 1, tzinfo=timezone.utc).timestamp())
 MAX_TIMESTAMP_S = int(datetime(9999, 12, 31, 23, 59, 59, tzinfo=timezone.utc).timestamp())
 
@@ -345,7 +348,10 @@ def parse_timestamp(text: str) -> int:
 def format_timestamp(timestamp_s: Optional[int]) -> str:
     if timestamp_s is None:
         return "?"
-    return datetime.fromtimestamp(timestamp_s, tz=timezone.utc).strftime("%Y-%m-%d %H:%M")
+    # Not datetime.fromtimestamp: a 32-bit time_t (armhf) overflows outside 1901-2038;
+    # nor strftime's %Y, which glibc does not pad to four digits.
+    moment = UNIX_EPOCH + timedelta(seconds=timestamp_s)
+    return f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d} {moment.hour:02d}:{moment.minute:02d}"
 
 
 def _column_index(header: List[str], name: str, aliases: Sequence[str]) -> Optional[int]:
@@ -558,6 +564,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                         help="tolerated deviation from the model's time step, in seconds: at least 0 and less than "
                              "half the step (default 10 %% of it)")
     parser.add_argument("--threads", type=int, default=1, help="interpreter threads (default 1)")
+    add_builtin_kernels_argument(parser)
     parser.add_argument("--verbose", action="store_true", help="let the interpreter's start-up lines through")
     args = parser.parse_args(argv)
     if not (math.isfinite(args.speed) and args.speed > 0):
@@ -569,7 +576,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     try:
         forecaster = Forecaster(load_model(args.model, num_threads=args.threads, require_sidecar=True,
-                                           verbose=args.verbose))
+                                           verbose=args.verbose, builtin_kernels=args.builtin_kernels))
         spec = forecaster.spec
         streaming = StreamingForecaster(forecaster, max_jitter_s=args.max_jitter_s)
     except ValueError as error:
@@ -602,4 +609,4 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_command(main)

@@ -42,7 +42,7 @@ from native.frontend import Frontend
 from native.params import FrontendParams, ModelInput
 from native.resample import ratio_for, resample_poly
 from native.feature_stream import FeatureStream
-from pi_runtime.arguments import non_negative_int
+from pi_runtime.arguments import add_builtin_kernels_argument, non_negative_int, run_command
 from pi_runtime.kws_pipeline import (MAX_INPUT_RATE_HZ, MIN_INPUT_RATE_HZ, DetectorConfig, KeywordSpotter,
                                      frames_per_hop)
 from pi_runtime.model import LoadedModel, load_model
@@ -255,7 +255,7 @@ def load_for_latency(args: argparse.Namespace) -> LoadedModel:
         raise ValueError(f"{model_path}: no such model file")
     has_sidecar = sidecar_path(model_path).is_file()
     model = load_model(model_path, num_threads=args.threads, frontend=None if has_sidecar else input_from_flags(args),
-                       verbose=args.verbose)
+                       verbose=args.verbose, builtin_kernels=args.builtin_kernels)
     if has_sidecar:
         if model.model_input is None:
             raise ValueError(f"{sidecar_path(model_path)}: not a keyword-spotting sidecar (no 'frontend')")
@@ -323,6 +323,7 @@ def build_parser() -> argparse.ArgumentParser:
                              "feature ring, invoke) against invoke() alone")
     parser.add_argument("--hop-ms", type=float, default=100.0,
                         help="hop of the streaming mode (default 100 ms; more than 0, at most one clip)")
+    add_builtin_kernels_argument(parser)
     parser.add_argument("--verbose", action="store_true",
                         help="print the model, interpreter and frontend used, and the interpreter's own start-up lines")
     course = parser.add_argument_group(
@@ -359,6 +360,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         parser.error("--streaming needs --model")
     try:
         return _run(args)
+    except BrokenPipeError:  # the reader of the output went away: run_command ends quietly
+        raise
     except (ValueError, OSError, ImportError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -419,4 +422,4 @@ def _run(args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_command(main)

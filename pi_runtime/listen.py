@@ -40,6 +40,7 @@ from typing import BinaryIO, Iterator, List, Optional, Sequence, TextIO, Union
 import numpy as np
 
 from native.ring import AudioRing
+from pi_runtime.arguments import add_builtin_kernels_argument, run_command
 from pi_runtime.kws_pipeline import Detection, DetectorConfig, KeywordSpotter
 from pi_runtime.labels import keyword_list
 from pi_runtime.model import load_model
@@ -300,6 +301,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--buffer-ms", type=float, default=2000.0,
                         help="capacity of the microphone ring buffer (default 2000 ms)")
     parser.add_argument("--threads", type=int, default=1, help="interpreter threads (default 1)")
+    add_builtin_kernels_argument(parser)
     parser.add_argument("--verbose", action="store_true",
                         help="print the model, interpreter, input, detector settings (and where each comes "
                              "from) and the calibration in use")
@@ -378,7 +380,8 @@ def open_source(args: argparse.Namespace, stdin: BinaryIO, *, chunk_ms: float):
 
 
 def run(args: argparse.Namespace, *, stdin: BinaryIO, out: TextIO, err: TextIO) -> int:
-    model = load_model(args.model, num_threads=args.threads, require_sidecar=True, verbose=args.verbose)
+    model = load_model(args.model, num_threads=args.threads, require_sidecar=True, verbose=args.verbose,
+                       builtin_kernels=args.builtin_kernels)
     config = detector_config(args, model.spec)
     source = open_source(args, stdin, chunk_ms=config.hop_ms)
     try:
@@ -433,10 +436,12 @@ def main(argv: Optional[Sequence[str]] = None, *, stdin: Optional[BinaryIO] = No
         if not args.buffer_ms > 0:
             parser.error("--buffer-ms must be positive")
         return run(args, stdin=stdin or sys.stdin.buffer, out=out, err=err)
+    except BrokenPipeError:  # the reader of the output went away: run_command ends quietly
+        raise
     except (ValueError, OSError) as error:
         print(f"error: {error}", file=err)
         return 2
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_command(main)

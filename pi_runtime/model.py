@@ -13,6 +13,7 @@ most :data:`MAX_THREADS` threads.
 from __future__ import annotations
 
 import os
+import sys
 import zlib
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
@@ -122,6 +123,9 @@ class LoadedModel:
     labels : list of str or None
     interpreter_name : str
         ``ai_edge_litert``, ``tflite_runtime`` or ``tf.lite``.
+    builtin_kernels : bool
+        Whether the interpreter runs its own kernels only, without its default
+        delegate (XNNPACK); see :func:`load_model`.
     size_bytes : int
         Bytes of the file as delivered (compressed if ``.zlib``).
     output_kind : str or None
@@ -132,7 +136,7 @@ class LoadedModel:
 
     def __init__(self, path: Union[str, Path], *, num_threads: int = 1,
                  frontend: Union[FrontendParams, ModelInput, None] = None, require_sidecar: bool = False,
-                 verbose: bool = False) -> None:
+                 verbose: bool = False, builtin_kernels: bool = False) -> None:
         check_num_threads(num_threads)
         self.path = Path(path)
         model_stem(self.path)  # checks the suffix with a clear message
@@ -156,7 +160,8 @@ class LoadedModel:
         with filtered_stderr(LITERT_INFO, enabled=not verbose):
             for name, interpreter_class in _interpreter_classes():
                 try:
-                    self.interpreter = interpreter_class(model_content=content, num_threads=num_threads)
+                    self.interpreter = interpreter_class(model_content=content, num_threads=num_threads,
+                                                         **_kernel_options(interpreter_class, builtin_kernels))
                     self._input = self.interpreter.get_input_details()[0]
                     self.input_shape: Tuple[int, ...] = tuple(int(n) for n in self._input["shape"])
                     self._check_input_shape()  # before allocating: a wrong sidecar costs nothing
@@ -172,6 +177,7 @@ class LoadedModel:
                 raise ModelError(f"{self.path}: the interpreter rejected the model: " + "; ".join(errors))
 
         self.num_threads = num_threads
+        self.builtin_kernels = builtin_kernels
         self._output = self.interpreter.get_output_details()[0]
         self.input_dtype = np.dtype(self._input["dtype"])
         self.output_shape: Tuple[int, ...] = tuple(int(n) for n in self._output["shape"])
@@ -304,8 +310,19 @@ class LoadedModel:
 
     def describe(self) -> str:
         return (f"{self.path.name}: {self.size_bytes} bytes, interpreter {self.interpreter_name} "
-                f"({self.num_threads} thread{'s' if self.num_threads > 1 else ''}), input {self.input_shape} "
+                f"({self.num_threads} thread{'s' if self.num_threads > 1 else ''}"
+                f"{', builtin kernels' if self.builtin_kernels else ''}), input {self.input_shape} "
                 f"{self.input_dtype.name}, output {self.output_shape}")
+
+
+def _kernel_options(interpreter_class: Any, builtin_kernels: bool) -> Dict[str, Any]:
+    """The interpreter's keyword for its own kernels without the default delegate (none by default)."""
+    if not builtin_kernels:
+        return {}
+    resolvers = getattr(sys.modules[interpreter_class.__module__], "OpResolverType", None)
+    if resolvers is None:
+        raise ModelError(f"{interpreter_class.__module__} cannot leave out its default delegate")
+    return {"experimental_op_resolver_type": resolvers.BUILTIN_WITHOUT_DEFAULT_DELEGATES}
 
 
 def _has_stateful_ops(interpreter: Any) -> bool:
@@ -345,7 +362,7 @@ def check_num_threads(num_threads: int) -> int:
 
 def load_model(path: Union[str, Path], *, num_threads: int = 1,
                frontend: Union[FrontendParams, ModelInput, None] = None, require_sidecar: bool = False,
-               verbose: bool = False) -> LoadedModel:
+               verbose: bool = False, builtin_kernels: bool = False) -> LoadedModel:
     """Load ``path`` (``.tflite`` or ``.tflite.zlib``) and its sidecar if present.
 
     Parameters
@@ -360,6 +377,11 @@ def load_model(path: Union[str, Path], *, num_threads: int = 1,
         Refuse a model without a sidecar.
     verbose : bool
         Let the interpreter's own INFO lines through to stderr (hidden by default).
+    builtin_kernels : bool
+        Run the interpreter's own kernels without its default delegate, XNNPACK (used by
+        default). tflite_runtime 2.14 runs integer models on these kernels anyway: their
+        outputs differ from XNNPACK's by a few quantisation steps (``python -m
+        benchmarks.kernels`` measures what that does to accuracy and speed).
 
     Raises
     ------
@@ -376,4 +398,4 @@ def load_model(path: Union[str, Path], *, num_threads: int = 1,
     if not path.is_file():
         raise ModelError(f"{path}: no such model file")
     return LoadedModel(path, num_threads=num_threads, frontend=frontend, require_sidecar=require_sidecar,
-                       verbose=verbose)
+                       verbose=verbose, builtin_kernels=builtin_kernels)

@@ -46,6 +46,7 @@ from typing import List, Optional, Sequence, TextIO, Tuple
 import numpy as np
 
 from native.resample import ratio_for, resample_poly
+from pi_runtime.arguments import run_command
 from pi_runtime.wav import read_wav, write_wav
 
 SAMPLE_RATE_HZ = 16000
@@ -485,6 +486,8 @@ def main(argv: Optional[Sequence[str]] = None, *, stdin: Optional[TextIO] = None
     except KeyboardInterrupt:
         print("\n(stopped by Ctrl-C)", file=err)
         return 0
+    except BrokenPipeError:  # the reader of the output went away: run_command ends quietly
+        raise
     except (ValueError, OSError) as error:
         print(f"error: {error}", file=err)
         return 2
@@ -498,6 +501,8 @@ def main(argv: Optional[Sequence[str]] = None, *, stdin: Optional[TextIO] = None
             record_words(args, folder, f"{speaker}{NOHASH}", stdin=stdin, **collect)
     except KeyboardInterrupt:
         print("\n(stopped by Ctrl-C; the takes saved so far are kept)", file=err)
+    except BrokenPipeError:  # the reader of the output went away: run_command ends quietly
+        raise
     except (ValueError, OSError) as error:
         print(f"error: {error}", file=err)
         return 2
@@ -510,4 +515,4 @@ def main(argv: Optional[Sequence[str]] = None, *, stdin: Optional[TextIO] = None
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_command(main)

@@ -31,6 +31,8 @@ import time
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
+from pi_runtime.arguments import run_command
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PROPERTY_FILES = ("tests/test_properties.py", "tests/test_native_properties.py")
 PROFILE_VARIABLE = "TINYML_HYPOTHESIS_PROFILE"  # read by tests/conftest.py
@@ -125,4 +127,4 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_command(main)

@@ -790,3 +790,23 @@ def test_training_cli_names_the_column_that_holds_text(tmp_path, capsys):
     assert main(["--version", "b", "--csv", str(path), "--out-dir", str(tmp_path / "m")]) == 2
     assert ("no clean window in the train part (column 'rh (%)': 18 of 70 cells are empty, not numbers or -9999)"
             in capsys.readouterr().err)
+
+
+def test_timestamps_are_formatted_without_the_platforms_time_t(monkeypatch):
+    """A 32-bit time_t (armhf) cannot hold years before 1901 or after 2038: formatting must not need it."""
+    from datetime import datetime as real_datetime
+
+    from pi_runtime import forecast
+
+    class ThirtyTwoBitDatetime(real_datetime):
+        @classmethod
+        def fromtimestamp(cls, timestamp, tz=None):
+            if not -2 ** 31 <= timestamp < 2 ** 31:
+                raise OverflowError("timestamp out of range for platform time_t")
+            return super().fromtimestamp(timestamp, tz)
+
+    monkeypatch.setattr(forecast, "datetime", ThirtyTwoBitDatetime)
+    assert forecast.format_timestamp(forecast.MIN_TIMESTAMP_S) == "0001-01-01 00:00"
+    assert forecast.format_timestamp(forecast.MAX_TIMESTAMP_S) == "9999-12-31 23:59"
+    assert forecast.format_timestamp(forecast.parse_timestamp("2040-02-29T12:30")) == "2040-02-29 12:30"
+    assert forecast.format_timestamp(0) == "1970-01-01 00:00"

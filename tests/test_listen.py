@@ -17,6 +17,7 @@ import pytest
 from kws_toy import build_stream, build_toy_model, expected_window
 from native.resample import resample_poly
 from pi_runtime import listen
+from pi_runtime.arguments import EXIT_BROKEN_PIPE
 from pi_runtime.sidecar import read_sidecar, write_sidecar
 from pi_runtime.wav import read_wav, write_wav
 
@@ -613,3 +614,47 @@ def test_listen_runs_a_model_on_32x32_spectrograms(tmp_path):
     # the tone (2 s to 3 s) fires while windows hold it (re-armed after the 1 s refractory), silence never
     assert detections and {d["label"] for d in detections} == {"tone"}, detections
     assert all(2.0 < d["time_s"] < 4.0 for d in detections), detections
+
+
+def test_a_command_whose_reader_goes_away_stops_quietly():
+    """``python -m pi_runtime.forecast ... | head -1``: no traceback, the shell's SIGPIPE status."""
+    script = ("from pi_runtime.arguments import run_command\n"
+              "def main():\n"
+              "    for _ in range(10 ** 6):\n"
+              "        print('x' * 99)\n"
+              "    return 0\n"
+              "run_command(main)\n")
+    process = subprocess.Popen([sys.executable, "-c", script], cwd=REPO_ROOT, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE)
+    assert process.stdout.readline() == b"x" * 99 + b"\n"
+    process.stdout.close()  # as head does after its line
+    error = process.stderr.read().decode()
+    assert process.wait(timeout=60) == EXIT_BROKEN_PIPE
+    assert error == "", error
+
+
+def test_listen_lets_a_broken_pipe_through_instead_of_calling_it_an_error():
+    """listen answers other OSErrors with 'error: ...' and status 2; a closed pipe is no error."""
+
+    class ClosedPipe:
+        def write(self, text):
+            raise BrokenPipeError(32, "Broken pipe")
+
+        def flush(self):
+            raise BrokenPipeError(32, "Broken pipe")
+
+    with pytest.raises(BrokenPipeError):
+        listen.main(["--input", str(REPO_ROOT / "examples" / "keywords.wav")], out=ClosedPipe())
+
+
+def test_builtin_kernels_reach_the_interpreter_and_hear_the_same_words():
+    """--builtin-kernels (tflite_runtime 2.14's int8 kernels): scores move by quantisation steps,
+    the example's words stay."""
+    example = REPO_ROOT / "examples" / "keywords.wav"
+    heard = {}
+    for flags in ([], ["--builtin-kernels"]):
+        code, out, err = _run(["--input", example, "--json", "--verbose", *flags])
+        assert code == 0, err
+        heard[bool(flags)] = _detections(out)
+    assert [d["label"] for d in heard[False]] == [d["label"] for d in heard[True]] == ["yes", "no", "up", "down", "go"]
+    assert [d["score"] for d in heard[False]] != [d["score"] for d in heard[True]]

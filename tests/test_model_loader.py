@@ -434,3 +434,38 @@ def test_tensorflow_starts_quietly_unless_asked():
     loud = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
                           env={**environment, "TF_CPP_MIN_LOG_LEVEL": "0"})
     assert loud.returncode == 0 and loud.stderr != ""
+
+
+def test_builtin_kernels_are_the_interpreters_own_without_its_default_delegate(toy_models):
+    """load_model(builtin_kernels=True) answers as the interpreter made without XNNPACK, bit for bit,
+    and the default as the interpreter's default (what tflite_runtime 2.14 and LiteRT differ in)."""
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    _, int8_path, _ = toy_models
+    xs = np.random.default_rng(3).normal(size=(30,) + SHAPE).astype(np.float32)
+    for builtin, resolver in ((False, OpResolverType.AUTO),
+                              (True, OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)):
+        loaded = load_model(int8_path, builtin_kernels=builtin)
+        assert loaded.builtin_kernels is builtin and ("builtin kernels" in loaded.describe()) is builtin
+        interpreter = Interpreter(model_path=str(int8_path), experimental_op_resolver_type=resolver)
+        interpreter.allocate_tensors()
+        given, taken = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+        (in_scale, in_zero), (out_scale, out_zero) = given["quantization"], taken["quantization"]
+        for x, got in zip(xs, loaded.predict_many(xs)):
+            quantised = np.clip(np.round(x / in_scale + in_zero), -128, 127).astype(np.int8)
+            interpreter.set_tensor(given["index"], quantised[None])
+            interpreter.invoke()
+            want = (interpreter.get_tensor(taken["index"])[0].astype(np.float32) - out_zero) * out_scale
+            np.testing.assert_array_equal(got, want)
+
+
+def test_an_interpreter_that_cannot_leave_out_its_delegate_is_named(toy_models, monkeypatch):
+    from pi_runtime import model as model_module
+
+    class OldInterpreter:  # its module has no OpResolverType
+        def __init__(self, **kwargs):
+            raise AssertionError("never made")
+
+    monkeypatch.setattr(model_module, "_interpreter_classes", lambda: [("old", OldInterpreter)])
+    with pytest.raises(model_module.ModelError, match="cannot leave out its default delegate"):
+        load_model(toy_models[1], builtin_kernels=True)

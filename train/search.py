@@ -35,7 +35,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from pi_runtime.arguments import non_negative_int, output_folder, positive_int
+from pi_runtime.arguments import non_negative_int, output_folder, positive_int, run_command
 
 # The space. Frames as (length, step) in samples at 16 kHz: 40/20 ms (the course's), 32/16 ms, 30/10 ms.
 BLOCKS = (2, 3, 4, 5)
@@ -725,4 +725,4 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_command(main)

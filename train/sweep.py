@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from native.params import FrontendParams
-from pi_runtime.arguments import fraction, non_negative_int, output_folder, positive_float, positive_int
+from pi_runtime.arguments import fraction, non_negative_int, output_folder, positive_float, positive_int, run_command
 
 KEY_COLUMNS = ("model", "alpha", "feature_kind", "final_sparsity", "quantization", "epochs", "seed")
 MEASURED_COLUMNS = ("accuracy", "val_accuracy", "tflite_bytes", "zlib_bytes", "weight_sparsity", "parameters",
@@ -847,4 +847,4 @@ def _validate(models, kinds, quantizations) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_command(main)

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Optional, Sequence
 
-from pi_runtime.arguments import fraction, non_negative_int, output_folder, positive_float, positive_int
+from pi_runtime.arguments import fraction, non_negative_int, output_folder, positive_float, positive_int, run_command
 from train.forecast.data import DEFAULT_FEATURES, find_jena_csv, read_jena_csv
 from train.forecast.models import MODEL_KINDS
 from train.forecast.versions import REFERENCE, VERSIONS, with_overrides
@@ -155,4 +155,4 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_command(main)

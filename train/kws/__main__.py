@@ -21,7 +21,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Optional, Sequence
 
-from pi_runtime.arguments import non_negative_float, non_negative_int, output_folder, positive_float, positive_int
+from pi_runtime.arguments import (non_negative_float, non_negative_int, output_folder, positive_float, positive_int,
+                                  run_command)
 from train.kws.versions import FIRST_LIVE_B
 
 # A Pi 4 budget for your own words when no --version is asked for: version c's limits (the largest
@@ -417,4 +418,4 @@ def subset_epochs(full_label_epochs: int, subset_train_clips: int, splits_dir: O
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_command(main)

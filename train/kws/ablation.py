@@ -28,7 +28,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 
-from pi_runtime.arguments import non_negative_int
+from pi_runtime.arguments import non_negative_int, run_command
 from train.kws.robustness import CONDITIONS, SYNTHETIC
 
 DEFAULT_VARIANTS = ("baseline", "speed", "vtlp", "reverb", "gain", "microphone", "babble", "coloured_noise",
@@ -413,4 +413,4 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_command(main)

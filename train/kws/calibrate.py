@@ -46,7 +46,7 @@ from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from pi_runtime.arguments import non_negative_int
+from pi_runtime.arguments import non_negative_int, run_command
 from pi_runtime.kws_pipeline import MAX_SMOOTHING_WINDOWS, DetectorConfig, frames_per_hop
 from pi_runtime.labels import keyword_list
 from pi_runtime.model import load_model
@@ -316,4 +316,4 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_command(main)

@@ -83,7 +83,7 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from pi_runtime.arguments import non_negative_int, positive_float
+from pi_runtime.arguments import non_negative_int, positive_float, run_command
 from pi_runtime.labels import SILENCE_LABEL, UNKNOWN_LABEL
 from train.kws import acoustics
 from train.kws.data import LABELS
@@ -1224,4 +1224,4 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_command(main)

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import List, Optional, Sequence
 
+from pi_runtime.arguments import run_command
 from pi_runtime.sidecar import MODEL_SUFFIXES, read_sidecar
 
 HEADER = """# Delivered keyword-spotting models
@@ -163,4 +164,4 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_command(main)

@@ -49,7 +49,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from pi_runtime.arguments import non_negative_int
+from pi_runtime.arguments import non_negative_int, run_command
 from train.kws.evaluate import (Evaluation, add_data_arguments, answer_labels, check_split_labels,
                                 load_scored_model, peak_dbfs, predict_ids, read_split_file, resolve_data)
 
@@ -538,4 +538,4 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_command(main)
