@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmarks import frontend, latency, open_set_validation, resample, streaming
+from benchmarks import frontend, kernels, latency, open_set_validation, resample, streaming
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 KWS_MODELS = REPO_ROOT / "models" / "kws"
@@ -115,3 +115,29 @@ def test_help_names_the_command(module, capsys):
         module.main(["--help"])
     name = module.__name__.split(".")[-1]
     assert stop.value.code == 0 and capsys.readouterr().out.startswith(f"usage: python -m benchmarks.{name} ")
+
+
+def test_kernels_refuses_bad_models_and_numbers(tmp_path, capsys):
+    for path, message in bad_models(tmp_path).values():
+        assert message in refusal(kernels.main, ["--model", str(path)], capsys)
+    assert "--runs" in refusal(kernels.main, ["--runs", "0"], capsys)
+
+
+def test_kernels_times_each_kernel_set_taking_turns():
+    """median_invoke_ms runs every model the same number of times, alternating."""
+    calls = []
+
+    class Model:
+        def __init__(self, name):
+            self.name = name
+
+        def set_input(self, example):
+            calls.append((self.name, "set"))
+
+        def invoke_raw(self):
+            calls.append((self.name, "invoke"))
+
+    times = kernels.median_invoke_ms([Model("a"), Model("b")], np.zeros(3, np.float32), runs=3)
+    assert len(times) == 2 and all(t >= 0 for t in times)
+    assert calls[:4] == [("a", "set"), ("a", "invoke"), ("b", "set"), ("b", "invoke")]  # warm-up
+    assert [name for name, _ in calls[4:]] == ["a", "b"] * 3

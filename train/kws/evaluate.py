@@ -37,6 +37,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from pi_runtime.arguments import run_command
 from pi_runtime.labels import NON_KEYWORD_LABELS, UNKNOWN_LABEL, keyword_list
 
 
@@ -56,6 +57,8 @@ class Evaluation:
         Each clip's peak level, dB relative to full scale (quiet clips explain many errors).
     unknown_folders : tuple of str
         Folder labels of a split file that the model scored as its ``_unknown_`` class.
+    scores : float[n, outputs] or None
+        The model's outputs on each clip (all of them, in the model's label order).
     """
 
     model_path: Path
@@ -65,6 +68,7 @@ class Evaluation:
     predicted_ids: np.ndarray
     peak_dbfs: np.ndarray
     unknown_folders: Tuple[str, ...] = ()
+    scores: Optional[np.ndarray] = None
 
     @property
     def accuracy(self) -> float:
@@ -93,8 +97,9 @@ class Evaluation:
         return matrix
 
 
-def load_scored_model(model_path: Path):
-    """``pi_runtime.model.load_model`` for scoring: a sidecar with labels and a frontend, one output per label.
+def load_scored_model(model_path: Path, *, builtin_kernels: bool = False):
+    """``pi_runtime.model.load_model`` for scoring: a sidecar with labels and a frontend, one output per label
+    (``builtin_kernels``: as ``load_model`` takes it).
 
     Raises
     ------
@@ -103,7 +108,7 @@ def load_scored_model(model_path: Path):
     """
     from pi_runtime.model import load_model
 
-    model = load_model(model_path, require_sidecar=True)
+    model = load_model(model_path, require_sidecar=True, builtin_kernels=builtin_kernels)
     if not model.labels:
         raise ValueError(f"{model_path}: its sidecar lists no labels")
     if model.model_input is None:
@@ -139,12 +144,6 @@ def predict_ids(model, features: np.ndarray, labels: Sequence[str]) -> np.ndarra
     ``labels`` of the highest-scoring of those labels' outputs."""
     scores = model.predict_many(features).reshape(len(features), -1)
     return np.argmax(scores[:, model.output_indices(labels)], axis=1)
-
-
-def listened_ids(model, features: np.ndarray, keywords: Sequence[str]) -> np.ndarray:
-    """int[n]: the index in ``keywords`` of each example's top output over all of the model's
-    outputs, or ``len(keywords)`` (the ``_unknown_`` row) when that output is none of them."""
-    return top_listened_ids(model.predict_many(features).reshape(len(features), -1), model.labels, keywords)
 
 
 def top_listened_ids(scores: np.ndarray, labels: Sequence[str], keywords: Sequence[str]) -> np.ndarray:
@@ -239,7 +238,7 @@ def check_split_labels(paths: Sequence[Path], labels: Sequence[str], unknown_lab
 def evaluate_model(model_path: Path, split: str = "test", *, keywords: Optional[Sequence[str]] = None,
                    data_dir: Optional[Path] = None, split_path: Optional[Path] = None,
                    split_file: Optional[Path] = None, clip_cache: Optional[Dict] = None,
-                   others_unknown: bool = False) -> Evaluation:
+                   others_unknown: bool = False, builtin_kernels: bool = False) -> Evaluation:
     """Evaluate the exported ``model_path`` on ``split`` (optionally on ``keywords`` only, and with
     ``others_unknown`` the other words' clips as ``_unknown_``: see the module docstring).
 
@@ -248,7 +247,8 @@ def evaluate_model(model_path: Path, split: str = "test", *, keywords: Optional[
     is any list of clips (see :func:`read_split_file`) whose folder labels the
     model must answer, or has an ``_unknown_`` class for. ``clip_cache`` (a
     dict) keeps clips and features between calls, so that several models on
-    the same split read and featurise it once.
+    the same split read and featurise it once. ``builtin_kernels``: run the
+    interpreter's own kernels without XNNPACK (``pi_runtime.model.load_model``).
 
     Raises
     ------
@@ -262,7 +262,7 @@ def evaluate_model(model_path: Path, split: str = "test", *, keywords: Optional[
     from train.kws.folder_data import read_clips
     from train.paths import data_dir as default_data_dir
 
-    model = load_scored_model(model_path)
+    model = load_scored_model(model_path, builtin_kernels=builtin_kernels)
     labels, unknown_label = answer_labels(model, keywords, others_unknown=others_unknown)
     cache = clip_cache if clip_cache is not None else {}
     clips_key = (split, labels, unknown_label, data_dir, split_path, split_file)
@@ -284,11 +284,12 @@ def evaluate_model(model_path: Path, split: str = "test", *, keywords: Optional[
     features_key = clips_key + (model.model_input,)
     if features_key not in cache:
         cache[features_key] = compute_features(clips.audio, model.model_input)
-    predicted = (listened_ids(model, cache[features_key], labels) if others_unknown
-                 else predict_ids(model, cache[features_key], clips.labels))
+    scores = model.predict_many(cache[features_key]).reshape(len(clips.label_ids), -1)
+    predicted = (top_listened_ids(scores, model.labels, labels) if others_unknown
+                 else np.argmax(scores[:, model.output_indices(clips.labels)], axis=1))
     return Evaluation(model_path=Path(model_path), labels=clips.labels, clip_paths=list(clips.paths),
                       label_ids=clips.label_ids, predicted_ids=predicted,
-                      peak_dbfs=peak_dbfs(clips.audio), unknown_folders=unknown_folders)
+                      peak_dbfs=peak_dbfs(clips.audio), unknown_folders=unknown_folders, scores=scores)
 
 
 def clip_name(path: Path) -> str:
@@ -439,4 +440,4 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_command(main)
