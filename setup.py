@@ -24,8 +24,7 @@ ONLY = [name for name in os.environ.get("TINYML_EXTENSIONS", "").split(",") if n
 DEBUG_BUILD = os.environ.get("TINYML_DEBUG_BUILD", "") not in ("", "0")
 
 
-def compile_args():
-    """(compiler flags, linker flags) of the build (also read by ``python -m tests.cross_arch``)."""
+def _compile_args():
     if sys.platform == "win32":
         return ["/O2"], []
     if DEBUG_BUILD:
@@ -39,25 +38,20 @@ def compile_args():
 def _extensions():
     from Cython.Build import cythonize
 
-    compiler_flags, linker_flags = compile_args()
+    compile_args, link_args = _compile_args()
     extensions = [
         Extension(
             "native." + os.path.splitext(os.path.basename(pyx))[0],
             [pyx],
             include_dirs=["native/src"],
-            extra_compile_args=compiler_flags,
-            extra_link_args=linker_flags,
+            extra_compile_args=compile_args,
+            extra_link_args=link_args,
             libraries=[] if sys.platform == "win32" else ["m"],
         )
         for pyx in sorted(glob("native/_*.pyx"))
         if not ONLY or os.path.splitext(os.path.basename(pyx))[0] in ONLY
     ]
-    return cythonize(extensions, compiler_directives=cython_directives(), force=DEBUG_BUILD)
-
-
-def cython_directives():
-    """Cython's compiler directives, set here once (also read by ``python -m tests.cross_arch``)."""
-    return {
+    directives = {
         "language_level": 3,
         "boundscheck": DEBUG_BUILD,
         "wraparound": False,
@@ -65,6 +59,7 @@ def cython_directives():
         "cdivision": not DEBUG_BUILD,
         "embedsignature": True,
     }
+    return cythonize(extensions, compiler_directives=directives, force=DEBUG_BUILD)
 
 
 class BuildExtRebuildingOnModeChange(build_ext):
@@ -90,5 +85,4 @@ class BuildExtRebuildingOnModeChange(build_ext):
             f.write(mode)
 
 
-if __name__ == "__main__":  # pip's build backend runs this file as __main__ too
-    setup(ext_modules=_extensions(), cmdclass={"build_ext": BuildExtRebuildingOnModeChange})
+setup(ext_modules=_extensions(), cmdclass={"build_ext": BuildExtRebuildingOnModeChange})

@@ -1,15 +1,16 @@
 """The native code and the device path on a Raspberry Pi's architectures, without a Pi.
 
-    python -m tests.cross_arch                 # arm64 and armhf, about 10 minutes the first time
+    python -m tests.cross_arch                 # arm64 and armhf, about 12 minutes
     python -m tests.cross_arch --arch armhf    # the 32-bit one only
 
 For each architecture, Debian bookworm's own Python 3.11 for it (the Python of
-Raspberry Pi OS bookworm) is unpacked from its packages into a cache folder,
-the native extensions are compiled from this checkout with Debian's cross
-compiler and the flags and Cython directives of setup.py, and that Python runs
-under qemu-user (a Cortex-A72, the Pi 4's core, for arm64; an ARMv7 Cortex-A15
-for armhf):
+Raspberry Pi OS bookworm) is unpacked from its packages into a cache folder and
+runs under qemu-user (a Cortex-A72, the Pi 4's core, for arm64; an ARMv7
+Cortex-A15 for armhf) on a copy of this checkout:
 
+0. the README's build, ``python setup.py build_ext --inplace``, on that Python
+   with its own build settings: its compiler is Debian's cross compiler for the
+   architecture, which runs here, pointed at the unpacked headers;
 1. the device-side tests (:data:`DEVICE_TEST_FILES`, the ones that need no
    TensorFlow), with the Hypothesis property tests among them;
 2. every delivered model on the shipped examples: features and outputs over
@@ -21,9 +22,9 @@ The two architectures stand for the two ways a Pi runs Python:
 
 - arm64, a 64-bit Raspberry Pi OS with a virtual environment as the README's
   Pi section makes it: pip's numpy and LiteRT (``ai-edge-litert``
-  :data:`LITERT_UNDER_EMULATION`: the 2.x wheels crash under qemu-user 7.2 when
-  the interpreter is made, 1.4.0 does not; whether 2.x runs on a real Pi is
-  not measured here);
+  :data:`LITERT_UNDER_EMULATION`: 2.3.0 crashes under qemu-user 7.2 when the
+  interpreter is made, in the cpuinfo library's parsing of /proc/cpuinfo, which
+  qemu-user hands through from the x86 host; 1.4.0 does not);
 - armhf, a 32-bit system: Debian's numpy 1.24 and scipy, and ``tflite-runtime``
   2.14 (LiteRT has no 32-bit ARM build; ``pi_runtime.model`` falls back to it).
   Debian's armhf is ARMv7; 32-bit Raspberry Pi OS is built for ARMv6, which this
@@ -43,7 +44,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import importlib.util
 import json
 import os
 import re
@@ -102,24 +102,21 @@ class Architecture:
     def compiler(self) -> str:
         return f"{self.triplet}-gcc"
 
-    @property
-    def extension_suffix(self) -> str:
-        return f".cpython-{PYTHON_VERSION.replace('.', '')}-{self.triplet}.so"
-
 
 TEST_TOOLS = ("pytest", "hypothesis")
+BUILD_TOOLS = ("setuptools>=68", "Cython")  # as the README's Pi section installs them
 ARCHITECTURES: Dict[str, Architecture] = {
     "arm64": Architecture(
         name="arm64", triplet="aarch64-linux-gnu", qemu="qemu-aarch64", qemu_cpu="cortex-a72",
         debian_packages=(f"python{PYTHON_VERSION}", f"libpython{PYTHON_VERSION}-dev", "libstdc++6"),
-        wheels=("numpy", "scipy", f"ai-edge-litert=={LITERT_UNDER_EMULATION}", *TEST_TOOLS),
+        wheels=("numpy", "scipy", f"ai-edge-litert=={LITERT_UNDER_EMULATION}", *BUILD_TOOLS, *TEST_TOOLS),
         wheel_platforms=("manylinux_2_28_aarch64", "manylinux_2_27_aarch64", "manylinux_2_17_aarch64",
                          "manylinux2014_aarch64")),
     "armhf": Architecture(
         name="armhf", triplet="arm-linux-gnueabihf", qemu="qemu-arm", qemu_cpu="cortex-a15",
         debian_packages=(f"python{PYTHON_VERSION}", f"libpython{PYTHON_VERSION}-dev", "libstdc++6",
                          "python3-numpy", "python3-scipy"),
-        wheels=TEST_TOOLS, wheels_without_dependencies=(f"tflite-runtime=={TFLITE_RUNTIME_ARMHF}",),
+        wheels=(*BUILD_TOOLS, *TEST_TOOLS), wheels_without_dependencies=(f"tflite-runtime=={TFLITE_RUNTIME_ARMHF}",),
         wheel_platforms=("manylinux_2_34_armv7l", "manylinux_2_17_armv7l", "manylinux2014_armv7l", "linux_armv7l"),
         builtin_kernels=True),
 }
@@ -233,24 +230,6 @@ def python_packages(arch: Architecture, cache_dir: Path, say) -> Path:
 
 
 # -- the build -------------------------------------------------------------------------------------
-def build_settings():
-    """setup.py's compiler flags and Cython directives (one place for both builds)."""
-    spec = importlib.util.spec_from_file_location("tinyml_setup", REPO_ROOT / "setup.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)  # setup() itself runs only as __main__
-    compiler_flags, linker_flags = module.compile_args()
-    return compiler_flags, linker_flags, module.cython_directives()
-
-
-def extension_sources(pyx: Path) -> List[str]:
-    """The C files an extension is built from, named in its ``# distutils: sources = ...`` line."""
-    for line in pyx.read_text().splitlines():
-        match = re.match(r"#\s*distutils:\s*sources\s*=\s*(.*)", line)
-        if match:
-            return match.group(1).split()
-    return []
-
-
 def copy_checkout(destination: Path) -> None:
     """The working tree as git sees it: tracked files and new ones it does not ignore (no build outputs)."""
     listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=REPO_ROOT,
@@ -263,28 +242,16 @@ def copy_checkout(destination: Path) -> None:
             shutil.copy2(source, target)
 
 
-def cross_build(arch: Architecture, root: Path, tree: Path) -> List[str]:
-    """Compile the native extensions of ``tree`` for ``arch``; returns the compiler's warnings."""
-    from Cython.Build import cythonize
-
-    compiler_flags, linker_flags, directives = build_settings()
-    warnings = []
-    includes = ["-Inative/src", f"-I{root}/usr/include/python{PYTHON_VERSION}", f"-I{root}/usr/include"]
-    for pyx in sorted((tree / "native").glob("_*.pyx")):
-        cwd = os.getcwd()
-        os.chdir(tree)  # cythonize names the C file after the module path, relative to the tree
-        try:
-            cythonize([str(pyx.relative_to(tree))], compiler_directives=directives, quiet=True)
-        finally:
-            os.chdir(cwd)
-        output = pyx.with_name(pyx.stem + arch.extension_suffix)
-        command = [arch.compiler, *compiler_flags, "-fPIC", "-shared", *includes, str(pyx.with_suffix(".c")),
-                   *extension_sources(pyx), "-o", str(output), *linker_flags, "-lm"]
-        result = subprocess.run(command, cwd=tree, capture_output=True, text=True)
-        if result.returncode != 0:
-            raise RuntimeError(f"{arch.compiler} failed on {pyx.name}:\n{result.stderr[-4000:]}")
-        warnings += [line for line in result.stderr.splitlines() if "warning:" in line]
-    return warnings
+def build_there(python: Sequence[str], root: Path, tree: Path, environment: Dict[str, str]) -> List[str]:
+    """``python setup.py build_ext --inplace`` in ``tree`` on the emulated Python; returns the
+    compiler's warnings. Its build settings name Debian's cross compiler (``aarch64-linux-gnu-gcc``),
+    which runs here: the headers and libraries it needs are the unpacked root's, put first."""
+    build_environment = {**environment, "CPPFLAGS": f"-I{root}/usr/include/python{PYTHON_VERSION} -I{root}/usr/include",
+                         "LDFLAGS": f"--sysroot={root}"}
+    result = run([*python, "setup.py", "build_ext", "--inplace"], tree, build_environment)
+    if result.returncode != 0:
+        raise RuntimeError(f"python setup.py build_ext failed there:\n{result.stdout[-3000:]}{result.stderr[-3000:]}")
+    return [line for line in (result.stdout + result.stderr).splitlines() if "warning:" in line]
 
 
 # -- running under emulation -------------------------------------------------------------------------
@@ -483,10 +450,10 @@ def check_architecture(arch: Architecture, cache_dir: Path, work_dir: Path, say)
     tree = work_dir / arch.name
     shutil.rmtree(tree, ignore_errors=True)
     copy_checkout(tree)
-    say(f"{arch.name}: compiling the native extensions with {arch.compiler}")
-    report = Report(arch=arch.name, warnings=cross_build(arch, root, tree))
     python = target_python(arch, root)
     environment = clean_environment(site)
+    say(f"{arch.name}: python setup.py build_ext --inplace there (compiler {arch.compiler})")
+    report = Report(arch=arch.name, warnings=build_there(python, root, tree, environment))
 
     say(f"{arch.name}: the device-side tests under {arch.qemu} -cpu {arch.qemu_cpu} (minutes)")
     summaries, report.tests_passed = [], True
