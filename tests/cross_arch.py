@@ -152,19 +152,20 @@ def sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def read_manifest(folder: Path) -> Optional[dict]:
+def is_cached(folder: Path, request: dict, product: Path) -> bool:
+    """Whether ``folder`` already holds ``product``, made for the same ``request`` (its manifest says)."""
     try:
-        return json.loads((folder / "manifest.json").read_text())
+        manifest = json.loads((folder / "manifest.json").read_text())
     except (OSError, ValueError):
-        return None
+        return False
+    return manifest.get("request") == request and product.is_dir()
 
 
 def debian_root(arch: Architecture, cache_dir: Path, say) -> Path:
     """A folder holding the unpacked Debian packages of ``arch`` (made once, then reused)."""
     folder = cache_dir / arch.name / "debian"
     request = {"architecture": arch.name, "packages": list(arch.debian_packages)}
-    manifest = read_manifest(folder)
-    if manifest is not None and manifest.get("request") == request and (folder / "root").is_dir():
+    if is_cached(folder, request, folder / "root"):
         return folder / "root"
     say(f"{arch.name}: fetching Debian's packages {', '.join(arch.debian_packages)} and what they need")
     shutil.rmtree(folder, ignore_errors=True)
@@ -207,8 +208,7 @@ def python_packages(arch: Architecture, cache_dir: Path, say) -> Path:
     folder = cache_dir / arch.name / "wheels"
     request = {"wheels": list(arch.wheels), "platforms": list(arch.wheel_platforms),
                "without dependencies": list(arch.wheels_without_dependencies)}
-    manifest = read_manifest(folder)
-    if manifest is not None and manifest.get("request") == request and (folder / "site").is_dir():
+    if is_cached(folder, request, folder / "site"):
         return folder / "site"
     say(f"{arch.name}: fetching wheels {', '.join(arch.wheels + arch.wheels_without_dependencies)}")
     shutil.rmtree(folder, ignore_errors=True)
@@ -551,6 +551,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             except CannotRun as error:
                 print(f"error: {error}", file=sys.stderr)
                 return 2
+            except (RuntimeError, subprocess.TimeoutExpired) as error:  # the build failed, or a run hung
+                print(f"{name}: FAILED: {error}", file=sys.stderr)
+                return 1
             print_report(reports[-1])
     finally:
         if args.work_dir is None:

@@ -149,3 +149,24 @@ def test_the_build_there_is_the_readmes_command_with_the_roots_headers_first(mon
     seen["status"] = 1
     with pytest.raises(RuntimeError, match="build_ext failed there"):
         cross_arch.build_there(["python3.11"], root, tmp_path, {})
+
+
+def test_a_cache_is_used_only_for_the_same_request(tmp_path):
+    product = tmp_path / "root"
+    assert not cross_arch.is_cached(tmp_path, {"packages": ["python3.11"]}, product)  # no manifest
+    (tmp_path / "manifest.json").write_text('{"request": {"packages": ["python3.11"]}}')
+    assert not cross_arch.is_cached(tmp_path, {"packages": ["python3.11"]}, product)  # nothing made
+    product.mkdir()
+    assert cross_arch.is_cached(tmp_path, {"packages": ["python3.11"]}, product)
+    assert not cross_arch.is_cached(tmp_path, {"packages": ["python3.11", "python3-numpy"]}, product)
+    (tmp_path / "manifest.json").write_text('{"request": ')  # cut short
+    assert not cross_arch.is_cached(tmp_path, {"packages": ["python3.11"]}, product)
+
+
+def test_a_failed_build_fails_the_check_with_its_output(monkeypatch, capsys):
+    def failing(arch, cache_dir, work_dir, say):
+        raise RuntimeError("python setup.py build_ext failed there:\nnative/src/fft.c:1: error: oops")
+
+    monkeypatch.setattr(cross_arch, "check_architecture", failing)
+    assert cross_arch.main(["--arch", "arm64"]) == 1
+    assert "arm64: FAILED: python setup.py build_ext failed there" in capsys.readouterr().err
