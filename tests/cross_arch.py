@@ -31,7 +31,8 @@ The two architectures stand for the two ways a Pi runs Python:
   does not emulate.
 
 Emulated timings mean nothing: this checks that the code builds without a
-warning and gives the same answers, not how fast. Needs, on Debian or Ubuntu::
+warning and gives the same answers, not how fast. Runs on Debian bookworm (its
+apt lists bookworm's packages for the other architectures) and needs::
 
     sudo dpkg --add-architecture arm64 && sudo dpkg --add-architecture armhf && sudo apt-get update
     sudo apt-get install qemu-user gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf
@@ -62,6 +63,8 @@ from pi_runtime.arguments import run_command
 from tests.fuzz import PROPERTY_FILES
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+DEBIAN_RELEASE = "bookworm"  # what Raspberry Pi OS bookworm is built from
+OS_RELEASE = Path("/etc/os-release")
 PYTHON_VERSION = "3.11"  # Debian bookworm's, as Raspberry Pi OS bookworm's
 LITERT_UNDER_EMULATION = "1.4.0"
 TFLITE_RUNTIME_ARMHF = "2.14.0"
@@ -133,10 +136,25 @@ def missing_tools(arch: Architecture) -> List[str]:
             if shutil.which(tool) is None]
 
 
+def debian_release() -> str:
+    """This machine's Debian release (``VERSION_CODENAME`` of :data:`OS_RELEASE`), or "" when it says none."""
+    try:
+        text = OS_RELEASE.read_text()
+    except OSError:
+        return ""
+    match = re.search(r"^VERSION_CODENAME=\"?([^\"\n]*)", text, re.MULTILINE)
+    return match.group(1) if match else ""
+
+
 def check_tools(arch: Architecture) -> None:
     missing = missing_tools(arch)
     if missing:
-        raise CannotRun(f"{arch.name}: {', '.join(missing)} not found; on Debian or Ubuntu:\n  {APT_SETUP}")
+        raise CannotRun(f"{arch.name}: {', '.join(missing)} not found; on Debian:\n  {APT_SETUP}")
+    release = debian_release()
+    if release != DEBIAN_RELEASE:
+        raise CannotRun(f"this check unpacks Debian {DEBIAN_RELEASE}'s packages for {arch.name} (the base of "
+                        f"Raspberry Pi OS {DEBIAN_RELEASE}) through apt, so it runs on Debian {DEBIAN_RELEASE}; "
+                        f"this machine is {release or 'not Debian'}")
     foreign = subprocess.run(["dpkg", "--print-foreign-architectures"], capture_output=True, text=True).stdout.split()
     native = subprocess.run(["dpkg", "--print-architecture"], capture_output=True, text=True).stdout.strip()
     if arch.name not in foreign and arch.name != native:
@@ -522,8 +540,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m tests.cross_arch", description=__doc__.split("\n\n")[0],
         epilog="Builds for and runs under emulation of each architecture: its tests, every delivered model "
-               "on the examples, compared with this machine. Needs qemu-user and Debian's cross compilers:\n  "
-               + APT_SETUP, formatter_class=argparse.RawDescriptionHelpFormatter)
+               "on the examples, compared with this machine. Runs on Debian bookworm with qemu-user and Debian's "
+               "cross compilers:\n  " + APT_SETUP, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--arch", choices=sorted(ARCHITECTURES), action="append",
                         help="architecture to check (repeatable; default: all)")
     parser.add_argument("--cache-dir", type=Path, default=Path.home() / ".cache" / "tinyml-pi" / "cross",

@@ -28,8 +28,15 @@ def test_missing_tools_are_named_with_the_install_line(monkeypatch):
     assert cross_arch.main(["--arch", "armhf", "--work-dir", "unused"]) == 2
 
 
-def test_an_architecture_apt_does_not_list_is_refused(monkeypatch):
+def _os_release(monkeypatch, tmp_path, text):
+    path = tmp_path / "os-release"
+    path.write_text(text)
+    monkeypatch.setattr(cross_arch, "OS_RELEASE", path)
+
+
+def test_an_architecture_apt_does_not_list_is_refused(monkeypatch, tmp_path):
     monkeypatch.setattr(cross_arch.shutil, "which", lambda tool: "/usr/bin/" + tool)
+    _os_release(monkeypatch, tmp_path, 'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nVERSION_CODENAME=bookworm\n')
 
     def dpkg(command, **kwargs):
         printed = "" if command[1] == "--print-foreign-architectures" else "amd64\n"
@@ -170,3 +177,13 @@ def test_a_failed_build_fails_the_check_with_its_output(monkeypatch, capsys):
     monkeypatch.setattr(cross_arch, "check_architecture", failing)
     assert cross_arch.main(["--arch", "arm64"]) == 1
     assert "arm64: FAILED: python setup.py build_ext failed there" in capsys.readouterr().err
+
+
+def test_a_machine_that_is_not_debian_bookworm_is_told_why(monkeypatch, tmp_path):
+    monkeypatch.setattr(cross_arch.shutil, "which", lambda tool: "/usr/bin/" + tool)
+    _os_release(monkeypatch, tmp_path, 'NAME="Ubuntu"\nVERSION_CODENAME=noble\n')
+    with pytest.raises(CannotRun, match="runs on Debian bookworm; this machine is noble"):
+        cross_arch.check_tools(ARCHITECTURES["armhf"])
+    monkeypatch.setattr(cross_arch, "OS_RELEASE", tmp_path / "absent")
+    with pytest.raises(CannotRun, match="this machine is not Debian"):
+        cross_arch.check_tools(ARCHITECTURES["armhf"])
