@@ -114,6 +114,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     report = Report()
     try:
         measure(args, models_to_run(args.models), report)
+    except BrokenPipeError:  # the reader of the output went away: run_command ends quietly
+        raise
     except (ValueError, OSError) as error:  # a missing or corrupt model or sidecar, missing data
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -1,11 +1,12 @@
-"""The interpreter's kernels under the delivered keyword models: XNNPACK against the builtin ones.
+"""The interpreter's kernels under the delivered keyword models: its default against the builtin ones.
 
 LiteRT (``ai-edge-litert``, what the README installs) runs integer models through
 its default delegate, XNNPACK; ``tflite_runtime`` 2.14, which older Pi images
 have and ``pi_runtime`` falls back to, runs them on the interpreter's builtin
-kernels (``python -m tests.cross_arch`` showed its outputs on ARM equal to
-LiteRT's with ``builtin_kernels=True``). The two round differently inside, so
-their outputs differ by quantisation steps. For each model this measures, on
+kernels (``python -m tests.cross_arch`` found its outputs on ARM equal to
+LiteRT's with ``builtin_kernels=True`` to within one quantisation step). The
+two round differently inside, so their outputs differ by quantisation steps.
+Under tflite_runtime itself both columns run the builtin kernels. For each model this measures, on
 the same clips and in the same run, what that does:
 
 - accuracy on a split (the course's test split by default; an answer
@@ -20,6 +21,7 @@ the same clips and in the same run, what that does:
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import sys
 import time
@@ -28,10 +30,10 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from benchmarks.reporting import Report, load_kws_models, models_to_run
+from benchmarks.reporting import Report, load_kws_models, models_to_run, package_version
 from pi_runtime.arguments import positive_int, run_command
 
-KERNELS = {"XNNPACK": False, "builtin": True}  # name -> load_model(builtin_kernels=...)
+KERNELS = {"default": False, "builtin": True}  # name -> load_model(builtin_kernels=...)
 
 
 def median_invoke_ms(models: Sequence, example: np.ndarray, runs: int) -> list:
@@ -68,20 +70,23 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     try:
         paths = models_to_run(args.model)
-        load_kws_models(paths)  # a bad model is refused before the clips are read
+        interpreter = load_kws_models(paths)[0].interpreter_name  # a bad model is refused before the clips are read
     except (ValueError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    from ai_edge_litert import __version__ as litert_version
 
     report = Report()
-    report(f"python {platform.python_version()}, numpy {np.__version__}, ai-edge-litert {litert_version}, "
-           f"{platform.machine()} {platform.system()}, {len(__import__('os').sched_getaffinity(0))} CPUs")
+    report(f"python {platform.python_version()}, numpy {np.__version__}, "
+           f"ai-edge-litert {package_version('ai_edge_litert')}, "
+           f"tflite-runtime {package_version('tflite_runtime')}, {platform.machine()} {platform.system()}, "
+           f"{os.cpu_count()} CPUs")
+    report(f"interpreter {interpreter}; default: its default delegate (XNNPACK in ai-edge-litert), builtin: its own "
+           f"kernels without it")
     report(f"{args.split} split; latency: invoke() alone, 1 thread, median of {args.runs} runs per kernel set, "
            f"the two alternating")
     report()
-    header = (f"{'model':28s} {'accuracy XNNPACK':>17s} {'builtin':>8s} {'clips answered differently':>27s} "
-              f"{'max output difference':>22s} {'ms XNNPACK':>11s} {'builtin':>8s} {'builtin/XNNPACK':>16s}")
+    header = (f"{'model':28s} {'accuracy default':>17s} {'builtin':>8s} {'clips answered differently':>27s} "
+              f"{'max output difference':>22s} {'ms default':>11s} {'builtin':>8s} {'builtin/default':>16s}")
     report(header)
     report("-" * len(header))
     cache: dict = {}
@@ -103,8 +108,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                f"{times[1]:8.3f} {times[1] / times[0]:15.2f}x")
     if args.markdown:
         report.write_markdown(args.markdown, title="The interpreter's kernels under the delivered keyword models",
-                              command="python -m benchmarks.kernels" + (f" --split {args.split}"
-                                                                         if args.split != "test" else ""),
+                              command=" ".join(["python -m benchmarks.kernels",
+                                                *(sys.argv[1:] if argv is None else argv)]),
                               note="see the module docstring for what is measured",
                               remark="Accuracy does not depend on the machine; latency does.")
     return 0

@@ -22,18 +22,11 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from benchmarks.reporting import load_kws_models, models_to_run
+from benchmarks.reporting import load_kws_models, models_to_run, package_version
 from pi_runtime.arguments import non_negative_int, positive_float, positive_int, run_command
 from pi_runtime.kws_pipeline import frames_per_hop
 from pi_runtime.latency import governor_hint, measure_native, measure_reference, measure_streaming
 from pi_runtime.reference import reference_available
-
-
-def _version(module: str) -> str:
-    try:
-        return __import__(module).__version__
-    except Exception:  # not installed, or no __version__
-        return "-"
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -61,9 +54,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     missing_reference = reference_available()
-    print(f"python {platform.python_version()}, numpy {np.__version__}, ai-edge-litert {_version('ai_edge_litert')}, "
-          f"tensorflow {_version('tensorflow') if not missing_reference else '-'}, "
-          f"scipy {_version('scipy') if not missing_reference else '-'}")
+    print(f"python {platform.python_version()}, numpy {np.__version__}, "
+          f"ai-edge-litert {package_version('ai_edge_litert')}, "
+          f"tensorflow {package_version('tensorflow') if not missing_reference else '-'}, "
+          f"scipy {package_version('scipy') if not missing_reference else '-'}")
     print(f"machine: {platform.machine()} {platform.system()}, {os.cpu_count()} CPUs; "
           f"{governor_hint() or 'CPU governor: performance or not exposed'}")
     print(f"config: {args.runs} runs + {args.warmup} warm-up, 1 s of random audio at 48 kHz per run, "

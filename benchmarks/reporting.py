@@ -23,6 +23,14 @@ def models_to_run(given: Optional[Sequence[Path]]) -> List[Path]:
     return models
 
 
+def package_version(module: str) -> str:
+    """The ``__version__`` of an importable package, else "-" (for the versions line of a report)."""
+    try:
+        return __import__(module).__version__
+    except Exception:  # not installed, no __version__, or failing in its own import
+        return "-"
+
+
 def load_kws_models(paths: Sequence[Path], *, num_threads: int = 1) -> list:
     """Each keyword-spotting model loaded with its sidecar (a ``LoadedModel``), to refuse a bad one before any
     long work; ``ValueError`` naming a missing or truncated model, a broken sidecar, or a model of another task."""

@@ -65,8 +65,8 @@ COLUMN_ALIASES = {
 TIME_COLUMNS = ("timestamp", "time", "date time", "datetime", "date")
 # A readings line is tens of characters (Jena's header about 200): longer is not a reading.
 MAX_LINE_CHARS = 65536
-# The timestamps datetime can print: years 1 to 9999, in seconds since 1970.
 UNIX_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+# The timestamps datetime can print: years 1 to 9999, in seconds since 1970.
 MIN_TIMESTAMP_S = int(datetime(1, 1, 1, tzinfo=timezone.utc).timestamp())
 MAX_TIMESTAMP_S = int(datetime(9999, 12, 31, 23, 59, 59, tzinfo=timezone.utc).timestamp())
 

@@ -358,6 +358,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         parser.error("--hop-ms must be a positive number")
     if args.streaming and args.model is None:
         parser.error("--streaming needs --model")
+    if args.builtin_kernels and args.model is None:
+        parser.error("--builtin-kernels needs --model")
     try:
         return _run(args)
     except BrokenPipeError:  # the reader of the output went away: run_command ends quietly

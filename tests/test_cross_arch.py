@@ -187,3 +187,20 @@ def test_a_machine_that_is_not_debian_bookworm_is_told_why(monkeypatch, tmp_path
     monkeypatch.setattr(cross_arch, "OS_RELEASE", tmp_path / "absent")
     with pytest.raises(CannotRun, match="this machine is not Debian"):
         cross_arch.check_tools(ARCHITECTURES["armhf"])
+
+
+def test_a_skip_for_any_reason_but_tensorflow_fails_the_check():
+    comparison = cross_arch.Comparison(arrays=1, identical_arrays=1)
+    report = cross_arch.Report(arch="armhf", warnings=[], tests_passed=True, comparison=comparison,
+                               skipped={"could not import 'tensorflow': No module named 'tensorflow'": 36})
+    assert report.passed
+    report.skipped["could not import 'scipy.signal': No module named 'scipy'"] = 1  # a whole file unseen
+    assert not report.passed
+
+
+def test_the_delivered_models_are_those_with_a_sidecar_and_some_must_exist(tmp_path):
+    names = {path.name for path in cross_arch.delivered_models(REPO_ROOT, "kws")}
+    assert "kws_live_c.tflite.zlib" in names and not any("teacher" in name for name in names)
+    (tmp_path / "models" / "kws").mkdir(parents=True)
+    with pytest.raises(RuntimeError, match="no delivered model"):
+        cross_arch.delivered_models(tmp_path, "kws")

@@ -221,3 +221,11 @@ def test_random_clips_are_the_course_kind_of_audio():
     assert clips.shape == (3, 48000) and clips.dtype == np.float32
     assert 0.0 <= clips.min() and clips.max() < 1.0
     np.testing.assert_array_equal(clips, latency.random_clips(3, 48000, seed=1))
+
+
+@pytest.mark.parametrize("flag", ["--streaming", "--builtin-kernels"])
+def test_flags_about_a_model_need_one(flag, capsys):
+    """Without --model the course's pipeline alone runs: a flag about the model would be ignored."""
+    with pytest.raises(SystemExit) as exit_info:
+        latency.main([flag])
+    assert exit_info.value.code == 2 and f"{flag} needs --model" in capsys.readouterr().err

@@ -305,6 +305,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 write_calibration(model_path, section)
                 note = ""
             print(f"{model_path.name}: {describe(section)}{note}")
+    except BrokenPipeError:  # the reader of the output went away: run_command ends quietly
+        raise
     except (ValueError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

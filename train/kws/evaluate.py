@@ -142,7 +142,12 @@ def answer_labels(model, keywords: Optional[Sequence[str]] = None, *,
 def predict_ids(model, features: np.ndarray, labels: Sequence[str]) -> np.ndarray:
     """int[n]: for each example of ``features`` (float32[n, frames, features]), the index in
     ``labels`` of the highest-scoring of those labels' outputs."""
-    scores = model.predict_many(features).reshape(len(features), -1)
+    return top_ids(model.predict_many(features).reshape(len(features), -1), model, labels)
+
+
+def top_ids(scores: np.ndarray, model, labels: Sequence[str]) -> np.ndarray:
+    """int[n]: for each row of ``scores`` (float[n, the model's outputs]), the index in ``labels``
+    of the highest-scoring of those labels' outputs."""
     return np.argmax(scores[:, model.output_indices(labels)], axis=1)
 
 
@@ -286,7 +291,7 @@ def evaluate_model(model_path: Path, split: str = "test", *, keywords: Optional[
         cache[features_key] = compute_features(clips.audio, model.model_input)
     scores = model.predict_many(cache[features_key]).reshape(len(clips.label_ids), -1)
     predicted = (top_listened_ids(scores, model.labels, labels) if others_unknown
-                 else np.argmax(scores[:, model.output_indices(clips.labels)], axis=1))
+                 else top_ids(scores, model, clips.labels))
     return Evaluation(model_path=Path(model_path), labels=clips.labels, clip_paths=list(clips.paths),
                       label_ids=clips.label_ids, predicted_ids=predicted,
                       peak_dbfs=peak_dbfs(clips.audio), unknown_folders=unknown_folders, scores=scores)
