@@ -51,7 +51,7 @@ from typing import Dict, Optional, Sequence, Tuple
 import numpy as np
 
 from benchmarks.reporting import Report, models_to_run
-from pi_runtime.arguments import non_negative_int, run_command
+from pi_runtime.arguments import add_builtin_kernels_argument, non_negative_int, run_command
 from pi_runtime.kws_pipeline import MAX_INPUT_RATE_HZ, MIN_INPUT_RATE_HZ, DetectorConfig, frames_per_hop
 from pi_runtime.labels import keyword_list
 from pi_runtime.model import load_model
@@ -154,6 +154,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--keywords", type=keyword_list,
                         help="listen for these keywords only, comma-separated (e.g. go,stop; the other keywords' "
                              "clips are then non-keyword words); default: each model's own keywords")
+    add_builtin_kernels_argument(parser)
     parser.add_argument("--markdown", type=Path, help="also write the report to this markdown file")
     parser.add_argument("--plot", type=Path, help="draw the DET curves into this PNG")
     args = parser.parse_args(argv)
@@ -169,7 +170,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                  "refractory_ms": args.refractory_ms, "min_level_dbfs": args.min_level_dbfs}
     try:
         for path in models:
-            operating_point(load_model(path), overrides, args.keywords)  # bad flags or sidecars first
+            operating_point(load_model(path, builtin_kernels=args.builtin_kernels), overrides,
+                            args.keywords)  # bad flags or sidecars first
         print(f"building the {args.stream} test stream ...", file=sys.stderr, flush=True)
         stream = build_test_stream(args.stream, data_dir=args.data_dir, seed=args.seed)
     except (ValueError, OSError, RuntimeError) as error:
@@ -185,7 +187,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         litert = "-"
     report(f"python {platform.python_version()}, numpy {np.__version__}, ai-edge-litert {litert}, "
            f"{platform.machine()} {platform.system()}, {os.cpu_count()} CPUs")
-    report(f"stream: {stream.description}; fed at {args.input_rate} Hz")
+    report(f"stream: {stream.description}; fed at {args.input_rate} Hz"
+           + ("; the interpreter's builtin kernels (--builtin-kernels)" if args.builtin_kernels else ""))
     if args.keywords:
         report(f"listening for {', '.join(args.keywords)} only: the other keywords' clips are non-keyword words")
     report("matching: a keyword is detected when a detection with its label has its window end within "
@@ -196,7 +199,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     results: Dict[str, Tuple[PipelineRun, StreamScore, DetectorConfig, str, DetCurve]] = {}
     reasons: Dict[str, Dict[str, int]] = {}
     for model_path in models:
-        model = load_model(model_path)
+        model = load_model(model_path, builtin_kernels=args.builtin_kernels)
         config, origin = operating_point(model, overrides, args.keywords)
         print(f"{model_path.name}: running ...", file=sys.stderr, flush=True)
         live = run_pipeline(model, stream, config=config, input_rate_hz=args.input_rate, keywords=args.keywords)
