@@ -571,12 +571,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         dump_numbers(Path.cwd(), args.dump)
         return 0
     say = lambda message: print(message, flush=True)  # noqa: E731
-    work = args.work_dir or Path(tempfile.mkdtemp(prefix="tinyml_cross_"))
+    # Absolute: the emulated Python runs in the copy of the checkout and reads these paths from there.
+    cache_dir = args.cache_dir.expanduser().resolve()
+    work = (args.work_dir or Path(tempfile.mkdtemp(prefix="tinyml_cross_"))).expanduser().resolve()
     reports = []
     try:
         for name in args.arch or sorted(ARCHITECTURES):
             try:
-                reports.append(check_architecture(ARCHITECTURES[name], args.cache_dir, work, say))
+                reports.append(check_architecture(ARCHITECTURES[name], cache_dir, work, say))
             except CannotRun as error:
                 print(f"error: {error}", file=sys.stderr)
                 return 1 if any(not report.passed for report in reports) else 2

@@ -204,3 +204,16 @@ def test_the_delivered_models_are_those_with_a_sidecar_and_some_must_exist(tmp_p
     (tmp_path / "models" / "kws").mkdir(parents=True)
     with pytest.raises(RuntimeError, match="no delivered model"):
         cross_arch.delivered_models(tmp_path, "kws")
+
+
+def test_relative_folders_are_made_absolute_before_the_emulated_python_sees_them(monkeypatch, tmp_path):
+    seen = {}
+
+    def record(arch, cache_dir, work_dir, say):
+        seen.update(cache_dir=cache_dir, work_dir=work_dir)
+        raise CannotRun("stop here")
+
+    monkeypatch.setattr(cross_arch, "check_architecture", record)
+    monkeypatch.chdir(tmp_path)
+    assert cross_arch.main(["--arch", "arm64", "--cache-dir", "cache", "--work-dir", "work"]) == 2
+    assert seen == {"cache_dir": tmp_path.resolve() / "cache", "work_dir": tmp_path.resolve() / "work"}
