@@ -21,10 +21,11 @@ Cortex-A15 for armhf) on a copy of this checkout:
 The two architectures stand for the two ways a Pi runs Python:
 
 - arm64, a 64-bit Raspberry Pi OS with a virtual environment as the README's
-  Pi section makes it: pip's numpy and LiteRT (``ai-edge-litert``
-  :data:`LITERT_UNDER_EMULATION`: 2.3.0 crashes under qemu-user 7.2 when the
-  interpreter is made, in the cpuinfo library's parsing of /proc/cpuinfo, which
-  qemu-user hands through from the x86 host; 1.4.0 does not);
+  Pi section makes it: pip's numpy and LiteRT (``ai-edge-litert``). qemu-user
+  hands the x86 host's /proc/cpuinfo and /sys/devices/system/cpu through, and
+  the cpuinfo library inside LiteRT 2.x crashes on them when an interpreter is
+  made (a null pointer in ``cpuinfo_arm_linux_init``), so the root describes a
+  Pi 4's four Cortex-A72 cores there instead (:func:`describe_processor`);
 - armhf, a 32-bit system: Debian's numpy 1.24 and scipy, and ``tflite-runtime``
   2.14 (LiteRT has no 32-bit ARM build; ``pi_runtime.model`` falls back to it).
   Debian's armhf is ARMv7; 32-bit Raspberry Pi OS is built for ARMv6, which this
@@ -66,7 +67,6 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 DEBIAN_RELEASE = "bookworm"  # what Raspberry Pi OS bookworm is built from
 OS_RELEASE = Path("/etc/os-release")
 PYTHON_VERSION = "3.11"  # Debian bookworm's, as Raspberry Pi OS bookworm's
-LITERT_UNDER_EMULATION = "1.4.0"
 TFLITE_RUNTIME_ARMHF = "2.14.0"
 # Test files that need only numpy, the native extensions and pi_runtime (checked by a test);
 # their real-data tests are left out (they read the datasets through train/).
@@ -103,19 +103,25 @@ class Architecture:
     wheel_platforms: Tuple[str, ...]
     wheels_without_dependencies: Tuple[str, ...] = ()  # whose dependencies Debian's packages give
     builtin_kernels: bool = False        # its interpreter runs int8 models on its own kernels, not XNNPACK
+    cpu_description: str = ""            # /proc/cpuinfo of the Pi emulated (none: the host's shows through)
 
     @property
     def compiler(self) -> str:
         return f"{self.triplet}-gcc"
 
 
+# A Raspberry Pi 4's /proc/cpuinfo under a 64-bit kernel: four Cortex-A72 cores (part 0xd08).
+PI4_CPUINFO_ARM64 = "".join(
+    f"processor\t: {core}\nBogoMIPS\t: 108.00\nFeatures\t: fp asimd evtstrm crc32 cpuid\n"
+    "CPU implementer\t: 0x41\nCPU architecture: 8\nCPU variant\t: 0x0\nCPU part\t: 0xd08\nCPU revision\t: 3\n\n"
+    for core in range(4)) + "Hardware\t: BCM2835\nModel\t\t: Raspberry Pi 4 Model B\n"
 TEST_TOOLS = ("pytest", "hypothesis")
 BUILD_TOOLS = ("setuptools>=68", "Cython")  # as the README's Pi section installs them
 ARCHITECTURES: Dict[str, Architecture] = {
     "arm64": Architecture(
         name="arm64", triplet="aarch64-linux-gnu", qemu="qemu-aarch64", qemu_cpu="cortex-a72",
         debian_packages=(f"python{PYTHON_VERSION}", f"libpython{PYTHON_VERSION}-dev", "libstdc++6"),
-        wheels=("numpy", "scipy", f"ai-edge-litert=={LITERT_UNDER_EMULATION}", *BUILD_TOOLS, *TEST_TOOLS),
+        wheels=("numpy", "scipy", "ai-edge-litert", *BUILD_TOOLS, *TEST_TOOLS), cpu_description=PI4_CPUINFO_ARM64,
         wheel_platforms=("manylinux_2_28_aarch64", "manylinux_2_27_aarch64", "manylinux_2_17_aarch64",
                          "manylinux2014_aarch64")),
     "armhf": Architecture(
@@ -212,6 +218,20 @@ def debian_root(arch: Architecture, cache_dir: Path, say) -> Path:
         {"request": request, "debs": {deb.name: sha256(deb) for deb in debs}}, indent=1) + "\n")
     shutil.rmtree(archives)
     return root
+
+
+def describe_processor(root: Path, arch: Architecture) -> None:
+    """Put the emulated Pi's /proc/cpuinfo and CPU list in the root, where qemu-user looks first:
+    otherwise the guest reads this x86 machine's, which the cpuinfo library in LiteRT 2.x cannot parse."""
+    if not arch.cpu_description:
+        return
+    (root / "proc").mkdir(exist_ok=True)
+    (root / "proc" / "cpuinfo").write_text(arch.cpu_description)
+    cores = arch.cpu_description.count("processor\t:")
+    cpu_list = root / "sys" / "devices" / "system" / "cpu"
+    cpu_list.mkdir(parents=True, exist_ok=True)
+    for name in ("possible", "present", "online"):
+        (cpu_list / name).write_text(f"0-{cores - 1}\n")
 
 
 def link_alternatives(root: Path, arch: Architecture) -> None:
@@ -474,6 +494,7 @@ class Report:
 def check_architecture(arch: Architecture, cache_dir: Path, work_dir: Path, say) -> Report:
     check_tools(arch)
     root = debian_root(arch, cache_dir, say)
+    describe_processor(root, arch)
     site = python_packages(arch, cache_dir, say)
     tree = work_dir / arch.name
     shutil.rmtree(tree, ignore_errors=True)

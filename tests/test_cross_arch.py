@@ -217,3 +217,14 @@ def test_relative_folders_are_made_absolute_before_the_emulated_python_sees_them
     monkeypatch.chdir(tmp_path)
     assert cross_arch.main(["--arch", "arm64", "--cache-dir", "cache", "--work-dir", "work"]) == 2
     assert seen == {"cache_dir": tmp_path.resolve() / "cache", "work_dir": tmp_path.resolve() / "work"}
+
+
+def test_the_emulated_pi_describes_its_processor_and_the_armhf_one_does_not(tmp_path):
+    cross_arch.describe_processor(tmp_path, ARCHITECTURES["arm64"])
+    cpuinfo = (tmp_path / "proc" / "cpuinfo").read_text()
+    assert cpuinfo.count("CPU part\t: 0xd08") == 4 and "Raspberry Pi 4" in cpuinfo  # four Cortex-A72 cores
+    assert (tmp_path / "sys" / "devices" / "system" / "cpu" / "possible").read_text() == "0-3\n"
+    other = tmp_path / "armhf"
+    other.mkdir()
+    cross_arch.describe_processor(other, ARCHITECTURES["armhf"])
+    assert not any(other.iterdir())
