@@ -50,7 +50,7 @@ from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
-from benchmarks.reporting import Report, models_to_run
+from benchmarks.reporting import Report, models_to_run, package_version
 from pi_runtime.arguments import add_builtin_kernels_argument, non_negative_int, run_command
 from pi_runtime.kws_pipeline import MAX_INPUT_RATE_HZ, MIN_INPUT_RATE_HZ, DetectorConfig, frames_per_hop
 from pi_runtime.labels import keyword_list
@@ -179,13 +179,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 2
 
     report = Report()
-    try:
-        from importlib.metadata import version
-
-        litert = version("ai-edge-litert")
-    except Exception:  # not installed as a distribution (tflite_runtime or tf.lite fallback)
-        litert = "-"
-    report(f"python {platform.python_version()}, numpy {np.__version__}, ai-edge-litert {litert}, "
+    report(f"python {platform.python_version()}, numpy {np.__version__}, "
+           f"ai-edge-litert {package_version('ai_edge_litert')}, "
            f"{platform.machine()} {platform.system()}, {os.cpu_count()} CPUs")
     report(f"stream: {stream.description}; fed at {args.input_rate} Hz"
            + ("; the interpreter's builtin kernels (--builtin-kernels)" if args.builtin_kernels else ""))

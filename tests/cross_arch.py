@@ -171,14 +171,6 @@ def check_tools(arch: Architecture) -> None:
                         f"first:\n  {APT_SETUP}")
 
 
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def is_cached(folder: Path, request: dict, product: Path) -> bool:
     """Whether ``folder`` already holds ``product``, made for the same ``request`` (its manifest says)."""
     try:
@@ -215,7 +207,8 @@ def debian_root(arch: Architecture, cache_dir: Path, say) -> Path:
         subprocess.run(["dpkg-deb", "-x", str(deb), str(root)], check=True)
     link_alternatives(root, arch)
     (folder / "manifest.json").write_text(json.dumps(
-        {"request": request, "debs": {deb.name: sha256(deb) for deb in debs}}, indent=1) + "\n")
+        {"request": request, "debs": {deb.name: hashlib.sha256(deb.read_bytes()).hexdigest() for deb in debs}},
+        indent=1) + "\n")
     shutil.rmtree(archives)
     return root
 
@@ -300,13 +293,12 @@ def target_python(arch: Architecture, root: Path) -> List[str]:
     return [arch.qemu, "-cpu", arch.qemu_cpu, "-L", str(root), str(root / "usr" / "bin" / f"python{PYTHON_VERSION}")]
 
 
-def clean_environment(site: Optional[Path]) -> Dict[str, str]:
-    """This machine's environment without what would leak into the other Python."""
+def clean_environment(site: Path) -> Dict[str, str]:
+    """This machine's environment without what would leak into the other Python, which finds the
+    architecture's wheels in ``site``."""
     keep = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "TERM")
     environment = {key: os.environ[key] for key in keep if key in os.environ}
-    environment.update(PYTHONNOUSERSITE="1", PYTHONDONTWRITEBYTECODE="1", PYTHONHASHSEED="0")
-    if site is not None:
-        environment["PYTHONPATH"] = str(site)
+    environment.update(PYTHONNOUSERSITE="1", PYTHONDONTWRITEBYTECODE="1", PYTHONHASHSEED="0", PYTHONPATH=str(site))
     return environment
 
 
@@ -483,11 +475,14 @@ class Report:
     skipped: Dict[str, int] = field(default_factory=dict)
 
     @property
+    def unexpected_skips(self) -> List[str]:
+        return [reason for reason in self.skipped if EXPECTED_SKIP not in reason]
+
+    @property
     def passed(self) -> bool:
         c = self.comparison
-        unexpected_skips = [reason for reason in self.skipped if EXPECTED_SKIP not in reason]
-        return (self.tests_passed and not unexpected_skips and not self.warnings and not self.commands_differ and c is not None
-                and not c.problems and c.answers_that_differ == 0 and c.max_abs_feature_difference == 0
+        return (self.tests_passed and not self.unexpected_skips and not self.warnings and not self.commands_differ
+                and c is not None and not c.problems and c.answers_that_differ == 0 and c.max_abs_feature_difference == 0
                 and c.max_output_difference_steps <= OUTPUT_TOLERANCE_STEPS + 1e-3)
 
 
@@ -550,7 +545,8 @@ def print_report(report: Report) -> None:
     print(f"\n== {report.arch}")
     print(f"build: {len(report.warnings)} compiler warning(s)" + "".join(f"\n  {w}" for w in report.warnings[:20]))
     print(f"device-side tests: {report.tests}"
-          + "".join(f"\n  skipped {count}: {reason}" + ("" if EXPECTED_SKIP in reason else " (unexpected: fails the check)")
+          + "".join(f"\n  skipped {count}: {reason}"
+                    + (" (unexpected: fails the check)" if reason in report.unexpected_skips else "")
                     for reason, count in sorted(report.skipped.items())))
     print(f"interpreter there: {report.interpreter}")
     if c is not None:
