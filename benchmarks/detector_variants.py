@@ -170,8 +170,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     from pi_runtime.kws_pipeline import DetectorConfig
     from pi_runtime.labels import SILENCE_LABEL, UNKNOWN_LABEL
-    from train.kws.calibrate import pick_threshold
-    from train.kws.streams import det_curve, realistic_stream, replay_thresholds, run_pipeline
+    from pi_runtime.replay import pick_threshold, replay_thresholds
+    from train.kws.streams import det_curve, realistic_stream, run_pipeline
 
     try:  # a missing, truncated or other task's model or sidecar, missing data
         loaded = load_kws_models([path for path in (args.model, args.verifier) if path is not None])

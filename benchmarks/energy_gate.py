@@ -73,8 +73,9 @@ def measure(args: argparse.Namespace, models: Sequence[Path], report: Callable[[
     """The clip and stream measurements of the module docstring, line by line into ``report``."""
     from pi_runtime.kws_pipeline import DetectorConfig
     from pi_runtime.model import load_model
+    from pi_runtime.replay import replay
     from train.kws.data import load_split
-    from train.kws.streams import realistic_stream, replay, run_pipeline, score
+    from train.kws.streams import realistic_stream, run_pipeline, score
 
     loaded = [load_model(path, require_sidecar=True) for path in models]  # a bad file is said before the long work
     levels = window_levels_at_peak(load_split("val", data_dir=args.data_dir).audio, args.peak_dbfs)

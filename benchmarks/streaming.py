@@ -55,10 +55,11 @@ from pi_runtime.arguments import add_builtin_kernels_argument, non_negative_int,
 from pi_runtime.kws_pipeline import MAX_INPUT_RATE_HZ, MIN_INPUT_RATE_HZ, DetectorConfig, frames_per_hop
 from pi_runtime.labels import keyword_list
 from pi_runtime.model import load_model
+from pi_runtime.replay import replay
 from pi_runtime.sidecar import detector_settings
 from train.kws.streams import (MISS_REASONS, DetCurve, LabelledStream, PipelineRun, StreamRecipe,
                                StreamScore, build_stream, det_curve, miss_reasons, realistic_stream,
-                               replay, run_pipeline, score)
+                               run_pipeline, score)
 
 BARS = {"detected_percent": 95.0, "words_fired_percent": 3.0, "noise_and_babble_per_hour": 2.0}
 

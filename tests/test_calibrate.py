@@ -11,9 +11,10 @@ import pytest
 from kws_toy import TOY_LABELS, build_toy_model, tone_word
 from pi_runtime.kws_pipeline import DetectorConfig
 from pi_runtime.model import load_model
+from pi_runtime.replay import pick_threshold
 from pi_runtime.sidecar import read_sidecar
 from train.kws import calibrate
-from train.kws.calibrate import calibrate_model, join_list_values, parse_gates, pick_threshold
+from train.kws.calibrate import calibrate_model, join_list_values, parse_gates
 from train.kws.data import ClipSet
 from train.kws.streams import StreamRecipe, build_stream, det_curve, run_pipeline
 from test_streams import FakeNegatives

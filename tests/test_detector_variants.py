@@ -9,7 +9,7 @@ from benchmarks.detector_variants import (build_parser, counts_per_keyword, gate
 from pi_runtime.kws_pipeline import DetectorConfig
 from kws_toy import random_decisions
 from test_benchmark_commands import KWS_MODELS, bad_models, refusal
-from train.kws.streams import replay_thresholds
+from pi_runtime.replay import replay_thresholds
 
 LABELS = ["go", "stop", "_silence_", "_unknown_"]
 

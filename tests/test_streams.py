@@ -11,10 +11,11 @@ import pytest
 from kws_toy import random_decisions
 from native.params import FrontendParams, ModelInput
 from pi_runtime.kws_pipeline import Decision, Detection, DetectorConfig
+from pi_runtime.replay import replay, replay_thresholds
 from train.kws.data import ClipSet
 from train.kws.streams import (GAP_KIND, KEYWORD_CLIP_KIND, MISS_BELOW_THRESHOLD, MISS_GATED, MISS_HELD_BACK,
                                MISS_OTHER_KEYWORD, MISS_REJECTED, Event, LabelledStream, StreamRecipe,
-                               background_event_kind, build_stream, det_curve, miss_reasons, replay, replay_thresholds, run_pipeline, score)
+                               background_event_kind, build_stream, det_curve, miss_reasons, run_pipeline, score)
 
 
 @dataclass(frozen=True)

@@ -50,28 +50,15 @@ from pi_runtime.arguments import non_negative_int, run_command
 from pi_runtime.kws_pipeline import MAX_SMOOTHING_WINDOWS, DetectorConfig, frames_per_hop
 from pi_runtime.labels import keyword_list
 from pi_runtime.model import load_model
+from pi_runtime.replay import DEFAULT_THRESHOLDS, pick_threshold
 from pi_runtime.sidecar import read_sidecar, subset_key, write_sidecar
-from train.kws.streams import DEFAULT_THRESHOLDS, LabelledStream, det_curve, run_pipeline
+from train.kws.streams import LabelledStream, det_curve, run_pipeline
 
 DEFAULT_TARGET_FALSE_ALARMS_PER_HOUR = 50.0
 # A point that detects fewer of the validation keywords is no listener; main refuses to write it.
 MIN_DETECTED_PERCENT = 50.0
 DEFAULT_SMOOTHING_CANDIDATES = (1, 2, 3, 4, 5)
 DEFAULT_GATE_CANDIDATES_DBFS = (-55.0, -60.0, -65.0, -70.0)
-
-
-def pick_threshold(thresholds: np.ndarray, false_alarms_per_hour: np.ndarray, target: float) -> Optional[int]:
-    """Index of the lowest threshold from which on every higher one meets ``target``; None if the highest fails.
-
-    False alarms do not always fall with the threshold (a label that stays up is
-    reported once, re-armed only when it falls below), hence "every higher one".
-    """
-    order = np.argsort(thresholds)
-    meets = np.asarray(false_alarms_per_hour)[order] <= target
-    if not meets[-1]:
-        return None
-    failing = np.flatnonzero(~meets)
-    return int(order[failing[-1] + 1 if failing.size else 0])
 
 
 def calibrate_model(model_path, stream: LabelledStream, *,
@@ -143,10 +130,11 @@ def calibrate_model(model_path, stream: LabelledStream, *,
         # reaches the target), then the higher gate, then the shorter smoothing.
         merit = result.detected if reached else -result.false_alarms
         choices.append(((reached, merit, gate, -smoothing), config.replace(threshold=float(curve.thresholds[index])),
-                        result, reached))
-    _, chosen, result, reached = max(choices, key=lambda choice: choice[0])
+                        result, reached, curve))
+    _, chosen, result, reached, curve = max(choices, key=lambda choice: choice[0])
     measured = result.to_dict()
     measured["target_reached"] = reached
+    measured["curve"] = curve_record(curve)
     measured["searched"] = (f"gate {', '.join(f'{gate:g}' for gate in gates)} dBFS x "
                             f"smoothing {', '.join(map(str, candidates))} windows x {len(thresholds)} thresholds "
                             f"from {min(thresholds):g} to {max(thresholds):g}")
@@ -163,6 +151,14 @@ def calibrate_model(model_path, stream: LabelledStream, *,
     if write:
         write_calibration(model_path, section)
     return section
+
+
+def curve_record(curve) -> dict:
+    """The chosen smoothing and gate at every threshold of the grid, as the sidecar keeps it: what a
+    higher threshold costs in validation keywords (``python -m pi_runtime.tune`` reads it on the Pi)."""
+    return {"thresholds": [round(float(t), 4) for t in curve.thresholds],
+            "keywords_detected_percent": [round(s.detected_percent, 2) for s in curve.scores],
+            "false_alarms_per_hour": [round(float(f), 3) for f in curve.false_alarms_per_hour]}
 
 
 def write_calibration(model_path, section: dict) -> None:

@@ -10,11 +10,12 @@ at a given signal-to-noise ratio (:mod:`train.kws.acoustics`). The same
 recipe and seed give the same stream, sample for sample.
 
 The live pipeline runs over the stream once (:func:`run_pipeline`), keeping
-every window's posteriors; :func:`replay` then gives the detections any other
-threshold or smoothing would have made (no model runs), :func:`score` matches
-them to the events and :func:`det_curve` sweeps the threshold: miss rate
-against false alarms per hour, the way microWakeWord and openWakeWord judge a
-wake word; :func:`miss_reasons` says why each keyword not detected was missed.
+every window's posteriors; :func:`pi_runtime.replay.replay` then gives the
+detections any other threshold or smoothing would have made (no model runs),
+:func:`score` matches them to the events and :func:`det_curve` sweeps the
+threshold: miss rate against false alarms per hour, the way microWakeWord and
+openWakeWord judge a wake word; :func:`miss_reasons` says why each keyword not
+detected was missed.
 
 Matching (:func:`score`): a detection whose window ends between
 ``EARLY_S`` after a keyword event's start and ``LATE_S`` after its end belongs
@@ -38,6 +39,7 @@ from native.resample import Resampler, ratio_for
 from native.ring import AudioRing
 from pi_runtime.kws_pipeline import Decision, Detection, DetectionPolicy, DetectorConfig, KeywordSpotter
 from pi_runtime.labels import SILENCE_LABEL, UNKNOWN_LABEL, keyword_labels
+from pi_runtime.replay import DEFAULT_THRESHOLDS, replay_thresholds
 from train.kws import acoustics
 
 SAMPLE_RATE_HZ = 16000
@@ -50,10 +52,6 @@ GAP_KIND = "gap"                         # false alarms whose window overlaps no
 WORD_KINDS = ("tts_word", "tts_hard")
 BACKGROUND_KINDS = ("babble", "white", "pink", "brown")
 STRETCH_PEAK_DBFS = -6.0  # level of a background stretch when the recipe sets no levels
-# Finer near 1, where a confident model's false alarms are decided; down to 0.1, where a model listened
-# to for a few of its words (their posteriors smoothed over several windows) may find its best point.
-DEFAULT_THRESHOLDS = tuple(float(t) for t in np.round(np.concatenate(
-    [np.arange(10, 90, 2) / 100, np.arange(900, 995, 5) / 1000, [0.995, 0.998, 0.999]]), 4))
 
 
 def background_event_kind(kind: str) -> str:
@@ -182,7 +180,7 @@ class StreamRecipe:
         return ", ".join(parts) + f", seed {self.seed}"
 
 
-def _speech_rows(negatives) -> np.ndarray:
+def speech_rows(negatives) -> np.ndarray:
     """Rows of ``negatives`` holding speech that is no keyword (the material of babble)."""
     if negatives is None:
         return np.zeros(0, int)
@@ -190,8 +188,9 @@ def _speech_rows(negatives) -> np.ndarray:
                     dtype=int)
 
 
-class _Backgrounds:
-    """Babble and coloured noise of any length, drawn from one generator."""
+class Backgrounds:
+    """Babble and coloured noise of any length, drawn from one generator (babble: ``speech_clips``, rows of
+    one-second non-keyword speech, e.g. a :class:`train.kws.negatives.GeneratedClips`'s ``speech_rows``)."""
 
     def __init__(self, speech_clips: np.ndarray, recipe: StreamRecipe, rng: np.random.Generator) -> None:
         self._speech = speech_clips
@@ -248,8 +247,8 @@ def build_stream(keyword_clips=None, negatives=None, *, recipe: StreamRecipe = S
         raise ValueError("a stream needs keyword clips, negatives or background minutes")
 
     rng = np.random.default_rng(recipe.seed)
-    speech = negatives.audio[_speech_rows(negatives)] if negatives is not None else np.zeros((0, SAMPLE_RATE_HZ))
-    backgrounds = _Backgrounds(np.asarray(speech), recipe, rng)
+    speech = negatives.audio[speech_rows(negatives)] if negatives is not None else np.zeros((0, SAMPLE_RATE_HZ))
+    backgrounds = Backgrounds(np.asarray(speech), recipe, rng)
     stretch_kinds = [recipe.background_kinds[k] for k in rng.integers(0, len(recipe.background_kinds), stretches)]
     order = rng.permutation(len(items) + stretches)  # indices >= len(items) are the stretches
 
@@ -391,78 +390,6 @@ def run_pipeline(model, stream: LabelledStream, *, config: DetectorConfig = Dete
     return PipelineRun(decisions, detections, list(spotter.labels), spotter.keywords, config,
                        spotter.policy.window_duration_s, time.perf_counter() - wall, time.process_time() - cpu,
                        ring.overrun_samples)
-
-
-def replay(decisions: Sequence[Decision], labels: Sequence[str], config: DetectorConfig, *,
-           keywords: Optional[Sequence[str]] = None, window_duration_s: float = 1.0) -> List[Detection]:
-    """Detections the policy would make with ``config`` on stored per-window posteriors.
-
-    Windows the stored run did not classify (``probabilities`` None) stay gated;
-    the others are gated by ``config.min_level_dbfs`` from their stored level.
-    """
-    policy = DetectionPolicy(labels, config, window_duration_s=window_duration_s, keywords=keywords)
-    detections = []
-    for decision in decisions:
-        probabilities = None if policy.is_gated(decision.level_dbfs) else decision.probabilities
-        detection = policy.update(probabilities, decision.time_s)
-        if detection is not None:
-            detections.append(detection)
-    return detections
-
-
-def replay_thresholds(decisions: Sequence[Decision], labels: Sequence[str], config: DetectorConfig,
-                      thresholds: Sequence[float], *, keywords: Optional[Sequence[str]] = None,
-                      window_duration_s: float = 1.0,
-                      pooled: Optional[np.ndarray] = None) -> List[List[Detection]]:
-    """:func:`replay` at every threshold in one pass: element k holds the detections at ``thresholds[k]``.
-
-    The smoothing does not depend on the threshold, so each window is smoothed
-    once (by the policy's own smoother) and the policy's rule (re-arm, refractory
-    period, keywords only, beating ``_unknown_``/``_silence_``) is applied to all
-    thresholds at once, as arrays. Tested equal to :func:`replay` threshold by threshold.
-
-    ``pooled`` (float[windows, labels]), when given, replaces the policy's smoothing: row k is
-    what window k's decision sees (``benchmarks.detector_variants`` compares other poolings);
-    the gate still decides which windows may fire.
-    """
-    policy = DetectionPolicy(labels, config, window_duration_s=window_duration_s, keywords=keywords)
-    thresholds = np.asarray(thresholds, dtype=np.float64)
-    refractory_s = config.refractory_ms / 1000.0
-    refractory_until = np.full(thresholds.size, -np.inf)
-    last_fired = np.full(thresholds.size, -1)
-    rivals = list(policy.rival_indices)
-    found: List[List[Detection]] = [[] for _ in thresholds]
-    if pooled is not None and np.shape(pooled) != (len(decisions), len(policy.labels)):
-        raise ValueError(f"pooled must be [{len(decisions)} windows, {len(policy.labels)} labels], "
-                         f"got {np.shape(pooled)}")
-    for row, decision in enumerate(decisions):
-        probabilities = None if policy.is_gated(decision.level_dbfs) else decision.probabilities
-        if pooled is None:
-            best = policy.smooth(probabilities)
-            smoothed = policy.smoothed
-        else:
-            smoothed = pooled[row]
-            best = int(np.argmax(smoothed))
-        armed = last_fired >= 0
-        if armed.any():  # re-arm where the label that fired has fallen below the threshold
-            fallen = armed & (smoothed[np.maximum(last_fired, 0)] < thresholds)
-            last_fired[fallen] = -1
-        if probabilities is None or not policy.can_fire[best]:
-            continue
-        score = float(smoothed[best])
-        if rivals and smoothed[rivals].max() >= score:
-            continue
-        time_s = decision.time_s
-        fire = (score >= thresholds) & (time_s >= refractory_until) & (last_fired != best)
-        if not fire.any():
-            continue
-        refractory_until[fire] = time_s + refractory_s
-        last_fired[fire] = best
-        detection = Detection(label=policy.labels[best], score=score, time_s=float(time_s),
-                              window_start_s=float(time_s) - window_duration_s)
-        for k in np.flatnonzero(fire):
-            found[k].append(detection)
-    return found
 
 
 # -- scoring --------------------------------------------------------------------------------------
