@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmarks import frontend, kernels, latency, open_set_validation, resample, streaming
+from benchmarks import frontend, kernels, latency, open_set_validation, resample, room_tuning, streaming
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 KWS_MODELS = REPO_ROOT / "models" / "kws"
@@ -109,7 +109,16 @@ def test_frontend_peer_names_are_those_it_times():
     assert timed and set(timed) <= set(frontend.PEER_NAMES)
 
 
-@pytest.mark.parametrize("module", [frontend, latency, resample])
+def test_room_tuning_refuses_bad_models_and_numbers(tmp_path, capsys):
+    for path, message in bad_models(tmp_path).values():  # before any room is built
+        assert message in refusal(room_tuning.main, [str(path)], capsys)
+    for option in ("--tuning-minutes", "--check-minutes"):
+        assert option in refusal(room_tuning.main, [option, "0"], capsys)
+    assert "--target-false-alarms-per-hour" in refusal(room_tuning.main, ["--target-false-alarms-per-hour", "-1"],
+                                                       capsys)
+
+
+@pytest.mark.parametrize("module", [frontend, latency, resample, room_tuning])
 def test_help_names_the_command(module, capsys):
     with pytest.raises(SystemExit) as stop:
         module.main(["--help"])

@@ -1,0 +1,161 @@
+"""pi_runtime.tune: false alarms on recordings of a room, the threshold that keeps them within a target."""
+import io
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from kws_toy import build_toy_model
+from pi_runtime import listen, tune
+from pi_runtime.sidecar import read_sidecar
+from pi_runtime.wav import write_wav
+from test_calibrate import _toy_stream, _toy_stream_parts
+from train.kws.calibrate import calibrate_model
+from train.kws.streams import StreamRecipe, build_stream
+
+
+@pytest.fixture(scope="module")
+def calibrated(tmp_path_factory):
+    """The toy model calibrated on the toy validation stream at its lowest threshold, so that a room's
+    false alarms fall over the whole grid above it."""
+    toy = build_toy_model(tmp_path_factory.getbasetemp() / "toy_kws")
+    folder = tmp_path_factory.mktemp("tune")
+    model = folder / "toy.tflite"
+    shutil.copy(toy, model)
+    shutil.copy(toy.with_suffix(".json"), folder / "toy.json")
+    calibrate_model(model, _toy_stream(), target_false_alarms_per_hour=1e9, smoothing_candidates=(2,),
+                    gate_candidates_dbfs=(-65.0,))
+    return model
+
+
+def _room(seconds, seed):
+    """int16 at 16 kHz: the toy stream's negatives (tones, chords, noise) over and over, no keyword."""
+    _, negatives = _toy_stream_parts(seed)
+    pieces, total = [], 0
+    while total < seconds * 16000:
+        pieces.append(build_stream(None, negatives, recipe=StreamRecipe(seed=seed + len(pieces))).audio)
+        total += pieces[-1].size
+    return np.round(np.concatenate(pieces)[:int(seconds * 16000)] * 32767).astype(np.int16)
+
+
+@pytest.fixture(scope="module")
+def room_wav(tmp_path_factory):
+    path = tmp_path_factory.mktemp("room") / "room.wav"
+    write_wav(path, _room(90, seed=2), 16000)
+    return path
+
+
+def _tune(argv):
+    out, err = io.StringIO(), io.StringIO()
+    status = tune.main(argv, out=out, err=err)
+    return status, out.getvalue(), err.getvalue()
+
+
+def _listen_detections(model, wav, threshold):
+    out = io.StringIO()
+    assert listen.main(["--model", str(model), "--input", str(wav), "--threshold", str(threshold), "--json"],
+                       out=out, err=io.StringIO()) == 0
+    return len(out.getvalue().splitlines())
+
+
+def test_the_calibration_keeps_its_curve_and_tune_reads_the_cost_from_it(calibrated):
+    calibration = read_sidecar(calibrated)["detector"]["calibration"]
+    curve = calibration["measured"]["curve"]
+    threshold = read_sidecar(calibrated)["detector"]["threshold"]
+    at = curve["thresholds"].index(threshold)
+    assert curve["keywords_detected_percent"][at] == calibration["measured"]["keywords_detected_percent"]
+    assert curve["false_alarms_per_hour"][at] == calibration["measured"]["false_alarms_per_hour"]
+    assert np.all(np.diff(curve["thresholds"]) > 0)
+    from pi_runtime.model import load_model
+    from pi_runtime.kws_pipeline import DetectorConfig
+    spec = load_model(calibrated).spec
+    config = DetectorConfig.from_sidecar(spec)
+    assert tune.detected_at(tune.validation_curve(spec, config), threshold) == pytest.approx(
+        calibration["measured"]["keywords_detected_percent"])
+    assert tune.validation_curve(spec, config.replace(smoothing_windows=3)) is None  # not what was calibrated
+
+
+def test_tune_counts_what_listen_would_fire_and_recommends_the_lowest_threshold_within_the_target(calibrated,
+                                                                                                  room_wav):
+    status, out, _ = _tune([str(room_wav), "--model", str(calibrated), "--json",
+                            "--target-false-alarms-per-hour", "1e9"])
+    rows = json.loads(out)["rows"]
+    counts = [row["false_alarms"] for row in rows]
+    assert status == 0 and counts[0] > 0 and counts[0] > counts[-1], "the toy room must fire, less at higher thresholds"
+    assert rows[0]["threshold"] == read_sidecar(calibrated)["detector"]["threshold"]
+    assert all(later["threshold"] > rows[0]["threshold"] for later in rows[1:])  # never below the one in use
+    # A target between the rates: the lowest threshold from which on every higher one meets it.
+    rates = np.array([row["false_alarms_per_hour"] for row in rows])
+    target = float(np.sort(np.unique(rates))[1])
+    status, out, _ = _tune([str(room_wav), "--model", str(calibrated), "--json",
+                            "--target-false-alarms-per-hour", repr(target)])
+    result = json.loads(out)
+    recommended = result["recommended_threshold"]
+    index = [row["threshold"] for row in rows].index(recommended)
+    assert status == 0 and np.all(rates[index:] <= target) and (index == 0 or rates[index - 1] > target)
+    assert result["listen_command"].endswith(f"--threshold {recommended:g}")
+    # What listen itself fires on the recording, at the threshold in use and at the one recommended.
+    assert _listen_detections(calibrated, room_wav, rows[0]["threshold"]) == counts[0]
+    assert _listen_detections(calibrated, room_wav, recommended) == counts[index]
+    assert result["false_alarms_in_use"] == counts[0] == len(result["detections_in_use"])
+    assert result["validation_keywords_detected_percent_in_use"] == pytest.approx(
+        read_sidecar(calibrated)["detector"]["calibration"]["measured"]["keywords_detected_percent"], abs=0.05)
+
+
+def test_a_folder_is_each_of_its_recordings_heard_afresh(calibrated, tmp_path):
+    first, second = _room(70, seed=4), _room(65, seed=5)
+    write_wav(tmp_path / "a.wav", first, 16000)
+    write_wav(tmp_path / "b.wav", second, 8000)  # any rate: resampled as listen does
+    (tmp_path / "notes.txt").write_text("not audio")
+    both = json.loads(_tune([str(tmp_path), "--model", str(calibrated), "--json"])[1])
+    each = [json.loads(_tune([str(tmp_path / name), "--model", str(calibrated), "--json"])[1])
+            for name in ("a.wav", "b.wav")]
+    assert [r["path"] for r in both["recordings"]] == [str(tmp_path / "a.wav"), str(tmp_path / "b.wav")]
+    assert both["seconds"] == pytest.approx(70.0 + 130.0)
+    assert [row["false_alarms"] for row in both["rows"]] == [
+        a["false_alarms"] + b["false_alarms"] for a, b in zip(each[0]["rows"], each[1]["rows"])]
+
+
+def test_the_report_says_what_to_run_and_what_it_costs(calibrated, room_wav):
+    status, out, err = _tune([str(room_wav), "--model", str(calibrated), "--target-false-alarms-per-hour", "0"])
+    assert "listening to 1.5 min of the room" in err
+    assert "validation keywords detected" in out and "note: 1.5 min is short" in out
+    if status == 0:
+        assert ("recommended for at most 0 false alarms an hour" in out and "python -m pi_runtime.listen --model"
+                in out) or "already keeps" in out
+    else:
+        assert status == 1 and "no threshold up to 0.999" in out
+
+
+def test_a_subset_without_its_own_calibration_has_no_known_cost(calibrated, room_wav):
+    result = json.loads(_tune([str(room_wav), "--model", str(calibrated), "--keywords", "low,high", "--json"])[1])
+    assert result["keywords"] == ["low", "high"]
+    assert result["validation_keywords_detected_percent_in_use"] is None
+    assert all(row["validation_keywords_detected_percent"] is None for row in result["rows"])
+    out = _tune([str(room_wav), "--model", str(calibrated), "--keywords", "low,high"])[1]
+    assert "cost in keywords is unknown" in out
+
+
+def test_bad_input_is_refused_with_a_reason(calibrated, room_wav, tmp_path):
+    short = tmp_path / "short.wav"
+    write_wav(short, _room(20, seed=1), 16000)
+    corrupt = tmp_path / "corrupt.wav"
+    corrupt.write_bytes(b"RIFF\x10\x00\x00\x00WAVEjunk")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    truncated = tmp_path / "truncated.tflite"
+    truncated.write_bytes(calibrated.read_bytes()[:100])
+    shutil.copy(calibrated.with_suffix(".json"), tmp_path / "truncated.json")
+    for argv, message in (([str(short)], "too little"),
+                          ([str(corrupt)], str(corrupt)),
+                          ([str(empty)], "a folder without WAV files"),
+                          ([str(tmp_path / "absent.wav")], "no such file"),
+                          ([str(room_wav), "--keywords", "go"], "its own keywords")):
+        status, _, err = _tune(argv + ["--model", str(calibrated)])
+        assert status == 2 and message in err, (argv, err)
+    status, _, err = _tune([str(room_wav), "--model", str(truncated)])
+    assert status == 2 and "truncated" in err
+    with pytest.raises(SystemExit) as exit_info:
+        _tune([str(room_wav), "--model", str(calibrated), "--target-false-alarms-per-hour", "-1"])
+    assert exit_info.value.code == 2
