@@ -340,6 +340,13 @@ def describe_detector(args: argparse.Namespace, config: DetectorConfig, spec: Op
                      + ", ".join(f"{key} {value}" for key, value in measured.items() if not isinstance(value, dict)))
     else:
         lines.append("calibration: none in the sidecar (python -m train.kws.calibrate writes one)")
+    room = from_sidecar.get("room")
+    if room:
+        minutes = sum(recording.get("seconds", 0.0) for recording in room.get("recordings", [])) / 60.0
+        lines.append(f"tuned to a room (python -m pi_runtime.tune --write): threshold {from_sidecar.get('threshold')} "
+                     f"in place of {room.get('threshold_replaced')}, for at most "
+                     f"{room.get('target_false_alarms_per_hour')} false alarms an hour on {minutes:.1f} min of "
+                     f"recordings; validation keywords detected {room.get('validation_keywords_detected_percent')} %")
     return lines
 
 

@@ -44,6 +44,7 @@ from pi_runtime.labels import keyword_list
 from pi_runtime.listen import DEFAULT_MODEL
 from pi_runtime.model import load_model
 from pi_runtime.replay import DEFAULT_THRESHOLDS, pick_threshold, replay_thresholds
+from pi_runtime.sidecar import read_sidecar, subset_key, write_sidecar
 from pi_runtime.wav import read_wav
 
 DEFAULT_TARGET_FALSE_ALARMS_PER_HOUR = 2.0  # the open-set bar on noise and babble
@@ -152,6 +153,53 @@ def read_recordings(paths: Sequence[Path]) -> List[Tuple[str, np.ndarray, int]]:
     return recordings
 
 
+# -- the sidecar ------------------------------------------------------------------------
+ROOM_KEY = "room"  # in a detector section: the tuning written, with the threshold it replaced
+
+
+def _section_to_tune(sidecar: dict, spec, keywords: Optional[Sequence[str]]) -> dict:
+    """The detector section ``listen`` reads for ``keywords`` (created in ``keyword_subsets`` from the
+    model's own settings when that subset has none of its own), in ``sidecar``, to change in place."""
+    detector = sidecar.setdefault("detector", {})
+    if keywords is None or set(keywords) == set(spec.keywords):
+        return detector
+    subsets = detector.setdefault("keyword_subsets", {})
+    for key, section in subsets.items():
+        if set(key.split(",")) == set(keywords):
+            return section
+    own = {key: value for key, value in detector.items() if key not in ("calibration", "keyword_subsets", ROOM_KEY)}
+    return subsets.setdefault(subset_key(spec.listened_keywords(keywords)), own)
+
+
+def write_room_tuning(model_path, spec, keywords: Optional[Sequence[str]], result: dict) -> None:
+    """Make the recommended threshold the one ``listen`` uses by default, keeping what it replaced."""
+    sidecar = read_sidecar(model_path)
+    section = _section_to_tune(sidecar, spec, keywords)
+    replaced = (section.get(ROOM_KEY) or {}).get("threshold_replaced", result["detector_in_use"]["threshold"])
+    section[ROOM_KEY] = {
+        "threshold_replaced": replaced,
+        "target_false_alarms_per_hour": result["target_false_alarms_per_hour"],
+        "recordings": result["recordings"],
+        "false_alarms_per_hour": result["recommended_false_alarms_per_hour"],
+        "validation_keywords_detected_percent": result["validation_keywords_detected_percent_recommended"],
+    }
+    section["threshold"] = result["recommended_threshold"]
+    write_sidecar(model_path, sidecar)
+
+
+def undo_room_tuning(model_path, spec, keywords: Optional[Sequence[str]]) -> float:
+    """Put back the threshold a room tuning replaced; returns it. ValueError when there is none."""
+    sidecar = read_sidecar(model_path)
+    section = _section_to_tune(sidecar, spec, keywords)
+    room = section.pop(ROOM_KEY, None)
+    if room is None:
+        raise ValueError(f"{model_path}: no room tuning to undo"
+                         + (f" for {','.join(keywords)}" if keywords else ""))
+    section["threshold"] = room["threshold_replaced"]
+    write_sidecar(model_path, sidecar)
+    return float(room["threshold_replaced"])
+
+
 # -- command line ------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -164,7 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "detected on the validation stream (from the sidecar's calibration). Record the room "
                     "with: python -m pi_runtime.record --background 600 --out DIR (then give "
                     "DIR/_background_noise_).")
-    parser.add_argument("recordings", nargs="+", type=Path, metavar="ROOM.wav|FOLDER",
+    parser.add_argument("recordings", nargs="*", type=Path, metavar="ROOM.wav|FOLDER",
                         help="16-bit mono WAV files of the room (any rate), or folders of them; together at "
                              f"least {MIN_ROOM_SECONDS:g} s, better half an hour or more")
     parser.add_argument("--model", default=DEFAULT_MODEL,
@@ -178,6 +226,12 @@ def build_parser() -> argparse.ArgumentParser:
                         help="false alarms an hour of this room allowed "
                              f"(default {DEFAULT_TARGET_FALSE_ALARMS_PER_HOUR:g})")
     parser.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    parser.add_argument("--write", action="store_true",
+                        help="make the recommended threshold the one listen uses by default: written into the "
+                             "model's sidecar (for --keywords, that subset's settings) with the threshold it "
+                             "replaces, which --undo puts back")
+    parser.add_argument("--undo", action="store_true",
+                        help="put back the threshold a --write replaced (no recording needed) and exit")
     add_builtin_kernels_argument(parser)
     return parser
 
@@ -285,11 +339,19 @@ def main(argv: Optional[Sequence[str]] = None, *, out: Optional[TextIO] = None,
     out, err = out or sys.stdout, err or sys.stderr
     if not args.model:
         parser.error("--model is required: a keyword-spotting model with its sidecar")
+    if args.undo and (args.recordings or args.write):
+        parser.error("--undo takes no recordings and no --write: it only puts back the threshold replaced")
+    if not args.undo and not args.recordings:
+        parser.error("give at least one recording of the room (ROOM.wav or a folder of them)")
     try:
         model = load_model(args.model, require_sidecar=True, builtin_kernels=args.builtin_kernels)
         if model.spec is None:
             raise ValueError(f"{args.model}: not a keyword-spotting model")
         keywords = model.spec.listened_keywords(args.keywords)
+        if args.undo:
+            threshold = undo_room_tuning(args.model, model.spec, args.keywords)
+            print(f"{args.model}: threshold {threshold:g} put back (the one before the room tuning)", file=out)
+            return 0
         config = DetectorConfig.from_sidecar(model.spec, keywords=args.keywords)
         recordings = read_recordings(args.recordings)
         seconds = sum(samples.size / rate_hz for _, samples, rate_hz in recordings)
@@ -309,7 +371,24 @@ def main(argv: Optional[Sequence[str]] = None, *, out: Optional[TextIO] = None,
         print(json.dumps(result), file=out)
     else:
         print_report(result, out)
-    return 0 if result["recommended_threshold"] is not None else 1
+    if result["recommended_threshold"] is None:
+        if args.write:
+            print("error: nothing written: no threshold reaches the target", file=err)
+        return 1
+    if args.write:
+        if result["recommended_threshold"] == config.threshold:
+            print("nothing written: the threshold in use already keeps to the target", file=err)
+        else:
+            try:
+                write_room_tuning(args.model, model.spec, args.keywords, result)
+            except (ValueError, OSError) as error:
+                print(f"error: {error}", file=err)
+                return 2
+            print(f"written: listen now uses threshold {result['recommended_threshold']:g} with "
+                  f"{args.model} (python -m pi_runtime.tune --undo"
+                  + (f" --keywords {','.join(args.keywords)}" if args.keywords else "")
+                  + (f" --model {args.model}" if args.model != DEFAULT_MODEL else "") + " puts it back)", file=err)
+    return 0
 
 
 if __name__ == "__main__":

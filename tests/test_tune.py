@@ -159,3 +159,69 @@ def test_bad_input_is_refused_with_a_reason(calibrated, room_wav, tmp_path):
     with pytest.raises(SystemExit) as exit_info:
         _tune([str(room_wav), "--model", str(calibrated), "--target-false-alarms-per-hour", "-1"])
     assert exit_info.value.code == 2
+
+
+def _copy_model(model, folder):
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copy(model, folder / model.name)
+    shutil.copy(model.with_suffix(".json"), folder / model.with_suffix(".json").name)
+    return folder / model.name
+
+
+def test_write_makes_listen_use_the_recommended_threshold_and_undo_puts_the_old_one_back(calibrated, room_wav,
+                                                                                          tmp_path):
+    model = _copy_model(calibrated, tmp_path / "model")
+    before = read_sidecar(model)
+    rows = json.loads(_tune([str(room_wav), "--model", str(model), "--json", "--target-false-alarms-per-hour",
+                             "1e9"])[1])["rows"]
+    target = float(np.sort(np.unique([row["false_alarms_per_hour"] for row in rows]))[1])
+    status, out, err = _tune([str(room_wav), "--model", str(model), "--json", "--write",
+                              "--target-false-alarms-per-hour", repr(target)])
+    result = json.loads(out)
+    recommended = result["recommended_threshold"]
+    assert status == 0 and recommended > rows[0]["threshold"] and "written: listen now uses threshold" in err
+    after = read_sidecar(model)["detector"]
+    assert after["threshold"] == recommended and after["room"]["threshold_replaced"] == rows[0]["threshold"]
+    assert after["calibration"] == before["detector"]["calibration"]  # the calibration itself is kept
+    verbose = io.StringIO()
+    listen.main(["--model", str(model), "--input", str(room_wav), "--verbose"], out=io.StringIO(), err=verbose)
+    assert f"threshold {recommended:g} (sidecar)" in verbose.getvalue() and "tuned to a room" in verbose.getvalue()
+    assert _listen_detections_default(model, room_wav) == result["rows"][
+        [row["threshold"] for row in result["rows"]].index(recommended)]["false_alarms"]
+    # Tuned again, the cost is still read from the curve, and undo goes back to the calibrated threshold.
+    again = json.loads(_tune([str(room_wav), "--model", str(model), "--json"])[1])
+    assert again["validation_keywords_detected_percent_in_use"] == result[
+        "validation_keywords_detected_percent_recommended"]
+    status, out, _ = _tune(["--undo", "--model", str(model)])
+    assert status == 0 and "put back" in out and read_sidecar(model) == before
+    status, _, err = _tune(["--undo", "--model", str(model)])
+    assert status == 2 and "no room tuning to undo" in err
+
+
+def test_write_for_a_subset_changes_only_that_subset(calibrated, room_wav, tmp_path):
+    model = _copy_model(calibrated, tmp_path / "model")
+    before = read_sidecar(model)
+    subset = ["--model", str(model), "--keywords", "high,low"]
+    rates = [row["false_alarms_per_hour"] for row in json.loads(_tune([str(room_wav), "--json", *subset])[1])["rows"]]
+    assert rates[0] > min(rates), "the subset must fire in the toy room, less at higher thresholds"
+    status, _, err = _tune([str(room_wav), "--write", "--target-false-alarms-per-hour", repr(min(rates)), *subset])
+    detector = read_sidecar(model)["detector"]
+    assert status == 0 and "written" in err
+    tuned = detector["keyword_subsets"]["low,high"]  # made from the model's own settings, in label order
+    assert tuned["room"]["threshold_replaced"] == before["detector"]["threshold"] < tuned["threshold"]
+    assert {key: value for key, value in detector.items() if key != "keyword_subsets"} == before["detector"]
+    assert _tune(["--undo", "--model", str(model), "--keywords", "low,high"])[0] == 0
+    assert "room" not in read_sidecar(model)["detector"]["keyword_subsets"]["low,high"]
+
+
+def test_undo_and_recordings_exclude_each_other(calibrated, room_wav):
+    for argv in ([str(room_wav), "--undo"], ["--undo", "--write"], []):
+        with pytest.raises(SystemExit) as exit_info:
+            _tune(argv + ["--model", str(calibrated)])
+        assert exit_info.value.code == 2
+
+
+def _listen_detections_default(model, wav):
+    out = io.StringIO()
+    assert listen.main(["--model", str(model), "--input", str(wav), "--json"], out=out, err=io.StringIO()) == 0
+    return len(out.getvalue().splitlines())
