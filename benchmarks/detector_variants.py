@@ -22,7 +22,11 @@ The variants:
 * ``_unknown_ xw``: the rejection classes' posteriors scaled by w before the
   mean (a prior for or against rejecting);
 * with ``--verifier``: each keyword's posterior multiplied by a second model's
-  posterior for the same word to the power p before the mean (a cascade).
+  posterior for the same word to the power p before the mean (a cascade);
+* ``pause >= R dB``: the mean, but only windows whose audio rises and falls,
+  the 95th percentile of their 20 ms frames' energy at least R dB over the
+  10th, may fire (a command said between pauses; continuous babble and noise
+  have no such dips).
 
 Then one threshold per keyword instead of one for all, measured out of sample:
 the stream is cut into its two halves in time; on one half the thresholds
@@ -53,6 +57,8 @@ WINDOW_COUNTS = (3, 5, 8)
 TOP_K = (2, 3)
 REJECTION_SCALES = (0.5, 0.25)
 VERIFIER_POWERS = (0.5, 1.0, 2.0)
+PAUSE_RANGES_DB = (15.0, 20.0, 25.0)
+PAUSE_FRAME_S = 0.02
 THRESHOLDS = np.round(np.linspace(0.02, 0.99, 98), 2)
 
 
@@ -98,6 +104,23 @@ def verified(probabilities: np.ndarray, labels: Sequence[str], verifier_probabil
         if label in verifier_labels:
             fused[:, column] *= np.asarray(verifier_probabilities)[:, list(verifier_labels).index(label)] ** power
     return fused
+
+
+def energy_range_db(audio: np.ndarray, sample_rate_hz: int, end_times_s: Sequence[float],
+                    window_s: float = 1.0) -> np.ndarray:
+    """For each window ending at ``end_times_s``: the 95th minus the 10th percentile of its 20 ms
+    frames' energy in dB (frames of digital silence at -120 dB)."""
+    frame = int(round(PAUSE_FRAME_S * sample_rate_hz))
+    count = np.asarray(audio).size // frame
+    frames = np.asarray(audio, dtype=np.float64)[:count * frame].reshape(count, frame)
+    energy_db = 10.0 * np.log10(np.mean(frames ** 2, axis=1) + 1e-12)
+    span = int(round(window_s / PAUSE_FRAME_S))
+    ranges = np.zeros(len(end_times_s))
+    for row, end_s in enumerate(end_times_s):
+        end = min(count, int(round(end_s / PAUSE_FRAME_S)))
+        window = energy_db[max(0, end - span):end]
+        ranges[row] = np.percentile(window, 95) - np.percentile(window, 10) if window.size else 0.0
+    return ranges
 
 
 def gated(probabilities: np.ndarray, levels_dbfs: np.ndarray, gate_dbfs: float) -> np.ndarray:
@@ -208,6 +231,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         for power in VERIFIER_POWERS:
             fused = verified(base, run.labels, second, verifier.labels, power)
             variants.append((f"x {args.verifier.name}^{power:g}, mean {n}", pool_posteriors(fused, n)))
+    ranges = energy_range_db(stream.audio, stream.sample_rate_hz, [decision.time_s for decision in run.decisions],
+                             run.window_duration_s)
+    for least_db in PAUSE_RANGES_DB:  # the windows without the dips of a word between pauses cannot fire
+        variants.append((f"pause >= {least_db:g} dB, mean {n}",
+                         np.where((ranges < least_db)[:, None], 0.0, pool_posteriors(base, n))))
 
     origin = "calibrated" if model.spec.detector else "defaults: the sidecar has no calibration"
     print(f"{args.model}: validation stream, {stream.duration_s / 3600:.2f} h, {len(run.decisions)} windows; "

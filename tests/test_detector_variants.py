@@ -122,3 +122,17 @@ def test_command_line_refuses_bad_models_and_targets(tmp_path, capsys):
     for target in ("-1", "inf", "nan"):
         line = refusal(main, [model, "--target-false-alarms-per-hour", target], capsys)
         assert "--target-false-alarms-per-hour: expected a finite number >= 0" in line
+
+
+def test_the_energy_range_of_a_word_between_pauses_is_wide_and_of_steady_noise_narrow():
+    from benchmarks.detector_variants import energy_range_db
+
+    rng = np.random.default_rng(0)
+    noise = rng.normal(scale=0.1, size=3 * 16000)
+    word = np.concatenate([np.zeros(16000), 0.3 * np.sin(np.arange(8000) * 0.2), np.zeros(24000)])
+    word += rng.normal(scale=0.001, size=word.size)  # a faint floor 40 dB under the word
+    ranges = energy_range_db(np.concatenate([noise, word]), 16000, [2.0, 4.8])
+    assert ranges[0] < 3.0 and ranges[1] > 30.0
+    # By hand: ten loud frames of ten, then a window half loud, half 20 dB quieter.
+    steps = np.concatenate([np.full(320 * 50, 0.1), np.full(320 * 25, 0.01), np.full(320 * 25, 0.1)])
+    assert energy_range_db(steps, 16000, [1.0, 2.0]) == pytest.approx([0.0, 20.0])
