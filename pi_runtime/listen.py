@@ -343,10 +343,12 @@ def describe_detector(args: argparse.Namespace, config: DetectorConfig, spec: Op
     room = from_sidecar.get("room")
     if room:
         minutes = sum(recording.get("seconds", 0.0) for recording in room.get("recordings", [])) / 60.0
+        replaced = room.get("threshold_replaced")
         lines.append(f"tuned to a room (python -m pi_runtime.tune --write): threshold {from_sidecar.get('threshold')} "
-                     f"in place of {room.get('threshold_replaced')}, for at most "
+                     f"in place of {'the default' if replaced is None else replaced}, for at most "
                      f"{room.get('target_false_alarms_per_hour')} false alarms an hour on {minutes:.1f} min of "
-                     f"recordings; validation keywords detected {room.get('validation_keywords_detected_percent')} %")
+                     "recordings" + ("" if room.get("validation_keywords_detected_percent") is None else
+                                     f"; validation keywords detected {room['validation_keywords_detected_percent']} %"))
     return lines
 
 

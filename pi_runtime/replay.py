@@ -7,8 +7,8 @@ them, :func:`replay_thresholds` does so for a whole grid of thresholds in one
 pass, and :func:`pick_threshold` chooses the lowest threshold from which on
 false alarms stay within a budget. The calibration on the validation stream
 (``train.kws.calibrate``) and the tuning to a room's own sound
-(``pi_runtime.tune``) both use them; this module needs only NumPy, so it runs
-on the Pi.
+(``pi_runtime.tune``) both use them; this module needs no TensorFlow, scipy
+or ``train`` (NumPy and the native package), so it runs on the Pi.
 """
 from __future__ import annotations
 

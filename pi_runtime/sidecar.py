@@ -131,8 +131,9 @@ def subset_key(keywords) -> str:
     return ",".join(keywords)
 
 
-def _subset_settings(section: Dict[str, Any], keywords) -> Optional[Dict[str, Any]]:
-    """The ``keyword_subsets`` entry of a detector section for ``keywords`` (any order), or None."""
+def subset_settings(section: Dict[str, Any], keywords) -> Optional[Dict[str, Any]]:
+    """The ``keyword_subsets`` entry of a detector section for ``keywords`` (any order), or None
+    (the entry itself, not a copy: a writer may change it in place)."""
     for key, settings in (section.get("keyword_subsets") or {}).items():
         if set(key.split(",")) == set(keywords):
             return settings
@@ -267,7 +268,7 @@ def detector_settings(sidecar: Optional[Dict[str, Any]], keywords=None) -> Dict[
     subset (``keyword_subsets``) when the sidecar has them, else the section's own.
     """
     section = (sidecar or {}).get("detector") or {}
-    subset = _subset_settings(section, keywords) if keywords is not None else None
+    subset = subset_settings(section, keywords) if keywords is not None else None
     settings = dict(subset if subset is not None else section)
     settings.pop("keyword_subsets", None)
     if "min_level_dbfs" in settings and settings["min_level_dbfs"] is None:
@@ -385,7 +386,7 @@ class KwsSpec:
         ``keywords``: the model's own for all its keywords, a ``keyword_subsets`` entry for fewer."""
         if set(keywords) == set(self.keywords):
             return "calibration" in self.detector
-        return _subset_settings(self.detector, keywords) is not None
+        return "calibration" in (subset_settings(self.detector, keywords) or {})
 
     def listened_keywords(self, keywords=None) -> Tuple[str, ...]:
         """``keywords`` (a subset of this model's keywords to listen for) in label order, or all of them.

@@ -5,7 +5,7 @@ threshold that keeps that under a budget.
 [--target-false-alarms-per-hour 2]``
 
 Record the room as it sounds while no keyword is said (the television, the
-kitchen, people talking: ``python -m pi_runtime.record --background 600 --out
+kitchen, people talking: ``python -m pi_runtime.record --background 1800 --out
 DIR`` writes ``DIR/_background_noise_/*.wav``). The listener runs over each
 recording with the settings ``listen`` would use (the sidecar's calibrated
 detector, for ``--keywords`` that subset's), every window's posteriors kept,
@@ -23,6 +23,12 @@ the cost is known on the Pi without the dataset. The command prints the
 ``listen`` line to use. A rate measured on a few minutes is rough (one false
 alarm in 10 minutes is 6 an hour), hence the minimum length of
 :data:`MIN_ROOM_SECONDS` and the note on short recordings.
+
+``--write`` makes the recommended threshold ``listen``'s default (the sidecar's
+detector section for those keywords, with a ``"room"`` record of what it
+replaced and what it was tuned on); ``--undo`` puts the sidecar back as it was.
+Exit status: 0, 1 when no threshold up to the grid's highest keeps to the
+target, 2 for bad input.
 """
 from __future__ import annotations
 
@@ -43,8 +49,9 @@ from pi_runtime.kws_pipeline import Decision, Detection, DetectorConfig, Keyword
 from pi_runtime.labels import keyword_list
 from pi_runtime.listen import DEFAULT_MODEL
 from pi_runtime.model import load_model
+from pi_runtime.record import BACKGROUND_FOLDER
 from pi_runtime.replay import DEFAULT_THRESHOLDS, pick_threshold, replay_thresholds
-from pi_runtime.sidecar import read_sidecar, subset_key, write_sidecar
+from pi_runtime.sidecar import read_sidecar, subset_key, subset_settings, write_sidecar
 from pi_runtime.wav import read_wav
 
 DEFAULT_TARGET_FALSE_ALARMS_PER_HOUR = 2.0  # the open-set bar on noise and babble
@@ -135,20 +142,35 @@ def detected_at(curve: Optional[Tuple[np.ndarray, np.ndarray]], threshold: float
     return float(np.interp(threshold, thresholds, detected))
 
 
-def read_recordings(paths: Sequence[Path]) -> List[Tuple[str, np.ndarray, int]]:
-    """Each WAV file named, and every ``*.wav`` directly inside each folder named (sorted)."""
+def recording_files(paths: Sequence[Path]) -> List[Path]:
+    """Each WAV file named, and every ``*.wav`` directly inside each folder named (sorted; hidden files
+    such as ``._a.wav`` left out), each file once however often it is named."""
     files: List[Path] = []
     for path in paths:
         if path.is_dir():
-            inside = sorted(p for p in path.iterdir() if p.suffix.lower() == ".wav" and p.is_file())
+            inside = sorted(p for p in path.iterdir()
+                            if p.suffix.lower() == ".wav" and not p.name.startswith(".") and p.is_file())
             if not inside:
-                raise ValueError(f"{path}: a folder without WAV files")
+                hint = (f"; the recordings of record --background are in {path / BACKGROUND_FOLDER}"
+                        if (path / BACKGROUND_FOLDER).is_dir() else "")
+                raise ValueError(f"{path}: a folder without WAV files{hint}")
             files += inside
         else:
             files.append(path)
-    recordings = []
+    unique = {}
     for path in files:
+        unique.setdefault(path.resolve(), path)
+    return list(unique.values())
+
+
+def read_recordings(paths: Sequence[Path]) -> List[Tuple[str, np.ndarray, int]]:
+    """(name, int16 samples, rate in Hz) of each file of :func:`recording_files`; ValueError naming a file
+    that is no 16-bit mono WAV or holds no audio."""
+    recordings = []
+    for path in recording_files(paths):
         samples, rate_hz = read_wav(path)
+        if not samples.size:
+            raise ValueError(f"{path}: holds no audio")
         recordings.append((str(path), samples, rate_hz))
     return recordings
 
@@ -157,27 +179,42 @@ def read_recordings(paths: Sequence[Path]) -> List[Tuple[str, np.ndarray, int]]:
 ROOM_KEY = "room"  # in a detector section: the tuning written, with the threshold it replaced
 
 
-def _section_to_tune(sidecar: dict, spec, keywords: Optional[Sequence[str]]) -> dict:
-    """The detector section ``listen`` reads for ``keywords`` (created in ``keyword_subsets`` from the
-    model's own settings when that subset has none of its own), in ``sidecar``, to change in place."""
-    detector = sidecar.setdefault("detector", {})
-    if keywords is None or set(keywords) == set(spec.keywords):
+def _is_subset(spec, keywords: Optional[Sequence[str]]) -> bool:
+    return keywords is not None and set(keywords) != set(spec.keywords)
+
+
+def _tuned_section(sidecar: dict, spec, keywords: Optional[Sequence[str]]) -> Optional[dict]:
+    """The detector section in ``sidecar`` that ``listen`` reads for ``keywords`` when it is there: the
+    model's own, or for fewer keywords their ``keyword_subsets`` entry (to change in place)."""
+    detector = sidecar.get("detector")
+    if detector is None or not _is_subset(spec, keywords):
         return detector
-    subsets = detector.setdefault("keyword_subsets", {})
-    for key, section in subsets.items():
-        if set(key.split(",")) == set(keywords):
-            return section
-    own = {key: value for key, value in detector.items() if key not in ("calibration", "keyword_subsets", ROOM_KEY)}
-    return subsets.setdefault(subset_key(spec.listened_keywords(keywords)), own)
+    return subset_settings(detector, keywords)
 
 
 def write_room_tuning(model_path, spec, keywords: Optional[Sequence[str]], result: dict) -> None:
-    """Make the recommended threshold the one ``listen`` uses by default, keeping what it replaced."""
+    """Make the recommended threshold the one ``listen`` uses by default, keeping what it replaced.
+
+    Where the section did not exist (a sidecar without a detector, a subset without settings of its
+    own, made from the model's), the tuning says so, and :func:`undo_room_tuning` removes it again.
+    """
     sidecar = read_sidecar(model_path)
-    section = _section_to_tune(sidecar, spec, keywords)
-    replaced = (section.get(ROOM_KEY) or {}).get("threshold_replaced", result["detector_in_use"]["threshold"])
+    section = _tuned_section(sidecar, spec, keywords)
+    created = section is None
+    if created:
+        detector = sidecar.setdefault("detector", {})
+        if _is_subset(spec, keywords):
+            own = {key: value for key, value in detector.items() if key not in ("calibration", "keyword_subsets",
+                                                                                ROOM_KEY)}
+            section = detector.setdefault("keyword_subsets", {}).setdefault(
+                subset_key(spec.listened_keywords(keywords)), own)
+        else:
+            section = detector
+    earlier = section.get(ROOM_KEY)
     section[ROOM_KEY] = {
-        "threshold_replaced": replaced,
+        # What undo puts back: the threshold before the first tuning (None: the default, no setting).
+        "threshold_replaced": earlier["threshold_replaced"] if earlier else section.get("threshold"),
+        "section_created": earlier["section_created"] if earlier else created,
         "target_false_alarms_per_hour": result["target_false_alarms_per_hour"],
         "recordings": result["recordings"],
         "false_alarms_per_hour": result["recommended_false_alarms_per_hour"],
@@ -187,31 +224,44 @@ def write_room_tuning(model_path, spec, keywords: Optional[Sequence[str]], resul
     write_sidecar(model_path, sidecar)
 
 
-def undo_room_tuning(model_path, spec, keywords: Optional[Sequence[str]]) -> float:
-    """Put back the threshold a room tuning replaced; returns it. ValueError when there is none."""
+def undo_room_tuning(model_path, spec, keywords: Optional[Sequence[str]]) -> Optional[float]:
+    """Put the sidecar back as it was before the room tuning; returns the threshold in use again (None:
+    the default). ValueError when there is no tuning to undo."""
     sidecar = read_sidecar(model_path)
-    section = _section_to_tune(sidecar, spec, keywords)
-    room = section.pop(ROOM_KEY, None)
+    section = _tuned_section(sidecar, spec, keywords)
+    room = (section or {}).pop(ROOM_KEY, None)
     if room is None:
         raise ValueError(f"{model_path}: no room tuning to undo"
-                         + (f" for {','.join(keywords)}" if keywords else ""))
-    section["threshold"] = room["threshold_replaced"]
+                         + (f" for {','.join(keywords)}" if _is_subset(spec, keywords) else ""))
+    detector = sidecar["detector"]
+    if room.get("section_created") and _is_subset(spec, keywords):
+        subsets = detector["keyword_subsets"]
+        del subsets[next(key for key, value in subsets.items() if value is section)]
+        if not subsets:
+            del detector["keyword_subsets"]
+    elif room.get("threshold_replaced") is None:
+        section.pop("threshold", None)
+    else:
+        section["threshold"] = room["threshold_replaced"]
+    if not detector:
+        del sidecar["detector"]
     write_sidecar(model_path, sidecar)
-    return float(room["threshold_replaced"])
+    return DetectorConfig.from_sidecar(read_sidecar(model_path), keywords=keywords).threshold
 
 
 # -- command line ------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m pi_runtime.tune",
-        usage="%(prog)s ROOM.wav|FOLDER [...] " + ("[--model MODEL]" if DEFAULT_MODEL else "--model MODEL")
-              + " [options]",
+        usage=("%(prog)s ROOM.wav|FOLDER [...] " + ("[--model MODEL]" if DEFAULT_MODEL else "--model MODEL")
+               + " [options]\n       %(prog)s --undo [--model MODEL] [--keywords WORDS]"),
         description="Tune the keyword spotter to a room: run it over recordings of the room with no keyword "
                     "said, count its false alarms at the threshold in use and at higher ones, and recommend "
                     "the lowest threshold that keeps them within a target, with what it costs in keywords "
                     "detected on the validation stream (from the sidecar's calibration). Record the room "
-                    "with: python -m pi_runtime.record --background 600 --out DIR (then give "
-                    "DIR/_background_noise_).")
+                    "with: python -m pi_runtime.record --background 1800 --out DIR (then give "
+                    "DIR/_background_noise_). Exit status 1 when no threshold reaches the target; --undo "
+                    "puts back what --write changed.")
     parser.add_argument("recordings", nargs="*", type=Path, metavar="ROOM.wav|FOLDER",
                         help="16-bit mono WAV files of the room (any rate), or folders of them; together at "
                              f"least {MIN_ROOM_SECONDS:g} s, better half an hour or more")
@@ -236,20 +286,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _model_flags(args: argparse.Namespace) -> List[str]:
+    """--model (unless the default) and --keywords as given, for the command lines printed."""
+    return ((["--model", str(args.model)] if args.model != DEFAULT_MODEL else [])
+            + (["--keywords", ",".join(args.keywords)] if args.keywords else []))
+
+
 def listen_command(args: argparse.Namespace, threshold: float) -> str:
-    words = ["python", "-m", "pi_runtime.listen"]
-    if args.model != DEFAULT_MODEL:
-        words += ["--model", str(args.model)]
-    if args.keywords:
-        words += ["--keywords", ",".join(args.keywords)]
-    if args.builtin_kernels:
-        words.append("--builtin-kernels")
-    return shlex.join(words + ["--threshold", f"{threshold:g}"])
+    kernels = ["--builtin-kernels"] if args.builtin_kernels else []
+    return shlex.join(["python", "-m", "pi_runtime.listen", *_model_flags(args), *kernels,
+                       "--threshold", f"{threshold:g}"])
 
 
 def summary(args: argparse.Namespace, run: RoomRun, config: DetectorConfig, curve, keywords) -> dict:
     index = run.recommended(args.target_false_alarms_per_hour)
-    threshold = None if index is None else float(run.thresholds[index])
+    threshold = None if index is None else float(run.thresholds[index])  # the grid's 4 decimals, or the one in use
     fired = Counter(detection.label for _, detection in run.detections)
     return {
         "model": str(args.model),
@@ -262,10 +313,11 @@ def summary(args: argparse.Namespace, run: RoomRun, config: DetectorConfig, curv
         "false_alarms_per_hour_in_use": round(float(run.false_alarms_per_hour[0]), 2),
         "fired_in_use": dict(sorted(fired.items())),
         "detections_in_use": [{"recording": name, **detection.to_dict()} for name, detection in run.detections],
-        "rows": [{"threshold": round(float(t), 4), "false_alarms": int(n), "false_alarms_per_hour": round(float(r), 2),
+        "rows": [{"threshold": float(t), "false_alarms": int(n), "false_alarms_per_hour": round(float(r), 2),
                   "validation_keywords_detected_percent": _rounded(detected_at(curve, t))}
                  for t, n, r in zip(run.thresholds, run.false_alarms, run.false_alarms_per_hour)],
         "recommended_threshold": threshold,
+        "recommended_is_in_use": index == 0,
         "recommended_false_alarms_per_hour": (None if index is None
                                               else round(float(run.false_alarms_per_hour[index]), 2)),
         "validation_keywords_detected_percent_in_use": _rounded(detected_at(curve, config.threshold)),
@@ -300,8 +352,9 @@ def print_report(result: dict, out: TextIO) -> None:
     rows = result["rows"]
     recommended = result["recommended_threshold"]
     for k, row in enumerate(rows):  # the rows where the count changes, the one in use and the one recommended
-        if k == 0 or row["false_alarms"] != rows[k - 1]["false_alarms"] or row["threshold"] == recommended:
-            note = " (in use)" if k == 0 else " (recommended)" if row["threshold"] == recommended else ""
+        is_recommended = recommended is not None and row["threshold"] == recommended and k > 0
+        if k == 0 or row["false_alarms"] != rows[k - 1]["false_alarms"] or is_recommended:
+            note = " (in use)" if k == 0 else " (recommended)" if is_recommended else ""
             lines.append(f"{row['threshold']:>9g}  {row['false_alarms']:>12d}  {row['false_alarms_per_hour']:>8.1f}  "
                          f"{_percent(row['validation_keywords_detected_percent'])}{note}")
     lines.append("")
@@ -309,14 +362,15 @@ def print_report(result: dict, out: TextIO) -> None:
     if recommended is None:
         lines.append(f"no threshold up to {rows[-1]['threshold']:g} keeps this room under {target:g} false alarms "
                      "an hour: the model hears keywords in it that no threshold removes")
-    elif recommended == rows[0]["threshold"]:
+    elif result["recommended_is_in_use"]:
         lines.append(f"the threshold in use already keeps this room within {target:g} false alarms an hour: "
                      "keep it")
     else:
+        cost = ("" if result["validation_keywords_detected_percent_in_use"] is None else
+                f"; validation keywords detected {_percent(result['validation_keywords_detected_percent_recommended'])}"
+                f" instead of {_percent(result['validation_keywords_detected_percent_in_use'])}")
         lines.append(f"recommended for at most {target:g} false alarms an hour here: threshold {recommended:g} "
-                     f"({result['recommended_false_alarms_per_hour']:.1f} an hour); validation keywords detected "
-                     f"{_percent(result['validation_keywords_detected_percent_recommended'])} instead of "
-                     f"{_percent(result['validation_keywords_detected_percent_in_use'])}")
+                     f"({result['recommended_false_alarms_per_hour']:.1f} an hour){cost}")
         lines.append(f"    {result['listen_command']}")
     if result["validation_keywords_detected_percent_in_use"] is None:
         lines.append("the sidecar keeps no validation curve for these settings, so the cost in keywords is unknown "
@@ -376,7 +430,7 @@ def main(argv: Optional[Sequence[str]] = None, *, out: Optional[TextIO] = None,
             print("error: nothing written: no threshold reaches the target", file=err)
         return 1
     if args.write:
-        if result["recommended_threshold"] == config.threshold:
+        if result["recommended_is_in_use"]:
             print("nothing written: the threshold in use already keeps to the target", file=err)
         else:
             try:
@@ -384,10 +438,10 @@ def main(argv: Optional[Sequence[str]] = None, *, out: Optional[TextIO] = None,
             except (ValueError, OSError) as error:
                 print(f"error: {error}", file=err)
                 return 2
-            print(f"written: listen now uses threshold {result['recommended_threshold']:g} with "
-                  f"{args.model} (python -m pi_runtime.tune --undo"
-                  + (f" --keywords {','.join(args.keywords)}" if args.keywords else "")
-                  + (f" --model {args.model}" if args.model != DEFAULT_MODEL else "") + " puts it back)", file=err)
+            listening = shlex.join(["python", "-m", "pi_runtime.listen", *_model_flags(args)])
+            undo = shlex.join(["python", "-m", "pi_runtime.tune", "--undo", *_model_flags(args)])
+            print(f"written: {listening} now uses threshold {result['recommended_threshold']:g} ({undo} puts "
+                  "the one before back)", file=err)
     return 0
 
 

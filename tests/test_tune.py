@@ -8,7 +8,7 @@ import pytest
 
 from kws_toy import build_toy_model
 from pi_runtime import listen, tune
-from pi_runtime.sidecar import read_sidecar
+from pi_runtime.sidecar import read_sidecar, write_sidecar
 from pi_runtime.wav import write_wav
 from test_calibrate import _toy_stream, _toy_stream_parts
 from train.kws.calibrate import calibrate_model
@@ -179,7 +179,7 @@ def test_write_makes_listen_use_the_recommended_threshold_and_undo_puts_the_old_
                               "--target-false-alarms-per-hour", repr(target)])
     result = json.loads(out)
     recommended = result["recommended_threshold"]
-    assert status == 0 and recommended > rows[0]["threshold"] and "written: listen now uses threshold" in err
+    assert status == 0 and recommended > rows[0]["threshold"] and "now uses threshold" in err and "--undo" in err
     after = read_sidecar(model)["detector"]
     assert after["threshold"] == recommended and after["room"]["threshold_replaced"] == rows[0]["threshold"]
     assert after["calibration"] == before["detector"]["calibration"]  # the calibration itself is kept
@@ -211,7 +211,7 @@ def test_write_for_a_subset_changes_only_that_subset(calibrated, room_wav, tmp_p
     assert tuned["room"]["threshold_replaced"] == before["detector"]["threshold"] < tuned["threshold"]
     assert {key: value for key, value in detector.items() if key != "keyword_subsets"} == before["detector"]
     assert _tune(["--undo", "--model", str(model), "--keywords", "low,high"])[0] == 0
-    assert "room" not in read_sidecar(model)["detector"]["keyword_subsets"]["low,high"]
+    assert read_sidecar(model) == before  # the subset's settings, made by the write, are gone
 
 
 def test_undo_and_recordings_exclude_each_other(calibrated, room_wav):
@@ -225,3 +225,86 @@ def _listen_detections_default(model, wav):
     out = io.StringIO()
     assert listen.main(["--model", str(model), "--input", str(wav), "--json"], out=out, err=io.StringIO()) == 0
     return len(out.getvalue().splitlines())
+
+
+def _reachable_target(room_wav, flags, highest=False):
+    """A target some threshold above the one in use reaches: the lowest rate of the room's rows (or the
+    second highest, for a small rise), with the rows' rate at the threshold in use above it."""
+    rates = sorted({row["false_alarms_per_hour"] for row in json.loads(_tune([str(room_wav), "--json",
+                                                                               *flags])[1])["rows"]})
+    assert len(rates) > 1, "the toy room must fire less at higher thresholds"
+    return repr(rates[-2] if highest else rates[0])
+
+
+def test_undo_leaves_the_sidecar_as_it_was_where_write_made_a_section(calibrated, room_wav, tmp_path):
+    """A subset without settings of its own after a tuning of the model's, and a sidecar without a detector."""
+    model = _copy_model(calibrated, tmp_path / "calibrated")
+    before = read_sidecar(model)
+    own = ["--model", str(model)]
+    status, _, err = _tune([str(room_wav), "--write", "--target-false-alarms-per-hour",
+                            _reachable_target(room_wav, own, highest=True), *own])
+    assert status == 0 and "now uses threshold" in err  # the model's own threshold raised a little
+    tuned_once = read_sidecar(model)
+    subset = own + ["--keywords", "low,high"]
+    status, _, err = _tune([str(room_wav), "--write", "--target-false-alarms-per-hour",
+                            _reachable_target(room_wav, subset), *subset])
+    assert status == 0 and "now uses threshold" in err
+    assert "low,high" in read_sidecar(model)["detector"]["keyword_subsets"]
+    assert _tune(["--undo", *subset])[0] == 0
+    assert read_sidecar(model) == tuned_once  # the subset's settings made by the write are gone again
+    assert _tune(["--undo", *own])[0] == 0 and read_sidecar(model) == before
+
+    bare = _copy_model(build_toy_model(calibrated.parent.parent / "toy_kws"), tmp_path / "bare")
+    assert "detector" not in read_sidecar(bare)
+    flags = ["--model", str(bare)]
+    status, _, err = _tune([str(room_wav), "--write", "--target-false-alarms-per-hour",
+                            _reachable_target(room_wav, flags), *flags])
+    assert status == 0 and "now uses threshold" in err
+    assert read_sidecar(bare)["detector"]["room"]["threshold_replaced"] is None
+    status, out, _ = _tune(["--undo", *flags])
+    assert status == 0 and "threshold 0.8 put back" in out and "detector" not in read_sidecar(bare)
+
+
+def test_a_threshold_in_use_off_the_grid_is_recommended_as_itself(calibrated, room_wav, tmp_path):
+    model = _copy_model(calibrated, tmp_path / "model")
+    sidecar = read_sidecar(model)
+    sidecar["detector"]["threshold"] = 0.97333  # between the grid's points 0.97 and 0.975
+    write_sidecar(model, sidecar)
+    flags = [str(room_wav), "--model", str(model), "--target-false-alarms-per-hour", "1e9"]  # met where it is
+    status, out, _ = _tune(flags + ["--json"])
+    result = json.loads(out)
+    assert status == 0 and result["rows"][0]["threshold"] == result["recommended_threshold"] == 0.97333
+    assert result["recommended_is_in_use"] and result["rows"][1]["threshold"] == 0.975
+    status, out, err = _tune(flags + ["--write"])
+    assert "already keeps this room within" in out and "recommended for" not in out
+    assert "nothing written" in err and read_sidecar(model) == sidecar
+
+
+def test_each_recording_counts_once_and_hidden_files_are_left_out(calibrated, room_wav, tmp_path):
+    folder = tmp_path / "room"
+    folder.mkdir()
+    shutil.copy(room_wav, folder / "a.wav")
+    (folder / "._a.wav").write_bytes(b"\x00\x05\x16\x07")  # a macOS resource fork, no WAV
+    once = json.loads(_tune([str(folder / "a.wav"), "--model", str(calibrated), "--json"])[1])
+    twice = json.loads(_tune([str(folder), str(folder / "a.wav"), str(folder / "a.wav"), "--model",
+                              str(calibrated), "--json"])[1])
+    assert twice["seconds"] == once["seconds"] and twice["rows"] == once["rows"]
+    recorded = tmp_path / "recorded"
+    (recorded / "_background_noise_").mkdir(parents=True)
+    status, _, err = _tune([str(recorded), "--model", str(calibrated)])
+    assert status == 2 and "recordings of record --background are in" in err
+    empty_audio = tmp_path / "empty_audio.wav"
+    write_wav(empty_audio, np.zeros(0, np.int16), 16000)
+    status, _, err = _tune([str(room_wav), str(empty_audio), "--model", str(calibrated)])
+    assert status == 2 and "holds no audio" in err
+
+
+def test_the_tool_and_its_replay_load_nothing_a_pi_lacks():
+    import subprocess
+    import sys
+
+    script = ("import sys\nimport pi_runtime.tune, pi_runtime.replay\n"
+              "print(sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'tf_keras', 'scipy', "
+              "'train', 'benchmarks')))")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and result.stdout.strip() == "[]", result.stdout + result.stderr
