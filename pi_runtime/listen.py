@@ -339,7 +339,7 @@ def describe_detector(args: argparse.Namespace, config: DetectorConfig, spec: Op
                      f"{calibration.get('stream')}; measured there: "
                      + ", ".join(f"{key} {value}" for key, value in measured.items() if not isinstance(value, dict)))
     else:
-        lines.append("calibration: none in the sidecar (python -m train.kws.calibrate writes one)")
+        lines.append("calibration: none behind these settings (python -m train.kws.calibrate writes one)")
     room = from_sidecar.get("room")
     if room:
         minutes = sum(recording.get("seconds", 0.0) for recording in room.get("recordings", [])) / 60.0

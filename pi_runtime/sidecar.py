@@ -42,6 +42,7 @@ JSON's ``NaN`` and ``Infinity`` are refused anywhere in the file.
 from __future__ import annotations
 
 import json
+import os
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -327,7 +328,15 @@ def write_sidecar(model_path: PathLike, data: Dict[str, Any]) -> Path:
         text = json.dumps(data, indent=2, sort_keys=True, allow_nan=False)
     except ValueError as error:  # NaN or an infinity somewhere: it could not be read back
         raise SidecarError(f"{path}: {error}; write None for a value that is not a number") from None
-    path.write_text(text + "\n", encoding="utf-8")
+    if path.exists() and not os.access(path, os.W_OK):
+        raise PermissionError(f"{path}: not writable")
+    # Written beside it and renamed over it: a sidecar is never left half written (a full SD card, power lost).
+    partial = path.with_name(path.name + ".partial")
+    try:
+        partial.write_text(text + "\n", encoding="utf-8")
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
     return path
 
 
@@ -386,7 +395,7 @@ class KwsSpec:
         ``keywords``: the model's own for all its keywords, a ``keyword_subsets`` entry for fewer."""
         if set(keywords) == set(self.keywords):
             return "calibration" in self.detector
-        return "calibration" in (subset_settings(self.detector, keywords) or {})
+        return subset_settings(self.detector, keywords) is not None
 
     def listened_keywords(self, keywords=None) -> Tuple[str, ...]:
         """``keywords`` (a subset of this model's keywords to listen for) in label order, or all of them.

@@ -183,6 +183,7 @@ def test_write_makes_listen_use_the_recommended_threshold_and_undo_puts_the_old_
     after = read_sidecar(model)["detector"]
     assert after["threshold"] == recommended and after["room"]["threshold_replaced"] == rows[0]["threshold"]
     assert after["calibration"] == before["detector"]["calibration"]  # the calibration itself is kept
+    assert sorted(p.name for p in model.parent.iterdir()) == sorted([model.name, "toy.json"])  # no partial file left
     verbose = io.StringIO()
     listen.main(["--model", str(model), "--input", str(room_wav), "--verbose"], out=io.StringIO(), err=verbose)
     assert f"threshold {recommended:g} (sidecar)" in verbose.getvalue() and "tuned to a room" in verbose.getvalue()
