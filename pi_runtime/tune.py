@@ -85,12 +85,13 @@ def threshold_grid(threshold_in_use: float, thresholds: Sequence[float] = DEFAUL
 
 
 def run_room(model, recordings: Sequence[Tuple[str, np.ndarray, int]], *, config: DetectorConfig,
-             keywords: Optional[Sequence[str]] = None,
-             thresholds: Sequence[float] = DEFAULT_THRESHOLDS) -> RoomRun:
+             keywords: Optional[Sequence[str]] = None, thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
+             progress: Optional[TextIO] = None) -> RoomRun:
     """Run the listener over each recording (name, samples, rate in Hz) and count its detections at
     ``config.threshold`` and every threshold of ``thresholds`` above it.
 
     Each recording is a stream of its own (the detector starts afresh), as ``listen --input`` hears it.
+    ``progress``: a line per recording heard (its length and false alarms at the threshold in use).
     """
     grid = threshold_grid(config.threshold, thresholds)
     false_alarms = np.zeros(grid.size, dtype=np.int64)
@@ -108,6 +109,9 @@ def run_room(model, recordings: Sequence[Tuple[str, np.ndarray, int]], *, config
         detections += [(name, detection) for detection in replays[0]]
         seconds += spotter.seconds_in
         names.append((name, spotter.seconds_in))
+        if progress is not None:
+            print(f"  {len(names)}/{len(recordings)} {name}: {spotter.seconds_in / 60:.1f} min, "
+                  f"{len(replays[0])} false alarm(s) at the threshold in use", file=progress, flush=True)
     return RoomRun(grid, false_alarms, seconds, names, detections)
 
 
@@ -413,7 +417,7 @@ def main(argv: Optional[Sequence[str]] = None, *, out: Optional[TextIO] = None,
             raise ValueError(f"{seconds:.1f} s of the room is too little to count false alarms an hour: give at "
                              f"least {MIN_ROOM_SECONDS:g} s, better half an hour or more")
         print(f"listening to {seconds / 60:.1f} min of the room ...", file=err, flush=True)
-        run = run_room(model, recordings, config=config, keywords=args.keywords)
+        run = run_room(model, recordings, config=config, keywords=args.keywords, progress=err)
         curve = validation_curve(model.spec, config, args.keywords)
         result = summary(args, run, config, curve, keywords)
     except BrokenPipeError:  # the reader of the output went away: run_command ends quietly
