@@ -74,7 +74,7 @@ DEVICE_TEST_FILES = (
     "tests/test_arguments.py", "tests/test_feature_stream.py", "tests/test_fft.py", "tests/test_frontend.py",
     "tests/test_kws_pipeline.py", "tests/test_native_properties.py", "tests/test_params.py", "tests/test_pcen.py",
     "tests/test_properties.py", "tests/test_record.py", "tests/test_resample.py", "tests/test_ring.py",
-    "tests/test_wav.py",
+    "tests/test_tune_device.py", "tests/test_wav.py",
 )
 EXAMPLE_RECORDING = "examples/keywords.wav"
 EXAMPLE_READINGS = "examples/readings.csv"
