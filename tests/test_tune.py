@@ -2,6 +2,7 @@
 import io
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -298,3 +299,16 @@ def test_each_recording_counts_once_and_hidden_files_are_left_out(calibrated, ro
     write_wav(empty_audio, np.zeros(0, np.int16), 16000)
     status, _, err = _tune([str(room_wav), str(empty_audio), "--model", str(calibrated)])
     assert status == 2 and "holds no audio" in err
+
+
+def test_the_tool_and_its_replay_load_nothing_a_pi_lacks():
+    """Checked here, not under emulation, where the emulated Python cannot start another."""
+    import subprocess
+    import sys
+
+    script = ("import sys\nimport pi_runtime.tune, pi_runtime.replay\n"
+              "print(sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'tf_keras', 'scipy', "
+              "'train', 'benchmarks')))")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                            cwd=Path(__file__).resolve().parent.parent)
+    assert result.returncode == 0 and result.stdout.strip() == "[]", result.stdout + result.stderr
