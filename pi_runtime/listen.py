@@ -45,9 +45,10 @@ from pi_runtime.kws_pipeline import Detection, DetectorConfig, KeywordSpotter
 from pi_runtime.labels import keyword_list
 from pi_runtime.model import load_model
 from pi_runtime.sidecar import MAX_SMOOTHING_WINDOWS, KwsSpec
-from pi_runtime.wav import read_wav
+from pi_runtime.wav import read_wav, write_wav
 
 STATUS_INTERVAL_S = 0.5
+SAVED_BEFORE_WINDOW_S = 0.5  # a saved detection: its one-second window and the half second before it
 # The model used without --model: the delivered open-set model (it can answer "none of my
 # words"), found beside the package in a checkout; None would make --model required.
 _DELIVERED_OPEN_SET = Path(__file__).resolve().parent.parent / "models" / "kws" / "kws_live_c.tflite.zlib"
@@ -182,6 +183,59 @@ def list_devices(out: TextIO) -> None:
     print(sd.query_devices(), file=out)
 
 
+# -- saving what fired -------------------------------------------------------------------
+class RecentAudio:
+    """The last ``seconds`` of the input, as int16, to cut a detection's audio from."""
+
+    def __init__(self, seconds: float, rate_hz: int) -> None:
+        self.rate_hz = rate_hz
+        self._buffer = np.zeros(max(1, int(np.ceil(seconds * rate_hz))), np.int16)
+        self.total = 0  # samples written since the start
+
+    def write(self, chunk: np.ndarray) -> None:
+        samples = np.asarray(chunk).reshape(-1)
+        if samples.dtype != np.int16:  # float audio in [-1, 1], as the microphone gives it
+            samples = np.clip(np.round(samples.astype(np.float64) * 32767.0), -32768, 32767).astype(np.int16)
+        capacity, count = self._buffer.size, samples.size
+        kept = samples[-capacity:]  # of a chunk longer than the buffer, its end
+        start = (self.total + count - kept.size) % capacity  # where the first sample kept belongs
+        first = min(kept.size, capacity - start)
+        self._buffer[start:start + first] = kept[:first]
+        self._buffer[:kept.size - first] = kept[first:]
+        self.total += count
+
+    def between(self, start_s: float, end_s: float) -> np.ndarray:
+        """The samples from ``start_s`` to ``end_s`` (input time), as far as they are still held."""
+        capacity = self._buffer.size
+        first = max(int(round(start_s * self.rate_hz)), self.total - capacity, 0)
+        last = min(int(round(end_s * self.rate_hz)), self.total)
+        indices = np.arange(first, max(first, last)) % capacity
+        return self._buffer[indices]
+
+
+class DetectionSaver:
+    """Writes each detection's audio (its window and :data:`SAVED_BEFORE_WINDOW_S` before it) as a WAV
+    file at the input rate: ``NNNN_<time>s_<label>_<score>.wav``, to hear what fired."""
+
+    def __init__(self, folder: Path, rate_hz: int, window_s: float, err: TextIO) -> None:
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.recent = RecentAudio(window_s + SAVED_BEFORE_WINDOW_S + 1.0, rate_hz)
+        self.err = err
+        self.saved = 0
+        self.failed = 0
+
+    def save(self, detection: Detection) -> None:
+        audio = self.recent.between(detection.window_start_s - SAVED_BEFORE_WINDOW_S, detection.time_s)
+        name = f"{self.saved + self.failed + 1:04d}_{detection.time_s:.2f}s_{detection.label}_{detection.score:.2f}.wav"
+        try:
+            write_wav(self.folder / name, audio, self.recent.rate_hz)
+            self.saved += 1
+        except OSError as error:  # a full card: say so, keep listening
+            self.failed += 1
+            print(f"warning: could not save {self.folder / name} ({error})", file=self.err, flush=True)
+
+
 # -- reporting ---------------------------------------------------------------------------
 class Reporter:
     """Prints detections (stdout), a status line (stderr, TTY only) and the summary."""
@@ -277,6 +331,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--mic-rate", type=int,
                         help="capture rate, Hz (default: the device's native rate, often 48000)")
     parser.add_argument("--json", action="store_true", help="print one JSON object per detection")
+    parser.add_argument("--save-detections", type=Path, metavar="DIR",
+                        help="write each detection's audio (its one-second window and the half second before "
+                             "it, at the input rate) as a WAV file into DIR, to hear what fired")
     parser.add_argument("--keywords", type=keyword_list,
                         help="listen for these of the model's keywords only, comma-separated (e.g. go,stop); "
                              "the others are treated as _unknown_ (default: all of them)")
@@ -392,12 +449,16 @@ def run(args: argparse.Namespace, *, stdin: BinaryIO, out: TextIO, err: TextIO) 
     model = load_model(args.model, num_threads=args.threads, require_sidecar=True, verbose=args.verbose,
                        builtin_kernels=args.builtin_kernels)
     config = detector_config(args, model.spec)
+    if args.save_detections is not None:  # a folder that cannot be made is said before the microphone opens
+        args.save_detections.mkdir(parents=True, exist_ok=True)
     source = open_source(args, stdin, chunk_ms=config.hop_ms)
     try:
         spotter = KeywordSpotter(model, input_rate_hz=source.rate_hz, config=config, keywords=args.keywords)
     except ValueError:  # e.g. a WAV file at an implausible rate: release a microphone already opened
         source.close()
         raise
+    saver = (None if args.save_detections is None else
+             DetectionSaver(args.save_detections, source.rate_hz, spotter.policy.window_duration_s, err))
     if args.verbose:
         declared = model.spec is not None and model.spec.output_kind is not None
         lines = [f"model: {model.describe()}", f"input: {source.description}",
@@ -410,20 +471,29 @@ def run(args: argparse.Namespace, *, stdin: BinaryIO, out: TextIO, err: TextIO) 
     interrupted = False
     try:
         for chunk in source.chunks():
+            if saver is not None:
+                saver.recent.write(chunk)
             for detection in spotter.push(chunk):
                 reporter.detection(detection)
+                if saver is not None:
+                    saver.save(detection)
             reporter.overruns(source.overrun_samples, source.rate_hz)
             reporter.status(spotter, source.overrun_samples)
             if args.seconds is not None and spotter.seconds_in >= args.seconds:
                 break
         for detection in spotter.flush():  # the input ended: its last window is decided
             reporter.detection(detection)
+            if saver is not None:
+                saver.save(detection)
     except KeyboardInterrupt:
         interrupted = True
     finally:
         source.close()
     reporter.summary(spotter, source, wall_s=time.monotonic() - wall_start,
                      cpu_s=time.process_time() - cpu_start, interrupted=interrupted)
+    if saver is not None:
+        print(f"  {saver.saved} detection(s) saved in {saver.folder}"
+              + (f", {saver.failed} could not be written" if saver.failed else ""), file=err, flush=True)
     return 0
 
 

@@ -658,3 +658,60 @@ def test_builtin_kernels_reach_the_interpreter_and_hear_the_same_words():
         heard[bool(flags)] = _detections(out)
     assert [d["label"] for d in heard[False]] == [d["label"] for d in heard[True]] == ["yes", "no", "up", "down", "go"]
     assert [d["score"] for d in heard[False]] != [d["score"] for d in heard[True]]
+
+
+# -- saving what fired ---------------------------------------------------------------------
+EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "keywords.wav"
+
+
+def _saved_detections(wav, folder, extra=()):
+    out = io.StringIO()
+    err = io.StringIO()
+    status = listen.main(["--input", str(wav), "--save-detections", str(folder), "--json", *extra], out=out, err=err)
+    return status, [json.loads(line) for line in out.getvalue().splitlines()], err.getvalue()
+
+
+@pytest.mark.parametrize("factor", [1, 3])  # 16 kHz as recorded, and 48 kHz
+def test_each_detection_is_saved_as_the_audio_of_its_window_and_the_half_second_before(tmp_path, factor):
+    samples, rate_hz = read_wav(EXAMPLE)
+    wav = tmp_path / "input.wav"
+    write_wav(wav, np.repeat(samples, factor), factor * rate_hz)
+    status, detections, err = _saved_detections(wav, tmp_path / "saved")
+    files = sorted((tmp_path / "saved").iterdir())
+    assert status == 0 and len(detections) == len(files) == 5 and "5 detection(s) saved in" in err
+    audio = np.repeat(samples, factor)
+    for detection, path in zip(detections, files):
+        saved, saved_rate = read_wav(path)
+        start = int(round((detection["window_start_s"] - listen.SAVED_BEFORE_WINDOW_S) * factor * rate_hz))
+        end = int(round(detection["time_s"] * factor * rate_hz))
+        assert saved_rate == factor * rate_hz and np.array_equal(saved, audio[max(0, start):end])
+        assert path.name.endswith(f"_{detection['time_s']:.2f}s_{detection['label']}_{detection['score']:.2f}.wav")
+
+
+def test_recent_audio_keeps_the_last_seconds_across_the_wrap():
+    recent = listen.RecentAudio(1.0, 10)  # ten samples
+    for chunk in (np.arange(4, dtype=np.int16), np.arange(4, 11, dtype=np.int16),
+                  np.arange(11, 24, dtype=np.int16)):  # the last chunk longer than the buffer
+        recent.write(chunk)
+    assert recent.total == 24
+    assert np.array_equal(recent.between(1.4, 2.4), np.arange(14, 24))
+    assert np.array_equal(recent.between(0.0, 1.6), np.arange(14, 16))  # what is still held
+    assert recent.between(2.4, 3.0).size == 0
+    recent.write(np.array([0.5, -1.0, 2.0], np.float32))  # float audio, clipped to int16
+    assert np.array_equal(recent.between(2.4, 2.7), [16384, -32767, 32767])
+
+
+def test_a_detection_that_cannot_be_saved_is_said_and_listening_goes_on(tmp_path, monkeypatch):
+    def full_card(path, samples, rate_hz):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(listen, "write_wav", full_card)
+    status, detections, err = _saved_detections(EXAMPLE, tmp_path / "saved")
+    assert status == 0 and len(detections) == 5
+    assert err.count("warning: could not save") == 5 and "0 detection(s) saved" in err and "5 could not" in err
+
+
+def test_a_folder_that_cannot_be_made_is_refused_before_listening(tmp_path):
+    (tmp_path / "taken").write_text("a file, not a folder")
+    status, detections, err = _saved_detections(EXAMPLE, tmp_path / "taken" / "saved")
+    assert status == 2 and not detections and err.startswith("error: ")
