@@ -13,7 +13,10 @@ Per model, through ``pi_runtime`` (the exported file, the native frontend):
   voice;
 * with ``--stream``: keywords detected, false alarms an hour and words fired
   on the validation stream at the model's calibrated operating point (its
-  sidecar's ``detector``), as ``train.kws.calibrate`` measured it.
+  sidecar's ``detector``), as ``train.kws.calibrate`` measured it;
+* with ``--training-stream``: the same on a stream made alike of the training
+  split's keywords and negatives (``realistic_stream("train")``): what the model
+  misses on the material it learnt from, beside what it misses on validation.
 
 The test split is never read. It measures and prints; it asserts nothing.
 """
@@ -39,6 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
                              "(default $TINYML_DATA_DIR or ~/.cache/tinyml-pi)")
     parser.add_argument("--stream", action="store_true",
                         help="also run each model over the validation stream at its calibrated operating point")
+    parser.add_argument("--training-stream", action="store_true",
+                        help="also run each model over a stream made alike of the training split's keywords and "
+                             "negatives, at the same operating point")
     return parser
 
 
@@ -64,7 +70,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     clips = load_split("val", data_dir=args.data_dir, labels=LABELS)
     negatives = build_negatives("val", split_clips=clips, data_dir=args.data_dir, seed=NEGATIVES_SEED)
     spoken = synthetic_keywords("val", data_dir=args.data_dir, seed=NEGATIVES_SEED)
-    stream = realistic_stream("val", data_dir=args.data_dir) if args.stream else None
+    streams = [(name, realistic_stream(split, data_dir=args.data_dir))
+               for name, split, wanted in (("validation stream", "val", args.stream),
+                                           ("training stream", "train", args.training_stream)) if wanted]
     for model_path, model in zip(args.models, loaded):
         keywords = evaluate_model(model_path, "val", data_dir=args.data_dir).accuracy
         rejected = rejection_report(model_path, negatives)
@@ -74,11 +82,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
               f"synthetic-voice keywords {100 * synthetic:.1f} % of {len(spoken)}")
         print("  negatives by kind: " + ", ".join(f"{kind} {100 * entry['rejected']:.1f} %"
                                                    for kind, entry in rejected.items() if kind != "all negatives"))
-        if stream is not None:
+        for name, stream in streams:
             config = DetectorConfig.from_sidecar(model.spec)
             run = run_pipeline(model, stream, config=config)
             measured = score(run.detections, stream, keywords=run.keywords).to_dict()
-            print(f"  validation stream ({config.threshold:g}, {config.smoothing_windows} windows, gate "
+            print(f"  {name} ({config.threshold:g}, {config.smoothing_windows} windows, gate "
                   f"{config.min_level_dbfs:g} dBFS): {measured['keywords_detected_percent']:.1f} % detected, "
                   f"{measured['false_alarms_per_hour']:.1f} false alarms an hour, "
                   f"{measured['non_keyword_words_fired_percent']:.1f} % of other words fired")

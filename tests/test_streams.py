@@ -245,3 +245,31 @@ def test_replay_at_all_thresholds_at_once_equals_replay_threshold_by_threshold(l
     for threshold, detections in zip(thresholds, at_once):
         assert detections == replay(decisions, labels, config.replace(threshold=threshold))
     assert len(at_once[0]) > len(at_once[-1]) > 0
+
+
+def test_the_training_stream_is_drawn_to_a_validation_streams_counts(monkeypatch):
+    """realistic_stream("train"): as many keyword clips as the validation split holds and, of each kind of
+    negative, as many as a validation stream does, drawn with the seed from the training split's."""
+    from train.kws import data, negatives as negatives_module, streams
+    from train.kws.negatives import GeneratedClips
+
+    splits = {"train": ClipSet(audio=_tone_clips(12, 1), label_ids=np.arange(12, dtype=np.int32) % 2,
+                               labels=("go", "stop"), paths=[Path(f"go/t{k}.wav") for k in range(12)]),
+              "val": _keyword_clips()}
+    kinds = ("tts_word",) * 6 + ("half",) * 4 + ("tts_keyword",) * 2
+    generated = GeneratedClips(audio=_tone_clips(len(kinds), 2),
+                               classes=tuple("go" if kind == "tts_keyword" else "_unknown_" for kind in kinds),
+                               kinds=kinds, sources=tuple(f"n{k}" for k in range(len(kinds))))
+    monkeypatch.setattr(data, "load_split", lambda split, data_dir=None: splits[split])
+    monkeypatch.setattr(negatives_module, "build_negatives", lambda split, **kwargs: generated)
+    monkeypatch.setitem(negatives_module.DEFAULT_SIZES, "val", {"tts_word": 2, "half": 3})
+    recipe = StreamRecipe(gap_s=(0.1, 0.1), background_minutes=0.0)
+    stream = streams.realistic_stream("train", recipe=recipe)
+    counts = stream.kind_counts()
+    assert counts == {KEYWORD_CLIP_KIND: 3, "tts_word": 2, "half": 3} and stream.description.startswith("training")
+    sources = sorted(event.source for event in stream.events)
+    assert sources == sorted(event.source for event in streams.realistic_stream("train", recipe=recipe).events)
+    assert sources != sorted(event.source for event in streams.realistic_stream("train", recipe=recipe,
+                                                                                    seed=1).events)
+    with pytest.raises(ValueError, match="'train', 'val' or 'test'"):
+        streams.realistic_stream("holdout")

@@ -306,22 +306,35 @@ REALISTIC_RECIPE = StreamRecipe(peak_dbfs=(-40.0, 0.0), background_share=0.5, sn
 
 def realistic_stream(split: str, *, data_dir=None, seed: int = 0, recipe: StreamRecipe = REALISTIC_RECIPE,
                      progress: bool = False) -> LabelledStream:
-    """The realistic stream of ``split`` ("val" for calibration, "test" for the benchmark).
+    """The realistic stream of ``split`` ("val" for calibration, "test" for the benchmark, "train" to
+    see how much of what a model misses there it misses on the material it learnt from).
 
     Reads the split's keyword clips and its generated negatives
-    (:func:`train.kws.negatives.build_negatives`, cached under the data folder).
+    (:func:`train.kws.negatives.build_negatives`, cached under the data folder). The training
+    stream is made like the others: as many keyword clips as the validation split has and, of each
+    kind of negative, as many as a validation stream holds, drawn with ``seed``.
     """
     from dataclasses import replace
 
-    from train.kws.data import load_split
-    from train.kws.negatives import build_negatives
+    from train.kws.data import ClipSet, load_split
+    from train.kws.negatives import DEFAULT_SIZES, build_negatives
 
-    if split not in ("val", "test"):
-        raise ValueError(f"a realistic stream is built from the 'val' or 'test' split, got {split!r}")
+    if split not in ("train", "val", "test"):
+        raise ValueError(f"a realistic stream is built from the 'train', 'val' or 'test' split, got {split!r}")
     clips = load_split(split, data_dir=data_dir)
     negatives = build_negatives(split, split_clips=clips, data_dir=data_dir, seed=seed, progress=progress)
     negatives = negatives.select_classes((UNKNOWN_LABEL, SILENCE_LABEL))  # no synthetic keywords
-    name = {"val": "validation stream (val split, val negatives)",
+    if split == "train":
+        rng = np.random.default_rng(seed)
+        keep = np.sort(rng.choice(len(clips.label_ids), len(load_split("val", data_dir=data_dir).label_ids),
+                                  replace=False))
+        clips = ClipSet(audio=clips.audio[keep], label_ids=clips.label_ids[keep], labels=clips.labels,
+                        paths=[clips.paths[row] for row in keep])
+        rows = [row for kind, count in DEFAULT_SIZES["val"].items()
+                for row in rng.permutation([k for k, own in enumerate(negatives.kinds) if own == kind])[:count]]
+        negatives = negatives.rows(sorted(int(row) for row in rows))
+    name = {"train": "training stream (train split's keywords and negatives, drawn to a validation stream's counts)",
+            "val": "validation stream (val split, val negatives)",
             "test": "test stream (test split, held-out test negatives)"}[split]
     return build_stream(clips, negatives, recipe=replace(recipe, seed=seed), name=name)
 
