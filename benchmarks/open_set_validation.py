@@ -70,9 +70,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     clips = load_split("val", data_dir=args.data_dir, labels=LABELS)
     negatives = build_negatives("val", split_clips=clips, data_dir=args.data_dir, seed=NEGATIVES_SEED)
     spoken = synthetic_keywords("val", data_dir=args.data_dir, seed=NEGATIVES_SEED)
-    streams = [(name, realistic_stream(split, data_dir=args.data_dir))
-               for name, split, wanted in (("validation stream", "val", args.stream),
-                                           ("training stream", "train", args.training_stream)) if wanted]
     for model_path, model in zip(args.models, loaded):
         keywords = evaluate_model(model_path, "val", data_dir=args.data_dir).accuracy
         rejected = rejection_report(model_path, negatives)
@@ -82,14 +79,20 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
               f"synthetic-voice keywords {100 * synthetic:.1f} % of {len(spoken)}")
         print("  negatives by kind: " + ", ".join(f"{kind} {100 * entry['rejected']:.1f} %"
                                                    for kind, entry in rejected.items() if kind != "all negatives"))
-        for name, stream in streams:
+    for name, split, wanted in (("validation stream", "val", args.stream),
+                                ("training stream", "train", args.training_stream)):
+        if not wanted:
+            continue
+        stream = realistic_stream(split, data_dir=args.data_dir)  # one at a time: each is 2.2 hours of audio
+        for model_path, model in zip(args.models, loaded):
             config = DetectorConfig.from_sidecar(model.spec)
             run = run_pipeline(model, stream, config=config)
             measured = score(run.detections, stream, keywords=run.keywords).to_dict()
-            print(f"  {name} ({config.threshold:g}, {config.smoothing_windows} windows, gate "
+            print(f"{model_path}: {name} ({config.threshold:g}, {config.smoothing_windows} windows, gate "
                   f"{config.min_level_dbfs:g} dBFS): {measured['keywords_detected_percent']:.1f} % detected, "
                   f"{measured['false_alarms_per_hour']:.1f} false alarms an hour, "
                   f"{measured['non_keyword_words_fired_percent']:.1f} % of other words fired")
+        del stream
     return 0
 
 

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -40,7 +41,7 @@ from typing import BinaryIO, Iterator, List, Optional, Sequence, TextIO, Union
 import numpy as np
 
 from native.ring import AudioRing
-from pi_runtime.arguments import add_builtin_kernels_argument, run_command
+from pi_runtime.arguments import add_builtin_kernels_argument, output_folder, run_command
 from pi_runtime.kws_pipeline import Detection, DetectorConfig, KeywordSpotter
 from pi_runtime.labels import keyword_list
 from pi_runtime.model import load_model
@@ -194,8 +195,8 @@ class RecentAudio:
 
     def write(self, chunk: np.ndarray) -> None:
         samples = np.asarray(chunk).reshape(-1)
-        if samples.dtype != np.int16:  # float audio in [-1, 1], as the microphone gives it
-            samples = np.clip(np.round(samples.astype(np.float64) * 32767.0), -32768, 32767).astype(np.int16)
+        if samples.dtype != np.int16:  # float audio in [-1, 1), as the microphone gives it: x/32768 of int16
+            samples = np.clip(np.round(samples.astype(np.float64) * 32768.0), -32768, 32767).astype(np.int16)
         capacity, count = self._buffer.size, samples.size
         kept = samples[-capacity:]  # of a chunk longer than the buffer, its end
         start = (self.total + count - kept.size) % capacity  # where the first sample kept belongs
@@ -215,7 +216,8 @@ class RecentAudio:
 
 class DetectionSaver:
     """Writes each detection's audio (its window and :data:`SAVED_BEFORE_WINDOW_S` before it) as a WAV
-    file at the input rate: ``NNNN_<time>s_<label>_<score>.wav``, to hear what fired."""
+    file at the input rate: ``NNNNN_<time>s_<label>_<score>.wav`` (``time``: seconds into the input),
+    to hear what fired. The numbers continue those already in the folder: nothing is overwritten."""
 
     def __init__(self, folder: Path, rate_hz: int, window_s: float, err: TextIO) -> None:
         self.folder = Path(folder)
@@ -224,16 +226,20 @@ class DetectionSaver:
         self.err = err
         self.saved = 0
         self.failed = 0
+        taken = [int(path.name.split("_")[0]) for path in self.folder.glob("*_*s_*.wav")
+                 if path.name.split("_")[0].isdigit()]
+        self._number = max(taken, default=0)
 
     def save(self, detection: Detection) -> None:
         audio = self.recent.between(detection.window_start_s - SAVED_BEFORE_WINDOW_S, detection.time_s)
-        name = f"{self.saved + self.failed + 1:04d}_{detection.time_s:.2f}s_{detection.label}_{detection.score:.2f}.wav"
+        self._number += 1
+        path = self.folder / f"{self._number:05d}_{detection.time_s:.2f}s_{detection.label}_{detection.score:.2f}.wav"
         try:
-            write_wav(self.folder / name, audio, self.recent.rate_hz)
+            write_wav(path, audio, self.recent.rate_hz)  # whole or not at all
             self.saved += 1
         except OSError as error:  # a full card: say so, keep listening
             self.failed += 1
-            print(f"warning: could not save {self.folder / name} ({error})", file=self.err, flush=True)
+            print(f"warning: could not save {path} ({error})", file=self.err, flush=True)
 
 
 # -- reporting ---------------------------------------------------------------------------
@@ -331,9 +337,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--mic-rate", type=int,
                         help="capture rate, Hz (default: the device's native rate, often 48000)")
     parser.add_argument("--json", action="store_true", help="print one JSON object per detection")
-    parser.add_argument("--save-detections", type=Path, metavar="DIR",
-                        help="write each detection's audio (its one-second window and the half second before "
-                             "it, at the input rate) as a WAV file into DIR, to hear what fired")
+    parser.add_argument("--save-detections", type=output_folder, metavar="DIR",
+                        help="write each detection's audio (its window, one second for the delivered models, and "
+                             "the half second before it, at the input rate) as a WAV file into DIR, numbered on "
+                             "from the files already there, to hear what fired")
     parser.add_argument("--keywords", type=keyword_list,
                         help="listen for these of the model's keywords only, comma-separated (e.g. go,stop); "
                              "the others are treated as _unknown_ (default: all of them)")
@@ -404,8 +411,10 @@ def describe_detector(args: argparse.Namespace, config: DetectorConfig, spec: Op
         lines.append(f"tuned to a room (python -m pi_runtime.tune --write): threshold {from_sidecar.get('threshold')} "
                      f"in place of {'the default' if replaced is None else replaced}, for at most "
                      f"{room.get('target_false_alarms_per_hour')} false alarms an hour on {minutes:.1f} min of "
-                     "recordings" + ("" if room.get("validation_keywords_detected_percent") is None else
-                                     f"; validation keywords detected {room['validation_keywords_detected_percent']} %"))
+                     "recordings")
+        detected = room.get("validation_keywords_detected_percent")
+        if detected is not None:
+            lines[-1] += f"; validation keywords detected {detected} %"
     return lines
 
 
@@ -449,8 +458,10 @@ def run(args: argparse.Namespace, *, stdin: BinaryIO, out: TextIO, err: TextIO) 
     model = load_model(args.model, num_threads=args.threads, require_sidecar=True, verbose=args.verbose,
                        builtin_kernels=args.builtin_kernels)
     config = detector_config(args, model.spec)
-    if args.save_detections is not None:  # a folder that cannot be made is said before the microphone opens
+    if args.save_detections is not None:  # a folder that cannot be made or written is said before the microphone opens
         args.save_detections.mkdir(parents=True, exist_ok=True)
+        if not os.access(args.save_detections, os.W_OK):
+            raise PermissionError(f"--save-detections: cannot write into {args.save_detections}")
     source = open_source(args, stdin, chunk_ms=config.hop_ms)
     try:
         spotter = KeywordSpotter(model, input_rate_hz=source.rate_hz, config=config, keywords=args.keywords)

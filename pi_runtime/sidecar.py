@@ -42,13 +42,13 @@ JSON's ``NaN`` and ``Infinity`` are refused anywhere in the file.
 from __future__ import annotations
 
 import json
-import os
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Optional, Tuple, Union
 
 from native.params import FrontendParams, ModelInput
+from pi_runtime.files import write_whole
 from pi_runtime.labels import keyword_labels
 
 SIDECAR_FORMAT = "tinyml-pi-sidecar"
@@ -328,16 +328,7 @@ def write_sidecar(model_path: PathLike, data: Dict[str, Any]) -> Path:
         text = json.dumps(data, indent=2, sort_keys=True, allow_nan=False)
     except ValueError as error:  # NaN or an infinity somewhere: it could not be read back
         raise SidecarError(f"{path}: {error}; write None for a value that is not a number") from None
-    if path.exists() and not os.access(path, os.W_OK):
-        raise PermissionError(f"{path}: not writable")
-    # Written beside it and renamed over it: a sidecar is never left half written (a full SD card, power lost).
-    partial = path.with_name(path.name + ".partial")
-    try:
-        partial.write_text(text + "\n", encoding="utf-8")
-        os.replace(partial, path)
-    finally:
-        partial.unlink(missing_ok=True)
-    return path
+    return write_whole(path, lambda handle: handle.write((text + "\n").encode("utf-8")))
 
 
 @dataclass(frozen=True)

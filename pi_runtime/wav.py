@@ -22,6 +22,8 @@ from typing import BinaryIO, Tuple, Union
 
 import numpy as np
 
+from pi_runtime.files import write_whole
+
 # Any rate a sound card or recorder plausibly writes; outside, the header is broken.
 MIN_SAMPLE_RATE_HZ, MAX_SAMPLE_RATE_HZ = 1000, 768000
 _PCM, _EXTENSIBLE = 0x0001, 0xFFFE
@@ -116,12 +118,17 @@ def _read_data(handle: BinaryIO, path: Path, declared_bytes: int, remaining_byte
 
 
 def write_wav(path: Union[str, Path], samples: np.ndarray, sample_rate_hz: int) -> None:
-    """Write int16 mono samples (1-D) as a 16-bit PCM WAV file."""
+    """Write int16 mono samples (1-D) as a 16-bit PCM WAV file, whole or not at all
+    (:func:`pi_runtime.files.write_whole`)."""
     samples = np.asarray(samples)
     if samples.dtype != np.int16 or samples.ndim != 1:
         raise ValueError(f"write_wav needs 1-D int16 samples, got {samples.dtype} with shape {samples.shape}")
-    with wave.open(str(path), "wb") as writer:
-        writer.setnchannels(1)
-        writer.setsampwidth(2)
-        writer.setframerate(int(sample_rate_hz))
-        writer.writeframes(samples.astype("<i2").tobytes())
+
+    def write(handle) -> None:
+        with wave.open(handle, "wb") as writer:  # a handle, not a name: a file that cannot be opened is an OSError
+            writer.setnchannels(1)
+            writer.setsampwidth(2)
+            writer.setframerate(int(sample_rate_hz))
+            writer.writeframes(samples.astype("<i2").tobytes())
+
+    write_whole(path, write)

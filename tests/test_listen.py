@@ -697,8 +697,8 @@ def test_recent_audio_keeps_the_last_seconds_across_the_wrap():
     assert np.array_equal(recent.between(1.4, 2.4), np.arange(14, 24))
     assert np.array_equal(recent.between(0.0, 1.6), np.arange(14, 16))  # what is still held
     assert recent.between(2.4, 3.0).size == 0
-    recent.write(np.array([0.5, -1.0, 2.0], np.float32))  # float audio, clipped to int16
-    assert np.array_equal(recent.between(2.4, 2.7), [16384, -32767, 32767])
+    recent.write(np.array([[0.5], [-1.0], [2.0]], np.float32))  # float audio as a microphone gives it, clipped
+    assert np.array_equal(recent.between(2.4, 2.7), [16384, -32768, 32767])
 
 
 def test_a_detection_that_cannot_be_saved_is_said_and_listening_goes_on(tmp_path, monkeypatch):
@@ -711,7 +711,36 @@ def test_a_detection_that_cannot_be_saved_is_said_and_listening_goes_on(tmp_path
     assert err.count("warning: could not save") == 5 and "0 detection(s) saved" in err and "5 could not" in err
 
 
-def test_a_folder_that_cannot_be_made_is_refused_before_listening(tmp_path):
+def test_a_folder_that_cannot_be_made_is_refused_before_listening(tmp_path, capsys):
     (tmp_path / "taken").write_text("a file, not a folder")
     status, detections, err = _saved_detections(EXAMPLE, tmp_path / "taken" / "saved")
     assert status == 2 and not detections and err.startswith("error: ")
+    with pytest.raises(SystemExit) as exit_info:  # a file named as the folder: refused with the arguments
+        _saved_detections(EXAMPLE, tmp_path / "taken")
+    assert exit_info.value.code == 2 and "exists and is not a folder" in capsys.readouterr().err
+
+
+def test_saved_detections_are_numbered_on_and_never_overwritten(tmp_path):
+    folder = tmp_path / "saved"
+    for _ in range(2):
+        assert _saved_detections(EXAMPLE, folder)[0] == 0
+    names = sorted(path.name for path in folder.iterdir())
+    assert len(names) == 10 and [name[:5] for name in names] == [f"{n:05d}" for n in range(1, 11)]
+    assert names[0][5:] == names[5][5:]  # the same detection of the same file, kept twice
+
+
+def test_a_write_that_fails_leaves_the_old_file_and_no_part_of_the_new_one(tmp_path):
+    from pi_runtime.files import write_whole
+
+    target = tmp_path / "clip.wav"
+    target.write_bytes(b"before")
+
+    def full_card(handle):
+        handle.write(b"RIFF")
+        raise OSError(28, "No space left on device")
+
+    with pytest.raises(OSError, match="No space left"):
+        write_whole(target, full_card)
+    assert target.read_bytes() == b"before" and sorted(p.name for p in tmp_path.iterdir()) == ["clip.wav"]
+    write_wav(target, np.arange(16000, dtype=np.int16), 16000)
+    assert np.array_equal(read_wav(target)[0], np.arange(16000)) and len(list(tmp_path.iterdir())) == 1
