@@ -116,6 +116,7 @@ def test_room_tuning_refuses_bad_models_and_numbers(tmp_path, capsys):
         assert option in refusal(room_tuning.main, [option, "0"], capsys)
     assert "--target-false-alarms-per-hour" in refusal(room_tuning.main, ["--target-false-alarms-per-hour", "-1"],
                                                        capsys)
+    assert "its own keywords" in refusal(room_tuning.main, ["--keywords", "go,marvin"], capsys)
 
 
 @pytest.mark.parametrize("module", [frontend, latency, resample, room_tuning])
