@@ -11,8 +11,8 @@ Per model, through ``pi_runtime`` (the exported file, the native frontend):
   ``_unknown_``, in all and kind by kind;
 * accuracy on the eight keywords spoken by the validation split's synthetic
   voice;
-* with ``--stream``: keywords detected, false alarms an hour and words fired
-  on the validation stream at the model's calibrated operating point (its
+* with ``--stream``: keywords detected (in all, and of those without a
+  background), false alarms an hour and words fired on the validation stream at the model's calibrated operating point (its
   sidecar's ``detector``), as ``train.kws.calibrate`` measured it;
 * with ``--training-stream``: the same on a stream made alike of the training
   split's keywords and negatives (``realistic_stream("train")``): what the model
@@ -87,9 +87,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         for model_path, model in zip(args.models, loaded):
             config = DetectorConfig.from_sidecar(model.spec)
             run = run_pipeline(model, stream, config=config)
-            measured = score(run.detections, stream, keywords=run.keywords).to_dict()
+            result = score(run.detections, stream, keywords=run.keywords)
+            measured = result.to_dict()
+            hits, clean = result.detected_by.get("condition: clean", (0, 0))
             print(f"{model_path}: {name} ({config.threshold:g}, {config.smoothing_windows} windows, gate "
-                  f"{config.min_level_dbfs:g} dBFS): {measured['keywords_detected_percent']:.1f} % detected, "
+                  f"{config.min_level_dbfs:g} dBFS): {measured['keywords_detected_percent']:.1f} % detected "
+                  f"({100 * hits / max(clean, 1):.1f} % of the {clean} without a background), "
                   f"{measured['false_alarms_per_hour']:.1f} false alarms an hour, "
                   f"{measured['non_keyword_words_fired_percent']:.1f} % of other words fired")
         del stream
