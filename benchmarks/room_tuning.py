@@ -138,8 +138,8 @@ def measure(args: argparse.Namespace, models: Sequence[Path], report: Callable[[
             index = tuned.recommended(args.target_false_alarms_per_hour)
             chosen = tuned.thresholds.size - 1 if index is None else index  # none reaches it: the highest tried
             threshold = float(tuned.thresholds[chosen])
+            # The same settings, so the same grid as the tuning recording's: its index holds on the unseen part.
             checked = run_room(model, [(room, unseen, SAMPLE_RATE_HZ)], config=config, keywords=args.keywords)
-            at = int(np.flatnonzero(np.isclose(checked.thresholds, threshold))[0])
             keywords = det_curve(test_run.decisions, test_run.labels, stream, config=config,
                                  keywords=test_run.keywords, thresholds=[config.threshold, threshold],
                                  window_duration_s=test_run.window_duration_s)
@@ -147,7 +147,7 @@ def measure(args: argparse.Namespace, models: Sequence[Path], report: Callable[[
             report(f"{path.name:<24} {room:<7} {config.threshold:>6g} -> {threshold:<6g}"
                    + ("*" if index is None else " ")
                    + f" {tuned.false_alarms_per_hour[0]:>7.1f} -> {tuned.false_alarms_per_hour[chosen]:<6.1f}"
-                   f" {checked.false_alarms_per_hour[0]:>6.1f} -> {checked.false_alarms_per_hour[at]:<5.1f}"
+                   f" {checked.false_alarms_per_hour[0]:>6.1f} -> {checked.false_alarms_per_hour[chosen]:<5.1f}"
                    f" {keywords.scores[0].detected_percent:>10.1f} -> {keywords.scores[1].detected_percent:<5.1f} %"
                    + ("" if None in estimate else f" {estimate[0]:>6.1f} -> {estimate[1]:<5.1f} %"))
     report("")
