@@ -119,6 +119,27 @@ def test_babble_sums_several_shifted_talkers_at_the_loudest_peak():
         acoustics.babble(clips, talkers=7, rng=rng())
 
 
+def test_babble_is_its_talkers_summed_and_scaled_and_says_who_leads():
+    clips = np.zeros((6, RATE_HZ), np.float32)
+    for row in range(6):
+        clips[row, 6000:10000] = tone(4000, frequency_hz=300 + 200 * row, amplitude=0.1 + 0.05 * row)
+    rows, parts = acoustics.babble_talkers(clips, talkers=4, rng=rng(1))
+    assert parts.shape == (4, RATE_HZ) and len(set(rows.tolist())) == 4
+    np.testing.assert_array_equal(acoustics.babble_mix(clips, rows, parts),
+                                  acoustics.babble(clips, talkers=4, rng=rng(1)))
+    for row, part in zip(rows, parts):  # each part is its own talker's tone, brought to unit active level
+        spectrum = np.abs(np.fft.rfft(part)) ** 2
+        frequency_hz = 300 + 200 * int(row)
+        assert spectrum[frequency_hz - 30:frequency_hz + 31].sum() > 0.95 * spectrum.sum()
+        assert -6.01 <= acoustics.active_rms_dbfs(part.astype(np.float32)) <= 0.01
+    # Energies 4, 1 and 1: the leader has twice the rest, 3.01 dB; as much as the rest, 0 dB.
+    unit = np.ones(100)
+    assert acoustics.leader_over_rest_db(np.stack([2 * unit, unit, unit])) == pytest.approx(3.0103, abs=1e-4)
+    assert acoustics.leader_over_rest_db(np.stack([np.sqrt(2) * unit, unit, unit])) == pytest.approx(0.0, abs=1e-9)
+    assert acoustics.leader_over_rest_db(np.stack([unit, 0 * unit])) == np.inf
+    assert np.isnan(acoustics.leader_over_rest_db(np.zeros((3, 100))))
+
+
 @pytest.mark.parametrize("rt60_s", [0.15, 0.4, 0.8, 1.5])
 @pytest.mark.parametrize("direct_to_reverberant_db", [0.0, 8.0])
 def test_room_impulse_response_has_the_requested_rt60(rt60_s, direct_to_reverberant_db):

@@ -2,13 +2,15 @@
 
 Also the helpers other benchmark test modules use for that: :func:`refusal` and :func:`bad_models`.
 """
+import re
 import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from benchmarks import frontend, kernels, latency, open_set_validation, resample, room_tuning, streaming
+from benchmarks import (babble_negatives, frontend, kernels, latency, open_set_validation, resample, room_tuning,
+                        streaming)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 KWS_MODELS = REPO_ROOT / "models" / "kws"
@@ -119,7 +121,33 @@ def test_room_tuning_refuses_bad_models_and_numbers(tmp_path, capsys):
     assert "its own keywords" in refusal(room_tuning.main, ["--keywords", "go,marvin"], capsys)
 
 
-@pytest.mark.parametrize("module", [frontend, latency, resample, room_tuning])
+def test_babble_negatives_refuses_bad_models_and_splits(tmp_path, capsys):
+    for path, message in bad_models(tmp_path).values():  # before the split is read
+        assert message in refusal(babble_negatives.main, [str(path)], capsys)
+    assert "--split" in refusal(babble_negatives.main, ["--split", "train"], capsys)
+
+
+def test_babble_negatives_reads_who_speaks_and_what_each_model_answers(speech_commands_dir, tmp_path, capsys):
+    report = tmp_path / "babble.md"
+    models = [KWS_MODELS / "kws_live_c.tflite.zlib", KWS_MODELS / "kws_c.tflite.zlib"]
+    assert babble_negatives.main([*map(str, models), "--data-dir", str(speech_commands_dir),
+                                  "--markdown", str(report)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("75 babble negatives of the val split") and report.read_text().count("babble") > 3
+    rows = {line.split()[0]: line for line in out.splitlines() if line.startswith("kws_")}
+    assert set(rows) == {"kws_live_c.tflite.zlib", "kws_c.tflite.zlib"}
+    for name, line in rows.items():
+        fractions = [tuple(map(int, pair)) for pair in re.findall(r"(\d+)/(\d+)", line)]
+        (answered, clips), (loudest, of_answered), (some, _) = fractions[:3]
+        bands = fractions[3:]
+        assert clips == 75 and of_answered == answered and loudest <= some <= answered
+        assert len(bands) == 4 and sum(n for _, n in bands) == 75  # every clip in one band
+        assert sum(k for k, _ in bands) == answered
+        assert sum(map(int, re.findall(r"(\d+) loudest", line))) == loudest
+    assert rows["kws_c.tflite.zlib"].split()[1] == "75/75"  # a closed-set model answers a keyword for anything
+
+
+@pytest.mark.parametrize("module", [babble_negatives, frontend, latency, resample, room_tuning])
 def test_help_names_the_command(module, capsys):
     with pytest.raises(SystemExit) as stop:
         module.main(["--help"])

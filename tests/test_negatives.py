@@ -196,6 +196,30 @@ def test_derived_negatives_have_their_classes_shapes_and_levels():
             assert -36 <= acoustics.peak_dbfs(clip) <= -2.5 and source.startswith("tonal ")
 
 
+def test_babble_negatives_record_their_talkers_and_how_far_the_loudest_leads():
+    """Every talker of a babble negative says a keyword; the manifest says which clips, and the loudest
+    talker's lead over the rest lies where equal-level talkers given 0-6 dB less can put it."""
+    split = toy_split_clips()
+    names = [f"{p.parent.name}/{p.name}" for p in split.paths]
+    clips, settings = negatives.derive_negatives(split.audio, names, split.label_ids, {"babble": 30},
+                                                 np.random.default_rng(3))
+    leads = []
+    for source, entry in zip(clips.sources, settings):
+        talkers = entry["talkers"]
+        assert source == f"babble of {talkers}" and len(set(entry["clips"])) == talkers
+        assert set(entry["clips"]) <= set(names) and entry["leader"] in entry["clips"]
+        # The toy bursts are never shifted out of their clip: the lead is between the leader being only as
+        # loud as each other talker and being 6 dB over all of them.
+        low, high = -10 * np.log10(talkers - 1), 6 - 10 * np.log10(talkers - 1)
+        assert low - 0.01 <= entry["leader_over_rest_db"] <= high + 0.01
+        leads.append(entry["leader_over_rest_db"])
+    assert np.ptp(leads) > 2  # the gains are drawn, not fixed
+    again, settings_again = negatives.derive_negatives(split.audio, names, split.label_ids, {"babble": 30},
+                                                       np.random.default_rng(3))
+    np.testing.assert_array_equal(again.audio, clips.audio)
+    assert settings_again == settings
+
+
 def test_tonal_negatives_are_training_only_and_tonal():
     """Tonal clips train the rejection of beeps and music; the evaluation negatives (and so the
     calibration and benchmark streams) keep the kinds they had."""
@@ -259,6 +283,21 @@ def test_toy_build_of_a_split_through_the_whole_path(tmp_path):
         assert acoustics.peak_dbfs(clip) == pytest.approx(entry["settings"]["peak_dbfs"], abs=0.5)
         start, end = negatives.active_span(clip, relative_db=30.0)
         assert 0.1 < (end - start) / 16000 <= 1.0  # a word is really in it
+
+
+@requires_tts
+def test_split_derived_negatives_are_the_derived_part_of_the_cache(tmp_path):
+    split_clips = toy_split_clips()
+    cached = negatives.build_negatives("val", split_clips=split_clips, data_dir=tmp_path, seed=0, scale=TOY_SCALE)
+    derived, settings = negatives.split_derived_negatives("val", split_clips, seed=0,
+                                                          sizes=negatives.sizes_for("val", TOY_SCALE))
+    rows = [k for k, kind in enumerate(cached.kinds) if kind not in SPEECH_KINDS]
+    np.testing.assert_array_equal(derived.audio, cached.audio[rows])
+    assert derived.kinds == tuple(cached.kinds[k] for k in rows)
+    manifest = negatives.read_manifest("val", data_dir=tmp_path)
+    assert [entry["settings"] for entry in manifest["clips"] if entry["kind"] not in SPEECH_KINDS] == settings
+    with pytest.raises(ValueError):
+        negatives.split_derived_negatives("dev", split_clips)
 
 
 @requires_tts

@@ -232,6 +232,33 @@ def shift_with_zeros(audio: np.ndarray, shift_samples: int) -> np.ndarray:
     return out
 
 
+def babble_talkers(clips, *, talkers: int, rng: np.random.Generator, max_shift_fraction: float = 0.25,
+                   level_spread_db: float = 6.0) -> tuple:
+    """The talkers of :func:`babble` apart: ``(rows, parts)``, the clips chosen (indices into ``clips``) and
+    each one's contribution (float64[talkers, samples]: at unit active RMS, its random gain in
+    ``[-level_spread_db, 0]`` dB and its random shift of up to ``max_shift_fraction`` of the clip either
+    way, zero-filled; a clip without an active part contributes zeros). The same ``rng`` draws give the
+    same talkers as :func:`babble`, whose sum they make before its scaling."""
+    clips = np.asarray(clips)
+    if clips.ndim != 2:
+        raise ValueError(f"clips must be 2-D [n, samples], got shape {clips.shape}")
+    talkers = _positive_int(talkers, "talkers")
+    if talkers > len(clips):
+        raise ValueError(f"babble of {talkers} talkers needs at least as many clips, got {len(clips)}")
+    num_samples = clips.shape[1]
+    max_shift = int(max_shift_fraction * num_samples)
+    rows = rng.choice(len(clips), size=talkers, replace=False)
+    gains_db = rng.uniform(-level_spread_db, 0.0, size=talkers)
+    shifts = rng.integers(-max_shift, max_shift + 1, size=talkers)
+    parts = np.zeros((talkers, num_samples), dtype=np.float64)
+    for part, row, gain_db, shift in zip(parts, rows, gains_db, shifts):
+        clip = _as_float_audio(clips[row], "clip")
+        level_db = active_rms_dbfs(clip)
+        if math.isfinite(level_db):
+            part += shift_with_zeros(clip * 10.0 ** ((gain_db - level_db) / 20.0), int(shift))
+    return rows, parts
+
+
 def babble(clips, *, talkers: int, rng: np.random.Generator, max_shift_fraction: float = 0.25,
            level_spread_db: float = 6.0) -> np.ndarray:
     """Several talkers at once: ``talkers`` different clips, each shifted, summed.
@@ -240,7 +267,7 @@ def babble(clips, *, talkers: int, rng: np.random.Generator, max_shift_fraction:
     ``[-level_spread_db, 0]`` dB and a random shift of up to
     ``max_shift_fraction`` of the clip either way (zero-filled); the sum is
     scaled to the peak of the loudest chosen clip, so babble is as loud as the
-    speech it is made of.
+    speech it is made of (:func:`babble_talkers` gives the talkers apart).
 
     Parameters
     ----------
@@ -252,31 +279,32 @@ def babble(clips, *, talkers: int, rng: np.random.Generator, max_shift_fraction:
     -------
     float32[samples]
     """
+    rows, parts = babble_talkers(clips, talkers=talkers, rng=rng, max_shift_fraction=max_shift_fraction,
+                                 level_spread_db=level_spread_db)
+    return babble_mix(clips, rows, parts)
+
+
+def babble_mix(clips, rows, parts) -> np.ndarray:
+    """float32[samples]: the talkers of :func:`babble_talkers` summed and scaled to the peak of the loudest
+    of the clips they came from (``rows`` of ``clips``)."""
     clips = np.asarray(clips)
-    if clips.ndim != 2:
-        raise ValueError(f"clips must be 2-D [n, samples], got shape {clips.shape}")
-    talkers = _positive_int(talkers, "talkers")
-    if talkers > len(clips):
-        raise ValueError(f"babble of {talkers} talkers needs at least as many clips, got {len(clips)}")
-    num_samples = clips.shape[1]
-    max_shift = int(max_shift_fraction * num_samples)
-    chosen = rng.choice(len(clips), size=talkers, replace=False)
-    gains_db = rng.uniform(-level_spread_db, 0.0, size=talkers)
-    shifts = rng.integers(-max_shift, max_shift + 1, size=talkers)
-    total = np.zeros(num_samples, dtype=np.float64)
-    loudest_peak = 0.0
-    for row, gain_db, shift in zip(chosen, gains_db, shifts):
-        clip = _as_float_audio(clips[row], "clip")
-        loudest_peak = max(loudest_peak, float(np.max(np.abs(clip), initial=0.0)))
-        level_db = active_rms_dbfs(clip)
-        if not math.isfinite(level_db):
-            continue
-        clip = clip * 10.0 ** ((gain_db - level_db) / 20.0)
-        total += shift_with_zeros(clip, int(shift))
+    loudest_peak = max(float(np.max(np.abs(_as_float_audio(clips[row], "clip")), initial=0.0)) for row in rows)
+    total = np.sum(parts, axis=0, dtype=np.float64)
     total_peak = float(np.max(np.abs(total), initial=0.0))
     if total_peak > 0:
         total *= loudest_peak / total_peak
     return total.astype(np.float32)
+
+
+def leader_over_rest_db(parts: np.ndarray) -> float:
+    """How far the loudest of several talkers (``parts``, float[talkers, samples], as
+    :func:`babble_talkers` gives them) stands over the others together, in dB of energy: 0 dB when it
+    has as much as all the rest, ``inf`` when it alone has sound, NaN when none has."""
+    energy = np.sum(np.asarray(parts, dtype=np.float64) ** 2, axis=-1).reshape(-1)
+    if energy.size == 0 or not energy.max() > 0:
+        return math.nan
+    rest = float(energy.sum() - energy.max())
+    return math.inf if rest <= 0 else 10.0 * math.log10(float(energy.max()) / rest)
 
 
 def room_impulse_response(*, rt60_s: float, sample_rate_hz: int = SAMPLE_RATE_HZ,

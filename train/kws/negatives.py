@@ -68,6 +68,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import math
 import os
 import re
 import shutil
@@ -708,7 +709,18 @@ def _splice(kind, clips, names, label_ids, rng):
 
 def _babble(kind, clips, names, label_ids, rng):
     talkers = int(rng.integers(3, 7))
-    return acoustics.babble(clips, talkers=talkers, rng=rng), f"babble of {talkers}", {"talkers": talkers}
+    rows, parts = acoustics.babble_talkers(clips, talkers=talkers, rng=rng)
+    # Every talker says a keyword of the split: the manifest says which, and how far the loudest stands
+    # over the rest (one that stands out is a keyword in babble more than babble).
+    leader = int(np.argmax(np.sum(parts ** 2, axis=1)))
+    return acoustics.babble_mix(clips, rows, parts), f"babble of {talkers}", {
+        "talkers": talkers, "clips": [names[row] for row in rows], "leader": names[rows[leader]],
+        "leader_over_rest_db": _finite_or_none(acoustics.leader_over_rest_db(parts))}
+
+
+def _finite_or_none(value: float, digits: int = 2):
+    """``value`` rounded for a JSON manifest, ``None`` when it is not finite."""
+    return round(value, digits) if math.isfinite(value) else None
 
 
 def _clipped(kind, clips, names, label_ids, rng):
@@ -835,13 +847,23 @@ def build_negatives(split: str, *, split_clips, data_dir: Optional[Path] = None,
 
     def generate():
         spoken, spoken_settings, details = _spoken_words(split, sizes, seed=seed, progress=progress)
-        derived, derived_settings = derive_negatives(
-            split_clips.audio, names, np.asarray(split_clips.label_ids),
-            {kind: count for kind, count in sizes.items() if not kind.startswith("tts_")},
-            np.random.default_rng([seed, SPLITS.index(split), 2]))
+        derived, derived_settings = split_derived_negatives(split, split_clips, sizes=sizes, seed=seed)
         return concatenate([spoken, derived]), spoken_settings + derived_settings, details
 
     return _cached(split, "negatives", request, generate, data_dir, progress)
+
+
+def split_derived_negatives(split: str, split_clips, *, sizes: Optional[Dict[str, int]] = None,
+                            seed: int = 0) -> Tuple[GeneratedClips, List[dict]]:
+    """The derived part of :func:`build_negatives` (``sizes``: its counts, default the split's), the same
+    clips drawn the same way, with each clip's settings as its manifest holds them; made afresh in seconds,
+    no speech engine and no cache (what a manifest written before a setting was recorded lacks)."""
+    _check_split(split)
+    sizes = sizes_for(split, 1.0) if sizes is None else sizes
+    names = [f"{Path(path).parent.name}/{Path(path).name}" for path in split_clips.paths]
+    return derive_negatives(split_clips.audio, names, np.asarray(split_clips.label_ids),
+                            {kind: count for kind, count in sizes.items() if not kind.startswith("tts_")},
+                            np.random.default_rng([seed, SPLITS.index(split), 2]))
 
 
 def synthetic_keywords(split: str, *, keywords: Sequence[str] = KEYWORDS, data_dir: Optional[Path] = None,
