@@ -21,7 +21,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from benchmarks.reporting import Report, load_kws_models, models_to_run
+from benchmarks.reporting import Report, add_data_dir_argument, add_markdown_argument, load_kws_models, models_to_run
 from pi_runtime.arguments import run_command
 from pi_runtime.labels import NON_KEYWORD_LABELS
 
@@ -37,10 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--split", choices=("val", "test"), default="val",
                         help="whose babble negatives (default val; test measures the negatives of the test "
                              "stream, for a report, never for a choice)")
-    parser.add_argument("--data-dir", type=Path, default=None,
-                        help="folder holding mini_speech_commands/ "
-                             "(default $TINYML_DATA_DIR or ~/.cache/tinyml-pi)")
-    parser.add_argument("--markdown", type=Path, help="also write the report to this markdown file")
+    add_data_dir_argument(parser, holds="mini_speech_commands/")
+    add_markdown_argument(parser)
     return parser
 
 

@@ -50,7 +50,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from benchmarks.reporting import load_kws_models
+from benchmarks.reporting import add_data_dir_argument, load_kws_models
 from pi_runtime.arguments import non_negative_float, run_command
 
 WINDOW_COUNTS = (3, 5, 8)
@@ -183,9 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="a second model (e.g. an 8-word version) whose posteriors must agree")
     parser.add_argument("--target-false-alarms-per-hour", type=non_negative_float, default=50.0,
                         help="false alarms per hour of the validation stream each variant may make (default 50)")
-    parser.add_argument("--data-dir", type=Path, default=None,
-                        help="folder holding mini_speech_commands/ and kws_generated/ "
-                             "(default $TINYML_DATA_DIR or ~/.cache/tinyml-pi)")
+    add_data_dir_argument(parser)
     return parser
 
 

@@ -29,7 +29,7 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 
-from benchmarks.reporting import Report, models_to_run
+from benchmarks.reporting import Report, add_data_dir_argument, add_markdown_argument, models_to_run
 from pi_runtime.arguments import run_command
 from train.kws.calibrate import join_list_values, parse_gates
 
@@ -62,10 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--peak-dbfs", type=float, default=-40.0,
                         help="peak level the validation clips are brought to for the clip measurement "
                              "(default -40, the robustness bar's)")
-    parser.add_argument("--markdown", type=Path, help="also write the report to this markdown file")
-    parser.add_argument("--data-dir", type=Path, default=None,
-                        help="folder holding mini_speech_commands/ and kws_generated/ "
-                             "(default $TINYML_DATA_DIR or ~/.cache/tinyml-pi)")
+    add_markdown_argument(parser)
+    add_data_dir_argument(parser)
     return parser
 
 

@@ -39,7 +39,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from benchmarks.reporting import load_kws_models, models_to_run
+from benchmarks.reporting import add_data_dir_argument, add_markdown_argument, load_kws_models, models_to_run
 from pi_runtime.arguments import non_negative_int, positive_int, run_command
 from pi_runtime.labels import NON_KEYWORD_LABELS, UNKNOWN_LABEL, keyword_list
 from train.kws import negatives
@@ -241,8 +241,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--model", type=Path, action="append",
                         help="a keyword-spotting model (.tflite or .tflite.zlib, sidecar beside); repeat for "
                              "several (default: every model in models/kws/)")
-    parser.add_argument("--data-dir", type=Path, default=None,
-                        help="where the generated audio is cached (default $TINYML_DATA_DIR or ~/.cache/tinyml-pi)")
+    add_data_dir_argument(parser, holds="the generated audio's cache")
     parser.add_argument("--clips-per-word", type=positive_int, default=KEYWORD_CLIPS_PER_WORD,
                         help=f"espeak-ng clips of each keyword (default {KEYWORD_CLIPS_PER_WORD})")
     parser.add_argument("--words", type=non_negative_int, default=OTHER_WORDS,
@@ -252,7 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--keywords", type=keyword_list,
                         help="listen to every model for these of its keywords only, comma-separated (e.g. "
                              "go,stop; as listen --keywords): its other keywords count as _unknown_")
-    parser.add_argument("--markdown", type=Path, help="also write the report to this markdown file")
+    add_markdown_argument(parser)
     return parser
 
 

@@ -30,7 +30,8 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from benchmarks.reporting import Report, load_kws_models, models_to_run, package_version
+from benchmarks.reporting import (Report, add_data_dir_argument, add_markdown_argument, load_kws_models, models_to_run,
+                                  package_version)
 from pi_runtime.arguments import positive_int, run_command
 
 KERNELS = {"default": False, "builtin": True}  # name -> load_model(builtin_kernels=...)
@@ -59,11 +60,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                         help="model(s) to run (default: every model delivered in models/kws/)")
     parser.add_argument("--split", choices=("train", "val", "test"), default="test",
                         help="the course's split to score (default test)")
-    parser.add_argument("--data-dir", type=Path, default=None,
-                        help="folder holding mini_speech_commands/ (default: $TINYML_DATA_DIR or ~/.cache/tinyml-pi)")
+    add_data_dir_argument(parser, holds="mini_speech_commands/")
     parser.add_argument("--runs", type=positive_int, default=500,
                         help="timed invoke() calls per model and kernel set (default 500)")
-    parser.add_argument("--markdown", type=Path, help="also write the report to this markdown file")
+    add_markdown_argument(parser)
     args = parser.parse_args(argv)
     from pi_runtime.model import load_model
     from train.kws.evaluate import evaluate_model

@@ -25,6 +25,7 @@ from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from benchmarks.reporting import add_data_dir_argument, add_markdown_argument
 from pi_runtime.arguments import run_command
 from pi_runtime.labels import UNKNOWN_LABEL
 
@@ -98,9 +99,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--threshold", type=float, action="append", default=None,
                         help="the gate's summed probability of the subset's words needed to answer one of them "
                              f"(repeatable; default: {', '.join(str(t) for t in DEFAULT_THRESHOLDS)})")
-    parser.add_argument("--data-dir", type=Path, default=None,
-                        help="folder holding mini_speech_commands/ (default: $TINYML_DATA_DIR or ~/.cache/tinyml-pi)")
-    parser.add_argument("--markdown", type=Path, default=None, help="also write the table to this file")
+    add_data_dir_argument(parser, holds="mini_speech_commands/")
+    add_markdown_argument(parser)
     return parser
 
 

@@ -35,7 +35,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from benchmarks.reporting import Report, load_kws_models, models_to_run
+from benchmarks.reporting import Report, add_markdown_argument, load_kws_models, models_to_run
 from pi_runtime.arguments import non_negative_int, positive_int, run_command
 
 SAMPLE_RATE_HZ = 16000
@@ -160,7 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="one-second clips of each kind of sound (default 60)")
     parser.add_argument("--seed", type=non_negative_int, default=1,
                         help="seed of the sounds and the stream (default 1)")
-    parser.add_argument("--markdown", type=Path, help="also write the report to this markdown file")
+    add_markdown_argument(parser)
     return parser
 
 

@@ -27,7 +27,7 @@ import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
-from benchmarks.reporting import load_kws_models
+from benchmarks.reporting import add_data_dir_argument, load_kws_models
 from pi_runtime.arguments import run_command
 from pi_runtime.labels import NON_KEYWORD_LABELS
 
@@ -37,9 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
                                      description=__doc__.split("\n\n")[0])
     parser.add_argument("models", nargs="+", type=Path, metavar="MODEL",
                         help="open-set keyword-spotting models (.tflite or .tflite.zlib, sidecar beside)")
-    parser.add_argument("--data-dir", type=Path, default=None,
-                        help="folder holding mini_speech_commands/ and kws_generated/ "
-                             "(default $TINYML_DATA_DIR or ~/.cache/tinyml-pi)")
+    add_data_dir_argument(parser)
     parser.add_argument("--stream", action="store_true",
                         help="also run each model over the validation stream at its calibrated operating point")
     parser.add_argument("--training-stream", action="store_true",

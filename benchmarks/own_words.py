@@ -42,6 +42,7 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
+from benchmarks.reporting import add_data_dir_argument
 from pi_runtime.arguments import non_negative_int, output_folder, positive_int, run_command
 from train.kws.folder_training import TRANSFER_MODES
 
@@ -110,9 +111,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                         help="where the recordings, the dataset and the models go, cleared first if an earlier "
                              "run of this benchmark made it; any other folder must be empty (default "
                              "/tmp/own_words)")
-    parser.add_argument("--data-dir", type=Path, default=None,
-                        help="the folder holding mini_speech_commands/ (default: $TINYML_DATA_DIR or "
-                             "~/.cache/tinyml-pi)")
+    add_data_dir_argument(parser, holds="mini_speech_commands/")
     parser.add_argument("--epochs", type=positive_int, default=None, help="passed to train.kws (default: its defaults)")
     parser.add_argument("--closed-set", action="store_true",
                         help="train closed-set models (no _silence_/_unknown_, no negatives) instead, for comparison")

@@ -8,6 +8,17 @@ from pathlib import Path
 from typing import List, Optional, Sequence, Tuple
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DATA_DIR_HELP = "(default $TINYML_DATA_DIR or ~/.cache/tinyml-pi)"
+
+
+def add_data_dir_argument(parser, *, holds: str = "mini_speech_commands/ and kws_generated/") -> None:
+    """``--data-dir``: the folder holding ``holds``, default the data folder of ``train.paths``."""
+    parser.add_argument("--data-dir", type=Path, default=None, help=f"folder holding {holds} {DEFAULT_DATA_DIR_HELP}")
+
+
+def add_markdown_argument(parser) -> None:
+    """``--markdown FILE``: the report written there as well."""
+    parser.add_argument("--markdown", type=Path, help="also write the report to this markdown file")
 
 
 def models_to_run(given: Optional[Sequence[Path]]) -> List[Path]:

@@ -32,7 +32,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from benchmarks.reporting import REPO_ROOT, Report, load_kws_models
+from benchmarks.reporting import REPO_ROOT, Report, add_data_dir_argument, add_markdown_argument, load_kws_models
 from pi_runtime.arguments import non_negative_float, positive_float, run_command
 from pi_runtime.labels import keyword_list
 
@@ -93,10 +93,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--keywords", type=keyword_list,
                         help="listen for these of each model's keywords only, with the sidecar's settings for "
                              "them (e.g. go,stop)")
-    parser.add_argument("--markdown", type=Path, help="also write the report to this markdown file")
-    parser.add_argument("--data-dir", type=Path, default=None,
-                        help="folder holding mini_speech_commands/ and kws_generated/ "
-                             "(default $TINYML_DATA_DIR or ~/.cache/tinyml-pi)")
+    add_markdown_argument(parser)
+    add_data_dir_argument(parser)
     return parser
 
 

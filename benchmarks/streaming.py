@@ -50,7 +50,7 @@ from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
-from benchmarks.reporting import Report, models_to_run, package_version
+from benchmarks.reporting import Report, add_data_dir_argument, add_markdown_argument, models_to_run, package_version
 from pi_runtime.arguments import add_builtin_kernels_argument, non_negative_int, run_command
 from pi_runtime.kws_pipeline import MAX_INPUT_RATE_HZ, MIN_INPUT_RATE_HZ, DetectorConfig, frames_per_hop
 from pi_runtime.labels import keyword_list
@@ -141,9 +141,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--stream", choices=("realistic", "clean"), default="realistic",
                         help="realistic: test keywords, held-out negatives, babble and noise at 20/10/5 dB SNR, "
                              "levels -40..0 dBFS; clean: the test keywords alone (default realistic)")
-    parser.add_argument("--data-dir", type=Path,
-                        help="folder holding mini_speech_commands/ and kws_generated/ (default $TINYML_DATA_DIR "
-                             "or ~/.cache/tinyml-pi)")
+    add_data_dir_argument(parser)
     parser.add_argument("--input-rate", type=int, default=48000,
                         help=f"rate of the stream, Hz, from {MIN_INPUT_RATE_HZ} to {MAX_INPUT_RATE_HZ} (default 48000)")
     parser.add_argument("--seed", type=non_negative_int, default=0, help="seed of the stream (default 0)")
@@ -156,7 +154,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                         help="listen for these keywords only, comma-separated (e.g. go,stop; the other keywords' "
                              "clips are then non-keyword words); default: each model's own keywords")
     add_builtin_kernels_argument(parser)
-    parser.add_argument("--markdown", type=Path, help="also write the report to this markdown file")
+    add_markdown_argument(parser)
     parser.add_argument("--plot", type=Path, help="draw the DET curves into this PNG")
     args = parser.parse_args(argv)
     if not MIN_INPUT_RATE_HZ <= args.input_rate <= MAX_INPUT_RATE_HZ:
