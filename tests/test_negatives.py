@@ -160,7 +160,7 @@ def test_missing_programs_are_named_with_the_install_line(monkeypatch):
 def test_derived_negatives_have_their_classes_shapes_and_levels():
     split = toy_split_clips()
     names = [f"{p.parent.name}/{p.name}" for p in split.paths]
-    sizes = {kind: 6 for kind in negatives.DEFAULT_SIZES["train"] if not kind.startswith("tts_")}
+    sizes = {kind: 6 for kind in negatives.DEFAULT_SIZES["train"] if kind not in negatives.SPEECH_MADE_KINDS}
     clips, settings = negatives.derive_negatives(split.audio, names, split.label_ids, sizes,
                                                  np.random.default_rng(0))
     assert clips.audio.shape == (6 * len(sizes), 16000) and clips.audio.dtype == np.int16

@@ -71,6 +71,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="join the tonal training negatives (tones, beeps, alarms, whistles, music: "
                              "train/kws/negatives.py) as _silence_: with --open-set (default no; the recipe of "
                              "kws_live_b and kws_live_c says it), and on a folder dataset (default yes)")
+    parser.add_argument("--babble-words-negatives", action="store_true",
+                        help="with --open-set: join the training negatives of babble of other words (three to six "
+                             "of the training voices' non-keyword words overlapped: people talking in the "
+                             "background) as _unknown_ (default no)")
     parser.add_argument("--synthetic-keywords", action=argparse.BooleanOptionalAction, default=None,
                         help="add the keywords spoken by the training split's synthetic voices (flite, festival) "
                              "as extra training positives; with --open-set the validation voice's join "
@@ -186,8 +190,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if args.open_set and args.unknown:
             raise ValueError("--open-set has an _unknown_ class already: leave out --unknown")
         if not args.open_set and (args.negatives_share is not None or args.target_false_alarms_per_hour is not None
-                                  or args.stream_windows is not None or args.tonal_negatives):
-            raise ValueError("--negatives-share, --stream-windows, --tonal-negatives and "
+                                  or args.stream_windows is not None or args.tonal_negatives
+                                  or args.babble_words_negatives):
+            raise ValueError("--negatives-share, --stream-windows, --tonal-negatives, --babble-words-negatives and "
                              "--target-false-alarms-per-hour need --open-set")
         synthetic = version.synthetic_keywords if args.synthetic_keywords is None else args.synthetic_keywords
         negatives_share = LIVE_NEGATIVES_SHARE if args.negatives_share is None else args.negatives_share
@@ -232,6 +237,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 labels, train_labels=open_set_labels(train_labels), data_dir=data_dir, splits_dir=args.splits_dir,
                 negatives_share=negatives_share, synthetic_keywords=synthetic,
                 stream_windows_share=stream_windows, tonal_negatives=bool(args.tonal_negatives),
+                babble_words_negatives=args.babble_words_negatives,
                 raised_voices=args.raised_voices, progress=not args.quiet)
         else:
             splits = Splits(*(load_split(name, data_dir=data_dir, labels=train_labels, progress=not args.quiet,
@@ -254,6 +260,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         data_info = {"open_set": {"negatives_share": negatives_share, "synthetic_keywords": synthetic,
                                   **({"stream_windows_share": stream_windows} if stream_windows else {}),
                                   **({"tonal_negatives": True} if args.tonal_negatives else {}),
+                                  **({"babble_words_negatives": True} if args.babble_words_negatives else {}),
                                   **({"raised_voices": True} if args.raised_voices else {})}}
     else:
         data_info = {**({"synthetic_keywords": True} if synthetic else {}),
@@ -295,6 +302,7 @@ def main_folder(args: argparse.Namespace, argv: Optional[Sequence[str]]) -> int:
                                              ("--open-set", args.open_set), ("--negatives-share", args.negatives_share),
                                              ("--stream-windows", args.stream_windows),
                                              ("--raised-voices", args.raised_voices),
+                                             ("--babble-words-negatives", args.babble_words_negatives),
                                              ("--synthetic-keywords", args.synthetic_keywords),
                                              ("--teachers", args.teachers), ("--teachers-hear", args.teachers_hear),
                                              ("--splits-dir", args.splits_dir),

@@ -161,8 +161,7 @@ def folder_negatives(dataset, split: str, *, scale: float, background: np.ndarra
             return first.split("/", 1)[0] != second.split("/", 1)[0]
         return True
 
-    if not tonal:
-        generated = generated.without_kinds(OPT_IN_KINDS)
+    generated = generated.without_kinds([kind for kind in OPT_IN_KINDS if not (tonal and kind == "tonal")])
     parts = [generated.rows([row for row, (kind, source) in enumerate(zip(generated.kinds, generated.sources))
                              if usable(kind, source)])]
     if len(background):

@@ -27,6 +27,10 @@ from what Debian installs:
   or warbling, held, pulsed or struck, at peaks of -35 to -3 dBFS: beeps,
   alarms, whistles, music, machines; the models fired on such sounds,
   ``benchmarks/non_speech.py``, which measures them on sounds of its own making).
+* **Babble of other words** (class ``_unknown_``, for training only and where a recipe asks for it,
+  :data:`OPT_IN_KINDS`): ``babble_words``, 3 to 6 of the split's spoken non-keyword words overlapped
+  as :func:`train.kws.acoustics.babble` overlaps keyword clips: people talking in the background, the
+  audio of the streams' babble stretches (``babble`` clips overlap keywords, every talker saying one).
 * **Synthetic keywords** (:func:`synthetic_keywords`, class = the keyword,
   kind ``tts_keyword``): the eight keywords spoken by the split's voices;
   ``register="raised"`` speaks them higher (pitch and formants), and
@@ -376,19 +380,23 @@ def concatenate(parts: Sequence[GeneratedClips]) -> GeneratedClips:
 
 _TRAIN_SIZES = {"tts_word": 3000, "tts_hard": 480, "reversed": 400, "half": 400, "splice": 400, "babble": 300,
                 "clipped": 100, "noise_white": 150, "noise_pink": 150, "noise_brown": 150, "hum": 150,
-                "room_tone": 120, "quiet": 80, "tonal": 300}
+                "room_tone": 120, "quiet": 80, "tonal": 300, "babble_words": 300}
 _EVAL_SIZES = {"tts_word": 800, "tts_hard": 160, "reversed": 100, "half": 100, "splice": 100, "babble": 75,
                "clipped": 25, "noise_white": 50, "noise_pink": 50, "noise_brown": 50, "hum": 50,
                "room_tone": 40, "quiet": 20}
 DEFAULT_SIZES: Dict[str, Dict[str, int]] = {"train": _TRAIN_SIZES, "val": _EVAL_SIZES, "test": _EVAL_SIZES}
-"""Clips per kind at ``scale=1``: train 3480 spoken words, 1600 derived unknown, 1100 silence (300 of
-them tonal); validation and test 960 spoken words, 400 derived unknown, 260 silence each (no tonal:
-the streams the detectors are calibrated and benchmarked on are unchanged by it)."""
+"""Clips per kind at ``scale=1``: train 3480 spoken words, 1600 derived unknown, 300 babble of words,
+1100 silence (300 of them tonal); validation and test 960 spoken words, 400 derived unknown, 260 silence
+each (no tonal, no babble of words: the streams the detectors are calibrated and benchmarked on are
+unchanged by them)."""
 SYNTHETIC_KEYWORD_CLIPS_PER_WORD = 40
+# Kinds made from synthesized speech; every other kind is derived from the split's keyword clips.
+SPEECH_MADE_KINDS = ("tts_word", "tts_hard", "babble_words")
 SILENCE_KINDS = ("noise_white", "noise_pink", "noise_brown", "hum", "room_tone", "quiet", "tonal")
-OPT_IN_KINDS = ("tonal",)
+OPT_IN_KINDS = ("tonal", "babble_words")
 """Kinds made for training only and joined to it when a recipe asks (``python -m train.kws
---tonal-negatives``); the recipes delivered without them leave them out, and so read the same data."""
+--tonal-negatives``, ``--babble-words-negatives``); the recipes delivered without them leave them out,
+and so read the same data."""
 
 
 def sizes_for(split: str, scale: float) -> Dict[str, int]:
@@ -631,6 +639,9 @@ def derive_negatives(clips: np.ndarray, names: Sequence[str], label_ids: np.ndar
     makers = {"reversed": _reversed, "half": _half, "splice": _splice, "babble": _babble, "clipped": _clipped,
               "noise_white": _noise, "noise_pink": _noise, "noise_brown": _noise, "hum": _hum,
               "room_tone": _room_tone, "quiet": _quiet, "tonal": _tonal}
+    unknown = sorted(kind for kind, count in sizes.items() if count and kind not in makers)
+    if unknown:  # spoken words and their babble are made from speech, not from the split's clips
+        raise ValueError(f"kinds not derived from a split's clips: {', '.join(unknown)}")
     audio, classes, kinds, sources, settings = [], [], [], [], []
     for kind, maker in makers.items():
         for _ in range(sizes.get(kind, 0)):
@@ -721,6 +732,24 @@ def _babble(kind, clips, names, label_ids, rng):
 def _finite_or_none(value: float, digits: int = 2):
     """``value`` rounded for a JSON manifest, ``None`` when it is not finite."""
     return round(value, digits) if math.isfinite(value) else None
+
+
+def babble_of_words(words: GeneratedClips, count: int, rng: np.random.Generator) -> Tuple[GeneratedClips, List[dict]]:
+    """``count`` clips of kind ``babble_words`` (class ``_unknown_``): each 3 to 6 of ``words`` (spoken
+    non-keyword words, one-second clips; as many as there are, if fewer) overlapped by :func:`train.kws.acoustics.babble_talkers`, with
+    the words and the loudest talker's lead over the rest (dB) as its settings."""
+    if count and not len(words):
+        raise ValueError("babble of words needs spoken words to overlap, got none")
+    audio, sources, settings = [], [], []
+    for _ in range(count):
+        talkers = min(int(rng.integers(3, 7)), len(words))  # fewer where a tiny scale made fewer words
+        rows, parts = acoustics.babble_talkers(words.audio, talkers=talkers, rng=rng)
+        audio.append(_to_int16(acoustics.babble_mix(words.audio, rows, parts)))
+        sources.append(f"babble of {talkers} words")
+        settings.append({"talkers": talkers, "words": [words.sources[row] for row in rows],
+                         "leader_over_rest_db": _finite_or_none(acoustics.leader_over_rest_db(parts))})
+    stacked = np.stack(audio) if audio else np.zeros((0, CLIP_LENGTH_SAMPLES), np.int16)
+    return GeneratedClips(stacked, (UNKNOWN_LABEL,) * count, ("babble_words",) * count, tuple(sources)), settings
 
 
 def _clipped(kind, clips, names, label_ids, rng):
@@ -848,7 +877,13 @@ def build_negatives(split: str, *, split_clips, data_dir: Optional[Path] = None,
     def generate():
         spoken, spoken_settings, details = _spoken_words(split, sizes, seed=seed, progress=progress)
         derived, derived_settings = split_derived_negatives(split, split_clips, sizes=sizes, seed=seed)
-        return concatenate([spoken, derived]), spoken_settings + derived_settings, details
+        parts, settings = [spoken, derived], spoken_settings + derived_settings
+        if sizes.get("babble_words"):  # after the others, from its own draws: they stay as they were
+            babble, babble_settings = babble_of_words(spoken.select("tts_word"), sizes["babble_words"],
+                                                      np.random.default_rng([seed, SPLITS.index(split), 6]))
+            parts.append(babble)
+            settings += babble_settings
+        return concatenate(parts), settings, details
 
     return _cached(split, "negatives", request, generate, data_dir, progress)
 
@@ -862,7 +897,7 @@ def split_derived_negatives(split: str, split_clips, *, sizes: Optional[Dict[str
     sizes = sizes_for(split, 1.0) if sizes is None else sizes
     names = [f"{Path(path).parent.name}/{Path(path).name}" for path in split_clips.paths]
     return derive_negatives(split_clips.audio, names, np.asarray(split_clips.label_ids),
-                            {kind: count for kind, count in sizes.items() if not kind.startswith("tts_")},
+                            {kind: count for kind, count in sizes.items() if kind not in SPEECH_MADE_KINDS},
                             np.random.default_rng([seed, SPLITS.index(split), 2]))
 
 

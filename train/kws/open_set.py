@@ -77,7 +77,8 @@ def synthetic_keyword_clips(split: str, labels: Sequence[str], *, data_dir: Path
 def load_open_set_splits(keywords: Sequence[str], *, train_labels: Sequence[str], data_dir: Path,
                          splits_dir: Optional[Path] = None, negatives_share: float = 1.0,
                          synthetic_keywords: bool = False, stream_windows_share: float = 0.0,
-                         tonal_negatives: bool = False, raised_voices: bool = False, progress: bool = False):
+                         tonal_negatives: bool = False, babble_words_negatives: bool = False,
+                         raised_voices: bool = False, progress: bool = False):
     """The course's splits with generated negatives, for an open-set model.
 
     Parameters
@@ -92,8 +93,9 @@ def load_open_set_splits(keywords: Sequence[str], *, train_labels: Sequence[str]
     stream_windows_share : when > 0, add windows cut from a stream of the training split
         (:mod:`train.kws.stream_windows`): one for this share of the training keyword clips, as many
         negative windows; training only
-    tonal_negatives : join the training negatives made for training only
-        (:data:`train.kws.negatives.OPT_IN_KINDS`: tones, beeps, music)
+    tonal_negatives : join the tonal training negatives (tones, beeps, music), made for training only
+    babble_words_negatives : join the training negatives of babble of other words, made for training only
+        (both among :data:`train.kws.negatives.OPT_IN_KINDS`)
     raised_voices : training only: add the training voices' keywords in the raised register (higher
         pitch and formants, :func:`train.kws.negatives.synthetic_keywords`) as positives and the same
         share of their words in it (:func:`train.kws.negatives.raised_words`) as ``_unknown_``
@@ -106,7 +108,7 @@ def load_open_set_splits(keywords: Sequence[str], *, train_labels: Sequence[str]
         ``test_negatives`` are the held-out generated test clips, for
         :func:`rejection_report`.
     """
-    from train.kws.negatives import OPT_IN_KINDS, build_negatives, raised_words
+    from train.kws.negatives import build_negatives, raised_words
     from train.kws.training import Splits
 
     delivered = open_set_labels(keywords)
@@ -123,8 +125,9 @@ def load_open_set_splits(keywords: Sequence[str], *, train_labels: Sequence[str]
             sets.append(clips.relabel(delivered))
             test_negatives = negatives
             continue
-        if not tonal_negatives:
-            negatives = negatives.without_kinds(OPT_IN_KINDS)
+        left_out = [kind for kind, wanted in (("tonal", tonal_negatives), ("babble_words", babble_words_negatives))
+                    if not wanted]
+        negatives = negatives.without_kinds(left_out)
         negatives = share_of(negatives, negatives_share)
         joined = clips.relabel(train_labels).concat(generated_clip_set(negatives, train_labels, split=name))
         if name == "train" and stream_windows_share > 0:
