@@ -220,6 +220,39 @@ def test_babble_negatives_record_their_talkers_and_how_far_the_loudest_leads():
     assert settings_again == settings
 
 
+def test_babble_of_words_overlaps_spoken_words_and_says_which():
+    bursts = toy_split_clips(10)  # tone bursts standing for spoken non-keyword words
+    words = negatives.GeneratedClips(bursts.audio, (UNKNOWN_LABEL,) * 10, ("tts_word",) * 10,
+                                     tuple(f"word{k}|flite_kal|stretch=1" for k in range(10)))
+    babble, settings = negatives.babble_of_words(words, 12, np.random.default_rng(4))
+    assert babble.audio.shape == (12, 16000) and babble.audio.dtype == np.int16
+    assert babble.classes == (UNKNOWN_LABEL,) * 12 and babble.kinds == ("babble_words",) * 12
+    for clip, source, entry in zip(babble.audio, babble.sources, settings):
+        talkers = entry["talkers"]
+        assert 3 <= talkers <= 6 and source == f"babble of {talkers} words"
+        assert len(set(entry["words"])) == talkers and set(entry["words"]) <= set(words.sources)
+        # As loud as the loudest word in it, never clipped.
+        loudest = max(np.abs(bursts.audio[words.sources.index(w)]).max() for w in entry["words"])
+        assert abs(int(np.abs(clip).max()) - int(loudest)) <= 1
+        low, high = -10 * np.log10(talkers - 1), 6 - 10 * np.log10(talkers - 1)
+        assert low - 0.01 <= entry["leader_over_rest_db"] <= high + 0.01
+    again, _ = negatives.babble_of_words(words, 12, np.random.default_rng(4))
+    np.testing.assert_array_equal(again.audio, babble.audio)
+    two, two_settings = negatives.babble_of_words(words.rows([0, 1]), 3, np.random.default_rng(4))
+    assert len(two) == 3 and all(entry["talkers"] == 2 for entry in two_settings)  # as many words as there are
+    with pytest.raises(ValueError, match="none"):
+        negatives.babble_of_words(words.rows([]), 1, np.random.default_rng(4))
+    assert "babble_words" in negatives.OPT_IN_KINDS and "babble_words" not in negatives.sizes_for("val", 1.0)
+
+
+def test_derived_negatives_refuse_kinds_made_from_speech():
+    split = toy_split_clips()
+    names = [f"{p.parent.name}/{p.name}" for p in split.paths]
+    for kind in negatives.SPEECH_MADE_KINDS:
+        with pytest.raises(ValueError, match=f"not derived from a split's clips: {kind}"):
+            negatives.derive_negatives(split.audio, names, split.label_ids, {kind: 2}, np.random.default_rng(0))
+
+
 def test_tonal_negatives_are_training_only_and_tonal():
     """Tonal clips train the rejection of beeps and music; the evaluation negatives (and so the
     calibration and benchmark streams) keep the kinds they had."""
@@ -464,6 +497,15 @@ def test_counts_of_their_own_for_some_kinds_leave_the_others_alone(tmp_path):
     others = [kind for kind in scaled.counts() if kind != "tonal"]
     np.testing.assert_array_equal(more.select(others).audio, scaled.select(others).audio)
     assert negatives.read_manifest("train", data_dir=tmp_path / "b")["request"]["sizes"]["tonal"] == 3
+    # So are the babbles of words, made last from the spoken words of the same cache.
+    words = negatives.build_negatives("train", split_clips=toy_split_clips(), data_dir=tmp_path / "d", seed=0,
+                                      scale=TOY_SCALE, sizes={"babble_words": 4})
+    assert words.counts() == {**scaled.counts(), "babble_words": 4}
+    others = [kind for kind in scaled.counts() if kind != "babble_words"]
+    np.testing.assert_array_equal(words.select(others).audio, scaled.select(others).audio)
+    spoken = set(words.select("tts_word").sources)
+    manifest = negatives.read_manifest("train", data_dir=tmp_path / "d")["clips"]
+    assert all(set(entry["settings"]["words"]) <= spoken for entry in manifest if entry["kind"] == "babble_words")
     for bad in ({"tonal": 0}, {"chirps": 2}, {"tonal": 1.5}):
         with pytest.raises(ValueError, match="sizes"):
             negatives.build_negatives("train", split_clips=toy_split_clips(), data_dir=tmp_path / "c",

@@ -163,27 +163,32 @@ def test_cli_open_set_flags_are_checked_before_the_data_is_read(capsys):
     assert "--negatives-share" in capsys.readouterr().err
     assert cli.main(["--version", "a", "--tonal-negatives"]) == 2
     assert "need --open-set" in capsys.readouterr().err
+    assert cli.main(["--version", "a", "--babble-words-negatives"]) == 2
+    assert "need --open-set" in capsys.readouterr().err
 
 
-def test_tonal_negatives_join_training_only_when_asked(toy_data, monkeypatch):
+@pytest.mark.parametrize("kind, flag", [("tonal", "tonal_negatives"), ("babble_words", "babble_words_negatives")])
+def test_opt_in_negatives_join_training_only_and_only_when_asked(toy_data, monkeypatch, kind, flag):
     from train.kws import negatives
     from train.kws.open_set import load_open_set_splits
 
-    def with_tonal(split, *, split_clips, data_dir=None, seed=0, scale=1.0, progress=False):
+    def with_opt_in_kinds(split, *, split_clips, data_dir=None, seed=0, scale=1.0, progress=False):
         plain = toy_generated(6, seed=1)
-        if split != "train":  # as build_negatives makes them: tonal clips for training only
+        if split != "train":  # as build_negatives makes them: the opt-in kinds for training only
             return plain
         tonal = GeneratedClips(plain.audio[:4], (SILENCE_LABEL,) * 4, ("tonal",) * 4, ("toy tonal",) * 4)
-        return negatives.concatenate([plain, tonal])
+        words = GeneratedClips(plain.audio[:3], (UNKNOWN_LABEL,) * 3, ("babble_words",) * 3, ("toy babble",) * 3)
+        return negatives.concatenate([plain, tonal, words])
 
-    monkeypatch.setattr(negatives, "build_negatives", with_tonal)
+    monkeypatch.setattr(negatives, "build_negatives", with_opt_in_kinds)
     folder, splits_dir = toy_data
     sizes = {}
-    for tonal in (False, True):
+    for asked in (False, True):
         splits, _ = load_open_set_splits(TOY_WORDS, train_labels=open_set_labels(TOY_WORDS), data_dir=folder,
-                                         splits_dir=splits_dir, tonal_negatives=tonal)
-        sizes[tonal] = (len(splits.train), len(splits.val), len(splits.test))
-    assert sizes[True][0] == sizes[False][0] + 4 and sizes[True][1:] == sizes[False][1:]
+                                         splits_dir=splits_dir, **{flag: asked})
+        sizes[asked] = (len(splits.train), len(splits.val), len(splits.test))
+    assert sizes[True][0] == sizes[False][0] + {"tonal": 4, "babble_words": 3}[kind]
+    assert sizes[True][1:] == sizes[False][1:]
 
 
 def test_cli_closed_set_synthetic_keywords_join_training_only(toy_data, tmp_path, capsys, monkeypatch):

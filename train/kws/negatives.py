@@ -734,10 +734,12 @@ def _finite_or_none(value: float, digits: int = 2):
     return round(value, digits) if math.isfinite(value) else None
 
 
-def babble_of_words(words: GeneratedClips, count: int, rng: np.random.Generator) -> Tuple[GeneratedClips, List[dict]]:
+def babble_of_words(words: GeneratedClips, count: int,
+                    rng: np.random.Generator) -> Tuple[GeneratedClips, List[dict]]:
     """``count`` clips of kind ``babble_words`` (class ``_unknown_``): each 3 to 6 of ``words`` (spoken
-    non-keyword words, one-second clips; as many as there are, if fewer) overlapped by :func:`train.kws.acoustics.babble_talkers`, with
-    the words and the loudest talker's lead over the rest (dB) as its settings."""
+    non-keyword words, one-second clips; as many as there are, if fewer) overlapped by
+    :func:`train.kws.acoustics.babble_talkers`, with the words and the loudest talker's lead over the rest
+    (dB) as its settings."""
     if count and not len(words):
         raise ValueError("babble of words needs spoken words to overlap, got none")
     audio, sources, settings = [], [], []
