@@ -241,7 +241,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--model", type=Path, action="append",
                         help="a keyword-spotting model (.tflite or .tflite.zlib, sidecar beside); repeat for "
                              "several (default: every model in models/kws/)")
-    add_data_dir_argument(parser, holds="the generated audio's cache")
+    add_data_dir_argument(parser, holds="kws_generated/espeak_check/, the espeak-ng audio's cache")
     parser.add_argument("--clips-per-word", type=positive_int, default=KEYWORD_CLIPS_PER_WORD,
                         help=f"espeak-ng clips of each keyword (default {KEYWORD_CLIPS_PER_WORD})")
     parser.add_argument("--words", type=non_negative_int, default=OTHER_WORDS,

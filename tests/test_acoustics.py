@@ -123,11 +123,33 @@ def test_babble_is_its_talkers_summed_and_scaled_and_says_who_leads():
     clips = np.zeros((6, RATE_HZ), np.float32)
     for row in range(6):
         clips[row, 6000:10000] = tone(4000, frequency_hz=300 + 200 * row, amplitude=0.1 + 0.05 * row)
+    clips[2] = 0.0  # a silent talker among them contributes nothing
     rows, parts = acoustics.babble_talkers(clips, talkers=4, rng=rng(1))
     assert parts.shape == (4, RATE_HZ) and len(set(rows.tolist())) == 4
     np.testing.assert_array_equal(acoustics.babble_mix(clips, rows, parts),
                                   acoustics.babble(clips, talkers=4, rng=rng(1)))
+    # The same bytes as babble made them in one loop before it was split in two (the negatives' caches hold them).
+    for seed in range(1, 6):
+        draws = rng(seed)
+        chosen = draws.choice(6, size=4, replace=False)
+        gains_db = draws.uniform(-6.0, 0.0, size=4)
+        shifts = draws.integers(-4000, 4001, size=4)
+        total, loudest_peak = np.zeros(RATE_HZ), 0.0
+        for row, gain_db, shift in zip(chosen, gains_db, shifts):
+            loudest_peak = max(loudest_peak, float(np.abs(clips[row]).max()))
+            level_db = acoustics.active_rms_dbfs(clips[row])
+            if np.isfinite(level_db):
+                total += acoustics.shift_with_zeros(clips[row] * 10.0 ** ((gain_db - level_db) / 20.0), int(shift))
+        expected = (total * (loudest_peak / np.abs(total).max())).astype(np.float32)
+        np.testing.assert_array_equal(acoustics.babble(clips, talkers=4, rng=rng(seed)), expected)
+    with pytest.raises(ValueError, match="one part per row"):
+        acoustics.babble_mix(clips, rows[:3], parts)
+    with pytest.raises(ValueError, match="samples"):
+        acoustics.babble_mix(clips, rows, parts[:, :100])
     for row, part in zip(rows, parts):  # each part is its own talker's tone, brought to unit active level
+        if row == 2:
+            assert not part.any()
+            continue
         spectrum = np.abs(np.fft.rfft(part)) ** 2
         frequency_hz = 300 + 200 * int(row)
         assert spectrum[frequency_hz - 30:frequency_hz + 31].sum() > 0.95 * spectrum.sum()

@@ -162,6 +162,8 @@ def test_folder_errors_exit_2_and_say_why(toy_run, tmp_path, capsys):
     assert "--keywords apply to Mini Speech Commands" in capsys.readouterr().err
     assert cli.main(["--data-dir", str(root), "--weight-average", "0.999"] + FAST) == 2
     assert "--weight-average apply to Mini Speech Commands" in capsys.readouterr().err
+    assert cli.main(["--data-dir", str(root), "--babble-words-negatives"] + FAST) == 2
+    assert "--babble-words-negatives apply to Mini Speech Commands" in capsys.readouterr().err
     assert cli.main(["--data-dir", str(root), "--labels", "high,nope"] + FAST) == 2
     assert "nope" in capsys.readouterr().err
     assert cli.main(["--data-dir", str(root), "--closed-set", "--labels", "high", "--split-by", "clip"] + FAST) == 2
@@ -198,9 +200,11 @@ def test_negatives_drop_the_users_words_and_same_word_splices(tmp_path, monkeypa
     def fake_build(split, *, split_clips, data_dir, seed, scale, progress, sizes=None):
         asked_sizes.append(sizes)
         sources = ("lamp|flite_kal|stretch=1", "table|flite_kal|stretch=1", "lamp/a.wav+lamp/b.wav",
-                   "lamp/a.wav+fan/b.wav", "noise_white", "tonal 1")
-        return GeneratedClips(np.zeros((6, 16000), np.int16), (UNKNOWN_LABEL,) * 4 + (SILENCE_LABEL,) * 2,
-                              ("tts_word", "tts_word", "splice", "splice", "noise_white", "tonal"), sources)
+                   "lamp/a.wav+fan/b.wav", "noise_white", "tonal 1", "babble of 3 words")
+        return GeneratedClips(np.zeros((7, 16000), np.int16),
+                              (UNKNOWN_LABEL,) * 4 + (SILENCE_LABEL,) * 2 + (UNKNOWN_LABEL,),
+                              ("tts_word", "tts_word", "splice", "splice", "noise_white", "tonal", "babble_words"),
+                              sources)
 
     monkeypatch.setattr(negatives, "build_negatives", fake_build)
     clips = ClipSet(np.zeros((6, 16000), np.int16), np.array([0, 1] * 3, np.int32), ("fan", "lamp"),
@@ -215,6 +219,7 @@ def test_negatives_drop_the_users_words_and_same_word_splices(tmp_path, monkeypa
     tonal = folder_training.folder_negatives(dataset, "train", scale=0.1, background=background, tonal=True)
     assert tonal.sources[:4] == made.sources[:3] + ("tonal 1",) and tonal.kinds[3] == "tonal"
     assert len(tonal) == len(made) + 1
+    assert "babble_words" not in made.kinds + tonal.kinds  # never on a folder dataset
     # Training asks the generator for FOLDER_TONAL_CLIPS tonal clips, whatever the scale; only when it uses them.
     assert asked_sizes == [None, {"tonal": folder_training.FOLDER_TONAL_CLIPS}]
     too_few = ClipSet(clips.audio[:5], clips.label_ids[:5], clips.labels, clips.paths[:5])

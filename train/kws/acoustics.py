@@ -287,7 +287,11 @@ def babble(clips, *, talkers: int, rng: np.random.Generator, max_shift_fraction:
 def babble_mix(clips, rows, parts) -> np.ndarray:
     """float32[samples]: the talkers of :func:`babble_talkers` summed and scaled to the peak of the loudest
     of the clips they came from (``rows`` of ``clips``)."""
-    clips = np.asarray(clips)
+    clips, parts = np.asarray(clips), np.asarray(parts)
+    if parts.ndim != 2 or len(parts) != len(rows) or not len(rows):
+        raise ValueError(f"babble_mix needs one part per row, at least one: {len(rows)} rows, parts {parts.shape}")
+    if clips.ndim != 2 or parts.shape[1] != clips.shape[1]:
+        raise ValueError(f"parts of {parts.shape[1]} samples for clips of shape {clips.shape}")
     loudest_peak = max(float(np.max(np.abs(_as_float_audio(clips[row], "clip")), initial=0.0)) for row in rows)
     total = np.sum(parts, axis=0, dtype=np.float64)
     total_peak = float(np.max(np.abs(total), initial=0.0))

@@ -316,7 +316,7 @@ class GeneratedClips:
         Per clip: how it was made (``"tts_word"``, ``"tts_hard"``, ``"tts_keyword"``,
         ``"reversed"``, ``"half"``, ``"splice"``, ``"babble"``, ``"clipped"``,
         ``"noise_white"``, ``"noise_pink"``, ``"noise_brown"``, ``"hum"``,
-        ``"room_tone"``, ``"quiet"``).
+        ``"room_tone"``, ``"quiet"``; for training only ``"tonal"``, ``"babble_words"``).
     sources : tuple of str
         Per clip: word, voice and settings, or the names of the source clips.
     """
@@ -396,7 +396,8 @@ SILENCE_KINDS = ("noise_white", "noise_pink", "noise_brown", "hum", "room_tone",
 OPT_IN_KINDS = ("tonal", "babble_words")
 """Kinds made for training only and joined to it when a recipe asks (``python -m train.kws
 --tonal-negatives``, ``--babble-words-negatives``); the recipes delivered without them leave them out,
-and so read the same data."""
+and so read the same data. (Joining one changes which share of the other kinds a recipe draws:
+:func:`train.kws.open_set.share_of` draws every kind from one generator, in the kinds' order.)"""
 
 
 def sizes_for(split: str, scale: float) -> Dict[str, int]:
@@ -723,9 +724,10 @@ def _babble(kind, clips, names, label_ids, rng):
     rows, parts = acoustics.babble_talkers(clips, talkers=talkers, rng=rng)
     # Every talker says a keyword of the split: the manifest says which, and how far the loudest stands
     # over the rest (one that stands out is a keyword in babble more than babble).
-    leader = int(np.argmax(np.sum(parts ** 2, axis=1)))
+    energy = np.sum(parts ** 2, axis=1)
+    leader = names[rows[int(np.argmax(energy))]] if energy.max() > 0 else None  # none when every talker is silent
     return acoustics.babble_mix(clips, rows, parts), f"babble of {talkers}", {
-        "talkers": talkers, "clips": [names[row] for row in rows], "leader": names[rows[leader]],
+        "talkers": talkers, "clips": [names[row] for row in rows], "leader": leader,
         "leader_over_rest_db": _finite_or_none(acoustics.leader_over_rest_db(parts))}
 
 
@@ -857,7 +859,8 @@ def build_negatives(split: str, *, split_clips, data_dir: Optional[Path] = None,
     Returns
     -------
     GeneratedClips
-        Spoken words first (``tts_word``, ``tts_hard``), then derived ``_unknown_`` kinds, then ``_silence_`` kinds.
+        Spoken words first (``tts_word``, ``tts_hard``), then derived ``_unknown_`` kinds, then ``_silence_`` kinds,
+        then (training) the babble of spoken words (``babble_words``, ``_unknown_``).
 
     Raises
     ------
