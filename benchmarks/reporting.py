@@ -8,12 +8,12 @@ from pathlib import Path
 from typing import List, Optional, Sequence, Tuple
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_DATA_DIR_HELP = "(default $TINYML_DATA_DIR or ~/.cache/tinyml-pi)"
 
 
 def add_data_dir_argument(parser, *, holds: str = "mini_speech_commands/ and kws_generated/") -> None:
     """``--data-dir``: the folder holding ``holds``, default the data folder of ``train.paths``."""
-    parser.add_argument("--data-dir", type=Path, default=None, help=f"folder holding {holds} {DEFAULT_DATA_DIR_HELP}")
+    parser.add_argument("--data-dir", type=Path, default=None,
+                        help=f"folder holding {holds} (default $TINYML_DATA_DIR or ~/.cache/tinyml-pi)")
 
 
 def add_markdown_argument(parser) -> None:

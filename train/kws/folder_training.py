@@ -138,7 +138,7 @@ def folder_negatives(dataset, split: str, *, scale: float, background: np.ndarra
                      progress: bool = False):
     """The generated negatives of ``split`` for the folder's words (:class:`GeneratedClips`), with the
     recorded background pieces as ``_silence_``; the tonal ones of training only when ``tonal``."""
-    from train.kws.negatives import OPT_IN_KINDS, GeneratedClips, build_negatives, concatenate
+    from train.kws.negatives import GeneratedClips, build_negatives, concatenate, with_opt_in_kinds
 
     clips = dataset.splits[split]
     if len(clips) < MIN_CLIPS_FOR_NEGATIVES:
@@ -161,7 +161,7 @@ def folder_negatives(dataset, split: str, *, scale: float, background: np.ndarra
             return first.split("/", 1)[0] != second.split("/", 1)[0]
         return True
 
-    generated = generated.without_kinds([kind for kind in OPT_IN_KINDS if not (tonal and kind == "tonal")])
+    generated = with_opt_in_kinds(generated, ["tonal"] if tonal else [])  # babble of words: never here
     parts = [generated.rows([row for row, (kind, source) in enumerate(zip(generated.kinds, generated.sources))
                              if usable(kind, source)])]
     if len(background):

@@ -92,6 +92,7 @@ from pi_runtime.arguments import non_negative_int, positive_float, run_command
 from pi_runtime.labels import SILENCE_LABEL, UNKNOWN_LABEL
 from train.kws import acoustics
 from train.kws.data import LABELS
+from train.kws.evaluate import clip_name
 
 KEYWORDS: Tuple[str, ...] = LABELS
 SPLITS = ("train", "val", "test")
@@ -393,11 +394,18 @@ SYNTHETIC_KEYWORD_CLIPS_PER_WORD = 40
 # Kinds made from synthesized speech; every other kind is derived from the split's keyword clips.
 SPEECH_MADE_KINDS = ("tts_word", "tts_hard", "babble_words")
 SILENCE_KINDS = ("noise_white", "noise_pink", "noise_brown", "hum", "room_tone", "quiet", "tonal")
+BABBLE_TALKERS = (3, 6)  # how many clips a babble negative overlaps, drawn uniformly (both kinds of babble)
 OPT_IN_KINDS = ("tonal", "babble_words")
 """Kinds made for training only and joined to it when a recipe asks (``python -m train.kws
 --tonal-negatives``, ``--babble-words-negatives``); the recipes delivered without them leave them out,
 and so read the same data. (Joining one changes which share of the other kinds a recipe draws:
 :func:`train.kws.open_set.share_of` draws every kind from one generator, in the kinds' order.)"""
+
+
+def with_opt_in_kinds(generated: "GeneratedClips", joined: Iterable[str] = ()) -> "GeneratedClips":
+    """``generated`` without the :data:`OPT_IN_KINDS` a recipe did not ask for (``joined``: those it did)."""
+    joined = set(joined)
+    return generated.without_kinds([kind for kind in OPT_IN_KINDS if kind not in joined])
 
 
 def sizes_for(split: str, scale: float) -> Dict[str, int]:
@@ -719,8 +727,13 @@ def _splice(kind, clips, names, label_ids, rng):
     return out, f"{names[first_row]}+{names[second_row]}", {"cut": int(cut)}
 
 
+def _babble_talkers(rng: np.random.Generator) -> int:
+    """How many clips a babble overlaps, drawn from :data:`BABBLE_TALKERS`."""
+    return int(rng.integers(BABBLE_TALKERS[0], BABBLE_TALKERS[1] + 1))
+
+
 def _babble(kind, clips, names, label_ids, rng):
-    talkers = int(rng.integers(3, 7))
+    talkers = _babble_talkers(rng)
     rows, parts = acoustics.babble_talkers(clips, talkers=talkers, rng=rng)
     # Every talker says a keyword of the split: the manifest says which, and how far the loudest stands
     # over the rest (one that stands out is a keyword in babble more than babble).
@@ -746,7 +759,7 @@ def babble_of_words(words: GeneratedClips, count: int,
         raise ValueError("babble of words needs spoken words to overlap, got none")
     audio, sources, settings = [], [], []
     for _ in range(count):
-        talkers = min(int(rng.integers(3, 7)), len(words))  # fewer where a tiny scale made fewer words
+        talkers = min(_babble_talkers(rng), len(words))  # fewer where a tiny scale made fewer words
         rows, parts = acoustics.babble_talkers(words.audio, talkers=talkers, rng=rng)
         audio.append(_to_int16(acoustics.babble_mix(words.audio, rows, parts)))
         sources.append(f"babble of {talkers} words")
@@ -874,7 +887,7 @@ def build_negatives(split: str, *, split_clips, data_dir: Optional[Path] = None,
     if bad:
         raise ValueError(f"sizes must give positive counts of {split}'s kinds ({', '.join(sizes)}), got {bad}")
     sizes.update({kind: int(count) for kind, count in wanted.items()})
-    names = [f"{Path(path).parent.name}/{Path(path).name}" for path in split_clips.paths]
+    names = clip_names(split_clips)
     request = _request("negatives", split, seed=seed, voices=VOICES[split], extra={
         "scale": scale, "sizes": sizes, "input_clips_sha256": _clips_sha256(split_clips.audio, names,
                                                                             split_clips.label_ids)})
@@ -893,6 +906,11 @@ def build_negatives(split: str, *, split_clips, data_dir: Optional[Path] = None,
     return _cached(split, "negatives", request, generate, data_dir, progress)
 
 
+def clip_names(split_clips) -> List[str]:
+    """``word/file.wav`` of each of a split's clips (:func:`train.kws.evaluate.clip_name`), as sources name them."""
+    return [clip_name(Path(path)) for path in split_clips.paths]
+
+
 def split_derived_negatives(split: str, split_clips, *, sizes: Optional[Dict[str, int]] = None,
                             seed: int = 0) -> Tuple[GeneratedClips, List[dict]]:
     """The derived part of :func:`build_negatives` (``sizes``: its counts, default the split's), the same
@@ -900,7 +918,7 @@ def split_derived_negatives(split: str, split_clips, *, sizes: Optional[Dict[str
     no speech engine and no cache (what a manifest written before a setting was recorded lacks)."""
     _check_split(split)
     sizes = sizes_for(split, 1.0) if sizes is None else sizes
-    names = [f"{Path(path).parent.name}/{Path(path).name}" for path in split_clips.paths]
+    names = clip_names(split_clips)
     return derive_negatives(split_clips.audio, names, np.asarray(split_clips.label_ids),
                             {kind: count for kind, count in sizes.items() if kind not in SPEECH_MADE_KINDS},
                             np.random.default_rng([seed, SPLITS.index(split), 2]))

@@ -108,13 +108,14 @@ def load_open_set_splits(keywords: Sequence[str], *, train_labels: Sequence[str]
         ``test_negatives`` are the held-out generated test clips, for
         :func:`rejection_report`.
     """
-    from train.kws.negatives import build_negatives, raised_words
+    from train.kws.negatives import build_negatives, raised_words, with_opt_in_kinds
     from train.kws.training import Splits
 
     delivered = open_set_labels(keywords)
     train_labels = tuple(train_labels)
     if UNKNOWN_LABEL not in train_labels or SILENCE_LABEL not in train_labels:
         raise ValueError(f"open-set training labels need {SILENCE_LABEL} and {UNKNOWN_LABEL}: {train_labels}")
+    opt_in = [kind for kind, wanted in (("tonal", tonal_negatives), ("babble_words", babble_words_negatives)) if wanted]
     sets, test_negatives = [], None
     for name in ("train", "val", "test"):
         split_path = Path(splits_dir) / split_file(name).name if splits_dir else None
@@ -125,9 +126,7 @@ def load_open_set_splits(keywords: Sequence[str], *, train_labels: Sequence[str]
             sets.append(clips.relabel(delivered))
             test_negatives = negatives
             continue
-        left_out = [kind for kind, wanted in (("tonal", tonal_negatives), ("babble_words", babble_words_negatives))
-                    if not wanted]
-        negatives = negatives.without_kinds(left_out)
+        negatives = with_opt_in_kinds(negatives, opt_in)
         negatives = share_of(negatives, negatives_share)
         joined = clips.relabel(train_labels).concat(generated_clip_set(negatives, train_labels, split=name))
         if name == "train" and stream_windows_share > 0:

@@ -30,7 +30,7 @@ from typing import List, Optional
 import numpy as np
 
 from pi_runtime.labels import SILENCE_LABEL, UNKNOWN_LABEL
-from train.kws.negatives import (VOICES, GeneratedClips, _cached, _clips_sha256, _request, _to_int16,
+from train.kws.negatives import (VOICES, GeneratedClips, _cached, _clips_sha256, _request, _to_int16, clip_names,
                                   active_span)
 from train.kws.streams import KEYWORD_CLIP_KIND, REALISTIC_RECIPE, LabelledStream, StreamRecipe, build_stream
 
@@ -165,7 +165,7 @@ def training_stream_windows(split: str, *, split_clips, negatives, keyword_share
     ``split_clips`` (a :class:`train.kws.data.ClipSet`) and ``negatives`` (``GeneratedClips``) are the
     material; the cache is reused only for the same material (checksums), shares, recipe and seed.
     """
-    names = [f"{Path(path).parent.name}/{Path(path).name}" for path in split_clips.paths]
+    names = clip_names(split_clips)
     request = _request("stream_windows", split, seed=seed, voices=VOICES[split], extra={
         "keyword_share": float(keyword_share), "negatives_per_keyword": float(negatives_per_keyword),
         "unknown_share": float(unknown_share),
