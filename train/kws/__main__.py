@@ -15,6 +15,7 @@ learnt from generated negatives, and is delivered as kws_live_<version>.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import sys
 import time
 from dataclasses import replace
@@ -75,6 +76,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help="with --open-set: join the training negatives of babble of other words (three to six "
                              "of the training voices' non-keyword words overlapped: people talking in the "
                              "background) as _unknown_ (default no)")
+    parser.add_argument("--hard-negatives-from", default=None, metavar="MODEL",
+                        help="with --open-set: join, as training negatives, the windows where this exported model "
+                             "(a relative path is under models/, e.g. kws/kws_live_b.tflite.zlib) fires on a stream "
+                             "of the training negatives: its false alarms, mined (train/kws/stream_windows.py; "
+                             "default none)")
     parser.add_argument("--synthetic-keywords", action=argparse.BooleanOptionalAction, default=None,
                         help="add the keywords spoken by the training split's synthetic voices (flite, festival) "
                              "as extra training positives; with --open-set the validation voice's join "
@@ -191,9 +197,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             raise ValueError("--open-set has an _unknown_ class already: leave out --unknown")
         if not args.open_set and (args.negatives_share is not None or args.target_false_alarms_per_hour is not None
                                   or args.stream_windows is not None or args.tonal_negatives
-                                  or args.babble_words_negatives):
-            raise ValueError("--negatives-share, --stream-windows, --tonal-negatives, --babble-words-negatives and "
-                             "--target-false-alarms-per-hour need --open-set")
+                                  or args.babble_words_negatives or args.hard_negatives_from is not None):
+            raise ValueError("--negatives-share, --stream-windows, --tonal-negatives, --babble-words-negatives, "
+                             "--hard-negatives-from and --target-false-alarms-per-hour need --open-set")
+        miner = None
+        if args.hard_negatives_from is not None:
+            miner = Path(args.hard_negatives_from)
+            miner = miner if miner.is_absolute() else models_dir() / miner
+            if not miner.is_file():
+                raise ValueError(f"--hard-negatives-from: no model file {miner}")
         synthetic = version.synthetic_keywords if args.synthetic_keywords is None else args.synthetic_keywords
         negatives_share = LIVE_NEGATIVES_SHARE if args.negatives_share is None else args.negatives_share
         if not 0 < negatives_share <= 1:
@@ -238,7 +250,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 negatives_share=negatives_share, synthetic_keywords=synthetic,
                 stream_windows_share=stream_windows, tonal_negatives=bool(args.tonal_negatives),
                 babble_words_negatives=args.babble_words_negatives,
-                raised_voices=args.raised_voices, progress=not args.quiet)
+                raised_voices=args.raised_voices, hard_negatives_from=miner, progress=not args.quiet)
         else:
             splits = Splits(*(load_split(name, data_dir=data_dir, labels=train_labels, progress=not args.quiet,
                                          unknown_label=UNKNOWN_LABEL if args.unknown else None,
@@ -261,7 +273,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                                   **({"stream_windows_share": stream_windows} if stream_windows else {}),
                                   **({"tonal_negatives": True} if args.tonal_negatives else {}),
                                   **({"babble_words_negatives": True} if args.babble_words_negatives else {}),
-                                  **({"raised_voices": True} if args.raised_voices else {})}}
+                                  **({"raised_voices": True} if args.raised_voices else {}),
+                                  **({"hard_negatives_from": {"model": args.hard_negatives_from, "sha256": hashlib.sha256(
+                                      miner.read_bytes()).hexdigest()}} if miner else {})}}
     else:
         data_info = {**({"synthetic_keywords": True} if synthetic else {}),
                      **({"raised_voices": True} if args.raised_voices else {})}
@@ -303,6 +317,7 @@ def main_folder(args: argparse.Namespace, argv: Optional[Sequence[str]]) -> int:
                                              ("--stream-windows", args.stream_windows),
                                              ("--raised-voices", args.raised_voices),
                                              ("--babble-words-negatives", args.babble_words_negatives),
+                                             ("--hard-negatives-from", args.hard_negatives_from),
                                              ("--synthetic-keywords", args.synthetic_keywords),
                                              ("--teachers", args.teachers), ("--teachers-hear", args.teachers_hear),
                                              ("--splits-dir", args.splits_dir),

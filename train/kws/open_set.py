@@ -78,7 +78,8 @@ def load_open_set_splits(keywords: Sequence[str], *, train_labels: Sequence[str]
                          splits_dir: Optional[Path] = None, negatives_share: float = 1.0,
                          synthetic_keywords: bool = False, stream_windows_share: float = 0.0,
                          tonal_negatives: bool = False, babble_words_negatives: bool = False,
-                         raised_voices: bool = False, progress: bool = False):
+                         raised_voices: bool = False, hard_negatives_from: Optional[Path] = None,
+                         progress: bool = False):
     """The course's splits with generated negatives, for an open-set model.
 
     Parameters
@@ -99,6 +100,9 @@ def load_open_set_splits(keywords: Sequence[str], *, train_labels: Sequence[str]
     raised_voices : training only: add the training voices' keywords in the raised register (higher
         pitch and formants, :func:`train.kws.negatives.synthetic_keywords`) as positives and the same
         share of their words in it (:func:`train.kws.negatives.raised_words`) as ``_unknown_``
+    hard_negatives_from : training only: a model file whose false alarms on a stream of the training
+        negatives (all of the recipe's kinds, not only its share) join training, every one of them
+        (:func:`train.kws.stream_windows.mined_hard_windows`); the share of the others is drawn as without
 
     Returns
     -------
@@ -127,8 +131,14 @@ def load_open_set_splits(keywords: Sequence[str], *, train_labels: Sequence[str]
             test_negatives = negatives
             continue
         negatives = with_opt_in_kinds(negatives, opt_in)
-        negatives = share_of(negatives, negatives_share)
+        pool, negatives = negatives, share_of(negatives, negatives_share)
         joined = clips.relabel(train_labels).concat(generated_clip_set(negatives, train_labels, split=name))
+        if name == "train" and hard_negatives_from is not None:
+            from train.kws.stream_windows import mined_hard_windows
+
+            hard = mined_hard_windows(name, negatives=pool, miner_path=hard_negatives_from, data_dir=data_dir,
+                                      seed=NEGATIVES_SEED, progress=progress)
+            joined = joined.concat(generated_clip_set(hard, train_labels, split=name))
         if name == "train" and stream_windows_share > 0:
             from train.kws.stream_windows import training_stream_windows
 

@@ -20,18 +20,33 @@ validation and test streams, :data:`train.kws.streams.REALISTIC_RECIPE`):
 ``kws_generated/<split>/stream_windows.npz`` with a manifest, like the negatives.
 Only the training split is cut: validation and the calibration stream stay as
 they are, so a model with windows is compared with one without like for like.
+
+**Hard windows** (:func:`hard_windows`, :func:`mined_hard_windows`) are the
+windows where a model, the *miner*, fires: a stream of the training split's
+negatives alone (no keyword, so every window is a negative) is laid out by the
+same recipe, the miner's pipeline runs over it window by window, and of each
+run of consecutive windows whose largest keyword posterior passes
+:data:`MINE_THRESHOLD` and beats every other class (over the miner's energy
+gate, under which nothing fires) the window where it peaks is kept, the
+highest :data:`MAX_HARD_WINDOWS` of them. They are labelled ``_unknown_`` when
+they hold any of a non-keyword item's spoken part, ``_silence_`` otherwise.
+Mining the false alarms a model makes and training on them is how detectors
+meant for hours of other sound are bootstrapped; here it is done on the
+training split only, so the validation stream a candidate is chosen on stays
+new to it.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 from pathlib import Path
-from typing import List, Optional
+from typing import List, Optional, Sequence
 
 import numpy as np
 
 from pi_runtime.labels import SILENCE_LABEL, UNKNOWN_LABEL
-from train.kws.negatives import (VOICES, GeneratedClips, _cached, _clips_sha256, _request, _to_int16, clip_names,
-                                  active_span)
+from train.kws.negatives import (VOICES, GeneratedClips, _cached, _clips_sha256, _request, _sha256_file, _to_int16,
+                                  active_span, clip_names)
 from train.kws.streams import KEYWORD_CLIP_KIND, REALISTIC_RECIPE, LabelledStream, StreamRecipe, build_stream
 
 WINDOW_S = 1.0
@@ -44,6 +59,10 @@ MAX_TRIES_PER_WINDOW = 50
 # Most of a stream away from its keywords is gaps: without a quota, two negative windows in three would be
 # _silence_, while the live detector's false alarms come from speech.
 UNKNOWN_SHARE = 0.75
+# Hard windows: a run of windows over this keyword posterior gives one, at most this many (the highest) are kept.
+MINE_THRESHOLD = 0.8
+MAX_HARD_WINDOWS = 1000
+HARD_KIND = "stream_hard"
 
 
 def _spoken_spans(stream: LabelledStream, bounds: np.ndarray) -> np.ndarray:
@@ -183,3 +202,130 @@ def training_stream_windows(split: str, *, split_clips, negatives, keyword_share
         return GeneratedClips(audio, classes, kinds, sources), settings, {"stream": stream.description}
 
     return _cached(split, "stream_windows", request, generate, data_dir, progress)
+
+
+def hard_windows(stream: LabelledStream, times_s: Sequence[float], posteriors: Sequence[Optional[np.ndarray]],
+                 labels: Sequence[str], keywords: Sequence[str], *, window_s: float = WINDOW_S,
+                 threshold: float = MINE_THRESHOLD, max_windows: int = MAX_HARD_WINDOWS):
+    """The windows of ``stream`` where a model fired (see the module docstring).
+
+    Parameters
+    ----------
+    stream : the stream the model ran over
+    times_s : end of each window, seconds from the stream's start, in order
+    posteriors : each window's float[len(labels)] posteriors, ``None`` where the energy gate held it back
+    labels, keywords : the model's outputs and which of them are keywords
+    threshold : a keyword posterior a window must reach (and beat every other output with)
+    max_windows : at most this many windows, the highest peaks
+
+    Returns
+    -------
+    (audio int16[n, window], classes, kinds, settings)
+        In stream order; ``classes`` ``_unknown_`` or ``_silence_``; ``settings`` per window: its first
+        sample, the keyword it fired for, the posterior and the event it overlaps most.
+    """
+    if len(times_s) != len(posteriors):
+        raise ValueError(f"{len(times_s)} window times but {len(posteriors)} posteriors")
+    if not 0.0 < threshold <= 1.0:
+        raise ValueError(f"threshold must be in (0, 1], got {threshold!r}")
+    if max_windows < 0:
+        raise ValueError(f"max_windows must be >= 0, got {max_windows!r}")
+    unknown_keywords = [name for name in keywords if name not in labels]
+    if unknown_keywords:
+        raise ValueError(f"keywords {unknown_keywords} are not among the labels {list(labels)}")
+    rate = stream.sample_rate_hz
+    window = int(round(window_s * rate))
+    keyword_columns = [list(labels).index(name) for name in keywords]
+    scores = np.zeros(len(times_s))
+    fired_for = np.full(len(times_s), -1)
+    for row, probabilities in enumerate(posteriors):
+        if probabilities is None:
+            continue
+        probabilities = np.asarray(probabilities, dtype=np.float64)
+        best = int(np.argmax(probabilities))
+        if best in keyword_columns and probabilities[best] >= threshold:
+            scores[row], fired_for[row] = probabilities[best], best
+    # one window per run of consecutive firing windows: where it peaks
+    peaks = []
+    row = 0
+    while row < len(scores):
+        if fired_for[row] < 0:
+            row += 1
+            continue
+        end = row
+        while end < len(scores) and fired_for[end] >= 0:
+            end += 1
+        peaks.append(row + int(np.argmax(scores[row:end])))
+        row = end
+    peaks = sorted(sorted(peaks, key=lambda peak: -scores[peak])[:max_windows])
+
+    events = stream.events
+    bounds = np.array([(round(e.start_s * rate), round(e.end_s * rate)) for e in events], np.int64).reshape(-1, 2)
+    spans = _spoken_spans(stream, bounds)
+    is_keyword = np.array([event.kind == KEYWORD_CLIP_KIND for event in events], bool)
+    is_unknown = np.array([event.label == UNKNOWN_LABEL for event in events], bool)
+    starts, classes, settings = [], [], []
+    for peak in peaks:
+        end = int(round(times_s[peak] * rate))
+        start = end - window
+        if start < 0 or end > len(stream.audio):
+            continue
+        if np.any(is_keyword & (bounds[:, 0] < end) & (bounds[:, 1] > start)):
+            continue  # a keyword in the window: not a false alarm
+        overlap = (np.minimum(bounds[:, 1], end) - np.maximum(bounds[:, 0], start)).clip(min=0)
+        speech = (np.minimum(spans[:, 1], end) - np.maximum(spans[:, 0], start)).clip(min=0) * is_unknown
+        starts.append(start)
+        classes.append(UNKNOWN_LABEL if speech.any() else SILENCE_LABEL)
+        most = int(np.argmax(overlap)) if overlap.any() else -1
+        settings.append({"start_sample": start, "fired_for": labels[int(fired_for[peak])],
+                         "posterior": round(float(scores[peak]), 4),
+                         "event": f"{events[most].kind}:{events[most].source}" if most >= 0 else "gap"})
+    audio = np.stack([_to_int16(stream.audio[start:start + window]) for start in starts]) if starts \
+        else np.zeros((0, window), np.int16)
+    return audio, tuple(classes), (HARD_KIND,) * len(starts), settings
+
+
+def mined_hard_windows(split: str, *, negatives, miner_path: Path, recipe: StreamRecipe = REALISTIC_RECIPE,
+                       threshold: float = MINE_THRESHOLD, max_windows: int = MAX_HARD_WINDOWS,
+                       data_dir: Optional[Path] = None, seed: int = 0, progress: bool = False):
+    """:func:`hard_windows` of the model file ``miner_path`` over a stream of ``negatives`` (their
+    ``_unknown_`` and ``_silence_`` clips, no keyword) laid out by ``recipe`` with ``seed``, as
+    :class:`train.kws.negatives.GeneratedClips` cached under
+    ``kws_generated/<split>/hard_windows_<the miner's sha256, 12 digits>.npz``.
+
+    The cache is reused only for the same miner (its file's sha256), material, recipe and settings.
+    """
+    from pi_runtime.kws_pipeline import DetectorConfig
+    from pi_runtime.model import load_model
+    from train.kws.streams import run_pipeline
+
+    miner_path = Path(miner_path)
+    if not miner_path.is_file():
+        raise FileNotFoundError(f"the model to mine hard windows with is missing: {miner_path}")
+    negatives = negatives.select_classes((UNKNOWN_LABEL, SILENCE_LABEL))
+    miner_sha256 = _sha256_file(miner_path)
+    product = f"hard_windows_{miner_sha256[:12]}"  # a cache per miner: models mined side by side keep theirs
+    request = _request(product, split, seed=seed, voices=VOICES[split], extra={
+        "miner": miner_path.name, "miner_sha256": miner_sha256, "threshold": float(threshold),
+        "max_windows": int(max_windows), "recipe": replace(recipe, seed=seed).describe(), "window_s": WINDOW_S,
+        "negatives_sha256": _clips_sha256(negatives.audio, negatives.classes, [])})
+
+    def generate():
+        model = load_model(miner_path)
+        if model.spec is None:
+            raise ValueError(f"{miner_path} is not a keyword-spotting model (no labels in its sidecar)")
+        listened = DetectorConfig.from_sidecar(model.spec)
+        stream = build_stream(None, negatives, recipe=replace(recipe, seed=seed), name="training negatives' stream")
+        # every window's posteriors: no smoothing, no gate (the miner's gate is applied below)
+        run = run_pipeline(model, stream, config=replace(listened, smoothing_windows=1, min_level_dbfs=-math.inf))
+        posteriors = [decision.probabilities if decision.level_dbfs >= listened.min_level_dbfs else None
+                      for decision in run.decisions]
+        audio, classes, kinds, settings = hard_windows(
+            stream, [decision.time_s for decision in run.decisions], posteriors, run.labels, run.keywords,
+            window_s=run.window_duration_s, threshold=threshold, max_windows=max_windows)
+        sources = tuple(f"{item['event']}@{item['start_sample'] / stream.sample_rate_hz:.4f}s" for item in settings)
+        details = {"stream": stream.description, "windows_run": len(run.decisions),
+                   "gate_dbfs": listened.min_level_dbfs, "hop_ms": listened.hop_ms}
+        return GeneratedClips(audio, classes, kinds, sources), settings, details
+
+    return _cached(split, product, request, generate, data_dir, progress)
