@@ -165,6 +165,10 @@ def test_cli_open_set_flags_are_checked_before_the_data_is_read(capsys):
     assert "need --open-set" in capsys.readouterr().err
     assert cli.main(["--version", "a", "--babble-words-negatives"]) == 2
     assert "need --open-set" in capsys.readouterr().err
+    assert cli.main(["--version", "a", "--hard-negatives-from", "kws/kws_live_b.tflite.zlib"]) == 2
+    assert "need --open-set" in capsys.readouterr().err
+    assert cli.main(["--version", "b", "--open-set", "--hard-negatives-from", "kws/no_such_model.tflite"]) == 2
+    assert "no model file" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("kind, flag", [("tonal", "tonal_negatives"), ("babble_words", "babble_words_negatives")])
@@ -189,6 +193,34 @@ def test_opt_in_negatives_join_training_only_and_only_when_asked(toy_data, monke
         sizes[asked] = (len(splits.train), len(splits.val), len(splits.test))
     assert sizes[True][0] == sizes[False][0] + {"tonal": 4, "babble_words": 3}[kind]
     assert sizes[True][1:] == sizes[False][1:]
+
+
+def test_hard_negatives_join_training_wholly_mined_from_every_negative_and_leave_the_share_alone(
+        toy_data, monkeypatch, tmp_path):
+    from train.kws import negatives, stream_windows
+    from train.kws.open_set import load_open_set_splits
+
+    monkeypatch.setattr(negatives, "build_negatives",
+                        lambda split, *, split_clips, data_dir=None, seed=0, scale=1.0, progress=False:
+                        toy_generated(10, seed=1))
+    asked = []
+
+    def mined(split, *, negatives, miner_path, data_dir=None, seed=0, progress=False):
+        asked.append((split, len(negatives), miner_path))
+        hard = toy_generated(3, seed=2)
+        return GeneratedClips(hard.audio, hard.classes, ("stream_hard",) * 3, hard.sources)
+
+    monkeypatch.setattr(stream_windows, "mined_hard_windows", mined)
+    folder, splits_dir = toy_data
+    miner = tmp_path / "miner.tflite"
+    plain, _ = load_open_set_splits(TOY_WORDS, train_labels=open_set_labels(TOY_WORDS), data_dir=folder,
+                                    splits_dir=splits_dir, negatives_share=0.4)
+    with_hard, _ = load_open_set_splits(TOY_WORDS, train_labels=open_set_labels(TOY_WORDS), data_dir=folder,
+                                        splits_dir=splits_dir, negatives_share=0.4, hard_negatives_from=miner)
+    assert asked == [("train", 10, miner)]  # training only, from all ten negatives, not the share of four
+    assert len(with_hard.train) == len(plain.train) + 3 and len(with_hard.val) == len(plain.val)
+    np.testing.assert_array_equal(with_hard.train.audio[:len(plain.train)], plain.train.audio)
+    assert [path.parts[2] for path in with_hard.train.paths[len(plain.train):]] == ["stream_hard"] * 3
 
 
 def test_cli_closed_set_synthetic_keywords_join_training_only(toy_data, tmp_path, capsys, monkeypatch):

@@ -257,21 +257,24 @@ def hard_windows(stream: LabelledStream, times_s: Sequence[float], posteriors: S
             end += 1
         peaks.append(row + int(np.argmax(scores[row:end])))
         row = end
-    peaks = sorted(sorted(peaks, key=lambda peak: -scores[peak])[:max_windows])
 
     events = stream.events
     bounds = np.array([(round(e.start_s * rate), round(e.end_s * rate)) for e in events], np.int64).reshape(-1, 2)
-    spans = _spoken_spans(stream, bounds)
     is_keyword = np.array([event.kind == KEYWORD_CLIP_KIND for event in events], bool)
+
+    def end_of(peak: int) -> int:
+        return int(round(times_s[peak] * rate))
+
+    # a keyword in the window is no false alarm; then the highest peaks, in stream order
+    peaks = [peak for peak in peaks if window <= end_of(peak) <= len(stream.audio) and not np.any(
+        is_keyword & (bounds[:, 0] < end_of(peak)) & (bounds[:, 1] > end_of(peak) - window))]
+    peaks = sorted(sorted(peaks, key=lambda peak: -scores[peak])[:max_windows])
+    spans = _spoken_spans(stream, bounds)
     is_unknown = np.array([event.label == UNKNOWN_LABEL for event in events], bool)
     starts, classes, settings = [], [], []
     for peak in peaks:
-        end = int(round(times_s[peak] * rate))
+        end = end_of(peak)
         start = end - window
-        if start < 0 or end > len(stream.audio):
-            continue
-        if np.any(is_keyword & (bounds[:, 0] < end) & (bounds[:, 1] > start)):
-            continue  # a keyword in the window: not a false alarm
         overlap = (np.minimum(bounds[:, 1], end) - np.maximum(bounds[:, 0], start)).clip(min=0)
         speech = (np.minimum(spans[:, 1], end) - np.maximum(spans[:, 0], start)).clip(min=0) * is_unknown
         starts.append(start)
