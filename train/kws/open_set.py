@@ -102,7 +102,8 @@ def load_open_set_splits(keywords: Sequence[str], *, train_labels: Sequence[str]
         share of their words in it (:func:`train.kws.negatives.raised_words`) as ``_unknown_``
     hard_negatives_from : training only: a model file whose false alarms on a stream of the training
         negatives (all of the recipe's kinds, not only its share) join training, every one of them
-        (:func:`train.kws.stream_windows.mined_hard_windows`); the share of the others is drawn as without
+        (:func:`train.kws.stream_windows.mined_hard_windows`); the share of the other negatives is drawn
+        as it is without them
 
     Returns
     -------
