@@ -76,6 +76,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="with --open-set: join the training negatives of babble of other words (three to six "
                              "of the training voices' non-keyword words overlapped: people talking in the "
                              "background) as _unknown_ (default no)")
+    parser.add_argument("--babble-from-other-words", action="store_true",
+                        help="with --open-set: make the babble that training mixes under clips of the synthetic "
+                             "non-keyword words only (people saying other things), not of any training clip, "
+                             "most of which are keywords (default no)")
     parser.add_argument("--hard-negatives-from", default=None, metavar="MODEL",
                         help="with --open-set: join, as training negatives, the windows where this exported model "
                              "(a relative path is under models/, e.g. kws/kws_live_b.tflite.zlib) fires on a stream "
@@ -197,9 +201,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             raise ValueError("--open-set has an _unknown_ class already: leave out --unknown")
         if not args.open_set and (args.negatives_share is not None or args.target_false_alarms_per_hour is not None
                                   or args.stream_windows is not None or args.tonal_negatives
-                                  or args.babble_words_negatives or args.hard_negatives_from is not None):
+                                  or args.babble_words_negatives or args.hard_negatives_from is not None
+                                  or args.babble_from_other_words):
             raise ValueError("--negatives-share, --stream-windows, --tonal-negatives, --babble-words-negatives, "
-                             "--hard-negatives-from and --target-false-alarms-per-hour need --open-set")
+                             "--babble-from-other-words, --hard-negatives-from and --target-false-alarms-per-hour "
+                             "need --open-set")
         miner = None
         if args.hard_negatives_from is not None:
             miner = Path(args.hard_negatives_from)
@@ -227,6 +233,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             config = config.replace(distillation_input=args.teachers_hear)
         if args.weight_average is not None:
             config = config.replace(weight_average_decay=args.weight_average)
+        if args.babble_from_other_words:
+            config = config.replace(augment=config.augment.replace(babble_of_other_words=True))
         teacher_paths(config)  # a missing teacher is said before the data is fetched and read
         data_dir = ensure_dataset(args.data_dir)
     except (ValueError, RuntimeError) as error:
@@ -318,6 +326,7 @@ def main_folder(args: argparse.Namespace, argv: Optional[Sequence[str]]) -> int:
                                              ("--raised-voices", args.raised_voices),
                                              ("--babble-words-negatives", args.babble_words_negatives),
                                              ("--hard-negatives-from", args.hard_negatives_from),
+                                             ("--babble-from-other-words", args.babble_from_other_words),
                                              ("--synthetic-keywords", args.synthetic_keywords),
                                              ("--teachers", args.teachers), ("--teachers-hear", args.teachers_hear),
                                              ("--splits-dir", args.splits_dir),

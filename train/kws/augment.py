@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, replace
-from typing import Tuple
+from typing import Optional, Tuple
 
 import numpy as np
 
@@ -95,6 +95,11 @@ class AugmentConfig:
     babble_probability, coloured_noise_probability : float
         Fractions of clips mixed with babble of ``babble_talkers`` other clips of the
         batch, or with white, pink or brown noise; a clip gets at most one of the two.
+    babble_of_other_words : bool
+        Draw the babble's talkers only from the rows the caller names as other speech
+        (``babble_rows`` of :func:`augment_audio`: the open-set training's synthetic non-keyword
+        words), so that a keyword is heard over people saying other things, as a room's talk is,
+        and a negative is not taught to reject keywords in its background; off, from any clip.
     min_snr_db, max_snr_db : float
         Range of their signal-to-noise ratio.
     noise_in_room : bool
@@ -133,6 +138,7 @@ class AugmentConfig:
     babble_probability: float = 0.0
     coloured_noise_probability: float = 0.0
     babble_talkers: int = 4
+    babble_of_other_words: bool = False
     min_snr_db: float = 5.0
     max_snr_db: float = 20.0
     noise_in_room: bool = False
@@ -183,7 +189,7 @@ NO_AUGMENTATION = AugmentConfig(time_shift_ms=0.0, noise_probability=0.0, time_m
 
 
 def augment_audio(audio: np.ndarray, config: AugmentConfig, sample_rate_hz: int,
-                  rng: np.random.Generator) -> np.ndarray:
+                  rng: np.random.Generator, *, babble_rows: Optional[np.ndarray] = None) -> np.ndarray:
     """Augmented copies of ``audio`` (see the module's docstring for the parts and their order).
 
     Parameters
@@ -194,6 +200,8 @@ def augment_audio(audio: np.ndarray, config: AugmentConfig, sample_rate_hz: int,
     rng : numpy.random.Generator
         Every random choice; a part that is off draws nothing, so adding a
         part leaves the others' draws unchanged.
+    babble_rows : int array, optional
+        With ``config.babble_of_other_words``: the rows of ``audio`` the babble's talkers come from.
 
     Returns
     -------
@@ -217,7 +225,7 @@ def augment_audio(audio: np.ndarray, config: AugmentConfig, sample_rate_hz: int,
             out[row, :shift] = source[row, -shift:]
     if config.reverb_probability > 0 or config.microphone_probability > 0 or config.babble_probability > 0 \
             or config.coloured_noise_probability > 0:
-        out = _room_microphone_and_noise(out, config, sample_rate_hz, rng)
+        out = _room_microphone_and_noise(out, config, sample_rate_hz, rng, babble_rows=babble_rows)
     if config.gain_probability > 0:
         scaled = rng.random(len(audio)) < config.gain_probability
         gains_db = rng.uniform(config.min_gain_db, config.max_gain_db, size=int(scaled.sum()))
@@ -346,7 +354,7 @@ class _RoomDraws:
 
 
 def _draw_room(n: int, num_samples: int, config: AugmentConfig, sample_rate_hz: int,
-               rng: np.random.Generator) -> _RoomDraws:
+               rng: np.random.Generator, *, babble_rows: Optional[np.ndarray] = None) -> _RoomDraws:
     def maybe(probability):
         return rng.random(n) < probability if probability > 0 else np.zeros(n, bool)
 
@@ -377,9 +385,12 @@ def _draw_room(n: int, num_samples: int, config: AugmentConfig, sample_rate_hz: 
         talkers = min(config.babble_talkers, n - 1)
         if babble.any() and talkers < 1:
             babble = np.zeros(n, bool)  # a batch of one clip has no other clip to babble with
-        if babble.any():
+        if babble.any() and config.babble_of_other_words:
+            others = _talkers_from(babble_rows, n, config.babble_talkers, rng)
+        elif babble.any():
             others = rng.integers(0, n - 1, size=(n, talkers))
             others += others >= np.arange(n)[:, None]  # skip the clip itself
+        if babble.any():
             gains = 10.0 ** (rng.uniform(-6.0, 0.0, size=(n, talkers)) / 20.0)
             max_shift = num_samples // 4
             shifts = rng.integers(-max_shift, max_shift + 1, size=(n, talkers))
@@ -388,8 +399,24 @@ def _draw_room(n: int, num_samples: int, config: AugmentConfig, sample_rate_hz: 
                       snr_db=snr_db, others=others, talker_gains=gains, talker_shifts=shifts)
 
 
+def _talkers_from(babble_rows: Optional[np.ndarray], n: int, talkers: int, rng: np.random.Generator) -> np.ndarray:
+    """int[n, talkers]: rows of ``babble_rows`` (of n clips) for each clip, never the clip itself."""
+    if babble_rows is None:
+        raise ValueError("babble_of_other_words needs babble_rows: the rows of the clips that are other speech")
+    pool = np.unique(np.asarray(babble_rows, dtype=np.int64))
+    if len(pool) < 2 or pool[0] < 0 or pool[-1] >= n:
+        raise ValueError(f"babble_rows must name at least two of the {n} clips, got {len(pool)} "
+                         f"(from {pool[0] if len(pool) else None} to {pool[-1] if len(pool) else None})")
+    own = np.searchsorted(pool, np.arange(n))  # a clip's own place in the pool, where it is one of them
+    own = np.where((own < len(pool)) & (pool[np.minimum(own, len(pool) - 1)] == np.arange(n)), own, len(pool))
+    in_pool = own < len(pool)
+    places = rng.integers(0, np.where(in_pool, len(pool) - 1, len(pool))[:, None], size=(n, talkers))
+    places += (places >= own[:, None]) & in_pool[:, None]  # skip the clip itself
+    return pool[places]
+
+
 def _room_microphone_and_noise(audio: np.ndarray, config: AugmentConfig, sample_rate_hz: int,
-                               rng: np.random.Generator) -> np.ndarray:
+                               rng: np.random.Generator, *, babble_rows: Optional[np.ndarray] = None) -> np.ndarray:
     """Parts 3-5 on int16 clips: reverberation, microphone, babble or coloured noise (peaks kept); with
     ``noise_in_room`` the babble or noise first, then the room and the microphone.
 
@@ -399,7 +426,7 @@ def _room_microphone_and_noise(audio: np.ndarray, config: AugmentConfig, sample_
     from scipy import fft as sfft
 
     n, num_samples = audio.shape
-    draws = _draw_room(n, num_samples, config, sample_rate_hz, rng)
+    draws = _draw_room(n, num_samples, config, sample_rate_hz, rng, babble_rows=babble_rows)
     noise_rng = np.random.default_rng(rng.integers(0, 2 ** 63)) if draws.coloured.any() else None
     reverb_size = sfft.next_fast_len(2 * num_samples - 1, real=True)
     # Room for the zero-phase filter's two tails (its response rings for a few ms at 50 Hz).
@@ -462,9 +489,10 @@ def _room_microphone_and_noise(audio: np.ndarray, config: AugmentConfig, sample_
 
 # -- features ------------------------------------------------------------------------------------
 def augmented_features(audio: np.ndarray, config: AugmentConfig, params, rng: np.random.Generator, *,
-                       backend: str = "native") -> np.ndarray:
+                       backend: str = "native", babble_rows: Optional[np.ndarray] = None) -> np.ndarray:
     """One epoch's features of ``audio`` (int16[n, samples]): :func:`augment_audio` when it changes
-    anything, the features of ``params`` (a ``FrontendParams``), and VTLP when it is on.
+    anything (``babble_rows``: see there), the features of ``params`` (a ``FrontendParams``), and VTLP
+    when it is on.
 
     Returns float32[n, frames, features]; with the default config, exactly
     ``compute_features(augment_audio(audio, config, rate, rng), params)``.
@@ -472,7 +500,7 @@ def augmented_features(audio: np.ndarray, config: AugmentConfig, params, rng: np
     from train.kws.features import compute_features
 
     if config.changes_audio:
-        audio = augment_audio(audio, config, params.sample_rate_hz, rng)
+        audio = augment_audio(audio, config, params.sample_rate_hz, rng, babble_rows=babble_rows)
     if config.vtlp_probability <= 0:
         return compute_features(audio, params, backend=backend)
     if params.feature_kind not in ("log_mel", "mfcc"):

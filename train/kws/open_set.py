@@ -49,6 +49,17 @@ def generated_clip_set(generated, labels: Sequence[str], *, split: str) -> ClipS
     return ClipSet(audio=np.asarray(generated.audio)[rows], label_ids=ids[rows], labels=labels, paths=paths)
 
 
+def other_word_rows(clips: ClipSet) -> np.ndarray:
+    """Rows of ``clips`` that are generated non-keyword words (kinds ``tts_word`` and ``tts_hard``, as
+    :func:`generated_clip_set` names them): the talkers of a babble of other words."""
+    from train.kws.streams import WORD_KINDS
+
+    return np.array([row for row, path in enumerate(clips.paths)
+                     if Path(path).parts[:1] == GENERATED_PREFIX.parts and len(Path(path).parts) == 4
+                     and Path(path).parts[2] in WORD_KINDS and clips.labels[int(clips.label_ids[row])] == UNKNOWN_LABEL],
+                    dtype=np.int64)
+
+
 def share_of(generated, share: float, *, seed: int = NEGATIVES_SEED):
     """A seeded ``share`` (0..1] of ``generated``, the same share of every kind, in their order."""
     if not 0.0 < share <= 1.0:

@@ -528,7 +528,13 @@ def epoch_data(config: RunConfig, clips: ClipSet, clean_features: np.ndarray, rn
     features = clean_features
     if augment is not None:
         if augment.changes_audio or augment.vtlp_probability > 0:
-            features = augmented_features(clips.audio, augment, config.frontend, rng, backend=feature_backend)
+            babble_rows = None
+            if augment.babble_of_other_words:
+                from train.kws.open_set import other_word_rows
+
+                babble_rows = other_word_rows(clips)
+            features = augmented_features(clips.audio, augment, config.frontend, rng, backend=feature_backend,
+                                          babble_rows=babble_rows)
             if config.resize is not None:  # the frames of each augmented clip, resized as the model takes them
                 from native.frontend import resize_bilinear
 
