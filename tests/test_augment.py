@@ -171,6 +171,41 @@ def test_babble_is_made_of_the_other_clips_of_the_batch():
     assert draws.others.min() >= 0 and draws.others.max() <= 49
 
 
+def test_babble_of_other_words_takes_its_talkers_from_the_named_rows_only():
+    """Rows 0-1 are words at 300 Hz, rows 2-4 "keywords" (2 kHz), rows 5-7 "other words" (5 kHz): with
+    the other words named, the babble under a word holds 5 kHz and no 2 kHz (with any clip as a talker,
+    it does); off, the named rows change nothing."""
+    audio = tone_clips((300.0, 300.0, 2000.0, 2000.0, 2000.0, 5000.0, 5000.0, 5000.0))
+    config = OFF.replace(babble_probability=1.0, babble_talkers=3, babble_of_other_words=True,
+                         min_snr_db=0.0, max_snr_db=0.0)
+    out = augment_audio(audio, config, RATE_HZ, np.random.default_rng(0), babble_rows=np.array([5, 6, 7]))
+    anyone = augment_audio(audio, config.replace(babble_of_other_words=False), RATE_HZ, np.random.default_rng(0))
+    for row in (0, 1):  # 1 Hz bins; the word itself is at 300 Hz
+        spectrum = np.abs(np.fft.rfft(out[row].astype(np.float64)))
+        assert spectrum[5000] > 100 * spectrum[2000]
+    assert max(np.abs(np.fft.rfft(anyone[row].astype(np.float64)))[2000] for row in (0, 1)) > 100 * max(
+        np.abs(np.fft.rfft(out[row].astype(np.float64)))[2000] for row in (0, 1))
+    plain = OFF.replace(babble_probability=1.0, min_snr_db=0.0, max_snr_db=0.0)
+    np.testing.assert_array_equal(
+        augment_audio(audio, plain, RATE_HZ, np.random.default_rng(3), babble_rows=np.array([5, 6, 7])),
+        augment_audio(audio, plain, RATE_HZ, np.random.default_rng(3)))
+    with pytest.raises(ValueError, match="needs babble_rows"):
+        augment_audio(audio, config, RATE_HZ, np.random.default_rng(0))
+    with pytest.raises(ValueError, match="at least two"):
+        augment_audio(audio, config, RATE_HZ, np.random.default_rng(0), babble_rows=np.array([5]))
+    with pytest.raises(ValueError, match="at least two"):
+        augment_audio(audio, config, RATE_HZ, np.random.default_rng(0), babble_rows=np.array([5, 8]))
+
+
+def test_the_talkers_of_a_babble_of_other_words_are_every_named_row_but_the_clip_itself():
+    talkers = augment._talkers_from(np.array([7, 2, 5, 2]), 10, 4, np.random.default_rng(0))
+    assert talkers.shape == (10, 4) and set(np.unique(talkers)) == {2, 5, 7}
+    assert not np.any(talkers == np.arange(10)[:, None])
+    many = augment._talkers_from(np.array([2, 5, 7]), 3000, 3, np.random.default_rng(1))
+    counts = np.bincount(many[8:].ravel(), minlength=8)[[2, 5, 7]]  # rows outside the pool: all three alike
+    assert counts.min() > 0.9 * counts.max()
+
+
 def test_vtlp_warps_the_mel_axis_and_leaves_warp_one_unchanged():
     from train.kws.features import compute_features
 

@@ -165,6 +165,8 @@ def test_cli_open_set_flags_are_checked_before_the_data_is_read(capsys):
     assert "need --open-set" in capsys.readouterr().err
     assert cli.main(["--version", "a", "--babble-words-negatives"]) == 2
     assert "need --open-set" in capsys.readouterr().err
+    assert cli.main(["--version", "a", "--babble-from-other-words"]) == 2
+    assert "need --open-set" in capsys.readouterr().err
     assert cli.main(["--version", "a", "--hard-negatives-from", "kws/kws_live_b.tflite.zlib"]) == 2
     assert "need --open-set" in capsys.readouterr().err
     assert cli.main(["--version", "b", "--open-set", "--hard-negatives-from", "kws/no_such_model.tflite"]) == 2
@@ -221,6 +223,21 @@ def test_hard_negatives_join_training_wholly_mined_from_every_negative_and_leave
     assert len(with_hard.train) == len(plain.train) + 3 and len(with_hard.val) == len(plain.val)
     np.testing.assert_array_equal(with_hard.train.audio[:len(plain.train)], plain.train.audio)
     assert [path.parts[2] for path in with_hard.train.paths[len(plain.train):]] == ["stream_hard"] * 3
+
+
+def test_other_word_rows_are_the_generated_non_keyword_words():
+    from pathlib import Path
+
+    from train.kws.data import ClipSet
+    from train.kws.open_set import other_word_rows
+
+    labels = ("go", "stop", SILENCE_LABEL, UNKNOWN_LABEL)
+    paths = [Path("go/a.wav"), Path("generated/train/tts_word/0"), Path("generated/train/half/1"),
+             Path("generated/train/tts_hard/2"), Path("generated/train/noise_pink/3"),
+             Path("generated/train/tts_keyword/4"), Path("tts_word/b.wav")]
+    ids = np.array([0, 3, 3, 3, 2, 1, 3], np.int32)
+    clips = ClipSet(audio=np.zeros((len(paths), 16000), np.int16), label_ids=ids, labels=labels, paths=paths)
+    assert other_word_rows(clips).tolist() == [1, 3]
 
 
 def test_cli_closed_set_synthetic_keywords_join_training_only(toy_data, tmp_path, capsys, monkeypatch):
