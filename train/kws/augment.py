@@ -386,7 +386,7 @@ def _draw_room(n: int, num_samples: int, config: AugmentConfig, sample_rate_hz: 
         if babble.any() and talkers < 1:
             babble = np.zeros(n, bool)  # a batch of one clip has no other clip to babble with
         if babble.any() and config.babble_of_other_words:
-            others = _talkers_from(babble_rows, n, config.babble_talkers, rng)
+            others = _talkers_from(babble_rows, n, talkers, rng)
         elif babble.any():
             others = rng.integers(0, n - 1, size=(n, talkers))
             others += others >= np.arange(n)[:, None]  # skip the clip itself
