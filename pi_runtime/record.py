@@ -123,13 +123,17 @@ def frame_levels_dbfs(audio_16k: np.ndarray) -> np.ndarray:
     return np.maximum(10 * np.log10(np.maximum(power, 1e-30)), LEVEL_FLOOR_DBFS).astype(np.float32)
 
 
+def true_runs(mask: np.ndarray) -> List[Tuple[int, int]]:
+    """``[start, end)`` of each run of consecutive true values of the 1-D ``mask``."""
+    edges = np.diff(np.concatenate([[0], np.asarray(mask).astype(np.int8), [0]]))
+    return list(zip(np.flatnonzero(edges == 1).tolist(), np.flatnonzero(edges == -1).tolist()))
+
+
 def speech_runs(is_speech: np.ndarray, *, min_pause_frames: int, min_word_frames: int) -> List[Tuple[int, int]]:
     """Words as ``[start, end)`` frame ranges: runs of speech frames joined across pauses shorter than
     ``min_pause_frames``, runs shorter than ``min_word_frames`` dropped."""
-    edges = np.diff(np.concatenate([[0], is_speech.astype(np.int8), [0]]))
-    runs = list(zip(np.flatnonzero(edges == 1).tolist(), np.flatnonzero(edges == -1).tolist()))
     joined: List[Tuple[int, int]] = []
-    for start, end in runs:
+    for start, end in true_runs(is_speech):
         if joined and start - joined[-1][1] < min_pause_frames:
             joined[-1] = (joined[-1][0], end)
         else:

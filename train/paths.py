@@ -14,3 +14,9 @@ def data_dir() -> Path:
 
 def models_dir() -> Path:
     return repo_root() / "models"
+
+
+def model_file(path) -> Path:
+    """A model file named on a command line or in a recipe: a relative path is under ``models/``
+    (e.g. ``kws/kws_b.tflite.zlib``)."""
+    return Path(path) if Path(path).is_absolute() else models_dir() / path

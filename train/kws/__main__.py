@@ -15,7 +15,6 @@ learnt from generated negatives, and is delivered as kws_live_<version>.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import sys
 import time
 from dataclasses import replace
@@ -186,7 +185,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     from train.kws.training import Splits, log, teacher_paths, train_export_evaluate
     from train.kws.versions import (LIVE_NEGATIVES_SHARE, LIVE_STREAM_WINDOWS_SHARE, VERSIONS, config_for, limits_for,
                                     model_file_stem)
-    from train.paths import models_dir
+    from train.kws.negatives import file_sha256
+    from train.paths import model_file, models_dir
     from train.toolbox.limits import check_limits
 
     started = time.perf_counter()
@@ -208,8 +208,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                              "need --open-set")
         miner = None
         if args.hard_negatives_from is not None:
-            miner = Path(args.hard_negatives_from)
-            miner = miner if miner.is_absolute() else models_dir() / miner
+            miner = model_file(args.hard_negatives_from)
             if not miner.is_file():
                 raise ValueError(f"--hard-negatives-from: no model file {miner}")
         synthetic = version.synthetic_keywords if args.synthetic_keywords is None else args.synthetic_keywords
@@ -282,8 +281,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                                   **({"tonal_negatives": True} if args.tonal_negatives else {}),
                                   **({"babble_words_negatives": True} if args.babble_words_negatives else {}),
                                   **({"raised_voices": True} if args.raised_voices else {}),
-                                  **({"hard_negatives_from": {"model": args.hard_negatives_from, "sha256": hashlib.sha256(
-                                      miner.read_bytes()).hexdigest()}} if miner else {})}}
+                                  **({"hard_negatives_from": {"model": args.hard_negatives_from,
+                                                              "sha256": file_sha256(miner)}} if miner else {})}}
     else:
         data_info = {**({"synthetic_keywords": True} if synthetic else {}),
                      **({"raised_voices": True} if args.raised_voices else {})}

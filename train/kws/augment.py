@@ -385,12 +385,12 @@ def _draw_room(n: int, num_samples: int, config: AugmentConfig, sample_rate_hz: 
         talkers = min(config.babble_talkers, n - 1)
         if babble.any() and talkers < 1:
             babble = np.zeros(n, bool)  # a batch of one clip has no other clip to babble with
-        if babble.any() and config.babble_of_other_words:
-            others = _talkers_from(babble_rows, n, talkers, rng)
-        elif babble.any():
-            others = rng.integers(0, n - 1, size=(n, talkers))
-            others += others >= np.arange(n)[:, None]  # skip the clip itself
         if babble.any():
+            if config.babble_of_other_words:
+                others = _talkers_from(babble_rows, n, talkers, rng)
+            else:
+                others = rng.integers(0, n - 1, size=(n, talkers))
+                others += others >= np.arange(n)[:, None]  # skip the clip itself
             gains = 10.0 ** (rng.uniform(-6.0, 0.0, size=(n, talkers)) / 20.0)
             max_shift = num_samples // 4
             shifts = rng.integers(-max_shift, max_shift + 1, size=(n, talkers))
@@ -407,8 +407,8 @@ def _talkers_from(babble_rows: Optional[np.ndarray], n: int, talkers: int, rng: 
     if len(pool) < 2 or pool[0] < 0 or pool[-1] >= n:
         raise ValueError(f"babble_rows must name at least two of the {n} clips, got {len(pool)} "
                          f"(from {pool[0] if len(pool) else None} to {pool[-1] if len(pool) else None})")
-    own = np.searchsorted(pool, np.arange(n))  # a clip's own place in the pool, where it is one of them
-    own = np.where((own < len(pool)) & (pool[np.minimum(own, len(pool) - 1)] == np.arange(n)), own, len(pool))
+    own = np.full(n, len(pool))  # a clip's own place in the pool, len(pool) where it is not one of them
+    own[pool] = np.arange(len(pool))
     in_pool = own < len(pool)
     places = rng.integers(0, np.where(in_pool, len(pool) - 1, len(pool))[:, None], size=(n, talkers))
     places += (places >= own[:, None]) & in_pool[:, None]  # skip the clip itself

@@ -1130,7 +1130,7 @@ def engine_versions(voices: Sequence[Voice]) -> Dict[str, str]:
             for name, command in programs.items()}
 
 
-def _sha256_file(path: Path) -> str:
+def file_sha256(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
@@ -1149,7 +1149,7 @@ def _request(product: str, split: str, *, seed: int, voices: Sequence[Voice], ex
         dictionary_words()  # raises the message naming the package
     request = {"product": product, "split": split, "seed": int(seed), "generator_version": GENERATOR_VERSION,
                "voices": [voice.__dict__ for voice in voices], "engines": engine_versions(voices),
-               "word_list_sha256": _sha256_file(WORD_LIST_PATH), "settings": _settings(), **extra}
+               "word_list_sha256": file_sha256(WORD_LIST_PATH), "settings": _settings(), **extra}
     return json.loads(json.dumps(request))  # as the manifest will hold it (tuples become lists)
 
 

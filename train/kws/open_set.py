@@ -54,10 +54,10 @@ def other_word_rows(clips: ClipSet) -> np.ndarray:
     :func:`generated_clip_set` names them): the talkers of a babble of other words."""
     from train.kws.streams import WORD_KINDS
 
-    return np.array([row for row, path in enumerate(clips.paths)
-                     if Path(path).parts[:1] == GENERATED_PREFIX.parts and len(Path(path).parts) == 4
-                     and Path(path).parts[2] in WORD_KINDS and clips.labels[int(clips.label_ids[row])] == UNKNOWN_LABEL],
-                    dtype=np.int64)
+    parts = [Path(path).parts for path in clips.paths]  # generated/<split>/<kind>/<index>
+    return np.array([row for row, part in enumerate(parts)
+                     if len(part) == 4 and part[0] == GENERATED_PREFIX.name and part[2] in WORD_KINDS
+                     and clips.labels[int(clips.label_ids[row])] == UNKNOWN_LABEL], dtype=np.int64)
 
 
 def share_of(generated, share: float, *, seed: int = NEGATIVES_SEED):

@@ -45,8 +45,9 @@ from typing import List, Optional, Sequence
 import numpy as np
 
 from pi_runtime.labels import SILENCE_LABEL, UNKNOWN_LABEL
-from train.kws.negatives import (VOICES, GeneratedClips, _cached, _clips_sha256, _request, _sha256_file, _to_int16,
-                                  active_span, clip_names)
+from pi_runtime.record import true_runs
+from train.kws.negatives import (VOICES, GeneratedClips, _cached, _clips_sha256, _request, _to_int16, active_span,
+                                  clip_names, file_sha256)
 from train.kws.streams import KEYWORD_CLIP_KIND, REALISTIC_RECIPE, LabelledStream, StreamRecipe, build_stream
 
 WINDOW_S = 1.0
@@ -167,9 +168,14 @@ def cut_windows(stream: LabelledStream, *, keyword_share: float, negatives_per_k
     return audio, tuple(classes), kinds, settings
 
 
+def _sources(settings: List[dict], stream: LabelledStream) -> tuple:
+    """Each cut window's source: the event it was cut for and where it starts."""
+    return tuple(f"{item['event']}@{item['start_sample'] / stream.sample_rate_hz:.4f}s" for item in settings)
+
+
 def training_stream(split_clips, negatives, *, seed: int, recipe: StreamRecipe = REALISTIC_RECIPE) -> LabelledStream:
-    """The stream the windows are cut from: ``split_clips`` and ``negatives`` (their ``_unknown_`` and
-    ``_silence_`` clips) laid out by ``recipe`` with ``seed``."""
+    """The stream the windows are cut from: ``split_clips`` (``None``: no keyword) and ``negatives`` (their
+    ``_unknown_`` and ``_silence_`` clips) laid out by ``recipe`` with ``seed``."""
     negatives = negatives.select_classes((UNKNOWN_LABEL, SILENCE_LABEL))
     return build_stream(split_clips, negatives, recipe=replace(recipe, seed=seed), name="training stream")
 
@@ -198,8 +204,7 @@ def training_stream_windows(split: str, *, split_clips, negatives, keyword_share
                                                       negatives_per_keyword=negatives_per_keyword,
                                                       unknown_share=unknown_share,
                                                       rng=np.random.default_rng([seed, 7]))
-        sources = tuple(f"{item['event']}@{item['start_sample'] / stream.sample_rate_hz:.4f}s" for item in settings)
-        return GeneratedClips(audio, classes, kinds, sources), settings, {"stream": stream.description}
+        return GeneratedClips(audio, classes, kinds, _sources(settings, stream)), settings, {"stream": stream.description}
 
     return _cached(split, "stream_windows", request, generate, data_dir, progress)
 
@@ -246,34 +251,21 @@ def hard_windows(stream: LabelledStream, times_s: Sequence[float], posteriors: S
         if best in keyword_columns and probabilities[best] >= threshold:
             scores[row], fired_for[row] = probabilities[best], best
     # one window per run of consecutive firing windows: where it peaks
-    peaks = []
-    row = 0
-    while row < len(scores):
-        if fired_for[row] < 0:
-            row += 1
-            continue
-        end = row
-        while end < len(scores) and fired_for[end] >= 0:
-            end += 1
-        peaks.append(row + int(np.argmax(scores[row:end])))
-        row = end
+    peaks = [start + int(np.argmax(scores[start:end])) for start, end in true_runs(fired_for >= 0)]
 
     events = stream.events
     bounds = np.array([(round(e.start_s * rate), round(e.end_s * rate)) for e in events], np.int64).reshape(-1, 2)
     is_keyword = np.array([event.kind == KEYWORD_CLIP_KIND for event in events], bool)
-
-    def end_of(peak: int) -> int:
-        return int(round(times_s[peak] * rate))
-
+    ends = np.rint(np.asarray(times_s, dtype=np.float64) * rate).astype(np.int64)  # each window's last sample + 1
     # a keyword in the window is no false alarm; then the highest peaks, in stream order
-    peaks = [peak for peak in peaks if window <= end_of(peak) <= len(stream.audio) and not np.any(
-        is_keyword & (bounds[:, 0] < end_of(peak)) & (bounds[:, 1] > end_of(peak) - window))]
+    peaks = [peak for peak in peaks if window <= ends[peak] <= len(stream.audio) and not np.any(
+        is_keyword & (bounds[:, 0] < ends[peak]) & (bounds[:, 1] > ends[peak] - window))]
     peaks = sorted(sorted(peaks, key=lambda peak: -scores[peak])[:max_windows])
     spans = _spoken_spans(stream, bounds)
     is_unknown = np.array([event.label == UNKNOWN_LABEL for event in events], bool)
     starts, classes, settings = [], [], []
     for peak in peaks:
-        end = end_of(peak)
+        end = int(ends[peak])
         start = end - window
         overlap = (np.minimum(bounds[:, 1], end) - np.maximum(bounds[:, 0], start)).clip(min=0)
         speech = (np.minimum(spans[:, 1], end) - np.maximum(spans[:, 0], start)).clip(min=0) * is_unknown
@@ -306,7 +298,7 @@ def mined_hard_windows(split: str, *, negatives, miner_path: Path, recipe: Strea
     if not miner_path.is_file():
         raise FileNotFoundError(f"the model to mine hard windows with is missing: {miner_path}")
     negatives = negatives.select_classes((UNKNOWN_LABEL, SILENCE_LABEL))
-    miner_sha256 = _sha256_file(miner_path)
+    miner_sha256 = file_sha256(miner_path)
     product = f"hard_windows_{miner_sha256[:12]}"  # a cache per miner: models mined side by side keep theirs
     request = _request(product, split, seed=seed, voices=VOICES[split], extra={
         "miner": miner_path.name, "miner_sha256": miner_sha256, "threshold": float(threshold),
@@ -318,7 +310,7 @@ def mined_hard_windows(split: str, *, negatives, miner_path: Path, recipe: Strea
         if model.spec is None:
             raise ValueError(f"{miner_path} is not a keyword-spotting model (no labels in its sidecar)")
         listened = DetectorConfig.from_sidecar(model.spec)
-        stream = build_stream(None, negatives, recipe=replace(recipe, seed=seed), name="training negatives' stream")
+        stream = training_stream(None, negatives, seed=seed, recipe=recipe)
         # every window's posteriors: no smoothing, no gate (the miner's gate is applied below)
         run = run_pipeline(model, stream, config=replace(listened, smoothing_windows=1, min_level_dbfs=-math.inf))
         posteriors = [decision.probabilities if decision.level_dbfs >= listened.min_level_dbfs else None
@@ -326,9 +318,8 @@ def mined_hard_windows(split: str, *, negatives, miner_path: Path, recipe: Strea
         audio, classes, kinds, settings = hard_windows(
             stream, [decision.time_s for decision in run.decisions], posteriors, run.labels, run.keywords,
             window_s=run.window_duration_s, threshold=threshold, max_windows=max_windows)
-        sources = tuple(f"{item['event']}@{item['start_sample'] / stream.sample_rate_hz:.4f}s" for item in settings)
         details = {"stream": stream.description, "windows_run": len(run.decisions),
                    "gate_dbfs": listened.min_level_dbfs, "hop_ms": listened.hop_ms}
-        return GeneratedClips(audio, classes, kinds, sources), settings, details
+        return GeneratedClips(audio, classes, kinds, _sources(settings, stream)), settings, details
 
     return _cached(split, product, request, generate, data_dir, progress)

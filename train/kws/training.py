@@ -428,9 +428,9 @@ def fit(config: RunConfig, splits: Splits, train_features: np.ndarray, val_featu
 
 def teacher_paths(config: RunConfig) -> Tuple[Path, ...]:
     """The teachers' model files; a relative path is under ``models/`` (e.g. ``kws/kws_b.tflite.zlib``)."""
-    from train.paths import models_dir
+    from train.paths import model_file
 
-    paths = tuple(Path(path) if Path(path).is_absolute() else models_dir() / path for path in config.teachers)
+    paths = tuple(model_file(path) for path in config.teachers)
     missing = [str(path) for path in paths if not path.is_file()]
     if missing:
         raise ValueError(f"teacher model(s) not found: {', '.join(missing)} (train them first)")
