@@ -21,6 +21,14 @@ The variants:
   cannot carry the others);
 * ``_unknown_ xw``: the rejection classes' posteriors scaled by w before the
   mean (a prior for or against rejecting);
+* ``sharpened T``: each window's posteriors raised to the power 1/T and
+  renormalised before the mean (a softmax at temperature T: the open-set
+  models hedge between keywords, a clean validation keyword's own word
+  getting about 0.7 of the mass, so a sharper score might part keywords from
+  babble, whose mass spreads over several words);
+* ``keywords to the leader``: in each window the whole keyword mass given to
+  the leading keyword before the mean (the word is then told apart from the
+  rejection classes only, not from the other keywords);
 * with ``--verifier``: each keyword's posterior multiplied by a second model's
   posterior for the same word to the power p before the mean (a cascade);
 * ``pause >= R dB``: the mean, but only windows whose audio rises and falls,
@@ -56,6 +64,7 @@ from pi_runtime.arguments import non_negative_float, run_command
 WINDOW_COUNTS = (3, 5, 8)
 TOP_K = (2, 3)
 REJECTION_SCALES = (0.5, 0.25)
+TEMPERATURES = (0.7, 0.5)
 VERIFIER_POWERS = (0.5, 1.0, 2.0)
 PAUSE_RANGES_DB = (15.0, 20.0, 25.0)
 PAUSE_FRAME_S = 0.02
@@ -94,6 +103,28 @@ def scale_labels(probabilities: np.ndarray, labels: Sequence[str], scales: Dict[
     for label, factor in scales.items():
         scaled[:, list(labels).index(label)] *= factor
     return scaled / np.maximum(scaled.sum(axis=1, keepdims=True), 1e-12)
+
+
+def sharpened(probabilities: np.ndarray, temperature: float) -> np.ndarray:
+    """Each row raised to the power 1/temperature and renormalised (a softmax of the log posteriors
+    at that temperature); all-zero rows (gated windows) stay zero."""
+    if not temperature > 0:
+        raise ValueError(f"temperature must be > 0, got {temperature}")
+    powered = np.asarray(probabilities, dtype=np.float64) ** (1.0 / temperature)
+    total = powered.sum(axis=1, keepdims=True)
+    return np.divide(powered, total, out=np.zeros_like(powered), where=total > 0)
+
+
+def keywords_to_leader(probabilities: np.ndarray, labels: Sequence[str], keywords: Sequence[str]) -> np.ndarray:
+    """In each row the keywords' summed posterior given to the largest of them, the others' set to
+    zero; the other labels (the rejection classes) untouched."""
+    pooled = np.array(probabilities, dtype=np.float64)
+    columns = np.array([list(labels).index(keyword) for keyword in keywords])
+    mass = pooled[:, columns].sum(axis=1)
+    leader = columns[np.argmax(pooled[:, columns], axis=1)]
+    pooled[:, columns] = 0.0
+    pooled[np.arange(len(pooled)), leader] = mass
+    return pooled
 
 
 def verified(probabilities: np.ndarray, labels: Sequence[str], verifier_probabilities: np.ndarray,
@@ -217,6 +248,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     for factor in REJECTION_SCALES if rejection else ():
         scaled = scale_labels(base, run.labels, {label: factor for label in rejection})
         variants.append((f"{'/'.join(rejection)} x{factor:g}, mean {n}", pool_posteriors(scaled, n)))
+    for temperature in TEMPERATURES:
+        variants.append((f"sharpened {temperature:g}, mean {n}", pool_posteriors(sharpened(base, temperature), n)))
+    variants.append((f"keywords to the leader, mean {n}",
+                     pool_posteriors(keywords_to_leader(base, run.labels, run.keywords), n)))
     if args.verifier is not None:
         verifier = run_pipeline(loaded[1], stream, config=ungated)
         times = np.array([decision.time_s for decision in run.decisions])
