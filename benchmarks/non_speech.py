@@ -28,7 +28,6 @@ a recipe aimed at these sounds is to be chosen on sounds of another seed.
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
@@ -185,7 +184,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     report(f"clips at peaks {PEAK_DBFS_RANGE[0]:g}..{PEAK_DBFS_RANGE[1]:g} dBFS; false alarms per hour of that "
            "sound (count), at each model's operating point")
     report("")
-    report(f"{'model':28s} {'operating point':34s} {'all':>14s} " + " ".join(f"{kind:>14s}" for kind in kinds))
+    report(f"{'model':28s} {'operating point':44s} {'all':>14s} " + " ".join(f"{kind:>14s}" for kind in kinds))
     for path, model in zip(models, loaded):
         config = DetectorConfig.from_sidecar(model.spec)
         run = run_pipeline(model, stream, config=config)
@@ -196,9 +195,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         for kind in kinds:
             count = measured.false_alarms_by_kind.get(kind, 0)
             cells.append(f"{3600.0 * count / seconds[kind]:8.0f} ({count:3d})")
-        point = (f"thr {config.threshold:g}, smooth {config.smoothing_windows}, gate "
-                 f"{config.min_level_dbfs:g} dBFS" if math.isfinite(config.min_level_dbfs) else "no gate")
-        report(f"{path.name:28s} {point:34s} " + " ".join(f"{cell:>14s}" for cell in cells))
+        report(f"{path.name:28s} {config.summary():44s} " + " ".join(f"{cell:>14s}" for cell in cells))
     if args.markdown is not None:
         report.write_markdown(args.markdown, title="Everyday non-speech sounds (`python -m benchmarks.non_speech`)",
                               command=" ".join(["python -m benchmarks.non_speech",

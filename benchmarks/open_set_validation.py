@@ -88,8 +88,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             result = score(run.detections, stream, keywords=run.keywords)
             measured = result.to_dict()
             hits, clean = result.detected_by.get("condition: clean", (0, 0))
-            print(f"{model_path}: {name} ({config.threshold:g}, {config.smoothing_windows} windows, gate "
-                  f"{config.min_level_dbfs:g} dBFS): {measured['keywords_detected_percent']:.1f} % detected "
+            print(f"{model_path}: {name} ({config.summary()}): {measured['keywords_detected_percent']:.1f} % detected "
                   f"({100 * hits / max(clean, 1):.1f} % of the {clean} without a background), "
                   f"{measured['false_alarms_per_hour']:.1f} false alarms an hour, "
                   f"{measured['non_keyword_words_fired_percent']:.1f} % of other words fired")

@@ -29,7 +29,8 @@ and by level band, and why the keywords not detected were missed (the right
 word too unsure, taken for ``_unknown_``/``_silence_`` or another word, gated,
 held back). Then the DET curve: the stored posteriors replayed at
 thresholds from 0.1 to 0.999 (no model runs), miss rate against false alarms
-per hour, drawn with the operating point marked (``--plot``).
+per hour, drawn with the operating point marked (``--plot``), and the most
+keywords any of those thresholds detects, whatever the false alarms.
 
 ``--keywords go,stop`` listens for those words only (``listen --keywords``):
 the other keywords' clips become non-keyword words, and each model's operating
@@ -108,7 +109,7 @@ def plot_det(curves: Dict[str, Tuple[DetCurve, StreamScore, DetectorConfig]], pa
         marks = (point.false_alarms_per_hour, point.false_alarms_per_hour_of(noise_kinds))
         for axis, x, mark in zip(axes, panels, marks):
             axis.plot(x, 100 * curve.miss_rate, ".-", markersize=3, color=colour,
-                      label=f"{name} (smoothing {config.smoothing_windows})")
+                      label=f"{name} ({config.summary()})")
             axis.plot([mark], [100 * point.miss_rate], "o", color=colour, markersize=8, markeredgecolor="black",
                       label=f"{name} at threshold {config.threshold:g}")
     for axis, xlabel in zip(axes, ("false alarms per hour of the whole stream",
@@ -150,6 +151,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--smoothing-windows", type=int, help="override the operating point's smoothing")
     parser.add_argument("--refractory-ms", type=float, help="override the operating point's refractory period (ms)")
     parser.add_argument("--min-level-dbfs", type=float, help="override the operating point's energy gate (dBFS)")
+    parser.add_argument("--temperature", type=float, help="override the operating point's temperature")
     parser.add_argument("--keywords", type=keyword_list,
                         help="listen for these keywords only, comma-separated (e.g. go,stop; the other keywords' "
                              "clips are then non-keyword words); default: each model's own keywords")
@@ -166,7 +168,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     overrides = {"hop_ms": args.hop_ms, "threshold": args.threshold, "smoothing_windows": args.smoothing_windows,
-                 "refractory_ms": args.refractory_ms, "min_level_dbfs": args.min_level_dbfs}
+                 "refractory_ms": args.refractory_ms, "min_level_dbfs": args.min_level_dbfs,
+                 "temperature": args.temperature}
     try:
         for path in models:
             operating_point(load_model(path, builtin_kernels=args.builtin_kernels), overrides,
@@ -210,7 +213,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                                                 config=config, keywords=live.keywords,
                                                 window_duration_s=posteriors.window_duration_s)
 
-    header = (f"{'model':<24} {'operating point':<34} {'detected':>8} {'subst.':>6} {'FA/h':>6} {'FA/h n+b':>8} "
+    header = (f"{'model':<24} {'operating point':<58} {'detected':>8} {'subst.':>6} {'FA/h':>6} {'FA/h n+b':>8} "
               f"{'words fired':>11} {'delay med/p90 (s)':>17} {'RTF':>8} {'CPU ms/s':>8}")
     report(header)
     report("-" * len(header))
@@ -219,7 +222,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         delay = (f"{np.median(point.delays_s):+.2f}/{np.percentile(point.delays_s, 90):+.2f}"
                  if point.delays_s.size else "-")
         words = f"{point.words_fired}/{point.words} {_fmt(point.words_fired_percent)}%"
-        report(f"{name:<24} {f'thr {config.threshold:g}, smooth {config.smoothing_windows}, {origin}':<34} "
+        report(f"{name:<24} {f'{config.summary()}, {origin}':<58} "
                f"{_fmt(point.detected_percent):>7}% {point.substitutions:6d} {point.false_alarms_per_hour:6.1f} "
                f"{_fmt(noise):>8} {words:>11} {delay:>17} {live.wall_s / stream.duration_s:8.5f} "
                f"{1000 * live.cpu_s / stream.duration_s:8.2f}")
@@ -265,7 +268,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         report(f"{reason:<42} " + " ".join(f"{cell:>{width}}" for cell in cells))
     report()
 
-    report("DET (same posteriors replayed at other thresholds, the operating point's smoothing): "
+    report("DET (same posteriors replayed at other thresholds, the operating point's smoothing and temperature): "
            "missed % / false alarms per hour of stream / per hour of noise and babble")
     shown = (0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.98, 0.99)
     report(f"{'threshold':<24} " + " ".join(f"{t:>16g}" for t in shown))
@@ -277,6 +280,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             cells.append(f"{100 * s.miss_rate:.1f}/{s.false_alarms_per_hour:.1f}/"
                          f"{_fmt(s.false_alarms_per_hour_of(point.noise_and_babble_kinds))}")
         report(f"{name:<24} " + " ".join(f"{cell:>16}" for cell in cells))
+    report()
+    grid = next(iter(results.values()))[4].thresholds
+    report(f"the most keywords any threshold detects ({grid.min():g} to {grid.max():g}; "
+           "fewer below, where an early window of another word fires first)")
+    for name, (_, point, _, _, curve) in results.items():
+        best = int(np.argmin(curve.miss_rate))
+        most = curve.scores[best]
+        report(f"{name:<24} {100 * (1 - most.miss_rate):.1f} % at threshold {curve.thresholds[best]:g}, "
+               f"{most.false_alarms_per_hour:.1f} false alarms an hour "
+               f"({_fmt(most.false_alarms_per_hour_of(point.noise_and_babble_kinds))} on noise and babble)")
 
     if args.plot:
         plot_det({name: (curve, point, config) for name, (_, point, config, _, curve) in results.items()},

@@ -8,7 +8,7 @@ for up to 128 values (``sum_like_numpy``; numpy sums longer vectors in blocks), 
 (called by the Python side); the smoothing keeps a running float64 sum as
 ``pi_runtime.kws_pipeline.DetectionPolicy`` always did.
 """
-from libc.math cimport INFINITY
+from libc.math cimport INFINITY, pow
 
 # np.add.reduce sums float32 in blocks of this many values pairwise; below it,
 # as reproduced here. Longer vectors are summed by numpy itself.
@@ -80,17 +80,23 @@ cdef class PosteriorSmoother:
     """Mean of the last ``windows`` probability vectors, as a running float64 sum.
 
     ``history`` (windows x labels), ``total`` and ``mean`` (labels) are float64
-    arrays owned by the caller, who reads ``mean`` after each push.
+    arrays owned by the caller, who reads ``mean`` after each push. With an
+    ``exponent`` other than 1 each vector is first raised to it and renormalised
+    (an all-zero vector stays zero); with 1 it is added as given.
     """
     cdef double[:, ::1] history
     cdef double[::1] total
     cdef double[::1] mean
     cdef Py_ssize_t count, oldest
+    cdef double exponent
 
-    def __init__(self, double[:, ::1] history, double[::1] total, double[::1] mean):
+    def __init__(self, double[:, ::1] history, double[::1] total, double[::1] mean, double exponent=1.0):
         if history.shape[0] < 1 or history.shape[1] != total.shape[0] or mean.shape[0] != total.shape[0]:
             raise ValueError("history must be (windows, labels); total and mean (labels,)")
+        if not exponent > 0 or exponent == INFINITY:
+            raise ValueError(f"exponent must be a positive number, got {exponent}")
         self.history, self.total, self.mean = history, total, mean
+        self.exponent = exponent
         self.clear()
 
     def clear(self):
@@ -126,7 +132,22 @@ cdef class PosteriorSmoother:
         if probabilities.shape[0] != self.total.shape[0]:
             raise ValueError(f"{probabilities.shape[0]} values for {self.total.shape[0]} labels")
         slot = self._next_slot()
+        if self.exponent != 1.0:
+            self._sharpen_into(probabilities, slot)
+        else:
+            for i in range(self.total.shape[0]):
+                self.history[slot, i] = probabilities[i]
         for i in range(self.total.shape[0]):
-            self.history[slot, i] = probabilities[i]
             self.total[i] += self.history[slot, i]
         return self._finish()
+
+    cdef void _sharpen_into(self, const probability_t[::1] probabilities, Py_ssize_t slot) noexcept:
+        # p ** exponent, renormalised to sum to 1 (a softmax at temperature 1/exponent)
+        cdef Py_ssize_t i, n = self.total.shape[0]
+        cdef double powered_sum = 0.0
+        for i in range(n):
+            self.history[slot, i] = pow(<double>probabilities[i], self.exponent)
+            powered_sum += self.history[slot, i]
+        if powered_sum > 0.0:
+            for i in range(n):
+                self.history[slot, i] /= powered_sum

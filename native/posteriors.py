@@ -8,7 +8,8 @@ numpy's float arithmetic: the results are the bits numpy gives.
   ``np.add.reduce``'s order (:func:`sum_like_numpy`), the exponential
   numpy's own ``np.exp``;
 * :class:`PosteriorSmoother`: the mean of the last ``windows`` probability
-  vectors as a running float64 sum, and the label with the largest mean.
+  vectors as a running float64 sum, and the label with the largest mean;
+  each vector may first be sharpened (raised to a power and renormalised).
 
 Examples
 --------
@@ -17,6 +18,8 @@ Examples
 >>> smoother.mean[best]                             # its smoothed posterior
 """
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
@@ -92,18 +95,28 @@ class PosteriorSmoother:
         until ``windows`` have been pushed.
     num_labels : int
         Length of each vector.
+    exponent : float
+        Each vector is raised to this power and renormalised before it is
+        added: above 1 sharper (a softmax at temperature ``1 / exponent``),
+        1 (default) as given. A vector of zeros stays zeros.
 
     The sum is kept in float64 (a running sum: one vector in, the oldest out),
     so long streams do not drift. Not thread-safe.
     """
 
-    def __init__(self, windows: int, num_labels: int) -> None:
+    def __init__(self, windows: int, num_labels: int, exponent: float = 1.0) -> None:
         self.windows = positive_int(windows, "windows")
         self.num_labels = positive_int(num_labels, "num_labels")
+        try:
+            self.exponent = float(exponent)
+        except (TypeError, ValueError):
+            raise ValueError(f"exponent must be a positive number, got {exponent!r}") from None
+        if not 0.0 < self.exponent < math.inf:
+            raise ValueError(f"exponent must be a positive number, got {exponent!r}")
         self._history = np.zeros((self.windows, self.num_labels), np.float64)
         self._total = np.zeros(self.num_labels, np.float64)
         self._mean = np.zeros(self.num_labels, np.float64)
-        self._core = _posteriors.PosteriorSmoother(self._history, self._total, self._mean)
+        self._core = _posteriors.PosteriorSmoother(self._history, self._total, self._mean, self.exponent)
 
     def push(self, probabilities: np.ndarray) -> int:
         """Add one window's probabilities; return the index of the largest mean (the first on a tie).

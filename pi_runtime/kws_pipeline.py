@@ -90,6 +90,15 @@ class DetectorConfig:
         detected 5.0-5.6 points more of the keywords with -65 than with -55, for
         7-10 % more false alarms (go/stop: 3.0 points, 11 %). It still stops
         digital silence and a noise floor under -65 dBFS RMS.
+    temperature : float
+        Each window's posteriors are sharpened before the mean, as a softmax
+        at this temperature would be (raised to ``1 / temperature`` and
+        renormalised); 1 (default) takes them as the model gives them. The
+        open-set models hedge between keywords (a clean validation keyword's
+        own word gets about 0.7 of the mass), while babble spreads its mass
+        over several words: below 1 the mean counts the windows the model is
+        sure of more, and the calibration picks the temperature with the
+        threshold (``python -m train.kws.calibrate``).
 
     A model's sidecar may carry calibrated values (its ``"detector"`` section,
     written by ``python -m train.kws.calibrate``); :meth:`from_sidecar` reads them.
@@ -100,6 +109,7 @@ class DetectorConfig:
     smoothing_windows: int = 3
     refractory_ms: float = 1000.0
     min_level_dbfs: float = -65.0
+    temperature: float = 1.0
 
     def __post_init__(self) -> None:
         if not (self.hop_ms > 0 and math.isfinite(self.hop_ms)):
@@ -114,13 +124,23 @@ class DetectorConfig:
             raise ValueError(f"refractory_ms must be >= 0, got {self.refractory_ms!r}")
         if math.isnan(self.min_level_dbfs):
             raise ValueError("min_level_dbfs must be a number (use -inf to disable the gate)")
+        if not 0.0 < self.temperature < math.inf:
+            raise ValueError(f"temperature must be a positive number, got {self.temperature!r}")
 
     def replace(self, **changes) -> "DetectorConfig":
         """A copy with ``changes`` (checked like the constructor's arguments)."""
         return DetectorConfig(**{**asdict(self), **changes})
 
+    def summary(self) -> str:
+        """The operating point in a few words: "thr 0.9, smooth 5, T 0.35, gate -60 dBFS" (T when not 1)."""
+        parts = [f"thr {self.threshold:g}", f"smooth {self.smoothing_windows}"]
+        if self.temperature != 1.0:
+            parts.append(f"T {self.temperature:g}")
+        parts.append(f"gate {self.min_level_dbfs:g} dBFS" if math.isfinite(self.min_level_dbfs) else "no gate")
+        return ", ".join(parts)
+
     def to_dict(self) -> dict:
-        """The five settings, as the sidecar's ``"detector"`` section holds them."""
+        """The settings, as the sidecar's ``"detector"`` section holds them."""
         return asdict(self)
 
     @classmethod
@@ -241,7 +261,7 @@ class DetectionPolicy:
         num_labels = len(self.labels)
         # Running float64 sum over the last smoothing_windows windows, kept natively
         # (a few numpy calls on 8 values cost more than the arithmetic).
-        self._smoother = PosteriorSmoother(config.smoothing_windows, num_labels)
+        self._smoother = PosteriorSmoother(config.smoothing_windows, num_labels, 1.0 / config.temperature)
         self._smoothed = self._smoother.mean
         self._quiet = np.zeros(num_labels, dtype=np.float32)
         self._refractory_until_s = -math.inf

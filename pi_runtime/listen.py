@@ -56,7 +56,8 @@ _DELIVERED_OPEN_SET = Path(__file__).resolve().parent.parent / "models" / "kws" 
 DEFAULT_MODEL: Optional[str] = str(_DELIVERED_OPEN_SET) if _DELIVERED_OPEN_SET.is_file() else None
 # Command-line flag of each detector setting.
 DETECTOR_FLAGS = {"threshold": "--threshold", "smoothing_windows": "--smoothing-windows", "hop_ms": "--hop-ms",
-                  "refractory_ms": "--refractory-ms", "min_level_dbfs": "--min-level-dbfs"}
+                  "refractory_ms": "--refractory-ms", "min_level_dbfs": "--min-level-dbfs",
+                  "temperature": "--temperature"}
 
 
 # -- audio sources -------------------------------------------------------------------------
@@ -361,6 +362,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="energy gate: windows quieter than this (RMS, dB full scale) are not classified "
                              f"(default: the sidecar's, else {defaults.min_level_dbfs:g}; --min-level-dbfs=-inf "
                              "disables it)")
+    parser.add_argument("--temperature", type=float,
+                        help="each window's posteriors sharpened as a softmax at this temperature before they are "
+                             "averaged; 1 takes them as the model gives them (default: the sidecar's, else "
+                             f"{defaults.temperature:g})")
     parser.add_argument("--seconds", type=float, help="stop after this many seconds of audio")
     parser.add_argument("--buffer-ms", type=float, default=2000.0,
                         help="capacity of the microphone ring buffer (default 2000 ms)")
@@ -388,7 +393,7 @@ def describe_detector(args: argparse.Namespace, config: DetectorConfig, spec: Op
             return DETECTOR_FLAGS[key]
         return "sidecar" if key in from_sidecar else "default"
     units = {"threshold": "", "smoothing_windows": " windows", "hop_ms": " ms", "refractory_ms": " ms",
-             "min_level_dbfs": " dBFS"}
+             "min_level_dbfs": " dBFS", "temperature": ""}
     settings = ", ".join(f"{key} {getattr(config, key):g}{units[key]} ({origin(key)})" for key in DETECTOR_FLAGS)
     lines = [f"detector: {settings}"]
     calibration = from_sidecar.get("calibration")

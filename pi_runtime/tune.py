@@ -127,7 +127,9 @@ def validation_curve(spec, config: DetectorConfig,
     curve = (calibration.get("measured") or {}).get("curve")
     if not curve:
         return None
-    same = all(settings.get(key) == getattr(config, key) for key in ("smoothing_windows", "hop_ms", "min_level_dbfs"))
+    same = all(settings.get(key, default) == getattr(config, key)
+               for key, default in (("smoothing_windows", None), ("hop_ms", None), ("min_level_dbfs", None),
+                                    ("temperature", 1.0)))
     if not same:
         return None
     thresholds = np.asarray(curve["thresholds"], dtype=np.float64)

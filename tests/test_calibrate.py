@@ -124,6 +124,8 @@ def test_gate_lists_parse_with_or_without_the_equals_sign():
 def test_cli_refuses_bad_input(tmp_path, capsys):
     for argv, message in ((["absent.tflite"], "no such model file"),
                           ([str(tmp_path), "--smoothing", "a,b"], "--smoothing"),
+                          ([str(tmp_path), "--temperatures", "1,warm"], "--temperatures"),
+                          ([str(tmp_path), "--temperatures", "1,0"], "--temperatures"),
                           ([str(tmp_path), "--gates", "-55,loud"], "--gates"),
                           ([str(tmp_path), "--gates", "6"], "--gates"),
                           ([str(tmp_path), "--target-false-alarms-per-hour", "-1"], "must be >= 0"),
@@ -188,6 +190,30 @@ def test_a_subset_of_the_keywords_is_calibrated_beside_the_models_own_settings(t
     assert calibrate.describe(subset).startswith("for low alone: threshold")
     with pytest.raises(ValueError, match="'zebra': a model can listen only for its own keywords"):
         calibrate_model(model_path, stream, keywords=["zebra"], write=False)
+
+
+def test_the_temperature_is_searched_written_and_read_back(toy_model, tmp_path):
+    model_path = tmp_path / "toy.tflite"
+    shutil.copy(toy_model, model_path)
+    shutil.copy(toy_model.with_suffix(".json"), tmp_path / "toy.json")
+    stream = _toy_stream()
+    target = 1e9  # every setting reaches it: the most keywords detected wins
+    kept = calibrate_model(model_path, stream, target_false_alarms_per_hour=target, smoothing_candidates=(2,),
+                           temperature_candidates=(1.0,), write=False)
+    section = calibrate_model(model_path, stream, target_false_alarms_per_hour=target, smoothing_candidates=(2,),
+                              temperature_candidates=(1.0, 0.5, 0.25))
+    assert "temperature 1, 0.5, 0.25" in section["calibration"]["measured"]["searched"]
+    assert section["temperature"] in (1.0, 0.5, 0.25) and kept["temperature"] == 1.0
+    detected = section["calibration"]["measured"]["keywords_detected_percent"]
+    assert detected >= kept["calibration"]["measured"]["keywords_detected_percent"]
+    for temperature in (1.0, 0.5, 0.25):  # the one written detects the most; a tie keeps the higher temperature
+        alone = calibrate_model(model_path, stream, target_false_alarms_per_hour=target, smoothing_candidates=(2,),
+                                temperature_candidates=(temperature,), write=False)
+        found = alone["calibration"]["measured"]["keywords_detected_percent"]
+        assert found < detected or (found == detected and temperature <= section["temperature"])
+    assert DetectorConfig.from_sidecar(read_sidecar(model_path)).temperature == section["temperature"]
+    with pytest.raises(ValueError, match="temperature_candidates"):
+        calibrate_model(model_path, stream, temperature_candidates=(0.0,), write=False)
 
 
 def test_cli_refuses_a_keyword_the_model_lacks_before_building_the_stream(toy_model, capsys, monkeypatch):

@@ -1,4 +1,5 @@
 """native.feature_stream and native.posteriors: the fused live path gives the same bits as the separate pieces."""
+import math
 from collections import deque
 
 import numpy as np
@@ -268,6 +269,32 @@ def test_smoother_equals_a_running_sum_over_a_deque(dtype, windows):
     assert push([0, 1, 0, 0, 0, 0, 0, 0]) == 1  # a list: converted to float64
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("exponent", [2.0, 1 / 0.35])
+def test_smoother_sharpens_each_window_before_the_mean(dtype, exponent):
+    rng = np.random.default_rng(7)
+    labels, windows = 10, 3
+    smoother = PosteriorSmoother(windows, labels, exponent)
+    plain = PosteriorSmoother(windows, labels)
+    queue = deque(maxlen=windows)
+    for k in range(40):
+        p = np.zeros(labels, dtype) if k % 9 == 4 else rng.dirichlet(np.ones(labels)).astype(dtype)
+        powered = p.astype(np.float64) ** exponent
+        queue.append(powered / powered.sum() if powered.sum() > 0 else powered)  # a gated window stays zeros
+        best = smoother.push(p)
+        expected = np.mean(queue, axis=0)
+        np.testing.assert_allclose(smoother.mean, expected, rtol=1e-12, atol=1e-15)
+        assert best == int(np.argmax(smoother.mean))
+        plain.push(p)
+        top = int(np.argmax(p))
+        if p.any() and len(queue) == 1:  # one window: the leader's share only grows
+            assert smoother.mean[top] >= plain.mean[top]
+    one = PosteriorSmoother(windows, labels, 1.0)
+    p = rng.dirichlet(np.ones(labels)).astype(dtype)
+    one.push(p)
+    np.testing.assert_array_equal(one.mean, p.astype(np.float64))  # exponent 1: added as given, bit for bit
+
+
 def test_posterior_faces_refuse_what_they_cannot_compute():
     with pytest.raises(ValueError, match="no values"):
         softmax(np.zeros(0, np.float32))
@@ -275,6 +302,9 @@ def test_posterior_faces_refuse_what_they_cannot_compute():
         sum_like_numpy(np.zeros(3))
     with pytest.raises(ValueError, match="windows"):
         PosteriorSmoother(0, 8)
+    for exponent in (0.0, -1.0, math.inf, math.nan, "sharp"):
+        with pytest.raises(ValueError, match="exponent"):
+            PosteriorSmoother(3, 8, exponent)
     # beyond the native sum's order, numpy's own: still numpy's bits
     x = np.random.default_rng(0).standard_normal(MAX_LABELS + 5).astype(np.float32)
     expected = np.exp(x - x.max())

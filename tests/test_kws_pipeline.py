@@ -223,7 +223,8 @@ def test_policy_rejects_outputs_of_the_wrong_size():
 @pytest.mark.parametrize("bad", [dict(hop_ms=0), dict(hop_ms=math.nan), dict(threshold=1.5), dict(threshold=-0.1),
                                  dict(smoothing_windows=0), dict(smoothing_windows=1.5), dict(refractory_ms=-1),
                                  dict(smoothing_windows=MAX_SMOOTHING_WINDOWS + 1), dict(smoothing_windows=10 ** 9),
-                                 dict(min_level_dbfs=math.nan)])
+                                 dict(min_level_dbfs=math.nan), dict(temperature=0.0), dict(temperature=-1.0),
+                                 dict(temperature=math.inf), dict(temperature=math.nan)])
 def test_bad_config_is_refused(bad):
     with pytest.raises(ValueError):
         DetectorConfig(**bad)
@@ -335,6 +336,39 @@ def test_smoothing_applies_to_the_unknown_output_too():
     # "go" at 0.9 now, but smoothed: go 0.5 vs unknown 0.5 (a tie): no detection yet.
     assert policy.update(np.array([0.9, 0.0, 0.0, 0.1], np.float32), 1.1) is None
     assert policy.update(np.array([0.9, 0.0, 0.0, 0.1], np.float32), 1.2).label == "go"
+
+
+def test_a_temperature_sharpens_each_window_before_the_mean():
+    """The policy at temperature T decides as the policy at 1 on posteriors p ** (1 / T), renormalised."""
+    rng = np.random.default_rng(3)
+    windows = [rng.dirichlet(np.full(4, 0.7)).astype(np.float32) for _ in range(300)]
+    sharp = _open_policy(threshold=0.6, smoothing_windows=3, temperature=0.5)
+    plain = _open_policy(threshold=0.6, smoothing_windows=3)
+    fired = 0
+    for k, window in enumerate(windows):
+        squared = window.astype(np.float64) ** 2
+        got = sharp.update(window, 0.1 * k)
+        expected = plain.update(squared / squared.sum(), 0.1 * k)
+        np.testing.assert_allclose(sharp.smoothed, plain.smoothed, rtol=1e-12)
+        assert (got is None) == (expected is None)
+        if got is not None:
+            fired += 1
+            assert (got.label, got.time_s) == (expected.label, expected.time_s)
+            assert got.score == pytest.approx(expected.score, rel=1e-12)
+    assert fired > 0
+    # A hedging window sharpened: the leader's share grows, here past the threshold.
+    hedging = np.array([0.55, 0.15, 0.1, 0.2], np.float32)
+    assert _open_policy(threshold=0.6).update(hedging, 1.0) is None
+    assert _open_policy(threshold=0.6, temperature=0.5).update(hedging, 1.0).label == "go"
+
+
+def test_detector_settings_read_a_temperature_and_say_it():
+    config = DetectorConfig.from_sidecar({"detector": {"threshold": 0.9, "temperature": 0.35}})
+    assert (config.threshold, config.temperature) == (0.9, 0.35)
+    assert config.summary() == "thr 0.9, smooth 3, T 0.35, gate -65 dBFS"
+    assert DetectorConfig.from_sidecar({"detector": {"threshold": 0.9}}).temperature == 1.0  # older sidecars
+    assert DetectorConfig(min_level_dbfs=-math.inf).summary() == "thr 0.8, smooth 3, no gate"
+    assert DetectorConfig.from_sidecar({"detector": {"temperature": 0.35}}, temperature=1.0).temperature == 1.0
 
 
 def test_unknown_keywords_in_the_sidecar_are_refused():

@@ -197,7 +197,9 @@ def test_verbose_shows_model_output_kind_detector_origins_and_calibration(calibr
     assert code == 0
     assert "interpreter" in err and "keywords: low, high, chirp" in err and "output: probabilities" in err
     assert "threshold 0.9 (--threshold)" in err and "smoothing_windows 3 windows (sidecar)" in err
-    assert "refractory_ms 5000 ms (sidecar)" in err
+    assert "refractory_ms 5000 ms (sidecar)" in err and "temperature 1 (default)" in err
+    code, _, err = _run(["--model", calibrated_toy_model, "--input", wav, "--verbose", "--temperature", "0.5"])
+    assert code == 0 and "temperature 0.5 (--temperature)" in err
     assert "calibration: target 1.0 false alarms/hour on toy stream, seed 0" in err
     code, _, err = _run(["--model", calibrated_toy_model.with_name("absent.tflite"), "--input", wav])
     assert code == 2
@@ -504,6 +506,7 @@ def test_bad_models_are_refused(toy_model, tmp_path):
     (["--hop-ms", "0"], "hop_ms"),
     (["--smoothing-windows", "0"], "smoothing_windows"),
     (["--smoothing-windows", str(10 ** 9)], "smoothing_windows must be an integer from 1 to 100"),
+    (["--temperature", "0"], "temperature must be a positive number"),
     (["--input-rate", "0"], "--input-rate"),
     (["--input-rate", "7"], "between 1000 and 768000 Hz"),
 ])

@@ -173,6 +173,8 @@ def test_sidecar_refuses_non_finite_numbers(tmp_path, constant):
     ({"detector": {"smoothing_windows": True}}, "detector.smoothing_windows"),
     ({"detector": {"hop_ms": 0}}, "detector.hop_ms"),
     ({"detector": {"refractory_ms": -1}}, "detector.refractory_ms"),
+    ({"detector": {"temperature": 0}}, "detector.temperature"),
+    ({"detector": {"temperature": "sharp"}}, "detector.temperature"),
     ({"detector": {"min_level_dbfs": "quiet"}}, "detector.min_level_dbfs"),
     ({"detector": [0.8]}, "detector"),
     ({"detector": {"keyword_subsets": {"a,zebra": {}}}}, "keyword_subsets names 'a,zebra'"),

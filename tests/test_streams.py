@@ -235,11 +235,14 @@ def test_replay_of_a_run_gives_its_detections_and_scores_them(input_rate_hz):
     assert result.keywords == 2 and result.detected + result.false_alarms + result.substitutions == len(run.detections)
 
 
-@pytest.mark.parametrize("labels, smoothing", [(["go", "stop", "_silence_", "_unknown_"], 3),
-                                               (["down", "go", "left", "no", "right", "stop", "up", "yes"], 1)])
-def test_replay_at_all_thresholds_at_once_equals_replay_threshold_by_threshold(labels, smoothing):
+@pytest.mark.parametrize("labels, smoothing, temperature", [
+    (["go", "stop", "_silence_", "_unknown_"], 3, 1.0),
+    (["go", "stop", "_silence_", "_unknown_"], 3, 0.35),
+    (["down", "go", "left", "no", "right", "stop", "up", "yes"], 1, 1.0)])
+def test_replay_at_all_thresholds_at_once_equals_replay_threshold_by_threshold(labels, smoothing, temperature):
     decisions = random_decisions(labels, 1500, seed=1)  # some windows under the gate
-    config = DetectorConfig(smoothing_windows=smoothing, refractory_ms=300, min_level_dbfs=-55.0)
+    config = DetectorConfig(smoothing_windows=smoothing, refractory_ms=300, min_level_dbfs=-55.0,
+                            temperature=temperature)
     thresholds = [0.3, 0.5, 0.62, 0.8, 0.95]
     at_once = replay_thresholds(decisions, labels, config, thresholds)
     for threshold, detections in zip(thresholds, at_once):

@@ -49,19 +49,18 @@ def test_tune_counts_what_listen_fires_and_reads_the_cost_from_the_delivered_sid
     rows = json.loads(out)["rows"]
     counts = [row["false_alarms"] for row in rows]
     assert status == 0 and counts[0] > counts[-1] >= 0 and counts[0] > 0
-    target = sorted({row["false_alarms_per_hour"] for row in rows})[0]
+    # The fewest false alarms of the grid as the target, computed as tune does (the rows' rates are rounded).
+    target = min(counts) * 3600.0 / json.loads(out)["seconds"]
     result = json.loads(_tune([str(room_wav), "--model", str(MODEL), "--json", "--target-false-alarms-per-hour",
                                repr(target)])[1])
     index = [row["threshold"] for row in rows].index(result["recommended_threshold"])
     assert _listen_count(room_wav, rows[0]["threshold"]) == counts[0]
     assert _listen_count(room_wav, result["recommended_threshold"]) == counts[index]
     measured = read_sidecar(MODEL)["detector"]["calibration"]["measured"]
-    assert result["validation_keywords_detected_percent_in_use"] == pytest.approx(
-        measured["keywords_detected_percent"], abs=0.05)
+    assert result["validation_keywords_detected_percent_in_use"] == round(measured["keywords_detected_percent"], 1)
     curve = measured["curve"]
     at = curve["thresholds"].index(result["recommended_threshold"])
-    assert result["validation_keywords_detected_percent_recommended"] == pytest.approx(
-        curve["keywords_detected_percent"][at], abs=0.05)
+    assert result["validation_keywords_detected_percent_recommended"] == round(curve["keywords_detected_percent"][at], 1)
 
 
 def test_replaying_a_grid_equals_replaying_each_threshold(room_wav):

@@ -5,14 +5,16 @@
 Per model: the live pipeline runs once over the validation stream
 (:func:`train.kws.streams.realistic_stream` of the "val" split: validation
 keyword clips and validation negatives; the test split is never used), every
-window's posteriors kept. The stored posteriors are replayed for each smoothing
-length and each threshold of a grid; for each smoothing length the threshold
-taken is the lowest one from which on every higher threshold keeps the false
-alarms per hour of the whole validation stream at or under the target; the
-smoothing length and energy gate whose threshold detects the most validation
-keywords win (ties: the higher gate, which skips more windows, then the shorter
-smoothing, which decides sooner; when no pair reaches the target, the one with
-the fewest false alarms at its highest threshold, and the calibration says the
+window's posteriors kept. The stored posteriors are replayed for each energy
+gate, smoothing length and temperature (``DetectorConfig.temperature``: the
+posteriors sharpened before the mean) and each threshold of a grid; for each
+such setting the threshold taken is the lowest one from which on every higher
+threshold keeps the false alarms per hour of the whole validation stream at or
+under the target; the setting whose threshold detects the most validation
+keywords wins (ties: the higher gate, which skips more windows, then the
+shorter smoothing, which decides sooner, then the higher temperature, the
+posteriors less changed; when none reaches the target, the one with the
+fewest false alarms at its highest threshold, and the calibration says the
 target was not reached).
 
 Why the gate is searched too: the validation stream says words at a peak of
@@ -59,12 +61,16 @@ DEFAULT_TARGET_FALSE_ALARMS_PER_HOUR = 50.0
 MIN_DETECTED_PERCENT = 50.0
 DEFAULT_SMOOTHING_CANDIDATES = (1, 2, 3, 4, 5)
 DEFAULT_GATE_CANDIDATES_DBFS = (-55.0, -60.0, -65.0, -70.0)
+# 1 is the posteriors as the model gives them; below it, sharper (DetectorConfig.temperature). Lower ones
+# put the best threshold of a confident model (kws_live_b at 0.25) at the top of the threshold grid.
+DEFAULT_TEMPERATURE_CANDIDATES = (1.0, 0.7, 0.5, 0.35)
 
 
 def calibrate_model(model_path, stream: LabelledStream, *,
                     target_false_alarms_per_hour: float = DEFAULT_TARGET_FALSE_ALARMS_PER_HOUR,
                     smoothing_candidates: Sequence[int] = DEFAULT_SMOOTHING_CANDIDATES,
                     gate_candidates_dbfs: Optional[Sequence[float]] = DEFAULT_GATE_CANDIDATES_DBFS,
+                    temperature_candidates: Sequence[float] = DEFAULT_TEMPERATURE_CANDIDATES,
                     thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
                     base_config: DetectorConfig = DetectorConfig(), input_rate_hz: int = 16000,
                     keywords: Optional[Sequence[str]] = None, write: bool = True) -> dict:
@@ -83,6 +89,8 @@ def calibrate_model(model_path, stream: LabelledStream, *,
     gate_candidates_dbfs : sequence of float or None
         Energy gates tried (``min_level_dbfs``; ``-inf`` is the gate open);
         None keeps ``base_config``'s.
+    temperature_candidates : sequence of float
+        Temperatures tried (``DetectorConfig.temperature``; 1: the posteriors as given).
     thresholds : sequence of float
         The threshold grid.
     base_config : DetectorConfig
@@ -99,7 +107,7 @@ def calibrate_model(model_path, stream: LabelledStream, *,
     Returns
     -------
     dict
-        The ``"detector"`` section: the five settings and ``"calibration"`` (target,
+        The ``"detector"`` section: the settings and ``"calibration"`` (target,
         stream description with its seed, measured numbers on the validation stream).
     """
     if not target_false_alarms_per_hour >= 0:
@@ -112,13 +120,16 @@ def calibrate_model(model_path, stream: LabelledStream, *,
              if gate_candidates_dbfs is not None else [base_config.min_level_dbfs])
     if not gates or any(math.isnan(gate) or gate > 0 for gate in gates):
         raise ValueError(f"gate_candidates_dbfs must be levels at or under 0 dBFS, got {gate_candidates_dbfs!r}")
+    temperatures = sorted(set(float(t) for t in temperature_candidates), reverse=True)
+    if not temperatures or not all(0 < t < math.inf for t in temperatures):
+        raise ValueError(f"temperature_candidates must be positive numbers, got {list(temperature_candidates)!r}")
     model = load_model(model_path, require_sidecar=True)
     # One run with the gate open keeps every window's posteriors; the replay applies the gate.
     run = run_pipeline(model, stream, config=base_config.replace(min_level_dbfs=-math.inf),
                        input_rate_hz=input_rate_hz, keywords=keywords)
     choices = []
-    for gate, smoothing in itertools.product(gates, candidates):
-        config = base_config.replace(smoothing_windows=smoothing, min_level_dbfs=gate)
+    for gate, smoothing, temperature in itertools.product(gates, candidates, temperatures):
+        config = base_config.replace(smoothing_windows=smoothing, min_level_dbfs=gate, temperature=temperature)
         curve = det_curve(run.decisions, run.labels, stream, config=config, keywords=run.keywords,
                           thresholds=thresholds, window_duration_s=run.window_duration_s)
         index = pick_threshold(curve.thresholds, curve.false_alarms_per_hour, target_false_alarms_per_hour)
@@ -126,17 +137,18 @@ def calibrate_model(model_path, stream: LabelledStream, *,
         if not reached:
             index = int(np.argmax(curve.thresholds))
         result = curve.scores[index]
-        # Best: target reached, then most keywords detected (fewest false alarms when no pair
-        # reaches the target), then the higher gate, then the shorter smoothing.
+        # Best: target reached, then most keywords detected (fewest false alarms when no setting
+        # reaches the target), then the higher gate, the shorter smoothing, the higher temperature.
         merit = result.detected if reached else -result.false_alarms
-        choices.append(((reached, merit, gate, -smoothing), config.replace(threshold=float(curve.thresholds[index])),
+        choices.append(((reached, merit, gate, -smoothing, temperature), config.replace(threshold=float(curve.thresholds[index])),
                         result, reached, curve))
     _, chosen, result, reached, curve = max(choices, key=lambda choice: choice[0])
     measured = result.to_dict()
     measured["target_reached"] = reached
     measured["curve"] = curve_record(curve)
     measured["searched"] = (f"gate {', '.join(f'{gate:g}' for gate in gates)} dBFS x "
-                            f"smoothing {', '.join(map(str, candidates))} windows x {len(thresholds)} thresholds "
+                            f"smoothing {', '.join(map(str, candidates))} windows x "
+                            f"temperature {', '.join(f'{t:g}' for t in temperatures)} x {len(thresholds)} thresholds "
                             f"from {min(thresholds):g} to {max(thresholds):g}")
     settings = chosen.to_dict()
     if settings["min_level_dbfs"] == -math.inf:
@@ -185,7 +197,8 @@ def describe(section: dict) -> str:
     subset = section["calibration"].get("keywords")
     return ((f"for {','.join(subset)} alone: " if subset else "")
             + f"threshold {section['threshold']:.3f}, smoothing {section['smoothing_windows']} windows, "
-            f"gate {'off' if gate is None else f'{gate:g} dBFS'}: "
+            + (f"temperature {section['temperature']:g}, " if section.get("temperature", 1.0) != 1.0 else "")
+            + f"gate {'off' if gate is None else f'{gate:g} dBFS'}: "
             f"{measured['keywords_detected_percent']:.1f} % of {measured['keywords']} keywords detected, "
             f"{measured['false_alarms_per_hour']:.2f} false alarms/hour (target "
             f"{section['calibration']['target_false_alarms_per_hour']:g}"
@@ -223,8 +236,8 @@ def join_list_values(argv: Sequence[str], options: Sequence[str] = ("--gates",))
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m train.kws.calibrate",
-        description="Calibrate each model's detection threshold and smoothing on the validation stream "
-                    "(validation keyword clips and validation negatives, never the test split) for a target "
+        description="Calibrate each model's detection threshold, smoothing, temperature and energy gate on the "
+                    "validation stream (validation keyword clips and validation negatives, never the test split) for a target "
                     "false-alarm rate, and write them into the model's sidecar ('detector'), where listen "
                     "takes its defaults from.")
     parser.add_argument("models", nargs="+", type=Path, metavar="MODEL",
@@ -235,6 +248,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--smoothing", default=",".join(map(str, DEFAULT_SMOOTHING_CANDIDATES)),
                         help="smoothing lengths to try, in windows, comma-separated "
                              f"(default {','.join(map(str, DEFAULT_SMOOTHING_CANDIDATES))})")
+    parser.add_argument("--temperatures", default=",".join(f"{t:g}" for t in DEFAULT_TEMPERATURE_CANDIDATES),
+                        help="temperatures to try, comma-separated: each window's posteriors sharpened as a softmax "
+                             "at that temperature before the mean; 1 takes them as the model gives them "
+                             f"(default {','.join(f'{t:g}' for t in DEFAULT_TEMPERATURE_CANDIDATES)})")
     parser.add_argument("--gates", type=parse_gates, default=DEFAULT_GATE_CANDIDATES_DBFS,
                         help="energy gates to try (min_level_dbfs: windows quieter than this are not "
                              "classified), dBFS, comma-separated; 'off' for no gate "
@@ -263,6 +280,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         smoothing = tuple(int(text) for text in args.smoothing.split(","))
     except ValueError:
         parser.error(f"--smoothing must be integers separated by commas, got {args.smoothing!r}")
+    try:
+        temperatures = tuple(float(text) for text in args.temperatures.split(","))
+    except ValueError:
+        parser.error(f"--temperatures must be numbers separated by commas, got {args.temperatures!r}")
+    if not all(0 < t < math.inf for t in temperatures):
+        parser.error(f"--temperatures must be positive numbers, got {args.temperatures!r}")
     if not args.target_false_alarms_per_hour >= 0:
         parser.error("--target-false-alarms-per-hour must be >= 0")
     try:
@@ -289,6 +312,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             print(f"{model_path}: calibrating ...", file=sys.stderr, flush=True)
             section = calibrate_model(model_path, stream, target_false_alarms_per_hour=args.target_false_alarms_per_hour,
                                       smoothing_candidates=smoothing, gate_candidates_dbfs=args.gates,
+                                      temperature_candidates=temperatures,
                                       base_config=base_config, keywords=args.keywords, write=False)
             detected = section["calibration"]["measured"]["keywords_detected_percent"]
             if args.dry_run:
