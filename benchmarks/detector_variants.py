@@ -22,7 +22,7 @@ The variants:
 * ``_unknown_ xw``: the rejection classes' posteriors scaled by w before the
   mean (a prior for or against rejecting);
 * ``sharpened T``: each window's posteriors raised to the power 1/T and
-  renormalised before the mean (a softmax at temperature T: the open-set
+  renormalised before the mean (T: the calibration's candidates) (a softmax at temperature T: the open-set
   models hedge between keywords, a clean validation keyword's own word
   getting about 0.7 of the mass, so a sharper score might part keywords from
   babble, whose mass spreads over several words);
@@ -60,11 +60,13 @@ import numpy as np
 
 from benchmarks.reporting import add_data_dir_argument, load_kws_models
 from pi_runtime.arguments import non_negative_float, run_command
+from train.kws.calibrate import DEFAULT_TEMPERATURE_CANDIDATES
 
 WINDOW_COUNTS = (3, 5, 8)
 TOP_K = (2, 3)
 REJECTION_SCALES = (0.5, 0.25)
-TEMPERATURES = (0.7, 0.5)
+# The temperatures the calibration searches, but 1 (the mean's own rows).
+TEMPERATURES = tuple(t for t in DEFAULT_TEMPERATURE_CANDIDATES if t != 1.0)
 VERIFIER_POWERS = (0.5, 1.0, 2.0)
 PAUSE_RANGES_DB = (15.0, 20.0, 25.0)
 PAUSE_FRAME_S = 0.02
