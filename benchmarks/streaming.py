@@ -28,7 +28,7 @@ fired, detection delay, real-time factor and CPU time. Detection by background
 and by level band, and why the keywords not detected were missed (the right
 word too unsure, taken for ``_unknown_``/``_silence_`` or another word, gated,
 held back). Then the DET curve: the stored posteriors replayed at
-thresholds from 0.1 to 0.999 (no model runs), miss rate against false alarms
+thresholds from 0.1 to 0.9999 (no model runs), miss rate against false alarms
 per hour, drawn with the operating point marked (``--plot``), and the most
 keywords any of those thresholds detects, whatever the false alarms.
 

@@ -18,10 +18,11 @@ import numpy as np
 
 from pi_runtime.kws_pipeline import Decision, Detection, DetectionPolicy, DetectorConfig
 
-# Finer near 1, where a confident model's false alarms are decided; down to 0.1, where a model listened
-# to for a few of its words (their posteriors smoothed over several windows) may find its best point.
+# Finer near 1, where a confident model's false alarms are decided (and where posteriors sharpened by a
+# temperature under 1 crowd: up to 0.9999); down to 0.1, where a model listened to for a few of its words
+# (their posteriors smoothed over several windows) may find its best point.
 DEFAULT_THRESHOLDS = tuple(float(t) for t in np.round(np.concatenate(
-    [np.arange(10, 90, 2) / 100, np.arange(900, 995, 5) / 1000, [0.995, 0.998, 0.999]]), 4))
+    [np.arange(10, 90, 2) / 100, np.arange(900, 995, 5) / 1000, [0.995, 0.998, 0.999, 0.9995, 0.9998, 0.9999]]), 4))
 
 
 def replay(decisions: Sequence[Decision], labels: Sequence[str], config: DetectorConfig, *,

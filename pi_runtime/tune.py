@@ -141,10 +141,13 @@ def validation_curve(spec, config: DetectorConfig,
 
 
 def detected_at(curve: Optional[Tuple[np.ndarray, np.ndarray]], threshold: float) -> Optional[float]:
-    """Validation keywords detected (%) at ``threshold``, interpolated between the curve's thresholds."""
+    """Validation keywords detected (%) at ``threshold``, interpolated between the curve's thresholds;
+    None (unknown) outside them (a curve kept with a shorter grid than tune's)."""
     if curve is None:
         return None
     thresholds, detected = curve
+    if not thresholds.min() <= threshold <= thresholds.max():
+        return None
     return float(np.interp(threshold, thresholds, detected))
 
 

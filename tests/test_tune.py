@@ -75,6 +75,9 @@ def test_the_calibration_keeps_its_curve_and_tune_reads_the_cost_from_it(calibra
     assert tune.detected_at(tune.validation_curve(spec, config), threshold) == pytest.approx(
         calibration["measured"]["keywords_detected_percent"])
     assert tune.validation_curve(spec, config.replace(smoothing_windows=3)) is None  # not what was calibrated
+    grid = (np.array([0.5, 0.9, 0.999]), np.array([80.0, 40.0, 10.0]))
+    assert tune.detected_at(grid, 0.7) == pytest.approx(60.0)
+    assert tune.detected_at(grid, 0.9999) is None and tune.detected_at(grid, 0.4) is None  # beyond what was kept
 
 
 def test_tune_counts_what_listen_would_fire_and_recommends_the_lowest_threshold_within_the_target(calibrated,
@@ -126,7 +129,7 @@ def test_the_report_says_what_to_run_and_what_it_costs(calibrated, room_wav):
         assert ("recommended for at most 0 false alarms an hour" in out and "python -m pi_runtime.listen --model"
                 in out) or "already keeps" in out
     else:
-        assert status == 1 and "no threshold up to 0.999" in out
+        assert status == 1 and "no threshold up to 0.9999" in out
 
 
 def test_a_subset_without_its_own_calibration_has_no_known_cost(calibrated, room_wav):
