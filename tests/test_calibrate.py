@@ -14,9 +14,10 @@ from pi_runtime.model import load_model
 from pi_runtime.replay import pick_threshold
 from pi_runtime.sidecar import read_sidecar
 from train.kws import calibrate
-from train.kws.calibrate import calibrate_model, join_list_values, parse_gates
+from train.kws.calibrate import calibrate_model, join_list_values, out_of_sample, parse_gates
 from train.kws.data import ClipSet
-from train.kws.streams import StreamRecipe, build_stream, det_curve, run_pipeline
+from train.kws.streams import StreamRecipe, build_stream, det_curve, run_pipeline, score
+from pi_runtime.replay import replay
 from test_streams import FakeNegatives
 
 
@@ -257,3 +258,41 @@ def test_cli_keeps_the_sidecar_when_the_calibration_detects_too_little(toy_model
     assert read_sidecar(model_path) == before
     assert calibrate.main([str(model_path), "--smoothing", "1", "--force"]) == 0
     assert read_sidecar(model_path)["detector"]["smoothing_windows"] == 1
+
+
+def test_out_of_sample_chooses_on_one_half_and_scores_on_the_other(toy_model, tmp_path, capsys, monkeypatch):
+    import train.kws.streams as streams
+
+    model_path = tmp_path / "toy.tflite"
+    shutil.copy(toy_model, model_path)
+    shutil.copy(toy_model.with_suffix(".json"), tmp_path / "toy.json")
+    stream = _toy_stream()
+    calibrate_model(model_path, stream, target_false_alarms_per_hour=1e9, smoothing_candidates=(2,))
+    before = read_sidecar(model_path)
+    options = dict(target_false_alarms_per_hour=1e9, smoothing_candidates=(1, 2), temperature_candidates=(1.0, 0.5))
+    calibrated, kept = out_of_sample(model_path, stream, **options)
+    keywords = sum(event.label in TOY_LABELS for event in stream.events)
+    assert calibrated.keywords == kept.keywords == keywords and len(calibrated.settings) == 2
+    assert calibrated.hours == pytest.approx(stream.duration_s / 3600)
+    # The sidecar's detector, by hand: each half a stream of its own, the gate applied in the replay.
+    in_use = DetectorConfig.from_sidecar(read_sidecar(model_path))
+    model = load_model(model_path)
+    detected = false_alarms = 0
+    for half in stream.halves():
+        run = run_pipeline(model, half, config=in_use.replace(min_level_dbfs=-math.inf))
+        result = score(replay(run.decisions, run.labels, in_use, keywords=run.keywords), half, keywords=run.keywords)
+        detected, false_alarms = detected + result.detected, false_alarms + result.false_alarms
+    assert (kept.detected, kept.false_alarms) == (detected, false_alarms)
+    assert kept.settings == [in_use.summary()] * 2
+    # And the setting chosen on the first half, scored on the second, by hand.
+    first, second = stream.halves()
+    chosen = calibrate_model(model_path, first, write=False, **options)
+    config = DetectorConfig.from_sidecar({"detector": chosen})
+    assert calibrated.settings[1] == config.summary()
+    # The command writes nothing and prints both.
+    monkeypatch.setattr(streams, "realistic_stream", lambda *a, **k: stream)
+    assert calibrate.main([str(model_path), "--out-of-sample", "--smoothing", "1,2", "--temperatures", "1,0.5",
+                           "--target-false-alarms-per-hour", "1e9"]) == 0
+    out = capsys.readouterr().out
+    assert "calibrated on the other half" in out and "the sidecar's detector" in out and "keywords detected" in out
+    assert read_sidecar(model_path) == before

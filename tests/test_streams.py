@@ -250,6 +250,27 @@ def test_replay_at_all_thresholds_at_once_equals_replay_threshold_by_threshold(l
     assert len(at_once[0]) > len(at_once[-1]) > 0
 
 
+def test_a_stream_halved_in_a_gap_keeps_every_event_and_its_audio():
+    stream = build_stream(_keyword_clips(), _negatives(), recipe=StreamRecipe(seed=3))
+    first, second = stream.halves()
+    assert first.audio.size + second.audio.size == stream.audio.size
+    assert len(first.events) + len(second.events) == len(stream.events) and first.events and second.events
+    assert abs(first.duration_s - stream.duration_s / 2) < 3.0  # in the gap nearest the middle
+    cut_s = first.duration_s
+    assert first.events[-1].end_s <= cut_s and second.events[0].start_s >= 0  # no event cut
+    for half, offset_s in ((first, 0.0), (second, cut_s)):
+        for event in half.events:
+            original = next(e for e in stream.events if e.source == event.source and e.kind == event.kind
+                            and e.start_s == pytest.approx(event.start_s + offset_s))
+            a, b = (int(round(t * 16000)) for t in (event.start_s, event.end_s))
+            c = int(round(original.start_s * 16000))
+            np.testing.assert_array_equal(half.audio[a:b], stream.audio[c:c + b - a])
+    assert "first half" in first.description and "second half" in second.description
+    one = build_stream(_keyword_clips(), None, recipe=StreamRecipe(seed=3))
+    with pytest.raises(ValueError, match="two events"):
+        type(one)(one.audio, one.events[:1], "one").halves()
+
+
 def test_the_training_stream_is_drawn_to_a_validation_streams_counts(monkeypatch):
     """realistic_stream("train"): as many keyword clips as the validation split holds and, of each kind of
     negative, as many as a validation stream does, drawn with the seed from the training split's."""

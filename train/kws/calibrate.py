@@ -36,6 +36,13 @@ delivered models then detect under a fifth of the validation keywords, no
 use to a listener. A calibration that detects under half of them
 (``MIN_DETECTED_PERCENT``) is printed and not written unless ``--force``:
 the sidecar keeps the detector it had.
+
+The calibration's figures are measured on the stream it chose on, so a search
+over more settings looks better than it is. ``--out-of-sample`` writes
+nothing and says what a calibration does on audio it was not chosen on: the
+validation stream is cut in two, the search chooses on each half and is scored
+on the other, beside the sidecar's detector on the same halves
+(:func:`out_of_sample`).
 """
 from __future__ import annotations
 
@@ -43,6 +50,7 @@ import argparse
 import itertools
 import math
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import List, Optional, Sequence, Tuple
 
@@ -52,9 +60,9 @@ from pi_runtime.arguments import non_negative_int, run_command
 from pi_runtime.kws_pipeline import MAX_SMOOTHING_WINDOWS, DetectorConfig, frames_per_hop
 from pi_runtime.labels import keyword_list
 from pi_runtime.model import load_model
-from pi_runtime.replay import DEFAULT_THRESHOLDS, pick_threshold
+from pi_runtime.replay import DEFAULT_THRESHOLDS, pick_threshold, replay
 from pi_runtime.sidecar import read_sidecar, subset_key, write_sidecar
-from train.kws.streams import LabelledStream, det_curve, run_pipeline
+from train.kws.streams import LabelledStream, det_curve, run_pipeline, score
 
 DEFAULT_TARGET_FALSE_ALARMS_PER_HOUR = 50.0
 # A point that detects fewer of the validation keywords is no listener; main refuses to write it.
@@ -110,51 +118,20 @@ def calibrate_model(model_path, stream: LabelledStream, *,
         The ``"detector"`` section: the settings and ``"calibration"`` (target,
         stream description with its seed, measured numbers on the validation stream).
     """
-    if not target_false_alarms_per_hour >= 0:
-        raise ValueError(f"target_false_alarms_per_hour must be >= 0, got {target_false_alarms_per_hour!r}")
-    candidates = sorted(set(int(n) for n in smoothing_candidates))
-    if not candidates or not all(1 <= n <= MAX_SMOOTHING_WINDOWS for n in candidates):
-        raise ValueError(f"smoothing_candidates must be integers from 1 to {MAX_SMOOTHING_WINDOWS}, "
-                         f"got {list(smoothing_candidates)}")
-    gates = (sorted(set(float(gate) for gate in gate_candidates_dbfs), reverse=True)
-             if gate_candidates_dbfs is not None else [base_config.min_level_dbfs])
-    if not gates or any(math.isnan(gate) or gate > 0 for gate in gates):
-        raise ValueError(f"gate_candidates_dbfs must be levels at or under 0 dBFS, got {gate_candidates_dbfs!r}")
-    temperatures = sorted(set(float(t) for t in temperature_candidates), reverse=True)
-    if not temperatures or not all(0 < t < math.inf for t in temperatures):
-        raise ValueError(f"temperature_candidates must be positive numbers, got {list(temperature_candidates)!r}")
+    space = SearchSpace.checked(target_false_alarms_per_hour, smoothing_candidates, gate_candidates_dbfs,
+                                temperature_candidates, thresholds, base_config)
     model = load_model(model_path, require_sidecar=True)
-    # One run with the gate open keeps every window's posteriors; the replay applies the gate.
-    run = run_pipeline(model, stream, config=base_config.replace(min_level_dbfs=-math.inf),
-                       input_rate_hz=input_rate_hz, keywords=keywords)
-    choices = []
-    for gate, smoothing, temperature in itertools.product(gates, candidates, temperatures):
-        config = base_config.replace(smoothing_windows=smoothing, min_level_dbfs=gate, temperature=temperature)
-        curve = det_curve(run.decisions, run.labels, stream, config=config, keywords=run.keywords,
-                          thresholds=thresholds, window_duration_s=run.window_duration_s)
-        index = pick_threshold(curve.thresholds, curve.false_alarms_per_hour, target_false_alarms_per_hour)
-        reached = index is not None
-        if not reached:
-            index = int(np.argmax(curve.thresholds))
-        result = curve.scores[index]
-        # Best: target reached, then most keywords detected (fewest false alarms when no setting
-        # reaches the target), then the higher gate, the shorter smoothing, the higher temperature.
-        merit = result.detected if reached else -result.false_alarms
-        choices.append(((reached, merit, gate, -smoothing, temperature), config.replace(threshold=float(curve.thresholds[index])),
-                        result, reached, curve))
-    _, chosen, result, reached, curve = max(choices, key=lambda choice: choice[0])
+    run = open_gate_run(model, stream, space, input_rate_hz=input_rate_hz, keywords=keywords)
+    chosen, result, reached, curve = space.choose(run, stream)
     measured = result.to_dict()
     measured["target_reached"] = reached
     measured["curve"] = curve_record(curve)
-    measured["searched"] = (f"gate {', '.join(f'{gate:g}' for gate in gates)} dBFS x "
-                            f"smoothing {', '.join(map(str, candidates))} windows x "
-                            f"temperature {', '.join(f'{t:g}' for t in temperatures)} x {len(thresholds)} thresholds "
-                            f"from {min(thresholds):g} to {max(thresholds):g}")
+    measured["searched"] = space.describe()
     settings = chosen.to_dict()
     if settings["min_level_dbfs"] == -math.inf:
         settings["min_level_dbfs"] = None  # the sidecar's "gate off" (JSON has no infinity)
     section = {**settings, "calibration": {
-        "target_false_alarms_per_hour": float(target_false_alarms_per_hour),
+        "target_false_alarms_per_hour": space.target_false_alarms_per_hour,
         "stream": stream.description,
         "measured": measured,
     }}
@@ -163,6 +140,144 @@ def calibrate_model(model_path, stream: LabelledStream, *,
     if write:
         write_calibration(model_path, section)
     return section
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    """What the calibration tries (gates, smoothing lengths and temperatures, each at every threshold) and
+    its false-alarm budget; :meth:`choose` picks the setting on one run of the live pipeline."""
+
+    target_false_alarms_per_hour: float
+    gates_dbfs: Tuple[float, ...]        # highest first
+    smoothings: Tuple[int, ...]          # shortest first
+    temperatures: Tuple[float, ...]      # highest first
+    thresholds: Tuple[float, ...]
+    base_config: DetectorConfig          # hop and refractory period, kept
+
+    @classmethod
+    def checked(cls, target_false_alarms_per_hour, smoothing_candidates, gate_candidates_dbfs,
+                temperature_candidates, thresholds, base_config) -> "SearchSpace":
+        """The candidates sorted and checked (ValueError naming the bad argument); ``gate_candidates_dbfs``
+        None keeps ``base_config``'s gate."""
+        if not target_false_alarms_per_hour >= 0:
+            raise ValueError(f"target_false_alarms_per_hour must be >= 0, got {target_false_alarms_per_hour!r}")
+        smoothings = sorted(set(int(n) for n in smoothing_candidates))
+        if not smoothings or not all(1 <= n <= MAX_SMOOTHING_WINDOWS for n in smoothings):
+            raise ValueError(f"smoothing_candidates must be integers from 1 to {MAX_SMOOTHING_WINDOWS}, "
+                             f"got {list(smoothing_candidates)}")
+        gates = (sorted(set(float(gate) for gate in gate_candidates_dbfs), reverse=True)
+                 if gate_candidates_dbfs is not None else [base_config.min_level_dbfs])
+        if not gates or any(math.isnan(gate) or gate > 0 for gate in gates):
+            raise ValueError(f"gate_candidates_dbfs must be levels at or under 0 dBFS, got {gate_candidates_dbfs!r}")
+        temperatures = sorted(set(float(t) for t in temperature_candidates), reverse=True)
+        if not temperatures or not all(0 < t < math.inf for t in temperatures):
+            raise ValueError(f"temperature_candidates must be positive numbers, got {list(temperature_candidates)!r}")
+        return cls(float(target_false_alarms_per_hour), tuple(gates), tuple(smoothings), tuple(temperatures),
+                   tuple(float(t) for t in thresholds), base_config)
+
+    def choose(self, run, stream: LabelledStream):
+        """(config, score at its threshold, whether the target was reached, its DET curve) of the best setting.
+
+        For each setting, the lowest threshold from which on every higher one keeps to the target; best:
+        the target reached, then the most keywords detected (the fewest false alarms when no setting
+        reaches it), then the higher gate, the shorter smoothing, the higher temperature.
+        """
+        choices = []
+        for gate, smoothing, temperature in itertools.product(self.gates_dbfs, self.smoothings, self.temperatures):
+            config = self.base_config.replace(smoothing_windows=smoothing, min_level_dbfs=gate,
+                                              temperature=temperature)
+            curve = det_curve(run.decisions, run.labels, stream, config=config, keywords=run.keywords,
+                              thresholds=self.thresholds, window_duration_s=run.window_duration_s)
+            index = pick_threshold(curve.thresholds, curve.false_alarms_per_hour, self.target_false_alarms_per_hour)
+            reached = index is not None
+            if not reached:
+                index = int(np.argmax(curve.thresholds))
+            result = curve.scores[index]
+            merit = result.detected if reached else -result.false_alarms
+            choices.append(((reached, merit, gate, -smoothing, temperature),
+                            config.replace(threshold=float(curve.thresholds[index])), result, reached, curve))
+        return max(choices, key=lambda choice: choice[0])[1:]
+
+    def describe(self) -> str:
+        return (f"gate {', '.join(f'{gate:g}' for gate in self.gates_dbfs)} dBFS x "
+                f"smoothing {', '.join(map(str, self.smoothings))} windows x "
+                f"temperature {', '.join(f'{t:g}' for t in self.temperatures)} x {len(self.thresholds)} thresholds "
+                f"from {min(self.thresholds):g} to {max(self.thresholds):g}")
+
+
+def open_gate_run(model, stream: LabelledStream, space: SearchSpace, *, input_rate_hz: int = 16000,
+                  keywords: Optional[Sequence[str]] = None):
+    """One run of the live pipeline with the gate open: every window's posteriors, for any setting's replay."""
+    return run_pipeline(model, stream, config=space.base_config.replace(min_level_dbfs=-math.inf),
+                        input_rate_hz=input_rate_hz, keywords=keywords)
+
+
+@dataclass
+class HeldOutScore:
+    """Sums over the two halves of a stream of what a detector did on the half it was not chosen on."""
+
+    keywords: int = 0
+    detected: int = 0
+    false_alarms: int = 0
+    hours: float = 0.0
+    noise_and_babble_false_alarms: int = 0
+    noise_and_babble_hours: float = 0.0
+    words: int = 0
+    words_fired: int = 0
+    settings: List[str] = field(default_factory=list)  # per half scored: the detector, in a few words
+
+    def add(self, result, config: DetectorConfig) -> None:
+        kinds = result.noise_and_babble_kinds
+        self.keywords += result.keywords
+        self.detected += result.detected
+        self.false_alarms += result.false_alarms
+        self.hours += result.duration_s / 3600.0
+        self.noise_and_babble_false_alarms += sum(result.false_alarms_by_kind.get(kind, 0) for kind in kinds)
+        self.noise_and_babble_hours += sum(result.seconds_by_kind.get(kind, 0.0) for kind in kinds) / 3600.0
+        self.words += result.words
+        self.words_fired += result.words_fired
+        self.settings.append(config.summary())
+
+    def describe(self) -> str:
+        return (f"{100.0 * self.detected / max(self.keywords, 1):.1f} % of {self.keywords} keywords detected, "
+                f"{self.false_alarms / max(self.hours, 1e-12):.1f} false alarms/hour, "
+                f"{self.noise_and_babble_false_alarms} on noise and babble "
+                f"({self.noise_and_babble_false_alarms / max(self.noise_and_babble_hours, 1e-12):.1f}/hour), "
+                f"{self.words_fired} of {self.words} non-keyword words fired "
+                f"({100.0 * self.words_fired / max(self.words, 1):.1f} %)")
+
+
+def out_of_sample(model_path, stream: LabelledStream, *,
+                  target_false_alarms_per_hour: float = DEFAULT_TARGET_FALSE_ALARMS_PER_HOUR,
+                  smoothing_candidates: Sequence[int] = DEFAULT_SMOOTHING_CANDIDATES,
+                  gate_candidates_dbfs: Optional[Sequence[float]] = DEFAULT_GATE_CANDIDATES_DBFS,
+                  temperature_candidates: Sequence[float] = DEFAULT_TEMPERATURE_CANDIDATES,
+                  thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
+                  base_config: DetectorConfig = DetectorConfig(), input_rate_hz: int = 16000,
+                  keywords: Optional[Sequence[str]] = None) -> Tuple[HeldOutScore, HeldOutScore]:
+    """How a calibration does on validation audio it was not chosen on, beside the sidecar's detector.
+
+    The stream is cut in two (:meth:`LabelledStream.halves`); the calibration's search chooses a
+    setting on each half, and it is scored on the other half. The calibration's own figures are
+    in-sample (chosen and measured on the same stream), so they flatter a search with more settings;
+    these do not. Returns (the calibration chosen on the other half, the sidecar's detector as it is,
+    for ``keywords`` its subset's), each summed over the two halves. Writes nothing.
+    """
+    space = SearchSpace.checked(target_false_alarms_per_hour, smoothing_candidates, gate_candidates_dbfs,
+                                temperature_candidates, thresholds, base_config)
+    model = load_model(model_path, require_sidecar=True)
+    in_use = DetectorConfig.from_sidecar(model.spec, keywords=keywords, hop_ms=base_config.hop_ms)
+    halves = stream.halves()
+    runs = [open_gate_run(model, half, space, input_rate_hz=input_rate_hz, keywords=keywords) for half in halves]
+    calibrated, kept = HeldOutScore(), HeldOutScore()
+    for chosen_on, scored_on in ((0, 1), (1, 0)):
+        config = space.choose(runs[chosen_on], halves[chosen_on])[0]
+        run, half = runs[scored_on], halves[scored_on]
+        for score_into, detector in ((calibrated, config), (kept, in_use)):
+            detections = replay(run.decisions, run.labels, detector, keywords=run.keywords,
+                                window_duration_s=run.window_duration_s)
+            score_into.add(score(detections, half, keywords=run.keywords), detector)
+    return calibrated, kept
 
 
 def curve_record(curve) -> dict:
@@ -267,6 +382,10 @@ def build_parser() -> argparse.ArgumentParser:
                              "(listen --keywords; e.g. go,stop): written beside the model's own settings")
     parser.add_argument("--seed", type=non_negative_int, default=0, help="seed of the validation stream (default 0)")
     parser.add_argument("--dry-run", action="store_true", help="print the calibration without writing sidecars")
+    parser.add_argument("--out-of-sample", action="store_true",
+                        help="write nothing; instead choose on each half of the validation stream and score on the "
+                             "other, beside the sidecar's detector on the same halves (the calibration's own figures "
+                             "are measured on the stream they were chosen on)")
     parser.add_argument("--force", action="store_true",
                         help=f"write a calibration even when it detects under {MIN_DETECTED_PERCENT:g} %% of the "
                              "validation keywords (refused otherwise: the sidecar keeps its detector)")
@@ -309,6 +428,17 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         stream = realistic_stream("val", data_dir=args.data_dir, seed=args.seed, progress=True)
         print(stream.description, file=sys.stderr, flush=True)
         for model_path in args.models:
+            if args.out_of_sample:
+                print(f"{model_path}: choosing on each half, scoring on the other ...", file=sys.stderr, flush=True)
+                calibrated, kept = out_of_sample(
+                    model_path, stream, target_false_alarms_per_hour=args.target_false_alarms_per_hour,
+                    smoothing_candidates=smoothing, gate_candidates_dbfs=args.gates,
+                    temperature_candidates=temperatures, base_config=base_config, keywords=args.keywords)
+                print(f"{model_path.name}, on the half of the validation stream each was not chosen on"
+                      + (f" (listening for {','.join(args.keywords)})" if args.keywords else "") + ":")
+                print(f"  calibrated on the other half ({' / '.join(calibrated.settings)}): {calibrated.describe()}")
+                print(f"  the sidecar's detector ({kept.settings[0]}): {kept.describe()}")
+                continue
             print(f"{model_path}: calibrating ...", file=sys.stderr, flush=True)
             section = calibrate_model(model_path, stream, target_false_alarms_per_hour=args.target_false_alarms_per_hour,
                                       smoothing_candidates=smoothing, gate_candidates_dbfs=args.gates,

@@ -30,7 +30,7 @@ from __future__ import annotations
 import math
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -104,6 +104,26 @@ class LabelledStream:
 
     def kind_counts(self) -> Dict[str, int]:
         return dict(sorted(Counter(event.kind for event in self.events).items()))
+
+    def halves(self) -> Tuple["LabelledStream", "LabelledStream"]:
+        """The stream cut in two in the middle of the gap between events nearest its middle, each half
+        a stream of its own (its events from 0 s): a setting chosen on one can be scored on the other.
+
+        Raises ValueError for a stream of fewer than two events.
+        """
+        if len(self.events) < 2:
+            raise ValueError(f"a stream needs at least two events to be halved, got {len(self.events)}")
+        middles = np.array([(before.end_s + after.start_s) / 2 for before, after in zip(self.events, self.events[1:])])
+        cut = int(np.argmin(np.abs(middles - self.duration_s / 2)))
+        cut_sample = int(round(middles[cut] * self.sample_rate_hz))
+        cut_s = cut_sample / self.sample_rate_hz
+        first = LabelledStream(self.audio[:cut_sample], self.events[:cut + 1], f"{self.description} (first half)",
+                               self.sample_rate_hz)
+        later = tuple(replace(event, start_s=event.start_s - cut_s, end_s=event.end_s - cut_s)
+                      for event in self.events[cut + 1:])
+        second = LabelledStream(self.audio[cut_sample:], later, f"{self.description} (second half)",
+                                self.sample_rate_hz)
+        return first, second
 
 
 @dataclass(frozen=True)
@@ -314,8 +334,6 @@ def realistic_stream(split: str, *, data_dir=None, seed: int = 0, recipe: Stream
     stream is made like the others: as many keyword clips as the validation split has and, of each
     kind of negative, as many as a validation stream holds, drawn with ``seed``.
     """
-    from dataclasses import replace
-
     from train.kws.data import ClipSet, load_split
     from train.kws.negatives import DEFAULT_SIZES, build_negatives
 
