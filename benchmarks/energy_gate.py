@@ -91,8 +91,7 @@ def measure(args: argparse.Namespace, models: Sequence[Path], report: Callable[[
         run = run_pipeline(model, stream, config=config.replace(min_level_dbfs=-math.inf))
         window_levels_dbfs = np.array([decision.level_dbfs for decision in run.decisions])
         report("")
-        report(f"{path.name}: threshold {config.threshold:g}, {config.smoothing_windows} windows, "
-               f"gate {_gate_name(config.min_level_dbfs)} (its operating point: sidecar, else the defaults)")
+        report(f"{path.name}: {config.summary()} (its operating point: sidecar, else the defaults)")
         for gate in args.gates:
             detections = replay(run.decisions, run.labels, config.replace(min_level_dbfs=gate),
                                 keywords=run.keywords, window_duration_s=run.window_duration_s)
