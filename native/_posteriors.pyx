@@ -131,6 +131,9 @@ cdef class PosteriorSmoother:
         cdef Py_ssize_t i, slot
         if probabilities.shape[0] != self.total.shape[0]:
             raise ValueError(f"{probabilities.shape[0]} values for {self.total.shape[0]} labels")
+        for i in range(probabilities.shape[0]):  # checked before any state changes: one NaN would stay in the sum
+            if not (-INFINITY < probabilities[i] < INFINITY):
+                raise ValueError(f"probabilities must be finite, got {probabilities[i]} at label {i}")
         slot = self._next_slot()
         if self.exponent != 1.0:
             self._sharpen_into(probabilities, slot)
@@ -142,12 +145,19 @@ cdef class PosteriorSmoother:
         return self._finish()
 
     cdef void _sharpen_into(self, const probability_t[::1] probabilities, Py_ssize_t slot) noexcept:
-        # p ** exponent, renormalised to sum to 1 (a softmax at temperature 1/exponent)
+        # p ** exponent, renormalised to sum to 1 (a softmax at temperature 1/exponent); divided by the
+        # largest first, so the largest becomes 1 and no exponent can round the whole window to zeros
         cdef Py_ssize_t i, n = self.total.shape[0]
-        cdef double powered_sum = 0.0
+        cdef double top = 0.0, powered_sum = 0.0
         for i in range(n):
-            self.history[slot, i] = pow(<double>probabilities[i], self.exponent)
-            powered_sum += self.history[slot, i]
-        if powered_sum > 0.0:
+            if probabilities[i] > top:
+                top = probabilities[i]
+        if top <= 0.0:  # an all-zero window (gated) stays zeros
             for i in range(n):
-                self.history[slot, i] /= powered_sum
+                self.history[slot, i] = 0.0
+            return
+        for i in range(n):  # a value under 0 (rounding in stored posteriors) counts as 0: no pow of a negative
+            self.history[slot, i] = pow(<double>probabilities[i] / top, self.exponent) if probabilities[i] > 0 else 0.0
+            powered_sum += self.history[slot, i]
+        for i in range(n):
+            self.history[slot, i] /= powered_sum

@@ -32,7 +32,7 @@ from native.feature_stream import FeatureStream, energy as _energy
 from native.params import FrontendParams, ModelInput
 from native.posteriors import PosteriorSmoother, softmax
 from pi_runtime.labels import NON_KEYWORD_LABELS, keyword_labels
-from pi_runtime.sidecar import MAX_SMOOTHING_WINDOWS, KwsSpec, detector_settings
+from pi_runtime.sidecar import MAX_SMOOTHING_WINDOWS, MAX_TEMPERATURE, MIN_TEMPERATURE, KwsSpec, detector_settings
 from pi_runtime.wav import MAX_SAMPLE_RATE_HZ, MIN_SAMPLE_RATE_HZ
 
 __all__ = [
@@ -45,6 +45,8 @@ __all__ = [
     "frames_per_hop",
     "to_probabilities",
     "MAX_SMOOTHING_WINDOWS",
+    "MAX_TEMPERATURE",
+    "MIN_TEMPERATURE",
 ]
 
 # Audio rates accepted: those the WAV reader accepts, anything a sound card or
@@ -91,9 +93,10 @@ class DetectorConfig:
         7-10 % more false alarms (go/stop: 3.0 points, 11 %). It still stops
         digital silence and a noise floor under -65 dBFS RMS.
     temperature : float
-        Each window's posteriors are sharpened before the mean, as a softmax
-        at this temperature would be (raised to ``1 / temperature`` and
-        renormalised); 1 (default) takes them as the model gives them. The
+        Each window's posteriors are sharpened (below 1) or flattened (above
+        1) before the mean, as a softmax at this temperature would be (raised
+        to ``1 / temperature`` and renormalised), from ``MIN_TEMPERATURE`` to
+        ``MAX_TEMPERATURE``; 1 (default) takes them as the model gives them. The
         open-set models hedge between keywords (a clean validation keyword's
         own word gets about 0.7 of the mass), while babble spreads its mass
         over several words: below 1 the mean counts the windows the model is
@@ -124,8 +127,9 @@ class DetectorConfig:
             raise ValueError(f"refractory_ms must be >= 0, got {self.refractory_ms!r}")
         if math.isnan(self.min_level_dbfs):
             raise ValueError("min_level_dbfs must be a number (use -inf to disable the gate)")
-        if not 0.0 < self.temperature < math.inf:
-            raise ValueError(f"temperature must be a positive number, got {self.temperature!r}")
+        if not MIN_TEMPERATURE <= self.temperature <= MAX_TEMPERATURE:
+            raise ValueError(f"temperature must be a number from {MIN_TEMPERATURE:g} to {MAX_TEMPERATURE:g}, "
+                             f"got {self.temperature!r}")
 
     def replace(self, **changes) -> "DetectorConfig":
         """A copy with ``changes`` (checked like the constructor's arguments)."""
@@ -275,7 +279,9 @@ class DetectionPolicy:
         return the index of the best smoothed label (the mean itself: :attr:`smoothed`)."""
         try:
             return self._smoother.push(self._quiet if probabilities is None else probabilities)
-        except ValueError:  # nothing was added
+        except ValueError as error:  # nothing was added
+            if np.size(probabilities) == len(self.labels):
+                raise ValueError(f"the model gave {error}") from None  # NaN or a negative value
             raise ValueError(f"model gave {np.size(probabilities)} outputs for {len(self.labels)} labels") from None
 
     @property

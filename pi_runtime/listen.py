@@ -363,9 +363,9 @@ def build_parser() -> argparse.ArgumentParser:
                              f"(default: the sidecar's, else {defaults.min_level_dbfs:g}; --min-level-dbfs=-inf "
                              "disables it)")
     parser.add_argument("--temperature", type=float,
-                        help="each window's posteriors sharpened as a softmax at this temperature before they are "
-                             "averaged; 1 takes them as the model gives them (default: the sidecar's, else "
-                             f"{defaults.temperature:g})")
+                        help="each window's posteriors sharpened (below 1) or flattened (above 1) as a softmax at this "
+                             "temperature would be, before they are averaged, 0.01 to 100; 1 takes them as the model "
+                             f"gives them (default: the sidecar's, else {defaults.temperature:g})")
     parser.add_argument("--seconds", type=float, help="stop after this many seconds of audio")
     parser.add_argument("--buffer-ms", type=float, default=2000.0,
                         help="capacity of the microphone ring buffer (default 2000 ms)")

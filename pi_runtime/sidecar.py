@@ -30,7 +30,7 @@ Optional keys (absent from older files, checked when present):
 ``"detector"``
     Calibrated detector settings: ``threshold`` in [0, 1], ``smoothing_windows``
     an integer from 1 to 100, ``hop_ms`` > 0, ``refractory_ms`` >= 0 (finite),
-    ``temperature`` > 0 (finite; absent: 1, the posteriors as given),
+    ``temperature`` from 0.01 to 100 (absent: 1, the posteriors as given),
     ``min_level_dbfs`` a number, or ``null`` for "no energy gate" (JSON has no
     -inf; :func:`detector_settings` turns ``null`` into ``-inf``), and a free
     ``calibration`` object saying how they were chosen. Optionally
@@ -59,6 +59,8 @@ TASKS = ("kws", "forecast")
 MODEL_SUFFIXES = (".tflite.zlib", ".tflite")
 OUTPUT_KINDS = ("logits", "probabilities")
 MAX_SMOOTHING_WINDOWS = 100
+# The detector's temperature: 1/T must stay a sane exponent (and a typo an error).
+MIN_TEMPERATURE, MAX_TEMPERATURE = 0.01, 100.0
 # A sidecar is a few kilobytes; anything far larger is not one (and is not read into memory).
 MAX_SIDECAR_BYTES = 4 << 20
 
@@ -173,7 +175,8 @@ def _check_detector_settings(detector: Any, source: str, where: str) -> None:
                               f"an integer from 1 to {MAX_SMOOTHING_WINDOWS}"),
         "hop_ms": (lambda v: _is_number(v) and v > 0, "a positive number"),
         "refractory_ms": (lambda v: _is_number(v) and v >= 0, "a number >= 0"),
-        "temperature": (lambda v: _is_number(v) and v > 0, "a positive number"),
+        "temperature": (lambda v: _is_number(v) and MIN_TEMPERATURE <= v <= MAX_TEMPERATURE,
+                        f"a number from {MIN_TEMPERATURE:g} to {MAX_TEMPERATURE:g}"),
         "min_level_dbfs": (lambda v: v is None or _is_number(v), "a number, or null for no energy gate"),
         "calibration": (lambda v: isinstance(v, dict), "an object"),
     }

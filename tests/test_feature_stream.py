@@ -275,7 +275,6 @@ def test_smoother_sharpens_each_window_before_the_mean(dtype, exponent):
     rng = np.random.default_rng(7)
     labels, windows = 10, 3
     smoother = PosteriorSmoother(windows, labels, exponent)
-    plain = PosteriorSmoother(windows, labels)
     queue = deque(maxlen=windows)
     for k in range(40):
         p = np.zeros(labels, dtype) if k % 9 == 4 else rng.dirichlet(np.ones(labels)).astype(dtype)
@@ -285,14 +284,32 @@ def test_smoother_sharpens_each_window_before_the_mean(dtype, exponent):
         expected = np.mean(queue, axis=0)
         np.testing.assert_allclose(smoother.mean, expected, rtol=1e-12, atol=1e-15)
         assert best == int(np.argmax(smoother.mean))
-        plain.push(p)
-        top = int(np.argmax(p))
-        if p.any() and len(queue) == 1:  # one window: the leader's share only grows
-            assert smoother.mean[top] >= plain.mean[top]
     one = PosteriorSmoother(windows, labels, 1.0)
     p = rng.dirichlet(np.ones(labels)).astype(dtype)
     one.push(p)
     np.testing.assert_array_equal(one.mean, p.astype(np.float64))  # exponent 1: added as given, bit for bit
+    single = PosteriorSmoother(1, labels, exponent)
+    single.push(p)
+    assert single.mean[np.argmax(p)] > p.max()  # one window: the leader's share grows
+
+
+def test_smoother_sharpening_never_underflows_and_refuses_what_would_poison_its_sum():
+    smoother = PosteriorSmoother(2, 4, 1000.0)  # 0.25 ** 1000 is 0 in float64; divided by the largest first
+    smoother.push(np.full(4, 0.25))
+    np.testing.assert_array_equal(smoother.mean, [0.25] * 4)
+    smoother.push(np.array([0.5, 0.49, 0.01, 0.0]))
+    assert smoother.mean[0] > 0.6 and smoother.mean[1] > 0.125
+    before = smoother.mean.copy()
+    for exponent in (1.0, 2.0):
+        check = PosteriorSmoother(2, 4, exponent)
+        for bad in ([np.nan, 0.5, 0.25, 0.25], [np.inf, 0, 0, 0], [0.5, -np.inf, 0.25, 0.25]):
+            with pytest.raises(ValueError, match="finite"):
+                check.push(np.array(bad))
+        assert check.push(np.array([0.1, 0.7, 0.1, 0.1])) == 1 and check.mean[1] > 0.69  # nothing was added before
+    np.testing.assert_array_equal(smoother.mean, before)
+    rounded = PosteriorSmoother(1, 3, 2.0)  # a stored 1 - 0.9 - 0.1 below zero counts as zero, never NaN
+    rounded.push(np.array([0.9, 0.1, -2.8e-17]))
+    np.testing.assert_allclose(rounded.mean, [0.81 / 0.82, 0.01 / 0.82, 0.0])
 
 
 def test_posterior_faces_refuse_what_they_cannot_compute():

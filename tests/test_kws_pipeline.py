@@ -218,13 +218,16 @@ def test_gated_windows_pull_the_average_down():
 def test_policy_rejects_outputs_of_the_wrong_size():
     with pytest.raises(ValueError, match="3 outputs for 2 labels"):
         _policy().update(np.ones(3, np.float32) / 3, 1.0)
+    with pytest.raises(ValueError, match="the model gave probabilities must be finite"):  # NaN out of a model
+        _policy().update(np.array([np.nan, 1.0], np.float32), 1.0)
 
 
 @pytest.mark.parametrize("bad", [dict(hop_ms=0), dict(hop_ms=math.nan), dict(threshold=1.5), dict(threshold=-0.1),
                                  dict(smoothing_windows=0), dict(smoothing_windows=1.5), dict(refractory_ms=-1),
                                  dict(smoothing_windows=MAX_SMOOTHING_WINDOWS + 1), dict(smoothing_windows=10 ** 9),
                                  dict(min_level_dbfs=math.nan), dict(temperature=0.0), dict(temperature=-1.0),
-                                 dict(temperature=math.inf), dict(temperature=math.nan)])
+                                 dict(temperature=math.inf), dict(temperature=math.nan), dict(temperature=1e-310),
+                                 dict(temperature=1000.0)])
 def test_bad_config_is_refused(bad):
     with pytest.raises(ValueError):
         DetectorConfig(**bad)
@@ -349,7 +352,7 @@ def test_a_temperature_sharpens_each_window_before_the_mean():
         squared = window.astype(np.float64) ** 2
         got = sharp.update(window, 0.1 * k)
         expected = plain.update(squared / squared.sum(), 0.1 * k)
-        np.testing.assert_allclose(sharp.smoothed, plain.smoothed, rtol=1e-12)
+        np.testing.assert_allclose(sharp.smoothed, plain.smoothed, rtol=1e-12, atol=1e-15)
         assert (got is None) == (expected is None)
         if got is not None:
             fired += 1

@@ -506,7 +506,7 @@ def test_bad_models_are_refused(toy_model, tmp_path):
     (["--hop-ms", "0"], "hop_ms"),
     (["--smoothing-windows", "0"], "smoothing_windows"),
     (["--smoothing-windows", str(10 ** 9)], "smoothing_windows must be an integer from 1 to 100"),
-    (["--temperature", "0"], "temperature must be a positive number"),
+    (["--temperature", "0"], "temperature must be a number from 0.01 to 100"),
     (["--input-rate", "0"], "--input-rate"),
     (["--input-rate", "7"], "between 1000 and 768000 Hz"),
 ])
