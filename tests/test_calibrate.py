@@ -273,7 +273,7 @@ def test_out_of_sample_chooses_on_one_half_and_scores_on_the_other(toy_model, tm
     calibrated, kept = out_of_sample(model_path, stream, **options)
     keywords = sum(event.label in TOY_LABELS for event in stream.events)
     assert calibrated.keywords == kept.keywords == keywords and len(calibrated.settings) == 2
-    assert calibrated.hours == pytest.approx(stream.duration_s / 3600)
+    assert calibrated.hours == pytest.approx((stream.duration_s + 2.0) / 3600)  # the first half ends in 2 s of silence
     # The sidecar's detector, by hand: each half a stream of its own, the gate applied in the replay.
     in_use = DetectorConfig.from_sidecar(read_sidecar(model_path))
     model = load_model(model_path)
@@ -284,15 +284,24 @@ def test_out_of_sample_chooses_on_one_half_and_scores_on_the_other(toy_model, tm
         detected, false_alarms = detected + result.detected, false_alarms + result.false_alarms
     assert (kept.detected, kept.false_alarms) == (detected, false_alarms)
     assert kept.settings == [in_use.summary()] * 2
-    # And the setting chosen on the first half, scored on the second, by hand.
-    first, second = stream.halves()
-    chosen = calibrate_model(model_path, first, write=False, **options)
-    config = DetectorConfig.from_sidecar({"detector": chosen})
-    assert calibrated.settings[1] == config.summary()
+    assert kept.seen_before  # its calibration was made on this very stream
+    # And each half's choice scored on the other half, by hand.
+    halves = stream.halves()
+    detected = false_alarms = 0
+    for chosen_on, scored_on in ((0, 1), (1, 0)):
+        config = DetectorConfig.from_sidecar({"detector": calibrate_model(model_path, halves[chosen_on], write=False,
+                                                                          **options)})
+        assert calibrated.settings[chosen_on] == config.summary()
+        run = run_pipeline(model, halves[scored_on], config=config.replace(min_level_dbfs=-math.inf))
+        result = score(replay(run.decisions, run.labels, config, keywords=run.keywords), halves[scored_on],
+                       keywords=run.keywords)
+        detected, false_alarms = detected + result.detected, false_alarms + result.false_alarms
+    assert (calibrated.detected, calibrated.false_alarms) == (detected, false_alarms)
     # The command writes nothing and prints both.
     monkeypatch.setattr(streams, "realistic_stream", lambda *a, **k: stream)
     assert calibrate.main([str(model_path), "--out-of-sample", "--smoothing", "1,2", "--temperatures", "1,0.5",
                            "--target-false-alarms-per-hour", "1e9"]) == 0
     out = capsys.readouterr().out
     assert "calibrated on the other half" in out and "the sidecar's detector" in out and "keywords detected" in out
+    assert "chosen on the first half" in out and "in-sample" in out
     assert read_sidecar(model_path) == before

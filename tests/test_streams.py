@@ -1,7 +1,7 @@
 """train.kws.streams: labelled streams built deterministically, detections scored and charged to the
 right kind of audio, the DET curve against a hand-computed example, replay equal to the live run."""
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Tuple
 
@@ -253,10 +253,11 @@ def test_replay_at_all_thresholds_at_once_equals_replay_threshold_by_threshold(l
 def test_a_stream_halved_in_a_gap_keeps_every_event_and_its_audio():
     stream = build_stream(_keyword_clips(), _negatives(), recipe=StreamRecipe(seed=3))
     first, second = stream.halves()
-    assert first.audio.size + second.audio.size == stream.audio.size
+    assert first.audio.size + second.audio.size == stream.audio.size + 2 * 16000  # the first gets a silent tail
+    assert not first.audio[-2 * 16000:].any()
     assert len(first.events) + len(second.events) == len(stream.events) and first.events and second.events
-    assert abs(first.duration_s - stream.duration_s / 2) < 3.0  # in the gap nearest the middle
-    cut_s = first.duration_s
+    cut_s = first.duration_s - 2.0
+    assert abs(cut_s - stream.duration_s / 2) < 3.0  # in the gap nearest the middle
     assert first.events[-1].end_s <= cut_s and second.events[0].start_s >= 0  # no event cut
     for half, offset_s in ((first, 0.0), (second, cut_s)):
         for event in half.events:
@@ -266,9 +267,10 @@ def test_a_stream_halved_in_a_gap_keeps_every_event_and_its_audio():
             c = int(round(original.start_s * 16000))
             np.testing.assert_array_equal(half.audio[a:b], stream.audio[c:c + b - a])
     assert "first half" in first.description and "second half" in second.description
-    one = build_stream(_keyword_clips(), None, recipe=StreamRecipe(seed=3))
-    with pytest.raises(ValueError, match="two events"):
-        type(one)(one.audio, one.events[:1], "one").halves()
+    for events in (stream.events[:1],  # one event; two that overlap (no gap to cut in)
+                   (stream.events[0], replace(stream.events[1], start_s=stream.events[0].end_s - 0.1))):
+        with pytest.raises(ValueError, match="no gap"):
+            LabelledStream(stream.audio, events, "no gap").halves()
 
 
 def test_the_training_stream_is_drawn_to_a_validation_streams_counts(monkeypatch):

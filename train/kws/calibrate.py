@@ -57,7 +57,8 @@ from typing import List, Optional, Sequence, Tuple
 import numpy as np
 
 from pi_runtime.arguments import non_negative_int, run_command
-from pi_runtime.kws_pipeline import MAX_SMOOTHING_WINDOWS, DetectorConfig, frames_per_hop
+from pi_runtime.kws_pipeline import (MAX_SMOOTHING_WINDOWS, MAX_TEMPERATURE, MIN_TEMPERATURE, DetectorConfig,
+                                     frames_per_hop)
 from pi_runtime.labels import keyword_list
 from pi_runtime.model import load_model
 from pi_runtime.replay import DEFAULT_THRESHOLDS, pick_threshold, replay
@@ -170,8 +171,9 @@ class SearchSpace:
         if not gates or any(math.isnan(gate) or gate > 0 for gate in gates):
             raise ValueError(f"gate_candidates_dbfs must be levels at or under 0 dBFS, got {gate_candidates_dbfs!r}")
         temperatures = sorted(set(float(t) for t in temperature_candidates), reverse=True)
-        if not temperatures or not all(0 < t < math.inf for t in temperatures):
-            raise ValueError(f"temperature_candidates must be positive numbers, got {list(temperature_candidates)!r}")
+        if not temperatures or not all(MIN_TEMPERATURE <= t <= MAX_TEMPERATURE for t in temperatures):
+            raise ValueError(f"temperature_candidates must be numbers from {MIN_TEMPERATURE:g} to {MAX_TEMPERATURE:g}, "
+                             f"got {list(temperature_candidates)!r}")
         return cls(float(target_false_alarms_per_hour), tuple(gates), tuple(smoothings), tuple(temperatures),
                    tuple(float(t) for t in thresholds), base_config)
 
@@ -224,7 +226,9 @@ class HeldOutScore:
     noise_and_babble_hours: float = 0.0
     words: int = 0
     words_fired: int = 0
-    settings: List[str] = field(default_factory=list)  # per half scored: the detector, in a few words
+    # The detector in a few words: chosen on the first half (scored on the second), then on the second.
+    settings: List[str] = field(default_factory=list)
+    seen_before: bool = False  # chosen on this very stream: in-sample on both halves
 
     def add(self, result, config: DetectorConfig) -> None:
         kinds = result.noise_and_babble_kinds
@@ -261,15 +265,18 @@ def out_of_sample(model_path, stream: LabelledStream, *,
     setting on each half, and it is scored on the other half. The calibration's own figures are
     in-sample (chosen and measured on the same stream), so they flatter a search with more settings;
     these do not. Returns (the calibration chosen on the other half, the sidecar's detector as it is,
-    for ``keywords`` its subset's), each summed over the two halves. Writes nothing.
+    for ``keywords`` its subset's), each summed over the two halves; the second's ``seen_before`` says
+    whether the sidecar's was calibrated on this very stream (then it is in-sample: compare with the
+    search out of sample restricted to the sidecar's choices instead, e.g. one temperature). Writes nothing.
     """
     space = SearchSpace.checked(target_false_alarms_per_hour, smoothing_candidates, gate_candidates_dbfs,
                                 temperature_candidates, thresholds, base_config)
     model = load_model(model_path, require_sidecar=True)
     in_use = DetectorConfig.from_sidecar(model.spec, keywords=keywords, hop_ms=base_config.hop_ms)
+    calibration = model.spec.detector_settings(keywords).get("calibration") or {}
     halves = stream.halves()
     runs = [open_gate_run(model, half, space, input_rate_hz=input_rate_hz, keywords=keywords) for half in halves]
-    calibrated, kept = HeldOutScore(), HeldOutScore()
+    calibrated, kept = HeldOutScore(), HeldOutScore(seen_before=calibration.get("stream") == stream.description)
     for chosen_on, scored_on in ((0, 1), (1, 0)):
         config = space.choose(runs[chosen_on], halves[chosen_on])[0]
         run, half = runs[scored_on], halves[scored_on]
@@ -364,8 +371,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="smoothing lengths to try, in windows, comma-separated "
                              f"(default {','.join(map(str, DEFAULT_SMOOTHING_CANDIDATES))})")
     parser.add_argument("--temperatures", default=",".join(f"{t:g}" for t in DEFAULT_TEMPERATURE_CANDIDATES),
-                        help="temperatures to try, comma-separated: each window's posteriors sharpened as a softmax "
-                             "at that temperature before the mean; 1 takes them as the model gives them "
+                        help="temperatures to try, comma-separated: each window's posteriors sharpened (below 1) or "
+                             "flattened (above 1) as a softmax at that temperature would be, before the mean; 1 takes "
+                             "them as the model gives them "
                              f"(default {','.join(f'{t:g}' for t in DEFAULT_TEMPERATURE_CANDIDATES)})")
     parser.add_argument("--gates", type=parse_gates, default=DEFAULT_GATE_CANDIDATES_DBFS,
                         help="energy gates to try (min_level_dbfs: windows quieter than this are not "
@@ -403,8 +411,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         temperatures = tuple(float(text) for text in args.temperatures.split(","))
     except ValueError:
         parser.error(f"--temperatures must be numbers separated by commas, got {args.temperatures!r}")
-    if not all(0 < t < math.inf for t in temperatures):
-        parser.error(f"--temperatures must be positive numbers, got {args.temperatures!r}")
+    if not all(MIN_TEMPERATURE <= t <= MAX_TEMPERATURE for t in temperatures):
+        parser.error(f"--temperatures must be numbers from {MIN_TEMPERATURE:g} to {MAX_TEMPERATURE:g}, "
+                     f"got {args.temperatures!r}")
     if not args.target_false_alarms_per_hour >= 0:
         parser.error("--target-false-alarms-per-hour must be >= 0")
     try:
@@ -436,8 +445,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                     temperature_candidates=temperatures, base_config=base_config, keywords=args.keywords)
                 print(f"{model_path.name}, on the half of the validation stream each was not chosen on"
                       + (f" (listening for {','.join(args.keywords)})" if args.keywords else "") + ":")
-                print(f"  calibrated on the other half ({' / '.join(calibrated.settings)}): {calibrated.describe()}")
-                print(f"  the sidecar's detector ({kept.settings[0]}): {kept.describe()}")
+                print(f"  calibrated on the other half: {calibrated.describe()}")
+                print(f"    chosen on the first half: {calibrated.settings[0]}; on the second: {calibrated.settings[1]}")
+                print(f"  the sidecar's detector ({kept.settings[0]}): {kept.describe()}"
+                      + ("\n    (calibrated on this same stream: in-sample, it has seen the half it is scored on)"
+                         if kept.seen_before else ""))
                 continue
             print(f"{model_path}: calibrating ...", file=sys.stderr, flush=True)
             section = calibrate_model(model_path, stream, target_false_alarms_per_hour=args.target_false_alarms_per_hour,

@@ -109,20 +109,24 @@ class LabelledStream:
         """The stream cut in two in the middle of the gap between events nearest its middle, each half
         a stream of its own (its events from 0 s): a setting chosen on one can be scored on the other.
 
-        Raises ValueError for a stream of fewer than two events.
+        The first half gets the two seconds of silence a built stream ends with, so that its last
+        event's late windows are heard. Raises ValueError when no two events leave a gap to cut in.
         """
-        if len(self.events) < 2:
-            raise ValueError(f"a stream needs at least two events to be halved, got {len(self.events)}")
-        middles = np.array([(before.end_s + after.start_s) / 2 for before, after in zip(self.events, self.events[1:])])
-        cut = int(np.argmin(np.abs(middles - self.duration_s / 2)))
-        cut_sample = int(round(middles[cut] * self.sample_rate_hz))
-        cut_s = cut_sample / self.sample_rate_hz
-        first = LabelledStream(self.audio[:cut_sample], self.events[:cut + 1], f"{self.description} (first half)",
-                               self.sample_rate_hz)
+        rate = self.sample_rate_hz
+        gaps = [(k, before.end_s, after.start_s) for k, (before, after) in enumerate(zip(self.events, self.events[1:]))
+                if after.start_s >= before.end_s]
+        if not gaps:
+            raise ValueError(f"no gap between two of the stream's {len(self.events)} events to cut it in")
+        k, gap_start_s, gap_end_s = min(gaps, key=lambda gap: abs((gap[1] + gap[2]) / 2 - self.duration_s / 2))
+        # A whole sample inside the gap: no event of either half reaches past its end or before its start.
+        cut_sample = min(max(int(round((gap_start_s + gap_end_s) / 2 * rate)), math.ceil(gap_start_s * rate)),
+                         math.floor(gap_end_s * rate))
+        cut_s = cut_sample / rate
+        first = LabelledStream(np.concatenate([self.audio[:cut_sample], np.zeros(2 * rate, self.audio.dtype)]),
+                               self.events[:k + 1], f"{self.description} (first half)", rate)
         later = tuple(replace(event, start_s=event.start_s - cut_s, end_s=event.end_s - cut_s)
-                      for event in self.events[cut + 1:])
-        second = LabelledStream(self.audio[cut_sample:], later, f"{self.description} (second half)",
-                                self.sample_rate_hz)
+                      for event in self.events[k + 1:])
+        second = LabelledStream(self.audio[cut_sample:], later, f"{self.description} (second half)", rate)
         return first, second
 
 
