@@ -21,8 +21,9 @@ The variants:
   cannot carry the others);
 * ``_unknown_ xw``: the rejection classes' posteriors scaled by w before the
   mean (a prior for or against rejecting);
-* ``sharpened T``: each window's posteriors raised to the power 1/T and
-  renormalised before the mean (T: the calibration's candidates) (a softmax at temperature T: the open-set
+* ``sharpened T``: the delivered policy itself at temperature T (each
+  window's posteriors raised to the power 1/T and renormalised before the
+  mean; T: the calibration's candidates) (a softmax at temperature T: the open-set
   models hedge between keywords, a clean validation keyword's own word
   getting about 0.7 of the mass, so a sharper score might part keywords from
   babble, whose mass spreads over several words);
@@ -70,7 +71,8 @@ TEMPERATURES = tuple(t for t in DEFAULT_TEMPERATURE_CANDIDATES if t != 1.0)
 VERIFIER_POWERS = (0.5, 1.0, 2.0)
 PAUSE_RANGES_DB = (15.0, 20.0, 25.0)
 PAUSE_FRAME_S = 0.02
-THRESHOLDS = np.round(np.linspace(0.02, 0.99, 98), 2)
+# Up to 0.99 by hundredths, then the tail where sharpened posteriors crowd (as pi_runtime.replay's grid).
+THRESHOLDS = np.concatenate([np.round(np.linspace(0.02, 0.99, 98), 2), [0.995, 0.998, 0.999, 0.9995, 0.9998, 0.9999]])
 
 
 def pool_posteriors(probabilities: np.ndarray, windows: int, how: str = "mean", top_k: int = 1) -> np.ndarray:
@@ -105,16 +107,6 @@ def scale_labels(probabilities: np.ndarray, labels: Sequence[str], scales: Dict[
     for label, factor in scales.items():
         scaled[:, list(labels).index(label)] *= factor
     return scaled / np.maximum(scaled.sum(axis=1, keepdims=True), 1e-12)
-
-
-def sharpened(probabilities: np.ndarray, temperature: float) -> np.ndarray:
-    """Each row raised to the power 1/temperature and renormalised (a softmax of the log posteriors
-    at that temperature); all-zero rows (gated windows) stay zero."""
-    if not temperature > 0:
-        raise ValueError(f"temperature must be > 0, got {temperature}")
-    powered = np.asarray(probabilities, dtype=np.float64) ** (1.0 / temperature)
-    total = powered.sum(axis=1, keepdims=True)
-    return np.divide(powered, total, out=np.zeros_like(powered), where=total > 0)
 
 
 def keywords_to_leader(probabilities: np.ndarray, labels: Sequence[str], keywords: Sequence[str]) -> np.ndarray:
@@ -243,6 +235,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     n = detector.smoothing_windows
     base = gated(posteriors, levels, detector.min_level_dbfs)
+    # (name, posteriors pooled here, replayed in place of the policy's smoothing)
     variants: List[Tuple[str, np.ndarray]] = [(f"mean {windows}", pool_posteriors(base, windows))
                                               for windows in sorted({*WINDOW_COUNTS, n})]
     variants += [(f"top-{k} of {n}", pool_posteriors(base, n, "top", k)) for k in TOP_K if k < n]
@@ -250,8 +243,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     for factor in REJECTION_SCALES if rejection else ():
         scaled = scale_labels(base, run.labels, {label: factor for label in rejection})
         variants.append((f"{'/'.join(rejection)} x{factor:g}, mean {n}", pool_posteriors(scaled, n)))
-    for temperature in TEMPERATURES:
-        variants.append((f"sharpened {temperature:g}, mean {n}", pool_posteriors(sharpened(base, temperature), n)))
     variants.append((f"keywords to the leader, mean {n}",
                      pool_posteriors(keywords_to_leader(base, run.labels, run.keywords), n)))
     if args.verifier is not None:
@@ -274,23 +265,29 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     origin = "calibrated" if model.spec.detector else "defaults: the sidecar has no calibration"
     print(f"{args.model}: validation stream, {stream.duration_s / 3600:.2f} h, {len(run.decisions)} windows; "
-          f"gate {detector.min_level_dbfs:g} dBFS, smoothing {n} ({origin}); each threshold chosen for "
+          f"its detector: {detector.summary()} ({origin}); the rows pool the model's posteriors as they are "
+          f"(temperature 1) at its gate, but the sharpened ones; each threshold chosen for "
           f"{args.target_false_alarms_per_hour:g} false alarms an hour on this stream")
     print(f"{'variant':40s} {'threshold':>9s} {'detected':>9s} {'FA/h':>7s} {'words fired':>11s}")
-    for name, pooled in variants:
-        curve = det_curve(run.decisions, run.labels, stream, config=detector, keywords=run.keywords,
+    # The policy's own smoothing at other temperatures: what listen does with such a sidecar.
+    rows = [(name, pooled, detector) for name, pooled in variants]
+    rows += [(f"sharpened {temperature:g}, mean {n}", None, detector.replace(temperature=temperature))
+             for temperature in TEMPERATURES]
+    for name, pooled, config in rows:
+        curve = det_curve(run.decisions, run.labels, stream, config=config, keywords=run.keywords,
                           thresholds=THRESHOLDS, window_duration_s=run.window_duration_s, pooled=pooled)
         index = pick_threshold(curve.thresholds, curve.false_alarms_per_hour, args.target_false_alarms_per_hour)
         if index is None:
             print(f"{name:40s} {'-':>9s}  (the target is not reached at any threshold)")
             continue
         result = curve.scores[index]
-        print(f"{name:40s} {curve.thresholds[index]:9.2f} {result.detected_percent:8.1f}% "
+        print(f"{name:40s} {curve.thresholds[index]:9g} {result.detected_percent:8.1f}% "
               f"{result.false_alarms_per_hour:7.1f} {result.words_fired_percent:10.1f}%")
 
     print()
     print(f"one threshold per keyword, chosen on one half of the stream ({args.target_false_alarms_per_hour:g} "
-          "false alarms an hour of it), scored on the other half:")
+          f"false alarms an hour of it), scored on the other half; the detector's own smoothing and temperature "
+          f"({detector.summary()}):")
     replays = replay_thresholds(run.decisions, run.labels, detector, THRESHOLDS, keywords=run.keywords,
                                 window_duration_s=run.window_duration_s)
     middle_s = stream.duration_s / 2

@@ -285,7 +285,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     report(f"the most keywords any threshold detects ({grid.min():g} to {grid.max():g}; "
            "fewer below, where an early window of another word fires first)")
     for name, (_, point, _, _, curve) in results.items():
-        best = int(np.argmin(curve.miss_rate))
+        # Of the thresholds that detect the most, the highest: the fewest false alarms for them.
+        best = int(max(np.flatnonzero(curve.miss_rate == curve.miss_rate.min()), key=lambda k: curve.thresholds[k]))
         most = curve.scores[best]
         report(f"{name:<24} {100 * (1 - most.miss_rate):.1f} % at threshold {curve.thresholds[best]:g}, "
                f"{most.false_alarms_per_hour:.1f} false alarms an hour "

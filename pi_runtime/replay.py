@@ -2,7 +2,7 @@
 
 The live pipeline keeps, for every window, its time, level and posteriors
 (:class:`pi_runtime.kws_pipeline.Decision`). :func:`replay` gives the
-detections another threshold, smoothing or energy gate would have made on
+detections another threshold, smoothing, temperature or energy gate would have made on
 them, :func:`replay_thresholds` does so for a whole grid of thresholds in one
 pass, and :func:`pick_threshold` chooses the lowest threshold from which on
 false alarms stay within a budget. The calibration on the validation stream

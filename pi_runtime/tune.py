@@ -119,7 +119,7 @@ def validation_curve(spec, config: DetectorConfig,
                      keywords: Optional[Sequence[str]] = None) -> Optional[Tuple[np.ndarray, np.ndarray]]:
     """(thresholds, validation keywords detected %) of the sidecar's calibration for listening to
     ``keywords`` (a :class:`pi_runtime.sidecar.KwsSpec`'s), or None when it has none for them, kept no
-    curve, or was calibrated with another smoothing, gate or hop than ``config``'s."""
+    curve, or was calibrated with another smoothing, gate, temperature or hop than ``config``'s."""
     if not spec.calibrated_for(spec.listened_keywords(keywords)):
         return None  # e.g. a subset without its own calibration: the curve of all the keywords says nothing
     settings = spec.detector_settings(keywords)

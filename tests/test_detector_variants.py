@@ -5,7 +5,7 @@ import pytest
 import itertools
 
 from benchmarks.detector_variants import (build_parser, counts_per_keyword, gated, keywords_to_leader, main,
-                                         pool_posteriors, scale_labels, sharpened, thresholds_per_keyword,
+                                         pool_posteriors, scale_labels, thresholds_per_keyword,
                                          verified)
 from pi_runtime.kws_pipeline import DetectorConfig
 from kws_toy import random_decisions
@@ -109,15 +109,8 @@ def test_scaling_and_verifying_posteriors():
     assert verified(probabilities, LABELS, verifier, verifier_labels, power=0.0) == pytest.approx(probabilities)
 
 
-def test_sharpening_and_giving_the_keyword_mass_to_the_leader():
+def test_giving_the_keyword_mass_to_the_leader():
     probabilities = np.array([[0.2, 0.2, 0.1, 0.5], [0.6, 0.3, 0.1, 0.0], [0.0, 0.0, 0.0, 0.0]])
-    assert sharpened(probabilities, 1.0) == pytest.approx(probabilities)
-    half = sharpened(probabilities, 0.5)  # squares, renormalised
-    assert half[0] == pytest.approx(np.array([0.04, 0.04, 0.01, 0.25]) / 0.34)
-    assert half[1] == pytest.approx(np.array([0.36, 0.09, 0.01, 0.0]) / 0.46)
-    assert half[2].tolist() == [0.0, 0.0, 0.0, 0.0]  # a gated window stays gated
-    with pytest.raises(ValueError, match="temperature"):
-        sharpened(probabilities, 0.0)
     led = keywords_to_leader(probabilities, LABELS, ("go", "stop"))
     assert led[0] == pytest.approx([0.4, 0.0, 0.1, 0.5])     # a tie goes to the first keyword
     assert led[1] == pytest.approx([0.9, 0.0, 0.1, 0.0])

@@ -83,7 +83,8 @@ def calibrate_model(model_path, stream: LabelledStream, *,
                     thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
                     base_config: DetectorConfig = DetectorConfig(), input_rate_hz: int = 16000,
                     keywords: Optional[Sequence[str]] = None, write: bool = True) -> dict:
-    """Choose the threshold and smoothing of ``model_path`` on ``stream`` and write them into its sidecar.
+    """Choose the detector of ``model_path`` (gate, smoothing, temperature, threshold) on ``stream`` and write
+    it into its sidecar.
 
     Parameters
     ----------
@@ -288,7 +289,7 @@ def out_of_sample(model_path, stream: LabelledStream, *,
 
 
 def curve_record(curve) -> dict:
-    """The chosen smoothing and gate at every threshold of the grid, as the sidecar keeps it: what a
+    """The chosen gate, smoothing and temperature at every threshold of the grid, as the sidecar keeps it: what a
     higher threshold costs in validation keywords (``python -m pi_runtime.tune`` reads it on the Pi)."""
     return {"thresholds": [round(float(t), 4) for t in curve.thresholds],
             "keywords_detected_percent": [round(s.detected_percent, 2) for s in curve.scores],
