@@ -14,7 +14,9 @@ from pi_runtime.model import load_model
 from pi_runtime.replay import pick_threshold
 from pi_runtime.sidecar import read_sidecar
 from train.kws import calibrate
-from train.kws.calibrate import calibrate_model, join_list_values, out_of_sample, parse_gates
+from pi_runtime.replay import DEFAULT_THRESHOLDS
+from train.kws.calibrate import (DEFAULT_GATE_CANDIDATES_DBFS, SearchSpace, calibrate_model, join_list_values,
+                                  out_of_sample, parse_gates)
 from train.kws.data import ClipSet
 from train.kws.streams import StreamRecipe, build_stream, det_curve, run_pipeline, score
 from pi_runtime.replay import replay
@@ -270,7 +272,9 @@ def test_out_of_sample_chooses_on_one_half_and_scores_on_the_other(toy_model, tm
     calibrate_model(model_path, stream, target_false_alarms_per_hour=1e9, smoothing_candidates=(2,))
     before = read_sidecar(model_path)
     options = dict(target_false_alarms_per_hour=1e9, smoothing_candidates=(1, 2), temperature_candidates=(1.0, 0.5))
-    calibrated, kept = out_of_sample(model_path, stream, **options)
+    space = SearchSpace.checked(1e9, (1, 2), DEFAULT_GATE_CANDIDATES_DBFS, (1.0, 0.5), DEFAULT_THRESHOLDS,
+                                DetectorConfig())
+    calibrated, kept = out_of_sample(model_path, stream, space)
     keywords = sum(event.label in TOY_LABELS for event in stream.events)
     assert calibrated.keywords == kept.keywords == keywords and len(calibrated.settings) == 2
     assert calibrated.hours == pytest.approx((stream.duration_s + 2.0) / 3600)  # the first half ends in 2 s of silence

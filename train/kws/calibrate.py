@@ -252,28 +252,24 @@ class HeldOutScore:
                 f"({100.0 * self.words_fired / max(self.words, 1):.1f} %)")
 
 
-def out_of_sample(model_path, stream: LabelledStream, *,
-                  target_false_alarms_per_hour: float = DEFAULT_TARGET_FALSE_ALARMS_PER_HOUR,
-                  smoothing_candidates: Sequence[int] = DEFAULT_SMOOTHING_CANDIDATES,
-                  gate_candidates_dbfs: Optional[Sequence[float]] = DEFAULT_GATE_CANDIDATES_DBFS,
-                  temperature_candidates: Sequence[float] = DEFAULT_TEMPERATURE_CANDIDATES,
-                  thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
-                  base_config: DetectorConfig = DetectorConfig(), input_rate_hz: int = 16000,
+def out_of_sample(model_path, stream: LabelledStream, space: Optional[SearchSpace] = None, *,
+                  input_rate_hz: int = 16000,
                   keywords: Optional[Sequence[str]] = None) -> Tuple[HeldOutScore, HeldOutScore]:
     """How a calibration does on validation audio it was not chosen on, beside the sidecar's detector.
 
-    The stream is cut in two (:meth:`LabelledStream.halves`); the calibration's search chooses a
-    setting on each half, and it is scored on the other half. The calibration's own figures are
-    in-sample (chosen and measured on the same stream), so they flatter a search with more settings;
-    these do not. Returns (the calibration chosen on the other half, the sidecar's detector as it is,
+    The stream is cut in two (:meth:`LabelledStream.halves`); the calibration's search (``space``; by
+    default the calibration's defaults) chooses a setting on each half, and it is scored on the other
+    half. The calibration's own figures are in-sample (chosen and measured on the same stream), so they
+    flatter a search with more settings; these do not. Returns (the calibration chosen on the other half, the sidecar's detector as it is,
     for ``keywords`` its subset's), each summed over the two halves; the second's ``seen_before`` says
     whether the sidecar's was calibrated on this very stream (then it is in-sample: compare with the
     search out of sample restricted to the sidecar's choices instead, e.g. one temperature). Writes nothing.
     """
-    space = SearchSpace.checked(target_false_alarms_per_hour, smoothing_candidates, gate_candidates_dbfs,
-                                temperature_candidates, thresholds, base_config)
+    space = space if space is not None else SearchSpace.checked(
+        DEFAULT_TARGET_FALSE_ALARMS_PER_HOUR, DEFAULT_SMOOTHING_CANDIDATES, DEFAULT_GATE_CANDIDATES_DBFS,
+        DEFAULT_TEMPERATURE_CANDIDATES, DEFAULT_THRESHOLDS, DetectorConfig())
     model = load_model(model_path, require_sidecar=True)
-    in_use = DetectorConfig.from_sidecar(model.spec, keywords=keywords, hop_ms=base_config.hop_ms)
+    in_use = DetectorConfig.from_sidecar(model.spec, keywords=keywords, hop_ms=space.base_config.hop_ms)
     calibration = model.spec.detector_settings(keywords).get("calibration") or {}
     halves = stream.halves()
     runs = [open_gate_run(model, half, space, input_rate_hz=input_rate_hz, keywords=keywords) for half in halves]
@@ -440,10 +436,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         for model_path in args.models:
             if args.out_of_sample:
                 print(f"{model_path}: choosing on each half, scoring on the other ...", file=sys.stderr, flush=True)
-                calibrated, kept = out_of_sample(
-                    model_path, stream, target_false_alarms_per_hour=args.target_false_alarms_per_hour,
-                    smoothing_candidates=smoothing, gate_candidates_dbfs=args.gates,
-                    temperature_candidates=temperatures, base_config=base_config, keywords=args.keywords)
+                space = SearchSpace.checked(args.target_false_alarms_per_hour, smoothing, args.gates, temperatures,
+                                            DEFAULT_THRESHOLDS, base_config)
+                calibrated, kept = out_of_sample(model_path, stream, space, keywords=args.keywords)
                 print(f"{model_path.name}, on the half of the validation stream each was not chosen on"
                       + (f" (listening for {','.join(args.keywords)})" if args.keywords else "") + ":")
                 print(f"  calibrated on the other half: {calibrated.describe()}")
