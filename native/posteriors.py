@@ -97,8 +97,9 @@ class PosteriorSmoother:
         Length of each vector.
     exponent : float
         Each vector is raised to this power and renormalised before it is
-        added: above 1 sharper (a softmax at temperature ``1 / exponent``),
-        1 (default) as given. A vector of zeros stays zeros.
+        added: above 1 sharper, below 1 flatter (a softmax at temperature
+        ``1 / exponent``), 1 (default) as given. A vector of zeros stays
+        zeros; a value under 0 (rounding in stored posteriors) counts as 0.
 
     The sum is kept in float64 (a running sum: one vector in, the oldest out),
     so long streams do not drift. Not thread-safe.
@@ -129,7 +130,7 @@ class PosteriorSmoother:
         Raises
         ------
         ValueError
-            For another shape (nothing is added).
+            For another shape, or a NaN or infinite value (nothing is added).
         """
         try:  # the live path: contiguous float32 or float64, checked by the native call itself
             return self._core.push(probabilities)

@@ -281,7 +281,7 @@ class DetectionPolicy:
             return self._smoother.push(self._quiet if probabilities is None else probabilities)
         except ValueError as error:  # nothing was added
             if np.size(probabilities) == len(self.labels):
-                raise ValueError(f"the model gave {error}") from None  # NaN or a negative value
+                raise ValueError(f"the model gave {error}") from None  # NaN or infinity
             raise ValueError(f"model gave {np.size(probabilities)} outputs for {len(self.labels)} labels") from None
 
     @property
