@@ -47,6 +47,10 @@ picks on the same half, then the halves swap; last, for a like-for-like
 comparison, the most keywords a single threshold detects on the scored half
 with no more false alarms there (a point of its DET curve).
 
+First it says how the model shares its posterior in the window that holds
+each keyword clip without a background (:func:`where_the_mass_goes`): between
+the right word, the other keywords and the rejection classes.
+
 It measures and prints; it asserts nothing.
 """
 from __future__ import annotations
@@ -184,6 +188,35 @@ def thresholds_per_keyword(detected: np.ndarray, false_alarms: np.ndarray, budge
     return list(choice)
 
 
+def where_the_mass_goes(decisions, labels: Sequence[str], keywords: Sequence[str], stream) -> Dict[str, float]:
+    """How the model shares its posterior in the window that ends nearest each keyword clip's end (the
+    window that holds the clip), over the keyword events without a background: the mean mass of the
+    right word, of the other keywords and of the other labels, and the share of those windows where
+    the right word leads, reaches 0.5 and reaches 0.8."""
+    from train.kws.streams import KEYWORD_CLIP_KIND
+
+    times = np.array([decision.time_s for decision in decisions])
+    keyword_columns = [list(labels).index(keyword) for keyword in keywords]
+    rows = []
+    for event in stream.events:
+        if event.kind != KEYWORD_CLIP_KIND or event.condition != "clean" or event.label not in keywords:
+            continue
+        probabilities = decisions[int(np.argmin(np.abs(times - event.end_s)))].probabilities
+        if probabilities is None:
+            continue
+        probabilities = np.asarray(probabilities, dtype=np.float64)
+        right = list(labels).index(event.label)
+        others = probabilities[keyword_columns].sum() - probabilities[right]
+        rows.append((probabilities[right], others, probabilities.sum() - probabilities[right] - others,
+                     int(np.argmax(probabilities)) == right))
+    if not rows:
+        raise ValueError("the stream has no keyword clip without a background")
+    right, others, rest, leads = (np.array(column, dtype=np.float64) for column in zip(*rows))
+    return {"windows": float(len(rows)), "right": float(right.mean()), "other keywords": float(others.mean()),
+            "other labels": float(rest.mean()), "leads": float(leads.mean()),
+            "reaches 0.5": float(np.mean(right >= 0.5)), "reaches 0.8": float(np.mean(right >= 0.8))}
+
+
 def counts_per_keyword(replays, stream, keywords: Sequence[str], start_s: float, end_s: float):
     """(detected, false alarms): int[keywords, thresholds], counting the detections with window ends in
     [start_s, end_s) of each replay (one per threshold), each keyword from its own detections."""
@@ -263,6 +296,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         variants.append((f"pause >= {least_db:g} dB, mean {n}",
                          np.where((ranges < least_db)[:, None], 0.0, pool_posteriors(base, n))))
 
+    mass = where_the_mass_goes(run.decisions, run.labels, run.keywords, stream)
+    print(f"{args.model}: in the window that ends nearest each of the {mass['windows']:.0f} keyword clips without a "
+          f"background, the right word gets {mass['right']:.2f} of the mass on average, the other keywords "
+          f"{mass['other keywords']:.2f}, the other labels {mass['other labels']:.2f}; the right word leads in "
+          f"{100 * mass['leads']:.1f} % of them, reaches 0.5 in {100 * mass['reaches 0.5']:.1f} % and 0.8 in "
+          f"{100 * mass['reaches 0.8']:.1f} %")
     origin = "calibrated" if model.spec.detector else "defaults: the sidecar has no calibration"
     print(f"{args.model}: validation stream, {stream.duration_s / 3600:.2f} h, {len(run.decisions)} windows; "
           f"its detector: {detector.summary()} ({origin}); the rows pool the model's posteriors as they are "

@@ -5,8 +5,8 @@ import pytest
 import itertools
 
 from benchmarks.detector_variants import (build_parser, counts_per_keyword, gated, keywords_to_leader, main,
-                                         pool_posteriors, scale_labels, thresholds_per_keyword,
-                                         verified)
+                                         pool_posteriors, scale_labels, thresholds_per_keyword, verified,
+                                         where_the_mass_goes)
 from pi_runtime.kws_pipeline import DetectorConfig
 from kws_toy import random_decisions
 from test_benchmark_commands import KWS_MODELS, bad_models, refusal
@@ -116,6 +116,27 @@ def test_giving_the_keyword_mass_to_the_leader():
     assert led[1] == pytest.approx([0.9, 0.0, 0.1, 0.0])
     assert led[2].tolist() == [0.0, 0.0, 0.0, 0.0]
     assert probabilities[0].tolist() == [0.2, 0.2, 0.1, 0.5]  # the input is left alone
+
+
+def test_where_the_mass_goes_in_the_window_that_holds_each_clean_keyword():
+    from pi_runtime.kws_pipeline import Decision
+    from train.kws.streams import KEYWORD_CLIP_KIND, Event, LabelledStream
+
+    events = (Event(1.0, 2.0, "go", KEYWORD_CLIP_KIND), Event(4.0, 5.0, "stop", KEYWORD_CLIP_KIND),
+              Event(7.0, 8.0, "go", KEYWORD_CLIP_KIND, condition="babble 10 dB"),  # not clean: left out
+              Event(9.0, 10.0, "_unknown_", "tts_word"))
+    stream = LabelledStream(np.zeros(12 * 16000, np.float32), events, "hand-made")
+    decisions = [Decision(t, -20.0, np.array(p)) for t, p in (
+        (1.9, [0.9, 0.0, 0.0, 0.1]), (2.0, [0.6, 0.3, 0.0, 0.1]),   # the window ending at 2.0 s holds "go"
+        (5.1, [0.7, 0.2, 0.1, 0.0]),                                # "stop" taken for "go"
+        (8.0, [0.0, 0.0, 0.0, 1.0]))]
+    mass = where_the_mass_goes(decisions, LABELS, ("go", "stop"), stream)
+    assert mass["windows"] == 2
+    assert mass["right"] == pytest.approx((0.6 + 0.2) / 2) and mass["other keywords"] == pytest.approx((0.3 + 0.7) / 2)
+    assert mass["other labels"] == pytest.approx((0.1 + 0.1) / 2)
+    assert (mass["leads"], mass["reaches 0.5"], mass["reaches 0.8"]) == (0.5, 0.5, 0.0)
+    with pytest.raises(ValueError, match="no keyword clip without a background"):
+        where_the_mass_goes(decisions, LABELS, ("go", "stop"), LabelledStream(stream.audio, events[2:], "none"))
 
 
 def test_command_line_has_help_and_names_a_missing_model(tmp_path, capsys):
