@@ -21,12 +21,11 @@ The variants:
   cannot carry the others);
 * ``_unknown_ xw``: the rejection classes' posteriors scaled by w before the
   mean (a prior for or against rejecting);
-* ``sharpened T``: the delivered policy itself at temperature T (each
-  window's posteriors raised to the power 1/T and renormalised before the
-  mean; T: the calibration's candidates) (a softmax at temperature T: the open-set
-  models hedge between keywords, a clean validation keyword's own word
-  getting about 0.7 of the mass, so a sharper score might part keywords from
-  babble, whose mass spreads over several words);
+* ``sharpened T``: the delivered policy itself at temperature T, T the
+  calibration's candidates (each window's posteriors raised to the power 1/T
+  and renormalised before the mean, as a softmax at temperature T: an
+  open-set model that hedges between keywords may part them from babble,
+  whose mass spreads over several words, with a sharper score);
 * ``keywords to the leader``: in each window the whole keyword mass given to
   the leading keyword before the mean (the word is then told apart from the
   rejection classes only, not from the other keywords);

@@ -189,12 +189,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         config = DetectorConfig.from_sidecar(model.spec)
         run = run_pipeline(model, stream, config=config)
         measured = score(run.detections, stream, keywords=run.keywords)
-        seconds = measured.seconds_by_kind
-        count_all = sum(measured.false_alarms_by_kind.get(kind, 0) for kind in kinds)
-        cells = [f"{3600.0 * count_all / sum(seconds[kind] for kind in kinds):8.0f} ({count_all:3d})"]
-        for kind in kinds:
-            count = measured.false_alarms_by_kind.get(kind, 0)
-            cells.append(f"{3600.0 * count / seconds[kind]:8.0f} ({count:3d})")
+        cells = [f"{measured.false_alarms_per_hour_of(group):8.0f} ({measured.false_alarms_of(group):3d})"
+                 for group in [kinds] + [[kind] for kind in kinds]]  # all the sounds, then each kind
         report(f"{path.name:28s} {config.summary():44s} " + " ".join(f"{cell:>14s}" for cell in cells))
     if args.markdown is not None:
         report.write_markdown(args.markdown, title="Everyday non-speech sounds (`python -m benchmarks.non_speech`)",

@@ -157,8 +157,12 @@ class SearchSpace:
     base_config: DetectorConfig          # hop and refractory period, kept
 
     @classmethod
-    def checked(cls, target_false_alarms_per_hour, smoothing_candidates, gate_candidates_dbfs,
-                temperature_candidates, thresholds, base_config) -> "SearchSpace":
+    def checked(cls, target_false_alarms_per_hour: float = DEFAULT_TARGET_FALSE_ALARMS_PER_HOUR,
+                smoothing_candidates: Sequence[int] = DEFAULT_SMOOTHING_CANDIDATES,
+                gate_candidates_dbfs: Optional[Sequence[float]] = DEFAULT_GATE_CANDIDATES_DBFS,
+                temperature_candidates: Sequence[float] = DEFAULT_TEMPERATURE_CANDIDATES,
+                thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
+                base_config: DetectorConfig = DetectorConfig()) -> "SearchSpace":
         """The candidates sorted and checked (ValueError naming the bad argument); ``gate_candidates_dbfs``
         None keeps ``base_config``'s gate."""
         if not target_false_alarms_per_hour >= 0:
@@ -237,8 +241,8 @@ class HeldOutScore:
         self.detected += result.detected
         self.false_alarms += result.false_alarms
         self.hours += result.duration_s / 3600.0
-        self.noise_and_babble_false_alarms += sum(result.false_alarms_by_kind.get(kind, 0) for kind in kinds)
-        self.noise_and_babble_hours += sum(result.seconds_by_kind.get(kind, 0.0) for kind in kinds) / 3600.0
+        self.noise_and_babble_false_alarms += result.false_alarms_of(kinds)
+        self.noise_and_babble_hours += result.seconds_of(kinds) / 3600.0
         self.words += result.words
         self.words_fired += result.words_fired
         self.settings.append(config.summary())
@@ -260,14 +264,12 @@ def out_of_sample(model_path, stream: LabelledStream, space: Optional[SearchSpac
     The stream is cut in two (:meth:`LabelledStream.halves`); the calibration's search (``space``; by
     default the calibration's defaults) chooses a setting on each half, and it is scored on the other
     half. The calibration's own figures are in-sample (chosen and measured on the same stream), so they
-    flatter a search with more settings; these do not. Returns (the calibration chosen on the other half, the sidecar's detector as it is,
-    for ``keywords`` its subset's), each summed over the two halves; the second's ``seen_before`` says
+    flatter a search with more settings; these do not. Returns (the calibration chosen on the other half,
+    the sidecar's detector as it is, for ``keywords`` its subset's), each summed over the two halves; the second's ``seen_before`` says
     whether the sidecar's was calibrated on this very stream (then it is in-sample: compare with the
     search out of sample restricted to the sidecar's choices instead, e.g. one temperature). Writes nothing.
     """
-    space = space if space is not None else SearchSpace.checked(
-        DEFAULT_TARGET_FALSE_ALARMS_PER_HOUR, DEFAULT_SMOOTHING_CANDIDATES, DEFAULT_GATE_CANDIDATES_DBFS,
-        DEFAULT_TEMPERATURE_CANDIDATES, DEFAULT_THRESHOLDS, DetectorConfig())
+    space = space if space is not None else SearchSpace.checked()
     model = load_model(model_path, require_sidecar=True)
     in_use = DetectorConfig.from_sidecar(model.spec, keywords=keywords, hop_ms=space.base_config.hop_ms)
     calibration = model.spec.detector_settings(keywords).get("calibration") or {}
@@ -430,14 +432,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             if args.keywords is not None:
                 spec.listened_keywords(args.keywords)
         refused: List[Path] = []
+        space = SearchSpace.checked(args.target_false_alarms_per_hour, smoothing, args.gates, temperatures,
+                                    base_config=base_config)  # what --out-of-sample searches, for every model
         print("building the validation stream ...", file=sys.stderr, flush=True)
         stream = realistic_stream("val", data_dir=args.data_dir, seed=args.seed, progress=True)
         print(stream.description, file=sys.stderr, flush=True)
         for model_path in args.models:
             if args.out_of_sample:
                 print(f"{model_path}: choosing on each half, scoring on the other ...", file=sys.stderr, flush=True)
-                space = SearchSpace.checked(args.target_false_alarms_per_hour, smoothing, args.gates, temperatures,
-                                            DEFAULT_THRESHOLDS, base_config)
                 calibrated, kept = out_of_sample(model_path, stream, space, keywords=args.keywords)
                 print(f"{model_path.name}, on the half of the validation stream each was not chosen on"
                       + (f" (listening for {','.join(args.keywords)})" if args.keywords else "") + ":")

@@ -52,6 +52,7 @@ GAP_KIND = "gap"                         # false alarms whose window overlaps no
 WORD_KINDS = ("tts_word", "tts_hard")
 BACKGROUND_KINDS = ("babble", "white", "pink", "brown")
 STRETCH_PEAK_DBFS = -6.0  # level of a background stretch when the recipe sets no levels
+TAIL_S = 2  # silence a stream ends with, so that its last item's late windows are heard
 
 
 def background_event_kind(kind: str) -> str:
@@ -109,7 +110,7 @@ class LabelledStream:
         """The stream cut in two in the middle of the gap between events nearest its middle, each half
         a stream of its own (its events from 0 s): a setting chosen on one can be scored on the other.
 
-        The first half gets the two seconds of silence a built stream ends with, so that its last
+        The first half gets the ``TAIL_S`` of silence a built stream ends with, so that its last
         event's late windows are heard. Raises ValueError when no two events leave a gap to cut in.
         """
         rate = self.sample_rate_hz
@@ -122,7 +123,7 @@ class LabelledStream:
         cut_sample = min(max(int(round((gap_start_s + gap_end_s) / 2 * rate)), math.ceil(gap_start_s * rate)),
                          math.floor(gap_end_s * rate))
         cut_s = cut_sample / rate
-        first = LabelledStream(np.concatenate([self.audio[:cut_sample], np.zeros(2 * rate, self.audio.dtype)]),
+        first = LabelledStream(np.concatenate([self.audio[:cut_sample], np.zeros(TAIL_S * rate, self.audio.dtype)]),
                                self.events[:k + 1], f"{self.description} (first half)", rate)
         later = tuple(replace(event, start_s=event.start_s - cut_s, end_s=event.end_s - cut_s)
                       for event in self.events[k + 1:])
@@ -311,7 +312,7 @@ def build_stream(keyword_clips=None, negatives=None, *, recipe: StreamRecipe = S
         events.append(Event(position / SAMPLE_RATE_HZ, (position + audio.size) / SAMPLE_RATE_HZ, str(label),
                             str(event_kind), str(source), condition, peak_dbfs))
         position += audio.size
-    pieces.append(np.zeros(2 * SAMPLE_RATE_HZ, np.float32))
+    pieces.append(np.zeros(TAIL_S * SAMPLE_RATE_HZ, np.float32))
     audio = np.concatenate(pieces)
     counts = Counter(event.kind for event in events)
     description = (f"{name}: {audio.size / SAMPLE_RATE_HZ / 60:.1f} min, "
@@ -457,11 +458,18 @@ class StreamScore:
     def false_alarms_per_hour(self) -> float:
         return self.false_alarms * 3600.0 / self.duration_s
 
+    def false_alarms_of(self, kinds: Sequence[str]) -> int:
+        """False alarms charged to ``kinds``."""
+        return sum(self.false_alarms_by_kind.get(kind, 0) for kind in kinds)
+
+    def seconds_of(self, kinds: Sequence[str]) -> float:
+        """Seconds of audio of ``kinds``."""
+        return sum(self.seconds_by_kind.get(kind, 0.0) for kind in kinds)
+
     def false_alarms_per_hour_of(self, kinds: Sequence[str]) -> float:
         """False alarms charged to ``kinds`` per hour of audio of those kinds."""
-        seconds = sum(self.seconds_by_kind.get(kind, 0.0) for kind in kinds)
-        count = sum(self.false_alarms_by_kind.get(kind, 0) for kind in kinds)
-        return count * 3600.0 / seconds if seconds > 0 else math.nan
+        seconds = self.seconds_of(kinds)
+        return self.false_alarms_of(kinds) * 3600.0 / seconds if seconds > 0 else math.nan
 
     @property
     def words_fired_percent(self) -> float:
