@@ -46,6 +46,29 @@ def test_voices_are_speaker_disjoint_and_test_holds_out_a_speaker():
     assert len(names) == len(set(names)) and not any("awb_time" in name for name in names)
 
 
+ACCENTED_MISSING = [voice.engine_voice for voices in negatives.ACCENTED_VOICES.values() for voice in voices
+                    if not any(Path("/usr/share/festival/voices").glob(f"*/{voice.engine_voice}"))]
+requires_accented_voices = pytest.mark.skipif(bool(TTS_MISSING or ACCENTED_MISSING),
+                                              reason=f"festival voices absent: {negatives.ACCENTED_INSTALL_LINE}")
+
+
+def test_accented_voices_are_women_of_their_own_split_with_every_keyword_respelled():
+    english = {voice.speaker for voices in negatives.VOICES.values() for voice in voices}
+    speakers = {split: {voice.speaker for voice in voices} for split, voices in negatives.ACCENTED_VOICES.items()}
+    assert speakers == {"train": {"lp", "dita"}, "val": {"lj"}, "test": set()}
+    assert not (speakers["train"] & speakers["val"]) and not (english & (speakers["train"] | speakers["val"]))
+    for voice in negatives.ACCENTED_VOICES["train"] + negatives.ACCENTED_VOICES["val"]:
+        assert voice.engine == "festival" and not voice.is_hts and voice.base_f0_hz >= 150
+        assert sorted(dict(voice.spellings)) == sorted(LABELS)
+        assert voice.spelling("yes") in ("ies", "jes") and voice.spelling("gopher") == "gopher"
+        assert voice.request()["spellings"]
+    # The English voices' cache requests are what they were before voices could be respelled.
+    for voice in negatives.VOICES["val"] + negatives.VOICES["test"]:
+        assert "spellings" not in voice.request() and voice.request() == {
+            key: value for key, value in voice.__dict__.items() if key != "spellings"}
+    assert [voice.is_hts for voice in negatives.VOICES["test"]] == [False, True]
+
+
 def test_word_split_is_stable_and_both_word_lists_fall_in_three_parts():
     assert negatives.word_split("gopher") == negatives.word_split("gopher")
     for hard in (False, True):
@@ -424,6 +447,35 @@ def test_synthetic_keywords_are_the_keywords_by_the_split_voices(tmp_path):
     assert sorted(entry["class"] for entry in manifest["clips"]) == sorted(LABELS)
     with pytest.raises(ValueError, match="unknown keyword"):
         negatives.synthetic_keywords("val", keywords=("maybe",), data_dir=tmp_path)
+
+
+@requires_accented_voices
+@pytest.mark.parametrize("voice", negatives.ACCENTED_VOICES["train"] + negatives.ACCENTED_VOICES["val"],
+                         ids=lambda voice: voice.name)
+def test_every_accented_voice_says_its_respelling_slower_when_stretched(voice):
+    base, = negatives.draw_utterances(["go"], [voice], np.random.default_rng(0))
+    assert base.text == "go" and base.spoken_text == voice.spelling("go") != "go"
+    assert base.settings()["spelling"] == base.spoken_text and f"go|said={base.spoken_text}|" in base.source()
+    fast, slow = negatives.synthesize([negatives.Utterance(**{**base.__dict__, "duration_stretch": stretch})
+                                       for stretch in (0.8, 1.3)])
+    assert 0.15 < len(fast) / 16000 < 1.0 and len(slow) > 1.2 * len(fast)
+    assert median_f0_hz(fast) > 140  # a woman's voice, unlike every English training voice
+
+
+@requires_accented_voices
+def test_accented_keywords_are_cached_apart_and_only_where_a_split_has_accented_voices(tmp_path):
+    clips = negatives.synthetic_keywords("val", keywords=("go", "yes"), data_dir=tmp_path, clips_per_word=1,
+                                         accented=True)
+    assert sorted(clips.classes) == ["go", "yes"] and set(clips.kinds) == {"tts_keyword"}
+    assert all(source.split("|")[0] == name and "|said=" in source and "suo_fi_lj" in source
+               for name, source in zip(clips.classes, clips.sources))
+    manifest = negatives.read_manifest("val", "keywords_accented", tmp_path)
+    assert manifest["speakers"] == ["lj"] and manifest["num_clips"] == len(LABELS)
+    assert not negatives.cache_paths("val", "keywords", tmp_path)[0].exists()
+    with pytest.raises(ValueError, match="no accented voices"):
+        negatives.synthetic_keywords("test", data_dir=tmp_path, accented=True)
+    with pytest.raises(ValueError, match="natural register"):
+        negatives.synthetic_keywords("train", data_dir=tmp_path, accented=True, register="raised")
 
 
 def test_bad_requests_are_refused():

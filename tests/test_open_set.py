@@ -337,3 +337,25 @@ def test_cli_closed_set_raised_voices_join_training_and_are_recorded(toy_data, t
     assert registers == [("train", "raised")]
     training = json.loads((tmp_path / "kws_a_go_stop.json").read_text())["training"]
     assert training["raised_voices"] is True and "synthetic_keywords" not in training
+
+
+def test_cli_closed_set_accented_voices_join_training_and_are_recorded(toy_data, tmp_path, capsys, monkeypatch):
+    from train.kws import __main__ as cli
+    from train.kws import negatives
+
+    asked = []
+
+    def fake_synthetic_keywords(split, *, register="natural", accented=False, **kwargs):
+        asked.append((split, register, accented))
+        return toy_generated(2, keyword="go")
+
+    monkeypatch.setattr(negatives, "synthetic_keywords", fake_synthetic_keywords)
+    run_toy_go_stop_cli(toy_data, tmp_path, monkeypatch, "--accented-voices", "--synthetic-keywords")
+    capsys.readouterr()
+    assert asked == [("train", "natural", False), ("train", "natural", True)]  # training only, both sets
+    training = json.loads((tmp_path / "kws_a_go_stop.json").read_text())["training"]
+    assert training["accented_voices"] is True and training["synthetic_keywords"] is True
+    folder, splits_dir = toy_data
+    assert cli.main(["--version", "a", "--open-set", "--accented-voices", "--data-dir", str(folder),
+                     "--splits-dir", str(splits_dir)]) == 2
+    assert "closed-set" in capsys.readouterr().err and len(asked) == 2

@@ -7,7 +7,7 @@ import pytest
 
 from kws_toy import TOY_LABELS, build_toy_model, tone_word
 from train.kws import robustness
-from train.kws.robustness import (CONDITIONS, HELD_OUT_CONDITIONS, SYNTHETIC, Condition, apply_condition,
+from train.kws.robustness import (ACCENTED, CONDITIONS, HELD_OUT_CONDITIONS, SYNTHETIC, Condition, apply_condition,
                                   other_clips)
 
 CLIPS_PER_WORD = 4
@@ -197,10 +197,16 @@ def test_held_out_conditions_come_after_the_ones_the_bars_read(toy, tmp_path):
     paths = [f"{label}/clip{row}.wav" for row, label in enumerate(labels)]
     synthetic_audio, synthetic_labels = toy_clips(seed=7, clips_per_word=2)
     synthetic = SimpleNamespace(audio=synthetic_audio, classes=tuple(synthetic_labels))
-    result = robustness.score_models([model_path], audio, labels, paths, synthetic=synthetic,
+    accented_audio, accented_labels = toy_clips(seed=8, clips_per_word=1)
+    accented = SimpleNamespace(audio=accented_audio, classes=tuple(accented_labels))
+    result = robustness.score_models([model_path], audio, labels, paths, synthetic=synthetic, accented=accented,
                                      conditions=CONDITIONS + HELD_OUT_CONDITIONS)[0]
-    assert list(result.evaluations) == ([condition.name for condition in CONDITIONS] + [SYNTHETIC]
+    assert list(result.evaluations) == ([condition.name for condition in CONDITIONS] + [SYNTHETIC, ACCENTED]
                                         + [condition.name for condition in HELD_OUT_CONDITIONS])
+    assert len(result.evaluations[ACCENTED].label_ids) == len(accented_labels)
+    assert result.evaluations[ACCENTED].clip_paths[0].name == "accented_0"
+    assert f"{len(accented_labels)} clips of the split's women's voices" in robustness.format_model_report(
+        result, split="toy", command="x")
     output_dir = tmp_path / "results"
     assert robustness.main([str(model_path), "--split-file", str(split_file), "--data-dir", str(data_dir),
                             "--output-dir", str(output_dir), "--no-synthetic", "--held-out"]) == 0

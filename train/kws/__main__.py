@@ -93,6 +93,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="training only: add the training voices' keywords spoken higher (pitch 1.4-2x, "
                              "formants up to 1.2x: every synthetic training voice is a man's) as extra positives; "
                              "with --open-set their other words spoken so too, as _unknown_")
+    parser.add_argument("--accented-voices", action="store_true",
+                        help="closed set, training only: add the keywords spoken by women's voices of other "
+                             "languages (Italian, Czech; festival, respelled so their own rules say the English "
+                             "word: train/kws/negatives.py ACCENTED_VOICES) as extra positives")
     parser.add_argument("--target-false-alarms-per-hour", type=non_negative_float, default=None,
                         help="with --open-set: calibrate the detector threshold on the validation stream for this "
                              "false-alarm rate and write it into the sidecar (default: LIVE_TARGET_FALSE_ALARMS_PER_HOUR "
@@ -197,6 +201,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             raise ValueError("--unknown needs --keywords (with all eight words there is no other word)")
         if args.train_on_all_words and (len(labels) == len(LABELS) or args.unknown):
             raise ValueError("--train-on-all-words needs --keywords, without --unknown")
+        if args.open_set and args.accented_voices:
+            raise ValueError("--accented-voices applies to closed-set training (the accented voices speak "
+                             "only the keywords)")
         if args.open_set and args.unknown:
             raise ValueError("--open-set has an _unknown_ class already: leave out --unknown")
         if not args.open_set and (args.negatives_share is not None or args.target_false_alarms_per_hour is not None
@@ -263,10 +270,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                                          unknown_label=UNKNOWN_LABEL if args.unknown else None,
                                          split_path=args.splits_dir / split_file(name).name if args.splits_dir else None)
                               for name in ("train", "val", "test")))
-            registers = (("natural",) if synthetic else ()) + (("raised",) if args.raised_voices else ())
-            for register in registers:  # training only: validation stays the course's clips, like for like
+            spoken = [(register, accented) for register, accented, asked in
+                      (("natural", False, synthetic), ("raised", False, args.raised_voices),
+                       ("natural", True, args.accented_voices)) if asked]
+            for register, accented in spoken:  # training only: validation stays the course's clips, like for like
                 splits = replace(splits, train=splits.train.concat(synthetic_keyword_clips(
-                    "train", splits.labels, data_dir=data_dir, progress=not args.quiet, register=register)))
+                    "train", splits.labels, data_dir=data_dir, progress=not args.quiet, register=register,
+                    accented=accented)))
     except (ValueError, FileNotFoundError, RuntimeError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -285,7 +295,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                                                               "sha256": file_sha256(miner)}} if miner else {})}}
     else:
         data_info = {**({"synthetic_keywords": True} if synthetic else {}),
-                     **({"raised_voices": True} if args.raised_voices else {})}
+                     **({"raised_voices": True} if args.raised_voices else {}),
+                     **({"accented_voices": True} if args.accented_voices else {})}
     delivered_labels = open_set_labels(labels) if args.open_set else splits.labels if args.unknown else labels
     result = train_export_evaluate(config, splits, output_path, keywords=delivered_labels,
                                    feature_backend=args.feature_backend,
@@ -323,6 +334,7 @@ def main_folder(args: argparse.Namespace, argv: Optional[Sequence[str]]) -> int:
                                              ("--open-set", args.open_set), ("--negatives-share", args.negatives_share),
                                              ("--stream-windows", args.stream_windows),
                                              ("--raised-voices", args.raised_voices),
+                                             ("--accented-voices", args.accented_voices),
                                              ("--babble-words-negatives", args.babble_words_negatives),
                                              ("--hard-negatives-from", args.hard_negatives_from),
                                              ("--babble-from-other-words", args.babble_from_other_words),

@@ -35,7 +35,9 @@ from what Debian installs:
   kind ``tts_keyword``): the eight keywords spoken by the split's voices;
   ``register="raised"`` speaks them higher (pitch and formants), and
   :func:`raised_words` other words so, for training that asks for it
-  (``python -m train.kws --raised-voices``).
+  (``python -m train.kws --raised-voices``); ``accented=True`` has women's
+  voices of other languages say them (:data:`ACCENTED_VOICES`,
+  ``python -m train.kws --accented-voices``).
 
 Splits keep evaluation honest. Voices are speaker-disjoint (:data:`VOICES`):
 train speaks with kal (flite ``kal``, ``kal16``, festival ``kal_diphone``)
@@ -108,6 +110,9 @@ CACHE_FOLDER = "kws_generated"
 # -- voices -------------------------------------------------------------------
 
 
+_VOICE_FIELDS_ADDED = {"spellings": ()}  # Voice's later fields and their defaults
+
+
 @dataclass(frozen=True)
 class Voice:
     """One synthetic voice.
@@ -130,6 +135,9 @@ class Voice:
     base_f0_hz : float
         The voice's measured median pitch, the reference of the pitch factor (espeak-ng takes the
         factor as its own pitch setting instead, see :data:`ESPEAK_DEFAULT_PITCH`).
+    spellings : pairs (keyword, text)
+        How a voice of another language is made to say each keyword with its own letter-to-sound rules
+        (``("yes", "ies")``); empty for the English voices, which are given the word.
     """
 
     name: str
@@ -138,6 +146,23 @@ class Voice:
     speaker: str
     native_pitch: bool
     base_f0_hz: float
+    spellings: Tuple[Tuple[str, str], ...] = ()
+
+    @property
+    def is_hts(self) -> bool:
+        """festival's HTS voices take their speed from the engine's parameters, not ``Duration_Stretch``."""
+        return self.engine == "festival" and self.engine_voice.endswith("_hts")
+
+    def spelling(self, word: str) -> str:
+        """The text this voice is given to say ``word``: its respelling (:attr:`spellings`, for a voice whose
+        letter-to-sound rules are another language's) or the word itself."""
+        return dict(self.spellings).get(word, word)
+
+    def request(self) -> dict:
+        """The voice as a cache request holds it: the fields added since caches were first made only where
+        they differ from their defaults, so the English voices' caches stay valid."""
+        return {key: value for key, value in self.__dict__.items()
+                if key not in _VOICE_FIELDS_ADDED or value != _VOICE_FIELDS_ADDED[key]}
 
 
 VOICES: Dict[str, Tuple[Voice, ...]] = {
@@ -150,6 +175,28 @@ VOICES: Dict[str, Tuple[Voice, ...]] = {
              Voice("festival_cmu_us_slt_arctic_hts", "festival", "cmu_us_slt_arctic_hts", "slt", False, 167.0)),
 }
 """Speaker-disjoint voices of each split (flite's ``awb_time`` is a limited-domain voice and is not used)."""
+
+# Respellings of the keywords in the letters of Italian and Catalan, and of Czech and Finnish (which
+# write the English "y" sound as "j"): each voice's own rules then say them as a speaker of its language
+# would say the English word.
+_ROMANCE_SPELLINGS = (("down", "daun"), ("go", "gou"), ("left", "left"), ("no", "nou"), ("right", "rait"),
+                      ("stop", "stop"), ("up", "ap"), ("yes", "ies"))
+_J_SPELLINGS = tuple((word, {"yes": "jes"}.get(word, text)) for word, text in _ROMANCE_SPELLINGS)
+ACCENTED_VOICES: Dict[str, Tuple[Voice, ...]] = {
+    "train": (Voice("festival_lp_diphone", "festival", "lp_diphone", "lp", False, 205.0, _ROMANCE_SPELLINGS),
+              Voice("festival_czech_dita", "festival", "czech_dita", "dita", False, 229.0, _J_SPELLINGS)),
+    "val": (Voice("festival_suo_fi_lj_diphone", "festival", "suo_fi_lj_diphone", "lj", False, 160.0,
+                  _J_SPELLINGS),),
+    "test": (),
+}
+"""Women's voices of other languages (Italian and Czech; Finnish for validation) saying the keywords with
+an accent (``python -m train.kws --accented-voices``): every English voice Debian installs for training is
+a man's, and its only English woman's voice is the held-out test voice. None of them moves its pitch
+through the intonation parameters (the same audio for any target, measured), so the pitch factor
+resamples, tempo with it. ``base_f0_hz``: pitch measured on a spoken keyword. (Catalan's HTS voice,
+``festvox-ca-ona-hts``, breathes for half a second before each word, which trimming cannot tell from
+the quiet "s" of "stop", so it is not used.)"""
+ACCENTED_INSTALL_LINE = "sudo apt-get install festvox-italp16k festvox-czech-dita festvox-suopuhe-lj"
 
 DURATION_STRETCH_RANGE = (0.8, 1.3)       # > 1 speaks more slowly
 NATIVE_PITCH_FACTOR_RANGE = (0.85, 1.2)   # times the voice's base pitch
@@ -434,17 +481,25 @@ class Utterance:
     noise_seed: int
     speed_factor: float = 1.0  # > 1: played faster after synthesis (the raised register only)
 
+    @property
+    def spoken_text(self) -> str:
+        """What the engine is given: the word, or the voice's respelling of it."""
+        return self.voice.spelling(self.text)
+
     def settings(self) -> dict:
         settings = {"word": self.text, "voice": self.voice.name, "speaker": self.voice.speaker,
                     "duration_stretch": self.duration_stretch, "pitch_factor": self.pitch_factor,
                     "pitch_method": "engine" if self.voice.native_pitch else "resample",
                     "offset_fraction": self.offset_fraction, "peak_dbfs": self.peak_dbfs,
                     "floor_kind": self.floor_kind, "floor_dbfs": self.floor_dbfs}
+        if self.spoken_text != self.text:
+            settings["spelling"] = self.spoken_text
         return settings if self.speed_factor == 1.0 else {**settings, "speed_factor": self.speed_factor}
 
     def source(self) -> str:
         speed = "" if self.speed_factor == 1.0 else f"|speed={self.speed_factor:.3f}"
-        return (f"{self.text}|{self.voice.name}|stretch={self.duration_stretch:.3f}|"
+        said = "" if self.spoken_text == self.text else f"|said={self.spoken_text}"
+        return (f"{self.text}{said}|{self.voice.name}|stretch={self.duration_stretch:.3f}|"
                 f"pitch={self.pitch_factor:.3f}{speed}")
 
 
@@ -522,7 +577,7 @@ def _flite_job(utterance: Utterance, path: Path):
     command = ["flite", "-voice", voice.engine_voice, "--setf", f"duration_stretch={utterance.duration_stretch}"]
     if voice.native_pitch:
         command += ["--setf", f"int_f0_target_mean={voice.base_f0_hz * utterance.pitch_factor:.1f}"]
-    command += ["-t", utterance.text, "-o", str(path)]
+    command += ["-t", utterance.spoken_text, "-o", str(path)]
     return lambda: _run(command, "flite")
 
 
@@ -530,31 +585,35 @@ def _espeak_job(utterance: Utterance, path: Path):
     words_per_minute = int(round(ESPEAK_DEFAULT_WORDS_PER_MINUTE / utterance.duration_stretch))
     pitch = min(99, max(0, int(round(ESPEAK_DEFAULT_PITCH * utterance.pitch_factor))))
     command = ["espeak-ng", "-v", utterance.voice.engine_voice, "-s", str(words_per_minute), "-p", str(pitch),
-               "-w", str(path), "--", utterance.text]
+               "-w", str(path), "--", utterance.spoken_text]
     return lambda: _run(command, "espeak-ng")
 
 
 def _festival_job(utterances: Sequence[Utterance], rows: Sequence[int], folder: Path):
     voice = utterances[0].voice
     lines = [f"(voice_{voice.engine_voice})"]
-    if not voice.native_pitch:
+    if voice.is_hts:
         lines.append("(set! base_hts_engine_params hts_engine_params)")
     for row, utterance in zip(rows, utterances):
-        if voice.native_pitch:  # the diphone voice: duration stretch and the intonation model's target mean
-            lines.append(f"(Parameter.set 'Duration_Stretch {utterance.duration_stretch})")
-            lines.append(f"(set! int_lr_params '((target_f0_mean {voice.base_f0_hz * utterance.pitch_factor:.1f}) "
-                         "(target_f0_std 14) (model_f0_mean 170) (model_f0_std 34)))")
-        else:  # HTS ignores Duration_Stretch; its engine's speed rate is the inverse of a stretch
+        if voice.is_hts:  # HTS ignores Duration_Stretch; its engine's speed rate is the inverse of a stretch
             lines.append("(set! hts_engine_params (append base_hts_engine_params "
                          f"(list (list \"-r\" {1.0 / utterance.duration_stretch:.4f}))))")
-        text = utterance.text.replace("\\", "").replace('"', "")
+        else:  # a diphone voice: the duration stretch, and the intonation model's target mean where it moves
+            lines.append(f"(Parameter.set 'Duration_Stretch {utterance.duration_stretch})")
+            if voice.native_pitch:
+                lines.append(f"(set! int_lr_params '((target_f0_mean "
+                             f"{voice.base_f0_hz * utterance.pitch_factor:.1f}) "
+                             "(target_f0_std 14) (model_f0_mean 170) (model_f0_std 34)))")
+        text = utterance.spoken_text.replace("\\", "").replace('"', "")
         lines.append(f"(utt.save.wave (utt.synth (Utterance Text \"{text}\")) \"{folder / f'{row}.wav'}\" 'riff)")
     script = folder / f"festival_{rows[0]}.scm"
     script.write_text("\n".join(lines) + "\n")
-    return lambda: _run(["festival", "--batch", str(script)], "festival")
+    accented = any(voice in voices for voices in ACCENTED_VOICES.values())
+    return lambda: _run(["festival", "--batch", str(script)], "festival",
+                        install_line=ACCENTED_INSTALL_LINE if accented else None)
 
 
-def _run(command: Sequence[str], program: str) -> None:
+def _run(command: Sequence[str], program: str, *, install_line: Optional[str] = None) -> None:
     try:
         completed = subprocess.run(command, capture_output=True, text=True)
     except FileNotFoundError:
@@ -562,7 +621,7 @@ def _run(command: Sequence[str], program: str) -> None:
     if completed.returncode != 0 or "SIOD ERROR" in completed.stderr or "SIOD ERROR" in completed.stdout:
         raise RuntimeError(f"{program} failed ({' '.join(command[:4])} ...): "
                            f"{(completed.stderr or completed.stdout).strip()[-500:]}\n"
-                           f"Are its voices installed?  {_install_line(program)}")
+                           f"Are its voices installed?  {install_line or _install_line(program)}")
 
 
 def _to_16k_trimmed(path: Path, utterance: Utterance) -> Optional[np.ndarray]:
@@ -926,12 +985,14 @@ def split_derived_negatives(split: str, split_clips, *, sizes: Optional[Dict[str
 
 def synthetic_keywords(split: str, *, keywords: Sequence[str] = KEYWORDS, data_dir: Optional[Path] = None,
                        seed: int = 0, progress: bool = False, clips_per_word: int = SYNTHETIC_KEYWORD_CLIPS_PER_WORD,
-                       register: str = "natural") -> GeneratedClips:
+                       register: str = "natural", accented: bool = False) -> GeneratedClips:
     """The keywords spoken by ``split``'s synthetic voices: ``clips_per_word`` clips per word, each with
     its own voice, rate, pitch, level and offset; class = the keyword, kind ``tts_keyword``.
 
     ``register="raised"`` speaks them higher (:data:`RAISED_PITCH_FACTOR_RANGE`,
     :data:`RAISED_SPEED_FACTOR_RANGE`), a set of clips of its own, cached beside the natural one.
+    ``accented=True`` has the split's :data:`ACCENTED_VOICES` speak them instead (cached as
+    ``keywords_accented``; the natural register only).
     All eight keywords are generated and cached; ``keywords`` selects among them (so the clips of a word
     do not depend on which others are asked for).
     """
@@ -943,15 +1004,20 @@ def synthetic_keywords(split: str, *, keywords: Sequence[str] = KEYWORDS, data_d
     if not _is_count(clips_per_word):
         raise ValueError(f"clips_per_word must be a positive integer, got {clips_per_word!r}")
     raised = register == "raised"
+    if accented and raised:
+        raise ValueError("the accented voices speak in the natural register only")
+    voices = ACCENTED_VOICES[split] if accented else VOICES[split]
+    if not voices:
+        raise ValueError(f"the {split} split has no {'accented ' if accented else ''}voices")
     extra = {"clips_per_word": int(clips_per_word)}
     if raised:  # the natural register's request is unchanged, so its caches stay valid
         extra.update(RAISED_REQUEST)
-    product = "keywords_raised" if raised else "keywords"
-    request = _request(product, split, seed=seed, voices=VOICES[split], extra=extra)
+    product = "keywords_raised" if raised else "keywords_accented" if accented else "keywords"
+    request = _request(product, split, seed=seed, voices=voices, extra=extra)
 
     def generate():
-        rng = np.random.default_rng([seed, SPLITS.index(split), 4 if raised else 3])
-        return speak_keywords(VOICES[split], int(clips_per_word), rng, kind="tts_keyword", register=register,
+        rng = np.random.default_rng([seed, SPLITS.index(split), 4 if raised else 6 if accented else 3])
+        return speak_keywords(voices, int(clips_per_word), rng, kind="tts_keyword", register=register,
                               progress=progress)
 
     everything = _cached(split, product, request, generate, data_dir, progress)
@@ -1148,7 +1214,7 @@ def _request(product: str, split: str, *, seed: int, voices: Sequence[Voice], ex
     if not WORD_LIST_PATH.is_file():
         dictionary_words()  # raises the message naming the package
     request = {"product": product, "split": split, "seed": int(seed), "generator_version": GENERATOR_VERSION,
-               "voices": [voice.__dict__ for voice in voices], "engines": engine_versions(voices),
+               "voices": [voice.request() for voice in voices], "engines": engine_versions(voices),
                "word_list_sha256": file_sha256(WORD_LIST_PATH), "settings": _settings(), **extra}
     return json.loads(json.dumps(request))  # as the manifest will hold it (tuples become lists)
 

@@ -76,12 +76,13 @@ def share_of(generated, share: float, *, seed: int = NEGATIVES_SEED):
 
 
 def synthetic_keyword_clips(split: str, labels: Sequence[str], *, data_dir: Path, progress: bool = False,
-                            register: str = "natural") -> ClipSet:
-    """The keywords spoken by ``split``'s synthetic voices in ``register``, as clips of ``labels`` (see
-    :func:`generated_clip_set`)."""
+                            register: str = "natural", accented: bool = False) -> ClipSet:
+    """The keywords spoken by ``split``'s synthetic voices in ``register`` (its accented voices with
+    ``accented``), as clips of ``labels`` (see :func:`generated_clip_set`)."""
     from train.kws.negatives import synthetic_keywords
 
-    spoken = synthetic_keywords(split, data_dir=data_dir, seed=NEGATIVES_SEED, progress=progress, register=register)
+    spoken = synthetic_keywords(split, data_dir=data_dir, seed=NEGATIVES_SEED, progress=progress, register=register,
+                                accented=accented)
     return generated_clip_set(spoken, labels, split=split)
 
 
