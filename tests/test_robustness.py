@@ -279,3 +279,29 @@ def test_a_split_file_is_read_as_the_evaluation_tool_reads_it(toy, tmp_path, cap
     assert robustness.main([str(model_path), *args[:1], str(few), *args[2:]]) == 2
     assert "lists 3 clip(s); the babble conditions mix 5 other clips into each, so it needs at least 6" in (
         capsys.readouterr().err)
+
+
+def test_only_validation_hears_the_accented_voice_and_its_absence_is_said(toy, tmp_path, monkeypatch, capsys):
+    from train.kws import negatives
+
+    data_dir, split_file, model_path = toy
+    asked = []
+
+    def fake_synthetic_keywords(split, *, accented=False, **kwargs):
+        asked.append((split, accented))
+        audio, labels = toy_clips(seed=9, clips_per_word=1)
+        return SimpleNamespace(audio=audio, classes=tuple(labels))
+
+    monkeypatch.setattr(negatives, "synthetic_keywords", fake_synthetic_keywords)
+    assert robustness.main([str(model_path), "--split-file", str(split_file), "--data-dir", str(data_dir),
+                            "--output-dir", str(tmp_path / "out")]) == 0
+    assert asked == [("test", False)]  # a split file is scored on the test voice, and no accented one
+    assert robustness.accented_validation_voice(data_dir, print) is not None and asked[-1] == ("val", True)
+
+    def missing_voice(split, **kwargs):
+        raise RuntimeError("festival failed: SIOD ERROR")
+
+    monkeypatch.setattr(negatives, "synthetic_keywords", missing_voice)
+    capsys.readouterr()
+    assert robustness.accented_validation_voice(data_dir, print) is None
+    assert "accented voices are left out: festival failed" in capsys.readouterr().out

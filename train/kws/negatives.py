@@ -176,7 +176,7 @@ VOICES: Dict[str, Tuple[Voice, ...]] = {
 }
 """Speaker-disjoint voices of each split (flite's ``awb_time`` is a limited-domain voice and is not used)."""
 
-# Respellings of the keywords in the letters of Italian and Catalan, and of Czech and Finnish (which
+# Respellings of the keywords in the letters of Italian, and of Czech and Finnish (which
 # write the English "y" sound as "j"): each voice's own rules then say them as a speaker of its language
 # would say the English word.
 _ROMANCE_SPELLINGS = (("down", "daun"), ("go", "gou"), ("left", "left"), ("no", "nou"), ("right", "rait"),
@@ -499,7 +499,7 @@ class Utterance:
     def source(self) -> str:
         speed = "" if self.speed_factor == 1.0 else f"|speed={self.speed_factor:.3f}"
         said = "" if self.spoken_text == self.text else f"|said={self.spoken_text}"
-        return (f"{self.text}{said}|{self.voice.name}|stretch={self.duration_stretch:.3f}|"
+        return (f"{self.text}|{self.voice.name}{said}|stretch={self.duration_stretch:.3f}|"
                 f"pitch={self.pitch_factor:.3f}{speed}")
 
 
@@ -608,9 +608,8 @@ def _festival_job(utterances: Sequence[Utterance], rows: Sequence[int], folder: 
         lines.append(f"(utt.save.wave (utt.synth (Utterance Text \"{text}\")) \"{folder / f'{row}.wav'}\" 'riff)")
     script = folder / f"festival_{rows[0]}.scm"
     script.write_text("\n".join(lines) + "\n")
-    accented = any(voice in voices for voices in ACCENTED_VOICES.values())
     return lambda: _run(["festival", "--batch", str(script)], "festival",
-                        install_line=ACCENTED_INSTALL_LINE if accented else None)
+                        install_line=ACCENTED_INSTALL_LINE if voice.spellings else None)
 
 
 def _run(command: Sequence[str], program: str, *, install_line: Optional[str] = None) -> None:
@@ -1016,6 +1015,7 @@ def synthetic_keywords(split: str, *, keywords: Sequence[str] = KEYWORDS, data_d
     request = _request(product, split, seed=seed, voices=voices, extra=extra)
 
     def generate():
+        # (stream 6 is also the babble of words' in the negatives: another product, unrelated draws)
         rng = np.random.default_rng([seed, SPLITS.index(split), 4 if raised else 6 if accented else 3])
         return speak_keywords(voices, int(clips_per_word), rng, kind="tts_keyword", register=register,
                               progress=progress)
@@ -1175,7 +1175,7 @@ def _missing_message(programs: Sequence[str]) -> str:
     lines = "\n  ".join(sorted({_install_line(program) for program in programs}))
     return (f"{', '.join(programs)} not found: the synthetic speech needs the Debian packages flite and "
             f"festival with two festival voices and the word list (espeak-ng only for the independent "
-            f"check); install them with:\n  {lines}")
+            f"check; the accented voices: {ACCENTED_INSTALL_LINE}); install them with:\n  {lines}")
 
 
 def _require_programs(programs: Sequence[str]) -> None:

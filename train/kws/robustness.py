@@ -60,7 +60,7 @@ RT60S_S: Tuple[float, ...] = (0.3, 0.6, 1.0)
 SNRS_DB: Tuple[float, ...] = (20.0, 10.0, 5.0)
 BABBLE_TALKERS = 5
 SYNTHETIC = "synthetic voices"
-ACCENTED = "accented voices"  # the split's accented voices (validation only): no bar, a check of other voices
+ACCENTED = "accented voices"  # the validation split's accented voice: no bar, a check of other voices
 # The issue's bars: (condition name, least accuracy); the synthetic voices also need every word >= 75 %.
 BARS: Tuple[Tuple[str, float], ...] = (("peak -40 dBFS", 0.93), ("RT60 0.6 s", 0.90), ("babble 10 dB SNR", 0.88),
                                        (SYNTHETIC, 0.90))
@@ -509,6 +509,18 @@ def synthetic_voices_split(args: argparse.Namespace) -> str:
     return args.split if args.split_file is None else "test"
 
 
+def accented_validation_voice(data_dir: Path, say: Callable[[str], None]):
+    """The validation split's accented keywords, or None (said) where festival or its voice is missing:
+    a condition no bar reads is not worth refusing the rest for."""
+    from train.kws.negatives import synthetic_keywords
+
+    try:
+        return synthetic_keywords("val", data_dir=data_dir, progress=True, accented=True)
+    except RuntimeError as error:
+        say(f"warning: the accented voices are left out: {error}")
+        return None
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
 
@@ -525,13 +537,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         audio, clip_labels, clip_paths, data_dir = load_split_audio(args, args.models)
         synthetic = accented = None
         if not args.no_synthetic:
-            from train.kws.negatives import ACCENTED_VOICES, synthetic_keywords
+            from train.kws.negatives import synthetic_keywords
 
             voices = synthetic_voices_split(args)
             say(f"the {voices} split's synthetic voices (generated on first use)")
             synthetic = synthetic_keywords(voices, data_dir=data_dir, progress=True)
-            if ACCENTED_VOICES[voices]:
-                accented = synthetic_keywords(voices, data_dir=data_dir, progress=True, accented=True)
+            if voices == "val":
+                accented = accented_validation_voice(data_dir, say)
         conditions = CONDITIONS + (HELD_OUT_CONDITIONS if args.held_out else ())
         results = score_models(args.models, audio, clip_labels, clip_paths, synthetic=synthetic, accented=accented,
                                seed=args.seed, conditions=conditions, say=say)
