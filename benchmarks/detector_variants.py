@@ -64,6 +64,7 @@ import numpy as np
 
 from benchmarks.reporting import add_data_dir_argument, load_kws_models
 from pi_runtime.arguments import non_negative_float, run_command
+from pi_runtime.replay import DEFAULT_THRESHOLDS, pick_threshold, replay_thresholds
 from train.kws.calibrate import DEFAULT_TEMPERATURE_CANDIDATES
 
 WINDOW_COUNTS = (3, 5, 8)
@@ -74,8 +75,8 @@ TEMPERATURES = tuple(t for t in DEFAULT_TEMPERATURE_CANDIDATES if t != 1.0)
 VERIFIER_POWERS = (0.5, 1.0, 2.0)
 PAUSE_RANGES_DB = (15.0, 20.0, 25.0)
 PAUSE_FRAME_S = 0.02
-# Up to 0.99 by hundredths, then the tail where sharpened posteriors crowd (as pi_runtime.replay's grid).
-THRESHOLDS = np.concatenate([np.round(np.linspace(0.02, 0.99, 98), 2), [0.995, 0.998, 0.999, 0.9995, 0.9998, 0.9999]])
+# Up to 0.99 by hundredths, then the tail of pi_runtime.replay's grid, where sharpened posteriors crowd.
+THRESHOLDS = np.concatenate([np.round(np.linspace(0.02, 0.99, 98), 2), [t for t in DEFAULT_THRESHOLDS if t > 0.99]])
 
 
 def pool_posteriors(probabilities: np.ndarray, windows: int, how: str = "mean", top_k: int = 1) -> np.ndarray:
@@ -248,7 +249,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     from pi_runtime.kws_pipeline import DetectorConfig
     from pi_runtime.labels import SILENCE_LABEL, UNKNOWN_LABEL
-    from pi_runtime.replay import pick_threshold, replay_thresholds
     from train.kws.streams import det_curve, realistic_stream, run_pipeline
 
     try:  # a missing, truncated or other task's model or sidecar, missing data
