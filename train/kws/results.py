@@ -73,6 +73,11 @@ def describe_architecture(training: dict) -> str:
         architecture += f", weights averaged (decay {config['weight_average_decay']:g})"
     if training.get("logit_scale"):
         architecture += f", logits x{training['logit_scale']:.2f}"
+    sharing = training.get("weight_sharing")
+    if sharing:
+        source = Path(training.get("derived_from", {}).get("model", "?")).name.split(".")[0]
+        architecture += (f"; {source}'s file with one scale and {sharing['levels']} shared values per weight "
+                         "tensor")
     return architecture
 
 

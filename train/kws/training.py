@@ -9,6 +9,7 @@ import contextlib
 import math
 import sys
 import time
+import zlib
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Dict, Optional, Sequence, Tuple
@@ -569,7 +570,6 @@ def export_and_evaluate(model, config: RunConfig, labels, output_path: Path, *, 
     """Export ``model`` with its sidecar, then measure accuracy, size and latency on the file."""
     from pi_runtime.sidecar import KwsSpec
     from train.toolbox.export import export_model
-    from train.toolbox.pruning import weight_sparsity
 
     labels = list(labels)
     # The output kind is the exporter's to record: it reads it from the model.
@@ -582,28 +582,46 @@ def export_and_evaluate(model, config: RunConfig, labels, output_path: Path, *, 
         log(f"replacing {exported.path} and its sidecar with this run's")
     say(f"exported {exported.path} ({exported.size_bytes} bytes; .tflite {exported.tflite_bytes}, "
         f"zlib {exported.zlib_bytes})")
-    predictions = predict_file(exported.path, test_features)
+    result = measure_file(exported.path, labels, test_features, test_label_ids,
+                          parameters=int(model.count_params()), latency_runs=latency_runs, say=say)
+    update_results(result)
+    return result
+
+
+def measure_file(path: Path, labels: Sequence[str], test_features: np.ndarray, test_label_ids: np.ndarray, *,
+                 parameters: int, latency_runs: int = 100, say=log) -> RunResult:
+    """Accuracy on the test clips, size, sparsity and latency of the model file at ``path``.
+
+    ``labels`` are the model's outputs; ``parameters`` is recorded as given (the file does not
+    say how many the Keras model had). Validation accuracy and training time are left for the
+    caller to fill in.
+    """
+    from pi_runtime.model import read_model_bytes
+    from train.toolbox.export import ZLIB_LEVEL
+    from train.toolbox.pruning import weight_sparsity
+
+    labels = list(labels)
+    flatbuffer = read_model_bytes(path)
+    predictions = predict_file(path, test_features)
     test_label_ids = np.asarray(test_label_ids)
     accuracy = float(np.mean(predictions == test_label_ids))
     keywords = ~np.isin(test_label_ids, [labels.index(label) for label in NON_KEYWORD_LABELS if label in labels])
     keyword_accuracy = float(np.mean(predictions[keywords] == test_label_ids[keywords])) if keywords.any() else float("nan")
     unknown = test_label_ids == labels.index(UNKNOWN_LABEL) if UNKNOWN_LABEL in labels else np.zeros_like(keywords)
     unknown_accuracy = float(np.mean(predictions[unknown] == test_label_ids[unknown])) if unknown.any() else float("nan")
-    inference_ms, total_ms = measure_latency(exported.path, runs=latency_runs)
+    inference_ms, total_ms = measure_latency(path, runs=latency_runs)
     say(f"test accuracy {accuracy:.2%} on {len(test_label_ids)} clips"
         + (f" ({keyword_accuracy:.2%} on the {int(keywords.sum())} keyword clips)" if not keywords.all() else "")
         + (f", {unknown_accuracy:.2%} of the {int(unknown.sum())} other words answered {UNKNOWN_LABEL}"
            if unknown.any() else "")
         + f"; inference {inference_ms['mean']:.3f} ms, total {total_ms['mean']:.2f} ms (mean of {latency_runs})")
-    result = RunResult(path=exported.path, accuracy=accuracy, val_accuracy=float("nan"),
-                       size_bytes=exported.size_bytes, tflite_bytes=exported.tflite_bytes,
-                       zlib_bytes=exported.zlib_bytes, sparsity=weight_sparsity(exported.path),
-                       inference_ms=inference_ms, total_ms=total_ms, train_seconds=0.0, run_seconds=0.0,
-                       num_test_clips=len(test_label_ids), best_epoch=-1, parameters=int(model.count_params()),
-                       keyword_accuracy=keyword_accuracy, num_keyword_clips=int(keywords.sum()),
-                       unknown_accuracy=unknown_accuracy, num_unknown_clips=int(unknown.sum()))
-    update_results(result)
-    return result
+    return RunResult(path=Path(path), accuracy=accuracy, val_accuracy=float("nan"),
+                     size_bytes=Path(path).stat().st_size, tflite_bytes=len(flatbuffer),
+                     zlib_bytes=len(zlib.compress(flatbuffer, ZLIB_LEVEL)), sparsity=weight_sparsity(path),
+                     inference_ms=inference_ms, total_ms=total_ms, train_seconds=0.0, run_seconds=0.0,
+                     num_test_clips=len(test_label_ids), best_epoch=-1, parameters=parameters,
+                     keyword_accuracy=keyword_accuracy, num_keyword_clips=int(keywords.sum()),
+                     unknown_accuracy=unknown_accuracy, num_unknown_clips=int(unknown.sum()))
 
 
 def predict_file(model_path: Path, features: np.ndarray) -> np.ndarray:

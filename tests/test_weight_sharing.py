@@ -1,0 +1,243 @@
+"""Weight sharing of int8 TFLite files (train.toolbox.weight_sharing) and the command that delivers a version
+made with it (train.kws.share_weights)."""
+import itertools
+import zlib
+
+import numpy as np
+import pytest
+
+from train import keras_env as tf_env
+from train.toolbox.weight_sharing import (_optimal_runs, distinct_weight_values, per_tensor_weights,
+                                          scale_output_logits, share_weight_values, shared_values, weight_sharing)
+from train.toolbox.tflite_slim import read_model, schema
+
+keras = tf_env.keras
+
+
+@pytest.fixture(scope="module")
+def int8_conv_model():
+    """A small full-integer model with the delivered models' weighted operators: CONV_2D, DEPTHWISE_CONV_2D,
+    FULLY_CONNECTED; a third of the pointwise weights pruned to zero; and inputs to compare answers on."""
+    from train.toolbox.export import convert_to_tflite
+
+    keras.utils.set_random_seed(3)
+    inputs = keras.Input((12, 8, 1))
+    x = keras.layers.Conv2D(16, 3, strides=2, padding="same", activation="relu")(inputs)
+    x = keras.layers.DepthwiseConv2D(3, padding="same", activation="relu")(x)
+    pointwise = keras.layers.Conv2D(24, 1, activation="relu")
+    x = pointwise(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    model = keras.Model(inputs, keras.layers.Dense(5)(x))
+    kernel, bias = pointwise.get_weights()
+    rng = np.random.default_rng(0)
+    kernel[rng.random(kernel.shape) < 1 / 3] = 0.0
+    # Channels of very different ranges, as batch norm folding leaves them: per-channel scales differ.
+    kernel *= np.geomspace(0.2, 5.0, kernel.shape[-1])
+    pointwise.set_weights([kernel, bias])
+    x = rng.normal(size=(64, 12, 8, 1)).astype(np.float32)
+    return convert_to_tflite(model, quantization="int8", representative_data=x), x
+
+
+def _answers(data, x, tmp_path, name):
+    from pi_runtime.model import load_model
+
+    path = tmp_path / f"{name}.tflite"
+    path.write_bytes(data)
+    model = load_model(path)
+    return np.stack([model.predict(example).ravel() for example in x])
+
+
+def _weight_quantisations(data):
+    model = read_model(data)
+    subgraph = model.subgraphs[0]
+    kinds = {getattr(schema.BuiltinOperator, name) for name in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")}
+    out = []
+    for operator in subgraph.operators:
+        code = model.operatorCodes[operator.opcodeIndex]
+        if max(code.builtinCode, code.deprecatedBuiltinCode) in kinds:
+            out.append(subgraph.tensors[operator.inputs[1]].quantization)
+    return out
+
+
+def _cost(points, weights, zero_index, runs):
+    total = 0.0
+    for first, last in runs:
+        p, w = points[first:last + 1], weights[first:last + 1]
+        centre = 0.0 if first <= zero_index <= last or w.sum() == 0 else np.average(p, weights=w)
+        total += float(np.sum(w * (p - centre) ** 2))
+    return total
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_the_runs_are_the_least_squares_optimum_of_every_split(seed):
+    rng = np.random.default_rng(seed)
+    points = np.unique(np.concatenate([rng.integers(-60, 60, size=9), [0]])).astype(np.float64)
+    weights = rng.integers(1, 20, size=points.size).astype(np.float64)
+    zero_index = int(np.searchsorted(points, 0))
+    levels = 4
+    runs = _optimal_runs(points, weights, zero_index, levels)
+    assert runs[0][0] == 0 and runs[-1][1] == points.size - 1 and len(runs) == levels
+    assert all(runs[i][1] + 1 == runs[i + 1][0] for i in range(levels - 1))
+    best = min(_cost(points, weights, zero_index, list(zip((0,) + cuts, tuple(c - 1 for c in cuts) + (points.size - 1,))))
+               for cuts in itertools.combinations(range(1, points.size), levels - 1))
+    assert _cost(points, weights, zero_index, runs) == pytest.approx(best)
+
+
+def test_shared_values_keep_zero_and_at_most_levels_values():
+    rng = np.random.default_rng(1)
+    values = np.clip(np.rint(rng.normal(0, 40, size=2000)), -127, 127).astype(np.int8)
+    values[:300] = 0
+    for levels in (2, 5, 16):
+        centres, index = shared_values(values, levels)
+        assert 0 in centres and len(centres) <= levels and index.shape == values.shape
+        shared = centres[index]
+        assert np.all(shared[values == 0] == 0)  # pruned weights stay pruned
+        assert np.all(np.diff(centres) > 0) and centres.min() >= -128 and centres.max() <= 127
+        # every value goes to a centre of its own sign (or zero): runs of neighbours
+        assert np.all(shared * values >= 0)
+    few = np.array([-3, 0, 5, 5, -3], dtype=np.int8)  # already few values: unchanged
+    centres, index = shared_values(few, 4)
+    np.testing.assert_array_equal(centres[index], few)
+    for bad in (1, 0, 2.5, True, "8"):
+        with pytest.raises(ValueError, match="levels"):
+            shared_values(values, bad)
+
+
+def test_per_tensor_weights_keep_the_answers_and_shrink_the_file(int8_conv_model, tmp_path):
+    data, x = int8_conv_model
+    assert any(len(q.scale) > 1 for q in _weight_quantisations(data))  # the converter's per-channel scales
+    per_tensor = per_tensor_weights(data)
+    assert all(len(q.scale) == 1 and q.quantizedDimension == 0 for q in _weight_quantisations(per_tensor))
+    assert len(zlib.compress(per_tensor, 9)) < len(zlib.compress(data, 9))
+    before, after = _answers(data, x, tmp_path, "a"), _answers(per_tensor, x, tmp_path, "b")
+    assert np.mean(np.argmax(before, 1) == np.argmax(after, 1)) >= 0.9
+    spread = np.abs(before).max()
+    assert np.abs(before - after).max() < 0.25 * spread
+    assert per_tensor_weights(per_tensor) == per_tensor  # one scale already: nothing to do
+
+
+def test_sharing_limits_the_values_keeps_pruned_weights_and_compresses(int8_conv_model, tmp_path):
+    data, x = int8_conv_model
+    per_tensor = per_tensor_weights(data)
+    before = distinct_weight_values(per_tensor)
+    assert max(before) > 16
+    shared = weight_sharing(data, 16)
+    assert shared == share_weight_values(per_tensor, 16)  # deterministic, the two steps in order
+    assert all(count <= 16 for count in distinct_weight_values(shared))
+    assert len(zlib.compress(shared, 9)) < len(zlib.compress(per_tensor, 9))
+    for original, new in zip(_weight_tensors(per_tensor), _weight_tensors(shared)):
+        assert original.shape == new.shape
+        np.testing.assert_array_equal(new[original == 0], 0)
+        assert np.abs(new.astype(int) - original.astype(int)).max() <= 32
+    answers = _answers(shared, x, tmp_path, "c")
+    assert np.isfinite(answers).all()
+    # many values: close to the per-tensor model
+    close = _answers(weight_sharing(data, 128), x, tmp_path, "d")
+    assert np.mean(np.argmax(close, 1) == np.argmax(_answers(per_tensor, x, tmp_path, "e"), 1)) >= 0.9
+
+
+def _weight_tensors(data):
+    model = read_model(data)
+    subgraph = model.subgraphs[0]
+    out = []
+    for operator in subgraph.operators:
+        code = model.operatorCodes[operator.opcodeIndex]
+        if max(code.builtinCode, code.deprecatedBuiltinCode) in (
+                schema.BuiltinOperator.CONV_2D, schema.BuiltinOperator.DEPTHWISE_CONV_2D,
+                schema.BuiltinOperator.FULLY_CONNECTED):
+            buffer = model.buffers[subgraph.tensors[operator.inputs[1]].buffer]
+            out.append(np.frombuffer(np.asarray(buffer.data, np.uint8).tobytes(), np.int8))
+    return out
+
+
+def test_scaled_logits_are_the_logits_times_the_factor_with_the_same_integers(int8_conv_model, tmp_path):
+    data, x = int8_conv_model
+    shared = weight_sharing(data, 32)
+    before = _answers(shared, x, tmp_path, "f")
+    after = _answers(scale_output_logits(shared, 2.5), x, tmp_path, "g")
+    np.testing.assert_allclose(after, 2.5 * before, rtol=1e-5, atol=1e-6)
+    for bad in (0.0, -1.0, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="factor"):
+            scale_output_logits(shared, bad)
+
+
+def test_a_file_that_is_not_a_model_is_refused():
+    with pytest.raises(ValueError, match="TFL3"):
+        per_tensor_weights(b"not a model at all")
+    with pytest.raises(ValueError, match="TFL3"):
+        share_weight_values(b"", 8)
+
+
+# --- the command --------------------------------------------------------------------
+
+
+def test_levels_are_parsed_and_bad_ones_refused():
+    import argparse
+
+    from train.kws.share_weights import parse_levels
+
+    assert parse_levels("16, 24,32") == [16, 24, 32]
+    for bad in ("1", "8,x", "8,8", "", "-4"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            parse_levels(bad)
+
+
+def test_the_command_refuses_a_broken_source_and_its_own_source(tmp_path, capsys):
+    from train.kws import share_weights
+    from train.paths import models_dir
+
+    broken = tmp_path / "kws_c.tflite.zlib"
+    broken.write_bytes(zlib.compress(b"TFL3" * 10)[:-4])
+    assert share_weights.main([str(broken), "--version", "a"]) == 2
+    assert "truncated" in capsys.readouterr().err
+    delivered = models_dir() / "kws" / "kws_a.tflite.zlib"
+    assert share_weights.main([str(delivered), "--version", "a"]) == 2
+    assert "the source itself" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        share_weights.main([str(delivered), "--version", "a", "--levels", "1"])
+
+
+DELIVERED = {"a": 24, "b": 64}  # the delivered versions made from kws_c, and their shared values per tensor
+
+
+@pytest.mark.parametrize("version", sorted(DELIVERED))
+def test_the_delivered_versions_are_what_sharing_makes_of_c(version):
+    from pi_runtime.model import read_model_bytes
+    from pi_runtime.sidecar import read_sidecar
+    from train.kws.negatives import file_sha256
+    from train.paths import model_file
+
+    delivered = model_file(f"kws/kws_{version}.tflite.zlib")
+    training = read_sidecar(delivered)["training"]
+    source = model_file(training["derived_from"]["model"])
+    assert source == model_file("kws/kws_c.tflite.zlib")
+    assert training["derived_from"]["sha256"] == file_sha256(source)
+    assert training["weight_sharing"]["levels"] == DELIVERED[version]
+    made = scale_output_logits(weight_sharing(read_model_bytes(source), DELIVERED[version]), training["logit_scale"])
+    assert zlib.compress(made, 9) == delivered.read_bytes()
+
+
+def test_the_command_chooses_on_validation_delivers_and_measures(speech_commands_dir, tmp_path, capsys):
+    import json
+
+    from pi_runtime.sidecar import read_sidecar
+    from train.kws import share_weights
+    from train.paths import model_file
+
+    status = share_weights.main([str(model_file("kws/kws_c.tflite.zlib")), "--version", "a", "--levels", "32,24",
+                                 "--output-dir", str(tmp_path), "--data-dir", str(speech_commands_dir),
+                                 "--latency-runs", "3", "--quiet"])
+    out = capsys.readouterr().out
+    assert status == 0 and "chosen on validation: 24 values" in out and "PASS" in out
+    made = tmp_path / "kws_a.tflite.zlib"
+    assert made.read_bytes() == model_file("kws/kws_a.tflite.zlib").read_bytes()
+    sidecar, delivered = read_sidecar(made), read_sidecar(model_file("kws/kws_a.tflite.zlib"))
+    over, chosen = sidecar["training"]["weight_sharing"]["candidates"]
+    assert over["levels"] == 32 and over["size_bytes"] >= 25000 and "val_accuracy" not in over
+    assert chosen["levels"] == 24 and chosen["size_bytes"] < 25000
+    assert chosen["val_accuracy"] == sidecar["training"]["val_accuracy"] == delivered["training"]["val_accuracy"]
+    assert sidecar["training"]["logit_scale"] == delivered["training"]["logit_scale"] > 1
+    assert sidecar["results"]["test_accuracy"] == delivered["results"]["test_accuracy"]
+    assert sidecar["labels"] == delivered["labels"] and sidecar["frontend"] == delivered["frontend"]
+    assert "kws_a.tflite.zlib" in (tmp_path / "results.md").read_text()
+    json.dumps(sidecar)  # plain data
