@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from train import keras_env as tf_env
-from train.toolbox.weight_sharing import (_optimal_runs, distinct_weight_values, per_tensor_weights,
+from train.toolbox.weight_sharing import (_optimal_runs, distinct_weight_values, keep_outputs, per_tensor_weights,
                                           scale_output_logits, share_weight_values, shared_values, weight_sharing)
 from train.toolbox.tflite_slim import read_model, schema
 
@@ -47,7 +47,8 @@ def _answers(data, x, tmp_path, name):
     return np.stack([model.predict(example).ravel() for example in x])
 
 
-def _weight_quantisations(data):
+def _weighted(data):
+    """(operator, weight tensor, its int8 values, bias tensor or None, input tensor) of each weighted operator."""
     model = read_model(data)
     subgraph = model.subgraphs[0]
     kinds = {getattr(schema.BuiltinOperator, name) for name in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")}
@@ -55,8 +56,19 @@ def _weight_quantisations(data):
     for operator in subgraph.operators:
         code = model.operatorCodes[operator.opcodeIndex]
         if max(code.builtinCode, code.deprecatedBuiltinCode) in kinds:
-            out.append(subgraph.tensors[operator.inputs[1]].quantization)
+            weights = subgraph.tensors[operator.inputs[1]]
+            values = np.frombuffer(np.asarray(model.buffers[weights.buffer].data, np.uint8).tobytes(), np.int8)
+            bias = subgraph.tensors[operator.inputs[2]] if len(operator.inputs) > 2 and operator.inputs[2] >= 0 else None
+            out.append((operator, weights, values.reshape(tuple(weights.shape)), bias,
+                        subgraph.tensors[operator.inputs[0]]))
     return out
+
+
+def _real_weights(weights, values):
+    scale = np.asarray(weights.quantization.scale, np.float64)
+    broadcast = [1] * values.ndim
+    broadcast[weights.quantization.quantizedDimension] = -1
+    return values * scale.reshape(broadcast if scale.size > 1 else [1] * values.ndim)
 
 
 def _cost(points, weights, zero_index, runs):
@@ -105,9 +117,21 @@ def test_shared_values_keep_zero_and_at_most_levels_values():
 
 def test_per_tensor_weights_keep_the_answers_and_shrink_the_file(int8_conv_model, tmp_path):
     data, x = int8_conv_model
-    assert any(len(q.scale) > 1 for q in _weight_quantisations(data))  # the converter's per-channel scales
+    assert any(len(w.quantization.scale) > 1 for _, w, _, _, _ in _weighted(data))  # per-channel scales
     per_tensor = per_tensor_weights(data)
-    assert all(len(q.scale) == 1 and q.quantizedDimension == 0 for q in _weight_quantisations(per_tensor))
+    checked_biases = 0
+    for (_, old, old_values, _, _), (_, new, new_values, bias, source) in zip(_weighted(data), _weighted(per_tensor)):
+        assert len(new.quantization.scale) == 1 and new.quantization.quantizedDimension == 0
+        scale = float(new.quantization.scale[0])
+        assert np.abs(new_values.astype(int)).max() <= 127
+        # each weight is the nearest step of the one scale: at most half a step away
+        assert np.abs(_real_weights(new, new_values) - _real_weights(old, old_values)).max() <= scale / 2 * (1 + 1e-6)
+        # the int8 kernels require the bias scale to be the input's scale times the weights' (the converter
+        # leaves out a bias of zeros, the Dense layer's here)
+        if bias is not None:
+            checked_biases += 1
+            assert bias.quantization.scale[0] == np.float32(np.float32(source.quantization.scale[0]) * np.float32(scale))
+    assert checked_biases == 3
     assert len(zlib.compress(per_tensor, 9)) < len(zlib.compress(data, 9))
     before, after = _answers(data, x, tmp_path, "a"), _answers(per_tensor, x, tmp_path, "b")
     assert np.mean(np.argmax(before, 1) == np.argmax(after, 1)) >= 0.9
@@ -125,7 +149,7 @@ def test_sharing_limits_the_values_keeps_pruned_weights_and_compresses(int8_conv
     assert shared == share_weight_values(per_tensor, 16)  # deterministic, the two steps in order
     assert all(count <= 16 for count in distinct_weight_values(shared))
     assert len(zlib.compress(shared, 9)) < len(zlib.compress(per_tensor, 9))
-    for original, new in zip(_weight_tensors(per_tensor), _weight_tensors(shared)):
+    for (_, _, original, _, _), (_, _, new, _, _) in zip(_weighted(per_tensor), _weighted(shared)):
         assert original.shape == new.shape
         np.testing.assert_array_equal(new[original == 0], 0)
         assert np.abs(new.astype(int) - original.astype(int)).max() <= 32
@@ -134,20 +158,6 @@ def test_sharing_limits_the_values_keeps_pruned_weights_and_compresses(int8_conv
     # many values: close to the per-tensor model
     close = _answers(weight_sharing(data, 128), x, tmp_path, "d")
     assert np.mean(np.argmax(close, 1) == np.argmax(_answers(per_tensor, x, tmp_path, "e"), 1)) >= 0.9
-
-
-def _weight_tensors(data):
-    model = read_model(data)
-    subgraph = model.subgraphs[0]
-    out = []
-    for operator in subgraph.operators:
-        code = model.operatorCodes[operator.opcodeIndex]
-        if max(code.builtinCode, code.deprecatedBuiltinCode) in (
-                schema.BuiltinOperator.CONV_2D, schema.BuiltinOperator.DEPTHWISE_CONV_2D,
-                schema.BuiltinOperator.FULLY_CONNECTED):
-            buffer = model.buffers[subgraph.tensors[operator.inputs[1]].buffer]
-            out.append(np.frombuffer(np.asarray(buffer.data, np.uint8).tobytes(), np.int8))
-    return out
 
 
 def test_scaled_logits_are_the_logits_times_the_factor_with_the_same_integers(int8_conv_model, tmp_path):
@@ -159,6 +169,61 @@ def test_scaled_logits_are_the_logits_times_the_factor_with_the_same_integers(in
     for bad in (0.0, -1.0, float("nan"), float("inf")):
         with pytest.raises(ValueError, match="factor"):
             scale_output_logits(shared, bad)
+
+
+def test_kept_outputs_are_the_old_ones_exactly(int8_conv_model, tmp_path):
+    data, x = int8_conv_model
+    everything = _answers(data, x, tmp_path, "h")
+    for rows in ([3, 1], [4], [0, 1, 2, 3, 4]):
+        np.testing.assert_array_equal(_answers(keep_outputs(data, rows), x, tmp_path, "i"), everything[:, rows])
+    shared = weight_sharing(data, 16)  # per-tensor weights, then the cut: the same
+    np.testing.assert_array_equal(_answers(keep_outputs(shared, [2, 0]), x, tmp_path, "j"),
+                                  _answers(shared, x, tmp_path, "k")[:, [2, 0]])
+    for bad in ([], [5], [-1], [1, 1]):
+        with pytest.raises(ValueError, match="rows"):
+            keep_outputs(data, bad)
+
+
+def test_weights_stored_once_for_two_layers_are_requantised_for_each(tmp_path):
+    """The converter stores identical constant bytes once: a layer whose weights are another's times two
+    has the same int8 bytes with twice the scales. Each must keep its own values."""
+    from train.toolbox.export import convert_to_tflite
+
+    keras.utils.set_random_seed(5)
+    inputs = keras.Input((4, 4, 4))
+    first, second = keras.layers.Conv2D(4, 1, use_bias=False), keras.layers.Conv2D(4, 1, use_bias=False)
+    model = keras.Model(inputs, second(first(inputs)))
+    kernel = np.random.default_rng(2).normal(size=(1, 1, 4, 4)).astype(np.float32)
+    first.set_weights([kernel])
+    second.set_weights([2 * kernel])
+    x = np.random.default_rng(3).normal(size=(32, 4, 4, 4)).astype(np.float32)
+    data = convert_to_tflite(model, quantization="int8", representative_data=x)
+    layers = _weighted(data)
+    assert layers[0][1].buffer == layers[1][1].buffer  # stored once
+    # the per-tensor rewrite is exact to half a step for both layers, whatever the sharing of their bytes
+    for (_, old, old_values, _, _), (_, new, new_values, _, _) in zip(layers, _weighted(per_tensor_weights(data))):
+        step = float(new.quantization.scale[0])
+        assert np.abs(_real_weights(new, new_values) - _real_weights(old, old_values)).max() <= step / 2 * (1 + 1e-6)
+    np.testing.assert_allclose(_answers(per_tensor_weights(data), x[:8], tmp_path, "l"),
+                               _answers(data, x[:8], tmp_path, "m"), atol=0.1 * np.abs(_answers(data, x[:8], tmp_path,
+                                                                                               "n")).max())
+
+
+def test_a_dynamic_range_model_has_no_full_integer_weights_to_share(int8_conv_model):
+    from train.toolbox.export import convert_to_tflite
+
+    keras.utils.set_random_seed(4)
+    inputs = keras.Input((40,))
+    model = keras.Model(inputs, keras.layers.Dense(40)(keras.layers.Dense(40)(inputs)))
+    hybrid = convert_to_tflite(model, quantization="weights")
+    assert distinct_weight_values(hybrid) == []  # float inputs: the hybrid kernels' weights are left alone
+    assert per_tensor_weights(hybrid) == read_model_bytes_roundtrip(hybrid)
+
+
+def read_model_bytes_roundtrip(data):
+    from train.toolbox.tflite_slim import write_model
+
+    return write_model(read_model(data))
 
 
 def test_a_file_that_is_not_a_model_is_refused():
@@ -195,6 +260,16 @@ def test_the_command_refuses_a_broken_source_and_its_own_source(tmp_path, capsys
     assert "the source itself" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         share_weights.main([str(delivered), "--version", "a", "--levels", "1"])
+    with pytest.raises(SystemExit):  # validation only: never over the delivered models
+        share_weights.main([str(delivered), "--version", "b", "--validation-only"])
+    with pytest.raises(SystemExit):
+        share_weights.main([str(delivered), "--version", "b", "--validation-only", "--output-dir",
+                            str(models_dir() / "kws")])
+    assert share_weights.main([str(delivered), "--version", "b", "--keywords", "go,maybe"]) == 2
+    assert "unknown keyword" in capsys.readouterr().err
+    open_set = models_dir() / "kws" / "kws_live_b.tflite.zlib"
+    assert share_weights.main([str(open_set), "--version", "a", "--keywords", "go,stop"]) == 2
+    assert "closed-set" in capsys.readouterr().err
 
 
 DELIVERED = {"a": 24, "b": 64}  # the delivered versions made from kws_c, and their shared values per tensor
@@ -233,7 +308,7 @@ def test_the_command_chooses_on_validation_delivers_and_measures(speech_commands
     assert made.read_bytes() == model_file("kws/kws_a.tflite.zlib").read_bytes()
     sidecar, delivered = read_sidecar(made), read_sidecar(model_file("kws/kws_a.tflite.zlib"))
     over, chosen = sidecar["training"]["weight_sharing"]["candidates"]
-    assert over["levels"] == 32 and over["size_bytes"] >= 25000 and "val_accuracy" not in over
+    assert over["levels"] == 32 and over["size_bytes"] >= 25000  # measured, but not a candidate
     assert chosen["levels"] == 24 and chosen["size_bytes"] < 25000
     assert chosen["val_accuracy"] == sidecar["training"]["val_accuracy"] == delivered["training"]["val_accuracy"]
     assert sidecar["training"]["logit_scale"] == delivered["training"]["logit_scale"] > 1
@@ -241,3 +316,22 @@ def test_the_command_chooses_on_validation_delivers_and_measures(speech_commands
     assert sidecar["labels"] == delivered["labels"] and sidecar["frontend"] == delivered["frontend"]
     assert "kws_a.tflite.zlib" in (tmp_path / "results.md").read_text()
     json.dumps(sidecar)  # plain data
+
+
+def test_a_keyword_subset_on_validation_only_leaves_the_test_split_unread(speech_commands_dir, tmp_path, capsys):
+    from pi_runtime.model import load_model
+    from pi_runtime.sidecar import read_sidecar
+    from train.kws import share_weights
+    from train.paths import model_file
+
+    status = share_weights.main([str(model_file("kws/kws_c.tflite.zlib")), "--version", "a", "--keywords", "stop,go",
+                                 "--levels", "20", "--validation-only", "--output-dir", str(tmp_path),
+                                 "--data-dir", str(speech_commands_dir), "--quiet"])
+    assert status == 0 and "the test split was not read" in capsys.readouterr().out
+    made = tmp_path / "kws_a_go_stop.tflite.zlib"
+    sidecar = read_sidecar(made)
+    assert sidecar["labels"] == ["go", "stop"] and sidecar["results"] == {}
+    assert sidecar["training"]["outputs_kept"] == ["go", "stop"] and "logit_scale" not in sidecar["training"]
+    assert 0.9 < sidecar["training"]["val_accuracy"] <= 1.0
+    assert load_model(made).output_shape[-1] == 2
+    assert not (tmp_path / "results.md").exists()

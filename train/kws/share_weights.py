@@ -6,9 +6,10 @@ weight tensor keep a few shared values (``train.toolbox.weight_sharing``), once
 for each number of values in ``--levels``. No retraining: the network is the
 source's. Of the candidates whose file is under the version's size limit, the
 one with the highest accuracy on the validation split is delivered (ties: the
-fewer values, the smaller file), its logits scaled as the version's recipe
-scales them (``calibrate_temperature``: the factor that minimises the
-validation negative log-likelihood, folded into the output layer's scales), as ``models/kws/kws_<V>`` with a sidecar that
+fewer values), its logits scaled as the version's recipe scales them
+(``calibrate_temperature``: the factor that minimises the validation negative
+log-likelihood, folded into the output layer's scales, before the size is
+measured), as ``models/kws/kws_<V>`` with a sidecar that
 names its source and every candidate's size and validation accuracy. Then the
 delivered file is measured as ``python -m train.kws`` measures a trained one
 (test accuracy, size, latency), the limits table is printed, and the command
@@ -60,6 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("source", type=Path, help="the exported int8 model to start from (sidecar beside it)")
     parser.add_argument("--version", choices=sorted(VERSIONS), required=True,
                         help="the deliverable to make: its size limit bounds the candidates, its limits are checked")
+    parser.add_argument("--keywords", default=None,
+                        help="keep only these outputs of the source, comma-separated (e.g. go,stop: delivered as "
+                             "kws_<version>_go_stop, its subset's bar checked); default: all of them")
     parser.add_argument("--levels", type=parse_levels, default=list(DEFAULT_LEVELS),
                         help="the numbers of shared values per weight tensor to try, comma-separated "
                              f"(default: {','.join(map(str, DEFAULT_LEVELS))})")
@@ -70,21 +74,46 @@ def build_parser() -> argparse.ArgumentParser:
                              "~/.cache/tinyml-pi; downloaded there when absent)")
     parser.add_argument("--latency-runs", type=positive_int, default=100,
                         help="inferences timed for the latency figures (default: 100)")
+    parser.add_argument("--validation-only", action="store_true",
+                        help="write the chosen file to --output-dir without reading the test split (no results, "
+                             "no limits): to compare it with a delivered model on validation first")
     parser.add_argument("--quiet", action="store_true", help="print only the choice and the limits table")
     return parser
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.validation_only:
+        from train.paths import models_dir
+
+        if args.output_dir is None or args.output_dir.resolve() == (models_dir() / "kws").resolve():
+            parser.error("--validation-only needs an --output-dir other than models/kws (the delivered models are "
+                         "measured on test)")
     from pi_runtime.model import ModelError, read_model_bytes
     from pi_runtime.sidecar import KwsSpec, SidecarError, read_sidecar, sidecar_path
+    from pi_runtime.labels import NON_KEYWORD_LABELS
+    from train.kws.data import parse_keywords
+    from train.toolbox.weight_sharing import keep_outputs
 
     source = args.source
     try:
         flatbuffer = read_model_bytes(source)
         sidecar = read_sidecar(source)
         spec = KwsSpec.from_sidecar(sidecar, source=str(sidecar_path(source)))
-    except (ModelError, SidecarError, OSError) as error:
+        if args.keywords is not None:
+            if set(spec.labels) & set(NON_KEYWORD_LABELS):
+                raise ValueError(f"--keywords keeps outputs of a closed-set model; {source} also answers "
+                                 f"{', '.join(label for label in spec.labels if label in NON_KEYWORD_LABELS)}")
+            keywords = parse_keywords(args.keywords)
+            missing = [word for word in keywords if word not in spec.labels]
+            if missing:
+                raise ValueError(f"{source} has no output for {', '.join(missing)}")
+            if keywords != spec.labels:
+                flatbuffer = keep_outputs(flatbuffer, [spec.labels.index(word) for word in keywords])
+                sidecar = {**sidecar, "labels": list(keywords), "keywords": list(keywords)}
+                spec = KwsSpec.from_sidecar(sidecar)
+    except (ModelError, SidecarError, OSError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     return share_weights(source, flatbuffer, sidecar, spec, args, argv)
@@ -93,15 +122,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 def share_weights(source: Path, flatbuffer: bytes, sidecar: Dict, spec, args: argparse.Namespace,
                   argv: Optional[Sequence[str]]) -> int:
     """Make, choose, deliver and measure the version (see the module docstring); returns the exit status."""
-    from pi_runtime.sidecar import write_sidecar
+    from pi_runtime.sidecar import read_sidecar, write_sidecar
     from train.kws.data import LABELS, ensure_dataset, load_split
     from train.kws.features import compute_features
     from train.kws.negatives import file_sha256
     from train.kws.results import write_results_markdown
     from train.kws.training import log, measure_file, update_results
-    from train.kws.versions import KB, VERSIONS, limits_for, model_file_stem
+    from train.kws.versions import KB, VERSIONS, config_for, limits_for, model_file_stem
     from train.paths import models_dir
-    from train.toolbox.export import ZLIB_LEVEL
+    from train.toolbox.export import ZLIB_LEVEL, write_model_file
     from train.toolbox.limits import check_limits
     from train.toolbox.calibration import logit_scale
     from train.toolbox.weight_sharing import distinct_weight_values, scale_output_logits, weight_sharing
@@ -124,49 +153,45 @@ def share_weights(source: Path, flatbuffer: bytes, sidecar: Dict, spec, args: ar
     try:
         data_dir = ensure_dataset(args.data_dir)
         val = load_split("val", data_dir=data_dir, labels=labels, progress=not args.quiet)
-        test = load_split("test", data_dir=data_dir, labels=labels, progress=not args.quiet)
+        test = None if args.validation_only else load_split("test", data_dir=data_dir, labels=labels,
+                                                             progress=not args.quiet)
     except (ValueError, FileNotFoundError, RuntimeError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     val_features = compute_features(val.audio, spec.input)
 
     limit_bytes = version.max_size_kb * KB
-    candidates, logits = [], {}
+    calibrate = config_for(version, labels).calibrate_temperature
+    candidates = []
     for levels in args.levels:
         shared = weight_sharing(flatbuffer, levels)
+        logits = _file_logits(shared, sidecar, val_features)
+        candidate = {"levels": levels,
+                     "val_accuracy": round(float(np.mean(np.argmax(logits, axis=1) == val.label_ids)), 5)}
+        if calibrate:  # same answers, probabilities a fixed threshold can read (as the version's recipe does)
+            candidate["logit_scale"] = logit_scale(logits, val.label_ids)
+            shared = scale_output_logits(shared, candidate["logit_scale"])
         stored = zlib.compress(shared, ZLIB_LEVEL) if compress else shared
-        candidate = {"levels": levels, "size_bytes": len(stored)}
-        if len(stored) < limit_bytes:
-            logits[levels] = _file_logits(shared, sidecar, val_features)
-            candidate["val_accuracy"] = round(float(np.mean(np.argmax(logits[levels], axis=1) == val.label_ids)), 5)
-        say(f"{levels:4d} values per tensor: {len(stored)} bytes, "
-            + (f"validation {100 * candidate['val_accuracy']:.2f} %" if "val_accuracy" in candidate
-               else f"over the {version.max_size_kb:g} kB limit"))
-        candidates.append((candidate, shared))
-    fitting = [(candidate, shared) for candidate, shared in candidates if "val_accuracy" in candidate]
+        candidate["size_bytes"] = len(stored)
+        say(f"{levels:4d} values per tensor: {len(stored)} bytes, validation {100 * candidate['val_accuracy']:.2f} %"
+            + ("" if len(stored) < limit_bytes else f" (over the {version.max_size_kb:g} kB limit)"))
+        candidates.append((candidate, stored))
+    fitting = [(candidate, stored) for candidate, stored in candidates if candidate["size_bytes"] < limit_bytes]
     if not fitting:
         print(f"error: no candidate is under {version.max_size_kb:g} kB (smallest: "
               f"{min(candidate['size_bytes'] for candidate, _ in candidates)} bytes); try fewer --levels",
               file=sys.stderr)
         return 1
-    chosen, shared = max(fitting, key=lambda item: (item[0]["val_accuracy"], -item[0]["levels"]))
+    chosen, stored = max(fitting, key=lambda item: (item[0]["val_accuracy"], -item[0]["levels"]))
     print(f"chosen on validation: {chosen['levels']} values per weight tensor ({chosen['size_bytes']} bytes, "
-          f"{100 * chosen['val_accuracy']:.2f} %)")
-    scale = None
-    if version.config.calibrate_temperature:  # same answers, probabilities a fixed threshold can read
-        scale = logit_scale(logits[chosen["levels"]], val.label_ids)
-        shared = scale_output_logits(shared, scale)
-        say(f"logits scaled by {scale:.3f} (validation negative log-likelihood)")
-    stored = zlib.compress(shared, ZLIB_LEVEL) if compress else shared
+          f"{100 * chosen['val_accuracy']:.2f} %"
+          + (f"; logits scaled by {chosen['logit_scale']:.3f}, the validation negative log-likelihood's factor)"
+             if calibrate else ")"))
 
-    output_dir.mkdir(parents=True, exist_ok=True)
-    if output_path.exists():
-        log(f"replacing {output_path} and its sidecar")
-    output_path.write_bytes(stored)
-    other = output_path.with_name(output_path.name[:-len(".zlib")]) if compress else output_path.with_name(
-        output_path.name + ".zlib")
-    if other.exists():  # a stale file of the other kind would be loaded by mistake
-        other.unlink()
+    tflite_path = output_path.with_name(output_path.name[:-len(".zlib")]) if compress else output_path
+    _, replaced = write_model_file(tflite_path, stored, compressed=compress)
+    if replaced:
+        log(f"replaced {output_path} and its sidecar")
     source_training = sidecar.get("training", {})
     command = "python -m train.kws.share_weights " + " ".join(sys.argv[1:] if argv is None else argv)
     training = {
@@ -176,11 +201,15 @@ def share_weights(source: Path, flatbuffer: bytes, sidecar: Dict, spec, args: ar
         "weight_sharing": {"per_tensor": True, "levels": chosen["levels"],
                            "candidates": [candidate for candidate, _ in candidates]},
         "config": source_training.get("config", {}),
+        **({"outputs_kept": labels} if labels != read_sidecar(source)["labels"] else {}),
         "val_accuracy": chosen["val_accuracy"],
-        **({"logit_scale": scale} if scale is not None else {}),
+        **({"logit_scale": chosen["logit_scale"]} if calibrate else {}),
     }
     write_sidecar(output_path, {**{key: value for key, value in sidecar.items() if key not in ("training", "results")},
                                 "training": training, "results": {}})
+    if test is None:
+        print(f"wrote {output_path} (validation only: the test split was not read)")
+        return 0
     test_features = compute_features(test.audio, spec.input)
     result = measure_file(output_path, labels, test_features, test.label_ids,
                           parameters=int(sidecar.get("results", {}).get("parameters", 0)),

@@ -24,7 +24,7 @@ from __future__ import annotations
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Optional, Union
+from typing import Any, Dict, Optional, Tuple, Union
 
 import numpy as np
 
@@ -149,6 +149,21 @@ def _recorded_output_kind(model, sidecar: Dict[str, Any]) -> str:
     return kind
 
 
+def write_model_file(path: Path, stored: bytes, *, compressed: bool) -> Tuple[Path, bool]:
+    """Write ``stored`` (zlib bytes when ``compressed``) as ``path`` (a ``.tflite`` path; ``.zlib`` is added
+    when compressed), removing a file of the other kind beside it; returns (the file, whether one was
+    there before)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    delivered = path.with_name(path.name + ".zlib") if compressed else path
+    replaced = delivered.exists()
+    delivered.write_bytes(stored)
+    # A stale file of the other kind beside it would be loaded by mistake.
+    other = path if compressed else path.with_name(path.name + ".zlib")
+    if other.exists():
+        other.unlink()
+    return delivered, replaced
+
+
 def export_model(
     model,
     path: Union[str, Path],
@@ -197,14 +212,7 @@ def export_model(
     if slim:
         data = slim_tflite(data, drop_io_reshapes=drop_io_reshapes)
     compressed = zlib.compress(data, ZLIB_LEVEL)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    delivered = path.with_name(path.name + ".zlib") if compress else path
-    replaced = delivered.exists()
-    delivered.write_bytes(compressed if compress else data)
-    # A stale file of the other kind beside it would be loaded by mistake.
-    other = path if compress else path.with_name(path.name + ".zlib")
-    if other.exists():
-        other.unlink()
+    delivered, replaced = write_model_file(path, compressed if compress else data, compressed=compress)
     if sidecar is not None and "labels" in sidecar:
         sidecar = {**sidecar, "output": {"kind": _recorded_output_kind(model, sidecar)}}
     written_sidecar = write_sidecar(delivered, sidecar) if sidecar is not None else None

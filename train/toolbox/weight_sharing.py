@@ -21,11 +21,12 @@ say (``python -m train.kws.share_weights`` chooses ``levels`` there).
 """
 from __future__ import annotations
 
-from typing import Dict, Iterator, List, Tuple
+import numbers
+from typing import Dict, Iterator, List, Sequence, Tuple
 
 import numpy as np
 
-from train.toolbox.tflite_slim import read_model, schema, write_model
+from train.toolbox.tflite_slim import _builtin_code, read_model, schema, write_model
 
 # Operators whose input 1 is a weight tensor (and input 2, where present, its bias).
 WEIGHTED_OPERATORS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
@@ -37,13 +38,26 @@ def _values(buffer, dtype) -> np.ndarray:
     return np.frombuffer(np.asarray(buffer.data, np.uint8).tobytes(), dtype=dtype)
 
 
-def _set_values(buffer, values: np.ndarray) -> None:
-    buffer.data = np.frombuffer(values.tobytes(), dtype=np.uint8)
+def _write_values(model, tensor, values: np.ndarray) -> None:
+    """Store ``values`` as ``tensor``'s data. The converter stores identical constants once, so a
+    buffer can hold several tensors' data: a tensor whose new data differ then gets a buffer of its own."""
+    data = np.frombuffer(values.tobytes(), dtype=np.uint8)
+    buffer = model.buffers[tensor.buffer]
+    old = np.asarray(buffer.data if buffer.data is not None else [], dtype=np.uint8)
+    if np.array_equal(old, data):
+        return
+    shared = sum(other.buffer == tensor.buffer for subgraph in model.subgraphs or []
+                 for other in subgraph.tensors or []) > 1
+    if shared:
+        buffer = schema.BufferT()
+        model.buffers.append(buffer)
+        tensor.buffer = len(model.buffers) - 1
+    buffer.data = data
 
 
 def _weighted_operators(model) -> Iterator[Tuple[object, object, object]]:
-    """(subgraph, operator, weight tensor) of every weighted operator with constant int8 weights that
-    only it reads, quantised symmetrically (zero point 0)."""
+    """(subgraph, operator, weight tensor) of every full-integer weighted operator (int8 input, constant
+    int8 weights quantised symmetrically, zero point 0) that is the only reader of its weights."""
     codes = {getattr(schema.BuiltinOperator, name) for name in WEIGHTED_OPERATORS}
     for subgraph in model.subgraphs or []:
         readers: Dict[int, int] = {}
@@ -51,13 +65,13 @@ def _weighted_operators(model) -> Iterator[Tuple[object, object, object]]:
             for index in (operator.inputs if operator.inputs is not None else []):
                 readers[int(index)] = readers.get(int(index), 0) + 1
         for operator in subgraph.operators or []:
-            code = model.operatorCodes[operator.opcodeIndex]
-            if max(code.builtinCode, code.deprecatedBuiltinCode) not in codes or len(operator.inputs) < 2:
+            if _builtin_code(model, operator) not in codes or len(operator.inputs) < 2:
                 continue
             weights = subgraph.tensors[int(operator.inputs[1])]
             buffer = model.buffers[weights.buffer]
             quantization = weights.quantization
             if (weights.type != schema.TensorType.INT8 or buffer.data is None or len(buffer.data) == 0
+                    or subgraph.tensors[int(operator.inputs[0])].type != schema.TensorType.INT8
                     or quantization is None or quantization.scale is None or len(quantization.scale) == 0
                     or readers[int(operator.inputs[1])] != 1):
                 continue
@@ -87,15 +101,14 @@ def per_tensor_weights(data: bytes) -> bytes:
         scales = np.asarray(quantization.scale, dtype=np.float64)
         if scales.size == 1:
             continue
-        buffer = model.buffers[weights.buffer]
         shape = tuple(int(size) for size in weights.shape)
         axis = int(quantization.quantizedDimension)
         broadcast = [1] * len(shape)
         broadcast[axis] = -1
-        real = _values(buffer, np.int8).reshape(shape).astype(np.float64) * scales.reshape(broadcast)
+        real = _values(model.buffers[weights.buffer], np.int8).reshape(shape).astype(np.float64) * scales.reshape(broadcast)
         largest = float(np.max(np.abs(real)))
         scale = largest / _INT8_MAX if largest > 0 else float(scales.max())
-        _set_values(buffer, np.clip(np.rint(real / scale), -_INT8_MAX, _INT8_MAX).astype(np.int8))
+        _write_values(model, weights, np.clip(np.rint(real / scale), -_INT8_MAX, _INT8_MAX).astype(np.int8))
         _set_per_tensor(quantization, scale)
         if len(operator.inputs) > 2 and operator.inputs[2] >= 0:
             _requantise_bias(model, subgraph, operator, scale)
@@ -111,21 +124,24 @@ def _set_per_tensor(quantization, scale: float) -> None:
 def _requantise_bias(model, subgraph, operator, weight_scale: float) -> None:
     bias = subgraph.tensors[int(operator.inputs[2])]
     input_quantization = subgraph.tensors[int(operator.inputs[0])].quantization
-    if bias.type != schema.TensorType.INT32 or input_quantization is None or not len(input_quantization.scale):
-        raise ValueError("an int8 operator with per-channel weights must have int32 biases and a quantised input")
-    buffer = model.buffers[bias.buffer]
+    if (bias.type != schema.TensorType.INT32 or bias.quantization is None or bias.quantization.scale is None
+            or input_quantization is None or input_quantization.scale is None or not len(input_quantization.scale)):
+        raise ValueError("an int8 operator with per-channel weights must have quantised int32 biases and a "
+                         "quantised input (int16 activations are not supported)")
     # The kernels take the bias scale to be exactly input scale x weight scale (float32 products).
     bias_scale = float(np.float32(input_quantization.scale[0]) * np.float32(weight_scale))
-    real = _values(buffer, np.int32).astype(np.float64) * np.asarray(bias.quantization.scale, np.float64)
+    real = _values(model.buffers[bias.buffer], np.int32).astype(np.float64) * np.asarray(bias.quantization.scale,
+                                                                                          np.float64)
     limit = np.iinfo(np.int32).max
-    _set_values(buffer, np.clip(np.rint(real / bias_scale), -limit, limit).astype(np.int32))
+    _write_values(model, bias, np.clip(np.rint(real / bias_scale), -limit, limit).astype(np.int32))
     _set_per_tensor(bias.quantization, bias_scale)
 
 
 def shared_values(values: np.ndarray, levels: int) -> Tuple[np.ndarray, np.ndarray]:
     """The ``levels`` int8 values that stand in for ``values``, zero among them, and which stands for which.
 
-    Optimal 1-D k-means (the least total squared change) by dynamic programming over the sorted
+    Optimal 1-D k-means (the least total squared change, before the centres are rounded to
+    integers) by dynamic programming over the sorted
     distinct values (at most 256, so exact and fast; Wang and Song, Ckmeans.1d.dp, 2011): in one
     dimension every cluster of an optimum is a run of neighbouring values, so the best split of the
     first ``j`` values into ``m`` runs follows from the best splits into ``m - 1``. The run that
@@ -142,16 +158,17 @@ def shared_values(values: np.ndarray, levels: int) -> Tuple[np.ndarray, np.ndarr
     values = np.asarray(values).astype(np.int64).ravel()
     points, inverse, counts = np.unique(np.concatenate([values, [0]]), return_inverse=True, return_counts=True)
     inverse = inverse[:-1]
+    zero_index = int(np.searchsorted(points, 0))
     weights = counts.astype(np.float64)
-    weights[np.searchsorted(points, 0)] -= 1  # the zero added above weighs nothing
+    weights[zero_index] -= 1  # the zero added above weighs nothing
     if points.size <= levels:
         return points, inverse
-    runs = _optimal_runs(points.astype(np.float64), weights, int(np.searchsorted(points, 0)), levels)
+    runs = _optimal_runs(points.astype(np.float64), weights, zero_index, levels)
     centres = np.empty(len(runs))
     run_of_point = np.empty(points.size, dtype=np.int64)
     for index, (first, last) in enumerate(runs):
         run_of_point[first:last + 1] = index
-        if first <= np.searchsorted(points, 0) <= last or weights[first:last + 1].sum() == 0:
+        if first <= zero_index <= last:  # every other run holds values of weight >= 1
             centres[index] = 0.0
         else:
             centres[index] = np.average(points[first:last + 1], weights=weights[first:last + 1])
@@ -214,9 +231,8 @@ def share_weight_values(data: bytes, levels: int) -> bytes:
     """
     model = read_model(data)
     for _, _, weights in _weighted_operators(model):
-        buffer = model.buffers[weights.buffer]
-        centres, index = shared_values(_values(buffer, np.int8), levels)
-        _set_values(buffer, centres[index].astype(np.int8))
+        centres, index = shared_values(_values(model.buffers[weights.buffer], np.int8), levels)
+        _write_values(model, weights, centres[index].astype(np.int8))
     return write_model(model)
 
 
@@ -233,24 +249,10 @@ def scale_output_logits(data: bytes, factor: float) -> bytes:
     computes stays the same and only what they stand for grows (the file counterpart of
     ``train.toolbox.calibration.fold_logit_scale``; no argmax changes).
     """
-    if not (isinstance(factor, (int, float)) and np.isfinite(factor) and factor > 0):
+    if isinstance(factor, bool) or not isinstance(factor, numbers.Real) or not (np.isfinite(factor) and factor > 0):
         raise ValueError(f"factor must be a finite number > 0, got {factor!r}")
     model = read_model(data)
-    subgraph = model.subgraphs[0]
-    producers = {int(output): operator for operator in subgraph.operators or [] for output in operator.outputs}
-    codes = {getattr(schema.BuiltinOperator, name): name for name in ("FULLY_CONNECTED", "DEQUANTIZE")}
-
-    def kind(operator) -> str:
-        code = model.operatorCodes[operator.opcodeIndex]
-        return codes.get(max(code.builtinCode, code.deprecatedBuiltinCode), "other")
-
-    if subgraph.outputs is None or len(subgraph.outputs) != 1:
-        raise ValueError("the model must have one output")
-    operator = producers.get(int(subgraph.outputs[0]))
-    if operator is not None and kind(operator) == "DEQUANTIZE":
-        operator = producers.get(int(operator.inputs[0]))
-    if operator is None or kind(operator) != "FULLY_CONNECTED":
-        raise ValueError("the model's output does not come from a fully connected layer")
+    subgraph, operator, _ = _output_layer(model)
     tensors = [subgraph.tensors[int(index)] for index in list(operator.inputs)[1:] + list(operator.outputs)
                if int(index) >= 0]
     if any(tensor.quantization is None or tensor.quantization.scale is None for tensor in tensors):
@@ -258,6 +260,64 @@ def scale_output_logits(data: bytes, factor: float) -> bytes:
     for tensor in tensors:
         tensor.quantization.scale = (np.asarray(tensor.quantization.scale, np.float64) * factor).astype(np.float32)
     return write_model(model)
+
+
+def keep_outputs(data: bytes, rows: Sequence[int]) -> bytes:
+    """A classifier file that answers only the outputs ``rows`` (in that order) of ``data``'s.
+
+    The output must come from an int8 FULLY_CONNECTED operator (through a DEQUANTIZE or not):
+    its weight rows, biases and per-channel scales are cut to ``rows`` and the output shapes
+    follow, so each kept output is computed exactly as before and the argmax among them is the
+    old model's choice among those labels (a keyword subset of a model of more words).
+    """
+    model = read_model(data)
+    subgraph, operator, dequantize = _output_layer(model)
+    weights_tensor = subgraph.tensors[int(operator.inputs[1])]
+    num_outputs = int(weights_tensor.shape[0])
+    rows = [int(row) for row in rows]
+    if not rows or len(set(rows)) != len(rows) or not all(0 <= row < num_outputs for row in rows):
+        raise ValueError(f"rows must be distinct output indices from 0 to {num_outputs - 1}, got {rows}")
+    kept = [subgraph.tensors[int(operator.inputs[1])]]
+    if len(operator.inputs) > 2 and operator.inputs[2] >= 0:
+        kept.append(subgraph.tensors[int(operator.inputs[2])])
+    for tensor in kept:
+        dtype = np.int8 if tensor.type == schema.TensorType.INT8 else np.int32
+        if tensor.type not in (schema.TensorType.INT8, schema.TensorType.INT32):
+            raise ValueError("the output layer is not quantised")
+        values = _values(model.buffers[tensor.buffer], dtype).reshape([int(size) for size in tensor.shape])
+        _write_values(model, tensor, np.ascontiguousarray(values[rows]))
+        tensor.shape = np.array([len(rows)] + [int(size) for size in tensor.shape[1:]], dtype=np.int32)
+        quantization = tensor.quantization
+        if quantization is not None and quantization.scale is not None and len(quantization.scale) == num_outputs:
+            quantization.scale = np.asarray(quantization.scale)[rows]
+            if quantization.zeroPoint is not None and len(quantization.zeroPoint) == num_outputs:
+                quantization.zeroPoint = np.asarray(quantization.zeroPoint)[rows]
+    outputs = [subgraph.tensors[int(operator.outputs[0])]]
+    if dequantize is not None:
+        outputs.append(subgraph.tensors[int(dequantize.outputs[0])])
+    for tensor in outputs:
+        tensor.shape = np.array(list(tensor.shape[:-1]) + [len(rows)], dtype=np.int32)
+        tensor.shapeSignature = None
+    return write_model(model)
+
+
+def _output_layer(model):
+    """(subgraph, the FULLY_CONNECTED operator computing the output, the DEQUANTIZE after it or None)."""
+    subgraph = model.subgraphs[0]
+    producers = {int(output): operator for operator in subgraph.operators or [] for output in operator.outputs}
+    codes = {getattr(schema.BuiltinOperator, name): name for name in ("FULLY_CONNECTED", "DEQUANTIZE")}
+
+    def kind(operator) -> str:
+        return codes.get(_builtin_code(model, operator), "other")
+
+    if subgraph.outputs is None or len(subgraph.outputs) != 1:
+        raise ValueError("the model must have one output")
+    operator, dequantize = producers.get(int(subgraph.outputs[0])), None
+    if operator is not None and kind(operator) == "DEQUANTIZE":
+        dequantize, operator = operator, producers.get(int(operator.inputs[0]))
+    if operator is None or kind(operator) != "FULLY_CONNECTED":
+        raise ValueError("the model's output does not come from a fully connected layer")
+    return subgraph, operator, dequantize
 
 
 def distinct_weight_values(data: bytes) -> List[int]:
