@@ -257,7 +257,7 @@ def test_the_command_refuses_a_broken_source_and_its_own_source(tmp_path, capsys
     assert "truncated" in capsys.readouterr().err
     delivered = models_dir() / "kws" / "kws_a.tflite.zlib"
     assert share_weights.main([str(delivered), "--version", "a"]) == 2
-    assert "the source itself" in capsys.readouterr().err
+    assert "is a source itself" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         share_weights.main([str(delivered), "--version", "a", "--levels", "1"])
     with pytest.raises(SystemExit):  # validation only: never over the delivered models
@@ -335,3 +335,27 @@ def test_a_keyword_subset_on_validation_only_leaves_the_test_split_unread(speech
     assert 0.9 < sidecar["training"]["val_accuracy"] <= 1.0
     assert load_model(made).output_shape[-1] == 2
     assert not (tmp_path / "results.md").exists()
+
+
+def test_an_ensemble_of_two_sources_is_their_shared_files_averaged(speech_commands_dir, tmp_path, capsys):
+    from pi_runtime.model import read_model_bytes
+    from pi_runtime.sidecar import read_sidecar
+    from train.kws import share_weights
+    from train.kws.results import describe_architecture
+    from train.paths import model_file
+    from train.toolbox.ensemble import average_outputs
+
+    c = model_file("kws/kws_c.tflite.zlib")
+    status = share_weights.main([str(c), str(c), "--version", "c", "--levels", "12", "--validation-only",
+                                 "--output-dir", str(tmp_path), "--data-dir", str(speech_commands_dir), "--quiet"])
+    assert status == 0, capsys.readouterr()
+    made = tmp_path / "kws_c.tflite.zlib"
+    shared = weight_sharing(read_model_bytes(c), 12)
+    assert read_model_bytes(made) == average_outputs([shared, shared])
+    training = read_sidecar(made)["training"]
+    assert [source["model"] for source in training["derived_from"]] == ["kws/kws_c.tflite.zlib"] * 2
+    assert "the mean of the logits of kws_c and kws_c, each with one scale and 12" in describe_architecture(training)
+    other = model_file("kws/kws_live_c.tflite.zlib")  # other labels and features: not a member
+    assert share_weights.main([str(c), str(other), "--version", "c", "--validation-only", "--output-dir",
+                               str(tmp_path)]) == 2
+    assert "must agree" in capsys.readouterr().err

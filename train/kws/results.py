@@ -75,9 +75,12 @@ def describe_architecture(training: dict) -> str:
         architecture += f", logits x{training['logit_scale']:.2f}"
     sharing = training.get("weight_sharing")
     if sharing:
-        source = Path(training.get("derived_from", {}).get("model", "?")).name.split(".")[0]
-        architecture += (f"; {source}'s file with one scale and {sharing['levels']} shared values per weight "
-                         "tensor")
+        sources = training.get("derived_from", {})
+        names = [Path(source.get("model", "?")).name.split(".")[0]
+                 for source in (sources if isinstance(sources, list) else [sources])]
+        shared = f"one scale and {sharing['levels']} shared values per weight tensor"
+        architecture += (f"; {names[0]}'s file with {shared}" if len(names) == 1 else
+                         f"; the mean of the logits of {' and '.join(names)}, each with {shared}")
     return architecture
 
 

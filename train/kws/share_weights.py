@@ -1,16 +1,18 @@
-"""``python -m train.kws.share_weights SOURCE --version V``: a smaller version made from a delivered file.
+"""``python -m train.kws.share_weights SOURCE... --version V``: a version made from delivered files.
 
 Takes an exported full-integer keyword model (``.tflite`` or ``.tflite.zlib``
 with its sidecar), requantises its weights to one scale per tensor and lets each
 weight tensor keep a few shared values (``train.toolbox.weight_sharing``), once
 for each number of values in ``--levels``. No retraining: the network is the
-source's. Of the candidates whose file is under the version's size limit, the
+source's. With several sources (of the same labels and features), each is
+shared so and one file answers the mean of their logits
+(``train.toolbox.ensemble``). Of the candidates whose file is under the version's size limit, the
 one with the highest accuracy on the validation split is delivered (ties: the
 fewer values), its logits scaled as the version's recipe scales them
 (``calibrate_temperature``: the factor that minimises the validation negative
 log-likelihood, folded into the output layer's scales, before the size is
 measured), as ``models/kws/kws_<V>`` with a sidecar that
-names its source and every candidate's size and validation accuracy. Then the
+names its sources and every candidate's size and validation accuracy. Then the
 delivered file is measured as ``python -m train.kws`` measures a trained one
 (test accuracy, size, latency), the limits table is printed, and the command
 exits with status 1 when a limit is missed.
@@ -58,7 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m train.kws.share_weights", description=__doc__.split("\n\n")[0],
                                      epilog="Example: python -m train.kws.share_weights models/kws/kws_c.tflite.zlib "
                                             "--version a")
-    parser.add_argument("source", type=Path, help="the exported int8 model to start from (sidecar beside it)")
+    parser.add_argument("sources", type=Path, nargs="+", metavar="SOURCE",
+                        help="the exported int8 model to start from (sidecar beside it); several: their ensemble")
     parser.add_argument("--version", choices=sorted(VERSIONS), required=True,
                         help="the deliverable to make: its size limit bounds the candidates, its limits are checked")
     parser.add_argument("--keywords", default=None,
@@ -96,31 +99,37 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     from train.kws.data import parse_keywords
     from train.toolbox.weight_sharing import keep_outputs
 
-    source = args.source
+    flatbuffers, sidecars, specs = [], [], []
     try:
-        flatbuffer = read_model_bytes(source)
-        sidecar = read_sidecar(source)
-        spec = KwsSpec.from_sidecar(sidecar, source=str(sidecar_path(source)))
-        if args.keywords is not None:
-            if set(spec.labels) & set(NON_KEYWORD_LABELS):
-                raise ValueError(f"--keywords keeps outputs of a closed-set model; {source} also answers "
-                                 f"{', '.join(label for label in spec.labels if label in NON_KEYWORD_LABELS)}")
-            keywords = parse_keywords(args.keywords)
-            missing = [word for word in keywords if word not in spec.labels]
-            if missing:
-                raise ValueError(f"{source} has no output for {', '.join(missing)}")
-            if keywords != spec.labels:
-                flatbuffer = keep_outputs(flatbuffer, [spec.labels.index(word) for word in keywords])
-                sidecar = {**sidecar, "labels": list(keywords), "keywords": list(keywords)}
-                spec = KwsSpec.from_sidecar(sidecar)
+        for source in args.sources:
+            flatbuffer, sidecar = read_model_bytes(source), read_sidecar(source)
+            spec = KwsSpec.from_sidecar(sidecar, source=str(sidecar_path(source)))
+            if args.keywords is not None:
+                if set(spec.labels) & set(NON_KEYWORD_LABELS):
+                    raise ValueError(f"--keywords keeps outputs of a closed-set model; {source} also answers "
+                                     f"{', '.join(label for label in spec.labels if label in NON_KEYWORD_LABELS)}")
+                keywords = parse_keywords(args.keywords)
+                missing = [word for word in keywords if word not in spec.labels]
+                if missing:
+                    raise ValueError(f"{source} has no output for {', '.join(missing)}")
+                if keywords != spec.labels:
+                    flatbuffer = keep_outputs(flatbuffer, [spec.labels.index(word) for word in keywords])
+                    sidecar = {**sidecar, "labels": list(keywords), "keywords": list(keywords)}
+                    spec = KwsSpec.from_sidecar(sidecar)
+            specs.append(spec)
+            if (spec.labels, spec.input) != (specs[0].labels, specs[0].input):
+                raise ValueError(f"{source} answers other labels or takes other features than {args.sources[0]}: "
+                                 "an ensemble's members must agree")
+            flatbuffers.append(flatbuffer)
+            sidecars.append(sidecar)
     except (ModelError, SidecarError, OSError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    return share_weights(source, flatbuffer, sidecar, spec, args, argv)
+    return share_weights(args.sources, flatbuffers, sidecars, specs[0], args, argv)
 
 
-def share_weights(source: Path, flatbuffer: bytes, sidecar: Dict, spec, args: argparse.Namespace,
-                  argv: Optional[Sequence[str]]) -> int:
+def share_weights(sources: List[Path], flatbuffers: List[bytes], sidecars: List[Dict], spec,
+                  args: argparse.Namespace, argv: Optional[Sequence[str]]) -> int:
     """Make, choose, deliver and measure the version (see the module docstring); returns the exit status."""
     from pi_runtime.sidecar import read_sidecar, write_sidecar
     from train.kws.data import LABELS, ensure_dataset, load_split
@@ -133,23 +142,26 @@ def share_weights(source: Path, flatbuffer: bytes, sidecar: Dict, spec, args: ar
     from train.toolbox.export import ZLIB_LEVEL, write_model_file
     from train.toolbox.limits import check_limits
     from train.toolbox.calibration import logit_scale
+    from train.toolbox.ensemble import average_outputs
     from train.toolbox.weight_sharing import distinct_weight_values, scale_output_logits, weight_sharing
 
     started = time.perf_counter()
     say = (lambda message: None) if args.quiet else log
     version = VERSIONS[args.version]
     labels = list(spec.labels)
-    compress = source.name.endswith(".zlib")
+    sidecar = sidecars[0]  # the frontend, input and labels every member shares
+    compress = sources[0].name.endswith(".zlib")
     output_dir = args.output_dir or models_dir() / "kws"
     output_path = output_dir / (model_file_stem(args.version, labels, LABELS) + ".tflite" + (".zlib" if compress else ""))
-    if output_path.resolve() == source.resolve():
-        print(f"error: {output_path} is the source itself: deliver the version to another folder (--output-dir)",
+    if any(output_path.resolve() == source.resolve() for source in sources):
+        print(f"error: {output_path} is a source itself: deliver the version to another folder (--output-dir)",
               file=sys.stderr)
         return 2
-    if not distinct_weight_values(flatbuffer):
-        print(f"error: {source} has no int8 weight tensors to share (a full-integer model is needed)",
-              file=sys.stderr)
-        return 2
+    for source, flatbuffer in zip(sources, flatbuffers):
+        if not distinct_weight_values(flatbuffer):
+            print(f"error: {source} has no int8 weight tensors to share (a full-integer model is needed)",
+                  file=sys.stderr)
+            return 2
     try:
         data_dir = ensure_dataset(args.data_dir)
         val = load_split("val", data_dir=data_dir, labels=labels, progress=not args.quiet)
@@ -164,7 +176,8 @@ def share_weights(source: Path, flatbuffer: bytes, sidecar: Dict, spec, args: ar
     calibrate = config_for(version, labels).calibrate_temperature
     candidates = []
     for levels in args.levels:
-        shared = weight_sharing(flatbuffer, levels)
+        members = [weight_sharing(flatbuffer, levels) for flatbuffer in flatbuffers]
+        shared = members[0] if len(members) == 1 else average_outputs(members)
         logits = _file_logits(shared, sidecar, val_features)
         candidate = {"levels": levels,
                      "val_accuracy": round(float(np.mean(np.argmax(logits, axis=1) == val.label_ids)), 5)}
@@ -192,16 +205,16 @@ def share_weights(source: Path, flatbuffer: bytes, sidecar: Dict, spec, args: ar
     _, replaced = write_model_file(tflite_path, stored, compressed=compress)
     if replaced:
         log(f"replaced {output_path} and its sidecar")
-    source_training = sidecar.get("training", {})
     command = "python -m train.kws.share_weights " + " ".join(sys.argv[1:] if argv is None else argv)
+    derived_from = [{"model": _shown(source), "sha256": file_sha256(source),
+                     "command": member.get("training", {}).get("command")} for source, member in zip(sources, sidecars)]
     training = {
         "command": command, "version": args.version,
-        "derived_from": {"model": _shown(source), "sha256": file_sha256(source),
-                         "command": source_training.get("command")},
+        "derived_from": derived_from[0] if len(sources) == 1 else derived_from,
         "weight_sharing": {"per_tensor": True, "levels": chosen["levels"],
                            "candidates": [candidate for candidate, _ in candidates]},
-        "config": source_training.get("config", {}),
-        **({"outputs_kept": labels} if labels != read_sidecar(source)["labels"] else {}),
+        "config": sidecar.get("training", {}).get("config", {}),
+        **({"outputs_kept": labels} if labels != read_sidecar(sources[0])["labels"] else {}),
         "val_accuracy": chosen["val_accuracy"],
         **({"logit_scale": chosen["logit_scale"]} if calibrate else {}),
     }
@@ -211,14 +224,15 @@ def share_weights(source: Path, flatbuffer: bytes, sidecar: Dict, spec, args: ar
         print(f"wrote {output_path} (validation only: the test split was not read)")
         return 0
     test_features = compute_features(test.audio, spec.input)
+    source_results = [member.get("results", {}) for member in sidecars]
     result = measure_file(output_path, labels, test_features, test.label_ids,
-                          parameters=int(sidecar.get("results", {}).get("parameters", 0)),
+                          parameters=sum(int(results.get("parameters", 0)) for results in source_results),
                           latency_runs=args.latency_runs, say=say)
     result.val_accuracy = chosen["val_accuracy"]
-    # The network's training is the source's; sharing its weights takes seconds.
-    result.train_seconds = float(sidecar.get("results", {}).get("train_seconds", 0.0))
+    # The networks' training is the sources'; sharing their weights takes seconds.
+    result.train_seconds = sum(float(results.get("train_seconds", 0.0)) for results in source_results)
     update_results(result)
-    print(f"\nkws version {args.version} from {source} -> {output_path}")
+    print(f"\nkws version {args.version} from {', '.join(map(str, sources))} -> {output_path}")
     passed = check_limits(limits_for(version, result, labels))
     print(f"results table: {write_results_markdown(output_dir)}")
     print(f"took {time.perf_counter() - started:.0f} s")
