@@ -272,7 +272,9 @@ def test_the_command_refuses_a_broken_source_and_its_own_source(tmp_path, capsys
     assert "closed-set" in capsys.readouterr().err
 
 
-DELIVERED = {"a": 24, "b": 64}  # the delivered versions made from kws_c, and their shared values per tensor
+DELIVERED = {"a": 24, "b": 64}  # the delivered versions made from the c of 2026-12-03, and their shared values
+C_2026_12_03 = "kws/teachers/kws_c_2026-12-03.tflite.zlib"
+C_MEMBERS = (C_2026_12_03, "kws/teachers/kws_c_seed1_2026-12-05.tflite.zlib")  # the delivered c's, at 16 values
 
 
 @pytest.mark.parametrize("version", sorted(DELIVERED))
@@ -285,11 +287,27 @@ def test_the_delivered_versions_are_what_sharing_makes_of_c(version):
     delivered = model_file(f"kws/kws_{version}.tflite.zlib")
     training = read_sidecar(delivered)["training"]
     source = model_file(training["derived_from"]["model"])
-    assert source == model_file("kws/kws_c.tflite.zlib")
+    assert source == model_file(C_2026_12_03)
     assert training["derived_from"]["sha256"] == file_sha256(source)
     assert training["weight_sharing"]["levels"] == DELIVERED[version]
     made = scale_output_logits(weight_sharing(read_model_bytes(source), DELIVERED[version]), training["logit_scale"])
     assert zlib.compress(made, 9) == delivered.read_bytes()
+
+
+def test_the_delivered_c_is_the_mean_of_its_members_shared():
+    from pi_runtime.model import read_model_bytes
+    from pi_runtime.sidecar import read_sidecar
+    from train.kws.negatives import file_sha256
+    from train.paths import model_file
+    from train.toolbox.ensemble import average_outputs
+
+    delivered = model_file("kws/kws_c.tflite.zlib")
+    training = read_sidecar(delivered)["training"]
+    assert [source["model"] for source in training["derived_from"]] == list(C_MEMBERS)
+    assert [source["sha256"] for source in training["derived_from"]] == [file_sha256(model_file(path))
+                                                                          for path in C_MEMBERS]
+    made = average_outputs([weight_sharing(read_model_bytes(model_file(path)), 16) for path in C_MEMBERS])
+    assert training["weight_sharing"]["levels"] == 16 and zlib.compress(made, 9) == delivered.read_bytes()
 
 
 def test_the_command_chooses_on_validation_delivers_and_measures(speech_commands_dir, tmp_path, capsys):
@@ -299,7 +317,7 @@ def test_the_command_chooses_on_validation_delivers_and_measures(speech_commands
     from train.kws import share_weights
     from train.paths import model_file
 
-    status = share_weights.main([str(model_file("kws/kws_c.tflite.zlib")), "--version", "a", "--levels", "32,24",
+    status = share_weights.main([str(model_file(C_2026_12_03)), "--version", "a", "--levels", "32,24",
                                  "--output-dir", str(tmp_path), "--data-dir", str(speech_commands_dir),
                                  "--latency-runs", "3", "--quiet"])
     out = capsys.readouterr().out
@@ -324,7 +342,7 @@ def test_a_keyword_subset_on_validation_only_leaves_the_test_split_unread(speech
     from train.kws import share_weights
     from train.paths import model_file
 
-    status = share_weights.main([str(model_file("kws/kws_c.tflite.zlib")), "--version", "a", "--keywords", "stop,go",
+    status = share_weights.main([str(model_file(C_2026_12_03)), "--version", "a", "--keywords", "stop,go",
                                  "--levels", "20", "--validation-only", "--output-dir", str(tmp_path),
                                  "--data-dir", str(speech_commands_dir), "--quiet"])
     assert status == 0 and "the test split was not read" in capsys.readouterr().out
@@ -345,7 +363,7 @@ def test_an_ensemble_of_two_sources_is_their_shared_files_averaged(speech_comman
     from train.paths import model_file
     from train.toolbox.ensemble import average_outputs
 
-    c = model_file("kws/kws_c.tflite.zlib")
+    c = model_file(C_2026_12_03)
     status = share_weights.main([str(c), str(c), "--version", "c", "--levels", "12", "--validation-only",
                                  "--output-dir", str(tmp_path), "--data-dir", str(speech_commands_dir), "--quiet"])
     assert status == 0, capsys.readouterr()
@@ -353,8 +371,9 @@ def test_an_ensemble_of_two_sources_is_their_shared_files_averaged(speech_comman
     shared = weight_sharing(read_model_bytes(c), 12)
     assert read_model_bytes(made) == average_outputs([shared, shared])
     training = read_sidecar(made)["training"]
-    assert [source["model"] for source in training["derived_from"]] == ["kws/kws_c.tflite.zlib"] * 2
-    assert "the mean of the logits of kws_c and kws_c, each with one scale and 12" in describe_architecture(training)
+    assert [source["model"] for source in training["derived_from"]] == [C_2026_12_03] * 2
+    assert ("the mean of the logits of kws_c_2026-12-03 and kws_c_2026-12-03, each with one scale and 12"
+            in describe_architecture(training))
     other = model_file("kws/kws_live_c.tflite.zlib")  # other labels and features: not a member
     assert share_weights.main([str(c), str(other), "--version", "c", "--validation-only", "--output-dir",
                                str(tmp_path)]) == 2
