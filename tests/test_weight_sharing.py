@@ -1,5 +1,5 @@
-"""Weight sharing of int8 TFLite files (train.toolbox.weight_sharing) and the command that delivers a version
-made with it (train.kws.share_weights)."""
+"""Weight sharing of int8 TFLite files (train.toolbox.weight_sharing), files joined into one
+(train.toolbox.ensemble), and the command that delivers a version made with them (train.kws.share_weights)."""
 import itertools
 import zlib
 
@@ -9,6 +9,7 @@ import pytest
 from train import keras_env as tf_env
 from train.toolbox.weight_sharing import (_optimal_runs, distinct_weight_values, keep_outputs, per_tensor_weights,
                                           scale_output_logits, share_weight_values, shared_values, weight_sharing)
+from train.toolbox.ensemble import average_outputs
 from train.toolbox.tflite_slim import read_model, schema
 
 keras = tf_env.keras
@@ -233,6 +234,44 @@ def test_a_file_that_is_not_a_model_is_refused():
         share_weight_values(b"", 8)
 
 
+# --- several files as one ---------------------------------------------------------
+
+
+def _small_int8_model(seed, outputs=4, input_shape=(10, 6, 1)):
+    from train.toolbox.export import convert_to_tflite
+
+    keras.utils.set_random_seed(seed)
+    inputs = keras.Input(input_shape)
+    x = keras.layers.Conv2D(8, 3, padding="same", activation="relu")(inputs)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    x = keras.layers.Dense(outputs, bias_initializer="random_normal")(x)
+    data = np.random.default_rng(seed).normal(size=(32,) + input_shape).astype(np.float32)
+    return convert_to_tflite(keras.Model(inputs, x), quantization="int8", representative_data=data)
+
+
+def test_the_file_answers_the_mean_of_its_members(tmp_path):
+    members = [_small_int8_model(seed) for seed in (1, 2, 3)]
+    x = np.random.default_rng(9).normal(size=(12, 10, 6, 1)).astype(np.float32)
+    answers = [_answers(member, x, tmp_path, f"m{index}") for index, member in enumerate(members)]
+    for count in (2, 3):
+        joined = _answers(average_outputs(members[:count]), x, tmp_path, f"e{count}")
+        np.testing.assert_allclose(joined, np.mean(answers[:count], axis=0), rtol=1e-6, atol=1e-6)
+    # one model with itself: its own answers
+    np.testing.assert_allclose(_answers(average_outputs([members[0]] * 2), x, tmp_path, "same"), answers[0], atol=1e-6)
+
+
+def test_members_that_do_not_fit_together_are_refused():
+    first = _small_int8_model(1)
+    with pytest.raises(ValueError, match="at least 2"):
+        average_outputs([first])
+    with pytest.raises(ValueError, match="outputs"):
+        average_outputs([first, _small_int8_model(2, outputs=5)])
+    with pytest.raises(ValueError, match="inputs"):
+        average_outputs([first, _small_int8_model(2, input_shape=(12, 6, 1))])
+    with pytest.raises(ValueError, match="TFL3"):
+        average_outputs([first, b"not a model"])
+
+
 # --- the command --------------------------------------------------------------------
 
 
@@ -299,7 +338,6 @@ def test_the_delivered_c_is_the_mean_of_its_members_shared():
     from pi_runtime.sidecar import read_sidecar
     from train.kws.negatives import file_sha256
     from train.paths import model_file
-    from train.toolbox.ensemble import average_outputs
 
     delivered = model_file("kws/kws_c.tflite.zlib")
     training = read_sidecar(delivered)["training"]
@@ -361,7 +399,6 @@ def test_an_ensemble_of_two_sources_is_their_shared_files_averaged(speech_comman
     from train.kws import share_weights
     from train.kws.results import describe_architecture
     from train.paths import model_file
-    from train.toolbox.ensemble import average_outputs
 
     c = model_file(C_2026_12_03)
     status = share_weights.main([str(c), str(c), "--version", "c", "--levels", "12", "--validation-only",
