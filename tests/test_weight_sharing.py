@@ -59,7 +59,8 @@ def _weighted(data):
         if max(code.builtinCode, code.deprecatedBuiltinCode) in kinds:
             weights = subgraph.tensors[operator.inputs[1]]
             values = np.frombuffer(np.asarray(model.buffers[weights.buffer].data, np.uint8).tobytes(), np.int8)
-            bias = subgraph.tensors[operator.inputs[2]] if len(operator.inputs) > 2 and operator.inputs[2] >= 0 else None
+            has_bias = len(operator.inputs) > 2 and operator.inputs[2] >= 0
+            bias = subgraph.tensors[operator.inputs[2]] if has_bias else None
             out.append((operator, weights, values.reshape(tuple(weights.shape)), bias,
                         subgraph.tensors[operator.inputs[0]]))
     return out
@@ -91,8 +92,9 @@ def test_the_runs_are_the_least_squares_optimum_of_every_split(seed):
     runs = _optimal_runs(points, weights, zero_index, levels)
     assert runs[0][0] == 0 and runs[-1][1] == points.size - 1 and len(runs) == levels
     assert all(runs[i][1] + 1 == runs[i + 1][0] for i in range(levels - 1))
-    best = min(_cost(points, weights, zero_index, list(zip((0,) + cuts, tuple(c - 1 for c in cuts) + (points.size - 1,))))
-               for cuts in itertools.combinations(range(1, points.size), levels - 1))
+    splits = (list(zip((0,) + cuts, tuple(cut - 1 for cut in cuts) + (points.size - 1,)))
+              for cuts in itertools.combinations(range(1, points.size), levels - 1))
+    best = min(_cost(points, weights, zero_index, split) for split in splits)
     assert _cost(points, weights, zero_index, runs) == pytest.approx(best)
 
 
@@ -131,7 +133,8 @@ def test_per_tensor_weights_keep_the_answers_and_shrink_the_file(int8_conv_model
         # leaves out a bias of zeros, the Dense layer's here)
         if bias is not None:
             checked_biases += 1
-            assert bias.quantization.scale[0] == np.float32(np.float32(source.quantization.scale[0]) * np.float32(scale))
+            expected = np.float32(np.float32(source.quantization.scale[0]) * np.float32(scale))
+            assert bias.quantization.scale[0] == expected
     assert checked_biases == 3
     assert len(zlib.compress(per_tensor, 9)) < len(zlib.compress(data, 9))
     before, after = _answers(data, x, tmp_path, "a"), _answers(per_tensor, x, tmp_path, "b")

@@ -152,7 +152,8 @@ def share_weights(sources: List[Path], flatbuffers: List[bytes], sidecars: List[
     sidecar = sidecars[0]  # the frontend, input and labels every member shares
     compress = sources[0].name.endswith(".zlib")
     output_dir = args.output_dir or models_dir() / "kws"
-    output_path = output_dir / (model_file_stem(args.version, labels, LABELS) + ".tflite" + (".zlib" if compress else ""))
+    suffix = ".tflite.zlib" if compress else ".tflite"
+    output_path = output_dir / (model_file_stem(args.version, labels, LABELS) + suffix)
     if any(output_path.resolve() == source.resolve() for source in sources):
         print(f"error: {output_path} is a source itself: deliver the version to another folder (--output-dir)",
               file=sys.stderr)

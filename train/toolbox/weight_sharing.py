@@ -105,7 +105,8 @@ def per_tensor_weights(data: bytes) -> bytes:
         axis = int(quantization.quantizedDimension)
         broadcast = [1] * len(shape)
         broadcast[axis] = -1
-        real = _values(model.buffers[weights.buffer], np.int8).reshape(shape).astype(np.float64) * scales.reshape(broadcast)
+        stored = _values(model.buffers[weights.buffer], np.int8).reshape(shape).astype(np.float64)
+        real = stored * scales.reshape(broadcast)
         largest = float(np.max(np.abs(real)))
         scale = largest / _INT8_MAX if largest > 0 else float(scales.max())
         _write_values(model, weights, np.clip(np.rint(real / scale), -_INT8_MAX, _INT8_MAX).astype(np.int8))
@@ -141,11 +142,11 @@ def shared_values(values: np.ndarray, levels: int) -> Tuple[np.ndarray, np.ndarr
     """The ``levels`` int8 values that stand in for ``values``, zero among them, and which stands for which.
 
     Optimal 1-D k-means (the least total squared change, before the centres are rounded to
-    integers) by dynamic programming over the sorted
-    distinct values (at most 256, so exact and fast; Wang and Song, Ckmeans.1d.dp, 2011): in one
-    dimension every cluster of an optimum is a run of neighbouring values, so the best split of the
-    first ``j`` values into ``m`` runs follows from the best splits into ``m - 1``. The run that
-    holds zero keeps zero as its value, so that pruned weights stay pruned. Deterministic.
+    integers) by dynamic programming over the sorted distinct values (at most 256, so exact and
+    fast; Wang and Song, Ckmeans.1d.dp, 2011): in one dimension every cluster of an optimum is a
+    run of neighbouring values, so the best split of the first ``j`` values into ``m`` runs follows
+    from the best splits into ``m - 1``. The run that holds zero keeps zero as its value, so that
+    pruned weights stay pruned. Deterministic.
 
     Returns
     -------
@@ -216,7 +217,7 @@ def _optimal_runs(points: np.ndarray, weights: np.ndarray, zero_index: int, leve
 
 
 def share_weight_values(data: bytes, levels: int) -> bytes:
-    """Replace each int8 weight tensor's values by the nearest of its :func:`shared_values`.
+    """Replace each int8 weight tensor's values by its :func:`shared_values` (each value by its run's centre).
 
     Parameters
     ----------
