@@ -26,6 +26,8 @@ def _signature(model, tensor_index: int):
 
 def _check_members(models) -> None:
     for model in models:
+        if any(code.customCode for code in model.operatorCodes or []):
+            raise ValueError("custom operators cannot be joined (their codes name no builtin kernel)")
         if len(model.subgraphs or []) != 1:
             raise ValueError("each model must have exactly one subgraph")
         subgraph = model.subgraphs[0]
@@ -42,15 +44,17 @@ def _check_members(models) -> None:
         raise ValueError("the outputs must be float32 (a model with int8 outputs has no mean to take here)")
 
 
-def _opcode_index(model, builtin: int) -> int:
-    """The index of ``builtin``'s operator code in ``model``, added if absent."""
+def _opcode_index(model, builtin: int, version: int = 1) -> int:
+    """The index of ``builtin``'s operator code in ``model`` (added if absent), at least at ``version``:
+    a kernel of a later version runs what an earlier one's did, not the other way round."""
     for index, code in enumerate(model.operatorCodes):
-        if max(int(code.builtinCode), int(code.deprecatedBuiltinCode)) == builtin and not code.customCode:
+        if max(int(code.builtinCode), int(code.deprecatedBuiltinCode)) == builtin:
+            code.version = max(int(code.version), int(version))
             return index
     code = schema.OperatorCodeT()
     code.builtinCode = builtin
-    code.deprecatedBuiltinCode = min(builtin, 127)
-    code.version = 1
+    code.deprecatedBuiltinCode = min(builtin, schema.BuiltinOperator.PLACEHOLDER_FOR_GREATER_OP_CODES)
+    code.version = int(version)
     model.operatorCodes.append(code)
     return len(model.operatorCodes) - 1
 
@@ -112,7 +116,8 @@ def average_outputs(members: Sequence[bytes]) -> bytes:
             return index if index < 0 else input_index if index == member_input else index + offset
 
         for operator in member.operators:
-            operator.opcodeIndex = _opcode_index(merged, _builtin_code(model, operator))
+            code = model.operatorCodes[operator.opcodeIndex]
+            operator.opcodeIndex = _opcode_index(merged, _builtin_code(model, operator), code.version)
             operator.inputs = np.array([mapped(index) for index in operator.inputs], dtype=np.int32)
             operator.outputs = np.array([mapped(index) for index in operator.outputs], dtype=np.int32)
             subgraph.operators.append(operator)
