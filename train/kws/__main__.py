@@ -422,24 +422,13 @@ def report_open_set(model_path: Path, test_negatives, *, data_dir: Path, target:
                     feature_backend: str) -> None:
     """Score the held-out generated test clips, calibrate the detector on the validation stream
     (never the test split), and record both in the sidecar."""
-    from pi_runtime.sidecar import read_sidecar, write_sidecar
     from train.kws.calibrate import calibrate_model, describe
-    from train.kws.negatives import synthetic_keywords
-    from train.kws.open_set import NEGATIVES_SEED, rejection_report
+    from train.kws.open_set import NEGATIVES_SEED, record_held_out_test
     from train.kws.streams import realistic_stream
     from train.kws.training import log
     from train.kws.versions import LIVE_TARGET_FALSE_ALARMS_PER_HOUR
 
-    report = rejection_report(model_path, test_negatives, feature_backend=feature_backend)
-    spoken = rejection_report(model_path, synthetic_keywords("test", data_dir=data_dir, seed=NEGATIVES_SEED),
-                              feature_backend=feature_backend)
-    sidecar = read_sidecar(model_path)
-    sidecar["results"]["open_set"] = {"test_negatives": report, "test_synthetic_keywords": spoken}
-    write_sidecar(model_path, sidecar)
-    log("held-out generated test clips (share answered _silence_/_unknown_; keywords: share correct):")
-    for kind, entry in {**report, **spoken}.items():
-        share = entry.get("rejected", entry.get("correct"))
-        log(f"  {kind:<16s} {entry['clips']:5d} clips  {100 * share:6.2f} %")
+    record_held_out_test(model_path, data_dir=data_dir, test_negatives=test_negatives, feature_backend=feature_backend)
     log("calibrating the detector on the validation stream ...")
     stream = realistic_stream("val", data_dir=data_dir, seed=NEGATIVES_SEED)
     section = calibrate_model(model_path, stream, target_false_alarms_per_hour=(

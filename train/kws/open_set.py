@@ -213,3 +213,39 @@ def rejection_report(model_path: Path, generated, *, feature_backend: str = "nat
         report["all negatives"] = {"clips": int(negative.sum()),
                                    "rejected": round(float(answered_non_keyword[negative].mean()), 5)}
     return report
+
+
+def held_out_test_report(model_path: Path, *, data_dir: Path, test_negatives=None, feature_backend: str = "native",
+                         progress: bool = False) -> Dict[str, Dict]:
+    """An open-set model on the held-out generated test clips, as its sidecar's ``results.open_set`` records it:
+    ``test_negatives`` (share of each kind answered ``_silence_``/``_unknown_``) and
+    ``test_synthetic_keywords`` (the held-out voice's keywords, share right). ``test_negatives`` are built
+    from the test split when not given (the same seeded clips, from the cache)."""
+    from train.kws.negatives import build_negatives, synthetic_keywords
+
+    if test_negatives is None:
+        clips = load_split("test", data_dir=data_dir, labels=LABELS, progress=progress)
+        test_negatives = build_negatives("test", split_clips=clips, data_dir=data_dir, seed=NEGATIVES_SEED,
+                                         progress=progress)
+    spoken = synthetic_keywords("test", data_dir=data_dir, seed=NEGATIVES_SEED)
+    return {"test_negatives": rejection_report(model_path, test_negatives, feature_backend=feature_backend),
+            "test_synthetic_keywords": rejection_report(model_path, spoken, feature_backend=feature_backend)}
+
+
+def record_held_out_test(model_path: Path, *, data_dir: Path, test_negatives=None, feature_backend: str = "native",
+                         say=None) -> None:
+    """Score an open-set model on the held-out generated test clips, write it into its sidecar's
+    ``results.open_set`` and log it."""
+    from pi_runtime.sidecar import read_sidecar, write_sidecar
+    from train.kws.training import log
+
+    say = say or log
+    report = held_out_test_report(model_path, data_dir=data_dir, test_negatives=test_negatives,
+                                  feature_backend=feature_backend)
+    sidecar = read_sidecar(model_path)
+    sidecar["results"]["open_set"] = report
+    write_sidecar(model_path, sidecar)
+    say("held-out generated test clips (share answered _silence_/_unknown_; keywords: share correct):")
+    for kind, entry in {**report["test_negatives"], **report["test_synthetic_keywords"]}.items():
+        share = entry.get("rejected", entry.get("correct"))
+        say(f"  {kind:<16s} {entry['clips']:5d} clips  {100 * share:6.2f} %")

@@ -131,6 +131,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 def share_weights(sources: List[Path], flatbuffers: List[bytes], sidecars: List[Dict], spec,
                   args: argparse.Namespace, argv: Optional[Sequence[str]]) -> int:
     """Make, choose, deliver and measure the version (see the module docstring); returns the exit status."""
+    from pi_runtime.labels import NON_KEYWORD_LABELS, keyword_labels
     from pi_runtime.sidecar import read_sidecar, write_sidecar
     from train.kws.data import LABELS, ensure_dataset, load_split
     from train.kws.features import compute_features
@@ -153,7 +154,9 @@ def share_weights(sources: List[Path], flatbuffers: List[bytes], sidecars: List[
     compress = sources[0].name.endswith(".zlib")
     output_dir = args.output_dir or models_dir() / "kws"
     suffix = ".tflite.zlib" if compress else ".tflite"
-    output_path = output_dir / (model_file_stem(args.version, labels, LABELS) + suffix)
+    open_set = bool(set(labels) & set(NON_KEYWORD_LABELS))  # kws_live_<version>: keywords, _silence_, _unknown_
+    output_path = output_dir / (model_file_stem(args.version, keyword_labels(labels), LABELS, open_set=open_set)
+                                + suffix)
     if any(output_path.resolve() == source.resolve() for source in sources):
         print(f"error: {output_path} is a source itself: deliver the version to another folder (--output-dir)",
               file=sys.stderr)
@@ -174,7 +177,7 @@ def share_weights(sources: List[Path], flatbuffers: List[bytes], sidecars: List[
     val_features = compute_features(val.audio, spec.input)
 
     limit_bytes = version.max_size_kb * KB
-    calibrate = config_for(version, labels).calibrate_temperature
+    calibrate = config_for(version, keyword_labels(labels), open_set=open_set).calibrate_temperature
     candidates = []
     for levels in args.levels:
         members = [weight_sharing(flatbuffer, levels) for flatbuffer in flatbuffers]
@@ -219,8 +222,13 @@ def share_weights(sources: List[Path], flatbuffers: List[bytes], sidecars: List[
         "val_accuracy": chosen["val_accuracy"],
         **({"logit_scale": chosen["logit_scale"]} if calibrate else {}),
     }
-    write_sidecar(output_path, {**{key: value for key, value in sidecar.items() if key not in ("training", "results")},
+    # A detector calibrated on the source's posteriors is not this file's: `python -m train.kws.calibrate` it.
+    write_sidecar(output_path, {**{key: value for key, value in sidecar.items()
+                                   if key not in ("training", "results", "detector")},
                                 "training": training, "results": {}})
+    if "detector" in sidecar:
+        print(f"note: the source's detector calibration is left out; calibrate this file with `python -m "
+              f"train.kws.calibrate {output_path}`")
     if test is None:
         print(f"wrote {output_path} (validation only: the test split was not read)")
         return 0
@@ -233,6 +241,10 @@ def share_weights(sources: List[Path], flatbuffers: List[bytes], sidecars: List[
     # The networks' training is the sources'; sharing their weights takes seconds.
     result.train_seconds = sum(float(results.get("train_seconds", 0.0)) for results in source_results)
     update_results(result)
+    if open_set:  # the held-out generated test clips, as a trained open-set model's sidecar records them
+        from train.kws.open_set import record_held_out_test
+
+        record_held_out_test(output_path, data_dir=data_dir, say=say)
     print(f"\nkws version {args.version} from {', '.join(map(str, sources))} -> {output_path}")
     passed = check_limits(limits_for(version, result, labels))
     print(f"results table: {write_results_markdown(output_dir)}")
