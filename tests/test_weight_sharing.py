@@ -336,6 +336,24 @@ def test_the_delivered_versions_are_what_sharing_makes_of_c(version):
     assert zlib.compress(made, 9) == delivered.read_bytes()
 
 
+def test_the_delivered_open_set_b_is_the_open_set_c_shared():
+    from pi_runtime.model import read_model_bytes
+    from pi_runtime.sidecar import read_sidecar
+    from train.paths import model_file
+
+    delivered = model_file("kws/kws_live_b.tflite.zlib")
+    sidecar = read_sidecar(delivered)
+    training = sidecar["training"]
+    assert training["derived_from"]["model"] == "kws/kws_live_c.tflite.zlib" and "logit_scale" not in training
+    assert sidecar["labels"] == read_sidecar(model_file("kws/kws_live_c.tflite.zlib"))["labels"]
+    assert sidecar["detector"]["threshold"] != read_sidecar(model_file("kws/kws_live_c.tflite.zlib"))["detector"][
+        "threshold"]  # calibrated for this file, not the source's
+    assert "test_negatives" in sidecar["results"]["open_set"]
+    levels = training["weight_sharing"]["levels"]
+    made = weight_sharing(read_model_bytes(model_file("kws/kws_live_c.tflite.zlib")), levels)
+    assert zlib.compress(made, 9) == delivered.read_bytes()
+
+
 def test_the_delivered_c_is_the_mean_of_its_members_shared():
     from pi_runtime.model import read_model_bytes
     from pi_runtime.sidecar import read_sidecar
