@@ -99,11 +99,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     from train.kws.data import parse_keywords
     from train.toolbox.weight_sharing import keep_outputs
 
-    flatbuffers, sidecars, specs = [], [], []
+    flatbuffers, sidecars, specs, source_labels = [], [], [], None
     try:
         for source in args.sources:
             flatbuffer, sidecar = read_model_bytes(source), read_sidecar(source)
             spec = KwsSpec.from_sidecar(sidecar, source=str(sidecar_path(source)))
+            source_labels = source_labels or list(spec.labels)
             if args.keywords is not None:
                 if set(spec.labels) & set(NON_KEYWORD_LABELS):
                     raise ValueError(f"--keywords keeps outputs of a closed-set model; {source} also answers "
@@ -125,14 +126,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except (ModelError, SidecarError, OSError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    return share_weights(args.sources, flatbuffers, sidecars, specs[0], args, argv)
+    return share_weights(args.sources, flatbuffers, sidecars, specs[0], source_labels, args, argv)
 
 
 def share_weights(sources: List[Path], flatbuffers: List[bytes], sidecars: List[Dict], spec,
-                  args: argparse.Namespace, argv: Optional[Sequence[str]]) -> int:
-    """Make, choose, deliver and measure the version (see the module docstring); returns the exit status."""
+                  source_labels: List[str], args: argparse.Namespace, argv: Optional[Sequence[str]]) -> int:
+    """Make, choose, deliver and measure the version (see the module docstring); returns the exit status.
+    ``source_labels``: the first source's outputs, before ``--keywords`` kept some."""
     from pi_runtime.labels import NON_KEYWORD_LABELS, keyword_labels
-    from pi_runtime.sidecar import read_sidecar, write_sidecar
+    from pi_runtime.sidecar import write_sidecar
     from train.kws.data import LABELS, ensure_dataset, load_split
     from train.kws.features import compute_features
     from train.kws.negatives import file_sha256
@@ -144,7 +146,8 @@ def share_weights(sources: List[Path], flatbuffers: List[bytes], sidecars: List[
     from train.toolbox.limits import check_limits
     from train.toolbox.calibration import logit_scale
     from train.toolbox.ensemble import average_outputs
-    from train.toolbox.weight_sharing import distinct_weight_values, scale_output_logits, weight_sharing
+    from train.toolbox.weight_sharing import (distinct_weight_values, per_tensor_weights, scale_output_logits,
+                                              share_weight_values)
 
     started = time.perf_counter()
     say = (lambda message: None) if args.quiet else log
@@ -179,8 +182,9 @@ def share_weights(sources: List[Path], flatbuffers: List[bytes], sidecars: List[
     limit_bytes = version.max_size_kb * KB
     calibrate = config_for(version, keyword_labels(labels), open_set=open_set).calibrate_temperature
     candidates = []
+    per_tensor = [per_tensor_weights(flatbuffer) for flatbuffer in flatbuffers]  # the same for every candidate
     for levels in args.levels:
-        members = [weight_sharing(flatbuffer, levels) for flatbuffer in flatbuffers]
+        members = [share_weight_values(flatbuffer, levels) for flatbuffer in per_tensor]
         shared = members[0] if len(members) == 1 else average_outputs(members)
         logits = _file_logits(shared, sidecar, val_features)
         candidate = {"levels": levels,
@@ -218,7 +222,7 @@ def share_weights(sources: List[Path], flatbuffers: List[bytes], sidecars: List[
         "weight_sharing": {"per_tensor": True, "levels": chosen["levels"],
                            "candidates": [candidate for candidate, _ in candidates]},
         "config": sidecar.get("training", {}).get("config", {}),
-        **({"outputs_kept": labels} if labels != read_sidecar(sources[0])["labels"] else {}),
+        **({"outputs_kept": labels} if labels != source_labels else {}),
         "val_accuracy": chosen["val_accuracy"],
         **({"logit_scale": chosen["logit_scale"]} if calibrate else {}),
     }

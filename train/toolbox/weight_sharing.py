@@ -281,10 +281,11 @@ def keep_outputs(data: bytes, rows: Sequence[int]) -> bytes:
     kept = [subgraph.tensors[int(operator.inputs[1])]]
     if len(operator.inputs) > 2 and operator.inputs[2] >= 0:
         kept.append(subgraph.tensors[int(operator.inputs[2])])
+    dtypes = {schema.TensorType.INT8: np.int8, schema.TensorType.INT32: np.int32}
     for tensor in kept:
-        dtype = np.int8 if tensor.type == schema.TensorType.INT8 else np.int32
-        if tensor.type not in (schema.TensorType.INT8, schema.TensorType.INT32):
+        if tensor.type not in dtypes:
             raise ValueError("the output layer is not quantised")
+        dtype = dtypes[tensor.type]
         values = _values(model.buffers[tensor.buffer], dtype).reshape([int(size) for size in tensor.shape])
         _write_values(model, tensor, np.ascontiguousarray(values[rows]))
         tensor.shape = np.array([len(rows)] + [int(size) for size in tensor.shape[1:]], dtype=np.int32)
